@@ -1,0 +1,112 @@
+//! `berth-plane`: the local control plane, from the command line.
+//!
+//!   berth-plane up [--workers N]            start it, show the cluster, run until Ctrl-C
+//!   berth-plane run [--workers N] -- CMD..  start it, run CMD against it, stop it
+//!   berth-plane test [-- CARGO TEST ARGS]   run the whole test suite against one plane
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use anyhow::{Context, Result, bail};
+use berth_tests::plane::{Plane, PlaneConfig, alive};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("berth-plane: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<ExitCode> {
+    let (opts, rest) = match args.iter().position(|a| a == "--") {
+        Some(i) => (args[..i].to_vec(), args[i + 1..].to_vec()),
+        None => (args.clone(), vec![]),
+    };
+    let mut config = PlaneConfig::default();
+    if let Some(i) = opts.iter().position(|a| a == "--workers") {
+        config.workers = Some(opts.get(i + 1).context("--workers takes a number")?.parse()?);
+    }
+    match opts.first().map(String::as_str) {
+        Some("up") => up(&config),
+        Some("run") if !rest.is_empty() => with_plane(&config, &rest),
+        Some("test") => {
+            let mut cmd = vec!["cargo".to_string(), "test".into(), "--workspace".into(), "--no-fail-fast".into()];
+            if !rest.is_empty() {
+                cmd.push("--".into());
+                cmd.extend(rest);
+            }
+            with_plane(&config, &cmd)
+        }
+        _ => bail!("usage: berth-plane up | run -- CMD... | test [-- ARGS] (options: --workers N)"),
+    }
+}
+
+fn start(config: &PlaneConfig) -> Result<Plane> {
+    let t0 = std::time::Instant::now();
+    let plane = Plane::start(config)?;
+    eprintln!("berth-plane: control plane up in {:.1}s ({} workers); kubeconfig {}",
+        t0.elapsed().as_secs_f64(), plane.workers.len(), plane.kubeconfig.display());
+    Ok(plane)
+}
+
+fn up(config: &PlaneConfig) -> Result<ExitCode> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let mut plane = start(config)?;
+    let kubectl = plane.kubectl();
+    print!("{}", kubectl.run(&["version"])?);
+    print!("{}", kubectl.run(&["get", "nodes", "-L", "topology.kubernetes.io/zone,node.kubernetes.io/instance-type"])?);
+    println!("\nThe plane runs until Ctrl-C. In another shell:\n  export KUBECONFIG={}\n  export PATH={}:$PATH",
+        plane.kubeconfig.display(), plane.bin_dir.display());
+    signals.forever().next();
+    eprintln!("berth-plane: stopping");
+    stop_and_check(&mut plane)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `cmd` with KUBECONFIG (and BERTH_KUBECONFIG, BERTH_BIN_DIR, PATH) set
+/// to the plane; stops the plane whatever happens and returns CMD's status.
+fn with_plane(config: &PlaneConfig, cmd: &[String]) -> Result<ExitCode> {
+    static CHILD: AtomicU32 = AtomicU32::new(0);
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let pid = CHILD.load(Ordering::SeqCst);
+            if pid != 0 {
+                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+            }
+        }
+    });
+    let mut plane = start(config)?;
+    let path = format!("{}:{}", plane.bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut child = Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .env("KUBECONFIG", &plane.kubeconfig)
+        .env("BERTH_KUBECONFIG", &plane.kubeconfig)
+        .env("BERTH_BIN_DIR", &plane.bin_dir)
+        .env("PATH", path)
+        .spawn()
+        .with_context(|| format!("starting {}", cmd[0]))?;
+    CHILD.store(child.id(), Ordering::SeqCst);
+    let status = child.wait()?;
+    CHILD.store(0, Ordering::SeqCst);
+    handle.close();
+    stop_and_check(&mut plane)?;
+    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Stops the plane and proves that none of its processes outlived it.
+fn stop_and_check(plane: &mut Plane) -> Result<()> {
+    let pids = plane.pids();
+    plane.stop();
+    let leaked: Vec<_> = pids.into_iter().filter(|pid| alive(*pid)).collect();
+    if !leaked.is_empty() {
+        bail!("processes outlived the plane: {leaked:?}");
+    }
+    eprintln!("berth-plane: stopped; no process left behind");
+    Ok(())
+}

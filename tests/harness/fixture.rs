@@ -1,0 +1,147 @@
+//! What an end-to-end test needs: the run's shared control plane, a namespace
+//! of its own, a client, and waits that follow watches (never sleeps).
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock, mpsc};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::watcher;
+use kube::{Client, Config, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use crate::kubectl::Kubectl;
+use crate::plane::{Plane, PlaneConfig};
+
+/// The control plane of this test run.
+pub struct SharedPlane {
+    pub kubeconfig: PathBuf,
+    pub bin_dir: PathBuf,
+}
+
+impl SharedPlane {
+    pub fn kubectl(&self) -> Kubectl {
+        Kubectl::new(&self.bin_dir, &self.kubeconfig)
+    }
+}
+
+/// The plane `cargo plane test` started for the whole run (`BERTH_KUBECONFIG`
+/// and `BERTH_BIN_DIR`), or else one started once for this test process. Its
+/// processes die with the process (PR_SET_PDEATHSIG).
+pub fn plane() -> &'static SharedPlane {
+    static PLANE: OnceLock<SharedPlane> = OnceLock::new();
+    PLANE.get_or_init(|| {
+        if let (Ok(kubeconfig), Ok(bin_dir)) = (std::env::var("BERTH_KUBECONFIG"), std::env::var("BERTH_BIN_DIR")) {
+            return SharedPlane { kubeconfig: kubeconfig.into(), bin_dir: bin_dir.into() };
+        }
+        // A thread that lives as long as the process keeps the plane (and so the
+        // parent of its processes) alive.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || match Plane::start(&PlaneConfig::default()) {
+            Ok(plane) => {
+                let _ = tx.send(Ok(SharedPlane { kubeconfig: plane.kubeconfig.clone(), bin_dir: plane.bin_dir.clone() }));
+                loop {
+                    std::thread::park();
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(format!("{e:#}")));
+            }
+        });
+        rx.recv().expect("plane thread").unwrap_or_else(|e| panic!("starting the local control plane: {e}"))
+    })
+}
+
+pub async fn client() -> Client {
+    let kubeconfig = Kubeconfig::read_from(&plane().kubeconfig).expect("reading kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("kubeconfig");
+    Client::try_from(config).expect("client")
+}
+
+/// A namespace for one test, deleted (without waiting) when dropped.
+pub struct TestNamespace {
+    pub name: String,
+    kubectl: Kubectl,
+}
+
+impl TestNamespace {
+    pub fn create(prefix: &str) -> TestNamespace {
+        let kubectl = plane().kubectl();
+        let name = format!("{prefix}-{}", unique_suffix());
+        kubectl.run(&["create", "namespace", &name]).expect("creating the test namespace");
+        TestNamespace { name, kubectl }
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        let _ = self.kubectl.run(&["delete", "namespace", &self.name, "--wait=false"]);
+    }
+}
+
+/// Six hex digits that differ between calls and processes.
+pub fn unique_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    format!("{:06x}", h.finish() & 0xff_ffff)
+}
+
+/// Watches `api` (narrowed by `config`) until `done` holds for the current set
+/// of objects, and returns that set; panics with `what` after `timeout`.
+pub async fn wait_for<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    timeout: Duration,
+    what: &str,
+    mut done: impl FnMut(&[Arc<K>]) -> bool,
+) -> Vec<Arc<K>>
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    let mut objects: BTreeMap<String, Arc<K>> = BTreeMap::new();
+    let mut initial: BTreeMap<String, Arc<K>> = BTreeMap::new();
+    let mut synced = false;
+    let mut stream = watcher(api, config).boxed();
+    let watch = async {
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(watcher::Event::Init) => initial.clear(),
+                Ok(watcher::Event::InitApply(o)) => {
+                    initial.insert(key(&o), Arc::new(o));
+                }
+                Ok(watcher::Event::InitDone) => {
+                    objects = std::mem::take(&mut initial);
+                    synced = true;
+                }
+                Ok(watcher::Event::Apply(o)) => {
+                    objects.insert(key(&o), Arc::new(o));
+                }
+                Ok(watcher::Event::Delete(o)) => {
+                    objects.remove(&key(&o));
+                }
+                Err(e) => eprintln!("watch error while waiting for {what}: {e}"),
+            }
+            let current: Vec<_> = objects.values().cloned().collect();
+            if synced && done(&current) {
+                return current;
+            }
+        }
+        panic!("watch ended while waiting for {what}");
+    };
+    match tokio::time::timeout(timeout, watch).await {
+        Ok(objects) => objects,
+        Err(_) => panic!("timed out after {timeout:?} waiting for {what}; last seen: {:#?}",
+            objects.values().map(|o| o.name_any()).collect::<Vec<_>>()),
+    }
+}
+
+fn key<K: Resource>(o: &K) -> String {
+    format!("{}/{}", o.meta().namespace.clone().unwrap_or_default(), o.meta().name.clone().unwrap_or_default())
+}

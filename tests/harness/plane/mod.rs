@@ -1,0 +1,250 @@
+//! One local control plane: etcd, kube-apiserver, kube-controller-manager,
+//! kube-scheduler and kwok on 127.0.0.1, with kwok nodes that mirror
+//! `kind-config.yaml`. Dropping the `Plane` stops every process by PID and
+//! removes its temporary state.
+mod binaries;
+pub mod nodes;
+mod pki;
+mod process;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::kubectl::Kubectl;
+pub use nodes::NodeSpec;
+use pki::Pki;
+pub use process::alive;
+use process::Proc;
+
+/// The kwok stages that make nodes and pods behave (see the file for test hooks).
+pub const STAGES: &str = include_str!("../../plane/kwok-stages.yaml");
+
+#[derive(Clone, Debug)]
+pub struct PlaneConfig {
+    /// How many workers; default: as many as `kind-config.yaml` declares.
+    pub workers: Option<usize>,
+    /// Client QPS and burst of kube-controller-manager (its defaults: 20/30).
+    pub kcm_qps_burst: (u32, u32),
+}
+
+impl Default for PlaneConfig {
+    fn default() -> Self {
+        PlaneConfig { workers: None, kcm_qps_burst: (20, 30) }
+    }
+}
+
+pub struct Plane {
+    pub dir: PathBuf,
+    pub bin_dir: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub workers: Vec<NodeSpec>,
+    procs: Vec<Proc>,
+}
+
+/// How long each step of start-up may take before the plane gives up.
+const STEP_TIMEOUT: Duration = Duration::from_secs(90);
+
+impl Plane {
+    pub fn start(config: &PlaneConfig) -> Result<Plane> {
+        let bin_dir = binaries::ensure()?;
+        remove_stale_dirs();
+        let dir = std::env::temp_dir().join(format!("berth-plane-{}-{}", std::process::id(), nanos()));
+        std::fs::create_dir_all(dir.join("logs"))?;
+        std::fs::write(dir.join("owner.pid"), std::process::id().to_string())?;
+        let kind_config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kind-config.yaml");
+        let workers = nodes::workers_from_kind_config(&kind_config, config.workers)?;
+        let mut plane = Plane { kubeconfig: dir.join("kubeconfig"), dir, bin_dir, workers, procs: vec![] };
+        plane.boot(config).inspect_err(|_| plane.dump_logs_hint())?;
+        Ok(plane)
+    }
+
+    pub fn kubectl(&self) -> Kubectl {
+        Kubectl::new(&self.bin_dir, &self.kubeconfig)
+    }
+
+    /// PIDs of every process this plane started.
+    pub fn pids(&self) -> Vec<u32> {
+        self.procs.iter().map(|p| p.pid()).collect()
+    }
+
+    fn boot(&mut self, config: &PlaneConfig) -> Result<()> {
+        let pki = Pki::generate(&self.dir.join("pki"))?;
+        let (etcd_port, peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
+        let etcd_url = format!("http://127.0.0.1:{etcd_port}");
+        let data = self.dir.join("etcd");
+        self.spawn("etcd", &[
+            "--name=berth", &format!("--data-dir={}", data.display()),
+            &format!("--listen-client-urls={etcd_url}"), &format!("--advertise-client-urls={etcd_url}"),
+            &format!("--listen-peer-urls=http://127.0.0.1:{peer_port}"),
+            &format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}"),
+            &format!("--initial-cluster=berth=http://127.0.0.1:{peer_port}"),
+            "--unsafe-no-fsync=true", "--quota-backend-bytes=8589934592", "--auto-compaction-retention=1",
+            "--listen-metrics-urls=",
+        ])?;
+        write_kubeconfig(&self.kubeconfig, api_port, &pki)?;
+        self.spawn("kube-apiserver", &[
+            &format!("--etcd-servers={etcd_url}"),
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", &format!("--secure-port={api_port}"),
+            &format!("--tls-cert-file={}", pki.path("apiserver.crt")),
+            &format!("--tls-private-key-file={}", pki.path("apiserver.key")),
+            &format!("--cert-dir={}", self.dir.join("apiserver-certs").display()),
+            &format!("--client-ca-file={}", pki.path("ca.crt")),
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            &format!("--service-account-key-file={}", pki.path("sa.pub")),
+            &format!("--service-account-signing-key-file={}", pki.path("sa.key")),
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--authorization-mode=Node,RBAC", "--allow-privileged=true",
+            "--endpoint-reconciler-type=none", "--profiling=false",
+        ])?;
+        let kubectl = self.kubectl();
+        self.wait("kube-apiserver /readyz", || Ok(kubectl.run(&["get", "--raw=/readyz"])?.trim() == "ok"))?;
+        let kubeconfig = self.kubeconfig.display().to_string();
+        let (qps, burst) = config.kcm_qps_burst;
+        self.spawn("kube-controller-manager", &[
+            &format!("--kubeconfig={kubeconfig}"), "--bind-address=127.0.0.1", "--secure-port=0",
+            "--leader-elect=false", "--use-service-account-credentials=false",
+            &format!("--service-account-private-key-file={}", pki.path("sa.key")),
+            &format!("--root-ca-file={}", pki.path("ca.crt")),
+            &format!("--kube-api-qps={qps}"), &format!("--kube-api-burst={burst}"),
+            "--node-monitor-period=2s", "--profiling=false",
+        ])?;
+        let scheduler_config = self.dir.join("kube-scheduler.yaml");
+        std::fs::write(&scheduler_config, format!(
+            "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n\
+             clientConnection: {{kubeconfig: {kubeconfig:?}, qps: 100, burst: 200}}\n\
+             leaderElection: {{leaderElect: false}}\n"))?;
+        self.spawn("kube-scheduler", &[
+            &format!("--config={}", scheduler_config.display()), "--bind-address=127.0.0.1", "--secure-port=0",
+        ])?;
+        let stages = self.dir.join("kwok-stages.yaml");
+        std::fs::write(&stages, STAGES)?;
+        self.spawn("kwok", &[
+            &format!("--kubeconfig={kubeconfig}"), &format!("--config={}", stages.display()),
+            "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            "--node-lease-duration-seconds=40", "--cidr=10.244.0.0/16", "--node-ip=10.255.0.1",
+        ])?;
+        self.add_nodes(&self.workers.clone())?;
+        // Pods need the namespace's default ServiceAccount (kcm creates it).
+        self.wait("default ServiceAccount", || Ok(kubectl.run(&["get", "serviceaccount", "default", "-o", "name"]).is_ok()))?;
+        Ok(())
+    }
+
+    /// Creates kwok nodes and waits until they are Ready and kcm has lifted the
+    /// not-ready taint, so pods can land on them.
+    pub fn add_nodes(&mut self, nodes: &[NodeSpec]) -> Result<()> {
+        let kubectl = self.kubectl();
+        let manifests: Vec<_> = nodes.iter().map(nodes::node_manifest).collect();
+        kubectl.run_with_input(&["apply", "-f", "-"], &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": manifests}).to_string())?;
+        for node in nodes {
+            self.wait(&format!("node {} schedulable", node.name), || {
+                let out = kubectl.run(&["get", "node", &node.name, "-o",
+                    "jsonpath={.status.conditions[?(@.type==\"Ready\")].status} {.spec.taints[*].key}"])?;
+                Ok(out.trim() == "True" || (out.starts_with("True ") && !out.contains("node.kubernetes.io/not-ready")))
+            })?;
+        }
+        Ok(())
+    }
+
+    fn spawn(&mut self, name: &str, args: &[&str]) -> Result<()> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let proc = Proc::spawn(name, &self.bin_dir.join(name), &args, &self.dir.join("logs"))?;
+        self.procs.push(proc);
+        let pids: Vec<String> = self.procs.iter().map(|p| format!("{} {}", p.name, p.pid())).collect();
+        std::fs::write(self.dir.join("pids"), pids.join("\n") + "\n")?;
+        Ok(())
+    }
+
+    /// Polls `ready` (a cheap status read) until true, failing fast if a
+    /// process of the plane died, and giving up after STEP_TIMEOUT.
+    fn wait(&mut self, what: &str, mut ready: impl FnMut() -> Result<bool>) -> Result<()> {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            for p in &mut self.procs {
+                if let Some(status) = p.exited() {
+                    bail!("{} exited ({status}) while waiting for {what}", p.name);
+                }
+            }
+            if ready().unwrap_or(false) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("timed out after {STEP_TIMEOUT:?} waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn dump_logs_hint(&self) {
+        eprintln!("berth-plane: start-up failed; logs in {}", self.dir.join("logs").display());
+        if let Ok(dest) = std::env::var("BERTH_PLANE_LOGS") {
+            let _ = copy_dir(&self.dir.join("logs"), Path::new(&dest));
+        }
+    }
+
+    /// Stops the processes in reverse start order, by PID, and removes the
+    /// plane's directory (logs are copied to `$BERTH_PLANE_LOGS` first if set).
+    pub fn stop(&mut self) {
+        for p in self.procs.iter_mut().rev() {
+            p.stop(Duration::from_secs(10));
+        }
+        self.procs.clear();
+        if let Ok(dest) = std::env::var("BERTH_PLANE_LOGS") {
+            let _ = copy_dir(&self.dir.join("logs"), Path::new(&dest));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Plane {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn write_kubeconfig(path: &Path, port: u16, pki: &Pki) -> Result<()> {
+    use base64::Engine;
+    let b64 = |file: &str| -> Result<String> { Ok(base64::engine::general_purpose::STANDARD.encode(std::fs::read(pki.dir.join(file))?)) };
+    let config = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: berth\n  cluster:\n    server: https://127.0.0.1:{port}\n    certificate-authority-data: {}\n\
+         users:\n- name: berth-admin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n\
+         contexts:\n- name: berth\n  context: {{cluster: berth, user: berth-admin}}\ncurrent-context: berth\n",
+        b64("ca.crt")?, b64("admin.crt")?, b64("admin.key")?);
+    std::fs::write(path, config).context("writing kubeconfig")
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+/// Removes directories of planes whose owner process is gone (its children
+/// died with it; only files remain).
+fn remove_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_plane = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("berth-plane-"));
+        if !is_plane {
+            continue;
+        }
+        let owner = std::fs::read_to_string(path.join("owner.pid")).ok().and_then(|s| s.trim().parse().ok());
+        if owner.is_none_or(|pid| !alive(pid)) {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+    }
+    Ok(())
+}
