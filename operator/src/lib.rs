@@ -1,1 +1,9 @@
-pub fn placeholder() {}
+//! Berth: an Amazon ECS-style operator for Kubernetes.
+
+pub mod api;
+pub mod import;
+pub mod rollout;
+pub mod capacity;
+pub mod scheduler;
+pub mod task;
+pub mod placement;

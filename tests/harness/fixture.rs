@@ -145,3 +145,21 @@ where
 fn key<K: Resource>(o: &K) -> String {
     format!("{}/{}", o.meta().namespace.clone().unwrap_or_default(), o.meta().name.clone().unwrap_or_default())
 }
+
+/// The repository's top directory (for crds/, examples/, fixtures).
+pub fn repo_root() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// Applies the committed CRDs (server-side, so concurrent test processes do
+/// not conflict) and waits until they are Established; once per process.
+pub fn install_crds() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let kubectl = plane().kubectl();
+        let crds = repo_root().join("crds");
+        kubectl.run(&["apply", "--server-side", "--force-conflicts", "-f", &crds.display().to_string()]).expect("applying crds/");
+        kubectl.run(&["wait", "--for=condition=Established", "--timeout=60s", "-f", &crds.display().to_string()])
+            .expect("CRDs established");
+    });
+}

@@ -1,0 +1,169 @@
+//! Service `deploymentConfiguration` and `deploymentController` (ecs-semantics §2.6-2.8).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use kube::KubeSchema;
+
+/// How a rolling deployment replaces tasks, and when it fails.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("!has(self.minimumHealthyPercent) || !has(self.maximumPercent) || self.minimumHealthyPercent <= self.maximumPercent")
+    .message("deploymentConfiguration: minimumHealthyPercent must not exceed maximumPercent"))]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentConfiguration {
+    /// Stops (and optionally rolls back) a deployment whose tasks keep failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_circuit_breaker: Option<DeploymentCircuitBreaker>,
+    /// Upper bound on RUNNING plus PENDING tasks during a deployment, as a percent of
+    /// desiredCount: at least 100 (ECS default 200 for REPLICA; DAEMON allows only 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100))]
+    pub maximum_percent: Option<i32>,
+    /// Lower bound on healthy RUNNING tasks during a deployment, as a percent of desiredCount:
+    /// 0-100 (ECS default 100 for REPLICA, 0 for DAEMON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub minimum_healthy_percent: Option<i32>,
+    /// CloudWatch alarms that fail the deployment (accepted, not acted on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<DeploymentAlarms>,
+    /// ROLLING (ECS default), BLUE_GREEN, LINEAR or CANARY. Berth performs ROLLING deployments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<DeploymentStrategy>,
+    /// Minutes both revisions run side by side before a blue/green deployment completes, 0-1440.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1440))]
+    pub bake_time_in_minutes: Option<i32>,
+    /// Lambda hooks run at deployment stages (blue/green; accepted, not acted on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle_hooks: Option<Vec<DeploymentLifecycleHook>>,
+    /// Linear traffic shifting settings (accepted, not acted on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linear_configuration: Option<LinearConfiguration>,
+    /// Canary traffic shifting settings (accepted, not acted on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary_configuration: Option<CanaryConfiguration>,
+}
+
+/// Deployment circuit breaker settings (ecs-semantics §2.8).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentCircuitBreaker {
+    /// Turns the circuit breaker on.
+    pub enable: bool,
+    /// Rolls back to the last COMPLETED deployment when the breaker trips.
+    pub rollback: bool,
+    /// A healthy task resets the failure count (ECS default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset_on_healthy_task: Option<bool>,
+    /// How the failure threshold is computed (ECS default BOUNDED_PERCENT 50).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold_configuration: Option<ThresholdConfiguration>,
+}
+
+/// Ways of computing the circuit breaker threshold.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ThresholdType {
+    Count,
+    BoundedPercent,
+    UnboundedPercent,
+}
+
+/// Circuit breaker threshold.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThresholdConfiguration {
+    /// COUNT (threshold = value), BOUNDED_PERCENT (value% of desiredCount clamped to 3-200)
+    /// or UNBOUNDED_PERCENT (value% of desiredCount).
+    #[serde(rename = "type")]
+    pub type_: ThresholdType,
+    /// A task count or a percent, depending on type; at least 1.
+    #[schemars(range(min = 1))]
+    pub value: i32,
+}
+
+/// CloudWatch alarm settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentAlarms {
+    /// Alarm names to watch.
+    pub alarm_names: Vec<String>,
+    /// Rolls back when an alarm fires.
+    pub rollback: bool,
+    /// Turns alarm monitoring on.
+    pub enable: bool,
+}
+
+/// Deployment strategies.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentStrategy {
+    Rolling,
+    BlueGreen,
+    Linear,
+    Canary,
+}
+
+/// A deployment lifecycle hook.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentLifecycleHook {
+    /// Lambda function ARN to invoke.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook_target_arn: Option<String>,
+    /// Role ECS assumes to invoke the hook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// Stages at which the hook runs, such as PRE_SCALE_UP or POST_PRODUCTION_TRAFFIC_SHIFT.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifecycle_stages: Option<Vec<String>>,
+    /// Free-form JSON passed to the hook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::common::any_json")]
+    pub hook_details: Option<serde_json::Value>,
+}
+
+/// Linear traffic shifting.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinearConfiguration {
+    /// Percent of traffic shifted per step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_percent: Option<f64>,
+    /// Minutes between steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_bake_time_in_minutes: Option<i32>,
+}
+
+/// Canary traffic shifting.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryConfiguration {
+    /// Percent of traffic sent to the canary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary_percent: Option<f64>,
+    /// Minutes the canary runs before the rest of the traffic shifts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canary_bake_time_in_minutes: Option<i32>,
+}
+
+/// Deployment controller types.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentControllerType {
+    Ecs,
+    CodeDeploy,
+    External,
+}
+
+/// Who runs deployments of the service.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(validation = Rule::new("self.type == 'ECS'")
+    .message("deploymentController.type: only ECS (rolling updates) is supported by Berth; CODE_DEPLOY and EXTERNAL are out of scope"))]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentController {
+    /// ECS (rolling, the ECS default). CODE_DEPLOY and EXTERNAL are rejected: Berth does not support them.
+    #[serde(rename = "type")]
+    pub type_: DeploymentControllerType,
+}

@@ -1,0 +1,68 @@
+//! CEL rules and patterns used by more than one field or kind, so each is written once.
+
+use kube::core::Rule;
+
+/// ECS names (family, container, volume): 1-255 letters, digits, `_` and `-`.
+pub const NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,255}$";
+
+/// `capacityProviderStrategy`: only one entry may carry a base.
+pub fn single_base() -> Rule {
+    Rule::new("self.filter(i, has(i.base) && i.base > 0).size() <= 1")
+        .message("capacityProviderStrategy: at most one entry may have a base greater than 0")
+}
+
+/// `capacityProviderStrategy`: an all-zero strategy places nothing.
+pub fn some_weight() -> Rule {
+    Rule::new("size(self) == 0 || self.exists(i, has(i.weight) && i.weight > 0)")
+        .message("capacityProviderStrategy: at least one entry needs a weight greater than 0 (weights are 0-1000)")
+}
+
+/// CEL expression for a task-level `cpu` string in CPU units: `"1024"` or `"1 vCPU"` / `".25 vcpu"`.
+fn cpu_units(cpu: &str) -> String {
+    format!(
+        "({cpu}.matches('^[0-9]+$') ? int({cpu}) : int(double({cpu}.lowerAscii().replace('vcpu', '').trim()) * 1024.0))"
+    )
+}
+
+/// CEL expression for a task-level `memory` string in MiB: `"2048"` or `"2GB"` / `"0.5 gb"`.
+fn memory_mib(memory: &str) -> String {
+    format!(
+        "({memory}.matches('^[0-9]+$') ? int({memory}) : int(double({memory}.lowerAscii().replace('gb', '').trim()) * 1024.0))"
+    )
+}
+
+/// Fargate task sizes above 256 CPU units (ecs-semantics §1.3): CPU units, then the memory
+/// range and step in MiB. 256 units take 512, 1024 or 2048 MiB, which is no step range.
+const FARGATE_SIZES: [(i64, i64, i64, i64); 6] = [
+    (512, 1024, 4096, 1024),
+    (1024, 2048, 8192, 1024),
+    (2048, 4096, 16384, 1024),
+    (4096, 8192, 30720, 1024),
+    (8192, 16384, 61440, 4096),
+    (16384, 32768, 122880, 8192),
+];
+
+/// Task `cpu`/`memory` must be a Fargate size when `requiresCompatibilities` contains FARGATE.
+pub fn fargate_task_size() -> Rule {
+    let (cpu, memory) = (cpu_units("self.cpu"), memory_mib("self.memory"));
+    let smallest = format!("({cpu} == 256 && {memory} in [512, 1024, 2048])");
+    let sizes = FARGATE_SIZES
+        .iter()
+        .map(|(units, min, max, step)| {
+            format!("({cpu} == {units} && {memory} >= {min} && {memory} <= {max} && {memory} % {step} == 0)")
+        })
+        .fold(smallest, |all, size| format!("{all} || {size}"));
+    Rule::new(format!(
+        "!has(self.requiresCompatibilities) || !('FARGATE' in self.requiresCompatibilities) || (has(self.cpu) && has(self.memory) && ({sizes}))"
+    ))
+    .message(
+        "cpu/memory: with requiresCompatibilities FARGATE both are required and must be a Fargate size: \
+         256 with 512/1024/2048; 512 with 1024-4096 (step 1024); 1024 with 2048-8192 (step 1024); \
+         2048 with 4096-16384 (step 1024); 4096 with 8192-30720 (step 1024); \
+         8192 with 16384-61440 (step 4096); 16384 with 32768-122880 (step 8192)",
+    )
+}
+
+/// A task definition reference: `family`, `family:revision` or a task-definition ARN
+/// (`arn:aws:ecs:<region>:<account>:task-definition/<family>:<revision>`).
+pub const TASK_DEFINITION_REF_PATTERN: &str = "^([A-Za-z0-9_-]{1,255}(:[1-9][0-9]{0,6})?|arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task-definition/[A-Za-z0-9_-]{1,255}:[1-9][0-9]{0,6})$";

@@ -1,0 +1,380 @@
+//! `Service`: keeps a number of tasks running and rolls out new revisions (ECS CreateService, §2).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{Conditions, EnabledState, LaunchPlacement, PropagateTags, Tag};
+use super::deployment::{DeploymentConfiguration, DeploymentController};
+use super::rules::TASK_DEFINITION_REF_PATTERN;
+use super::service_connect::ServiceConnectConfiguration;
+use super::task_status::TaskSummary;
+
+/// An ECS service: `desiredCount` copies of a task definition kept running, replaced when they
+/// stop, and rolled out with ECS rolling-deployment rules. The ECS cluster is the namespace
+/// and the service name is `metadata.name`.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "berth.dev",
+    version = "v1alpha1",
+    kind = "Service",
+    doc = "An ECS service: keeps desiredCount tasks of a task definition running and rolls out new revisions.",
+    namespaced,
+    status = "ServiceStatus",
+    shortname = "ecssvc",
+    category = "ecs",
+    derive = "PartialEq",
+    cel,
+    scale(
+        spec_replicas_path = ".spec.desiredCount",
+        status_replicas_path = ".status.runningCount",
+        label_selector_path = ".status.selector"
+    ),
+    printcolumn(name = "Desired", type_ = "integer", json_path = ".spec.desiredCount"),
+    printcolumn(
+        name = "Running",
+        type_ = "integer",
+        json_path = ".status.runningCount"
+    ),
+    printcolumn(
+        name = "Pending",
+        type_ = "integer",
+        json_path = ".status.pendingCount"
+    ),
+    printcolumn(
+        name = "Task Definition",
+        type_ = "string",
+        json_path = ".status.taskDefinition"
+    ),
+    printcolumn(name = "Rollout", type_ = "string", json_path = ".status.rolloutState"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(validation = Rule::new("!has(self.schedulingStrategy) || self.schedulingStrategy != 'DAEMON' || !has(self.desiredCount)")
+    .message("desiredCount must be omitted when schedulingStrategy is DAEMON (one task per matching node)"))]
+#[x_kube(validation = Rule::new("!has(self.schedulingStrategy) || self.schedulingStrategy != 'DAEMON' || !has(self.placementStrategy) || size(self.placementStrategy) == 0")
+    .message("placementStrategy must be omitted when schedulingStrategy is DAEMON"))]
+#[x_kube(validation = Rule::new("!has(self.schedulingStrategy) || self.schedulingStrategy != 'DAEMON' || !has(self.deploymentConfiguration) || !has(self.deploymentConfiguration.maximumPercent) || self.deploymentConfiguration.maximumPercent <= 100")
+    .message("deploymentConfiguration.maximumPercent: the DAEMON scheduling strategy does not support values above 100"))]
+#[x_kube(validation = Rule::new("!has(self.schedulingStrategy) || self.schedulingStrategy != 'DAEMON' || !has(self.volumeConfigurations)")
+    .message("volumeConfigurations is only allowed with schedulingStrategy REPLICA"))]
+#[x_kube(validation = Rule::new("!has(self.schedulingStrategy) || self.schedulingStrategy != 'DAEMON' || !has(self.launchType) || self.launchType != 'FARGATE'")
+    .message("schedulingStrategy DAEMON is not supported with launchType FARGATE"))]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceSpec {
+    /// Task definition to run: `family` (latest ACTIVE revision), `family:revision`, or a
+    /// task-definition ARN (only its `family:revision` part is used).
+    #[schemars(length(min = 1, max = 1600), pattern(TASK_DEFINITION_REF_PATTERN))]
+    pub task_definition: String,
+    /// Number of tasks to keep running, 0 or more. Omit for DAEMON services.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub desired_count: Option<i32>,
+    /// REPLICA (ECS default: keep desiredCount tasks) or DAEMON (one task per matching node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduling_strategy: Option<SchedulingStrategy>,
+    /// Rolling deployment bounds and the circuit breaker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    /// Deployment controller; only ECS (the default) is supported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_controller: Option<DeploymentController>,
+    /// Launch type or capacity providers, placement, networking and tags.
+    #[serde(flatten)]
+    pub placement: LaunchPlacement,
+    /// Fargate platform version (ECS default LATEST); accepted, not acted on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    /// Load balancer target groups the tasks register with, at most 5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 5))]
+    pub load_balancers: Option<Vec<LoadBalancer>>,
+    /// Cloud Map service discovery registration, at most 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1))]
+    pub service_registries: Option<Vec<ServiceRegistry>>,
+    /// Seconds after a task starts during which failed health checks are ignored (ECS default 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub health_check_grace_period_seconds: Option<i32>,
+    /// Copy tags to tasks from TASK_DEFINITION or SERVICE, or NONE (ECS default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<PropagateTags>,
+    /// Adds the ECS-managed cluster and service tags to tasks (ECS default false).
+    #[serde(
+        rename = "enableECSManagedTags",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub enable_ecs_managed_tags: Option<bool>,
+    /// Allows interactive exec into the service's containers (ECS default false).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_execute_command: Option<bool>,
+    /// ENABLED keeps tasks balanced across zones; DISABLED does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability_zone_rebalancing: Option<EnabledState>,
+    /// Service Connect configuration (accepted, not acted on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_connect_configuration: Option<ServiceConnectConfiguration>,
+    /// Volumes for the task definition's `configuredAtLaunch` volume; REPLICA only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1))]
+    pub volume_configurations: Option<Vec<ServiceVolumeConfiguration>>,
+    /// VPC Lattice target groups (accepted, not acted on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_lattice_configurations: Option<Vec<VpcLatticeConfiguration>>,
+    /// IAM role for load balancer calls (legacy; accepted, not acted on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// ECS idempotency token, at most 36 characters; ignored by Berth.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 36))]
+    pub client_token: Option<String>,
+    /// Berth extension of ECS `forceNewDeployment`: an opaque token. Any change of its value
+    /// starts a new deployment with the current spec (for example to re-pull a `:latest` image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub force_new_deployment: Option<String>,
+}
+
+/// Service scheduling strategies.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SchedulingStrategy {
+    Replica,
+    Daemon,
+}
+
+/// A load balancer target group binding.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LoadBalancer {
+    /// Target group ARN (ALB/NLB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_group_arn: Option<String>,
+    /// Classic Load Balancer name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_balancer_name: Option<String>,
+    /// Container that receives the traffic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// Container port that receives the traffic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub container_port: Option<i32>,
+    /// Blue/green listener settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advanced_configuration: Option<AdvancedConfiguration>,
+}
+
+/// Blue/green load balancer settings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvancedConfiguration {
+    /// Target group of the new revision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alternate_target_group_arn: Option<String>,
+    /// Listener rule for production traffic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub production_listener_rule: Option<String>,
+    /// Listener rule for test traffic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_listener_rule: Option<String>,
+    /// Role ECS assumes to change the listeners.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+}
+
+/// A Cloud Map service registration.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceRegistry {
+    /// Cloud Map service ARN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_arn: Option<String>,
+    /// Port for SRV records (awsvpc).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<i32>,
+    /// Container for SRV records (bridge/host).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// Container port for SRV records (bridge/host).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub container_port: Option<i32>,
+}
+
+/// A volume supplied at launch for a `configuredAtLaunch` task definition volume.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceVolumeConfiguration {
+    /// Name of the task definition volume with `configuredAtLaunch: true`.
+    pub name: String,
+    /// An EBS volume created per task.
+    #[serde(rename = "managedEBSVolume", skip_serializing_if = "Option::is_none")]
+    pub managed_ebs_volume: Option<ServiceManagedEbsVolumeConfiguration>,
+}
+
+/// Filesystem types for EBS volumes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FilesystemType {
+    Ext3,
+    Ext4,
+    Xfs,
+    Ntfs,
+}
+
+/// A per-task EBS volume.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceManagedEbsVolumeConfiguration {
+    /// Encrypts the volume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<bool>,
+    /// KMS key for encryption.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// EBS volume type (gp3, io2, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_type: Option<String>,
+    /// Size in GiB.
+    #[serde(rename = "sizeInGiB", skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub size_in_gib: Option<i32>,
+    /// Snapshot to create the volume from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<String>,
+    /// MiB/s at which a snapshot is restored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_initialization_rate: Option<i32>,
+    /// Provisioned IOPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iops: Option<i32>,
+    /// Provisioned throughput in MiB/s (gp3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<i32>,
+    /// Tags for the created volumes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag_specifications: Option<Vec<EbsTagSpecification>>,
+    /// Role ECS assumes to manage the volume.
+    pub role_arn: String,
+    /// ext3, ext4, xfs or ntfs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filesystem_type: Option<FilesystemType>,
+}
+
+/// Tags applied to EBS volumes.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EbsTagSpecification {
+    /// Always `volume`.
+    pub resource_type: String,
+    /// Tags to apply, at most 50.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 50))]
+    pub tags: Option<Vec<Tag>>,
+    /// Copy tags from TASK_DEFINITION or SERVICE, or NONE.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagate_tags: Option<PropagateTags>,
+}
+
+/// A VPC Lattice target group binding.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VpcLatticeConfiguration {
+    /// Role ECS assumes for VPC Lattice.
+    pub role_arn: String,
+    /// VPC Lattice target group ARN.
+    pub target_group_arn: String,
+    /// Name of the port mapping to register.
+    pub port_name: String,
+}
+
+/// Observed state of a service.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    /// Generation of the spec this status reflects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Tasks the scheduler aims to keep running (for DAEMON: one per matching node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub desired_count: Option<i32>,
+    /// Tasks in RUNNING.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running_count: Option<i32>,
+    /// Tasks in PENDING.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_count: Option<i32>,
+    /// Resolved `family:revision` of the primary deployment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_definition: Option<String>,
+    /// Rollout state of the primary deployment: IN_PROGRESS, COMPLETED or FAILED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout_state: Option<RolloutState>,
+    /// Label selector of the service's tasks, for the scale subresource.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// The PRIMARY deployment and any ACTIVE ones still being replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["id".into()]))]
+    pub deployments: Option<Vec<ServiceDeployment>>,
+    /// Recently stopped tasks, newest first, bounded in length.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_tasks: Option<Vec<TaskSummary>>,
+    /// Standard conditions (`Ready`, `Progressing`, `Degraded`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Option<Conditions>,
+}
+
+/// Deployment roles.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeploymentStatus {
+    Primary,
+    Active,
+}
+
+/// Deployment rollout states.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RolloutState {
+    InProgress,
+    Completed,
+    Failed,
+}
+
+/// One deployment of the service (ECS Deployment, §2.7).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceDeployment {
+    /// Deployment ID, `ecs-svc/<number>`.
+    pub id: String,
+    /// PRIMARY (newest) or ACTIVE (older, still being replaced).
+    pub status: DeploymentStatus,
+    /// `family:revision` this deployment runs.
+    pub task_definition: String,
+    /// Tasks this deployment should run.
+    pub desired_count: i32,
+    /// Tasks of this deployment in PENDING.
+    pub pending_count: i32,
+    /// Tasks of this deployment in RUNNING.
+    pub running_count: i32,
+    /// Failures counted by the circuit breaker.
+    pub failed_tasks: i32,
+    /// IN_PROGRESS, COMPLETED or FAILED.
+    pub rollout_state: RolloutState,
+    /// Why the rollout is in this state, in ECS wording.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout_state_reason: Option<String>,
+    /// When the deployment was created.
+    pub created_at: Time,
+    /// When the deployment last changed.
+    pub updated_at: Time,
+}

@@ -1,0 +1,74 @@
+//! `berth import`: turns ECS JSON into Berth manifests. Accepts RegisterTaskDefinition and
+//! CreateService inputs (`--cli-input-json` files), describe-task-definition and
+//! describe-services output, or a JSON array of these. Read-only and unknown fields are
+//! dropped with a note each, so the output applies unchanged against the CRDs.
+
+mod error;
+mod fit;
+mod name;
+mod notes;
+mod path;
+mod service;
+mod shape;
+mod task_definition;
+mod yaml;
+
+use serde::Serialize;
+
+use crate::api::{Service, TaskDefinition};
+
+pub use error::ImportError;
+pub use service::ECS_NAME_ANNOTATION;
+use shape::{ResourceKind, find_resources};
+
+/// Choices the ECS JSON cannot make.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// `metadata.namespace` of every object; the ECS cluster has no fixed namespace.
+    pub namespace: Option<String>,
+}
+
+/// A Berth object made from one ECS resource.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Manifest {
+    TaskDefinition(Box<TaskDefinition>),
+    Service(Box<Service>),
+}
+
+/// The import result: manifests in input order, and one line per dropped field or hint.
+#[derive(Debug)]
+pub struct Imported {
+    pub manifests: Vec<Manifest>,
+    pub notes: Vec<String>,
+}
+
+impl Imported {
+    /// The manifests as multi-document YAML.
+    pub fn to_yaml(&self) -> Result<String, ImportError> {
+        yaml::to_yaml(&self.manifests)
+    }
+}
+
+/// Imports the ECS JSON text `input`.
+pub fn import(input: &str, options: &ImportOptions) -> Result<Imported, ImportError> {
+    let value = serde_json::from_str(input).map_err(ImportError::invalid_json)?;
+    let mut notes = Vec::new();
+    let manifests = find_resources(value, "", &mut notes)?
+        .into_iter()
+        .map(|resource| match resource.kind {
+            ResourceKind::TaskDefinition => task_definition::task_definition(
+                resource.fields,
+                &resource.path,
+                options,
+                &mut notes,
+            )
+            .map(|task_definition| Manifest::TaskDefinition(Box::new(task_definition))),
+            ResourceKind::Service => {
+                service::service(resource.fields, &resource.path, options, &mut notes)
+                    .map(|service| Manifest::Service(Box::new(service)))
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Imported { manifests, notes })
+}

@@ -1,0 +1,140 @@
+//! `portMappings` → container ports (ecs-semantics §1.6, §4.2).
+//!
+//! Ports are informational in Kubernetes except `hostPort`, which is set only for static host
+//! ports in `bridge` mode and for `host` mode; `awsvpc` tasks get their own pod IP, and bridge
+//! dynamic host ports are not needed. Named ports must be IANA service names unique in the
+//! pod, so ECS names are sanitised; the mapping is recorded in an annotation when any changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::ContainerPort;
+
+use crate::api::{NetworkMode, PortMapping, TaskDefinitionSpec, TransportProtocol};
+
+use super::names::unique_port_names;
+use super::{RenderError, container_field};
+
+/// Ports expanded from one `containerPortRange`; a wider range keeps its first ports and is
+/// reported by [`super::unsupported_fields`].
+pub const MAX_PORTS_PER_RANGE: u32 = 100;
+
+/// ECS port name → Kubernetes port name, for every named port mapping of the task.
+pub(super) fn port_names(spec: &TaskDefinitionSpec) -> BTreeMap<String, String> {
+    let originals: Vec<&str> = spec
+        .container_definitions
+        .iter()
+        .flat_map(|c| c.port_mappings.iter().flatten())
+        .filter_map(|p| p.name.as_deref())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let names = unique_port_names(&originals);
+    originals.into_iter().map(str::to_owned).zip(names).collect()
+}
+
+/// The Kubernetes ports of one container.
+pub(super) fn container_ports(
+    container: &str,
+    mappings: &[PortMapping],
+    network_mode: Option<NetworkMode>,
+    names: &BTreeMap<String, String>,
+) -> Result<Vec<ContainerPort>, RenderError> {
+    let mut ports = Vec::new();
+    for mapping in mappings {
+        let protocol = match mapping.protocol {
+            Some(TransportProtocol::Udp) => "UDP",
+            _ => "TCP",
+        };
+        let port = |number: i32| ContainerPort { container_port: number, protocol: Some(protocol.to_owned()), ..Default::default() };
+        if let Some(range) = &mapping.container_port_range {
+            let (start, end) = parse_range(range).ok_or_else(|| RenderError::InvalidPortRange {
+                field: container_field(container, "portMappings"),
+                range: range.clone(),
+            })?;
+            ports.extend((start..=end).take(MAX_PORTS_PER_RANGE as usize).map(port));
+        } else if let Some(number) = mapping.container_port {
+            ports.push(ContainerPort {
+                name: mapping.name.as_ref().and_then(|n| names.get(n)).cloned(),
+                host_port: host_port(mapping, network_mode),
+                ..port(number)
+            });
+        }
+    }
+    Ok(ports)
+}
+
+/// `start-end` with `1 <= start <= end <= 65535`.
+pub(super) fn parse_range(range: &str) -> Option<(i32, i32)> {
+    let (start, end) = range.split_once('-')?;
+    let (start, end) = (start.trim().parse::<i32>().ok()?, end.trim().parse::<i32>().ok()?);
+    (1 <= start && start <= end && end <= 65535).then_some((start, end))
+}
+
+fn host_port(mapping: &PortMapping, network_mode: Option<NetworkMode>) -> Option<i32> {
+    let static_port = mapping.host_port.filter(|p| *p > 0);
+    match network_mode {
+        Some(NetworkMode::Host) => static_port.or(mapping.container_port),
+        Some(NetworkMode::Bridge) | None => static_port,
+        Some(NetworkMode::Awsvpc) | Some(NetworkMode::None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mappings(json: &str) -> Vec<PortMapping> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn summary(ports: &[ContainerPort]) -> Vec<(i32, Option<i32>, String, Option<String>)> {
+        ports.iter().map(|p| (p.container_port, p.host_port, p.protocol.clone().unwrap(), p.name.clone())).collect()
+    }
+
+    #[test]
+    fn names_protocols_and_bridge_host_ports() {
+        let maps = mappings(r#"[{"containerPort": 80, "hostPort": 8080, "name": "web_http_frontend"}, {"containerPort": 53, "protocol": "udp", "hostPort": 0}]"#);
+        let names = BTreeMap::from([("web_http_frontend".to_owned(), "web-http-frontend".to_owned())]);
+        let ports = container_ports("web", &maps, Some(NetworkMode::Bridge), &names).unwrap();
+        assert_eq!(
+            summary(&ports),
+            [(80, Some(8080), "TCP".into(), Some("web-http-frontend".into())), (53, None, "UDP".into(), None)]
+        );
+    }
+
+    #[test]
+    fn host_mode_uses_the_container_port_and_awsvpc_none() {
+        let maps = mappings(r#"[{"containerPort": 80}]"#);
+        assert_eq!(container_ports("a", &maps, Some(NetworkMode::Host), &BTreeMap::new()).unwrap()[0].host_port, Some(80));
+        let maps = mappings(r#"[{"containerPort": 80, "hostPort": 80}]"#);
+        assert_eq!(container_ports("a", &maps, Some(NetworkMode::Awsvpc), &BTreeMap::new()).unwrap()[0].host_port, None);
+    }
+
+    #[test]
+    fn ranges_are_expanded_up_to_the_bound() {
+        let maps = mappings(r#"[{"containerPortRange": "7000-7002"}, {"containerPortRange": "10000-20000"}]"#);
+        let ports = container_ports("a", &maps, Some(NetworkMode::Awsvpc), &BTreeMap::new()).unwrap();
+        assert_eq!(ports.len(), 3 + MAX_PORTS_PER_RANGE as usize);
+        assert_eq!(ports[..3].iter().map(|p| p.container_port).collect::<Vec<_>>(), [7000, 7001, 7002]);
+    }
+
+    #[test]
+    fn bad_ranges_are_errors() {
+        let maps = mappings(r#"[{"containerPortRange": "9000-8000"}]"#);
+        assert!(matches!(container_ports("a", &maps, None, &BTreeMap::new()), Err(RenderError::InvalidPortRange { .. })));
+    }
+
+    #[test]
+    fn port_names_are_unique_in_the_pod() {
+        let spec: TaskDefinitionSpec = serde_json::from_str(
+            r#"{"containerDefinitions": [
+                {"name": "a", "image": "x", "portMappings": [{"containerPort": 80, "name": "metrics_endpoint_a"}]},
+                {"name": "b", "image": "x", "portMappings": [{"containerPort": 81, "name": "metrics_endpoint_b"}]}
+            ]}"#,
+        )
+        .unwrap();
+        let names = port_names(&spec);
+        assert_eq!(names.len(), 2);
+        assert_ne!(names["metrics_endpoint_a"], names["metrics_endpoint_b"]);
+    }
+}

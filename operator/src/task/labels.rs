@@ -1,0 +1,34 @@
+//! Label and annotation keys on task pods. Labels hold sanitised values for
+//! selectors; annotations keep the original ECS strings.
+
+/// Every object Berth creates carries this, so watches can be narrowed to it.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY_VALUE: &str = "berth";
+
+/// Name of the Berth Service that owns the task.
+pub const SERVICE: &str = "berth.dev/service";
+/// Name of the TaskRun that owns the task.
+pub const TASK_RUN: &str = "berth.dev/task-run";
+/// The service deployment the task belongs to (label-safe form of `ecs-svc/<id>`).
+pub const DEPLOYMENT: &str = "berth.dev/deployment";
+/// Task definition family (sanitised) and revision number.
+pub const FAMILY: &str = "berth.dev/family";
+pub const REVISION: &str = "berth.dev/revision";
+/// The task's id (the pod's name suffix), as ECS shows task ids.
+pub const TASK_ID: &str = "berth.dev/task-id";
+
+/// ECS task group, e.g. `service:web` or `family:batch` (colons are not label-safe).
+pub const GROUP: &str = "berth.dev/group";
+/// Comma-separated names of the pod's essential containers; written by the
+/// renderer. Absent means every container is essential (the ECS default).
+pub const ESSENTIAL_CONTAINERS: &str = "berth.dev/essential-containers";
+/// Why Berth stopped the task: ECS stop code and stopped reason, written on the
+/// pod before Berth deletes it, so every observer reads the same cause.
+pub const STOP_CODE: &str = "berth.dev/stop-code";
+pub const STOPPED_REASON: &str = "berth.dev/stopped-reason";
+/// The node a daemon task is bound to.
+pub const NODE: &str = "berth.dev/node";
+/// The service deployment id as ECS spells it, `ecs-svc/<number>`.
+pub const DEPLOYMENT_ID: &str = "berth.dev/deployment-id";
+/// The resolved task definition, `family:revision`.
+pub const TASK_DEFINITION: &str = "berth.dev/task-definition";

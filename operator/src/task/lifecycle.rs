@@ -1,0 +1,327 @@
+//! Reading a task pod as an ECS task (ecs-semantics §3, §4.9): its lastStatus,
+//! whether it must stop, and its stop code, stopped reason and exit codes.
+//! Pure: the controllers act on what this returns.
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+
+use super::labels;
+pub use crate::api::{TaskLastStatus as LastStatus, TaskStopCode as StopCode};
+
+/// The wire name of a stop code (`EssentialContainerExited`, ...).
+pub fn stop_code_name(code: StopCode) -> String {
+    serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+fn parse_stop_code(name: &str) -> Option<StopCode> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stop {
+    pub code: StopCode,
+    pub reason: String,
+}
+
+impl Stop {
+    pub fn new(code: StopCode, reason: impl Into<String>) -> Stop {
+        Stop { code, reason: reason.into() }
+    }
+}
+
+/// One container's ECS view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerState {
+    pub name: String,
+    pub essential: bool,
+    pub started: bool,
+    pub exit_code: Option<i32>,
+    /// ECS-style reason for an exit or a start failure.
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskState {
+    pub last_status: LastStatus,
+    /// Why the task stopped, or why it must be stopped now. A task whose
+    /// `last_status` is not Stopping/Stopped but has a `stop` is one the
+    /// controller must stop (an essential container exited, or it cannot start).
+    pub stop: Option<Stop>,
+    /// Every container Ready (readiness = the ECS health check, §4.4).
+    pub ready: bool,
+    /// Has the task ever been RUNNING (for start-failure accounting, §2.5)?
+    pub ever_running: bool,
+    pub containers: Vec<ContainerState>,
+}
+
+impl TaskState {
+    /// Pending or running and not asked to stop: counts toward desiredCount.
+    pub fn is_active(&self) -> bool {
+        matches!(self.last_status, LastStatus::Provisioning | LastStatus::Pending | LastStatus::Running) && self.stop.is_none()
+    }
+
+    /// Ended or ending: the pod object is only a record now.
+    pub fn is_stopped(&self) -> bool {
+        matches!(self.last_status, LastStatus::Stopping | LastStatus::Stopped)
+    }
+}
+
+const ESSENTIAL_EXITED: &str = "Essential container in task exited";
+
+/// The ECS view of a task pod.
+pub fn observe(pod: &Pod) -> TaskState {
+    let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+    let essential: Option<BTreeSet<&str>> =
+        annotations.get(labels::ESSENTIAL_CONTAINERS).map(|names| names.split(',').map(str::trim).filter(|n| !n.is_empty()).collect());
+    let spec_containers: Vec<String> = pod.spec.as_ref().map(|s| s.containers.iter().map(|c| c.name.clone()).collect()).unwrap_or_default();
+    let status = pod.status.clone().unwrap_or_default();
+    let statuses = status.container_statuses.clone().unwrap_or_default();
+    let containers: Vec<ContainerState> = spec_containers
+        .iter()
+        .map(|name| {
+            let essential = essential.as_ref().is_none_or(|set| set.contains(name.as_str()));
+            container_state(name, essential, statuses.iter().find(|s| &s.name == name))
+        })
+        .collect();
+    let recorded = recorded_stop(pod);
+    let phase = status.phase.as_deref().unwrap_or("Pending");
+    let ready = conditions_true(pod, "Ready");
+    let essential_running = containers.iter().filter(|c| c.essential).all(|c| c.started);
+    let ever_running = containers.iter().any(|c| c.started) || phase == "Running";
+
+    if pod.metadata.deletion_timestamp.is_some() {
+        let stop = recorded.or_else(|| Some(disruption_stop(pod)));
+        return TaskState { last_status: LastStatus::Stopping, stop, ready: false, ever_running, containers };
+    }
+    if phase == "Failed" || phase == "Succeeded" {
+        let stop = recorded.unwrap_or_else(|| ended_stop(pod, &containers, ever_running));
+        return TaskState { last_status: LastStatus::Stopped, stop: Some(stop), ready: false, ever_running, containers };
+    }
+    // Still alive: does something force a stop?
+    let stop = recorded.or_else(|| {
+        if containers.iter().any(|c| c.essential && c.exit_code.is_some()) {
+            Some(Stop::new(StopCode::EssentialContainerExited, ESSENTIAL_EXITED))
+        } else {
+            start_failure(&containers)
+        }
+    });
+    let last_status = if phase == "Running" && essential_running {
+        LastStatus::Running
+    } else if pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none() {
+        LastStatus::Provisioning
+    } else {
+        LastStatus::Pending
+    };
+    TaskState { last_status, stop, ready, ever_running, containers }
+}
+
+fn container_state(name: &str, essential: bool, status: Option<&ContainerStatus>) -> ContainerState {
+    let state = status.and_then(|s| s.state.clone()).unwrap_or_default();
+    let last = status.and_then(|s| s.last_state.clone()).unwrap_or_default();
+    let terminated = state.terminated.or(last.terminated);
+    let started = state.running.is_some() || terminated.as_ref().is_some_and(|t| t.started_at.is_some());
+    let (exit_code, reason) = match (&terminated, &state.waiting) {
+        (Some(t), _) => (Some(t.exit_code), Some(exit_reason(t.reason.as_deref(), t.message.as_deref(), t.exit_code))),
+        (None, Some(w)) => (None, w.reason.as_deref().and_then(|r| start_failure_reason(r, w.message.as_deref()))),
+        (None, None) => (None, None),
+    };
+    ContainerState { name: name.to_string(), essential, started, exit_code, reason }
+}
+
+fn exit_reason(reason: Option<&str>, message: Option<&str>, code: i32) -> String {
+    match reason {
+        Some("OOMKilled") => "OutOfMemoryError: Container killed due to memory usage".to_string(),
+        Some(r) => match message {
+            Some(m) if !m.is_empty() => format!("{r}: {m}"),
+            _ => r.to_string(),
+        },
+        None => format!("Exit code {code}"),
+    }
+}
+
+/// The ECS error a container waiting for this kubelet reason would report;
+/// None for ordinary waits (ContainerCreating, PodInitializing).
+fn start_failure_reason(reason: &str, message: Option<&str>) -> Option<String> {
+    let ecs = match reason {
+        "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull" => "CannotPullContainerError",
+        "CreateContainerConfigError" => "ResourceInitializationError",
+        "CreateContainerError" | "RunContainerError" => "CannotStartContainerError",
+        _ => return None,
+    };
+    Some(format!("{ecs}: {}", message.unwrap_or(reason)))
+}
+
+fn start_failure(containers: &[ContainerState]) -> Option<Stop> {
+    containers
+        .iter()
+        .find(|c| !c.started && c.exit_code.is_none() && c.reason.is_some())
+        .map(|c| Stop::new(StopCode::TaskFailedToStart, c.reason.clone().unwrap_or_default()))
+}
+
+fn ended_stop(pod: &Pod, containers: &[ContainerState], ever_running: bool) -> Stop {
+    let status = pod.status.clone().unwrap_or_default();
+    if status.reason.as_deref() == Some("Evicted") {
+        return Stop::new(StopCode::TerminationNotice, status.message.unwrap_or_else(|| "Task evicted from its node".into()));
+    }
+    if !ever_running {
+        let reason = start_failure(containers).map(|s| s.reason).unwrap_or_else(|| "Task failed to start".into());
+        return Stop::new(StopCode::TaskFailedToStart, reason);
+    }
+    // A pod ends only when its containers have: an essential one among them.
+    Stop::new(StopCode::EssentialContainerExited, ESSENTIAL_EXITED)
+}
+
+/// A pod being deleted that Berth did not stop: who did (DisruptionTarget, §4.9)?
+fn disruption_stop(pod: &Pod) -> Stop {
+    let disruption = pod.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|cs| {
+        cs.iter().find(|c| c.type_ == "DisruptionTarget" && c.status == "True").cloned()
+    });
+    match disruption.and_then(|c| c.reason) {
+        Some(r) if r == "EvictionByEvictionAPI" => {
+            Stop::new(StopCode::ServiceSchedulerInitiated, "Task evicted: container instance is in DRAINING state")
+        }
+        Some(r) if r == "DeletionByTaintManager" || r == "TerminationByKubelet" => {
+            Stop::new(StopCode::TerminationNotice, "Task stopped: its node is being terminated")
+        }
+        Some(r) if r == "DeletionByPodGC" => Stop::new(StopCode::InfrastructureHealth, "Task stopped: its node is gone"),
+        _ => Stop::new(StopCode::UserInitiated, "Task stopped by user"),
+    }
+}
+
+fn recorded_stop(pod: &Pod) -> Option<Stop> {
+    let annotations = pod.metadata.annotations.as_ref()?;
+    let code = parse_stop_code(annotations.get(labels::STOP_CODE)?)?;
+    Some(Stop::new(code, annotations.get(labels::STOPPED_REASON).cloned().unwrap_or_default()))
+}
+
+fn conditions_true(pod: &Pod, type_: &str) -> bool {
+    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+    conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == type_ && c.status == "True"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(value: serde_json::Value) -> Pod {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn running(name: &str) -> serde_json::Value {
+        json!({"name": name, "image": "i", "imageID": "", "ready": true, "restartCount": 0,
+               "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}})
+    }
+
+    fn exited(name: &str, code: i32, reason: &str) -> serde_json::Value {
+        json!({"name": name, "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+               "state": {"terminated": {"exitCode": code, "reason": reason,
+                   "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:01:00Z"}}})
+    }
+
+    fn two_container_pod(phase: &str, statuses: Vec<serde_json::Value>, essential: &str) -> Pod {
+        pod(json!({
+            "metadata": {"name": "t", "annotations": {labels::ESSENTIAL_CONTAINERS: essential}},
+            "spec": {"nodeName": "n1", "containers": [{"name": "app"}, {"name": "log-router"}]},
+            "status": {"phase": phase, "containerStatuses": statuses,
+                       "conditions": [{"type": "Ready", "status": "True"}]},
+        }))
+    }
+
+    #[test]
+    fn all_running_is_running_and_ready() {
+        let t = observe(&two_container_pod("Running", vec![running("app"), running("log-router")], "app"));
+        assert_eq!(t.last_status, LastStatus::Running);
+        assert!(t.ready && t.is_active() && t.stop.is_none());
+    }
+
+    #[test]
+    fn essential_exit_stops_the_task_while_another_container_runs() {
+        let t = observe(&two_container_pod("Running", vec![exited("app", 1, "Error"), running("log-router")], "app"));
+        assert_eq!(t.stop, Some(Stop::new(StopCode::EssentialContainerExited, ESSENTIAL_EXITED)));
+        assert!(!t.is_active(), "a task that must stop no longer counts toward desiredCount");
+        assert_eq!(t.containers[0].exit_code, Some(1));
+    }
+
+    #[test]
+    fn non_essential_exit_leaves_the_task_running() {
+        let t = observe(&two_container_pod("Running", vec![running("app"), exited("log-router", 2, "Error")], "app"));
+        assert_eq!(t.last_status, LastStatus::Running);
+        assert!(t.stop.is_none() && t.is_active());
+        assert_eq!(t.containers[1].exit_code, Some(2));
+    }
+
+    #[test]
+    fn without_the_annotation_every_container_is_essential() {
+        let mut p = two_container_pod("Running", vec![running("app"), exited("log-router", 0, "Completed")], "");
+        p.metadata.annotations = None;
+        assert_eq!(observe(&p).stop.map(|s| s.code), Some(StopCode::EssentialContainerExited));
+    }
+
+    #[test]
+    fn failed_pod_is_stopped_with_exit_codes() {
+        let t = observe(&two_container_pod("Failed", vec![exited("app", 3, "Error"), exited("log-router", 0, "Completed")], "app"));
+        assert_eq!(t.last_status, LastStatus::Stopped);
+        assert_eq!(t.stop.unwrap().code, StopCode::EssentialContainerExited);
+        assert_eq!(t.containers.iter().map(|c| c.exit_code).collect::<Vec<_>>(), [Some(3), Some(0)]);
+    }
+
+    #[test]
+    fn oom_kill_reads_as_ecs_out_of_memory() {
+        let t = observe(&two_container_pod("Failed", vec![exited("app", 137, "OOMKilled"), running("log-router")], "app"));
+        assert_eq!(t.containers[0].reason.as_deref(), Some("OutOfMemoryError: Container killed due to memory usage"));
+    }
+
+    #[test]
+    fn image_pull_failure_is_a_failed_start() {
+        let p = pod(json!({
+            "metadata": {"name": "t"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "app"}]},
+            "status": {"phase": "Pending", "containerStatuses": [{"name": "app", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff", "message": "pull access denied"}}}]},
+        }));
+        let t = observe(&p);
+        assert_eq!(t.last_status, LastStatus::Pending);
+        assert!(!t.ever_running);
+        assert_eq!(t.stop, Some(Stop::new(StopCode::TaskFailedToStart, "CannotPullContainerError: pull access denied")));
+    }
+
+    #[test]
+    fn unscheduled_pod_is_provisioning() {
+        let p = pod(json!({"metadata": {"name": "t"}, "spec": {"containers": [{"name": "app"}]}, "status": {"phase": "Pending"}}));
+        let t = observe(&p);
+        assert_eq!(t.last_status, LastStatus::Provisioning);
+        assert!(t.is_active());
+    }
+
+    #[test]
+    fn a_recorded_stop_wins() {
+        let mut p = two_container_pod("Running", vec![running("app"), running("log-router")], "app");
+        p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()));
+        let annotations = p.metadata.annotations.get_or_insert_with(Default::default);
+        annotations.insert(labels::STOP_CODE.into(), "ServiceSchedulerInitiated".into());
+        annotations.insert(labels::STOPPED_REASON.into(), "Scaling activity initiated by (deployment ecs-svc/1)".into());
+        let t = observe(&p);
+        assert_eq!(t.last_status, LastStatus::Stopping);
+        assert_eq!(t.stop.unwrap().code, StopCode::ServiceSchedulerInitiated);
+    }
+
+    #[test]
+    fn foreign_deletion_is_user_initiated_and_eviction_is_the_scheduler() {
+        let mut p = two_container_pod("Running", vec![running("app"), running("log-router")], "app");
+        p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()));
+        assert_eq!(observe(&p).stop.unwrap().code, StopCode::UserInitiated);
+        p.status.as_mut().unwrap().conditions.as_mut().unwrap().push(serde_json::from_value(
+            json!({"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"})).unwrap());
+        assert_eq!(observe(&p).stop.unwrap().code, StopCode::ServiceSchedulerInitiated);
+    }
+
+    #[test]
+    fn stop_codes_round_trip_through_their_names() {
+        for code in [StopCode::TaskFailedToStart, StopCode::InfrastructureHealth, StopCode::SpotInterruption] {
+            assert_eq!(parse_stop_code(&stop_code_name(code)), Some(code));
+        }
+        assert_eq!(stop_code_name(StopCode::EssentialContainerExited), "EssentialContainerExited");
+        assert_eq!(parse_stop_code("Nope"), None);
+    }
+}

@@ -1,0 +1,5 @@
+//! A task is a Pod: the labels and annotations Berth puts on task pods, and
+//! how a pod's state reads as an ECS task's state.
+pub mod labels;
+pub mod lifecycle;
+pub mod reference;

@@ -1,0 +1,208 @@
+//! Issue 3 acceptance: the Berth API on a real apiserver. Real ECS shapes
+//! apply verbatim and read back unchanged; bad input is refused at apply time
+//! with the offending field named; kubectl feels native.
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use berth_tests::fixture::{TestNamespace, install_crds, plane, repo_root};
+use serde_json::Value;
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The objects in kubectl's JSON output: one object, a List, or several of either.
+fn items(output: &str) -> Vec<Value> {
+    serde_json::Deserializer::from_str(output)
+        .into_iter::<Value>()
+        .map(|v| v.expect("kubectl printed JSON"))
+        .flat_map(|v| match v.get("items") {
+            Some(items) => items.as_array().cloned().unwrap_or_default(),
+            None => vec![v],
+        })
+        .collect()
+}
+
+fn key(o: &Value) -> String {
+    format!("{}/{}", o["kind"].as_str().unwrap_or_default(), o["metadata"]["name"].as_str().unwrap_or_default())
+}
+
+/// Applies every file with `kubectl apply --server-side --validate=strict`
+/// and checks that each object's spec reads back exactly as written; returns
+/// the kinds of the objects applied.
+fn assert_round_trip(files: &[PathBuf], ns: &str) -> Vec<String> {
+    let kubectl = plane().kubectl();
+    let mut problems = vec![];
+    let mut kinds = vec![];
+    for file in files {
+        let f = file.display().to_string();
+        let written = match kubectl.run(&["create", "--dry-run=client", "-o", "json", "-n", ns, "-f", &f]) {
+            Ok(out) => items(&out),
+            Err(e) => {
+                problems.push(format!("{f}: kubectl cannot read it: {e}"));
+                continue;
+            }
+        };
+        let applied = match kubectl.run(&["apply", "--server-side", "--validate=strict", "-o", "json", "-n", ns, "-f", &f]) {
+            Ok(out) => items(&out),
+            Err(e) => {
+                problems.push(format!("{f}: rejected: {e}"));
+                continue;
+            }
+        };
+        for w in &written {
+            kinds.push(w["kind"].as_str().unwrap_or_default().to_string());
+            match applied.iter().find(|a| key(a) == key(w)) {
+                Some(a) if a["spec"] == w["spec"] => {}
+                Some(a) => problems.push(format!("{f}: {} spec changed on the server:\n wrote {}\n read  {}", key(w), w["spec"], a["spec"])),
+                None => problems.push(format!("{f}: {} missing from the apply result", key(w))),
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{} of {} files failed:\n{}", problems.len(), files.len(), problems.join("\n"));
+    kinds
+}
+
+#[test]
+fn corpus_applies_verbatim_and_reads_back_unchanged() {
+    install_crds();
+    let ns = TestNamespace::create("api-corpus");
+    let dir = repo_root().join("tests/e2e/fixtures/api/valid");
+    let kinds = assert_round_trip(&yaml_files(&dir), &ns.name);
+    let count = |kind: &str| kinds.iter().filter(|k| *k == kind).count();
+    assert!(count("TaskDefinition") >= 25, "the corpus holds at least 25 task definitions");
+    assert!(count("Service") >= 10, "the corpus holds at least 10 services");
+}
+
+#[test]
+fn examples_apply_verbatim_and_read_back_unchanged() {
+    install_crds();
+    let ns = TestNamespace::create("api-examples");
+    let files = yaml_files(&repo_root().join("examples"));
+    assert!(!files.is_empty());
+    assert_round_trip(&files, &ns.name);
+}
+
+#[test]
+fn invalid_manifests_are_rejected_naming_the_field() {
+    install_crds();
+    let ns = TestNamespace::create("api-invalid");
+    let kubectl = plane().kubectl();
+    let files = yaml_files(&repo_root().join("tests/e2e/fixtures/api/invalid"));
+    assert!(files.len() >= 40, "at least 40 invalid manifests");
+    let mut problems = vec![];
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let expect = text.lines().find_map(|l| l.strip_prefix("# expect:")).map(str::trim)
+            .unwrap_or_else(|| panic!("{}: no '# expect:' line", file.display()));
+        let f = file.display().to_string();
+        match kubectl.run(&["apply", "--server-side", "--validate=strict", "-n", &ns.name, "-f", &f]) {
+            Ok(_) => problems.push(format!("{f}: accepted, but should be rejected ({expect})")),
+            Err(e) if !e.to_string().contains(expect) => problems.push(format!("{f}: message lacks '{expect}': {e}")),
+            Err(_) => {}
+        }
+    }
+    assert!(problems.is_empty(), "{} of {} invalid manifests misbehaved:\n{}", problems.len(), files.len(), problems.join("\n"));
+}
+
+const WEB: &str = r#"
+apiVersion: berth.dev/v1alpha1
+kind: TaskDefinition
+metadata: {name: web}
+spec:
+  family: web
+  requiresCompatibilities: [FARGATE]
+  networkMode: awsvpc
+  cpu: "256"
+  memory: "512"
+  containerDefinitions:
+  - name: web
+    image: public.ecr.aws/nginx/nginx:1.27
+    portMappings: [{containerPort: 80, protocol: tcp}]
+    environment: [{name: MODE, value: prod}]
+---
+apiVersion: berth.dev/v1alpha1
+kind: Service
+metadata: {name: web}
+spec:
+  taskDefinition: web
+  desiredCount: 2
+  launchType: FARGATE
+  networkConfiguration:
+    awsvpcConfiguration: {subnets: [subnet-0a1b2c3d]}
+---
+apiVersion: berth.dev/v1alpha1
+kind: TaskRun
+metadata: {name: web-once}
+spec:
+  taskDefinition: web:1
+  count: 1
+"#;
+
+#[test]
+fn server_side_apply_twice_changes_nothing() {
+    install_crds();
+    let ns = TestNamespace::create("api-ssa");
+    let kubectl = plane().kubectl();
+    let versions = || kubectl.run_with_input(&["apply", "--server-side", "--validate=strict", "-n", &ns.name, "-o",
+        "jsonpath={range .items[*]}{.metadata.resourceVersion} {end}", "-f", "-"], WEB).unwrap();
+    let first = versions();
+    let second = versions();
+    assert_eq!(first, second, "a second apply of the same manifest wrote something");
+    let mut diff = kubectl.command("kubectl");
+    diff.args(["diff", "--server-side", "-n", &ns.name, "-f", "-"]).stdin(Stdio::piped()).stdout(Stdio::null());
+    let mut child = diff.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), WEB.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "kubectl diff --server-side finds a difference");
+}
+
+#[test]
+fn kubectl_scale_sets_desired_count() {
+    install_crds();
+    let ns = TestNamespace::create("api-scale");
+    let kubectl = plane().kubectl();
+    kubectl.run_with_input(&["apply", "--server-side", "-n", &ns.name, "-f", "-"], WEB).unwrap();
+    kubectl.run(&["scale", "-n", &ns.name, "ecssvc/web", "--replicas=5"]).unwrap();
+    let desired = kubectl.run(&["get", "-n", &ns.name, "ecssvc/web", "-o", "jsonpath={.spec.desiredCount}"]).unwrap();
+    assert_eq!(desired, "5");
+}
+
+#[test]
+fn kubectl_get_ecs_lists_every_berth_kind_with_its_columns() {
+    install_crds();
+    let ns = TestNamespace::create("api-get");
+    let kubectl = plane().kubectl();
+    kubectl.run_with_input(&["apply", "--server-side", "-n", &ns.name, "-f", "-"], WEB).unwrap();
+    let all = kubectl.run(&["get", "ecs", "-n", &ns.name]).unwrap();
+    for kind in ["taskdefinition.berth.dev/web", "service.berth.dev/web", "taskrun.berth.dev/web-once"] {
+        assert!(all.contains(kind), "{kind} missing from `kubectl get ecs`:\n{all}");
+    }
+    let header = |resource: &str| kubectl.run(&["get", resource, "-n", &ns.name]).unwrap().lines().next().unwrap_or_default().to_string();
+    let service = header("ecssvc");
+    for column in ["DESIRED", "RUNNING", "PENDING", "TASK DEFINITION", "ROLLOUT", "AGE"] {
+        assert!(service.contains(column), "ecssvc lacks {column}: {service}");
+    }
+    let taskdef = header("taskdef");
+    for column in ["FAMILY", "LATEST", "COMPATIBILITIES", "AGE"] {
+        assert!(taskdef.contains(column), "taskdef lacks {column}: {taskdef}");
+    }
+    let taskrun = header("taskrun");
+    for column in ["COUNT", "RUNNING", "STOPPED", "AGE"] {
+        assert!(taskrun.contains(column), "taskrun lacks {column}: {taskrun}");
+    }
+}
+
+#[test]
+fn kubectl_explain_documents_fields() {
+    install_crds();
+    let explain = plane().kubectl().run(&["explain", "taskdefinition.spec.containerDefinitions.healthCheck"]).unwrap();
+    for field in ["command", "interval", "timeout", "retries", "startPeriod"] {
+        assert!(explain.contains(field), "explain lacks {field}:\n{explain}");
+    }
+    assert!(explain.contains("DESCRIPTION"), "{explain}");
+}
