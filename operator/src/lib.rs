@@ -4,6 +4,8 @@ pub mod api;
 pub mod import;
 pub mod rollout;
 pub mod capacity;
+pub mod controller;
 pub mod scheduler;
 pub mod task;
 pub mod placement;
+pub mod render;

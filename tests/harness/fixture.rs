@@ -163,3 +163,79 @@ pub fn install_crds() {
             .expect("CRDs established");
     });
 }
+
+/// A `berth-operator` process against the plane, logging to
+/// `target/operator-logs/<name>.log`; SIGTERMed when dropped.
+pub struct Operator {
+    pub pid: u32,
+    pub log: PathBuf,
+}
+
+impl Operator {
+    /// Starts an operator with `args`. The process is spawned from a thread
+    /// that lives as long as the test process, so it dies with the process
+    /// (PR_SET_PDEATHSIG follows the spawning thread).
+    pub fn start(name: &str, args: &[&str]) -> Operator {
+        install_crds();
+        let binary = operator_binary();
+        let logs = repo_root().join("target/operator-logs");
+        std::fs::create_dir_all(&logs).expect("log dir");
+        let log = logs.join(format!("{name}-{}.log", unique_suffix()));
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let kubeconfig = plane().kubeconfig.clone();
+        let (tx, rx) = mpsc::channel();
+        let log_path = log.clone();
+        std::thread::spawn(move || {
+            let spawned = (|| -> std::io::Result<std::process::Child> {
+                use std::os::unix::process::CommandExt;
+                let file = std::fs::File::create(&log_path)?;
+                let mut cmd = std::process::Command::new(&binary);
+                cmd.args(&args).env("KUBECONFIG", &kubeconfig).env("RUST_LOG", "info,berth=debug,kube=warn")
+                    .stdout(file.try_clone()?).stderr(file);
+                // SAFETY: only async-signal-safe calls between fork and exec.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+                cmd.spawn()
+            })();
+            match spawned {
+                Ok(mut child) => {
+                    let _ = tx.send(Ok(child.id()));
+                    let _ = child.wait();
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                }
+            }
+        });
+        let pid = rx.recv().expect("operator thread").unwrap_or_else(|e| panic!("starting {}: {e}", operator_binary().display()));
+        Operator { pid, log }
+    }
+
+    /// SIGKILL: the operator dies mid-work, as on a node crash.
+    pub fn kill(&self) {
+        unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
+    }
+}
+
+/// The operator shared by every test of this process (watching all namespaces).
+pub fn operator() -> &'static Operator {
+    static OPERATOR: OnceLock<Operator> = OnceLock::new();
+    OPERATOR.get_or_init(|| Operator::start("shared", &[]))
+}
+
+/// `BERTH_OPERATOR_BIN` (set by `cargo plane test`), or the debug build.
+fn operator_binary() -> PathBuf {
+    std::env::var("BERTH_OPERATOR_BIN").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target/debug/berth-operator"))
+}

@@ -33,15 +33,21 @@ pub struct StrategyItem {
 pub enum StrategyError {
     #[error("a capacity provider strategy needs at least one capacity provider")]
     Empty,
-    #[error("a capacity provider strategy can have at most {MAX_PROVIDERS} capacity providers, got {0}")]
+    #[error(
+        "a capacity provider strategy can have at most {MAX_PROVIDERS} capacity providers, got {0}"
+    )]
     TooManyProviders(usize),
     #[error("capacity provider {0} appears more than once in the strategy")]
     DuplicateProvider(String),
     #[error("capacity provider {provider}: base must be between 0 and {MAX_BASE}, got {base}")]
     BaseOutOfRange { provider: String, base: i32 },
-    #[error("capacity provider {provider}: weight must be between 0 and {MAX_WEIGHT}, got {weight}")]
+    #[error(
+        "capacity provider {provider}: weight must be between 0 and {MAX_WEIGHT}, got {weight}"
+    )]
     WeightOutOfRange { provider: String, weight: i32 },
-    #[error("only one capacity provider in a strategy can have a base, but {first} and {second} both do")]
+    #[error(
+        "only one capacity provider in a strategy can have a base, but {first} and {second} both do"
+    )]
     SeveralBases { first: String, second: String },
     #[error("at least one capacity provider in the strategy must have a weight greater than 0")]
     AllWeightsZero,
@@ -80,22 +86,42 @@ impl CapacityStrategy {
             if providers.iter().any(|p| p.name == provider) {
                 return Err(StrategyError::DuplicateProvider(provider));
             }
-            let base = u32::try_from(item.base).ok().filter(|_| item.base <= MAX_BASE);
-            let base = base.ok_or_else(|| StrategyError::BaseOutOfRange { provider: provider.clone(), base: item.base })?;
-            let weight = u32::try_from(item.weight).ok().filter(|_| item.weight <= MAX_WEIGHT);
-            let weight = weight.ok_or_else(|| StrategyError::WeightOutOfRange { provider: provider.clone(), weight: item.weight })?;
+            let base = u32::try_from(item.base)
+                .ok()
+                .filter(|_| item.base <= MAX_BASE);
+            let base = base.ok_or_else(|| StrategyError::BaseOutOfRange {
+                provider: provider.clone(),
+                base: item.base,
+            })?;
+            let weight = u32::try_from(item.weight)
+                .ok()
+                .filter(|_| item.weight <= MAX_WEIGHT);
+            let weight = weight.ok_or_else(|| StrategyError::WeightOutOfRange {
+                provider: provider.clone(),
+                weight: item.weight,
+            })?;
             if base > 0
                 && let Some(first) = providers.iter().find(|p| p.base > 0)
             {
-                return Err(StrategyError::SeveralBases { first: first.name.clone(), second: provider });
+                return Err(StrategyError::SeveralBases {
+                    first: first.name.clone(),
+                    second: provider,
+                });
             }
-            providers.push(Provider { name: provider, base, weight });
+            providers.push(Provider {
+                name: provider,
+                base,
+                weight,
+            });
         }
         let total_weight = providers.iter().map(|p| p.weight).sum();
         if total_weight == 0 {
             return Err(StrategyError::AllWeightsZero);
         }
-        Ok(Self { providers, total_weight })
+        Ok(Self {
+            providers,
+            total_weight,
+        })
     }
 
     /// Provider names in strategy order.
@@ -106,7 +132,11 @@ impl CapacityStrategy {
     /// How many of `task_count` tasks each provider runs; every provider of the strategy is
     /// a key, zero included.
     pub fn split(&self, task_count: u32) -> BTreeMap<String, u32> {
-        self.providers.iter().map(|p| p.name.clone()).zip(self.split_in_order(task_count)).collect()
+        self.providers
+            .iter()
+            .map(|p| p.name.clone())
+            .zip(self.split_in_order(task_count))
+            .collect()
     }
 
     /// The provider that should run one more task, given the tasks each provider runs now:
@@ -114,9 +144,17 @@ impl CapacityStrategy {
     /// `current` run no task; providers not in the strategy are ignored.
     pub fn provider_for_next_task(&self, current: &BTreeMap<String, u32>) -> &str {
         let counts = self.counts_in_order(current);
-        let target = self.split_in_order(counts.iter().fold(0u32, |sum, &c| sum.saturating_add(c)).saturating_add(1));
+        let target = self.split_in_order(
+            counts
+                .iter()
+                .fold(0u32, |sum, &c| sum.saturating_add(c))
+                .saturating_add(1),
+        );
         let deficit = |i: usize| i64::from(target[i]) - i64::from(counts[i]);
-        let chosen = (0..counts.len()).fold(0, |best, i| if deficit(i) > deficit(best) { i } else { best });
+        let chosen = (0..counts.len()).fold(
+            0,
+            |best, i| if deficit(i) > deficit(best) { i } else { best },
+        );
         &self.providers[chosen].name
     }
 
@@ -126,19 +164,31 @@ impl CapacityStrategy {
     /// share, so base tasks go last. Ties go to the provider listed last, the mirror of
     /// scale-up, and never to the base provider when another provider ties with it.
     pub fn provider_to_scale_in(&self, current: &BTreeMap<String, u32>) -> Option<String> {
-        if let Some((outsider, _)) = current.iter().find(|(name, count)| **count > 0 && !self.providers().any(|p| p == name.as_str())) {
+        if let Some((outsider, _)) = current
+            .iter()
+            .find(|(name, count)| **count > 0 && !self.providers().any(|p| p == name.as_str()))
+        {
             return Some(outsider.clone());
         }
         let counts = self.counts_in_order(current);
         let total = counts.iter().fold(0u32, |sum, &c| sum.saturating_add(c));
         let target = self.split_in_order(total.checked_sub(1)?);
-        let surplus = |i: usize| (i64::from(counts[i]) - i64::from(target[i]), self.providers[i].base == 0, i);
+        let surplus = |i: usize| {
+            (
+                i64::from(counts[i]) - i64::from(target[i]),
+                self.providers[i].base == 0,
+                i,
+            )
+        };
         let chosen = (0..counts.len()).max_by_key(|&i| surplus(i))?;
         Some(self.providers[chosen].name.clone())
     }
 
     fn counts_in_order(&self, current: &BTreeMap<String, u32>) -> Vec<u32> {
-        self.providers.iter().map(|p| current.get(&p.name).copied().unwrap_or(0)).collect()
+        self.providers
+            .iter()
+            .map(|p| current.get(&p.name).copied().unwrap_or(0))
+            .collect()
     }
 
     fn split_in_order(&self, task_count: u32) -> Vec<u32> {
@@ -165,8 +215,14 @@ impl CapacityStrategy {
     /// the deficit scaled by `Σweight` and stays in integers.
     fn largest_weight_deficit(&self, beyond_base: &[u32]) -> usize {
         let next_task = i64::from(beyond_base.iter().sum::<u32>()) + 1;
-        let deficit = |i: usize| i64::from(self.providers[i].weight) * next_task - i64::from(beyond_base[i]) * i64::from(self.total_weight);
-        (0..beyond_base.len()).fold(0, |best, i| if deficit(i) > deficit(best) { i } else { best })
+        let deficit = |i: usize| {
+            i64::from(self.providers[i].weight) * next_task
+                - i64::from(beyond_base[i]) * i64::from(self.total_weight)
+        };
+        (0..beyond_base.len()).fold(
+            0,
+            |best, i| if deficit(i) > deficit(best) { i } else { best },
+        )
     }
 }
 

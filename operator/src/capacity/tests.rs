@@ -5,7 +5,11 @@ use proptest::prelude::*;
 use super::*;
 
 fn item(provider: &str, base: i32, weight: i32) -> StrategyItem {
-    StrategyItem { provider: provider.to_string(), base, weight }
+    StrategyItem {
+        provider: provider.to_string(),
+        base,
+        weight,
+    }
 }
 
 fn strategy(items: &[StrategyItem]) -> CapacityStrategy {
@@ -13,7 +17,10 @@ fn strategy(items: &[StrategyItem]) -> CapacityStrategy {
 }
 
 fn counts(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
-    pairs.iter().map(|(name, count)| (name.to_string(), *count)).collect()
+    pairs
+        .iter()
+        .map(|(name, count)| (name.to_string(), *count))
+        .collect()
 }
 
 fn fargate_base2_weight3_and_ec2_weight1() -> CapacityStrategy {
@@ -70,17 +77,47 @@ fn weight_zero_provider_gets_only_its_base() {
 #[test]
 fn invalid_strategies_are_rejected_with_a_reason() {
     assert_eq!(CapacityStrategy::new(&[]), Err(StrategyError::Empty));
-    assert_eq!(CapacityStrategy::new(&[item("A", 0, 0), item("B", 5, 0)]), Err(StrategyError::AllWeightsZero));
+    assert_eq!(
+        CapacityStrategy::new(&[item("A", 0, 0), item("B", 5, 0)]),
+        Err(StrategyError::AllWeightsZero)
+    );
     assert_eq!(
         CapacityStrategy::new(&[item("A", 1, 1), item("B", 2, 1)]),
-        Err(StrategyError::SeveralBases { first: "A".into(), second: "B".into() })
+        Err(StrategyError::SeveralBases {
+            first: "A".into(),
+            second: "B".into()
+        })
     );
-    assert_eq!(CapacityStrategy::new(&[item("A", 0, 1), item("A", 0, 1)]), Err(StrategyError::DuplicateProvider("A".into())));
-    assert_eq!(CapacityStrategy::new(&[item("A", -1, 1)]), Err(StrategyError::BaseOutOfRange { provider: "A".into(), base: -1 }));
-    assert_eq!(CapacityStrategy::new(&[item("A", 100_001, 1)]), Err(StrategyError::BaseOutOfRange { provider: "A".into(), base: 100_001 }));
-    assert_eq!(CapacityStrategy::new(&[item("A", 0, 1001)]), Err(StrategyError::WeightOutOfRange { provider: "A".into(), weight: 1001 }));
+    assert_eq!(
+        CapacityStrategy::new(&[item("A", 0, 1), item("A", 0, 1)]),
+        Err(StrategyError::DuplicateProvider("A".into()))
+    );
+    assert_eq!(
+        CapacityStrategy::new(&[item("A", -1, 1)]),
+        Err(StrategyError::BaseOutOfRange {
+            provider: "A".into(),
+            base: -1
+        })
+    );
+    assert_eq!(
+        CapacityStrategy::new(&[item("A", 100_001, 1)]),
+        Err(StrategyError::BaseOutOfRange {
+            provider: "A".into(),
+            base: 100_001
+        })
+    );
+    assert_eq!(
+        CapacityStrategy::new(&[item("A", 0, 1001)]),
+        Err(StrategyError::WeightOutOfRange {
+            provider: "A".into(),
+            weight: 1001
+        })
+    );
     let many: Vec<_> = (0..21).map(|i| item(&format!("P{i}"), 0, 1)).collect();
-    assert_eq!(CapacityStrategy::new(&many), Err(StrategyError::TooManyProviders(21)));
+    assert_eq!(
+        CapacityStrategy::new(&many),
+        Err(StrategyError::TooManyProviders(21))
+    );
     assert_eq!(
         StrategyError::AllWeightsZero.to_string(),
         "at least one capacity provider in the strategy must have a weight greater than 0"
@@ -91,20 +128,41 @@ fn invalid_strategies_are_rejected_with_a_reason() {
 fn next_task_fills_the_base_then_the_largest_deficit() {
     let s = fargate_base2_weight3_and_ec2_weight1();
     assert_eq!(s.provider_for_next_task(&counts(&[])), "FARGATE");
-    assert_eq!(s.provider_for_next_task(&counts(&[("FARGATE", 8), ("EC2", 2)])), "FARGATE");
-    assert_eq!(s.provider_for_next_task(&counts(&[("FARGATE", 9), ("EC2", 2)])), "FARGATE");
-    assert_eq!(s.provider_for_next_task(&counts(&[("FARGATE", 10), ("EC2", 2)])), "EC2");
+    assert_eq!(
+        s.provider_for_next_task(&counts(&[("FARGATE", 8), ("EC2", 2)])),
+        "FARGATE"
+    );
+    assert_eq!(
+        s.provider_for_next_task(&counts(&[("FARGATE", 9), ("EC2", 2)])),
+        "FARGATE"
+    );
+    assert_eq!(
+        s.provider_for_next_task(&counts(&[("FARGATE", 10), ("EC2", 2)])),
+        "EC2"
+    );
     // A lost EC2 task is replaced on EC2, whatever the period position.
-    assert_eq!(s.provider_for_next_task(&counts(&[("FARGATE", 8), ("EC2", 1)])), "EC2");
+    assert_eq!(
+        s.provider_for_next_task(&counts(&[("FARGATE", 8), ("EC2", 1)])),
+        "EC2"
+    );
 }
 
 #[test]
 fn scale_in_takes_from_the_most_over_share_and_the_base_last() {
     let s = fargate_base2_weight3_and_ec2_weight1();
     assert_eq!(s.provider_to_scale_in(&counts(&[])), None);
-    assert_eq!(s.provider_to_scale_in(&counts(&[("FARGATE", 8), ("EC2", 2)])), Some("FARGATE".into()));
-    assert_eq!(s.provider_to_scale_in(&counts(&[("FARGATE", 2), ("EC2", 5)])), Some("EC2".into()));
-    assert_eq!(s.provider_to_scale_in(&counts(&[("FARGATE", 2), ("EC2", 0)])), Some("FARGATE".into()));
+    assert_eq!(
+        s.provider_to_scale_in(&counts(&[("FARGATE", 8), ("EC2", 2)])),
+        Some("FARGATE".into())
+    );
+    assert_eq!(
+        s.provider_to_scale_in(&counts(&[("FARGATE", 2), ("EC2", 5)])),
+        Some("EC2".into())
+    );
+    assert_eq!(
+        s.provider_to_scale_in(&counts(&[("FARGATE", 2), ("EC2", 0)])),
+        Some("FARGATE".into())
+    );
 }
 
 #[test]
@@ -141,11 +199,21 @@ fn split_task_by_task(items: &[StrategyItem], task_count: u32) -> Vec<u32> {
 }
 
 fn valid_items() -> impl Strategy<Value = Vec<StrategyItem>> {
-    (prop::collection::vec(0i32..=12, 1..=6), 0i32..=30, any::<prop::sample::Index>())
-        .prop_filter("some weight", |(weights, _, _)| weights.iter().any(|w| *w > 0))
+    (
+        prop::collection::vec(0i32..=12, 1..=6),
+        0i32..=30,
+        any::<prop::sample::Index>(),
+    )
+        .prop_filter("some weight", |(weights, _, _)| {
+            weights.iter().any(|w| *w > 0)
+        })
         .prop_map(|(weights, base, base_at)| {
             let base_index = base_at.index(weights.len());
-            weights.iter().enumerate().map(|(i, &w)| item(&format!("P{i}"), if i == base_index { base } else { 0 }, w)).collect()
+            weights
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| item(&format!("P{i}"), if i == base_index { base } else { 0 }, w))
+                .collect()
         })
 }
 

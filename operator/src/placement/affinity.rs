@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{
-    NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PodAffinity, PodAffinityTerm, PodAntiAffinity,
+    NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, PodAffinity,
+    PodAffinityTerm, PodAntiAffinity,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use regex::Regex;
@@ -49,14 +50,24 @@ pub struct SchedulingConstraints {
 
 /// Translates all constraints of a task (task definition and service/run-task ones
 /// together); they must all hold, so `memberOf` expressions are ANDed.
-pub fn translate_constraints(constraints: &[PlacementConstraintItem], context: &ConstraintContext) -> Result<SchedulingConstraints, PlacementError> {
+pub fn translate_constraints(
+    constraints: &[PlacementConstraintItem],
+    context: &ConstraintContext,
+) -> Result<SchedulingConstraints, PlacementError> {
     if constraints.len() > MAX_CONSTRAINTS {
-        return Err(PlacementError::TooManyConstraints { count: constraints.len(), max: MAX_CONSTRAINTS });
+        return Err(PlacementError::TooManyConstraints {
+            count: constraints.len(),
+            max: MAX_CONSTRAINTS,
+        });
     }
     let mut member_of = Vec::new();
     let mut distinct_instance = false;
     for constraint in constraints {
-        let expression = constraint.expression.as_deref().map(str::trim).filter(|e| !e.is_empty());
+        let expression = constraint
+            .expression
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty());
         match (constraint.constraint_type.as_str(), expression) {
             ("distinctInstance", None) => distinct_instance = true,
             ("distinctInstance", Some(_)) => return Err(PlacementError::ExpressionNotAllowed),
@@ -68,16 +79,27 @@ pub fn translate_constraints(constraints: &[PlacementConstraintItem], context: &
     let mut translated = translate_member_of(&Expression::And(member_of), context)?;
     if distinct_instance {
         let term = pod_affinity_term((context.group_selector)(context.task_group));
-        translated.required_pod_terms(GroupRelation::AntiAffinity).push(term);
+        translated
+            .required_pod_terms(GroupRelation::AntiAffinity)
+            .push(term);
     }
     Ok(translated)
 }
 
 /// Translates one parsed `memberOf` expression.
-pub fn translate_member_of(expression: &Expression, context: &ConstraintContext) -> Result<SchedulingConstraints, PlacementError> {
-    let terms = disjunctive_normal_form(expression, MAX_NODE_SELECTOR_TERMS)
-        .map_err(|_| PlacementError::TooManyAlternatives { max: MAX_NODE_SELECTOR_TERMS })?;
-    let mentions_group = terms.iter().flatten().any(|c| c.subject == Subject::TaskGroup);
+pub fn translate_member_of(
+    expression: &Expression,
+    context: &ConstraintContext,
+) -> Result<SchedulingConstraints, PlacementError> {
+    let terms = disjunctive_normal_form(expression, MAX_NODE_SELECTOR_TERMS).map_err(|_| {
+        PlacementError::TooManyAlternatives {
+            max: MAX_NODE_SELECTOR_TERMS,
+        }
+    })?;
+    let mentions_group = terms
+        .iter()
+        .flatten()
+        .any(|c| c.subject == Subject::TaskGroup);
     if mentions_group && terms.len() > 1 {
         return Err(PlacementError::TaskGroupInDisjunction);
     }
@@ -112,13 +134,21 @@ pub fn translate_member_of(expression: &Expression, context: &ConstraintContext)
         return Err(reason);
     }
     // A term without requirements is always true (Kubernetes would read it as never).
-    if node_terms.iter().all(|requirements| !requirements.is_empty()) {
+    if node_terms
+        .iter()
+        .all(|requirements| !requirements.is_empty())
+    {
         let node_selector_terms = node_terms
             .into_iter()
-            .map(|requirements| NodeSelectorTerm { match_expressions: Some(requirements), match_fields: None })
+            .map(|requirements| NodeSelectorTerm {
+                match_expressions: Some(requirements),
+                match_fields: None,
+            })
             .collect();
         translated.node_affinity = Some(NodeAffinity {
-            required_during_scheduling_ignored_during_execution: Some(NodeSelector { node_selector_terms }),
+            required_during_scheduling_ignored_during_execution: Some(NodeSelector {
+                node_selector_terms,
+            }),
             preferred_during_scheduling_ignored_during_execution: None,
         });
     }
@@ -131,29 +161,58 @@ enum NodeCondition {
     Never(PlacementError),
 }
 
-fn node_requirement(condition: &Condition, known_label_values: &BTreeMap<String, BTreeSet<String>>) -> Result<NodeCondition, PlacementError> {
+fn node_requirement(
+    condition: &Condition,
+    known_label_values: &BTreeMap<String, BTreeSet<String>>,
+) -> Result<NodeCondition, PlacementError> {
     let (key, attribute) = match &condition.subject {
-        Subject::Attribute(name) => (label_for_attribute(name).ok_or_else(|| PlacementError::InvalidLabelKey(name.clone()))?, name.as_str()),
+        Subject::Attribute(name) => (
+            label_for_attribute(name)
+                .ok_or_else(|| PlacementError::InvalidLabelKey(name.clone()))?,
+            name.as_str(),
+        ),
         Subject::Ec2InstanceId => (HOSTNAME_LABEL, ""),
         other => return Err(unsupported_subject(other)),
     };
     let requirement = |operator: &str, values: Vec<String>| {
         let values = (!values.is_empty()).then_some(values);
-        NodeCondition::Requirement(NodeSelectorRequirement { key: key.to_string(), operator: operator.to_string(), values })
-    };
-    let labels = |values: &[String]| values.iter().map(|v| label_value(attribute, v)).collect::<Vec<_>>();
-    let integer = |value: &str, offset: i64| {
-        let number = value.trim().parse::<i64>().ok().and_then(|n| n.checked_add(offset));
-        number.map(|n| vec![n.to_string()]).ok_or_else(|| PlacementError::NotAnInteger {
-            condition: format!("{} {}", condition.subject, condition.predicate.operator()),
-            value: value.to_string(),
+        NodeCondition::Requirement(NodeSelectorRequirement {
+            key: key.to_string(),
+            operator: operator.to_string(),
+            values,
         })
     };
+    let labels = |values: &[String]| {
+        values
+            .iter()
+            .map(|v| label_value(attribute, v))
+            .collect::<Vec<_>>()
+    };
+    let integer = |value: &str, offset: i64| {
+        let number = value
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| n.checked_add(offset));
+        number
+            .map(|n| vec![n.to_string()])
+            .ok_or_else(|| PlacementError::NotAnInteger {
+                condition: format!("{} {}", condition.subject, condition.predicate.operator()),
+                value: value.to_string(),
+            })
+    };
     let matching_values = |pattern: &str| -> Result<Vec<String>, PlacementError> {
-        let regex = Regex::new(&format!("^(?:{pattern})$"))
-            .map_err(|e| PlacementError::InvalidRegex { pattern: pattern.to_string(), reason: e.to_string() })?;
+        // Anchored: ECS evaluates a Java regex with `matches`, which must match the whole value.
+        let regex =
+            Regex::new(&format!("^(?:{pattern})$")).map_err(|e| PlacementError::InvalidRegex {
+                pattern: pattern.to_string(),
+                reason: e.to_string(),
+            })?;
         let known = known_label_values.get(key).into_iter().flatten();
-        Ok(known.filter(|value| regex.is_match(&attribute_value(attribute, value))).cloned().collect())
+        Ok(known
+            .filter(|value| regex.is_match(&attribute_value(attribute, value)))
+            .cloned()
+            .collect())
     };
     Ok(match &condition.predicate {
         Predicate::Equals(value) => requirement("In", labels(std::slice::from_ref(value))),
@@ -167,7 +226,12 @@ fn node_requirement(condition: &Condition, known_label_values: &BTreeMap<String,
         Predicate::LessThan(value) => requirement("Lt", integer(value, 0)?),
         Predicate::LessThanOrEqual(value) => requirement("Lt", integer(value, 1)?),
         Predicate::Matches(pattern) => match matching_values(pattern)? {
-            matched if matched.is_empty() => NodeCondition::Never(PlacementError::NoMatchingLabelValue { label: key.to_string(), pattern: pattern.clone() }),
+            matched if matched.is_empty() => {
+                NodeCondition::Never(PlacementError::NoMatchingLabelValue {
+                    label: key.to_string(),
+                    pattern: pattern.clone(),
+                })
+            }
             matched => requirement("In", matched),
         },
         Predicate::NotMatches(pattern) => match matching_values(pattern)? {
@@ -186,15 +250,29 @@ enum GroupRelation {
 impl SchedulingConstraints {
     fn required_pod_terms(&mut self, relation: GroupRelation) -> &mut Vec<PodAffinityTerm> {
         let required = match relation {
-            GroupRelation::Affinity => &mut self.pod_affinity.get_or_insert_with(Default::default).required_during_scheduling_ignored_during_execution,
-            GroupRelation::AntiAffinity => &mut self.pod_anti_affinity.get_or_insert_with(Default::default).required_during_scheduling_ignored_during_execution,
+            GroupRelation::Affinity => {
+                &mut self
+                    .pod_affinity
+                    .get_or_insert_with(Default::default)
+                    .required_during_scheduling_ignored_during_execution
+            }
+            GroupRelation::AntiAffinity => {
+                &mut self
+                    .pod_anti_affinity
+                    .get_or_insert_with(Default::default)
+                    .required_during_scheduling_ignored_during_execution
+            }
         };
         required.get_or_insert_with(Vec::new)
     }
 }
 
 /// `task:group == G` needs a task of G on the same node; `!=` / `not_in` forbid one.
-fn add_group_term(predicate: &Predicate, context: &ConstraintContext, translated: &mut SchedulingConstraints) -> Result<(), PlacementError> {
+fn add_group_term(
+    predicate: &Predicate,
+    context: &ConstraintContext,
+    translated: &mut SchedulingConstraints,
+) -> Result<(), PlacementError> {
     let (relation, groups) = match predicate {
         Predicate::Equals(group) => (GroupRelation::Affinity, std::slice::from_ref(group)),
         Predicate::In(groups) if groups.len() == 1 => (GroupRelation::Affinity, groups.as_slice()),
@@ -213,24 +291,37 @@ fn add_group_term(predicate: &Predicate, context: &ConstraintContext, translated
             });
         }
     };
-    let terms = groups.iter().map(|group| pod_affinity_term((context.group_selector)(group)));
+    let terms = groups
+        .iter()
+        .map(|group| pod_affinity_term((context.group_selector)(group)));
     translated.required_pod_terms(relation).extend(terms);
     Ok(())
 }
 
 fn pod_affinity_term(selector: LabelSelector) -> PodAffinityTerm {
-    PodAffinityTerm { label_selector: Some(selector), topology_key: HOSTNAME_LABEL.to_string(), ..Default::default() }
+    PodAffinityTerm {
+        label_selector: Some(selector),
+        topology_key: HOSTNAME_LABEL.to_string(),
+        ..Default::default()
+    }
 }
 
 fn unsupported_subject(subject: &Subject) -> PlacementError {
     let reason = match subject {
-        Subject::RunningTasksCount => "the number of tasks on a node changes with every placement, and kube-scheduler cannot filter on it",
+        Subject::RunningTasksCount => {
+            "the number of tasks on a node changes with every placement, and kube-scheduler cannot filter on it"
+        }
         Subject::AgentVersion => "Kubernetes nodes run a kubelet, not the ECS container agent",
         Subject::AgentConnected => "kube-scheduler already places pods only on Ready nodes",
         Subject::RegisteredAt => "node affinity cannot compare node registration times",
-        Subject::Attribute(_) | Subject::Ec2InstanceId | Subject::TaskGroup => "it has no node label equivalent",
+        Subject::Attribute(_) | Subject::Ec2InstanceId | Subject::TaskGroup => {
+            "it has no node label equivalent"
+        }
     };
-    PlacementError::Unsupported { what: subject.to_string(), reason: reason.to_string() }
+    PlacementError::Unsupported {
+        what: subject.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 #[cfg(test)]

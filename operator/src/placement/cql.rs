@@ -59,7 +59,10 @@ impl fmt::Display for Subject {
         match self {
             Self::Attribute(name) => write!(f, "{ATTRIBUTE_PREFIX}{name}"),
             other => {
-                let keyword = SUBJECT_KEYWORDS.iter().find(|(_, s)| s == other).map_or("?", |(k, _)| k);
+                let keyword = SUBJECT_KEYWORDS
+                    .iter()
+                    .find(|(_, s)| s == other)
+                    .map_or("?", |(k, _)| k);
                 f.write_str(keyword)
             }
         }
@@ -166,7 +169,10 @@ pub fn parse(input: &str) -> Result<Expression, ParseError> {
             found: format!("{length} characters"),
         });
     }
-    let mut parser = Parser { chars: input.chars().collect(), position: 0 };
+    let mut parser = Parser {
+        chars: input.chars().collect(),
+        position: 0,
+    };
     let expression = parser.expression(0)?;
     parser.skip_whitespace();
     if parser.position < parser.chars.len() {
@@ -199,7 +205,11 @@ impl Parser {
         while self.eat_combinator("||", "or") {
             alternatives.push(self.and_chain(depth)?);
         }
-        Ok(if alternatives.len() == 1 { alternatives.remove(0) } else { Expression::Or(alternatives) })
+        Ok(if alternatives.len() == 1 {
+            alternatives.remove(0)
+        } else {
+            Expression::Or(alternatives)
+        })
     }
 
     fn and_chain(&mut self, depth: usize) -> Result<Expression, ParseError> {
@@ -207,13 +217,19 @@ impl Parser {
         while self.eat_combinator("&&", "and") {
             operands.push(self.unary(depth)?);
         }
-        Ok(if operands.len() == 1 { operands.remove(0) } else { Expression::And(operands) })
+        Ok(if operands.len() == 1 {
+            operands.remove(0)
+        } else {
+            Expression::And(operands)
+        })
     }
 
     fn unary(&mut self, depth: usize) -> Result<Expression, ParseError> {
         self.skip_whitespace();
         if depth >= MAX_NESTING {
-            return Err(self.error(&format!("at most {MAX_NESTING} nested parentheses or negations")));
+            return Err(self.error(&format!(
+                "at most {MAX_NESTING} nested parentheses or negations"
+            )));
         }
         if self.eat_keyword("not") || self.eat_bang() {
             return Ok(Expression::Not(Box::new(self.unary(depth + 1)?)));
@@ -262,7 +278,10 @@ impl Parser {
             self.position = start + ATTRIBUTE_PREFIX.len();
             return Err(self.error("an attribute name of 1 to 128 characters"));
         }
-        match SUBJECT_KEYWORDS.iter().find(|(keyword, _)| *keyword == word) {
+        match SUBJECT_KEYWORDS
+            .iter()
+            .find(|(keyword, _)| *keyword == word)
+        {
             Some((_, subject)) => Ok(subject.clone()),
             None => {
                 self.position = start;
@@ -273,7 +292,11 @@ impl Parser {
 
     fn operator(&mut self) -> Result<Operator, ParseError> {
         for (spelling, operator) in OPERATORS {
-            let matched = if spelling.ends_with(is_word_char) { self.eat_keyword(spelling) } else { self.eat(spelling) };
+            let matched = if spelling.ends_with(is_word_char) {
+                self.eat_keyword(spelling)
+            } else {
+                self.eat(spelling)
+            };
             if matched {
                 return Ok(operator);
             }
@@ -337,7 +360,11 @@ impl Parser {
 
     /// A string in matching single or double quotes, if one starts here.
     fn quoted(&mut self) -> Result<Option<String>, ParseError> {
-        let Some(&quote) = self.chars.get(self.position).filter(|c| **c == '"' || **c == '\'') else {
+        let Some(&quote) = self
+            .chars
+            .get(self.position)
+            .filter(|c| **c == '"' || **c == '\'')
+        else {
             return Ok(None);
         };
         let start = self.position;
@@ -362,7 +389,9 @@ impl Parser {
 
     fn eat_keyword(&mut self, keyword: &str) -> bool {
         let after = self.position + keyword.chars().count();
-        self.at(keyword) && !self.chars.get(after).is_some_and(|&c| is_word_char(c)) && self.eat(keyword)
+        self.at(keyword)
+            && !self.chars.get(after).is_some_and(|&c| is_word_char(c))
+            && self.eat(keyword)
     }
 
     fn eat(&mut self, text: &str) -> bool {
@@ -375,7 +404,8 @@ impl Parser {
 
     fn at(&self, text: &str) -> bool {
         let mut remaining = self.chars.get(self.position..).unwrap_or_default().iter();
-        text.chars().all(|expected| remaining.next() == Some(&expected))
+        text.chars()
+            .all(|expected| remaining.next() == Some(&expected))
     }
 
     fn take_while(&mut self, mut accept: impl FnMut(char) -> bool) -> String {
@@ -391,9 +421,24 @@ impl Parser {
     }
 
     fn error(&self, expected: &str) -> ParseError {
-        let rest: String = self.chars.get(self.position..).unwrap_or_default().iter().take_while(|c| !c.is_whitespace()).take(24).collect();
-        let found = if self.position >= self.chars.len() { "the end of the expression".to_string() } else { format!("`{rest}`") };
-        ParseError { column: self.position + 1, expected: expected.to_string(), found }
+        let rest: String = self
+            .chars
+            .get(self.position..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|c| !c.is_whitespace())
+            .take(24)
+            .collect();
+        let found = if self.position >= self.chars.len() {
+            "the end of the expression".to_string()
+        } else {
+            format!("`{rest}`")
+        };
+        ParseError {
+            column: self.position + 1,
+            expected: expected.to_string(),
+            found,
+        }
     }
 }
 
@@ -415,16 +460,31 @@ mod tests {
     fn documented_examples_parse() {
         assert_eq!(
             parse("attribute:ecs.instance-type =~ g2.*"),
-            Ok(condition(attribute("ecs.instance-type"), Predicate::Matches("g2.*".into())))
+            Ok(condition(
+                attribute("ecs.instance-type"),
+                Predicate::Matches("g2.*".into())
+            ))
         );
         assert_eq!(
             parse("attribute:ecs.availability-zone in [us-east-1a, us-east-1b]"),
-            Ok(condition(attribute("ecs.availability-zone"), Predicate::In(vec!["us-east-1a".into(), "us-east-1b".into()])))
+            Ok(condition(
+                attribute("ecs.availability-zone"),
+                Predicate::In(vec!["us-east-1a".into(), "us-east-1b".into()])
+            ))
         );
-        assert_eq!(parse("task:group == service:production"), Ok(condition(Subject::TaskGroup, Predicate::Equals("service:production".into()))));
+        assert_eq!(
+            parse("task:group == service:production"),
+            Ok(condition(
+                Subject::TaskGroup,
+                Predicate::Equals("service:production".into())
+            ))
+        );
         assert_eq!(
             parse("not(task:group == database)"),
-            Ok(Expression::Not(Box::new(condition(Subject::TaskGroup, Predicate::Equals("database".into())))))
+            Ok(Expression::Not(Box::new(condition(
+                Subject::TaskGroup,
+                Predicate::Equals("database".into())
+            ))))
         );
     }
 
@@ -438,7 +498,10 @@ mod tests {
             ("> 1", Predicate::GreaterThan("1".into())),
             ("greater_than 1", Predicate::GreaterThan("1".into())),
             (">= 1", Predicate::GreaterThanOrEqual("1".into())),
-            ("greater_than_equal 1", Predicate::GreaterThanOrEqual("1".into())),
+            (
+                "greater_than_equal 1",
+                Predicate::GreaterThanOrEqual("1".into()),
+            ),
             ("< 1", Predicate::LessThan("1".into())),
             ("less_than 1", Predicate::LessThan("1".into())),
             ("<= 1", Predicate::LessThanOrEqual("1".into())),
@@ -448,21 +511,31 @@ mod tests {
             ("not_exists", Predicate::NotExists),
             ("in [a]", Predicate::In(vec!["a".into()])),
             ("!in [a,b]", Predicate::NotIn(vec!["a".into(), "b".into()])),
-            ("not_in [ a , b ]", Predicate::NotIn(vec!["a".into(), "b".into()])),
+            (
+                "not_in [ a , b ]",
+                Predicate::NotIn(vec!["a".into(), "b".into()]),
+            ),
             ("=~ a.*", Predicate::Matches("a.*".into())),
             ("matches a.*", Predicate::Matches("a.*".into())),
             ("!~ a.*", Predicate::NotMatches("a.*".into())),
             ("not_matches a.*", Predicate::NotMatches("a.*".into())),
         ];
         for (text, predicate) in cases {
-            assert_eq!(parse(&format!("attribute:x {text}")), Ok(condition(attribute("x"), predicate)), "{text}");
+            assert_eq!(
+                parse(&format!("attribute:x {text}")),
+                Ok(condition(attribute("x"), predicate)),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn all_subjects_parse() {
         for (keyword, subject) in SUBJECT_KEYWORDS {
-            assert_eq!(parse(&format!("{keyword} exists")), Ok(condition(subject.clone(), Predicate::Exists)));
+            assert_eq!(
+                parse(&format!("{keyword} exists")),
+                Ok(condition(subject.clone(), Predicate::Exists))
+            );
             assert_eq!(subject.to_string(), keyword);
         }
     }
@@ -473,11 +546,20 @@ mod tests {
         let b = || condition(attribute("b"), Predicate::Exists);
         let c = || condition(attribute("c"), Predicate::Exists);
         let expected = Expression::Or(vec![a(), Expression::And(vec![b(), c()])]);
-        assert_eq!(parse("attribute:a exists || attribute:b exists && attribute:c exists"), Ok(expected.clone()));
-        assert_eq!(parse("attribute:a exists or attribute:b exists and attribute:c exists"), Ok(expected));
+        assert_eq!(
+            parse("attribute:a exists || attribute:b exists && attribute:c exists"),
+            Ok(expected.clone())
+        );
+        assert_eq!(
+            parse("attribute:a exists or attribute:b exists and attribute:c exists"),
+            Ok(expected)
+        );
         assert_eq!(
             parse("(attribute:a exists or attribute:b exists) and !attribute:c exists"),
-            Ok(Expression::And(vec![Expression::Or(vec![a(), b()]), Expression::Not(Box::new(c()))]))
+            Ok(Expression::And(vec![
+                Expression::Or(vec![a(), b()]),
+                Expression::Not(Box::new(c()))
+            ]))
         );
     }
 
@@ -485,35 +567,59 @@ mod tests {
     fn regex_arguments_keep_balanced_parentheses_and_quotes_keep_spaces() {
         assert_eq!(
             parse("not(attribute:t =~ (g2|p3).*)"),
-            Ok(Expression::Not(Box::new(condition(attribute("t"), Predicate::Matches("(g2|p3).*".into())))))
+            Ok(Expression::Not(Box::new(condition(
+                attribute("t"),
+                Predicate::Matches("(g2|p3).*".into())
+            ))))
         );
-        assert_eq!(parse("attribute:t == 'a b'"), Ok(condition(attribute("t"), Predicate::Equals("a b".into()))));
+        assert_eq!(
+            parse("attribute:t == 'a b'"),
+            Ok(condition(attribute("t"), Predicate::Equals("a b".into())))
+        );
     }
 
     #[test]
     fn errors_name_the_column_and_what_was_expected() {
         let error = parse("attribute:x ==").unwrap_err();
-        assert_eq!(error.to_string(), "column 15: expected a value, found the end of the expression");
+        assert_eq!(
+            error.to_string(),
+            "column 15: expected a value, found the end of the expression"
+        );
         let error = parse("attribute:x === y").unwrap_err();
         assert_eq!((error.column, error.expected.as_str()), (15, "a value"));
         let error = parse("colour == red").unwrap_err();
         assert_eq!(error.column, 1);
         assert!(error.expected.starts_with("a subject"));
         let error = parse("attribute:x in [a b]").unwrap_err();
-        assert_eq!((error.column, error.expected.as_str(), error.found.as_str()), (19, "`,` or `]`", "`b]`"));
+        assert_eq!(
+            (error.column, error.expected.as_str(), error.found.as_str()),
+            (19, "`,` or `]`", "`b]`")
+        );
         let error = parse("(attribute:x exists").unwrap_err();
         assert_eq!(error.expected, "`)`, `&&`, `||`, `and` or `or`");
         let error = parse("attribute:x exists attribute:y exists").unwrap_err();
         assert_eq!(error.column, 20);
-        assert_eq!(parse("attribute: exists").unwrap_err().expected, "an attribute name of 1 to 128 characters");
-        assert_eq!(parse("attribute:x == 'open").unwrap_err().expected, "a closing ' for this quoted string");
-        assert_eq!(parse("attribute:x in a").unwrap_err().expected, "`[` starting a list such as [a, b]");
+        assert_eq!(
+            parse("attribute: exists").unwrap_err().expected,
+            "an attribute name of 1 to 128 characters"
+        );
+        assert_eq!(
+            parse("attribute:x == 'open").unwrap_err().expected,
+            "a closing ' for this quoted string"
+        );
+        assert_eq!(
+            parse("attribute:x in a").unwrap_err().expected,
+            "`[` starting a list such as [a, b]"
+        );
     }
 
     #[test]
     fn length_and_nesting_are_bounded() {
         let long = format!("attribute:x == {}", "a".repeat(MAX_EXPRESSION_CHARS));
-        assert_eq!(parse(&long).unwrap_err().expected, "at most 2000 characters");
+        assert_eq!(
+            parse(&long).unwrap_err().expected,
+            "at most 2000 characters"
+        );
         let deep = format!("{}attribute:x exists{}", "(".repeat(500), ")".repeat(500));
         assert!(parse(&deep).unwrap_err().expected.contains("nested"));
         let negations = format!("{}attribute:x exists", "!".repeat(1000));

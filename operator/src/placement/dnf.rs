@@ -11,28 +11,46 @@ pub type Disjunction = Vec<Vec<Condition>>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TooManyTerms;
 
-pub fn disjunctive_normal_form(expression: &Expression, max_terms: usize) -> Result<Disjunction, TooManyTerms> {
+pub fn disjunctive_normal_form(
+    expression: &Expression,
+    max_terms: usize,
+) -> Result<Disjunction, TooManyTerms> {
     normalise(expression, false, max_terms)
 }
 
-fn normalise(expression: &Expression, negated: bool, max_terms: usize) -> Result<Disjunction, TooManyTerms> {
+fn normalise(
+    expression: &Expression,
+    negated: bool,
+    max_terms: usize,
+) -> Result<Disjunction, TooManyTerms> {
     match (expression, negated) {
         (Expression::Condition(condition), false) => Ok(vec![vec![condition.clone()]]),
         (Expression::Condition(condition), true) => Ok(negate(condition)),
         (Expression::Not(inner), _) => normalise(inner, !negated, max_terms),
-        (Expression::And(operands), false) | (Expression::Or(operands), true) => {
-            operands.iter().try_fold(vec![Vec::new()], |product, operand| {
+        (Expression::And(operands), false) | (Expression::Or(operands), true) => operands
+            .iter()
+            .try_fold(vec![Vec::new()], |product, operand| {
                 let factor = normalise(operand, negated, max_terms)?;
                 if product.len().saturating_mul(factor.len()) > max_terms {
                     return Err(TooManyTerms);
                 }
-                Ok(product.iter().flat_map(|left| factor.iter().map(move |right| [left.as_slice(), right].concat())).collect())
-            })
-        }
+                Ok(product
+                    .iter()
+                    .flat_map(|left| {
+                        factor
+                            .iter()
+                            .map(move |right| [left.as_slice(), right].concat())
+                    })
+                    .collect())
+            }),
         (Expression::Or(operands), false) | (Expression::And(operands), true) => {
             operands.iter().try_fold(Vec::new(), |mut sum, operand| {
                 sum.extend(normalise(operand, negated, max_terms)?);
-                if sum.len() > max_terms { Err(TooManyTerms) } else { Ok(sum) }
+                if sum.len() > max_terms {
+                    Err(TooManyTerms)
+                } else {
+                    Ok(sum)
+                }
             })
         }
     }
@@ -43,8 +61,12 @@ fn normalise(expression: &Expression, negated: bool, max_terms: usize) -> Result
 /// without the label. An order comparison is false on a node without the attribute, so
 /// its negation also admits such nodes: `not(a > 5)` is `a <= 5 || a !exists`.
 fn negate(condition: &Condition) -> Disjunction {
-    let with = |predicate: Predicate| Condition { subject: condition.subject.clone(), predicate };
-    let or_absent = |predicate: Predicate| vec![vec![with(predicate)], vec![with(Predicate::NotExists)]];
+    let with = |predicate: Predicate| Condition {
+        subject: condition.subject.clone(),
+        predicate,
+    };
+    let or_absent =
+        |predicate: Predicate| vec![vec![with(predicate)], vec![with(Predicate::NotExists)]];
     match &condition.predicate {
         Predicate::Equals(v) => vec![vec![with(Predicate::NotEquals(v.clone()))]],
         Predicate::NotEquals(v) => vec![vec![with(Predicate::Equals(v.clone()))]],
@@ -69,26 +91,54 @@ mod tests {
     fn dnf(text: &str) -> Result<Vec<Vec<String>>, TooManyTerms> {
         let expression = parse(text).expect("parses");
         let terms = disjunctive_normal_form(&expression, 64)?;
-        Ok(terms.iter().map(|term| term.iter().map(|c| format!("{} {}", c.subject, c.predicate.operator())).collect()).collect())
+        Ok(terms
+            .iter()
+            .map(|term| {
+                term.iter()
+                    .map(|c| format!("{} {}", c.subject, c.predicate.operator()))
+                    .collect()
+            })
+            .collect())
     }
 
     #[test]
     fn and_of_ors_distributes() {
-        let terms = dnf("(attribute:a exists or attribute:b exists) and attribute:c exists").unwrap();
-        assert_eq!(terms, vec![vec!["attribute:a exists", "attribute:c exists"], vec!["attribute:b exists", "attribute:c exists"]]);
+        let terms =
+            dnf("(attribute:a exists or attribute:b exists) and attribute:c exists").unwrap();
+        assert_eq!(
+            terms,
+            vec![
+                vec!["attribute:a exists", "attribute:c exists"],
+                vec!["attribute:b exists", "attribute:c exists"]
+            ]
+        );
     }
 
     #[test]
     fn de_morgan_pushes_not_inwards_and_flips_operators() {
-        let terms = dnf("not(attribute:a == x and (attribute:b in [y] or attribute:c =~ z.*))").unwrap();
-        assert_eq!(terms, vec![vec!["attribute:a !="], vec!["attribute:b !in", "attribute:c !~"]]);
-        assert_eq!(dnf("!!attribute:a exists").unwrap(), vec![vec!["attribute:a exists"]]);
+        let terms =
+            dnf("not(attribute:a == x and (attribute:b in [y] or attribute:c =~ z.*))").unwrap();
+        assert_eq!(
+            terms,
+            vec![
+                vec!["attribute:a !="],
+                vec!["attribute:b !in", "attribute:c !~"]
+            ]
+        );
+        assert_eq!(
+            dnf("!!attribute:a exists").unwrap(),
+            vec![vec!["attribute:a exists"]]
+        );
     }
 
     #[test]
     fn negated_comparison_also_admits_nodes_without_the_attribute() {
-        assert_eq!(dnf("!(attribute:n > 4)").unwrap(), vec![vec!["attribute:n <="], vec!["attribute:n !exists"]]);
-        let negated = disjunctive_normal_form(&parse("not(attribute:n >= 4)").unwrap(), 64).unwrap();
+        assert_eq!(
+            dnf("!(attribute:n > 4)").unwrap(),
+            vec![vec!["attribute:n <="], vec!["attribute:n !exists"]]
+        );
+        let negated =
+            disjunctive_normal_form(&parse("not(attribute:n >= 4)").unwrap(), 64).unwrap();
         assert_eq!(negated[0][0].predicate, Predicate::LessThan("4".into()));
         assert_eq!(negated[1][0].subject, Subject::Attribute("n".into()));
     }

@@ -8,9 +8,15 @@ pub mod dnf;
 pub mod node_labels;
 pub mod strategy;
 
-pub use affinity::{ConstraintContext, PlacementConstraintItem, SchedulingConstraints, translate_constraints, translate_member_of};
+pub use affinity::{
+    ConstraintContext, PlacementConstraintItem, SchedulingConstraints, translate_constraints,
+    translate_member_of,
+};
 pub use cql::{Condition, Expression, ParseError, Predicate, Subject, parse};
-pub use strategy::{BinpackResource, PlacementStrategyItem, TranslatedStrategies, default_service_spread, translate_strategies};
+pub use strategy::{
+    BinpackResource, PlacementStrategyItem, TranslatedStrategies, default_service_spread,
+    translate_strategies,
+};
 
 /// Why a placement constraint or strategy cannot be honoured; messages are meant for the
 /// user, in a status condition or a Warning event.
@@ -20,13 +26,19 @@ pub enum PlacementError {
     Parse(#[from] ParseError),
     #[error("{what} is not supported by Berth: {reason}")]
     Unsupported { what: String, reason: String },
-    #[error("memberOf expression expands to more than {max} alternatives once `or` and `not` are distributed; simplify it")]
+    #[error(
+        "memberOf expression expands to more than {max} alternatives once `or` and `not` are distributed; simplify it"
+    )]
     TooManyAlternatives { max: usize },
-    #[error("task:group conditions cannot be combined with `or`: Kubernetes ANDs pod affinity terms")]
+    #[error(
+        "task:group conditions cannot be combined with `or`: Kubernetes ANDs pod affinity terms"
+    )]
     TaskGroupInDisjunction,
     #[error("{condition} needs an integer argument, got {value:?}")]
     NotAnInteger { condition: String, value: String },
-    #[error("invalid regular expression {pattern:?} (Berth uses Rust regex syntax, without look-around or backreferences): {reason}")]
+    #[error(
+        "invalid regular expression {pattern:?} (Berth uses Rust regex syntax, without look-around or backreferences): {reason}"
+    )]
     InvalidRegex { pattern: String, reason: String },
     #[error("no node has a value of label {label} that matches {pattern:?}")]
     NoMatchingLabelValue { label: String, pattern: String },
@@ -44,6 +56,12 @@ pub enum PlacementError {
     TooManyStrategies { count: usize, max: usize },
     #[error("unknown placement strategy type {0:?}; expected random, spread or binpack")]
     UnknownStrategyType(String),
-    #[error("placement strategy {strategy_type} does not accept field {field:?}; expected {expected}")]
-    InvalidStrategyField { strategy_type: String, field: String, expected: String },
+    #[error(
+        "placement strategy {strategy_type} does not accept field {field:?}; expected {expected}"
+    )]
+    InvalidStrategyField {
+        strategy_type: String,
+        field: String,
+        expected: String,
+    },
 }

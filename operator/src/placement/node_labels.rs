@@ -19,37 +19,56 @@ const ARCHITECTURE_VALUES: [(&str, &str); 2] = [("x86_64", "amd64"), ("arm64", "
 /// The node label holding ECS attribute `attribute`, or `None` when that name is not a
 /// valid Kubernetes label key (ECS allows names that Kubernetes does not).
 pub fn label_for_attribute(attribute: &str) -> Option<&str> {
-    let label = WELL_KNOWN_LABELS.iter().find(|(name, _)| *name == attribute).map_or(attribute, |(_, label)| label);
+    let label = WELL_KNOWN_LABELS
+        .iter()
+        .find(|(name, _)| *name == attribute)
+        .map_or(attribute, |(_, label)| label);
     is_valid_label_key(label).then_some(label)
 }
 
 /// An ECS attribute value as the node label spells it.
 pub fn label_value(attribute: &str, ecs_value: &str) -> String {
-    architecture_pair(attribute, |(ecs, _)| *ecs == ecs_value).map_or(ecs_value, |(_, label)| label).to_string()
+    architecture_pair(attribute, |(ecs, _)| *ecs == ecs_value)
+        .map_or(ecs_value, |(_, label)| label)
+        .to_string()
 }
 
 /// A node label value as ECS spells the attribute, so ECS regexes see ECS values.
 pub fn attribute_value(attribute: &str, label_value: &str) -> String {
-    architecture_pair(attribute, |(_, label)| *label == label_value).map_or(label_value, |(ecs, _)| ecs).to_string()
+    architecture_pair(attribute, |(_, label)| *label == label_value)
+        .map_or(label_value, |(ecs, _)| ecs)
+        .to_string()
 }
 
-fn architecture_pair(attribute: &str, matches: impl Fn(&(&str, &str)) -> bool) -> Option<&'static (&'static str, &'static str)> {
-    ARCHITECTURE_VALUES.iter().filter(|_| attribute == ARCHITECTURE_ATTRIBUTE).find(|pair| matches(pair))
+fn architecture_pair(
+    attribute: &str,
+    matches: impl Fn(&(&str, &str)) -> bool,
+) -> Option<&'static (&'static str, &'static str)> {
+    ARCHITECTURE_VALUES
+        .iter()
+        .filter(|_| attribute == ARCHITECTURE_ATTRIBUTE)
+        .find(|pair| matches(pair))
 }
 
 /// Kubernetes label key syntax: optional DNS-subdomain prefix and `/`, then a name of at most
 /// 63 alphanumerics, `-`, `_` and `.`, starting and ending alphanumeric.
 fn is_valid_label_key(key: &str) -> bool {
-    let (prefix, name) = key.rsplit_once('/').map_or((None, key), |(prefix, name)| (Some(prefix), name));
+    let (prefix, name) = key
+        .rsplit_once('/')
+        .map_or((None, key), |(prefix, name)| (Some(prefix), name));
     let name_ok = (1..=63).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric());
     let prefix_ok = prefix.is_none_or(|prefix| {
         prefix.len() <= 253
             && prefix.split('.').all(|part| {
                 !part.is_empty()
-                    && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                     && !part.starts_with('-')
                     && !part.ends_with('-')
             })
@@ -63,17 +82,29 @@ mod tests {
 
     #[test]
     fn built_in_attributes_map_to_well_known_labels() {
-        assert_eq!(label_for_attribute("ecs.availability-zone"), Some("topology.kubernetes.io/zone"));
-        assert_eq!(label_for_attribute("ecs.instance-type"), Some("node.kubernetes.io/instance-type"));
+        assert_eq!(
+            label_for_attribute("ecs.availability-zone"),
+            Some("topology.kubernetes.io/zone")
+        );
+        assert_eq!(
+            label_for_attribute("ecs.instance-type"),
+            Some("node.kubernetes.io/instance-type")
+        );
         assert_eq!(label_for_attribute("ecs.os-type"), Some("kubernetes.io/os"));
-        assert_eq!(label_for_attribute("ecs.cpu-architecture"), Some("kubernetes.io/arch"));
+        assert_eq!(
+            label_for_attribute("ecs.cpu-architecture"),
+            Some("kubernetes.io/arch")
+        );
     }
 
     #[test]
     fn other_attributes_are_node_labels_of_the_same_name_when_valid() {
         assert_eq!(label_for_attribute("stack"), Some("stack"));
         assert_eq!(label_for_attribute("ecs.vpc-id"), Some("ecs.vpc-id"));
-        assert_eq!(label_for_attribute("example.com/tier"), Some("example.com/tier"));
+        assert_eq!(
+            label_for_attribute("example.com/tier"),
+            Some("example.com/tier")
+        );
         assert_eq!(label_for_attribute("has space"), None);
         assert_eq!(label_for_attribute("Example.com/tier"), None);
         assert_eq!(label_for_attribute("a/b/c"), None);

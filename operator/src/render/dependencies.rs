@@ -37,24 +37,35 @@ pub(super) struct StartOrder {
 }
 
 pub(super) fn start_order(containers: &[ContainerDefinition]) -> Result<StartOrder, RenderError> {
-    let index: BTreeMap<&str, usize> = containers.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str(), i))
+        .collect();
     // dependencies[i]: the containers i waits for; conditions[t]: how others wait for t.
     let mut dependencies: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); containers.len()];
     let mut conditions: BTreeMap<usize, BTreeSet<ConditionKey>> = BTreeMap::new();
     for (i, container) in containers.iter().enumerate() {
         for dependency in container.depends_on.iter().flatten() {
-            let target = *index.get(dependency.container_name.as_str()).ok_or_else(|| RenderError::UnknownContainer {
-                field: container_field(&container.name, "dependsOn"),
-                target: dependency.container_name.clone(),
-            })?;
-            if dependency.condition == ContainerCondition::Healthy && containers[target].health_check.is_none() {
+            let target = *index
+                .get(dependency.container_name.as_str())
+                .ok_or_else(|| RenderError::UnknownContainer {
+                    field: container_field(&container.name, "dependsOn"),
+                    target: dependency.container_name.clone(),
+                })?;
+            if dependency.condition == ContainerCondition::Healthy
+                && containers[target].health_check.is_none()
+            {
                 return Err(RenderError::MissingHealthCheck {
                     field: container_field(&container.name, "dependsOn"),
                     container: dependency.container_name.clone(),
                 });
             }
             dependencies[i].insert(target);
-            conditions.entry(target).or_default().insert(ConditionKey::from(dependency.condition));
+            conditions
+                .entry(target)
+                .or_default()
+                .insert(ConditionKey::from(dependency.condition));
         }
     }
     let order = topological_order(containers, &dependencies)?;
@@ -62,7 +73,9 @@ pub(super) fn start_order(containers: &[ContainerDefinition]) -> Result<StartOrd
         .iter()
         .filter_map(|i| conditions.get(i).map(|c| (*i, init_kind(c))))
         .collect();
-    let main = (0..containers.len()).filter(|i| !conditions.contains_key(i)).collect();
+    let main = (0..containers.len())
+        .filter(|i| !conditions.contains_key(i))
+        .collect();
     Ok(StartOrder { init, main })
 }
 
@@ -90,12 +103,17 @@ fn init_kind(conditions: &BTreeSet<ConditionKey>) -> InitKind {
     if conditions.contains(&ConditionKey::Exited) {
         InitKind::RunToCompletion
     } else {
-        InitKind::Sidecar { wait_healthy: conditions.contains(&ConditionKey::Healthy) }
+        InitKind::Sidecar {
+            wait_healthy: conditions.contains(&ConditionKey::Healthy),
+        }
     }
 }
 
 /// Kahn's algorithm, always taking the lowest ready index so ties keep definition order.
-fn topological_order(containers: &[ContainerDefinition], dependencies: &[BTreeSet<usize>]) -> Result<Vec<usize>, RenderError> {
+fn topological_order(
+    containers: &[ContainerDefinition],
+    dependencies: &[BTreeSet<usize>],
+) -> Result<Vec<usize>, RenderError> {
     let mut waiting: Vec<usize> = dependencies.iter().map(BTreeSet::len).collect();
     let mut ready: BTreeSet<usize> = (0..containers.len()).filter(|i| waiting[*i] == 0).collect();
     let mut order = Vec::with_capacity(containers.len());
@@ -111,7 +129,10 @@ fn topological_order(containers: &[ContainerDefinition], dependencies: &[BTreeSe
         }
     }
     if order.len() < containers.len() {
-        let stuck = (0..containers.len()).filter(|i| waiting[*i] > 0).map(|i| containers[i].name.clone()).collect();
+        let stuck = (0..containers.len())
+            .filter(|i| waiting[*i] > 0)
+            .map(|i| containers[i].name.clone())
+            .collect();
         return Err(RenderError::DependencyCycle(stuck));
     }
     Ok(order)
@@ -127,8 +148,17 @@ mod tests {
 
     #[test]
     fn no_dependencies_keeps_everything_main() {
-        let order = start_order(&containers(r#"[{"name": "a", "image": "x"}, {"name": "b", "image": "x"}]"#)).unwrap();
-        assert_eq!(order, StartOrder { init: vec![], main: vec![0, 1] });
+        let order = start_order(&containers(
+            r#"[{"name": "a", "image": "x"}, {"name": "b", "image": "x"}]"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            order,
+            StartOrder {
+                init: vec![],
+                main: vec![0, 1]
+            }
+        );
     }
 
     #[test]
@@ -145,7 +175,10 @@ mod tests {
         assert_eq!(
             order,
             StartOrder {
-                init: vec![(2, InitKind::Sidecar { wait_healthy: true }), (1, InitKind::RunToCompletion)],
+                init: vec![
+                    (2, InitKind::Sidecar { wait_healthy: true }),
+                    (1, InitKind::RunToCompletion)
+                ],
                 main: vec![0, 3],
             }
         );
@@ -157,7 +190,15 @@ mod tests {
             r#"[{"name": "app", "image": "x", "dependsOn": [{"containerName": "envoy", "condition": "START"}]}, {"name": "envoy", "image": "x"}]"#,
         ))
         .unwrap();
-        assert_eq!(order.init, vec![(1, InitKind::Sidecar { wait_healthy: false })]);
+        assert_eq!(
+            order.init,
+            vec![(
+                1,
+                InitKind::Sidecar {
+                    wait_healthy: false
+                }
+            )]
+        );
     }
 
     #[test]
@@ -178,16 +219,24 @@ mod tests {
               {"name": "c", "image": "x"}
             ]"#,
         ));
-        assert_eq!(result, Err(RenderError::DependencyCycle(vec!["a".into(), "b".into()])));
+        assert_eq!(
+            result,
+            Err(RenderError::DependencyCycle(vec!["a".into(), "b".into()]))
+        );
     }
 
     #[test]
     fn unknown_targets_and_healthy_without_a_check_are_errors() {
-        let unknown = start_order(&containers(r#"[{"name": "a", "image": "x", "dependsOn": [{"containerName": "zz", "condition": "START"}]}]"#));
+        let unknown = start_order(&containers(
+            r#"[{"name": "a", "image": "x", "dependsOn": [{"containerName": "zz", "condition": "START"}]}]"#,
+        ));
         assert!(matches!(unknown, Err(RenderError::UnknownContainer { .. })));
         let unhealthy = start_order(&containers(
             r#"[{"name": "a", "image": "x", "dependsOn": [{"containerName": "b", "condition": "HEALTHY"}]}, {"name": "b", "image": "x"}]"#,
         ));
-        assert!(matches!(unhealthy, Err(RenderError::MissingHealthCheck { .. })));
+        assert!(matches!(
+            unhealthy,
+            Err(RenderError::MissingHealthCheck { .. })
+        ));
     }
 }

@@ -9,8 +9,11 @@
 use super::names::dns_subdomain;
 
 /// The ServiceAccount for a task role ARN (or a bare role name).
-pub(super) fn service_account_name(task_role_arn: &str) -> String {
-    let role = task_role_arn.rsplit(['/', ':']).next().unwrap_or(task_role_arn);
+pub fn service_account_name(task_role_arn: &str) -> String {
+    let role = task_role_arn
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or(task_role_arn);
     dns_subdomain(role)
 }
 
@@ -20,8 +23,14 @@ mod tests {
 
     #[test]
     fn last_segment_of_the_role_arn() {
-        assert_eq!(service_account_name("arn:aws:iam::123456789012:role/app/Order_Service"), "order-service");
-        assert_eq!(service_account_name("arn:aws:iam::123456789012:role/web"), "web");
+        assert_eq!(
+            service_account_name("arn:aws:iam::123456789012:role/app/Order_Service"),
+            "order-service"
+        );
+        assert_eq!(
+            service_account_name("arn:aws:iam::123456789012:role/web"),
+            "web"
+        );
     }
 
     #[test]

@@ -34,8 +34,12 @@ impl Syntax {
 
     fn allows(self, c: char) -> bool {
         match self {
-            Syntax::DnsLabel | Syntax::PortName => c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-',
-            Syntax::DnsSubdomain => c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.',
+            Syntax::DnsLabel | Syntax::PortName => {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+            }
+            Syntax::DnsSubdomain => {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'
+            }
             Syntax::LabelValue => c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'),
         }
     }
@@ -57,7 +61,10 @@ impl Syntax {
             Syntax::LabelValue => s.to_owned(),
             _ => s.to_ascii_lowercase(),
         };
-        let replaced: String = lowered.chars().map(|c| if self.allows(c) { c } else { '-' }).collect();
+        let replaced: String = lowered
+            .chars()
+            .map(|c| if self.allows(c) { c } else { '-' })
+            .collect();
         match self {
             Syntax::DnsSubdomain => replaced
                 .split('.')
@@ -65,7 +72,9 @@ impl Syntax {
                 .filter(|part| !part.is_empty())
                 .collect::<Vec<_>>()
                 .join("."),
-            _ => collapse_dashes(&replaced).trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_owned(),
+            _ => collapse_dashes(&replaced)
+                .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+                .to_owned(),
         }
     }
 
@@ -82,13 +91,22 @@ impl Syntax {
         } else {
             // `cleaned` is ASCII, so any byte index is a character boundary.
             let budget = self.max_len() - HASH_LEN - 1;
-            let prefix = cleaned[..cleaned.len().min(budget)].trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+            let prefix = cleaned[..cleaned.len().min(budget)]
+                .trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
             let hash = hash_suffix(original);
-            if prefix.is_empty() { hash } else { format!("{prefix}-{hash}") }
+            if prefix.is_empty() {
+                hash
+            } else {
+                format!("{prefix}-{hash}")
+            }
         };
         if self == Syntax::PortName && !has_letter(&name) {
             // IANA service names need a letter; all-digit names get a `p` in front.
-            return if name.len() < self.max_len() { format!("p{name}") } else { format!("p{}", &name[1..]) };
+            return if name.len() < self.max_len() {
+                format!("p{name}")
+            } else {
+                format!("p{}", &name[1..])
+            };
         }
         name
     }
@@ -106,7 +124,11 @@ impl Syntax {
             .iter()
             .zip(&shaped)
             .map(|(original, name)| {
-                if counts[name.as_str()] == 1 || original == name { name.clone() } else { self.shape(original, true) }
+                if counts[name.as_str()] == 1 || original == name {
+                    name.clone()
+                } else {
+                    self.shape(original, true)
+                }
             })
             .collect()
     }
@@ -133,11 +155,17 @@ fn collapse_dashes(s: &str) -> String {
 
 /// 64-bit FNV-1a.
 fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn hash_suffix(original: &str) -> String {
-    format!("{:0width$x}", fnv1a(original) & ((1 << (4 * HASH_LEN)) - 1), width = HASH_LEN)
+    format!(
+        "{:0width$x}",
+        fnv1a(original) & ((1 << (4 * HASH_LEN)) - 1),
+        width = HASH_LEN
+    )
 }
 
 /// An RFC 1123 label (≤63 of `[a-z0-9-]`, alphanumeric at both ends).
@@ -255,7 +283,10 @@ mod tests {
         assert_eq!(names[0], "web");
         assert!(names[1].starts_with("web-") && names[2].starts_with("web-"));
         assert_ne!(names[1], names[2]);
-        assert_eq!(unique_dns_labels(&["WEB", "web"]), vec![names[1].clone(), "web".to_owned()]);
+        assert_eq!(
+            unique_dns_labels(&["WEB", "web"]),
+            vec![names[1].clone(), "web".to_owned()]
+        );
     }
 
     #[test]

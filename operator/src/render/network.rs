@@ -34,11 +34,15 @@ pub(super) fn apply(spec: &TaskDefinitionSpec, pod: &mut PodSpec) {
         .map(|h| dns_label(h.split('.').next().unwrap_or(h)));
     pod.host_aliases = host_aliases(spec);
 
-    let nameservers: Vec<String> = distinct(containers.iter().flat_map(|c| c.dns_servers.iter().flatten()))
+    let nameservers: Vec<String> = nameservers(spec)
         .into_iter()
         .take(MAX_NAMESERVERS)
         .collect();
-    let searches = distinct(containers.iter().flat_map(|c| c.dns_search_domains.iter().flatten()));
+    let searches = distinct(
+        containers
+            .iter()
+            .flat_map(|c| c.dns_search_domains.iter().flatten()),
+    );
     if !nameservers.is_empty() {
         // Only `None` replaces the cluster resolver; search domains alone add to it.
         pod.dns_policy = Some("None".to_owned());
@@ -50,6 +54,15 @@ pub(super) fn apply(spec: &TaskDefinitionSpec, pod: &mut PodSpec) {
             options: None,
         });
     }
+}
+
+/// Every DNS server the containers ask for, in order, without repeats.
+pub(super) fn nameservers(spec: &TaskDefinitionSpec) -> Vec<String> {
+    distinct(
+        spec.container_definitions
+            .iter()
+            .flat_map(|c| c.dns_servers.iter().flatten()),
+    )
 }
 
 /// `extraHosts` grouped by address, plus `links` aliases on 127.0.0.1: containers of a pod
@@ -65,7 +78,10 @@ fn host_aliases(spec: &TaskDefinitionSpec) -> Option<Vec<HostAlias>> {
                     names.push(hostname);
                 }
             }
-            None => aliases.push(HostAlias { ip: ip.to_owned(), hostnames: Some(vec![hostname]) }),
+            None => aliases.push(HostAlias {
+                ip: ip.to_owned(),
+                hostnames: Some(vec![hostname]),
+            }),
         }
     };
     for container in &spec.container_definitions {
@@ -112,10 +128,17 @@ mod tests {
 
     #[test]
     fn pid_and_ipc_modes() {
-        let pod = pod_for("pidMode: task\nipcMode: host\ncontainerDefinitions: [{name: a, image: x}]\n");
-        assert_eq!((pod.share_process_namespace, pod.host_pid, pod.host_ipc), (Some(true), None, Some(true)));
+        let pod =
+            pod_for("pidMode: task\nipcMode: host\ncontainerDefinitions: [{name: a, image: x}]\n");
+        assert_eq!(
+            (pod.share_process_namespace, pod.host_pid, pod.host_ipc),
+            (Some(true), None, Some(true))
+        );
         let pod = pod_for("pidMode: host\ncontainerDefinitions: [{name: a, image: x}]\n");
-        assert_eq!((pod.share_process_namespace, pod.host_pid), (None, Some(true)));
+        assert_eq!(
+            (pod.share_process_namespace, pod.host_pid),
+            (None, Some(true))
+        );
     }
 
     #[test]
@@ -131,19 +154,32 @@ containerDefinitions:
 "#,
         );
         assert_eq!(pod.hostname.as_deref(), Some("web-1"));
-        let aliases: Vec<(String, Vec<String>)> = pod.host_aliases.unwrap().into_iter().map(|a| (a.ip, a.hostnames.unwrap())).collect();
+        let aliases: Vec<(String, Vec<String>)> = pod
+            .host_aliases
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.ip, a.hostnames.unwrap()))
+            .collect();
         assert_eq!(
             aliases,
             [
-                ("10.0.0.5".to_owned(), vec!["db.internal".to_owned(), "cache".to_owned()]),
-                ("127.0.0.1".to_owned(), vec!["backend".to_owned(), "c".to_owned()]),
+                (
+                    "10.0.0.5".to_owned(),
+                    vec!["db.internal".to_owned(), "cache".to_owned()]
+                ),
+                (
+                    "127.0.0.1".to_owned(),
+                    vec!["backend".to_owned(), "c".to_owned()]
+                ),
             ]
         );
     }
 
     #[test]
     fn dns_servers_replace_the_cluster_resolver() {
-        let pod = pod_for("containerDefinitions: [{name: a, image: x, dnsServers: [1.1.1.1, 8.8.8.8], dnsSearchDomains: [corp]}, {name: b, image: x, dnsServers: [8.8.8.8]}]\n");
+        let pod = pod_for(
+            "containerDefinitions: [{name: a, image: x, dnsServers: [1.1.1.1, 8.8.8.8], dnsSearchDomains: [corp]}, {name: b, image: x, dnsServers: [8.8.8.8]}]\n",
+        );
         assert_eq!(pod.dns_policy.as_deref(), Some("None"));
         let config = pod.dns_config.unwrap();
         assert_eq!(config.nameservers.unwrap(), ["1.1.1.1", "8.8.8.8"]);
@@ -152,7 +188,8 @@ containerDefinitions:
 
     #[test]
     fn search_domains_alone_keep_the_cluster_resolver() {
-        let pod = pod_for("containerDefinitions: [{name: a, image: x, dnsSearchDomains: [corp]}]\n");
+        let pod =
+            pod_for("containerDefinitions: [{name: a, image: x, dnsSearchDomains: [corp]}]\n");
         assert_eq!(pod.dns_policy, None);
         assert_eq!(pod.dns_config.unwrap().searches.unwrap(), ["corp"]);
     }

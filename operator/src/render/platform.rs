@@ -8,7 +8,11 @@ pub(super) fn node_selector(spec: &TaskDefinitionSpec) -> Option<BTreeMap<String
     let platform = spec.runtime_platform.as_ref()?;
     let mut selector = BTreeMap::new();
     if let Some(os) = platform.operating_system_family {
-        let os = if os == OsFamily::LINUX { "linux" } else { "windows" };
+        let os = if os == OsFamily::LINUX {
+            "linux"
+        } else {
+            "windows"
+        };
         selector.insert("kubernetes.io/os".to_owned(), os.to_owned());
     }
     if let Some(arch) = platform.cpu_architecture {
@@ -32,15 +36,25 @@ mod tests {
 
     #[test]
     fn os_and_architecture() {
-        let linux_arm = selector(r#"{"containerDefinitions": [], "runtimePlatform": {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"}}"#);
+        let linux_arm = selector(
+            r#"{"containerDefinitions": [], "runtimePlatform": {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"}}"#,
+        );
         assert_eq!(
             linux_arm,
-            Some(BTreeMap::from([("kubernetes.io/arch".into(), "arm64".into()), ("kubernetes.io/os".into(), "linux".into())]))
+            Some(BTreeMap::from([
+                ("kubernetes.io/arch".into(), "arm64".into()),
+                ("kubernetes.io/os".into(), "linux".into())
+            ]))
         );
-        let windows = selector(r#"{"containerDefinitions": [], "runtimePlatform": {"cpuArchitecture": "X86_64", "operatingSystemFamily": "WINDOWS_SERVER_2022_CORE"}}"#);
+        let windows = selector(
+            r#"{"containerDefinitions": [], "runtimePlatform": {"cpuArchitecture": "X86_64", "operatingSystemFamily": "WINDOWS_SERVER_2022_CORE"}}"#,
+        );
         assert_eq!(
             windows,
-            Some(BTreeMap::from([("kubernetes.io/arch".into(), "amd64".into()), ("kubernetes.io/os".into(), "windows".into())]))
+            Some(BTreeMap::from([
+                ("kubernetes.io/arch".into(), "amd64".into()),
+                ("kubernetes.io/os".into(), "windows".into())
+            ]))
         );
         assert_eq!(selector(r#"{"containerDefinitions": []}"#), None);
     }

@@ -29,7 +29,11 @@ pub(super) fn port_names(spec: &TaskDefinitionSpec) -> BTreeMap<String, String> 
         .into_iter()
         .collect();
     let names = unique_port_names(&originals);
-    originals.into_iter().map(str::to_owned).zip(names).collect()
+    originals
+        .into_iter()
+        .map(str::to_owned)
+        .zip(names)
+        .collect()
 }
 
 /// The Kubernetes ports of one container.
@@ -45,7 +49,11 @@ pub(super) fn container_ports(
             Some(TransportProtocol::Udp) => "UDP",
             _ => "TCP",
         };
-        let port = |number: i32| ContainerPort { container_port: number, protocol: Some(protocol.to_owned()), ..Default::default() };
+        let port = |number: i32| ContainerPort {
+            container_port: number,
+            protocol: Some(protocol.to_owned()),
+            ..Default::default()
+        };
         if let Some(range) = &mapping.container_port_range {
             let (start, end) = parse_range(range).ok_or_else(|| RenderError::InvalidPortRange {
                 field: container_field(container, "portMappings"),
@@ -66,7 +74,10 @@ pub(super) fn container_ports(
 /// `start-end` with `1 <= start <= end <= 65535`.
 pub(super) fn parse_range(range: &str) -> Option<(i32, i32)> {
     let (start, end) = range.split_once('-')?;
-    let (start, end) = (start.trim().parse::<i32>().ok()?, end.trim().parse::<i32>().ok()?);
+    let (start, end) = (
+        start.trim().parse::<i32>().ok()?,
+        end.trim().parse::<i32>().ok()?,
+    );
     (1 <= start && start <= end && end <= 65535).then_some((start, end))
 }
 
@@ -88,40 +99,83 @@ mod tests {
     }
 
     fn summary(ports: &[ContainerPort]) -> Vec<(i32, Option<i32>, String, Option<String>)> {
-        ports.iter().map(|p| (p.container_port, p.host_port, p.protocol.clone().unwrap(), p.name.clone())).collect()
+        ports
+            .iter()
+            .map(|p| {
+                (
+                    p.container_port,
+                    p.host_port,
+                    p.protocol.clone().unwrap(),
+                    p.name.clone(),
+                )
+            })
+            .collect()
     }
 
     #[test]
     fn names_protocols_and_bridge_host_ports() {
-        let maps = mappings(r#"[{"containerPort": 80, "hostPort": 8080, "name": "web_http_frontend"}, {"containerPort": 53, "protocol": "udp", "hostPort": 0}]"#);
-        let names = BTreeMap::from([("web_http_frontend".to_owned(), "web-http-frontend".to_owned())]);
+        let maps = mappings(
+            r#"[{"containerPort": 80, "hostPort": 8080, "name": "web_http_frontend"}, {"containerPort": 53, "protocol": "udp", "hostPort": 0}]"#,
+        );
+        let names = BTreeMap::from([(
+            "web_http_frontend".to_owned(),
+            "web-http-frontend".to_owned(),
+        )]);
         let ports = container_ports("web", &maps, Some(NetworkMode::Bridge), &names).unwrap();
         assert_eq!(
             summary(&ports),
-            [(80, Some(8080), "TCP".into(), Some("web-http-frontend".into())), (53, None, "UDP".into(), None)]
+            [
+                (
+                    80,
+                    Some(8080),
+                    "TCP".into(),
+                    Some("web-http-frontend".into())
+                ),
+                (53, None, "UDP".into(), None)
+            ]
         );
     }
 
     #[test]
     fn host_mode_uses_the_container_port_and_awsvpc_none() {
         let maps = mappings(r#"[{"containerPort": 80}]"#);
-        assert_eq!(container_ports("a", &maps, Some(NetworkMode::Host), &BTreeMap::new()).unwrap()[0].host_port, Some(80));
+        assert_eq!(
+            container_ports("a", &maps, Some(NetworkMode::Host), &BTreeMap::new()).unwrap()[0]
+                .host_port,
+            Some(80)
+        );
         let maps = mappings(r#"[{"containerPort": 80, "hostPort": 80}]"#);
-        assert_eq!(container_ports("a", &maps, Some(NetworkMode::Awsvpc), &BTreeMap::new()).unwrap()[0].host_port, None);
+        assert_eq!(
+            container_ports("a", &maps, Some(NetworkMode::Awsvpc), &BTreeMap::new()).unwrap()[0]
+                .host_port,
+            None
+        );
     }
 
     #[test]
     fn ranges_are_expanded_up_to_the_bound() {
-        let maps = mappings(r#"[{"containerPortRange": "7000-7002"}, {"containerPortRange": "10000-20000"}]"#);
-        let ports = container_ports("a", &maps, Some(NetworkMode::Awsvpc), &BTreeMap::new()).unwrap();
+        let maps = mappings(
+            r#"[{"containerPortRange": "7000-7002"}, {"containerPortRange": "10000-20000"}]"#,
+        );
+        let ports =
+            container_ports("a", &maps, Some(NetworkMode::Awsvpc), &BTreeMap::new()).unwrap();
         assert_eq!(ports.len(), 3 + MAX_PORTS_PER_RANGE as usize);
-        assert_eq!(ports[..3].iter().map(|p| p.container_port).collect::<Vec<_>>(), [7000, 7001, 7002]);
+        assert_eq!(
+            ports[..3]
+                .iter()
+                .map(|p| p.container_port)
+                .collect::<Vec<_>>(),
+            [7000, 7001, 7002]
+        );
     }
 
     #[test]
     fn bad_ranges_are_errors() {
         let maps = mappings(r#"[{"containerPortRange": "9000-8000"}]"#);
-        assert!(matches!(container_ports("a", &maps, None, &BTreeMap::new()), Err(RenderError::InvalidPortRange { .. })));
+        assert!(matches!(
+            container_ports("a", &maps, None, &BTreeMap::new()),
+            Err(RenderError::InvalidPortRange { .. })
+        ));
     }
 
     #[test]

@@ -29,19 +29,30 @@ fn exec_command(container: &str, check: &HealthCheck) -> Result<Vec<String>, Ren
         _ => check.command.clone(),
     };
     if command.last().is_none_or(|arg| arg.trim().is_empty()) {
-        return Err(RenderError::EmptyHealthCheck { container: container.to_owned() });
+        return Err(RenderError::EmptyHealthCheck {
+            container: container.to_owned(),
+        });
     }
     Ok(command)
 }
 
 fn interval(check: &HealthCheck) -> i32 {
-    check.interval.filter(|s| *s > 0).unwrap_or(DEFAULT_INTERVAL)
+    check
+        .interval
+        .filter(|s| *s > 0)
+        .unwrap_or(DEFAULT_INTERVAL)
 }
 
 /// A probe running the health check command with its interval and timeout.
-fn exec_probe(container: &str, check: &HealthCheck, failure_threshold: i32) -> Result<Probe, RenderError> {
+fn exec_probe(
+    container: &str,
+    check: &HealthCheck,
+    failure_threshold: i32,
+) -> Result<Probe, RenderError> {
     Ok(Probe {
-        exec: Some(ExecAction { command: Some(exec_command(container, check)?) }),
+        exec: Some(ExecAction {
+            command: Some(exec_command(container, check)?),
+        }),
         period_seconds: Some(interval(check)),
         timeout_seconds: Some(check.timeout.filter(|s| *s > 0).unwrap_or(DEFAULT_TIMEOUT)),
         failure_threshold: Some(failure_threshold),
@@ -53,7 +64,11 @@ fn exec_probe(container: &str, check: &HealthCheck, failure_threshold: i32) -> R
 
 /// The readiness probe that reports the container's ECS health.
 pub(super) fn readiness_probe(container: &str, check: &HealthCheck) -> Result<Probe, RenderError> {
-    exec_probe(container, check, check.retries.filter(|r| *r > 0).unwrap_or(DEFAULT_RETRIES))
+    exec_probe(
+        container,
+        check,
+        check.retries.filter(|r| *r > 0).unwrap_or(DEFAULT_RETRIES),
+    )
 }
 
 /// The startup probe of a sidecar that a HEALTHY dependency waits for. The kubelet holds
@@ -61,11 +76,18 @@ pub(super) fn readiness_probe(container: &str, check: &HealthCheck) -> Result<Pr
 /// which ECS never does, so its budget is generous — the longest of `startTimeout`,
 /// `startPeriod` and five minutes, plus the retries — and the operator enforces the ECS
 /// `startTimeout` deadline itself.
-pub(super) fn startup_probe(container: &str, check: &HealthCheck, start_timeout: Option<i32>) -> Result<Probe, RenderError> {
+pub(super) fn startup_probe(
+    container: &str,
+    check: &HealthCheck,
+    start_timeout: Option<i32>,
+) -> Result<Probe, RenderError> {
     let interval = interval(check);
-    let wait = start_timeout.unwrap_or(0).max(check.start_period.unwrap_or(0)).max(MIN_STARTUP_WAIT);
+    let wait = start_timeout
+        .unwrap_or(0)
+        .max(check.start_period.unwrap_or(0))
+        .max(MIN_STARTUP_WAIT);
     let retries = check.retries.filter(|r| *r > 0).unwrap_or(DEFAULT_RETRIES);
-    exec_probe(container, check, wait.div_ceil(interval).saturating_add(retries))
+    exec_probe(container, check, (wait + interval - 1) / interval + retries)
 }
 
 #[cfg(test)]
@@ -82,15 +104,24 @@ mod tests {
 
     #[test]
     fn cmd_shell_runs_under_sh() {
-        let probe = readiness_probe("web", &check(r#"{"command": ["CMD-SHELL", "curl -f http://localhost/", "|| exit 1"]}"#)).unwrap();
-        assert_eq!(command(&probe), ["/bin/sh", "-c", "curl -f http://localhost/ || exit 1"]);
+        let probe = readiness_probe(
+            "web",
+            &check(r#"{"command": ["CMD-SHELL", "curl -f http://localhost/", "|| exit 1"]}"#),
+        )
+        .unwrap();
+        assert_eq!(
+            command(&probe),
+            ["/bin/sh", "-c", "curl -f http://localhost/ || exit 1"]
+        );
     }
 
     #[test]
     fn cmd_runs_the_rest_and_anything_else_runs_whole() {
-        let probe = readiness_probe("web", &check(r#"{"command": ["CMD", "pg_isready", "-q"]}"#)).unwrap();
+        let probe =
+            readiness_probe("web", &check(r#"{"command": ["CMD", "pg_isready", "-q"]}"#)).unwrap();
         assert_eq!(command(&probe), ["pg_isready", "-q"]);
-        let probe = readiness_probe("web", &check(r#"{"command": ["/bin/check", "--fast"]}"#)).unwrap();
+        let probe =
+            readiness_probe("web", &check(r#"{"command": ["/bin/check", "--fast"]}"#)).unwrap();
         assert_eq!(command(&probe), ["/bin/check", "--fast"]);
     }
 
@@ -98,7 +129,13 @@ mod tests {
     fn defaults_match_ecs() {
         let probe = readiness_probe("web", &check(r#"{"command": ["CMD", "true"]}"#)).unwrap();
         assert_eq!(
-            (probe.period_seconds, probe.timeout_seconds, probe.failure_threshold, probe.success_threshold, probe.initial_delay_seconds),
+            (
+                probe.period_seconds,
+                probe.timeout_seconds,
+                probe.failure_threshold,
+                probe.success_threshold,
+                probe.initial_delay_seconds
+            ),
             (Some(30), Some(5), Some(3), Some(1), Some(0))
         );
     }
@@ -106,19 +143,42 @@ mod tests {
     #[test]
     fn timing_comes_from_the_check() {
         let probe = readiness_probe("web", &check(r#"{"command": ["CMD", "true"], "interval": 10, "timeout": 2, "retries": 5, "startPeriod": 60}"#)).unwrap();
-        assert_eq!((probe.period_seconds, probe.timeout_seconds, probe.failure_threshold), (Some(10), Some(2), Some(5)));
+        assert_eq!(
+            (
+                probe.period_seconds,
+                probe.timeout_seconds,
+                probe.failure_threshold
+            ),
+            (Some(10), Some(2), Some(5))
+        );
     }
 
     #[test]
     fn empty_commands_are_errors() {
-        assert!(matches!(readiness_probe("web", &check(r#"{"command": ["CMD"]}"#)), Err(RenderError::EmptyHealthCheck { .. })));
-        assert!(matches!(readiness_probe("web", &check(r#"{"command": ["CMD-SHELL", " "]}"#)), Err(RenderError::EmptyHealthCheck { .. })));
+        assert!(matches!(
+            readiness_probe("web", &check(r#"{"command": ["CMD"]}"#)),
+            Err(RenderError::EmptyHealthCheck { .. })
+        ));
+        assert!(matches!(
+            readiness_probe("web", &check(r#"{"command": ["CMD-SHELL", " "]}"#)),
+            Err(RenderError::EmptyHealthCheck { .. })
+        ));
     }
 
     #[test]
     fn startup_budget_covers_start_timeout_and_start_period() {
-        let hc = check(r#"{"command": ["CMD", "true"], "interval": 10, "retries": 2, "startPeriod": 30}"#);
-        assert_eq!(startup_probe("db", &hc, None).unwrap().failure_threshold, Some(32));
-        assert_eq!(startup_probe("db", &hc, Some(600)).unwrap().failure_threshold, Some(62));
+        let hc = check(
+            r#"{"command": ["CMD", "true"], "interval": 10, "retries": 2, "startPeriod": 30}"#,
+        );
+        assert_eq!(
+            startup_probe("db", &hc, None).unwrap().failure_threshold,
+            Some(32)
+        );
+        assert_eq!(
+            startup_probe("db", &hc, Some(600))
+                .unwrap()
+                .failure_threshold,
+            Some(62)
+        );
     }
 }

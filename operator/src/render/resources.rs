@@ -40,12 +40,22 @@ pub(super) struct ContainerSize {
 }
 
 impl ContainerSize {
-    pub(super) fn of(container: &ContainerDefinition, overrides: Option<&ContainerOverride>) -> Self {
-        let pick = |over: Option<i32>, base: Option<i32>| over.or(base).and_then(|v| u32::try_from(v).ok()).filter(|v| *v > 0);
+    pub(super) fn of(
+        container: &ContainerDefinition,
+        overrides: Option<&ContainerOverride>,
+    ) -> Self {
+        let pick = |over: Option<i32>, base: Option<i32>| {
+            over.or(base)
+                .and_then(|v| u32::try_from(v).ok())
+                .filter(|v| *v > 0)
+        };
         ContainerSize {
             cpu: pick(overrides.and_then(|o| o.cpu), container.cpu).unwrap_or(0),
             memory: pick(overrides.and_then(|o| o.memory), container.memory),
-            memory_reservation: pick(overrides.and_then(|o| o.memory_reservation), container.memory_reservation),
+            memory_reservation: pick(
+                overrides.and_then(|o| o.memory_reservation),
+                container.memory_reservation,
+            ),
         }
     }
 
@@ -69,7 +79,10 @@ pub(super) fn gpu_count(requirements: &[ResourceRequirement]) -> Option<u32> {
 /// Container requests and limits: CPU request only; memory limit from `memory` and request
 /// from `memoryReservation` (else `memory`); GPUs as a limit (Kubernetes copies extended
 /// resource limits to requests).
-pub(super) fn container_resources(size: &ContainerSize, gpus: Option<u32>) -> Option<ResourceRequirements> {
+pub(super) fn container_resources(
+    size: &ContainerSize,
+    gpus: Option<u32>,
+) -> Option<ResourceRequirements> {
     let mut requests = BTreeMap::new();
     let mut limits = BTreeMap::new();
     if let Some(millis) = cpu_millicores(size.cpu) {
@@ -101,7 +114,10 @@ pub(super) fn pod_resources(
         let units = parse_size(cpu, "vcpu", UNITS_PER_VCPU).ok_or_else(|| invalid("cpu", cpu))?;
         let wanted: u64 = containers.iter().map(|c| u64::from(c.cpu)).sum();
         check_fits("container cpu units total", wanted, units)?;
-        let container_millis: u64 = containers.iter().filter_map(|c| cpu_millicores(c.cpu)).sum();
+        let container_millis: u64 = containers
+            .iter()
+            .filter_map(|c| cpu_millicores(c.cpu))
+            .sum();
         let millis = cpu_millicores(units).unwrap_or(0).max(container_millis);
         if millis > 0 {
             amounts.insert("cpu".to_owned(), millicores(millis));
@@ -109,10 +125,22 @@ pub(super) fn pod_resources(
     }
     if let Some(memory) = task_memory {
         let mib = parse_size(memory, "gb", MIB_PER_GB).ok_or_else(|| invalid("memory", memory))?;
-        let reserved: u64 = containers.iter().filter_map(ContainerSize::memory_request).map(u64::from).sum();
+        let reserved: u64 = containers
+            .iter()
+            .filter_map(ContainerSize::memory_request)
+            .map(u64::from)
+            .sum();
         check_fits("container memory reservations (MiB) total", reserved, mib)?;
-        let largest_limit = containers.iter().filter_map(|c| c.memory).max().unwrap_or(0);
-        check_fits("the largest container memory (MiB)", u64::from(largest_limit), mib)?;
+        let largest_limit = containers
+            .iter()
+            .filter_map(|c| c.memory)
+            .max()
+            .unwrap_or(0);
+        check_fits(
+            "the largest container memory (MiB)",
+            u64::from(largest_limit),
+            mib,
+        )?;
         if mib > 0 {
             amounts.insert("memory".to_owned(), mebibytes(mib));
         }
@@ -133,13 +161,18 @@ fn parse_size(value: &str, unit: &str, per_unit: f64) -> Option<u32> {
 
 fn check_fits(what: &str, wanted: u64, task: u32) -> Result<(), RenderError> {
     if wanted > u64::from(task) {
-        return Err(RenderError::TaskSizeExceeded(format!("{what} {wanted} exceeds the task's {task}")));
+        return Err(RenderError::TaskSizeExceeded(format!(
+            "{what} {wanted} exceeds the task's {task}"
+        )));
     }
     Ok(())
 }
 
 fn invalid(field: &'static str, value: &str) -> RenderError {
-    RenderError::InvalidTaskSize { field, value: value.to_owned() }
+    RenderError::InvalidTaskSize {
+        field,
+        value: value.to_owned(),
+    }
 }
 
 fn millicores(millis: u64) -> Quantity {
@@ -150,7 +183,10 @@ fn mebibytes<N: std::fmt::Display>(mib: N) -> Quantity {
     Quantity(format!("{mib}Mi"))
 }
 
-fn requirements(requests: BTreeMap<String, Quantity>, limits: BTreeMap<String, Quantity>) -> Option<ResourceRequirements> {
+fn requirements(
+    requests: BTreeMap<String, Quantity>,
+    limits: BTreeMap<String, Quantity>,
+) -> Option<ResourceRequirements> {
     (!requests.is_empty() || !limits.is_empty()).then(|| ResourceRequirements {
         requests: (!requests.is_empty()).then_some(requests),
         limits: (!limits.is_empty()).then_some(limits),
@@ -163,11 +199,17 @@ mod tests {
     use super::*;
 
     fn quantities(map: &Option<BTreeMap<String, Quantity>>) -> Vec<(String, String)> {
-        map.iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())).collect()
+        map.iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect()
     }
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -182,32 +224,59 @@ mod tests {
 
     #[test]
     fn memory_alone_is_limit_and_request_and_cpu_is_request_only() {
-        let size = ContainerSize { cpu: 256, memory: Some(512), memory_reservation: None };
+        let size = ContainerSize {
+            cpu: 256,
+            memory: Some(512),
+            memory_reservation: None,
+        };
         let resources = container_resources(&size, None).unwrap();
-        assert_eq!(quantities(&resources.requests), pairs(&[("cpu", "250m"), ("memory", "512Mi")]));
+        assert_eq!(
+            quantities(&resources.requests),
+            pairs(&[("cpu", "250m"), ("memory", "512Mi")])
+        );
         assert_eq!(quantities(&resources.limits), pairs(&[("memory", "512Mi")]));
     }
 
     #[test]
     fn reservation_is_the_request_and_memory_the_limit() {
-        let size = ContainerSize { cpu: 0, memory: Some(1024), memory_reservation: Some(256) };
+        let size = ContainerSize {
+            cpu: 0,
+            memory: Some(1024),
+            memory_reservation: Some(256),
+        };
         let resources = container_resources(&size, None).unwrap();
-        assert_eq!(quantities(&resources.requests), pairs(&[("memory", "256Mi")]));
-        assert_eq!(quantities(&resources.limits), pairs(&[("memory", "1024Mi")]));
+        assert_eq!(
+            quantities(&resources.requests),
+            pairs(&[("memory", "256Mi")])
+        );
+        assert_eq!(
+            quantities(&resources.limits),
+            pairs(&[("memory", "1024Mi")])
+        );
     }
 
     #[test]
     fn reservation_alone_sets_no_limit() {
-        let size = ContainerSize { cpu: 0, memory: None, memory_reservation: Some(128) };
+        let size = ContainerSize {
+            cpu: 0,
+            memory: None,
+            memory_reservation: Some(128),
+        };
         let resources = container_resources(&size, None).unwrap();
-        assert_eq!(quantities(&resources.requests), pairs(&[("memory", "128Mi")]));
+        assert_eq!(
+            quantities(&resources.requests),
+            pairs(&[("memory", "128Mi")])
+        );
         assert_eq!(resources.limits, None);
         assert_eq!(container_resources(&ContainerSize::default(), None), None);
     }
 
     #[test]
     fn gpus_are_limits() {
-        let gpu = |value: &str| ResourceRequirement { value: value.into(), type_: ResourceType::Gpu };
+        let gpu = |value: &str| ResourceRequirement {
+            value: value.into(),
+            type_: ResourceType::Gpu,
+        };
         assert_eq!(gpu_count(&[gpu("2"), gpu("ALL")]), Some(2));
         let resources = container_resources(&ContainerSize::default(), Some(2)).unwrap();
         assert_eq!(quantities(&resources.limits), pairs(&[(GPU_RESOURCE, "2")]));
@@ -221,7 +290,9 @@ mod tests {
             (".25 vcpu", "0.5 GB", "250m", "512Mi"),
             ("256", "512", "250m", "512Mi"),
         ] {
-            let resources = pod_resources(Some(cpu), Some(memory), &[]).unwrap().unwrap();
+            let resources = pod_resources(Some(cpu), Some(memory), &[])
+                .unwrap()
+                .unwrap();
             let expected = pairs(&[("cpu", millis), ("memory", mib)]);
             assert_eq!(quantities(&resources.requests), expected);
             assert_eq!(quantities(&resources.limits), expected);
@@ -231,28 +302,55 @@ mod tests {
     #[test]
     fn task_memory_only() {
         let resources = pod_resources(None, Some("1024"), &[]).unwrap().unwrap();
-        assert_eq!(quantities(&resources.limits), pairs(&[("memory", "1024Mi")]));
+        assert_eq!(
+            quantities(&resources.limits),
+            pairs(&[("memory", "1024Mi")])
+        );
         assert_eq!(pod_resources(None, None, &[]).unwrap(), None);
     }
 
     #[test]
     fn bad_task_sizes_are_errors() {
-        assert!(matches!(pod_resources(Some("lots"), None, &[]), Err(RenderError::InvalidTaskSize { field: "cpu", .. })));
-        assert!(matches!(pod_resources(None, Some("inf"), &[]), Err(RenderError::InvalidTaskSize { field: "memory", .. })));
+        assert!(matches!(
+            pod_resources(Some("lots"), None, &[]),
+            Err(RenderError::InvalidTaskSize { field: "cpu", .. })
+        ));
+        assert!(matches!(
+            pod_resources(None, Some("inf"), &[]),
+            Err(RenderError::InvalidTaskSize {
+                field: "memory",
+                ..
+            })
+        ));
     }
 
     #[test]
     fn containers_may_not_exceed_the_task() {
-        let big = ContainerSize { cpu: 512, memory: Some(4096), memory_reservation: Some(256) };
-        assert!(matches!(pod_resources(Some("256"), None, &[big]), Err(RenderError::TaskSizeExceeded(_))));
-        assert!(matches!(pod_resources(None, Some("2048"), &[big]), Err(RenderError::TaskSizeExceeded(_))));
+        let big = ContainerSize {
+            cpu: 512,
+            memory: Some(4096),
+            memory_reservation: Some(256),
+        };
+        assert!(matches!(
+            pod_resources(Some("256"), None, &[big]),
+            Err(RenderError::TaskSizeExceeded(_))
+        ));
+        assert!(matches!(
+            pod_resources(None, Some("2048"), &[big]),
+            Err(RenderError::TaskSizeExceeded(_))
+        ));
     }
 
     #[test]
     fn per_container_rounding_is_absorbed_by_the_pod() {
-        let one_unit = ContainerSize { cpu: 1, ..Default::default() };
+        let one_unit = ContainerSize {
+            cpu: 1,
+            ..Default::default()
+        };
         // 128 containers of 1 unit round to 1m each (128m) while 128 units round to 125m.
-        let resources = pod_resources(Some("128"), None, &[one_unit; 128]).unwrap().unwrap();
+        let resources = pod_resources(Some("128"), None, &[one_unit; 128])
+            .unwrap()
+            .unwrap();
         assert_eq!(quantities(&resources.limits), pairs(&[("cpu", "128m")]));
     }
 }

@@ -23,7 +23,7 @@ use super::names::dns_subdomain;
 pub const DEFAULT_SECRET_KEY: &str = "value";
 
 /// The Secret and key an ECS secret reference points at.
-pub(super) fn secret_key_ref(value_from: &str) -> SecretKeySelector {
+pub fn secret_key_ref(value_from: &str) -> SecretKeySelector {
     let (name, json_key) = parse(value_from);
     SecretKeySelector {
         name: dns_subdomain(name),
@@ -33,19 +33,25 @@ pub(super) fn secret_key_ref(value_from: &str) -> SecretKeySelector {
 }
 
 /// The Secret an ECS secret reference points at, ignoring any JSON key.
-pub(super) fn secret_name(reference: &str) -> String {
+pub fn secret_name(reference: &str) -> String {
     dns_subdomain(parse(reference).0)
 }
 
 /// Splits a reference into the secret name and the optional JSON key.
 fn parse(reference: &str) -> (&str, Option<&str>) {
-    if let Some((_, rest)) = reference.split_once(":secret:").filter(|_| reference.starts_with("arn:")) {
+    if let Some((_, rest)) = reference
+        .split_once(":secret:")
+        .filter(|_| reference.starts_with("arn:"))
+    {
         let mut parts = rest.split(':');
         let name = strip_random_suffix(parts.next().unwrap_or_default());
         let json_key = parts.next().filter(|key| !key.is_empty());
         return (name, json_key);
     }
-    if let Some((_, name)) = reference.split_once(":parameter").filter(|_| reference.starts_with("arn:")) {
+    if let Some((_, name)) = reference
+        .split_once(":parameter")
+        .filter(|_| reference.starts_with("arn:"))
+    {
         return (name.trim_start_matches('/'), None);
     }
     (reference.trim_start_matches('/'), None)
@@ -57,7 +63,9 @@ fn strip_random_suffix(name: &str) -> &str {
             if !base.is_empty()
                 && suffix.len() == 6
                 && suffix.chars().all(|c| c.is_ascii_alphanumeric())
-                && suffix.chars().any(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) =>
+                && suffix
+                    .chars()
+                    .any(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) =>
         {
             base
         }
@@ -96,7 +104,10 @@ mod tests {
     fn ssm_parameter_arn_and_plain_names() {
         let arn = "arn:aws:ssm:us-east-1:123456789012:parameter/prod/api/token";
         assert_eq!(key_ref(arn), ("prod-api-token".into(), "value".into()));
-        assert_eq!(key_ref("/prod/api/token"), ("prod-api-token".into(), "value".into()));
+        assert_eq!(
+            key_ref("/prod/api/token"),
+            ("prod-api-token".into(), "value".into())
+        );
         assert_eq!(key_ref("api_token"), ("api-token".into(), "value".into()));
     }
 

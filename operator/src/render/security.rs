@@ -20,20 +20,34 @@ pub(super) fn parse_user(user: &str) -> User {
         None => (user, None),
     };
     let uid = user_part.parse::<i64>().ok().filter(|id| *id >= 0);
-    let gid = group_part.and_then(|g| g.parse::<i64>().ok()).filter(|id| *id >= 0);
+    let gid = group_part
+        .and_then(|g| g.parse::<i64>().ok())
+        .filter(|id| *id >= 0);
     let named = uid.is_none() || (group_part.is_some() && gid.is_none());
     User { uid, gid, named }
 }
 
 /// `user`, `privileged`, `readonlyRootFilesystem` and `linuxParameters.capabilities`.
-pub(super) fn container_security_context(container: &ContainerDefinition) -> Option<SecurityContext> {
-    let user = container.user.as_deref().map(parse_user).unwrap_or_default();
+pub(super) fn container_security_context(
+    container: &ContainerDefinition,
+) -> Option<SecurityContext> {
+    let user = container
+        .user
+        .as_deref()
+        .map(parse_user)
+        .unwrap_or_default();
     let capabilities = container
         .linux_parameters
         .as_ref()
         .and_then(|l| l.capabilities.as_ref())
-        .filter(|c| c.add.as_ref().is_some_and(|a| !a.is_empty()) || c.drop.as_ref().is_some_and(|d| !d.is_empty()))
-        .map(|c| Capabilities { add: c.add.clone().filter(|a| !a.is_empty()), drop: c.drop.clone().filter(|d| !d.is_empty()) });
+        .filter(|c| {
+            c.add.as_ref().is_some_and(|a| !a.is_empty())
+                || c.drop.as_ref().is_some_and(|d| !d.is_empty())
+        })
+        .map(|c| Capabilities {
+            add: c.add.clone().filter(|a| !a.is_empty()),
+            drop: c.drop.clone().filter(|d| !d.is_empty()),
+        });
     let context = SecurityContext {
         run_as_user: user.uid,
         run_as_group: user.gid,
@@ -49,13 +63,25 @@ pub(super) fn container_security_context(container: &ContainerDefinition) -> Opt
 /// IPC namespace, as `awsvpc` tasks do); the first value given for a name wins.
 pub(super) fn pod_security_context(spec: &TaskDefinitionSpec) -> Option<PodSecurityContext> {
     let mut sysctls: Vec<Sysctl> = Vec::new();
-    for control in spec.container_definitions.iter().flat_map(|c| c.system_controls.iter().flatten()) {
-        let (Some(name), Some(value)) = (&control.namespace, &control.value) else { continue };
+    for control in spec
+        .container_definitions
+        .iter()
+        .flat_map(|c| c.system_controls.iter().flatten())
+    {
+        let (Some(name), Some(value)) = (&control.namespace, &control.value) else {
+            continue;
+        };
         if !sysctls.iter().any(|s| &s.name == name) {
-            sysctls.push(Sysctl { name: name.clone(), value: value.clone() });
+            sysctls.push(Sysctl {
+                name: name.clone(),
+                value: value.clone(),
+            });
         }
     }
-    (!sysctls.is_empty()).then(|| PodSecurityContext { sysctls: Some(sysctls), ..Default::default() })
+    (!sysctls.is_empty()).then(|| PodSecurityContext {
+        sysctls: Some(sysctls),
+        ..Default::default()
+    })
 }
 
 #[cfg(test)]
@@ -64,15 +90,50 @@ mod tests {
 
     #[test]
     fn numeric_users_and_groups() {
-        assert_eq!(parse_user("1000"), User { uid: Some(1000), gid: None, named: false });
-        assert_eq!(parse_user("1000:2000"), User { uid: Some(1000), gid: Some(2000), named: false });
+        assert_eq!(
+            parse_user("1000"),
+            User {
+                uid: Some(1000),
+                gid: None,
+                named: false
+            }
+        );
+        assert_eq!(
+            parse_user("1000:2000"),
+            User {
+                uid: Some(1000),
+                gid: Some(2000),
+                named: false
+            }
+        );
     }
 
     #[test]
     fn names_cannot_be_expressed() {
-        assert_eq!(parse_user("app"), User { uid: None, gid: None, named: true });
-        assert_eq!(parse_user("1000:staff"), User { uid: Some(1000), gid: None, named: true });
-        assert_eq!(parse_user("app:50"), User { uid: None, gid: Some(50), named: true });
+        assert_eq!(
+            parse_user("app"),
+            User {
+                uid: None,
+                gid: None,
+                named: true
+            }
+        );
+        assert_eq!(
+            parse_user("1000:staff"),
+            User {
+                uid: Some(1000),
+                gid: None,
+                named: true
+            }
+        );
+        assert_eq!(
+            parse_user("app:50"),
+            User {
+                uid: None,
+                gid: Some(50),
+                named: true
+            }
+        );
     }
 
     #[test]
@@ -83,15 +144,25 @@ mod tests {
         )
         .unwrap();
         let context = container_security_context(&container).unwrap();
-        assert_eq!((context.run_as_user, context.run_as_group), (Some(1000), Some(1000)));
-        assert_eq!((context.privileged, context.read_only_root_filesystem), (Some(true), Some(true)));
+        assert_eq!(
+            (context.run_as_user, context.run_as_group),
+            (Some(1000), Some(1000))
+        );
+        assert_eq!(
+            (context.privileged, context.read_only_root_filesystem),
+            (Some(true), Some(true))
+        );
         let capabilities = context.capabilities.unwrap();
-        assert_eq!((capabilities.add.unwrap(), capabilities.drop.unwrap()), (vec!["NET_ADMIN".to_owned()], vec!["ALL".to_owned()]));
+        assert_eq!(
+            (capabilities.add.unwrap(), capabilities.drop.unwrap()),
+            (vec!["NET_ADMIN".to_owned()], vec!["ALL".to_owned()])
+        );
     }
 
     #[test]
     fn nothing_set_gives_no_context() {
-        let container: ContainerDefinition = serde_json::from_str(r#"{"name": "a", "image": "x", "privileged": false}"#).unwrap();
+        let container: ContainerDefinition =
+            serde_json::from_str(r#"{"name": "a", "image": "x", "privileged": false}"#).unwrap();
         assert_eq!(container_security_context(&container), None);
     }
 
@@ -105,7 +176,13 @@ mod tests {
         )
         .unwrap();
         let sysctls = pod_security_context(&spec).unwrap().sysctls.unwrap();
-        let pairs: Vec<(&str, &str)> = sysctls.iter().map(|s| (s.name.as_str(), s.value.as_str())).collect();
-        assert_eq!(pairs, [("net.core.somaxconn", "1024"), ("kernel.shmmax", "1")]);
+        let pairs: Vec<(&str, &str)> = sysctls
+            .iter()
+            .map(|s| (s.name.as_str(), s.value.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [("net.core.somaxconn", "1024"), ("kernel.shmmax", "1")]
+        );
     }
 }

@@ -53,18 +53,34 @@ impl TaskVolumes {
             sources.push((volume.name.clone(), source));
         }
         for container in &spec.container_definitions {
-            let Some(linux) = &container.linux_parameters else { continue };
+            let Some(linux) = &container.linux_parameters else {
+                continue;
+            };
             if let Some(size) = linux.shared_memory_size.filter(|s| *s > 0) {
-                sources.push((shared_memory_key(&container.name), empty_dir(Some("Memory"), Some(size))));
+                sources.push((
+                    shared_memory_key(&container.name),
+                    empty_dir(Some("Memory"), Some(size)),
+                ));
             }
             for (index, tmpfs) in linux.tmpfs.iter().flatten().enumerate() {
-                sources.push((tmpfs_key(&container.name, index), empty_dir(Some("Memory"), Some(tmpfs.size))));
+                sources.push((
+                    tmpfs_key(&container.name, index),
+                    empty_dir(Some("Memory"), Some(tmpfs.size)),
+                ));
             }
         }
         let keys: Vec<&str> = sources.iter().map(|(key, _)| key.as_str()).collect();
         let k8s_names = unique_dns_labels(&keys);
-        let names = keys.iter().map(|k| k.to_string()).zip(k8s_names.iter().cloned()).collect();
-        let volumes = sources.into_iter().zip(k8s_names).map(|((_, volume), name)| Volume { name, ..volume }).collect();
+        let names = keys
+            .iter()
+            .map(|k| k.to_string())
+            .zip(k8s_names.iter().cloned())
+            .collect();
+        let volumes = sources
+            .into_iter()
+            .zip(k8s_names)
+            .map(|((_, volume), name)| Volume { name, ..volume })
+            .collect();
         TaskVolumes { volumes, names }
     }
 
@@ -75,14 +91,22 @@ impl TaskVolumes {
     /// The container's mounts: its own `mountPoints`, tmpfs and shared memory, then the mounts
     /// copied by `volumesFrom`. The first mount of a path wins, as Docker lets a container's
     /// own mounts shadow inherited ones.
-    pub(super) fn mounts(&self, spec: &TaskDefinitionSpec, container: &ContainerDefinition) -> Result<Vec<VolumeMount>, RenderError> {
+    pub(super) fn mounts(
+        &self,
+        spec: &TaskDefinitionSpec,
+        container: &ContainerDefinition,
+    ) -> Result<Vec<VolumeMount>, RenderError> {
         let mut mounts = self.mount_points(container)?;
         if let Some(linux) = &container.linux_parameters {
             for (index, tmpfs) in linux.tmpfs.iter().flatten().enumerate() {
-                mounts.push(self.generated_mount(&tmpfs_key(&container.name, index), &tmpfs.container_path));
+                mounts.push(
+                    self.generated_mount(&tmpfs_key(&container.name, index), &tmpfs.container_path),
+                );
             }
             if linux.shared_memory_size.is_some_and(|s| s > 0) {
-                mounts.push(self.generated_mount(&shared_memory_key(&container.name), SHARED_MEMORY_PATH));
+                mounts.push(
+                    self.generated_mount(&shared_memory_key(&container.name), SHARED_MEMORY_PATH),
+                );
             }
         }
         let mut visited = BTreeSet::from([container.name.as_str()]);
@@ -92,17 +116,23 @@ impl TaskVolumes {
         Ok(mounts)
     }
 
-    fn mount_points(&self, container: &ContainerDefinition) -> Result<Vec<VolumeMount>, RenderError> {
+    fn mount_points(
+        &self,
+        container: &ContainerDefinition,
+    ) -> Result<Vec<VolumeMount>, RenderError> {
         container
             .mount_points
             .iter()
             .flatten()
             .map(|point| {
                 let volume = point.source_volume.clone().unwrap_or_default();
-                let name = self.names.get(&volume).ok_or_else(|| RenderError::UnknownVolume {
-                    field: container_field(&container.name, "mountPoints"),
-                    volume: volume.clone(),
-                })?;
+                let name = self
+                    .names
+                    .get(&volume)
+                    .ok_or_else(|| RenderError::UnknownVolume {
+                        field: container_field(&container.name, "mountPoints"),
+                        volume: volume.clone(),
+                    })?;
                 Ok(VolumeMount {
                     name: name.clone(),
                     mount_path: point.container_path.clone(),
@@ -124,10 +154,14 @@ impl TaskVolumes {
         let mut mounts = Vec::new();
         for from in container.volumes_from.iter().flatten() {
             let source_name = from.source_container.as_deref().unwrap_or_default();
-            let source = spec.container_definitions.iter().find(|c| c.name == source_name).ok_or_else(|| RenderError::UnknownContainer {
-                field: container_field(&container.name, "volumesFrom"),
-                target: source_name.to_owned(),
-            })?;
+            let source = spec
+                .container_definitions
+                .iter()
+                .find(|c| c.name == source_name)
+                .ok_or_else(|| RenderError::UnknownContainer {
+                    field: container_field(&container.name, "volumesFrom"),
+                    target: source_name.to_owned(),
+                })?;
             if !visited.insert(source.name.as_str()) {
                 continue;
             }
@@ -146,7 +180,11 @@ impl TaskVolumes {
     }
 
     fn generated_mount(&self, key: &str, path: &str) -> VolumeMount {
-        VolumeMount { name: self.names[key].clone(), mount_path: path.to_owned(), ..Default::default() }
+        VolumeMount {
+            name: self.names[key].clone(),
+            mount_path: path.to_owned(),
+            ..Default::default()
+        }
     }
 }
 
@@ -154,7 +192,9 @@ fn empty_dir(medium: Option<&str>, size_mib: Option<i32>) -> Volume {
     Volume {
         empty_dir: Some(EmptyDirVolumeSource {
             medium: medium.map(str::to_owned),
-            size_limit: size_mib.filter(|s| *s > 0).map(|s| Quantity(format!("{s}Mi"))),
+            size_limit: size_mib
+                .filter(|s| *s > 0)
+                .map(|s| Quantity(format!("{s}Mi"))),
         }),
         ..Default::default()
     }
@@ -170,8 +210,13 @@ mod tests {
 
     fn mounts_of(spec: &TaskDefinitionSpec, container: usize) -> Vec<(String, String, bool)> {
         let volumes = TaskVolumes::new(spec);
-        let mounts = volumes.mounts(spec, &spec.container_definitions[container]).unwrap();
-        mounts.into_iter().map(|m| (m.name, m.mount_path, m.read_only.unwrap_or(false))).collect()
+        let mounts = volumes
+            .mounts(spec, &spec.container_definitions[container])
+            .unwrap();
+        mounts
+            .into_iter()
+            .map(|m| (m.name, m.mount_path, m.read_only.unwrap_or(false)))
+            .collect()
     }
 
     const SHARED: &str = r#"
@@ -210,7 +255,10 @@ volumes:
         let spec = spec(SHARED);
         assert_eq!(
             mounts_of(&spec, 0),
-            [("data-dir".into(), "/data".into(), false), ("cache".into(), "/cache".into(), true)]
+            [
+                ("data-dir".into(), "/data".into(), false),
+                ("cache".into(), "/cache".into(), true)
+            ]
         );
     }
 
@@ -219,7 +267,10 @@ volumes:
         let spec = spec(SHARED);
         assert_eq!(
             mounts_of(&spec, 1),
-            [("data-dir".into(), "/data".into(), true), ("cache".into(), "/cache".into(), true)]
+            [
+                ("data-dir".into(), "/data".into(), true),
+                ("cache".into(), "/cache".into(), true)
+            ]
         );
     }
 
@@ -228,7 +279,10 @@ volumes:
         let spec = spec(SHARED);
         assert_eq!(
             mounts_of(&spec, 2),
-            [("logs".into(), "/data".into(), false), ("cache".into(), "/cache".into(), true)]
+            [
+                ("logs".into(), "/data".into(), false),
+                ("cache".into(), "/cache".into(), true)
+            ]
         );
     }
 
@@ -249,13 +303,26 @@ containerDefinitions:
             .iter()
             .map(|v| {
                 let dir = v.empty_dir.as_ref().unwrap();
-                (v.name.as_str(), dir.medium.clone().unwrap(), dir.size_limit.clone().unwrap().0)
+                (
+                    v.name.as_str(),
+                    dir.medium.clone().unwrap(),
+                    dir.size_limit.clone().unwrap().0,
+                )
             })
             .collect();
-        assert_eq!(dirs, [("shm-chrome", "Memory".into(), "256Mi".into()), ("tmpfs-chrome-0", "Memory".into(), "64Mi".into())]);
+        assert_eq!(
+            dirs,
+            [
+                ("shm-chrome", "Memory".into(), "256Mi".into()),
+                ("tmpfs-chrome-0", "Memory".into(), "64Mi".into())
+            ]
+        );
         assert_eq!(
             mounts_of(&spec, 0),
-            [("tmpfs-chrome-0".into(), "/tmp".into(), false), ("shm-chrome".into(), "/dev/shm".into(), false)]
+            [
+                ("tmpfs-chrome-0".into(), "/tmp".into(), false),
+                ("shm-chrome".into(), "/dev/shm".into(), false)
+            ]
         );
     }
 
@@ -283,7 +350,13 @@ containerDefinitions:
 "#,
         );
         let volumes = TaskVolumes::new(&spec);
-        assert!(matches!(volumes.mounts(&spec, &spec.container_definitions[0]), Err(RenderError::UnknownVolume { .. })));
-        assert!(matches!(volumes.mounts(&spec, &spec.container_definitions[1]), Err(RenderError::UnknownContainer { .. })));
+        assert!(matches!(
+            volumes.mounts(&spec, &spec.container_definitions[0]),
+            Err(RenderError::UnknownVolume { .. })
+        ));
+        assert!(matches!(
+            volumes.mounts(&spec, &spec.container_definitions[1]),
+            Err(RenderError::UnknownContainer { .. })
+        ));
     }
 }

@@ -23,8 +23,14 @@ impl DeploymentBounds {
     /// (the API's DAEMON default; only the console proposes 50).
     pub fn defaults_for(strategy: SchedulingStrategy) -> Self {
         match strategy {
-            SchedulingStrategy::Replica => Self { minimum_healthy_percent: 100, maximum_percent: 200 },
-            SchedulingStrategy::Daemon => Self { minimum_healthy_percent: 0, maximum_percent: 100 },
+            SchedulingStrategy::Replica => Self {
+                minimum_healthy_percent: 100,
+                maximum_percent: 200,
+            },
+            SchedulingStrategy::Daemon => Self {
+                minimum_healthy_percent: 0,
+                maximum_percent: 100,
+            },
         }
     }
 
@@ -65,9 +71,15 @@ mod tests {
     #[test]
     fn replica_and_daemon_defaults() {
         let replica = DeploymentBounds::defaults_for(SchedulingStrategy::Replica);
-        assert_eq!((replica.minimum_healthy_percent, replica.maximum_percent), (100, 200));
+        assert_eq!(
+            (replica.minimum_healthy_percent, replica.maximum_percent),
+            (100, 200)
+        );
         let daemon = DeploymentBounds::defaults_for(SchedulingStrategy::Daemon);
-        assert_eq!((daemon.minimum_healthy_percent, daemon.maximum_percent), (0, 100));
+        assert_eq!(
+            (daemon.minimum_healthy_percent, daemon.maximum_percent),
+            (0, 100)
+        );
     }
 
     #[test]
@@ -105,16 +117,43 @@ mod tests {
 
     #[test]
     fn min100_max100_deadlocks_but_neighbours_do_not() {
-        let deadlocked = DeploymentBounds { minimum_healthy_percent: 100, maximum_percent: 100 };
+        let deadlocked = DeploymentBounds {
+            minimum_healthy_percent: 100,
+            maximum_percent: 100,
+        };
         assert!(deadlocked.deadlocks(1));
         assert!(deadlocked.deadlocks(1000));
         assert!(!deadlocked.deadlocks(0));
         // D=3, max 125 → maxTasks 3, min 100 → minHealthy 3: stuck although max > 100.
-        assert!(DeploymentBounds { minimum_healthy_percent: 100, maximum_percent: 125 }.deadlocks(3));
+        assert!(
+            DeploymentBounds {
+                minimum_healthy_percent: 100,
+                maximum_percent: 125
+            }
+            .deadlocks(3)
+        );
         // D=4, max 125 → maxTasks 5: one task can start.
-        assert!(!DeploymentBounds { minimum_healthy_percent: 100, maximum_percent: 125 }.deadlocks(4));
+        assert!(
+            !DeploymentBounds {
+                minimum_healthy_percent: 100,
+                maximum_percent: 125
+            }
+            .deadlocks(4)
+        );
         // D=2, min 75 → minHealthy 2 = D, max 100: stuck although min < 100.
-        assert!(DeploymentBounds { minimum_healthy_percent: 75, maximum_percent: 100 }.deadlocks(2));
-        assert!(!DeploymentBounds { minimum_healthy_percent: 50, maximum_percent: 100 }.deadlocks(2));
+        assert!(
+            DeploymentBounds {
+                minimum_healthy_percent: 75,
+                maximum_percent: 100
+            }
+            .deadlocks(2)
+        );
+        assert!(
+            !DeploymentBounds {
+                minimum_healthy_percent: 50,
+                maximum_percent: 100
+            }
+            .deadlocks(2)
+        );
     }
 }

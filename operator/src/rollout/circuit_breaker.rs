@@ -25,9 +25,12 @@ impl FailureThreshold {
     /// Failed tasks that trip the breaker for the latest desired count. Never below 1: a
     /// breaker that trips before any failure would fail every deployment at once.
     pub fn for_desired_count(self, desired: u32) -> u32 {
-        let percent_of_desired = |percent: u32| (u64::from(percent) * u64::from(desired)).div_ceil(100);
+        let percent_of_desired =
+            |percent: u32| (u64::from(percent) * u64::from(desired)).div_ceil(100);
         let threshold = match self {
-            Self::BoundedPercent(percent) => percent_of_desired(percent).clamp(BOUNDED_MINIMUM, BOUNDED_MAXIMUM),
+            Self::BoundedPercent(percent) => {
+                percent_of_desired(percent).clamp(BOUNDED_MINIMUM, BOUNDED_MAXIMUM)
+            }
             Self::Count(count) => u64::from(count),
             Self::UnboundedPercent(percent) => percent_of_desired(percent),
         };
@@ -45,7 +48,10 @@ pub struct CircuitBreakerPolicy {
 
 impl Default for CircuitBreakerPolicy {
     fn default() -> Self {
-        Self { threshold: FailureThreshold::default(), reset_on_healthy_task: true }
+        Self {
+            threshold: FailureThreshold::default(),
+            reset_on_healthy_task: true,
+        }
     }
 }
 
@@ -86,7 +92,9 @@ impl CircuitBreakerState {
         let mut next = self;
         match event {
             TaskEvent::ReachedRunning => next.task_reached_running = true,
-            TaskEvent::FailedToStart if !self.task_reached_running => next.failed_tasks = self.failed_tasks.saturating_add(1),
+            TaskEvent::FailedToStart if !self.task_reached_running => {
+                next.failed_tasks = self.failed_tasks.saturating_add(1)
+            }
             TaskEvent::FailedToStart => {}
             TaskEvent::FailedHealthChecks => {
                 next.task_reached_running = true;
@@ -102,7 +110,9 @@ impl CircuitBreakerState {
 
 /// The ECS service event when the breaker trips.
 pub fn deployment_failed_message(service: &str, deployment_id: &str) -> String {
-    format!("(service {service}) (deployment {deployment_id}) deployment failed: tasks failed to start.")
+    format!(
+        "(service {service}) (deployment {deployment_id}) deployment failed: tasks failed to start."
+    )
 }
 
 #[cfg(test)]
@@ -122,14 +132,36 @@ mod tests {
     #[test]
     fn count_and_unbounded_thresholds() {
         assert_eq!(FailureThreshold::Count(7).for_desired_count(1000), 7);
-        assert_eq!(FailureThreshold::UnboundedPercent(50).for_desired_count(1000), 500);
-        assert_eq!(FailureThreshold::UnboundedPercent(50).for_desired_count(1), 1);
-        assert_eq!(FailureThreshold::UnboundedPercent(10).for_desired_count(0), 1, "never zero");
-        assert_eq!(FailureThreshold::Count(0).for_desired_count(5), 1, "never zero");
+        assert_eq!(
+            FailureThreshold::UnboundedPercent(50).for_desired_count(1000),
+            500
+        );
+        assert_eq!(
+            FailureThreshold::UnboundedPercent(50).for_desired_count(1),
+            1
+        );
+        assert_eq!(
+            FailureThreshold::UnboundedPercent(10).for_desired_count(0),
+            1,
+            "never zero"
+        );
+        assert_eq!(
+            FailureThreshold::Count(0).for_desired_count(5),
+            1,
+            "never zero"
+        );
     }
 
-    fn replay(events: &[TaskEvent], policy: &CircuitBreakerPolicy, desired: u32) -> CircuitBreakerState {
-        events.iter().fold(CircuitBreakerState::default(), |state, &event| state.record(event, policy, desired))
+    fn replay(
+        events: &[TaskEvent],
+        policy: &CircuitBreakerPolicy,
+        desired: u32,
+    ) -> CircuitBreakerState {
+        events
+            .iter()
+            .fold(CircuitBreakerState::default(), |state, &event| {
+                state.record(event, policy, desired)
+            })
     }
 
     #[test]
@@ -144,30 +176,67 @@ mod tests {
     #[test]
     fn start_failures_stop_counting_once_a_task_runs() {
         let policy = CircuitBreakerPolicy::default();
-        let state = replay(&[TaskEvent::ReachedRunning, TaskEvent::FailedToStart, TaskEvent::FailedToStart, TaskEvent::FailedToStart], &policy, 1);
+        let state = replay(
+            &[
+                TaskEvent::ReachedRunning,
+                TaskEvent::FailedToStart,
+                TaskEvent::FailedToStart,
+                TaskEvent::FailedToStart,
+            ],
+            &policy,
+            1,
+        );
         assert_eq!((state.failed_tasks, state.tripped), (0, false));
     }
 
     #[test]
     fn health_check_failures_count_in_stage_two() {
         let policy = CircuitBreakerPolicy::default();
-        let state = replay(&[TaskEvent::ReachedRunning, TaskEvent::FailedHealthChecks, TaskEvent::FailedHealthChecks, TaskEvent::FailedHealthChecks], &policy, 2);
+        let state = replay(
+            &[
+                TaskEvent::ReachedRunning,
+                TaskEvent::FailedHealthChecks,
+                TaskEvent::FailedHealthChecks,
+                TaskEvent::FailedHealthChecks,
+            ],
+            &policy,
+            2,
+        );
         assert!(state.tripped);
     }
 
     #[test]
     fn healthy_task_resets_in_the_consecutive_model_only() {
-        let events = [TaskEvent::FailedToStart, TaskEvent::FailedToStart, TaskEvent::BecameHealthy, TaskEvent::FailedHealthChecks];
+        let events = [
+            TaskEvent::FailedToStart,
+            TaskEvent::FailedToStart,
+            TaskEvent::BecameHealthy,
+            TaskEvent::FailedHealthChecks,
+        ];
         let consecutive = replay(&events, &CircuitBreakerPolicy::default(), 1);
         assert_eq!((consecutive.failed_tasks, consecutive.tripped), (1, false));
-        let cumulative = replay(&events, &CircuitBreakerPolicy { reset_on_healthy_task: false, ..Default::default() }, 1);
+        let cumulative = replay(
+            &events,
+            &CircuitBreakerPolicy {
+                reset_on_healthy_task: false,
+                ..Default::default()
+            },
+            1,
+        );
         assert_eq!((cumulative.failed_tasks, cumulative.tripped), (3, true));
     }
 
     #[test]
     fn tripped_is_final() {
-        let policy = CircuitBreakerPolicy { threshold: FailureThreshold::Count(1), reset_on_healthy_task: true };
-        let tripped = replay(&[TaskEvent::FailedToStart, TaskEvent::BecameHealthy], &policy, 1);
+        let policy = CircuitBreakerPolicy {
+            threshold: FailureThreshold::Count(1),
+            reset_on_healthy_task: true,
+        };
+        let tripped = replay(
+            &[TaskEvent::FailedToStart, TaskEvent::BecameHealthy],
+            &policy,
+            1,
+        );
         assert_eq!((tripped.failed_tasks, tripped.tripped), (1, true));
     }
 
@@ -176,7 +245,10 @@ mod tests {
         let policy = CircuitBreakerPolicy::default();
         let state = replay(&[TaskEvent::FailedToStart; 3], &policy, 10);
         assert!(!state.tripped, "threshold for D=10 is 5");
-        assert!(state.record(TaskEvent::FailedToStart, &policy, 1).tripped, "D lowered to 1: threshold 3");
+        assert!(
+            state.record(TaskEvent::FailedToStart, &policy, 1).tripped,
+            "D lowered to 1: threshold 3"
+        );
     }
 
     #[test]

@@ -52,7 +52,9 @@ pub fn task_health(task: &TaskHealthInput) -> TaskHealth {
         return TaskHealth::NotYetHealthy;
     }
     match task.essential_health_checks {
-        None if task.seconds_since_running >= HEALTHY_AFTER_RUNNING_WITHOUT_CHECKS_SECONDS => TaskHealth::Healthy,
+        None if task.seconds_since_running >= HEALTHY_AFTER_RUNNING_WITHOUT_CHECKS_SECONDS => {
+            TaskHealth::Healthy
+        }
         None | Some(HealthCheckStatus::Unknown) => TaskHealth::NotYetHealthy,
         Some(HealthCheckStatus::Healthy) => TaskHealth::Healthy,
         Some(HealthCheckStatus::Unhealthy) if task.in_grace_period => TaskHealth::NotYetHealthy,
@@ -64,34 +66,67 @@ pub fn task_health(task: &TaskHealthInput) -> TaskHealth {
 mod tests {
     use super::*;
 
-    fn running(checks: Option<HealthCheckStatus>, seconds: u64, in_grace_period: bool) -> TaskHealthInput {
-        TaskHealthInput { running: true, essential_health_checks: checks, seconds_since_running: seconds, in_grace_period }
+    fn running(
+        checks: Option<HealthCheckStatus>,
+        seconds: u64,
+        in_grace_period: bool,
+    ) -> TaskHealthInput {
+        TaskHealthInput {
+            running: true,
+            essential_health_checks: checks,
+            seconds_since_running: seconds,
+            in_grace_period,
+        }
     }
 
     #[test]
     fn pending_task_is_never_healthy_even_with_passing_checks() {
-        let pending = TaskHealthInput { running: false, ..running(Some(HealthCheckStatus::Healthy), 500, false) };
+        let pending = TaskHealthInput {
+            running: false,
+            ..running(Some(HealthCheckStatus::Healthy), 500, false)
+        };
         assert_eq!(task_health(&pending), TaskHealth::NotYetHealthy);
     }
 
     #[test]
     fn without_checks_a_task_counts_40_seconds_after_running() {
-        assert_eq!(task_health(&running(None, 0, false)), TaskHealth::NotYetHealthy);
-        assert_eq!(task_health(&running(None, 39, false)), TaskHealth::NotYetHealthy);
+        assert_eq!(
+            task_health(&running(None, 0, false)),
+            TaskHealth::NotYetHealthy
+        );
+        assert_eq!(
+            task_health(&running(None, 39, false)),
+            TaskHealth::NotYetHealthy
+        );
         assert_eq!(task_health(&running(None, 40, false)), TaskHealth::Healthy);
         assert_eq!(task_health(&running(None, 4000, true)), TaskHealth::Healthy);
     }
 
     #[test]
     fn with_checks_only_the_check_result_matters_not_the_40_seconds() {
-        assert_eq!(task_health(&running(Some(HealthCheckStatus::Healthy), 0, false)), TaskHealth::Healthy);
-        assert_eq!(task_health(&running(Some(HealthCheckStatus::Unknown), 4000, false)), TaskHealth::NotYetHealthy);
+        assert_eq!(
+            task_health(&running(Some(HealthCheckStatus::Healthy), 0, false)),
+            TaskHealth::Healthy
+        );
+        assert_eq!(
+            task_health(&running(Some(HealthCheckStatus::Unknown), 4000, false)),
+            TaskHealth::NotYetHealthy
+        );
     }
 
     #[test]
     fn grace_period_turns_unhealthy_into_not_yet_healthy_but_never_into_healthy() {
-        assert_eq!(task_health(&running(Some(HealthCheckStatus::Unhealthy), 10, true)), TaskHealth::NotYetHealthy);
-        assert_eq!(task_health(&running(Some(HealthCheckStatus::Unhealthy), 10, false)), TaskHealth::Unhealthy);
-        assert_eq!(task_health(&running(Some(HealthCheckStatus::Healthy), 10, true)), TaskHealth::Healthy);
+        assert_eq!(
+            task_health(&running(Some(HealthCheckStatus::Unhealthy), 10, true)),
+            TaskHealth::NotYetHealthy
+        );
+        assert_eq!(
+            task_health(&running(Some(HealthCheckStatus::Unhealthy), 10, false)),
+            TaskHealth::Unhealthy
+        );
+        assert_eq!(
+            task_health(&running(Some(HealthCheckStatus::Healthy), 10, true)),
+            TaskHealth::Healthy
+        );
     }
 }

@@ -13,6 +13,11 @@ pub mod step;
 mod properties;
 
 pub use bounds::{DeploymentBounds, SchedulingStrategy, max_tasks, min_healthy};
-pub use circuit_breaker::{CircuitBreakerPolicy, CircuitBreakerState, FailureThreshold, TaskEvent, deployment_failed_message};
+pub use circuit_breaker::{
+    CircuitBreakerPolicy, CircuitBreakerState, FailureThreshold, TaskEvent,
+    deployment_failed_message,
+};
 pub use health::{HealthCheckStatus, TaskHealth, TaskHealthInput, task_health};
-pub use step::{DeploymentTasks, OldDeploymentStops, RolloutStep, plan_rollout_step, stuck_message};
+pub use step::{
+    DeploymentTasks, OldDeploymentStops, RolloutStep, plan_rollout_step, stuck_message,
+};

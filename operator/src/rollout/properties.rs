@@ -15,7 +15,11 @@ struct Tasks([u32; MAX_DELAY + 1]);
 impl Tasks {
     fn counts(&self) -> DeploymentTasks {
         let pending = self.0[2..].iter().sum();
-        DeploymentTasks { running: self.0[0] + self.0[1], pending, healthy: self.0[0] }
+        DeploymentTasks {
+            running: self.0[0] + self.0[1],
+            pending,
+            healthy: self.0[0],
+        }
     }
 
     fn total(&self) -> u32 {
@@ -31,7 +35,10 @@ impl Tasks {
             left -= taken;
         }
         assert_eq!(left, 0, "planner stopped more not-healthy tasks than exist");
-        assert!(stops.healthy <= self.0[0], "planner stopped more healthy tasks than exist");
+        assert!(
+            stops.healthy <= self.0[0],
+            "planner stopped more healthy tasks than exist"
+        );
         self.0[0] -= stops.healthy;
     }
 
@@ -58,26 +65,45 @@ fn simulate(desired: u32, bounds: DeploymentBounds, mut old: Tasks, delays: &[us
         let before = (primary.counts(), old.counts());
         let step = plan_rollout_step(desired, bounds, before.0, &[before.1]);
         if tick == 0 && step.stuck {
-            assert_eq!((step.start_primary, step.stop_old[0]), (0, OldDeploymentStops::default()));
-            return Outcome { stuck_at_start: true, converged: false };
+            assert_eq!(
+                (step.start_primary, step.stop_old[0]),
+                (0, OldDeploymentStops::default())
+            );
+            return Outcome {
+                stuck_at_start: true,
+                converged: false,
+            };
         }
         assert!(!step.stuck, "stuck mid-rollout at tick {tick}");
         if primary.total() == desired && old.total() == 0 {
-            return Outcome { stuck_at_start: false, converged: true };
+            return Outcome {
+                stuck_at_start: false,
+                converged: true,
+            };
         }
 
         let active = before.0.active() + before.1.active();
-        assert!(active + step.start_primary <= max_tasks, "tick {tick}: {active} + {} > maxTasks {max_tasks}", step.start_primary);
+        assert!(
+            active + step.start_primary <= max_tasks,
+            "tick {tick}: {active} + {} > maxTasks {max_tasks}",
+            step.start_primary
+        );
         let healthy = before.0.healthy + before.1.healthy;
         let healthy_after = healthy - step.stop_old[0].healthy;
-        assert!(healthy_after >= healthy.min(min_healthy), "tick {tick}: healthy {healthy} -> {healthy_after}, minHealthy {min_healthy}");
+        assert!(
+            healthy_after >= healthy.min(min_healthy),
+            "tick {tick}: healthy {healthy} -> {healthy_after}, minHealthy {min_healthy}"
+        );
 
         old.stop(step.stop_old[0]);
         primary.0[delays.get(tick).copied().unwrap_or(0)] += step.start_primary;
         primary.tick();
         old.tick();
     }
-    Outcome { stuck_at_start: false, converged: false }
+    Outcome {
+        stuck_at_start: false,
+        converged: false,
+    }
 }
 
 fn all_healthy(count: u32) -> Tasks {
@@ -88,8 +114,15 @@ fn all_healthy(count: u32) -> Tasks {
 
 fn check_rollout(desired: u32, bounds: DeploymentBounds, old: Tasks, delays: &[usize]) {
     let outcome = simulate(desired, bounds, old, delays);
-    assert_eq!(outcome.stuck_at_start, bounds.deadlocks(desired), "stuck report must match the deadlock condition");
-    assert!(outcome.stuck_at_start || outcome.converged, "rollout did not converge");
+    assert_eq!(
+        outcome.stuck_at_start,
+        bounds.deadlocks(desired),
+        "stuck report must match the deadlock condition"
+    );
+    assert!(
+        outcome.stuck_at_start || outcome.converged,
+        "rollout did not converge"
+    );
 }
 
 proptest! {

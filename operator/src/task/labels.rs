@@ -32,3 +32,5 @@ pub const NODE: &str = "berth.dev/node";
 pub const DEPLOYMENT_ID: &str = "berth.dev/deployment-id";
 /// The resolved task definition, `family:revision`.
 pub const TASK_DEFINITION: &str = "berth.dev/task-definition";
+/// RunTask `startedBy`.
+pub const STARTED_BY: &str = "berth.dev/started-by";

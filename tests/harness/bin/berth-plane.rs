@@ -34,6 +34,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         Some("up") => up(&config),
         Some("run") if !rest.is_empty() => with_plane(&config, &rest),
         Some("test") => {
+            build_operator()?;
             let mut cmd = vec!["cargo".to_string(), "test".into(), "--workspace".into(), "--no-fail-fast".into()];
             if !rest.is_empty() {
                 cmd.push("--".into());
@@ -43,6 +44,15 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         }
         _ => bail!("usage: berth-plane up | run -- CMD... | test [-- ARGS] (options: --workers N)"),
     }
+}
+
+/// Builds the operator binary the end-to-end tests run as a process.
+fn build_operator() -> Result<()> {
+    let status = Command::new("cargo").args(["build", "-p", "berth", "--bins"]).status()?;
+    if !status.success() {
+        bail!("building berth-operator failed");
+    }
+    Ok(())
 }
 
 fn start(config: &PlaneConfig) -> Result<Plane> {
@@ -88,6 +98,7 @@ fn with_plane(config: &PlaneConfig, cmd: &[String]) -> Result<ExitCode> {
         .env("KUBECONFIG", &plane.kubeconfig)
         .env("BERTH_KUBECONFIG", &plane.kubeconfig)
         .env("BERTH_BIN_DIR", &plane.bin_dir)
+        .env("BERTH_OPERATOR_BIN", std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/berth-operator"))
         .env("PATH", path)
         .spawn()
         .with_context(|| format!("starting {}", cmd[0]))?;

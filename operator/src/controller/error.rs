@@ -1,0 +1,27 @@
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("task definition {0}")]
+    TaskDefinition(String),
+    #[error("rendering the task: {0}")]
+    Render(String),
+    #[error("serialization: {0}")]
+    Serialization(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// A stable, low-cardinality name for metrics and event reasons.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "KubernetesApiError",
+            Error::TaskDefinition(_) => "TaskDefinitionUnavailable",
+            Error::Render(_) => "RenderFailed",
+            Error::Serialization(_) => "SerializationFailed",
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,219 @@
+//! The operator: one controller per kind, thin wiring around the pure
+//! modules (render, scheduler, task lifecycle). Pods are watched once, into a
+//! shared cache whose events trigger the Service and TaskRun controllers only
+//! after the cache has them, so a reconcile never reads older state than the
+//! event that woke it.
+mod conditions;
+mod error;
+mod pods;
+mod revisions;
+mod service;
+mod task_run;
+mod tasks;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{StreamExt, future};
+use k8s_openapi::api::apps::v1::ControllerRevision;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::Api;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
+use kube::{Client, Resource, ResourceExt};
+
+pub use error::Error;
+
+use crate::api::{Service, TaskDefinition, TaskRun};
+use crate::scheduler::expectations::Expectations;
+use crate::task::labels;
+
+/// Field manager of every write Berth makes.
+pub const MANAGER: &str = "berth-operator";
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Watch only this namespace (None: all namespaces).
+    pub namespace: Option<String>,
+    /// A task whose node is NotReady or gone this long is replaced.
+    pub node_lost_grace: Duration,
+    /// Stopped task pods kept per owner as records, and for how long.
+    pub stopped_task_retention: usize,
+    pub stopped_task_ttl: Duration,
+    /// Reconciles running at once per controller.
+    pub concurrency: u16,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            namespace: None,
+            node_lost_grace: Duration::from_secs(30),
+            stopped_task_retention: 10,
+            stopped_task_ttl: Duration::from_secs(3600),
+            concurrency: 8,
+        }
+    }
+}
+
+pub struct Context {
+    pub client: Client,
+    pub config: Config,
+    pub recorder: Recorder,
+    pub pods: Store<Pod>,
+    pub nodes: Store<Node>,
+    pub revisions: Store<ControllerRevision>,
+    pub task_definitions: Store<TaskDefinition>,
+    pub expectations: Mutex<Expectations>,
+}
+
+impl Context {
+    /// Publishes an event on `obj`; a failure to publish is logged, not fatal.
+    pub async fn publish<K: Resource<DynamicType = ()>>(&self, obj: &K, type_: EventType, reason: &str, note: &str) {
+        let event = Event { type_, reason: reason.into(), note: Some(note.into()), action: reason.into(), secondary: None };
+        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+            tracing::warn!("publishing event {reason}: {e}");
+        }
+    }
+}
+
+fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Waits for Berth's CRDs, saying which are missing and how to install them.
+pub async fn wait_for_crds(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for name in ["taskdefinitions.berth.dev", "services.berth.dev", "taskruns.berth.dev"] {
+        let mut warned = false;
+        loop {
+            match crds.get_opt(name).await {
+                Ok(Some(crd)) if kube::runtime::wait::Condition::matches_object(&kube::runtime::conditions::is_crd_established(), Some(&crd)) => break,
+                other => {
+                    if !warned {
+                        let why = match other { Err(e) => format!(" ({e})"), _ => String::new() };
+                        tracing::warn!("waiting for CRD {name}{why}: install Berth's CRDs with `kubectl apply --server-side -f crds/`");
+                        warned = true;
+                    }
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Runs the controllers until `shutdown` resolves.
+pub async fn run(client: Client, config: Config, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let ns = config.namespace.clone();
+    let managed = watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
+
+    let (pods, pod_writer) = reflector::store_shared::<Pod>(4096);
+    let pods_for_services = pod_writer.subscribe().expect("shared store");
+    let pods_for_runs = pod_writer.subscribe().expect("shared store");
+    let pod_cache = watcher(api::<Pod>(&client, &ns), managed.clone())
+        .default_backoff()
+        .modify(|p| p.managed_fields_mut().clear())
+        .reflect_shared(pod_writer)
+        .for_each(|_| future::ready(()));
+
+    let (nodes, node_writer) = reflector::store_shared::<Node>(256);
+    let node_changes = node_writer.subscribe().expect("shared store");
+    let node_cache = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .modify(|n| n.managed_fields_mut().clear())
+        .reflect_shared(node_writer)
+        .for_each(|_| future::ready(()));
+
+    let (revisions, revision_writer) = reflector::store::<ControllerRevision>();
+    let revision_cache = watcher(api::<ControllerRevision>(&client, &ns), managed)
+        .default_backoff()
+        .reflect(revision_writer)
+        .for_each(|_| future::ready(()));
+
+    let td_controller = Controller::new(api::<TaskDefinition>(&client, &ns), watcher::Config::default())
+        .owns(api::<ControllerRevision>(&client, &ns), watcher::Config::default());
+    let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        config: config.clone(),
+        recorder: Recorder::new(client.clone(), reporter),
+        pods,
+        nodes,
+        revisions,
+        task_definitions: td_controller.store(),
+        expectations: Mutex::new(Expectations::default()),
+    });
+    let controller_config = controller::Config::default().concurrency(config.concurrency);
+
+    let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    let td_runner = td_controller
+        .with_config(controller_config.clone())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(revisions::reconcile, revisions::error_policy, ctx.clone())
+        .for_each(|r| log_result("taskdefinition", r));
+
+    let services = Controller::new(api::<Service>(&client, &ns), watcher::Config::default());
+    let service_store = services.store();
+    let td_store = ctx.task_definitions.clone();
+    let service_runner = services
+        .owns_shared_stream(pods_for_services)
+        .watches_shared_stream(node_changes, {
+            let store = service_store.clone();
+            move |_node| service::all_services(&store)
+        })
+        .watches(api::<TaskDefinition>(&client, &ns), watcher::Config::default(), {
+            let store = service_store.clone();
+            move |td| {
+                let family = revisions::family_of(&td);
+                let ns = td.namespace();
+                store.state().iter()
+                    .filter(|s| s.namespace() == ns && crate::task::reference::parse(&s.spec.task_definition).is_some_and(|r| r.family == family))
+                    .map(|s| reflector::ObjectRef::from_obj(s.as_ref()))
+                    .collect::<Vec<_>>()
+            }
+        })
+        .with_config(controller_config.clone())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(service::reconcile, service::error_policy, ctx.clone())
+        .for_each(|r| log_result("service", r));
+
+    let runs = Controller::new(api::<TaskRun>(&client, &ns), watcher::Config::default());
+    let run_store = runs.store();
+    let run_runner = runs
+        .owns_shared_stream(pods_for_runs)
+        .watches(api::<TaskDefinition>(&client, &ns), watcher::Config::default(), move |td| {
+            let ns = td.namespace();
+            run_store.state().iter()
+                .filter(|r| r.namespace() == ns && r.status.as_ref().and_then(|s| s.tasks.as_ref()).is_none())
+                .map(|r| reflector::ObjectRef::from_obj(r.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .with_config(controller_config)
+        .graceful_shutdown_on(shutdown.clone())
+        .run(task_run::reconcile, task_run::error_policy, ctx.clone())
+        .for_each(|r| log_result("taskrun", r));
+
+    let _ = td_store;
+    // The caches stop with the process; the controllers stop on `shutdown`.
+    tokio::select! {
+        _ = futures::future::join3(td_runner, service_runner, run_runner) => {}
+        _ = pod_cache => tracing::error!("pod watch ended"),
+        _ = node_cache => tracing::error!("node watch ended"),
+        _ = revision_cache => tracing::error!("revision watch ended"),
+    }
+}
+
+async fn log_result<K: std::fmt::Debug, E: std::fmt::Display>(kind: &str, result: Result<K, E>) {
+    match result {
+        Ok(obj) => tracing::debug!("reconciled {kind} {obj:?}"),
+        Err(e) => tracing::debug!("{kind} controller: {e}"),
+    }
+}

@@ -1,0 +1,61 @@
+//! Acting on task pods: creating them in slow-start batches, stopping them
+//! with their ECS stop code recorded on the pod first.
+use futures::future::join_all;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::ResourceExt;
+use serde_json::json;
+
+use crate::task::labels;
+use crate::task::lifecycle::{Stop, stop_code_name};
+
+/// Creates pods in batches of 1, 2, 4, ... (the ReplicaSet controller's slow
+/// start): a failing create (quota, admission) costs one call, not hundreds.
+/// Returns the names created and the first error, after which it stops.
+pub async fn create_in_batches(api: &Api<Pod>, pods: Vec<Pod>) -> (Vec<String>, Option<kube::Error>) {
+    let mut created = vec![];
+    let mut remaining = pods.into_iter();
+    let mut batch_size = 1;
+    loop {
+        let batch: Vec<Pod> = remaining.by_ref().take(batch_size).collect();
+        if batch.is_empty() {
+            return (created, None);
+        }
+        let params = PostParams::default();
+        let results = join_all(batch.iter().map(|p| api.create(&params, p))).await;
+        let mut first_error = None;
+        for result in results {
+            match result {
+                Ok(pod) => created.push(pod.name_any()),
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
+        }
+        if first_error.is_some() {
+            return (created, first_error);
+        }
+        batch_size *= 2;
+    }
+}
+
+/// Records why the task stops on the pod, then deletes it (its containers get
+/// SIGTERM and the grace period from stopTimeout). A pod already gone is fine.
+pub async fn stop(api: &Api<Pod>, pod: &str, stop: &Stop) -> Result<(), kube::Error> {
+    let record = json!({"metadata": {"annotations": {
+        labels::STOP_CODE: stop_code_name(stop.code),
+        labels::STOPPED_REASON: stop.reason,
+    }}});
+    ignore_not_found(api.patch(pod, &PatchParams::default(), &Patch::Merge(&record)).await.map(drop))?;
+    ignore_not_found(api.delete(pod, &DeleteParams::default()).await.map(drop))
+}
+
+/// Deletes a stopped task's pod (its record is kept no longer).
+pub async fn forget(api: &Api<Pod>, pod: &str) -> Result<(), kube::Error> {
+    ignore_not_found(api.delete(pod, &DeleteParams::default()).await.map(drop))
+}
+
+fn ignore_not_found(result: Result<(), kube::Error>) -> Result<(), kube::Error> {
+    match result {
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+        other => other,
+    }
+}

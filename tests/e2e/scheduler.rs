@@ -1,0 +1,208 @@
+//! Issue 4 acceptance: the service scheduler on the real control plane, with
+//! the operator running as a process.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn apply(ns: &str, yaml: &str) {
+    plane().kubectl().run_with_input(&["apply", "--server-side", "-n", ns, "-f", "-"], yaml).unwrap();
+}
+
+fn task_definition(name: &str, containers: Value) -> String {
+    json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": name},
+           "spec": {"family": name, "memory": "512", "containerDefinitions": containers}}).to_string()
+}
+
+fn service(name: &str, task_definition: &str, desired: i32) -> String {
+    json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": name},
+           "spec": {"taskDefinition": task_definition, "desiredCount": desired}}).to_string()
+}
+
+fn web() -> Value {
+    json!([{"name": "web", "image": "nginx:1.27", "portMappings": [{"containerPort": 80}]}])
+}
+
+fn tasks_of(svc: &str) -> watcher::Config {
+    watcher::Config::default().labels(&format!("berth.dev/service={svc}"))
+}
+
+fn phase(p: &Pod) -> &str {
+    p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
+}
+
+fn running(pods: &[Arc<Pod>]) -> Vec<&Arc<Pod>> {
+    pods.iter().filter(|p| phase(p) == "Running" && p.metadata.deletion_timestamp.is_none()).collect()
+}
+
+async fn zones_of(pods: &[&Arc<Pod>]) -> BTreeMap<String, usize> {
+    let nodes = Api::<Node>::all(client().await).list(&Default::default()).await.unwrap();
+    let zone: BTreeMap<String, String> = nodes.items.iter()
+        .filter_map(|n| Some((n.name_any(), n.labels().get("topology.kubernetes.io/zone")?.clone()))).collect();
+    let mut counts = BTreeMap::new();
+    for p in pods {
+        let node = p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+        *counts.entry(zone.get(&node).cloned().unwrap_or_default()).or_default() += 1;
+    }
+    counts
+}
+
+fn service_status(ns: &str, name: &str, path: &str) -> String {
+    plane().kubectl().run(&["get", "-n", ns, "ecssvc", name, "-o", &format!("jsonpath={path}")]).unwrap()
+}
+
+async fn wait_running(ns: &str, svc: &str, n: usize) -> Vec<Arc<Pod>> {
+    let pods = Api::<Pod>::namespaced(client().await, ns);
+    wait_for(pods, tasks_of(svc), TIMEOUT, &format!("{n} running tasks of {svc}"), |ps| {
+        running(ps).len() == n && ps.iter().filter(|p| p.metadata.deletion_timestamp.is_none() && phase(p) != "Failed" && phase(p) != "Succeeded").count() == n
+    }).await
+}
+
+#[tokio::test]
+async fn six_tasks_spread_two_per_zone_then_scale_in_keeps_one_per_zone() {
+    operator();
+    let ns = TestNamespace::create("sched-spread");
+    apply(&ns.name, &task_definition("web", web()));
+    apply(&ns.name, &service("web", "web", 6));
+    let pods = wait_running(&ns.name, "web", 6).await;
+    let all_zones = |n| BTreeMap::from([("us-east-1a".to_string(), n), ("us-east-1b".to_string(), n), ("us-east-1c".to_string(), n)]);
+    assert_eq!(zones_of(&running(&pods)).await, all_zones(2));
+
+    plane().kubectl().run(&["scale", "-n", &ns.name, "ecssvc/web", "--replicas=3"]).unwrap();
+    let pods = wait_running(&ns.name, "web", 3).await;
+    assert_eq!(zones_of(&running(&pods)).await, all_zones(1));
+    let events = plane().kubectl().run(&["get", "events", "-n", &ns.name, "-o", "jsonpath={range .items[*]}{.note}{.message}{\"\\n\"}{end}"]).unwrap();
+    assert!(events.contains("(service web) has started"), "{events}");
+    assert!(events.contains("(service web) has stopped 3 running tasks"), "{events}");
+}
+
+#[tokio::test]
+async fn failed_tasks_are_replaced_quickly_with_stop_codes_recorded() {
+    operator();
+    let ns = TestNamespace::create("sched-replace");
+    apply(&ns.name, &task_definition("api", web()));
+    apply(&ns.name, &service("api", "api", 4));
+    let pods = wait_running(&ns.name, "api", 4).await;
+    let api = Api::<Pod>::namespaced(client().await, &ns.name);
+    let victims: Vec<String> = pods.iter().take(2).map(|p| p.name_any()).collect();
+    for victim in &victims {
+        let fail = json!({"metadata": {"annotations": {"sim.berth.dev/exit-code": "1"}}});
+        api.patch(victim, &PatchParams::default(), &Patch::Merge(&fail)).await.unwrap();
+    }
+    // Latency: from each failure being visible to the next pod being created.
+    let mut failed_at: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut replaced_after = vec![];
+    let seen = wait_for(api.clone(), tasks_of("api"), TIMEOUT, "2 replacements", |ps| {
+        for p in ps {
+            if victims.contains(&p.name_any()) && phase(p) == "Failed" {
+                failed_at.entry(p.name_any()).or_insert_with(Instant::now);
+            }
+        }
+        let new: Vec<_> = ps.iter().filter(|p| !pods.iter().any(|o| o.name_any() == p.name_any())).collect();
+        if replaced_after.len() < new.len() && failed_at.len() == 2 {
+            let first_failure = failed_at.values().min().copied().unwrap();
+            while replaced_after.len() < new.len() {
+                replaced_after.push(first_failure.elapsed());
+            }
+        }
+        new.len() >= 2 && running(ps).len() == 4
+    }).await;
+    assert!(running(&seen).len() == 4);
+    for latency in &replaced_after {
+        assert!(*latency < Duration::from_secs(2), "replacement took {latency:?}");
+    }
+    let codes = service_status(&ns.name, "api", "{.status.stoppedTasks[*].stopCode}");
+    assert_eq!(codes.matches("EssentialContainerExited").count(), 2, "{codes}");
+}
+
+#[tokio::test]
+async fn essential_exit_stops_the_task_and_non_essential_exit_does_not() {
+    operator();
+    let ns = TestNamespace::create("sched-essential");
+    let containers = json!([
+        {"name": "app", "image": "app:1"},
+        {"name": "log-router", "image": "fluent-bit:3", "essential": false},
+    ]);
+    apply(&ns.name, &task_definition("pair", containers));
+    apply(&ns.name, &service("pair", "pair", 1));
+    let pods = wait_running(&ns.name, "pair", 1).await;
+    let first = pods.iter().find(|p| phase(p) == "Running").unwrap().name_any();
+    let api = Api::<Pod>::namespaced(client().await, &ns.name);
+    let exit = |container: &str| json!({"metadata": {"annotations": {"sim.berth.dev/exit-code": "2", "sim.berth.dev/exit-container": container}}});
+
+    api.patch(&first, &PatchParams::default(), &Patch::Merge(&exit("log-router"))).await.unwrap();
+    let one = format!("metadata.name={first}");
+    let seen = wait_for(api.clone(), watcher::Config::default().fields(&one), TIMEOUT, "log-router exited", |ps| {
+        ps.iter().any(|p| p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.name == "log-router" && c.state.as_ref().is_some_and(|s| s.terminated.is_some()))))
+    }).await;
+    assert_eq!(phase(&seen[0]), "Running");
+    assert_eq!(service_status(&ns.name, "pair", "{.status.runningCount}"), "1");
+
+    api.patch(&first, &PatchParams::default(), &Patch::Merge(&exit("app"))).await.unwrap();
+    // The stopped task's pod stays as a record (or is gone); another task runs.
+    let pods = wait_for(api, tasks_of("pair"), TIMEOUT, "the task replaced", |ps| {
+        let old_running = ps.iter().any(|p| p.name_any() == first && phase(p) == "Running" && p.metadata.deletion_timestamp.is_none());
+        !old_running && running(ps).len() == 1
+    }).await;
+    assert!(running(&pods).iter().all(|p| p.name_any() != first));
+    let stopped = service_status(&ns.name, "pair", "{.status.stoppedTasks[0].stopCode} {.status.stoppedTasks[0].containers[?(@.name==\"app\")].exitCode}");
+    assert_eq!(stopped, "EssentialContainerExited 2");
+}
+
+#[tokio::test]
+async fn a_task_that_always_exits_is_throttled() {
+    operator();
+    let ns = TestNamespace::create("sched-backoff");
+    let crashing = json!([{"name": "app", "image": "app:1", "dockerLabels": {"sim.berth.dev/exit-code": "1"}}]);
+    apply(&ns.name, &task_definition("crash", crashing));
+    apply(&ns.name, &service("crash", "crash", 1));
+    let api = Api::<Pod>::namespaced(client().await, &ns.name);
+    let started = Instant::now();
+    let mut created = std::collections::BTreeSet::new();
+    wait_for(api, tasks_of("crash"), TIMEOUT, "throttle visible in status", |ps| {
+        created.extend(ps.iter().map(|p| p.name_any()));
+        service_status(&ns.name, "crash", "{.status.conditions[?(@.type==\"Progressing\")].reason}") == "TaskStartThrottled"
+    }).await;
+    // Watch a while longer: creations stay bounded by the backoff (10 s, 20 s, ...).
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    let window = Duration::from_secs(20);
+    let _ = tokio::time::timeout(window, wait_for(pods, tasks_of("crash"), window * 2, "never", |ps| {
+        created.extend(ps.iter().map(|p| p.name_any()));
+        false
+    })).await;
+    let minutes = started.elapsed().as_secs_f64() / 60.0;
+    assert!(created.len() as f64 <= 6.0 + 6.0 * minutes, "{} pods in {minutes:.2} min", created.len());
+    let events = plane().kubectl().run(&["get", "events", "-n", &ns.name, "-o", "jsonpath={range .items[*]}{.note}{.message}{\"\\n\"}{end}"]).unwrap();
+    assert!(events.contains("(service crash) is unable to consistently start tasks successfully."), "{events}");
+}
+
+#[tokio::test]
+async fn task_run_of_three_completes_with_exit_codes() {
+    operator();
+    let ns = TestNamespace::create("sched-taskrun");
+    let batch = json!([{"name": "job", "image": "job:1", "dockerLabels": {"sim.berth.dev/exit-code": "0", "sim.berth.dev/exit-after": "1s"}}]);
+    apply(&ns.name, &task_definition("batch", batch));
+    apply(&ns.name, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskRun", "metadata": {"name": "nightly"},
+        "spec": {"taskDefinition": "batch", "count": 3}}).to_string());
+    let kubectl = plane().kubectl();
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let done = kubectl.run(&["wait", "-n", &ns.name, "taskrun/nightly", "--for=condition=Ready", "--timeout=5s"]);
+        if done.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "task run did not complete: {}", kubectl.run(&["get", "-n", &ns.name, "taskrun/nightly", "-o", "yaml"]).unwrap());
+    }
+    let codes = kubectl.run(&["get", "-n", &ns.name, "taskrun/nightly", "-o", "jsonpath={.status.tasks[*].containers[*].exitCode}"]).unwrap();
+    assert_eq!(codes, "0 0 0");
+    let stopped = kubectl.run(&["get", "-n", &ns.name, "taskrun/nightly", "-o", "jsonpath={.status.stoppedCount}"]).unwrap();
+    assert_eq!(stopped, "3");
+}
