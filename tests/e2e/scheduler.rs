@@ -199,7 +199,9 @@ async fn task_run_of_three_completes_with_exit_codes() {
         if done.is_ok() {
             break;
         }
-        assert!(Instant::now() < deadline, "task run did not complete: {}", kubectl.run(&["get", "-n", &ns.name, "taskrun/nightly", "-o", "yaml"]).unwrap());
+        assert!(Instant::now() < deadline, "task run did not complete: {}\npods: {}",
+            kubectl.run(&["get", "-n", &ns.name, "taskrun/nightly", "-o", "yaml"]).unwrap(),
+            kubectl.run(&["get", "-n", &ns.name, "pods", "-o", "jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.metadata.annotations} {.status.containerStatuses[*].state}{\"\\n\"}{end}"]).unwrap());
     }
     let codes = kubectl.run(&["get", "-n", &ns.name, "taskrun/nightly", "-o", "jsonpath={.status.tasks[*].containers[*].exitCode}"]).unwrap();
     assert_eq!(codes, "0 0 0");

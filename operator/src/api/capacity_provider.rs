@@ -38,8 +38,13 @@ pub struct CapacityProviderSpec {
     /// Labels a node must carry to belong to this provider.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_selector: Option<BTreeMap<String, String>>,
-    /// Taints of this provider's nodes that its tasks tolerate.
+    /// Taints of this provider's nodes that its tasks tolerate (Kubernetes tolerations).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    #[x_kube(validation = Rule::new("self.all(t, !has(t.operator) || t.operator in ['Exists', 'Equal'])")
+        .message("tolerations[].operator must be Exists or Equal"))]
+    #[x_kube(validation = Rule::new("self.all(t, !has(t.effect) || t.effect in ['NoSchedule', 'PreferNoSchedule', 'NoExecute'])")
+        .message("tolerations[].effect must be NoSchedule, PreferNoSchedule or NoExecute"))]
     pub tolerations: Option<Vec<Toleration>>,
     /// RuntimeClass for tasks on this provider (for example a sandboxed runtime for FARGATE).
     #[serde(skip_serializing_if = "Option::is_none")]

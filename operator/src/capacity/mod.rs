@@ -8,9 +8,12 @@
 //!    share, `weight × m / Σweight − count` after `m` tasks beyond the base; ties go to the
 //!    provider listed first.
 //!
-//! This rule never moves a provider more than one task away from its exact share, so after
-//! `Σweight` tasks every provider holds exactly its weight and the sequence repeats. That is
-//! what makes the one-go split cheap: whole periods, then at most `Σweight − 1` steps.
+//! Under this rule no provider ever holds a whole task more than its exact share: its last
+//! task would have been given at a deficit ≤ 0, while the largest deficit is always positive
+//! (the deficits sum to one task). So after `Σweight` tasks every provider holds exactly its
+//! weight, and the sequence repeats. That makes the one-go split cheap: whole periods, then
+//! at most `Σweight − 1` steps. (A provider can fall slightly more than one task below its
+//! share inside a period; the rule is ECS's "largest deficit", not a quota method.)
 //!
 //! Worked example, FARGATE {base 2, weight 3} and EC2 {weight 1}, listed FARGATE first:
 //! N=10 → base 2 to FARGATE, the other 8 are two periods of 3:1 → FARGATE 2+6=8, EC2 2.

@@ -115,22 +115,37 @@ pub async fn run(client: Client, config: Config, shutdown: impl Future<Output = 
     let ns = config.namespace.clone();
     let managed = watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
 
-    let (pods, pod_writer) = reflector::store_shared::<Pod>(4096);
-    let pods_for_services = pod_writer.subscribe().expect("shared store");
-    let pods_for_runs = pod_writer.subscribe().expect("shared store");
+    // Pods: one watch into one cache; each change then wakes the pod's owner.
+    // Triggers go out only after the cache has the change (the reflector
+    // applies it before yielding), over unbounded channels so a busy
+    // controller never stalls the cache.
+    let (pods, pod_writer) = reflector::store::<Pod>();
+    let (service_triggers, services_woken) = futures::channel::mpsc::unbounded();
+    let (run_triggers, runs_woken) = futures::channel::mpsc::unbounded();
     let pod_cache = watcher(api::<Pod>(&client, &ns), managed.clone())
         .default_backoff()
         .modify(|p| p.managed_fields_mut().clear())
-        .reflect_shared(pod_writer)
-        .for_each(|_| future::ready(()));
+        .reflect(pod_writer)
+        .touched_objects()
+        .for_each(move |pod| {
+            if let Ok(pod) = pod {
+                wake_owner(&pod, &service_triggers, &run_triggers);
+            }
+            future::ready(())
+        });
 
-    let (nodes, node_writer) = reflector::store_shared::<Node>(256);
-    let node_changes = node_writer.subscribe().expect("shared store");
+    // Nodes: a change (joined, left, Ready flipped) wakes every service.
+    let (nodes, node_writer) = reflector::store::<Node>();
+    let (node_triggers, node_changes) = futures::channel::mpsc::unbounded();
     let node_cache = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
         .default_backoff()
         .modify(|n| n.managed_fields_mut().clear())
-        .reflect_shared(node_writer)
-        .for_each(|_| future::ready(()));
+        .reflect(node_writer)
+        .touched_objects()
+        .for_each(move |_| {
+            let _ = node_triggers.unbounded_send(());
+            future::ready(())
+        });
 
     let (revisions, revision_writer) = reflector::store::<ControllerRevision>();
     let revision_cache = watcher(api::<ControllerRevision>(&client, &ns), managed)
@@ -162,13 +177,9 @@ pub async fn run(client: Client, config: Config, shutdown: impl Future<Output = 
 
     let services = Controller::new(api::<Service>(&client, &ns), watcher::Config::default());
     let service_store = services.store();
-    let td_store = ctx.task_definitions.clone();
     let service_runner = services
-        .owns_shared_stream(pods_for_services)
-        .watches_shared_stream(node_changes, {
-            let store = service_store.clone();
-            move |_node| service::all_services(&store)
-        })
+        .reconcile_on(services_woken)
+        .reconcile_all_on(node_changes)
         .watches(api::<TaskDefinition>(&client, &ns), watcher::Config::default(), {
             let store = service_store.clone();
             move |td| {
@@ -188,7 +199,7 @@ pub async fn run(client: Client, config: Config, shutdown: impl Future<Output = 
     let runs = Controller::new(api::<TaskRun>(&client, &ns), watcher::Config::default());
     let run_store = runs.store();
     let run_runner = runs
-        .owns_shared_stream(pods_for_runs)
+        .reconcile_on(runs_woken)
         .watches(api::<TaskDefinition>(&client, &ns), watcher::Config::default(), move |td| {
             let ns = td.namespace();
             run_store.state().iter()
@@ -201,13 +212,28 @@ pub async fn run(client: Client, config: Config, shutdown: impl Future<Output = 
         .run(task_run::reconcile, task_run::error_policy, ctx.clone())
         .for_each(|r| log_result("taskrun", r));
 
-    let _ = td_store;
     // The caches stop with the process; the controllers stop on `shutdown`.
     tokio::select! {
         _ = futures::future::join3(td_runner, service_runner, run_runner) => {}
         _ = pod_cache => tracing::error!("pod watch ended"),
         _ = node_cache => tracing::error!("node watch ended"),
         _ = revision_cache => tracing::error!("revision watch ended"),
+    }
+}
+
+/// Sends a task pod's controlling owner (a Service or a TaskRun) a wake-up.
+fn wake_owner(
+    pod: &Pod,
+    services: &futures::channel::mpsc::UnboundedSender<reflector::ObjectRef<Service>>,
+    runs: &futures::channel::mpsc::UnboundedSender<reflector::ObjectRef<TaskRun>>,
+) {
+    let ns = pod.namespace().unwrap_or_default();
+    for owner in pod.owner_references().iter().filter(|o| o.controller == Some(true)) {
+        if owner.kind == "Service" && owner.api_version == Service::api_version(&()) {
+            let _ = services.unbounded_send(reflector::ObjectRef::new(&owner.name).within(&ns));
+        } else if owner.kind == "TaskRun" && owner.api_version == TaskRun::api_version(&()) {
+            let _ = runs.unbounded_send(reflector::ObjectRef::new(&owner.name).within(&ns));
+        }
     }
 }
 

@@ -9,7 +9,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
@@ -116,13 +115,16 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
 
     publish_report(&service, &ctx, &report, &observed).await;
     let status = compute_status(&service, &resolved, &deployment, &observed, &active, desired, &throttle, &report);
-    let steady = status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True");
-    let was_steady = service.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let has = |status: Option<&ServiceStatus>, type_: &str, reason: &str| {
+        status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == type_ && c.reason == reason))
+    };
+    let now_steady = has(Some(&status), "Ready", "SteadyState") && !has(service.status.as_ref(), "Ready", "SteadyState");
+    let now_impaired = has(Some(&status), "Degraded", "TaskStartThrottled") && !has(service.status.as_ref(), "Degraded", "TaskStartThrottled");
     write_status(&service, &ctx, status).await?;
-    if steady && !was_steady {
+    if now_steady {
         ctx.publish(service.as_ref(), EventType::Normal, "SteadyState", &format!("(service {name}) has reached a steady state.")).await;
     }
-    if throttle.wait.is_some() && throttle.newly_impaired {
+    if now_impaired {
         ctx.publish(service.as_ref(), EventType::Warning, "ServiceTaskStartImpaired", &format!("(service {name}) is unable to consistently start tasks successfully.")).await;
     }
     let busy = !report.started.is_empty() || !report.stopped.is_empty() || !observed.in_flight.creates.is_empty();
@@ -217,12 +219,16 @@ async fn publish_report(service: &Service, ctx: &Context, report: &Report, obser
 /// how long to wait before the next launch. ECS throttles only tasks that
 /// never reached RUNNING; Berth also counts tasks that stop within
 /// QUICK_EXIT of RUNNING, because with no image pull to slow it a crashing
-/// container would otherwise be recreated in a hot loop on Kubernetes.
+/// container would otherwise be recreated in a hot loop on Kubernetes. As
+/// ECS throttles only repeated failures, the first delay comes after
+/// TOLERATED_FAILURES consecutive failed starts; single failures are
+/// replaced at once.
 struct Throttle {
     failures: u32,
     wait: Option<Duration>,
-    newly_impaired: bool,
 }
+
+const TOLERATED_FAILURES: u32 = 2;
 
 fn throttle(observed: &Observed, deployment: &str) -> Throttle {
     let mut outcomes: Vec<(i64, bool)> = observed
@@ -242,11 +248,11 @@ fn throttle(observed: &Observed, deployment: &str) -> Throttle {
     let failures = outcomes.iter().take_while(|(_, failed)| *failed).count() as u32;
     let last_failure = outcomes.first().filter(|(_, failed)| *failed).map(|(created, _)| *created);
     let wait = last_failure.and_then(|at| {
-        let next = at + backoff::start_delay(failures).as_secs() as i64;
+        let next = at + backoff::start_delay(failures.saturating_sub(TOLERATED_FAILURES)).as_secs() as i64;
         let now = k8s_openapi::jiff::Timestamp::now().as_second();
         (next > now).then(|| Duration::from_secs((next - now) as u64))
     });
-    Throttle { failures, wait, newly_impaired: failures >= 2 && wait.is_some() && failures <= 2 }
+    Throttle { failures, wait }
 }
 
 fn eligible_nodes(ctx: &Context) -> BTreeSet<String> {
@@ -365,11 +371,6 @@ async fn unresolved(service: &Service, ctx: &Context, problem: &str) -> Result<A
         write_status(service, ctx, status).await?;
     }
     Ok(Action::requeue(Duration::from_secs(60)))
-}
-
-/// Services to reconcile when a node changes (DAEMON placement, lost nodes).
-pub fn all_services(store: &kube::runtime::reflector::Store<Service>) -> Vec<ObjectRef<Service>> {
-    store.state().iter().map(|s| ObjectRef::from_obj(s.as_ref())).collect()
 }
 
 pub fn error_policy(_service: Arc<Service>, error: &Error, _ctx: Arc<Context>) -> Action {

@@ -72,7 +72,7 @@ impl Plane {
 
     fn boot(&mut self, config: &PlaneConfig) -> Result<()> {
         let pki = Pki::generate(&self.dir.join("pki"))?;
-        let (etcd_port, peer_port, api_port) = (free_port()?, free_port()?, free_port()?);
+        let [etcd_port, peer_port, api_port] = free_ports()?;
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
         let data = self.dir.join("etcd");
         self.spawn("etcd", &[
@@ -164,7 +164,9 @@ impl Plane {
         loop {
             for p in &mut self.procs {
                 if let Some(status) = p.exited() {
-                    bail!("{} exited ({status}) while waiting for {what}", p.name);
+                    let log = std::fs::read_to_string(self.dir.join("logs").join(format!("{}.log", p.name))).unwrap_or_default();
+                    let tail: Vec<&str> = log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+                    bail!("{} exited ({status}) while waiting for {what}; its log ends:\n{}", p.name, tail.join("\n"));
                 }
             }
             if ready().unwrap_or(false) {
@@ -215,8 +217,11 @@ fn write_kubeconfig(path: &Path, port: u16, pki: &Pki) -> Result<()> {
     std::fs::write(path, config).context("writing kubeconfig")
 }
 
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// N distinct free ports: all listeners are held until every port is chosen.
+fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    let listeners = (0..N).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<Vec<_>>>()?;
+    let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<std::io::Result<_>>()?;
+    Ok(ports.try_into().expect("N ports"))
 }
 
 fn nanos() -> u128 {
