@@ -208,3 +208,29 @@ async fn task_run_of_three_completes_with_exit_codes() {
     let stopped = kubectl.run(&["get", "-n", &ns.name, "taskrun/nightly", "-o", "jsonpath={.status.stoppedCount}"]).unwrap();
     assert_eq!(stopped, "3");
 }
+
+fn nodes_of(pods: &[&Arc<Pod>]) -> Vec<String> {
+    let mut nodes: Vec<String> = pods.iter().filter_map(|p| p.spec.as_ref()?.node_name.clone()).collect();
+    nodes.sort();
+    nodes
+}
+
+#[tokio::test]
+async fn member_of_and_distinct_instance_are_honoured_by_kube_scheduler() {
+    operator();
+    let ns = TestNamespace::create("sched-constraints");
+    apply(&ns.name, &task_definition("pinned", web()));
+    apply(&ns.name, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "pinned"},
+        "spec": {"taskDefinition": "pinned", "desiredCount": 3,
+                 "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1b"}]}}).to_string());
+    apply(&ns.name, &task_definition("apart", web()));
+    apply(&ns.name, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "apart"},
+        "spec": {"taskDefinition": "apart", "desiredCount": 3, "placementConstraints": [{"type": "distinctInstance"}]}}).to_string());
+
+    let pinned = wait_running(&ns.name, "pinned", 3).await;
+    assert_eq!(zones_of(&running(&pinned)).await, BTreeMap::from([("us-east-1b".to_string(), 3)]));
+    let apart = wait_running(&ns.name, "apart", 3).await;
+    let mut nodes = nodes_of(&running(&apart));
+    nodes.dedup();
+    assert_eq!(nodes.len(), 3, "distinctInstance put two tasks on one node: {nodes:?}");
+}

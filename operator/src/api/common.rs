@@ -288,3 +288,8 @@ pub struct LaunchPlacement {
 pub fn any_json(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({ "x-kubernetes-preserve-unknown-fields": true })
 }
+
+/// The wire spelling of an API enum value (`memberOf`, `EssentialContainerExited`, ...).
+pub fn wire_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}

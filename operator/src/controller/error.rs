@@ -8,6 +8,8 @@ pub enum Error {
     TaskDefinition(String),
     #[error("rendering the task: {0}")]
     Render(String),
+    #[error("placement: {0}")]
+    Placement(#[from] crate::placement::PlacementError),
     #[error("serialization: {0}")]
     Serialization(#[from] serde_json::Error),
 }
@@ -19,6 +21,7 @@ impl Error {
             Error::Kube(_) => "KubernetesApiError",
             Error::TaskDefinition(_) => "TaskDefinitionUnavailable",
             Error::Render(_) => "RenderFailed",
+            Error::Placement(_) => "PlacementInvalid",
             Error::Serialization(_) => "SerializationFailed",
         }
     }

@@ -5,6 +5,7 @@
 //! event that woke it.
 mod conditions;
 mod error;
+mod placement;
 mod pods;
 mod revisions;
 mod service;

@@ -7,7 +7,8 @@ use kube::ResourceExt;
 use serde_json::json;
 
 use crate::task::labels;
-use crate::task::lifecycle::{Stop, stop_code_name};
+use crate::api::wire_name;
+use crate::task::lifecycle::Stop;
 
 /// Creates pods in batches of 1, 2, 4, ... (the ReplicaSet controller's slow
 /// start): a failing create (quota, admission) costs one call, not hundreds.
@@ -41,7 +42,7 @@ pub async fn create_in_batches(api: &Api<Pod>, pods: Vec<Pod>) -> (Vec<String>, 
 /// SIGTERM and the grace period from stopTimeout). A pod already gone is fine.
 pub async fn stop(api: &Api<Pod>, pod: &str, stop: &Stop) -> Result<(), kube::Error> {
     let record = json!({"metadata": {"annotations": {
-        labels::STOP_CODE: stop_code_name(stop.code),
+        labels::STOP_CODE: wire_name(&stop.code),
         labels::STOPPED_REASON: stop.reason,
     }}});
     ignore_not_found(api.patch(pod, &PatchParams::default(), &Patch::Merge(&record)).await.map(drop))?;

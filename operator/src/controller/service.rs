@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -16,7 +15,7 @@ use super::conditions::{self, Want};
 use super::error::{Error, Result};
 use super::revisions::{self, Resolved};
 use super::tasks::{self, Observed};
-use super::{Context, pods};
+use super::{Context, placement, pods};
 use crate::api::{
     DeploymentStatus, RolloutState, SchedulingStrategy, Service, ServiceDeployment, ServiceSpec, ServiceStatus, TaskStopCode,
 };
@@ -34,8 +33,13 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     let name = service.name_any();
     let resolved = match revisions::resolve(&ctx, &ns, &service.spec.task_definition) {
         Ok(resolved) => resolved,
-        Err(problem) => return unresolved(&service, &ctx, &problem).await,
+        Err(problem) => {
+            let message = format!("(service {name}) cannot use task definition {}: {problem}", service.spec.task_definition);
+            return blocked(&service, &ctx, "TaskDefinitionUnavailable", message).await;
+        }
     };
+    let group = format!("service:{name}");
+    let constraints = placement::constraints(&resolved.spec, service.spec.placement.placement_constraints.as_ref());
     let deployment = Deployment::of(&service.spec, &resolved);
     let owner = format!("service/{ns}/{name}");
     let observed = tasks::observe(&ctx, &ns, labels::SERVICE, &label_value(&name), &owner);
@@ -63,7 +67,10 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     let scale_in = Stop::new(StopCode::ServiceSchedulerInitiated, format!("Scaling activity initiated by (deployment {})", deployment.id));
     let (desired, mut starts, victims): (usize, Vec<Option<String>>, Vec<String>) = match service.spec.scheduling_strategy {
         Some(SchedulingStrategy::Daemon) => {
-            let eligible = eligible_nodes(&ctx);
+            let eligible = match placement::daemon_nodes(&ctx, &group, &constraints) {
+                Ok(nodes) => nodes,
+                Err(e) => return blocked(&service, &ctx, "PlacementInvalid", format!("(service {name}) placement: {e}")).await,
+            };
             let plan = daemon::plan(&eligible, &views);
             (eligible.len(), plan.start_on.iter().map(|n| Some(n.to_string())).collect(), plan.stop.iter().map(|t| t.name.clone()).collect())
         }
@@ -91,10 +98,11 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         }
     }
     if !starts.is_empty() {
-        let new_pods = starts
-            .iter()
-            .map(|node| service_task(&service, &resolved, &deployment, node.as_deref()))
-            .collect::<Result<Vec<Pod>>>()?;
+        let new_pods = match starts.iter().map(|node| service_task(&service, &ctx, &resolved, &deployment, &constraints, node.as_deref())).collect::<Result<Vec<Pod>>>() {
+            Ok(pods) => pods,
+            Err(Error::Placement(e)) => return blocked(&service, &ctx, "PlacementInvalid", format!("(service {name}) placement: {e}")).await,
+            Err(e) => return Err(e),
+        };
         let (created, error) = pods::create_in_batches(&pods_api, new_pods).await;
         {
             let mut expectations = ctx.expectations.lock().unwrap();
@@ -127,16 +135,30 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     if now_impaired {
         ctx.publish(service.as_ref(), EventType::Warning, "ServiceTaskStartImpaired", &format!("(service {name}) is unable to consistently start tasks successfully.")).await;
     }
+    if let Some(wait) = observed.next_node_loss(&ctx, ctx.config.node_lost_grace) {
+        requeue = requeue.min(wait);
+    }
     let busy = !report.started.is_empty() || !report.stopped.is_empty() || !observed.in_flight.creates.is_empty();
     Ok(Action::requeue(if busy { requeue.min(Duration::from_secs(30)) } else { requeue }))
 }
 
 /// A new task of the service, in `deployment`; for DAEMON bound to `node`,
 /// otherwise spread over zones then nodes (ECS's default, §2.3).
-fn service_task(service: &Service, resolved: &Resolved, deployment: &Deployment, node: Option<&str>) -> Result<Pod> {
+fn service_task(
+    service: &Service,
+    ctx: &Context,
+    resolved: &Resolved,
+    deployment: &Deployment,
+    constraints: &[crate::placement::PlacementConstraintItem],
+    node: Option<&str>,
+) -> Result<Pod> {
     let name = service.name_any();
-    let service_label = (labels::SERVICE.to_string(), label_value(&name));
-    let mut task_labels = BTreeMap::from([service_label.clone(), (labels::DEPLOYMENT.to_string(), deployment.label.clone())]);
+    let group = format!("service:{name}");
+    let mut task_labels = BTreeMap::from([
+        (labels::SERVICE.to_string(), label_value(&name)),
+        (labels::DEPLOYMENT.to_string(), deployment.label.clone()),
+        (labels::TASK_GROUP.to_string(), label_value(&group)),
+    ]);
     if let Some(node) = node {
         task_labels.insert(labels::NODE.to_string(), label_value(node));
     }
@@ -147,18 +169,15 @@ fn service_task(service: &Service, resolved: &Resolved, deployment: &Deployment,
         owner: service.controller_owner_ref(&()).expect("services have uids"),
         labels: task_labels,
         annotations: BTreeMap::from([
-            (labels::GROUP.to_string(), format!("service:{name}")),
+            (labels::GROUP.to_string(), group.clone()),
             (labels::DEPLOYMENT_ID.to_string(), deployment.id.clone()),
         ]),
         overrides: None,
     })?;
     let spec = pod.spec.get_or_insert_with(Default::default);
-    match node {
-        Some(node) => tasks::pin_to_node(spec, node),
-        None => {
-            let selector = LabelSelector { match_labels: Some(BTreeMap::from([service_label])), ..Default::default() };
-            spec.topology_spread_constraints = Some(crate::placement::default_service_spread(&selector));
-        }
+    placement::apply(spec, ctx, &group, constraints, service.spec.placement.placement_strategy.as_ref(), node.is_none())?;
+    if let Some(node) = node {
+        tasks::pin_to_node(spec, node);
     }
     Ok(pod)
 }
@@ -209,7 +228,7 @@ async fn publish_report(service: &Service, ctx: &Context, report: &Report, obser
         ctx.publish(service, EventType::Normal, "TasksStopped", &message).await;
         for (pod, stop) in &report.stopped {
             let kind = if stop.code == TaskStopCode::ServiceSchedulerInitiated { EventType::Normal } else { EventType::Warning };
-            let message = format!("(service {name}) (task {}) stopped: {} ({})", observed.task_id(pod), stop.reason, crate::task::lifecycle::stop_code_name(stop.code));
+            let message = format!("(service {name}) (task {}) stopped: {} ({})", observed.task_id(pod), stop.reason, crate::api::wire_name(&stop.code));
             ctx.publish(service, kind, "TaskStopped", &message).await;
         }
     }
@@ -253,15 +272,6 @@ fn throttle(observed: &Observed, deployment: &str) -> Throttle {
         (next > now).then(|| Duration::from_secs((next - now) as u64))
     });
     Throttle { failures, wait }
-}
-
-fn eligible_nodes(ctx: &Context) -> BTreeSet<String> {
-    ctx.nodes
-        .state()
-        .iter()
-        .filter(|n| tasks::node_ready(n) && !n.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false))
-        .map(|n| n.name_any())
-        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -352,14 +362,14 @@ async fn write_status(service: &Service, ctx: &Context, status: ServiceStatus) -
     Ok(())
 }
 
-/// The task definition cannot be used: say so on the status and in an event.
-async fn unresolved(service: &Service, ctx: &Context, problem: &str) -> Result<Action> {
+/// The service cannot start tasks (its task definition is missing, its
+/// placement is invalid): say so on the status and in a Warning event.
+async fn blocked(service: &Service, ctx: &Context, reason: &str, message: String) -> Result<Action> {
     let old = service.status.clone().unwrap_or_default();
-    let message = format!("(service {}) cannot use task definition {}: {problem}", service.name_any(), service.spec.task_definition);
     let wanted = vec![
-        Want { type_: "Ready", status: false, reason: "TaskDefinitionUnavailable", message: message.clone() },
-        Want { type_: "Progressing", status: false, reason: "TaskDefinitionUnavailable", message: message.clone() },
-        Want { type_: "Degraded", status: true, reason: "TaskDefinitionUnavailable", message: message.clone() },
+        Want { type_: "Ready", status: false, reason, message: message.clone() },
+        Want { type_: "Progressing", status: false, reason, message: message.clone() },
+        Want { type_: "Degraded", status: true, reason, message: message.clone() },
     ];
     let status = ServiceStatus {
         observed_generation: service.metadata.generation,
@@ -367,7 +377,7 @@ async fn unresolved(service: &Service, ctx: &Context, problem: &str) -> Result<A
         ..old.clone()
     };
     if service.status.as_ref() != Some(&status) {
-        ctx.publish(service, EventType::Warning, "TaskDefinitionUnavailable", &message).await;
+        ctx.publish(service, EventType::Warning, reason, &message).await;
         write_status(service, ctx, status).await?;
     }
     Ok(Action::requeue(Duration::from_secs(60)))

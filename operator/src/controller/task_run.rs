@@ -16,7 +16,7 @@ use super::conditions::{self, Want};
 use super::error::{Error, Result};
 use super::revisions::{self, Resolved};
 use super::tasks::{self, Task};
-use super::{Context, pods};
+use super::{Context, placement, pods};
 use crate::api::{ContainerOutcome, TaskRun, TaskRunStatus, TaskSummary};
 use crate::render::names::label_value;
 use crate::task::labels;
@@ -36,7 +36,7 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
             Err(problem) => return unresolved(&run, &ctx, &problem).await,
         };
         let count = run.spec.count.unwrap_or(1).clamp(1, 10);
-        let new_pods = (1..=count).map(|i| run_task(&run, &resolved, i)).collect::<Result<Vec<_>>>()?;
+        let new_pods = (1..=count).map(|i| run_task(&run, &ctx, &resolved, i)).collect::<Result<Vec<_>>>()?;
         let existing: Vec<String> = ctx.pods.state().iter().filter(|p| p.namespace().as_deref() == Some(&ns)).map(|p| p.name_any()).collect();
         let missing: Vec<Pod> = new_pods.into_iter().filter(|p| !existing.contains(&p.name_any())).collect();
         let (created, error) = pods::create_in_batches(&pods_api, missing).await;
@@ -69,22 +69,29 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
     Ok(Action::await_change())
 }
 
-fn run_task(run: &TaskRun, resolved: &Resolved, index: i32) -> Result<Pod> {
+fn run_task(run: &TaskRun, ctx: &Context, resolved: &Resolved, index: i32) -> Result<Pod> {
     let name = run.name_any();
     let group = run.spec.group.clone().unwrap_or_else(|| format!("family:{}", resolved.family));
-    let mut annotations = BTreeMap::from([(labels::GROUP.to_string(), group)]);
+    let mut annotations = BTreeMap::from([(labels::GROUP.to_string(), group.clone())]);
     if let Some(started_by) = &run.spec.started_by {
         annotations.insert(labels::STARTED_BY.to_string(), started_by.clone());
     }
-    tasks::render(resolved, tasks::NewTask {
+    let mut pod = tasks::render(resolved, tasks::NewTask {
         namespace: run.namespace().unwrap_or_default(),
         name_prefix: &name,
         name_suffix: Some(index.to_string()),
         owner: run.controller_owner_ref(&()).expect("task runs have uids"),
-        labels: BTreeMap::from([(labels::TASK_RUN.to_string(), label_value(&name))]),
+        labels: BTreeMap::from([
+            (labels::TASK_RUN.to_string(), label_value(&name)),
+            (labels::TASK_GROUP.to_string(), label_value(&group)),
+        ]),
         annotations,
         overrides: run.spec.overrides.as_ref(),
-    })
+    })?;
+    // RunTask places randomly unless told otherwise: no default spread.
+    let constraints = placement::constraints(&resolved.spec, run.spec.placement.placement_constraints.as_ref());
+    placement::apply(pod.spec.get_or_insert_with(Default::default), ctx, &group, &constraints, run.spec.placement.placement_strategy.as_ref(), false)?;
+    Ok(pod)
 }
 
 /// One summary per task: from its pod while the pod exists, else the last

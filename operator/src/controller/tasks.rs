@@ -112,6 +112,17 @@ impl Observed {
         })
     }
 
+    /// How long until the next active task on a NotReady node passes `grace`
+    /// (None when no task waits on one): the service must look again then.
+    pub fn next_node_loss<'a>(&'a self, ctx: &'a Context, grace: Duration) -> Option<Duration> {
+        self.active()
+            .filter_map(|t| ctx.nodes.get(&ObjectRef::new(t.node()?)))
+            .filter_map(|n| not_ready_for(&n))
+            .filter(|waited| *waited <= grace)
+            .map(|waited| grace - waited + Duration::from_secs(1))
+            .min()
+    }
+
     /// Pods of stopped tasks beyond the newest `keep`, or older than `ttl`.
     pub fn expired_records(&self, keep: usize, ttl: Duration) -> Vec<String> {
         let now = k8s_openapi::jiff::Timestamp::now().as_second();

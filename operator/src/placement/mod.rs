@@ -6,6 +6,7 @@ pub mod affinity;
 pub mod cql;
 pub mod dnf;
 pub mod node_labels;
+pub mod node_match;
 pub mod strategy;
 
 pub use affinity::{

@@ -34,3 +34,6 @@ pub const DEPLOYMENT_ID: &str = "berth.dev/deployment-id";
 pub const TASK_DEFINITION: &str = "berth.dev/task-definition";
 /// RunTask `startedBy`.
 pub const STARTED_BY: &str = "berth.dev/started-by";
+/// The ECS task group (sanitised), so distinctInstance and task:group
+/// affinities can select a group's tasks.
+pub const TASK_GROUP: &str = "berth.dev/task-group";

@@ -8,11 +8,6 @@ use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use super::labels;
 pub use crate::api::{TaskLastStatus as LastStatus, TaskStopCode as StopCode};
 
-/// The wire name of a stop code (`EssentialContainerExited`, ...).
-pub fn stop_code_name(code: StopCode) -> String {
-    serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-}
-
 fn parse_stop_code(name: &str) -> Option<StopCode> {
     serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
 }
@@ -319,9 +314,9 @@ mod tests {
     #[test]
     fn stop_codes_round_trip_through_their_names() {
         for code in [StopCode::TaskFailedToStart, StopCode::InfrastructureHealth, StopCode::SpotInterruption] {
-            assert_eq!(parse_stop_code(&stop_code_name(code)), Some(code));
+            assert_eq!(parse_stop_code(&crate::api::wire_name(&code)), Some(code));
         }
-        assert_eq!(stop_code_name(StopCode::EssentialContainerExited), "EssentialContainerExited");
+        assert_eq!(crate::api::wire_name(&StopCode::EssentialContainerExited), "EssentialContainerExited");
         assert_eq!(parse_stop_code("Nope"), None);
     }
 }

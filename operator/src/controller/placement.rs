@@ -1,0 +1,102 @@
+//! Where a task may run: the task definition's and the owner's placement
+//! constraints and strategies (ecs-semantics §2.10, §4.7), applied to the
+//! task's pod, and the nodes a DAEMON service covers.
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::{Affinity, Node, NodeSelector, PodSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::ResourceExt;
+
+use super::Context;
+use super::tasks::node_ready;
+use crate::api::{PlacementConstraint, PlacementStrategy, TaskDefinitionSpec, wire_name};
+use crate::placement::node_match;
+use crate::placement::{ConstraintContext, PlacementConstraintItem, PlacementError, PlacementStrategyItem};
+use crate::render::names::label_value;
+use crate::task::labels;
+
+/// The label that selects the tasks of an ECS task group.
+pub fn group_selector(group: &str) -> LabelSelector {
+    LabelSelector { match_labels: Some(BTreeMap::from([(labels::TASK_GROUP.to_string(), label_value(group))])), ..Default::default() }
+}
+
+/// The task definition's constraints and the owner's, which must all hold.
+pub fn constraints(task_definition: &TaskDefinitionSpec, owner: Option<&Vec<PlacementConstraint>>) -> Vec<PlacementConstraintItem> {
+    let from_task_definition = task_definition.placement_constraints.iter().flatten().map(|c| PlacementConstraintItem {
+        constraint_type: wire_name(&c.type_),
+        expression: Some(c.expression.clone()),
+    });
+    let from_owner = owner.into_iter().flatten().map(|c| PlacementConstraintItem { constraint_type: wire_name(&c.type_), expression: c.expression.clone() });
+    from_task_definition.chain(from_owner).collect()
+}
+
+/// Applies constraints (required affinities) and strategies (soft topology
+/// spread; the service default when it has none) to a task's pod spec.
+pub fn apply(
+    spec: &mut PodSpec,
+    ctx: &Context,
+    group: &str,
+    constraints: &[PlacementConstraintItem],
+    strategies: Option<&Vec<PlacementStrategy>>,
+    default_spread: bool,
+) -> Result<(), PlacementError> {
+    let known = known_label_values(ctx);
+    let selector = |g: &str| group_selector(g);
+    let context = ConstraintContext { task_group: group, known_label_values: &known, group_selector: &selector };
+    let scheduling = crate::placement::translate_constraints(constraints, &context)?;
+    let items: Vec<PlacementStrategyItem> = strategies.into_iter().flatten()
+        .map(|s| PlacementStrategyItem { strategy_type: wire_name(&s.type_), field: s.field.clone() })
+        .collect();
+    let own_group = group_selector(group);
+    let spread = if items.is_empty() {
+        if default_spread { crate::placement::default_service_spread(&own_group) } else { vec![] }
+    } else {
+        crate::placement::translate_strategies(&items, &own_group)?.topology_spread_constraints
+    };
+    if scheduling.node_affinity.is_some() || scheduling.pod_affinity.is_some() || scheduling.pod_anti_affinity.is_some() {
+        let affinity = spec.affinity.get_or_insert_with(Affinity::default);
+        affinity.node_affinity = scheduling.node_affinity.or(affinity.node_affinity.take());
+        affinity.pod_affinity = scheduling.pod_affinity;
+        affinity.pod_anti_affinity = scheduling.pod_anti_affinity;
+    }
+    if !spread.is_empty() {
+        spec.topology_spread_constraints = Some(spread);
+    }
+    Ok(())
+}
+
+/// Nodes a DAEMON service puts a task on: Ready, schedulable, without taints
+/// its tasks do not tolerate, and satisfying its memberOf constraints.
+pub fn daemon_nodes(ctx: &Context, group: &str, constraints: &[PlacementConstraintItem]) -> Result<BTreeSet<String>, PlacementError> {
+    let known = known_label_values(ctx);
+    let selector = |g: &str| group_selector(g);
+    let context = ConstraintContext { task_group: group, known_label_values: &known, group_selector: &selector };
+    let required: Option<NodeSelector> = crate::placement::translate_constraints(constraints, &context)?
+        .node_affinity
+        .and_then(|a| a.required_during_scheduling_ignored_during_execution);
+    Ok(ctx
+        .nodes
+        .state()
+        .iter()
+        .filter(|n| node_ready(n) && schedulable(n))
+        .filter(|n| required.as_ref().is_none_or(|r| node_match::matches(r, &n.name_any(), n.labels())))
+        .map(|n| n.name_any())
+        .collect())
+}
+
+fn schedulable(node: &Node) -> bool {
+    let spec = node.spec.as_ref();
+    let cordoned = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+    let tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|ts| ts.iter().any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute"));
+    !cordoned && !tainted
+}
+
+fn known_label_values(ctx: &Context) -> BTreeMap<String, BTreeSet<String>> {
+    let mut known: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for node in ctx.nodes.state() {
+        for (key, value) in node.labels() {
+            known.entry(key.clone()).or_default().insert(value.clone());
+        }
+    }
+    known
+}

@@ -1,0 +1,122 @@
+//! Issue 4 acceptance, the parts that add, break and remove nodes. They run
+//! in a test binary of their own (Cargo runs binaries one after another), so
+//! their nodes never disturb other tests; each test's nodes carry a pool
+//! label of its own that its service is constrained to.
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use berth_tests::fixture::{Operator, TestNamespace, client, plane, unique_suffix, wait_for};
+use berth_tests::plane::NodeSpec;
+use berth_tests::plane::nodes::node_manifest;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams};
+use kube::runtime::watcher;
+use serde_json::json;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// This binary's operator replaces tasks of a lost node after 5 s.
+fn operator() -> &'static Operator {
+    static OPERATOR: OnceLock<Operator> = OnceLock::new();
+    OPERATOR.get_or_init(|| Operator::start("nodes", &["--node-lost-grace-seconds", "5"]))
+}
+
+fn add_pool_node(pool: &str, name: &str) {
+    let spec = NodeSpec {
+        name: name.to_string(),
+        labels: BTreeMap::from([
+            ("topology.kubernetes.io/zone".to_string(), "us-east-1a".to_string()),
+            ("berth.dev/test-pool".to_string(), pool.to_string()),
+        ]),
+        taints: vec![],
+    };
+    plane().kubectl().run_with_input(&["apply", "-f", "-"], &node_manifest(&spec).to_string()).unwrap();
+}
+
+fn apply(ns: &str, yaml: &str) {
+    plane().kubectl().run_with_input(&["apply", "--server-side", "-n", ns, "-f", "-"], yaml).unwrap();
+}
+
+fn pool_service(ns: &str, name: &str, pool: &str, extra: serde_json::Value) {
+    apply(ns, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": name},
+        "spec": {"memory": "256", "containerDefinitions": [{"name": "app", "image": "app:1"}]}}).to_string());
+    let mut spec = json!({"taskDefinition": name,
+        "placementConstraints": [{"type": "memberOf", "expression": format!("attribute:berth.dev/test-pool == {pool}")}]});
+    spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    apply(ns, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": name}, "spec": spec}).to_string());
+}
+
+fn live_tasks_by_node(pods: &[Arc<Pod>]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for p in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
+        let phase = p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
+        if phase == "Running" {
+            *counts.entry(p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+fn tasks_of(svc: &str) -> watcher::Config {
+    watcher::Config::default().labels(&format!("berth.dev/service={svc}"))
+}
+
+#[tokio::test]
+async fn tasks_of_a_not_ready_node_are_replaced_on_other_nodes() {
+    operator();
+    let ns = TestNamespace::create("nodes-lost");
+    let pool = format!("lost-{}", unique_suffix());
+    let (healthy, failing) = (format!("{pool}-a"), format!("{pool}-b"));
+    add_pool_node(&pool, &healthy);
+    add_pool_node(&pool, &failing);
+    pool_service(&ns.name, "svc", &pool, json!({"desiredCount": 4}));
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    wait_for(pods.clone(), tasks_of("svc"), TIMEOUT, "4 tasks over both pool nodes", |ps| {
+        let by_node = live_tasks_by_node(ps);
+        by_node.values().sum::<usize>() == 4 && by_node.contains_key(&failing)
+    }).await;
+
+    plane().kubectl().run(&["annotate", "node", &failing, "sim.berth.dev/not-ready=true"]).unwrap();
+    wait_for(pods, tasks_of("svc"), TIMEOUT, "all 4 tasks on the healthy node", |ps| {
+        live_tasks_by_node(ps) == BTreeMap::from([(healthy.clone(), 4)])
+    }).await;
+    let stopped = plane().kubectl().run(&["get", "-n", &ns.name, "ecssvc", "svc", "-o", "jsonpath={.status.stoppedTasks[*].stopCode}"]).unwrap();
+    assert!(stopped.contains("InfrastructureHealth"), "{stopped}");
+    let nodes = Api::<Node>::all(client().await);
+    for node in [&healthy, &failing] {
+        nodes.delete(node, &DeleteParams::default()).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn daemon_service_follows_nodes_that_come_and_go() {
+    operator();
+    let ns = TestNamespace::create("nodes-daemon");
+    let pool = format!("daemon-{}", unique_suffix());
+    let names: Vec<String> = ["a", "b", "c"].iter().map(|s| format!("{pool}-{s}")).collect();
+    add_pool_node(&pool, &names[0]);
+    add_pool_node(&pool, &names[1]);
+    pool_service(&ns.name, "agent", &pool, json!({"schedulingStrategy": "DAEMON"}));
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    let one_each = |nodes: &[&String]| nodes.iter().map(|n| (n.to_string(), 1)).collect::<BTreeMap<_, _>>();
+    wait_for(pods.clone(), tasks_of("agent"), TIMEOUT, "one task on each of 2 nodes", |ps| {
+        live_tasks_by_node(ps) == one_each(&[&names[0], &names[1]])
+    }).await;
+
+    add_pool_node(&pool, &names[2]);
+    wait_for(pods.clone(), tasks_of("agent"), TIMEOUT, "a task on the new node", |ps| {
+        live_tasks_by_node(ps) == one_each(&[&names[0], &names[1], &names[2]])
+    }).await;
+
+    let nodes = Api::<Node>::all(client().await);
+    nodes.delete(&names[1], &DeleteParams::default()).await.unwrap();
+    wait_for(pods, tasks_of("agent"), TIMEOUT, "the removed node's task gone", |ps| {
+        live_tasks_by_node(ps) == one_each(&[&names[0], &names[2]])
+    }).await;
+    let desired = plane().kubectl().run(&["get", "-n", &ns.name, "ecssvc", "agent", "-o", "jsonpath={.status.desiredCount}"]).unwrap();
+    assert_eq!(desired, "2");
+    for node in [&names[0], &names[2]] {
+        nodes.delete(node, &DeleteParams::default()).await.unwrap();
+    }
+}
