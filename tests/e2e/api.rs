@@ -206,3 +206,26 @@ fn kubectl_explain_documents_fields() {
     }
     assert!(explain.contains("DESCRIPTION"), "{explain}");
 }
+
+#[test]
+fn berth_import_output_applies_as_is() {
+    install_crds();
+    let ns = TestNamespace::create("api-import");
+    let kubectl = plane().kubectl();
+    let fixtures = repo_root().join("operator/tests/fixtures/import");
+    let mut imported = 0;
+    for file in std::fs::read_dir(&fixtures).unwrap().map(|e| e.unwrap().path()) {
+        let out = std::process::Command::new(berth_tests::fixture::berth_cli())
+            .args(["import", &file.display().to_string(), "--namespace", &ns.name])
+            .output()
+            .expect("running berth import");
+        assert!(out.status.success(), "berth import {}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+        let manifests = String::from_utf8(out.stdout).unwrap();
+        kubectl.run_with_input(&["apply", "--server-side", "--validate=strict", "-f", "-"], &manifests)
+            .unwrap_or_else(|e| panic!("applying the import of {}: {e}\n{manifests}", file.display()));
+        imported += 1;
+    }
+    assert!(imported >= 4, "import fixtures found: {imported}");
+    let services = kubectl.run(&["get", "ecssvc", "-n", &ns.name, "-o", "name"]).unwrap();
+    assert!(services.lines().count() >= 2, "{services}");
+}

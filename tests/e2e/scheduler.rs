@@ -234,3 +234,30 @@ async fn member_of_and_distinct_instance_are_honoured_by_kube_scheduler() {
     nodes.dedup();
     assert_eq!(nodes.len(), 3, "distinctInstance put two tasks on one node: {nodes:?}");
 }
+
+#[tokio::test]
+async fn task_definition_changes_become_revisions_and_unsupported_fields_are_reported() {
+    operator();
+    let ns = TestNamespace::create("sched-revisions");
+    let kubectl = plane().kubectl();
+    let containers = |image: &str| json!([{"name": "app", "image": image, "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 4096}]}]);
+    apply(&ns.name, &task_definition("app", containers("app:1")));
+    apply(&ns.name, &service("app", "app", 1));
+    wait_running(&ns.name, "app", 1).await;
+    apply(&ns.name, &task_definition("app", containers("app:2")));
+    let api: Api<k8s_openapi::api::apps::v1::ControllerRevision> = Api::namespaced(client().await, &ns.name);
+    let revisions = wait_for(api, watcher::Config::default(), TIMEOUT, "two revisions", |rs| rs.len() == 2).await;
+    let mut numbers: Vec<i64> = revisions.iter().map(|r| r.revision).collect();
+    numbers.sort();
+    assert_eq!(numbers, [1, 2]);
+    let latest = kubectl.run(&["get", "-n", &ns.name, "taskdef", "app", "-o", "jsonpath={.status.latestRevision}"]).unwrap();
+    assert_eq!(latest, "2");
+    let unsupported = kubectl.run(&["get", "-n", &ns.name, "taskdef", "app", "-o", "jsonpath={.status.unsupportedFields}"]).unwrap();
+    assert!(unsupported.contains("ulimits"), "{unsupported}");
+    let events = kubectl.run(&["get", "events", "-n", &ns.name, "--field-selector", "reason=UnsupportedFields", "-o", "name"]).unwrap();
+    assert!(!events.trim().is_empty(), "no UnsupportedFields warning event");
+
+    // Deleting the service removes its tasks (owner references, garbage collector).
+    kubectl.run(&["delete", "-n", &ns.name, "ecssvc", "app", "--wait=false"]).unwrap();
+    wait_for(Api::<Pod>::namespaced(client().await, &ns.name), tasks_of("app"), TIMEOUT, "tasks removed", |ps| ps.is_empty()).await;
+}

@@ -239,3 +239,8 @@ pub fn operator() -> &'static Operator {
 fn operator_binary() -> PathBuf {
     std::env::var("BERTH_OPERATOR_BIN").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target/debug/berth-operator"))
 }
+
+/// The `berth` CLI, built beside the operator.
+pub fn berth_cli() -> PathBuf {
+    operator_binary().with_file_name("berth")
+}
