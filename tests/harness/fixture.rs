@@ -172,9 +172,9 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// Starts an operator with `args`. The process is spawned from a thread
-    /// that lives as long as the test process, so it dies with the process
-    /// (PR_SET_PDEATHSIG follows the spawning thread).
+    /// Starts an operator with `args`, from a thread that lives as long as the
+    /// test process, so it dies with the process (`spawn_tied` follows the
+    /// spawning thread, and test threads end with their tests).
     pub fn start(name: &str, args: &[&str]) -> Operator {
         install_crds();
         let binary = operator_binary();
@@ -187,21 +187,11 @@ impl Operator {
         let log_path = log.clone();
         std::thread::spawn(move || {
             let spawned = (|| -> std::io::Result<std::process::Child> {
-                use std::os::unix::process::CommandExt;
                 let file = std::fs::File::create(&log_path)?;
                 let mut cmd = std::process::Command::new(&binary);
                 cmd.args(&args).env("KUBECONFIG", &kubeconfig).env("RUST_LOG", "info,berth=debug,kube=warn")
                     .stdout(file.try_clone()?).stderr(file);
-                // SAFETY: only async-signal-safe calls between fork and exec.
-                unsafe {
-                    cmd.pre_exec(|| {
-                        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                        Ok(())
-                    });
-                }
-                cmd.spawn()
+                crate::plane::spawn_tied(&mut cmd)
             })();
             match spawned {
                 Ok(mut child) => {

@@ -1,13 +1,13 @@
 //! `berth-plane`: the local control plane, from the command line.
 //!
-//!   berth-plane up [--workers N]            start it, show the cluster, run until Ctrl-C
+//!   berth-plane up [--workers N]            start it with Berth's CRDs and operator, run until Ctrl-C
 //!   berth-plane run [--workers N] -- CMD..  start it, run CMD against it, stop it
 //!   berth-plane test [-- CARGO TEST ARGS]   run the whole test suite against one plane
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Context, Result, bail};
-use berth_tests::plane::{Plane, PlaneConfig, alive};
+use berth_tests::plane::{Plane, PlaneConfig, alive, spawn_tied};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -48,7 +48,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
 
 /// Builds the operator binary the end-to-end tests run as a process.
 fn build_operator() -> Result<()> {
-    let status = Command::new("cargo").args(["build", "-p", "berth", "--bins"]).status()?;
+    let status = Command::new("cargo").args(["build", "--quiet", "-p", "berth", "--bins"]).current_dir(repo()).status()?;
     if !status.success() {
         bail!("building berth-operator failed");
     }
@@ -63,18 +63,34 @@ fn start(config: &PlaneConfig) -> Result<Plane> {
     Ok(plane)
 }
 
+/// Berth's main job on a local machine: the plane, Berth's CRDs, and the
+/// operator (its log on this terminal), until Ctrl-C.
 fn up(config: &PlaneConfig) -> Result<ExitCode> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    build_operator()?;
     let mut plane = start(config)?;
     let kubectl = plane.kubectl();
     print!("{}", kubectl.run(&["version"])?);
     print!("{}", kubectl.run(&["get", "nodes", "-L", "topology.kubernetes.io/zone,node.kubernetes.io/instance-type"])?);
-    println!("\nThe plane runs until Ctrl-C. In another shell:\n  export KUBECONFIG={}\n  export PATH={}:$PATH",
+    let crds = repo().join("crds").display().to_string();
+    kubectl.run(&["apply", "--server-side", "-f", &crds])?;
+    kubectl.run(&["wait", "--for=condition=Established", "--timeout=60s", "-f", &crds])?;
+    let mut operator = Command::new(repo().join("target/debug/berth-operator"));
+    operator.env("KUBECONFIG", &plane.kubeconfig);
+    let mut operator = spawn_tied(&mut operator).context("starting berth-operator")?;
+    println!("\nBerth runs until Ctrl-C. In another shell:\n  export KUBECONFIG={}\n  export PATH={}:$PATH\n  \
+        kubectl create namespace demo && kubectl apply -n demo -f examples/web-fargate.yaml && kubectl get ecs -n demo\n",
         plane.kubeconfig.display(), plane.bin_dir.display());
     signals.forever().next();
     eprintln!("berth-plane: stopping");
+    unsafe { libc::kill(operator.id() as i32, libc::SIGTERM) };
+    let _ = operator.wait();
     stop_and_check(&mut plane)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Runs `cmd` with KUBECONFIG (and BERTH_KUBECONFIG, BERTH_BIN_DIR, PATH) set
@@ -98,7 +114,7 @@ fn with_plane(config: &PlaneConfig, cmd: &[String]) -> Result<ExitCode> {
         .env("KUBECONFIG", &plane.kubeconfig)
         .env("BERTH_KUBECONFIG", &plane.kubeconfig)
         .env("BERTH_BIN_DIR", &plane.bin_dir)
-        .env("BERTH_OPERATOR_BIN", std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/berth-operator"))
+        .env("BERTH_OPERATOR_BIN", repo().join("target/debug/berth-operator"))
         .env("PATH", path)
         .spawn()
         .with_context(|| format!("starting {}", cmd[0]))?;

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use crate::kubectl::Kubectl;
 pub use nodes::NodeSpec;
 use pki::Pki;
-pub use process::alive;
+pub use process::{alive, spawn_tied};
 use process::Proc;
 
 /// The kwok stages that make nodes and pods behave (see the file for test hooks).

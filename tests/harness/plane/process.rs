@@ -14,26 +14,14 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Starts `program` with its output in `<logs>/<name>.log`. The child gets
-    /// SIGKILL if the thread that started it dies (PR_SET_PDEATHSIG), so a
-    /// killed harness cannot leak an etcd or apiserver.
+    /// Starts `program` with its output in `<logs>/<name>.log`, tied to the
+    /// calling thread (`spawn_tied`), so a killed harness cannot leak an etcd
+    /// or apiserver.
     pub fn spawn(name: &str, program: &Path, args: &[String], logs: &Path) -> Result<Proc> {
         let log = File::create(logs.join(format!("{name}.log")))?;
         let mut cmd = Command::new(program);
         cmd.args(args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                // Own process group: a terminal's Ctrl-C reaches the harness, which
-                // then stops the children in order.
-                libc::setpgid(0, 0);
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().with_context(|| format!("starting {}", program.display()))?;
+        let child = spawn_tied(&mut cmd).with_context(|| format!("starting {}", program.display()))?;
         Ok(Proc { name: name.to_string(), child })
     }
 
@@ -62,6 +50,23 @@ impl Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Spawns `cmd` in its own process group (a terminal's Ctrl-C reaches the
+/// harness, which then stops its children in order), to be SIGKILLed when the
+/// thread that spawned it dies (PR_SET_PDEATHSIG), so no child outlives it.
+pub fn spawn_tied(cmd: &mut Command) -> std::io::Result<Child> {
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setpgid(0, 0);
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
 }
 
 /// Is a process with this PID still alive (and not a zombie we own)?

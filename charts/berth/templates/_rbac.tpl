@@ -1,0 +1,63 @@
+{{/*
+What berth-operator does to namespaced objects (operator/src/controller).
+Cluster mode grants these in a ClusterRole, namespace mode in a Role in the
+watched namespace.
+*/}}
+{{- define "berth.namespacedRules" -}}
+# The user's TaskDefinitions, Services and TaskRuns: the controllers watch
+# them into caches and read them; the operator never writes their spec
+# (users scale Services through services/scale themselves).
+- apiGroups: ["berth.dev"]
+  resources: ["taskdefinitions", "services", "taskruns"]
+  verbs: ["get", "list", "watch"]
+# Their status: written only by server-side apply (a PATCH) on the status
+# subresource, never created or replaced.
+- apiGroups: ["berth.dev"]
+  resources: ["taskdefinitions/status", "services/status", "taskruns/status"]
+  verbs: ["patch"]
+# Tasks are pods: watched into the shared cache, created by Services and
+# TaskRuns, annotated with the stop code by a merge patch just before they
+# are deleted (stopped or scaled in).
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Task definition revisions are ControllerRevisions: immutable, so created
+# but never updated; old ones go with their TaskDefinition through owner
+# references (garbage collector), not by the operator.
+- apiGroups: ["apps"]
+  resources: ["controllerrevisions"]
+  verbs: ["get", "list", "watch", "create"]
+# Events on the user's objects, in their namespace. kube's Recorder creates an
+# event and patches it to count repeats into a series.
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
+
+{{/*
+What berth-operator does to cluster-scoped objects. Only a ClusterRole can
+grant access to a cluster-scoped resource (a Role's rules name resources of
+its own namespace), so namespace mode keeps these in a small ClusterRole, all
+read-only.
+*/}}
+{{- define "berth.clusterRules" -}}
+# Nodes: placement spreads tasks by zone and replaces tasks stranded on
+# NotReady or deleted nodes, so the operator caches every node. Read only.
+- apiGroups: [""]
+  resources: ["nodes"]
+  verbs: ["get", "list", "watch"]
+# CapacityProviders (cluster-scoped) name the node pools tasks are placed on.
+- apiGroups: ["berth.dev"]
+  resources: ["capacityproviders"]
+  verbs: ["get", "list", "watch"]
+# At start the operator waits until Berth's own CRDs are Established; it reads
+# them by name and nothing else (never creates or changes a CRD).
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  resourceNames:
+    - taskdefinitions.berth.dev
+    - services.berth.dev
+    - taskruns.berth.dev
+    - capacityproviders.berth.dev
+  verbs: ["get"]
+{{- end }}
