@@ -4,6 +4,7 @@
 //! after the cache has them, so a reconcile never reads older state than the
 //! event that woke it.
 mod conditions;
+mod deployments;
 mod error;
 mod placement;
 mod pods;

@@ -41,12 +41,18 @@ pub async fn create_in_batches(api: &Api<Pod>, pods: Vec<Pod>) -> (Vec<String>, 
 /// Records why the task stops on the pod, then deletes it (its containers get
 /// SIGTERM and the grace period from stopTimeout). A pod already gone is fine.
 pub async fn stop(api: &Api<Pod>, pod: &str, stop: &Stop) -> Result<(), kube::Error> {
+    record(api, pod, stop).await?;
+    ignore_not_found(api.delete(pod, &DeleteParams::default()).await.map(drop))
+}
+
+/// Records why the task stopped on its pod, once, so every later reader (and
+/// the circuit breaker, which counts each stop once) sees the same cause.
+pub async fn record(api: &Api<Pod>, pod: &str, stop: &Stop) -> Result<(), kube::Error> {
     let record = json!({"metadata": {"annotations": {
         labels::STOP_CODE: wire_name(&stop.code),
         labels::STOPPED_REASON: stop.reason,
     }}});
-    ignore_not_found(api.patch(pod, &PatchParams::default(), &Patch::Merge(&record)).await.map(drop))?;
-    ignore_not_found(api.delete(pod, &DeleteParams::default()).await.map(drop))
+    ignore_not_found(api.patch(pod, &PatchParams::default(), &Patch::Merge(&record)).await.map(drop))
 }
 
 /// Deletes a stopped task's pod (its record is kept no longer).

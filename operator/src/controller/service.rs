@@ -13,74 +13,92 @@ use serde_json::json;
 
 use super::conditions::{self, Want};
 use super::error::{Error, Result};
-use super::revisions::{self, Resolved};
-use super::tasks::{self, Observed};
-use super::{Context, placement, pods};
+use super::revisions;
+use super::tasks::{self, Observed, Task};
+use super::{Context, deployments, placement, pods};
 use crate::api::{
     DeploymentStatus, RolloutState, SchedulingStrategy, Service, ServiceDeployment, ServiceSpec, ServiceStatus, TaskStopCode,
 };
+use crate::rollout::{self, CircuitBreakerState, DeploymentTasks, TaskEvent, TaskHealth};
 use crate::scheduler::{TaskView, backoff, daemon, replica};
 use crate::render::names::label_value;
 use crate::task::labels;
 use crate::task::lifecycle::{LastStatus, Stop, StopCode};
 
-/// A task that stops this soon after RUNNING counts as a failed start for the
-/// start throttle (see `throttle`).
-const QUICK_EXIT: Duration = Duration::from_secs(10);
-
 pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action> {
     let ns = service.namespace().unwrap_or_default();
     let name = service.name_any();
-    let resolved = match revisions::resolve(&ctx, &ns, &service.spec.task_definition) {
+    let spec_revision = match revisions::resolve(&ctx, &ns, &service.spec.task_definition) {
         Ok(resolved) => resolved,
         Err(problem) => {
             let message = format!("(service {name}) cannot use task definition {}: {problem}", service.spec.task_definition);
             return blocked(&service, &ctx, "TaskDefinitionUnavailable", message).await;
         }
     };
+    let previous = service.status.as_ref().and_then(|s| s.deployments.clone()).unwrap_or_default();
+    let primary = deployments::primary(&ctx, &ns, &service.spec, spec_revision, &previous);
     let group = format!("service:{name}");
-    let constraints = placement::constraints(&resolved.spec, service.spec.placement.placement_constraints.as_ref());
-    let deployment = Deployment::of(&service.spec, &resolved);
+    let constraints = placement::constraints(&primary.resolved.spec, service.spec.placement.placement_constraints.as_ref());
     let owner = format!("service/{ns}/{name}");
     let observed = tasks::observe(&ctx, &ns, labels::SERVICE, &label_value(&name), &owner);
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let mut report = Report::default();
+    let daemon = service.spec.scheduling_strategy == Some(SchedulingStrategy::Daemon);
 
-    // Tasks that must stop: an essential container exited, a start failed, or their node is lost.
-    for task in observed.needing_stop() {
-        let stop = task.state.stop.clone().expect("needing_stop has a stop");
-        report.stopped.push((task.pod.name_any(), stop.clone()));
-        pods::stop(&pods_api, &task.pod.name_any(), &stop).await?;
+    // Tasks that stop now: an essential container exited, a start failed, their
+    // node is lost, or they ended by themselves (recorded, the pod kept).
+    let lost = Stop::new(StopCode::InfrastructureHealth, "Task stopped: its container instance is not ready");
+    let stopping: Vec<(&Task, Stop)> = observed.needing_stop().map(|t| (t, t.state.stop.clone().expect("needing_stop has a stop")))
+        .chain(observed.on_lost_nodes(&ctx, ctx.config.node_lost_grace).map(|t| (t, lost.clone())))
+        .collect();
+    for (task, stop) in &stopping {
+        pods::stop(&pods_api, &task.pod.name_any(), stop).await?;
         ctx.expectations.lock().unwrap().deleted(&owner, &task.pod.name_any(), Instant::now());
-    }
-    for task in observed.on_lost_nodes(&ctx, ctx.config.node_lost_grace) {
-        let stop = Stop::new(StopCode::InfrastructureHealth, format!("Task stopped: container instance {} is not ready", task.node().unwrap_or("?")));
         report.stopped.push((task.pod.name_any(), stop.clone()));
-        pods::stop(&pods_api, &task.pod.name_any(), &stop).await?;
-        ctx.expectations.lock().unwrap().deleted(&owner, &task.pod.name_any(), Instant::now());
     }
-    let stopping: BTreeSet<String> = report.stopped.iter().map(|(p, _)| p.clone()).collect();
-    let active: Vec<&tasks::Task> = observed.active().filter(|t| !stopping.contains(&t.pod.name_any())).collect();
-    let views: Vec<TaskView> = active.iter().map(|t| t.view(&ctx)).collect();
+    let ended: Vec<&Task> = observed.ended_unrecorded().collect();
+    for task in &ended {
+        let stop = task.state.stop.clone().expect("ended tasks have a stop");
+        pods::record(&pods_api, &task.pod.name_any(), &stop).await?;
+        report.stopped.push((task.pod.name_any(), stop));
+    }
+    let stopped_now: BTreeSet<String> = report.stopped.iter().map(|(p, _)| p.clone()).collect();
+    let active: Vec<&Task> = observed.active().filter(|t| !stopped_now.contains(&t.pod.name_any())).collect();
+
+    // The circuit breaker watches the spec's deployment while it rolls out.
+    let desired = if daemon { 0 } else { service.spec.desired_count.unwrap_or(0).max(0) as usize };
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    let grace = Duration::from_secs(service.spec.health_check_grace_period_seconds.unwrap_or(0).max(0) as u64);
+    let of_primary = |t: &Task| t.label(labels::DEPLOYMENT) == Some(primary.deployment.label.as_str());
+    let previous_primary = previous.iter().find(|d| d.id == primary.deployment.id);
+    let monitored = primary.failed.is_none() && previous_primary.is_none_or(|d| d.rollout_state != RolloutState::Completed);
+    let breaker = deployments::breaker_policy(&service.spec).filter(|_| monitored && !daemon).map(|policy| {
+        let stops = stopping.iter().map(|(t, s)| (*t, s.code)).chain(ended.iter().map(|t| (*t, t.state.stop.as_ref().map_or(StopCode::UserInitiated, |s| s.code))));
+        let mut events: Vec<TaskEvent> = stops.filter(|(t, _)| of_primary(t)).filter_map(|(t, code)| deployments::stop_event(t, code)).collect();
+        if active.iter().any(|t| of_primary(t) && deployments::health(t, grace, now) == TaskHealth::Healthy) {
+            events.push(TaskEvent::BecameHealthy);
+        }
+        let reached_running = active.iter().any(|t| of_primary(t) && t.state.last_status == LastStatus::Running && !t.lived_less_than(deployments::QUICK_EXIT));
+        deployments::breaker_after(&policy, previous_primary, desired as u32, reached_running, events)
+    });
+    let tripped = breaker.is_some_and(|b| b.tripped);
+    let launches = primary.launches && !tripped;
 
     // Plan: how many to start (or where, for DAEMON) and which to stop.
-    let scale_in = Stop::new(StopCode::ServiceSchedulerInitiated, format!("Scaling activity initiated by (deployment {})", deployment.id));
-    let (desired, mut starts, victims): (usize, Vec<Option<String>>, Vec<String>) = match service.spec.scheduling_strategy {
-        Some(SchedulingStrategy::Daemon) => {
-            let eligible = match placement::daemon_nodes(&ctx, &group, &constraints) {
-                Ok(nodes) => nodes,
-                Err(e) => return blocked(&service, &ctx, "PlacementInvalid", format!("(service {name}) placement: {e}")).await,
-            };
-            let plan = daemon::plan(&eligible, &views);
-            (eligible.len(), plan.start_on.iter().map(|n| Some(n.to_string())).collect(), plan.stop.iter().map(|t| t.name.clone()).collect())
-        }
-        _ => {
-            let desired = service.spec.desired_count.unwrap_or(0).max(0) as usize;
-            let start = replica::tasks_to_start(desired, views.len(), observed.in_flight.creates.len());
-            let stop = views.len().saturating_sub(desired);
-            let victims = replica::scale_in_victims(&views, stop).into_iter().map(|t| t.name.clone()).collect();
-            (desired, vec![None; start], victims)
-        }
+    let views: Vec<TaskView> = active.iter().map(|t| t.view(&ctx)).collect();
+    let scale_in = Stop::new(StopCode::ServiceSchedulerInitiated, format!("Scaling activity initiated by (deployment {})", primary.deployment.id));
+    let mut stuck = false;
+    let (desired, mut starts, victims): (usize, Vec<Option<String>>, Vec<String>) = if daemon {
+        let eligible = match placement::daemon_nodes(&ctx, &group, &constraints) {
+            Ok(nodes) => nodes,
+            Err(e) => return blocked(&service, &ctx, "PlacementInvalid", format!("(service {name}) placement: {e}")).await,
+        };
+        let plan = daemon::plan(&eligible, &views);
+        (eligible.len(), plan.start_on.iter().map(|n| Some(n.to_string())).collect(), plan.stop.iter().map(|t| t.name.clone()).collect())
+    } else {
+        let plan = plan_replicas(&service.spec, &primary.deployment, &active, &views, observed.in_flight.creates.len(), desired, grace, now);
+        stuck = plan.stuck;
+        (desired, vec![None; if launches { plan.starts } else { 0 }], plan.victims)
     };
     for victim in &victims {
         report.stopped.push((victim.clone(), scale_in.clone()));
@@ -89,7 +107,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     }
 
     // Start-failure throttle (§2.5).
-    let throttle = throttle(&observed, &deployment.label);
+    let throttle = throttle(&observed, &primary.deployment.label);
     let mut requeue = Duration::from_secs(300);
     if !starts.is_empty() {
         if let Some(wait) = throttle.wait {
@@ -98,7 +116,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         }
     }
     if !starts.is_empty() {
-        let new_pods = match starts.iter().map(|node| service_task(&service, &ctx, &resolved, &deployment, &constraints, node.as_deref())).collect::<Result<Vec<Pod>>>() {
+        let new_pods = match starts.iter().map(|node| service_task(&service, &ctx, &primary, &constraints, node.as_deref())).collect::<Result<Vec<Pod>>>() {
             Ok(pods) => pods,
             Err(Error::Placement(e)) => return blocked(&service, &ctx, "PlacementInvalid", format!("(service {name}) placement: {e}")).await,
             Err(e) => return Err(e),
@@ -122,24 +140,76 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     }
 
     publish_report(&service, &ctx, &report, &observed).await;
-    let status = compute_status(&service, &resolved, &deployment, &observed, &active, desired, &throttle, &report);
-    let has = |status: Option<&ServiceStatus>, type_: &str, reason: &str| {
-        status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == type_ && c.reason == reason))
-    };
-    let now_steady = has(Some(&status), "Ready", "SteadyState") && !has(service.status.as_ref(), "Ready", "SteadyState");
-    let now_impaired = has(Some(&status), "Degraded", "TaskStartThrottled") && !has(service.status.as_ref(), "Degraded", "TaskStartThrottled");
+    let outcome = Outcome { desired, throttle: &throttle, report: &report, breaker, stuck, grace, now };
+    let status = compute_status(&service, &primary, &previous, &observed, &active, &outcome);
+    publish_transitions(&service, &ctx, &primary, &status).await;
     write_status(&service, &ctx, status).await?;
-    if now_steady {
-        ctx.publish(service.as_ref(), EventType::Normal, "SteadyState", &format!("(service {name}) has reached a steady state.")).await;
-    }
-    if now_impaired {
-        ctx.publish(service.as_ref(), EventType::Warning, "ServiceTaskStartImpaired", &format!("(service {name}) is unable to consistently start tasks successfully.")).await;
-    }
     if let Some(wait) = observed.next_node_loss(&ctx, ctx.config.node_lost_grace) {
         requeue = requeue.min(wait);
     }
-    let busy = !report.started.is_empty() || !report.stopped.is_empty() || !observed.in_flight.creates.is_empty();
-    Ok(Action::requeue(if busy { requeue.min(Duration::from_secs(30)) } else { requeue }))
+    let busy = !report.started.is_empty() || !report.stopped.is_empty() || !observed.in_flight.creates.is_empty() || tripped;
+    // Tasks without health checks count as healthy 40 s after RUNNING: look again then.
+    let warming = active.iter().any(|t| deployments::health(t, grace, now) == TaskHealth::NotYetHealthy && t.state.last_status == LastStatus::Running);
+    let requeue = if busy { requeue.min(Duration::from_secs(5)) } else if warming { requeue.min(Duration::from_secs(5)) } else { requeue };
+    Ok(Action::requeue(requeue))
+}
+
+/// The replica plan: the rollout step of §2.6 across the deployments (which
+/// is plain replacement and scaling when there is only one), with the stopped
+/// tasks chosen to keep zones and nodes balanced.
+struct ReplicaPlan {
+    starts: usize,
+    victims: Vec<String>,
+    stuck: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_replicas(
+    spec: &ServiceSpec,
+    primary: &deployments::Deployment,
+    active: &[&Task],
+    views: &[TaskView],
+    creations_in_flight: usize,
+    desired: usize,
+    grace: Duration,
+    now: i64,
+) -> ReplicaPlan {
+    let healthy = |t: &Task| deployments::health(t, grace, now) == TaskHealth::Healthy;
+    let counts = |tasks: &[(usize, &&Task)]| DeploymentTasks {
+        running: tasks.iter().filter(|(_, t)| t.state.last_status == LastStatus::Running).count() as u32,
+        pending: tasks.iter().filter(|(_, t)| t.state.last_status != LastStatus::Running).count() as u32,
+        healthy: tasks.iter().filter(|(_, t)| healthy(t)).count() as u32,
+    };
+    // Group the active tasks by deployment, oldest deployment first.
+    let mut groups: BTreeMap<&str, Vec<(usize, &&Task)>> = BTreeMap::new();
+    for (i, task) in active.iter().enumerate() {
+        groups.entry(task.label(labels::DEPLOYMENT).unwrap_or_default()).or_default().push((i, task));
+    }
+    let primary_tasks = groups.remove(primary.label.as_str()).unwrap_or_default();
+    let mut old: Vec<Vec<(usize, &&Task)>> = groups.into_values().collect();
+    old.sort_by_key(|tasks| tasks.iter().map(|(_, t)| t.created_seconds()).min());
+    let mut primary_counts = counts(&primary_tasks);
+    primary_counts.pending += creations_in_flight as u32;
+    let old_counts: Vec<DeploymentTasks> = old.iter().map(|tasks| counts(tasks)).collect();
+    let bounds = deployments::bounds(spec.deployment_configuration.as_ref(), false);
+    let step = rollout::plan_rollout_step(desired as u32, bounds, primary_counts, &old_counts);
+
+    let pick = |members: Vec<usize>, count: u32| -> Vec<String> {
+        let candidates: Vec<TaskView> = members.into_iter().map(|i| views[i].clone()).collect();
+        replica::scale_in_victims(&candidates, count as usize).into_iter().map(|t| t.name.clone()).collect()
+    };
+    let mut victims = vec![];
+    for (tasks, stops) in old.iter().zip(&step.stop_old) {
+        let (fine, unwell): (Vec<_>, Vec<_>) = tasks.iter().map(|(i, t)| (*i, healthy(t))).partition(|(_, h)| *h);
+        victims.extend(pick(unwell.into_iter().map(|(i, _)| i).collect(), stops.not_healthy));
+        victims.extend(pick(fine.into_iter().map(|(i, _)| i).collect(), stops.healthy));
+    }
+    // Scale-in within the primary deployment.
+    let primary_active = primary_tasks.len() + creations_in_flight;
+    if primary_active > desired {
+        victims.extend(pick(primary_tasks.iter().map(|(i, _)| *i).collect(), (primary_active - desired) as u32));
+    }
+    ReplicaPlan { starts: step.start_primary as usize, victims, stuck: step.stuck }
 }
 
 /// A new task of the service, in `deployment`; for DAEMON bound to `node`,
@@ -147,11 +217,11 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
 fn service_task(
     service: &Service,
     ctx: &Context,
-    resolved: &Resolved,
-    deployment: &Deployment,
+    primary: &deployments::Primary,
     constraints: &[crate::placement::PlacementConstraintItem],
     node: Option<&str>,
 ) -> Result<Pod> {
+    let (resolved, deployment) = (&primary.resolved, &primary.deployment);
     let name = service.name_any();
     let group = format!("service:{name}");
     let mut task_labels = BTreeMap::from([
@@ -180,34 +250,6 @@ fn service_task(
         tasks::pin_to_node(spec, node);
     }
     Ok(pod)
-}
-
-/// The deployment the spec asks for: its id changes whenever a field that
-/// starts an ECS deployment changes (§2.1).
-struct Deployment {
-    id: String,
-    label: String,
-}
-
-impl Deployment {
-    fn of(spec: &ServiceSpec, resolved: &Resolved) -> Deployment {
-        let triggers = json!({
-            "taskDefinition": resolved.reference(),
-            "forceNewDeployment": spec.force_new_deployment,
-            "networkConfiguration": spec.placement.network_configuration,
-            "loadBalancers": spec.load_balancers,
-            "serviceRegistries": spec.service_registries,
-            "serviceConnectConfiguration": spec.service_connect_configuration,
-            "volumeConfigurations": spec.volume_configurations,
-            "platformVersion": spec.platform_version,
-        });
-        let number = fnv1a(triggers.to_string().as_bytes()) % 10_000_000_000_000_000_000;
-        Deployment { id: format!("ecs-svc/{number:019}"), label: format!("ecs-svc-{number:019}") }
-    }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[derive(Default)]
@@ -257,8 +299,8 @@ fn throttle(observed: &Observed, deployment: &str) -> Throttle {
         .filter_map(|t| {
             let created = t.created_seconds();
             match (&t.state.stop, t.state.last_status) {
-                (Some(stop), _) if stop.code == StopCode::TaskFailedToStart || t.lived_less_than(QUICK_EXIT) => Some((created, true)),
-                (_, LastStatus::Running) if !t.lived_less_than(QUICK_EXIT) => Some((created, false)),
+                (Some(stop), _) if stop.code == StopCode::TaskFailedToStart || t.lived_less_than(deployments::QUICK_EXIT) => Some((created, true)),
+                (_, LastStatus::Running) if !t.lived_less_than(deployments::QUICK_EXIT) => Some((created, false)),
                 _ => None,
             }
         })
@@ -274,81 +316,172 @@ fn throttle(observed: &Observed, deployment: &str) -> Throttle {
     Throttle { failures, wait }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What this pass decided, for the status.
+struct Outcome<'a> {
+    desired: usize,
+    throttle: &'a Throttle,
+    report: &'a Report,
+    breaker: Option<CircuitBreakerState>,
+    stuck: bool,
+    grace: Duration,
+    now: i64,
+}
+
+/// The status, computed purely: PRIMARY and ACTIVE deployments with their
+/// counts, and the conditions.
 fn compute_status(
     service: &Service,
-    resolved: &Resolved,
-    deployment: &Deployment,
+    primary: &deployments::Primary,
+    previous: &[ServiceDeployment],
     observed: &Observed,
-    active: &[&tasks::Task],
-    desired: usize,
-    throttle: &Throttle,
-    report: &Report,
+    active: &[&Task],
+    o: &Outcome,
 ) -> ServiceStatus {
     let old = service.status.clone().unwrap_or_default();
     let now = conditions::now();
-    let running = active.iter().filter(|t| t.state.last_status == LastStatus::Running).count() as i32;
-    let pending = active.len() as i32 - running + report.started.len() as i32;
-    let healthy = active.iter().filter(|t| t.state.last_status == LastStatus::Running && t.state.ready).count();
-    let steady = healthy == desired && active.len() == desired && report.started.is_empty() && report.stopped.is_empty()
-        && observed.in_flight.creates.is_empty() && throttle.wait.is_none();
     let name = service.name_any();
-    let previous = old.deployments.iter().flatten().find(|d| d.id == deployment.id);
-    let created_at = previous.map(|d| d.created_at.clone()).unwrap_or_else(|| now.clone());
-    let rollout_state = if steady { RolloutState::Completed } else { previous.map(|d| d.rollout_state).unwrap_or(RolloutState::InProgress) };
-    let rollout_state = if rollout_state == RolloutState::Completed || steady { RolloutState::Completed } else { RolloutState::InProgress };
-    let primary = ServiceDeployment {
-        id: deployment.id.clone(),
-        status: DeploymentStatus::Primary,
-        task_definition: resolved.reference(),
-        desired_count: desired as i32,
-        pending_count: pending,
-        running_count: running,
-        failed_tasks: throttle.failures as i32,
-        rollout_state,
-        rollout_state_reason: Some(match rollout_state {
-            RolloutState::Completed => format!("ECS deployment {} completed.", deployment.id),
-            _ => format!("ECS deployment {} in progress.", deployment.id),
-        }),
-        created_at,
-        updated_at: previous.filter(|p| p.running_count == running && p.pending_count == pending && p.rollout_state == rollout_state)
-            .map(|p| p.updated_at.clone()).unwrap_or_else(|| now.clone()),
+    let of = |label: &str| active.iter().filter(move |t| t.label(labels::DEPLOYMENT) == Some(label)).copied().collect::<Vec<&Task>>();
+    let counts = |tasks: &[&Task]| {
+        let running = tasks.iter().filter(|t| t.state.last_status == LastStatus::Running).count() as i32;
+        (running, tasks.len() as i32 - running)
+    };
+    let healthy = active.iter().filter(|t| deployments::health(t, o.grace, o.now) == TaskHealth::Healthy).count();
+    let (running, pending) = counts(active);
+    let pending = pending + o.report.started.len() as i32;
+    let primary_tasks = of(&primary.deployment.label);
+    let others: BTreeSet<&str> = active.iter().filter_map(|t| t.label(labels::DEPLOYMENT)).filter(|l| *l != primary.deployment.label).collect();
+    let steady = others.is_empty() && primary_tasks.len() == o.desired && healthy == o.desired && pending == 0
+        && o.report.stopped.is_empty() && observed.in_flight.creates.is_empty() && o.throttle.wait.is_none() && !o.stuck;
+
+    let previous_primary = previous.iter().find(|d| d.id == primary.deployment.id);
+    let tripped = o.breaker.is_some_and(|b| b.tripped);
+    let rollout_state = if tripped || !primary.launches {
+        RolloutState::Failed
+    } else if steady || previous_primary.is_some_and(|d| d.rollout_state == RolloutState::Completed) {
+        RolloutState::Completed
+    } else {
+        RolloutState::InProgress
+    };
+    let reason = match (rollout_state, &primary.failed) {
+        (RolloutState::Failed, _) => "ECS deployment circuit breaker: task failed to start.".to_string(),
+        (RolloutState::InProgress, Some(_)) => format!("ECS deployment circuit breaker: rolling back to deploymentId {}.", primary.deployment.id),
+        (RolloutState::Completed, _) => format!("ECS deployment {} completed.", primary.deployment.id),
+        (RolloutState::InProgress, None) => format!("ECS deployment {} in progress.", primary.deployment.id),
+    };
+    let (primary_running, primary_pending) = counts(&primary_tasks);
+    let entry = |id: &str, status, task_definition: String, desired: usize, (running, pending): (i32, i32), state, reason: Option<String>, failed: i32| {
+        let before = previous.iter().find(|d| d.id == id);
+        let unchanged = before.is_some_and(|d| d.running_count == running && d.pending_count == pending && d.rollout_state == state && d.status == status);
+        ServiceDeployment {
+            id: id.to_string(),
+            status,
+            task_definition,
+            desired_count: desired as i32,
+            pending_count: pending,
+            running_count: running,
+            failed_tasks: failed,
+            rollout_state: state,
+            rollout_state_reason: reason,
+            created_at: before.map(|d| d.created_at.clone()).unwrap_or_else(|| now.clone()),
+            updated_at: before.filter(|_| unchanged).map(|d| d.updated_at.clone()).unwrap_or_else(|| now.clone()),
+        }
+    };
+    let failed_tasks = o.breaker.map_or(o.throttle.failures, |b| b.failed_tasks) as i32;
+    let mut list = vec![entry(&primary.deployment.id, DeploymentStatus::Primary, primary.resolved.reference(), o.desired,
+        (primary_running, primary_pending + o.report.started.len() as i32), rollout_state, Some(reason), failed_tasks)];
+    // Older deployments with tasks left, the failed deployment the spec still
+    // names, and (until PRIMARY completes) the last completed one.
+    for label in &others {
+        let tasks = of(label);
+        let sample = tasks[0];
+        let id = sample.pod.annotations().get(labels::DEPLOYMENT_ID).cloned().unwrap_or_else(|| label.to_string());
+        let task_definition = sample.pod.annotations().get(labels::TASK_DEFINITION).cloned().unwrap_or_default();
+        let before = previous.iter().find(|d| d.id == id);
+        let state = before.map_or(RolloutState::Completed, |d| d.rollout_state);
+        list.push(entry(&id, DeploymentStatus::Active, task_definition, 0, counts(&tasks), state, before.and_then(|d| d.rollout_state_reason.clone()), before.map_or(0, |d| d.failed_tasks)));
+    }
+    for d in previous {
+        let listed = list.iter().any(|l| l.id == d.id);
+        let failed_by_spec = primary.failed.as_ref().is_some_and(|f| f.id == d.id);
+        let rollback_memory = rollout_state != RolloutState::Completed && d.rollout_state == RolloutState::Completed;
+        if !listed && (failed_by_spec || rollback_memory) {
+            list.push(entry(&d.id, DeploymentStatus::Active, d.task_definition.clone(), 0, (0, 0), d.rollout_state, d.rollout_state_reason.clone(), d.failed_tasks));
+        }
+    }
+
+    let failed = list.iter().find(|d| d.rollout_state == RolloutState::Failed && primary.failed.as_ref().is_none_or(|f| f.id == d.id));
+    let degraded = failed.map(|d| ("DeploymentFailed", format!("(service {name}) (deployment {}) deployment failed: tasks failed to start. {}", d.id,
+        if primary.failed.is_some() && primary.launches { format!("Running {} instead.", primary.resolved.reference()) } else { String::new() })))
+        .or_else(|| o.throttle.wait.map(|_| ("TaskStartThrottled", format!("(service {name}) is unable to consistently start tasks successfully."))));
+    let progressing = match () {
+        _ if o.stuck => Want { type_: "Progressing", status: false, reason: "DeploymentStuck", message: rollout::stuck_message(&name) },
+        _ if o.throttle.wait.is_some() => Want { type_: "Progressing", status: false, reason: "TaskStartThrottled",
+            message: format!("{} consecutive failed starts, next attempt in {}s", o.throttle.failures, o.throttle.wait.unwrap_or_default().as_secs()) },
+        _ if steady => Want { type_: "Progressing", status: false, reason: "SteadyState", message: format!("{running} of {} tasks running", o.desired) },
+        _ => Want { type_: "Progressing", status: true, reason: if others.is_empty() { "TasksStarting" } else { "DeploymentInProgress" },
+            message: format!("{pending} pending, {running} running, {} desired", o.desired) },
     };
     let wanted = vec![
         Want {
             type_: "Ready",
             status: steady,
             reason: if steady { "SteadyState" } else { "Reconciling" },
-            message: if steady { format!("(service {name}) has reached a steady state.") } else { format!("{running} of {desired} tasks running") },
+            message: if steady { format!("(service {name}) has reached a steady state.") } else { format!("{running} of {} tasks running", o.desired) },
         },
-        Want {
-            type_: "Progressing",
-            status: !steady && throttle.wait.is_none(),
-            reason: if throttle.wait.is_some() { "TaskStartThrottled" } else if steady { "SteadyState" } else { "TasksStarting" },
-            message: match throttle.wait {
-                Some(wait) => format!("(service {name}) is unable to consistently start tasks successfully: {} consecutive failed starts, next attempt in {}s", throttle.failures, wait.as_secs()),
-                None => format!("{pending} pending, {running} running, {desired} desired"),
-            },
-        },
+        progressing,
         Want {
             type_: "Degraded",
-            status: throttle.wait.is_some(),
-            reason: if throttle.wait.is_some() { "TaskStartThrottled" } else { "AsExpected" },
-            message: if throttle.wait.is_some() { "tasks fail to start".into() } else { String::new() },
+            status: degraded.is_some(),
+            reason: degraded.as_ref().map_or("AsExpected", |d| d.0),
+            message: degraded.map(|d| d.1).unwrap_or_default(),
         },
     ];
     let selector = format!("{}={},{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE, labels::SERVICE, label_value(&name));
     ServiceStatus {
         observed_generation: service.metadata.generation,
-        desired_count: Some(desired as i32),
+        desired_count: Some(o.desired as i32),
         running_count: Some(running),
         pending_count: Some(pending),
-        task_definition: Some(resolved.reference()),
+        task_definition: Some(primary.resolved.reference()),
         rollout_state: Some(rollout_state),
         selector: Some(selector),
-        deployments: Some(vec![primary]),
-        stopped_tasks: Some(observed.stopped_summaries(&old.stopped_tasks.unwrap_or_default(), &report.stopped, 10)),
+        deployments: Some(list),
+        stopped_tasks: Some(observed.stopped_summaries(&old.stopped_tasks.unwrap_or_default(), &o.report.stopped, 10)),
         conditions: Some(conditions::merge(old.conditions.as_deref().unwrap_or_default(), wanted, service.metadata.generation, &now)),
+    }
+}
+
+/// ECS-worded events for what changed between the old status and the new.
+async fn publish_transitions(service: &Service, ctx: &Context, primary: &deployments::Primary, new: &ServiceStatus) {
+    let name = service.name_any();
+    let old = service.status.as_ref();
+    let condition = |status: Option<&ServiceStatus>, type_: &str, reason: &str| {
+        status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == type_ && c.reason == reason))
+    };
+    let became = |type_: &str, reason: &str| condition(Some(new), type_, reason) && !condition(old, type_, reason);
+    let deployment = |status: Option<&ServiceStatus>, id: &str| status.and_then(|s| s.deployments.as_ref()).and_then(|ds| ds.iter().find(|d| d.id == id).cloned());
+    let state = |status: Option<&ServiceStatus>, id: &str| deployment(status, id).map(|d| d.rollout_state);
+    let old_primary = old.and_then(|s| s.deployments.as_ref()).and_then(|ds| ds.iter().find(|d| d.status == DeploymentStatus::Primary).cloned());
+
+    for d in new.deployments.iter().flatten() {
+        if d.rollout_state == RolloutState::Failed && state(old, &d.id) != Some(RolloutState::Failed) {
+            ctx.publish(service, EventType::Warning, "ServiceDeploymentFailed", &rollout::deployment_failed_message(&name, &d.id)).await;
+        }
+    }
+    if primary.failed.is_some() && primary.launches && old_primary.as_ref().is_some_and(|p| p.id != primary.deployment.id) {
+        ctx.publish(service, EventType::Warning, "ServiceDeploymentRollback", &format!("(service {name}) rolling back to deployment {}.", primary.deployment.id)).await;
+    }
+    if state(Some(new), &primary.deployment.id) == Some(RolloutState::Completed) && state(old, &primary.deployment.id) != Some(RolloutState::Completed) {
+        ctx.publish(service, EventType::Normal, "ServiceDeploymentCompleted", &format!("(service {name}) (deployment {}) deployment completed.", primary.deployment.id)).await;
+    }
+    if became("Ready", "SteadyState") {
+        ctx.publish(service, EventType::Normal, "SteadyState", &format!("(service {name}) has reached a steady state.")).await;
+    }
+    if became("Degraded", "TaskStartThrottled") {
+        ctx.publish(service, EventType::Warning, "ServiceTaskStartImpaired", &format!("(service {name}) is unable to consistently start tasks successfully.")).await;
+    }
+    if became("Progressing", "DeploymentStuck") {
+        ctx.publish(service, EventType::Warning, "ServiceDeploymentStuck", &rollout::stuck_message(&name)).await;
     }
 }
 

@@ -37,6 +37,12 @@ impl Task {
         self.pod.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(0)
     }
 
+    /// When the task's containers started running (the earliest start), in seconds.
+    pub fn running_since(&self) -> Option<i64> {
+        let statuses = self.pod.status.as_ref().and_then(|s| s.container_statuses.as_ref())?;
+        statuses.iter().filter_map(|c| Some(c.state.as_ref()?.running.as_ref()?.started_at.as_ref()?.0.as_second())).min()
+    }
+
     /// Stopped before `span` had passed since it started running.
     pub fn lived_less_than(&self, span: Duration) -> bool {
         let status = self.pod.status.as_ref();
@@ -94,6 +100,11 @@ impl Observed {
     /// Alive but must be stopped (essential exit, failed start).
     pub fn needing_stop(&self) -> impl Iterator<Item = &Task> {
         self.tasks.iter().filter(|t| t.state.stop.is_some() && !t.state.is_stopped() && !self.deleting(t))
+    }
+
+    /// Ended by themselves (all containers exited, evicted) and not yet recorded.
+    pub fn ended_unrecorded(&self) -> impl Iterator<Item = &Task> {
+        self.tasks.iter().filter(|t| t.state.last_status == LastStatus::Stopped && !t.pod.annotations().contains_key(labels::STOP_CODE))
     }
 
     /// Counting toward the desired count.

@@ -1,0 +1,168 @@
+//! A service's deployments (ecs-semantics §2.6-2.8): which one is PRIMARY
+//! (the spec's, or a rollback after the circuit breaker tripped), how healthy
+//! each task is, and what the breaker makes of the tasks that stopped.
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::json;
+
+use super::Context;
+use super::revisions::{self, Resolved};
+use super::tasks::Task;
+use crate::api::{DeploymentConfiguration, RolloutState, ServiceDeployment, ServiceSpec, ThresholdType};
+use crate::rollout::{self, CircuitBreakerPolicy, FailureThreshold, HealthCheckStatus, TaskEvent, TaskHealth, TaskHealthInput};
+use crate::task::labels;
+use crate::task::lifecycle::{LastStatus, StopCode};
+
+/// A task that stops this soon after RUNNING failed to start, for the start
+/// throttle and the circuit breaker: with no image pull to slow it down, a
+/// crashing container on Kubernetes reaches RUNNING for an instant first.
+pub const QUICK_EXIT: Duration = Duration::from_secs(10);
+
+/// One deployment: its ECS id (`ecs-svc/<number>`) and its label-safe form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deployment {
+    pub id: String,
+    pub label: String,
+}
+
+impl Deployment {
+    /// The deployment the spec asks for: its id changes whenever a field that
+    /// starts an ECS deployment changes (§2.1).
+    pub fn of(spec: &ServiceSpec, resolved: &Resolved) -> Deployment {
+        let triggers = json!({
+            "taskDefinition": resolved.reference(),
+            "forceNewDeployment": spec.force_new_deployment,
+            "networkConfiguration": spec.placement.network_configuration,
+            "loadBalancers": spec.load_balancers,
+            "serviceRegistries": spec.service_registries,
+            "serviceConnectConfiguration": spec.service_connect_configuration,
+            "volumeConfigurations": spec.volume_configurations,
+            "platformVersion": spec.platform_version,
+        });
+        Deployment::from_number(fnv1a(triggers.to_string().as_bytes()) % 10_000_000_000_000_000_000)
+    }
+
+    fn from_number(number: u64) -> Deployment {
+        Deployment { id: format!("ecs-svc/{number:019}"), label: format!("ecs-svc-{number:019}") }
+    }
+
+    fn from_id(id: &str) -> Deployment {
+        Deployment { id: id.to_string(), label: id.replace('/', "-") }
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The deployment that gets new tasks.
+pub struct Primary {
+    pub deployment: Deployment,
+    pub resolved: Resolved,
+    /// The spec's deployment failed and there is nothing to roll back to (or
+    /// rollback is off): a FAILED deployment launches no more tasks.
+    pub launches: bool,
+    /// The spec's deployment, when it failed (PRIMARY is then a rollback).
+    pub failed: Option<Deployment>,
+}
+
+/// The spec's deployment, unless the circuit breaker failed it: then the last
+/// COMPLETED deployment again (rollback), or the failed one, launching nothing.
+/// The user's spec is never changed; status says what runs and why.
+pub fn primary(ctx: &Context, ns: &str, spec: &ServiceSpec, resolved: Resolved, previous: &[ServiceDeployment]) -> Primary {
+    let wanted = Deployment::of(spec, &resolved);
+    let failed = previous.iter().any(|d| d.id == wanted.id && d.rollout_state == RolloutState::Failed);
+    if !failed {
+        return Primary { deployment: wanted, resolved, launches: true, failed: None };
+    }
+    let rollback = breaker_config(spec).is_some_and(|b| b.rollback);
+    let target = previous.iter().find(|d| d.id != wanted.id && d.rollout_state == RolloutState::Completed);
+    match target.filter(|_| rollback).and_then(|t| Some((Deployment::from_id(&t.id), revisions::resolve(ctx, ns, &t.task_definition).ok()?))) {
+        Some((deployment, target)) => Primary { deployment, resolved: target, launches: true, failed: Some(wanted) },
+        None => Primary { deployment: wanted.clone(), resolved, launches: false, failed: Some(wanted) },
+    }
+}
+
+fn breaker_config(spec: &ServiceSpec) -> Option<&crate::api::DeploymentCircuitBreaker> {
+    spec.deployment_configuration.as_ref().and_then(|c| c.deployment_circuit_breaker.as_ref()).filter(|b| b.enable)
+}
+
+/// The breaker's settings, or None when it is off (the ECS default).
+pub fn breaker_policy(spec: &ServiceSpec) -> Option<CircuitBreakerPolicy> {
+    let breaker = breaker_config(spec)?;
+    let threshold = match breaker.threshold_configuration.as_ref() {
+        Some(t) => match t.type_ {
+            ThresholdType::Count => FailureThreshold::Count(t.value.max(0) as u32),
+            ThresholdType::BoundedPercent => FailureThreshold::BoundedPercent(t.value.max(0) as u32),
+            ThresholdType::UnboundedPercent => FailureThreshold::UnboundedPercent(t.value.max(0) as u32),
+        },
+        None => FailureThreshold::default(),
+    };
+    Some(CircuitBreakerPolicy { threshold, reset_on_healthy_task: breaker.reset_on_healthy_task.unwrap_or(true) })
+}
+
+/// minimumHealthyPercent and maximumPercent with the ECS defaults.
+pub fn bounds(config: Option<&DeploymentConfiguration>, daemon: bool) -> rollout::DeploymentBounds {
+    let strategy = if daemon { rollout::SchedulingStrategy::Daemon } else { rollout::SchedulingStrategy::Replica };
+    let defaults = rollout::DeploymentBounds::defaults_for(strategy);
+    rollout::DeploymentBounds {
+        minimum_healthy_percent: config.and_then(|c| c.minimum_healthy_percent).map_or(defaults.minimum_healthy_percent, |p| p.max(0) as u32),
+        maximum_percent: config.and_then(|c| c.maximum_percent).map_or(defaults.maximum_percent, |p| p.max(0) as u32),
+    }
+}
+
+/// How ECS counts the task's health (§2.4): readiness of essential containers
+/// with health checks, else 40 seconds of RUNNING; grace period honoured.
+pub fn health(task: &Task, grace_period: Duration, now: i64) -> TaskHealth {
+    let running_since = task.running_since();
+    let seconds_since_running = running_since.map_or(0, |t| (now - t).max(0) as u64);
+    let checked = has_essential_health_checks(&task.pod);
+    let checks = checked.then(|| if task.state.ready { HealthCheckStatus::Healthy } else { HealthCheckStatus::Unknown });
+    rollout::task_health(&TaskHealthInput {
+        running: task.state.last_status == LastStatus::Running,
+        essential_health_checks: checks,
+        seconds_since_running,
+        in_grace_period: seconds_since_running < grace_period.as_secs(),
+    })
+}
+
+fn has_essential_health_checks(pod: &Pod) -> bool {
+    let essential = pod.metadata.annotations.as_ref().and_then(|a| a.get(labels::ESSENTIAL_CONTAINERS)).cloned();
+    pod.spec.iter().flat_map(|s| &s.containers).any(|c| {
+        c.readiness_probe.is_some() && essential.as_ref().is_none_or(|names| names.split(',').any(|n| n == c.name))
+    })
+}
+
+/// What the breaker makes of a task of the primary deployment that stopped.
+pub fn stop_event(task: &Task, code: StopCode) -> Option<TaskEvent> {
+    match code {
+        StopCode::TaskFailedToStart => Some(TaskEvent::FailedToStart),
+        StopCode::EssentialContainerExited if task.lived_less_than(QUICK_EXIT) => Some(TaskEvent::FailedToStart),
+        StopCode::EssentialContainerExited => Some(TaskEvent::FailedHealthChecks),
+        _ => None,
+    }
+}
+
+/// The breaker's state after this pass's events, starting from the counts in
+/// the previous status.
+pub fn breaker_after(
+    policy: &CircuitBreakerPolicy,
+    previous: Option<&ServiceDeployment>,
+    desired: u32,
+    reached_running: bool,
+    events: impl IntoIterator<Item = TaskEvent>,
+) -> rollout::CircuitBreakerState {
+    let mut state = rollout::CircuitBreakerState {
+        failed_tasks: previous.map_or(0, |d| d.failed_tasks.max(0) as u32),
+        task_reached_running: false,
+        tripped: previous.is_some_and(|d| d.rollout_state == RolloutState::Failed),
+    };
+    if reached_running {
+        state = state.record(TaskEvent::ReachedRunning, policy, desired);
+    }
+    for event in events {
+        state = state.record(event, policy, desired);
+    }
+    state
+}

@@ -1,0 +1,143 @@
+//! Issue 5 acceptance: rolling deployments within minimumHealthyPercent and
+//! maximumPercent, and the circuit breaker rolling back a revision that
+//! cannot run, without touching the user's spec.
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+use kube::runtime::watcher;
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(180);
+
+fn apply(ns: &str, object: Value) {
+    plane().kubectl().run_with_input(&["apply", "--server-side", "-n", ns, "-f", "-"], &object.to_string()).unwrap();
+}
+
+/// A task definition whose container has a health check (so readiness counts
+/// at once, not after the 40-second rule) and optional docker labels.
+fn revision(name: &str, image: &str, docker_labels: Value) -> Value {
+    json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": name},
+        "spec": {"memory": "256", "containerDefinitions": [{"name": "web", "image": image, "dockerLabels": docker_labels,
+            "healthCheck": {"command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]}}]}})
+}
+
+fn service(name: &str, desired: i32, min: i32, max: i32, breaker: bool) -> Value {
+    let mut config = json!({"minimumHealthyPercent": min, "maximumPercent": max});
+    if breaker {
+        config["deploymentCircuitBreaker"] = json!({"enable": true, "rollback": true});
+    }
+    json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": name},
+        "spec": {"taskDefinition": name, "desiredCount": desired, "deploymentConfiguration": config}})
+}
+
+fn status(ns: &str, name: &str, path: &str) -> String {
+    plane().kubectl().run(&["get", "-n", ns, "ecssvc", name, "-o", &format!("jsonpath={path}")]).unwrap()
+}
+
+fn live(p: &Pod) -> bool {
+    let phase = p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+    p.metadata.deletion_timestamp.is_none() && phase != "Failed" && phase != "Succeeded"
+}
+
+fn healthy(p: &Pod) -> bool {
+    let ready = p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    live(p) && ready && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+}
+
+fn revision_of(p: &Pod) -> &str {
+    p.metadata.labels.as_ref().and_then(|l| l.get("berth.dev/revision")).map(String::as_str).unwrap_or("")
+}
+
+fn tasks_of(svc: &str) -> watcher::Config {
+    watcher::Config::default().labels(&format!("berth.dev/service={svc}"))
+}
+
+async fn wait_steady(ns: &str, name: &str, revision: &str, desired: usize) -> Vec<Arc<Pod>> {
+    let pods = Api::<Pod>::namespaced(client().await, ns);
+    wait_for(pods, tasks_of(name), TIMEOUT, &format!("{desired} healthy tasks of revision {revision}"), |ps| {
+        let current: Vec<_> = ps.iter().filter(|p| live(p)).collect();
+        current.len() == desired && current.iter().all(|p| healthy(p) && revision_of(p) == revision)
+            && status(ns, name, "{.status.conditions[?(@.type==\"Ready\")].status}") == "True"
+    }).await
+}
+
+/// Rolls `name` to revision 2 and returns (most tasks at once, fewest healthy at once).
+async fn roll(ns: &str, name: &str, desired: usize) -> (usize, usize) {
+    let pods = Api::<Pod>::namespaced(client().await, ns);
+    apply(ns, revision(name, "web:2", json!({})));
+    let (mut most, mut fewest_healthy) = (0, usize::MAX);
+    wait_for(pods, tasks_of(name), TIMEOUT, "the roll to revision 2", |ps| {
+        most = most.max(ps.iter().filter(|p| live(p)).count());
+        fewest_healthy = fewest_healthy.min(ps.iter().filter(|p| healthy(p)).count());
+        let current: Vec<_> = ps.iter().filter(|p| live(p)).collect();
+        current.len() == desired && current.iter().all(|p| healthy(p) && revision_of(p) == "2")
+            && status(ns, name, "{.status.deployments[*].rolloutState}") == "COMPLETED"
+    }).await;
+    (most, fewest_healthy)
+}
+
+fn events(ns: &str) -> String {
+    plane().kubectl().run(&["get", "events", "-n", ns, "-o", "jsonpath={range .items[*]}{.note}{.message}{\"\\n\"}{end}"]).unwrap()
+}
+
+#[tokio::test]
+async fn ten_tasks_roll_within_min_50_max_200() {
+    operator();
+    let ns = TestNamespace::create("roll-50-200");
+    apply(&ns.name, revision("web", "web:1", json!({})));
+    apply(&ns.name, service("web", 10, 50, 200, false));
+    wait_steady(&ns.name, "web", "1", 10).await;
+    let (most, fewest_healthy) = roll(&ns.name, "web", 10).await;
+    assert!(most <= 20, "{most} tasks at once, above maximumPercent 200");
+    assert!(fewest_healthy >= 5, "{fewest_healthy} healthy tasks at once, below minimumHealthyPercent 50");
+    wait_steady(&ns.name, "web", "2", 10).await;
+    let log = events(&ns.name);
+    assert!(log.contains("deployment completed."), "{log}");
+    assert!(log.contains("(service web) has reached a steady state."), "{log}");
+}
+
+#[tokio::test]
+async fn ten_tasks_roll_within_min_100_max_150() {
+    operator();
+    let ns = TestNamespace::create("roll-100-150");
+    apply(&ns.name, revision("api", "web:1", json!({})));
+    apply(&ns.name, service("api", 10, 100, 150, false));
+    wait_steady(&ns.name, "api", "1", 10).await;
+    let (most, fewest_healthy) = roll(&ns.name, "api", 10).await;
+    assert!(most <= 15, "{most} tasks at once, above maximumPercent 150");
+    assert!(fewest_healthy >= 10, "{fewest_healthy} healthy tasks at once, below minimumHealthyPercent 100");
+}
+
+#[tokio::test]
+async fn a_revision_that_cannot_run_trips_the_breaker_and_rolls_back() {
+    operator();
+    let ns = TestNamespace::create("roll-breaker");
+    apply(&ns.name, revision("app", "app:1", json!({})));
+    apply(&ns.name, service("app", 4, 50, 200, true));
+    wait_steady(&ns.name, "app", "1", 4).await;
+    let first = status(&ns.name, "app", "{.status.deployments[0].id}");
+
+    apply(&ns.name, revision("app", "app:2", json!({"sim.berth.dev/exit-code": "1"})));
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    wait_for(pods, tasks_of("app"), TIMEOUT, "the rollback to revision 1 at steady state", |_| {
+        status(&ns.name, "app", "{.status.conditions[?(@.type==\"Degraded\")].reason}") == "DeploymentFailed"
+            && status(&ns.name, "app", "{.status.conditions[?(@.type==\"Ready\")].status}") == "True"
+    }).await;
+    wait_steady(&ns.name, "app", "1", 4).await;
+
+    let deployments = status(&ns.name, "app", "{range .status.deployments[*]}{.id} {.status} {.rolloutState} {.taskDefinition}{\"\\n\"}{end}");
+    assert!(deployments.contains(&format!("{first} PRIMARY COMPLETED app:1")), "{deployments}");
+    assert!(deployments.contains("ACTIVE FAILED app:2"), "{deployments}");
+    assert_eq!(status(&ns.name, "app", "{.status.taskDefinition}"), "app:1");
+    let failed: i32 = status(&ns.name, "app", "{.status.deployments[?(@.rolloutState==\"FAILED\")].failedTasks}").parse().unwrap();
+    assert!(failed >= 3, "the breaker tripped after {failed} failed tasks; the threshold for 4 tasks is 3");
+    // The user's spec is untouched: it still names the family, whose latest revision failed.
+    let spec = plane().kubectl().run(&["get", "-n", &ns.name, "ecssvc", "app", "-o", "jsonpath={.spec.taskDefinition}"]).unwrap();
+    assert_eq!(spec, "app");
+    let log = events(&ns.name);
+    assert!(log.contains("deployment failed: tasks failed to start."), "{log}");
+    assert!(log.contains(&format!("(service app) rolling back to deployment {first}.")), "{log}");
+}
