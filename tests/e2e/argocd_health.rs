@@ -5,9 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use berth_tests::argocd::{HealthStatus, run};
 use berth_tests::fixture::repo_root;
-use mlua::serde::{LuaSerdeExt, SerializeOptions};
-use mlua::{Lua, LuaOptions, StdLib};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -23,13 +22,6 @@ struct HealthTests {
 struct HealthTest {
     health_status: HealthStatus,
     input_path: String,
-}
-
-#[derive(Deserialize, Debug, PartialEq)]
-struct HealthStatus {
-    status: String,
-    #[serde(default)]
-    message: String,
 }
 
 fn argocd_dir() -> PathBuf {
@@ -48,18 +40,6 @@ fn yaml<T: for<'de> Deserialize<'de>>(path: &Path) -> T {
     serde_saphyr::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Runs a health script on `obj`. Argo CD (gopher-lua) gives argocd-cm scripts
-/// only the base, package, table and a reduced os library; os is left out here
-/// so that a script relying on it, or on string/math, fails this test.
-fn health(script: &str, name: &str, obj: &Value) -> mlua::Result<HealthStatus> {
-    let lua = Lua::new_with(StdLib::PACKAGE | StdLib::TABLE, LuaOptions::default())?;
-    // JSON null becomes nil, as in Argo CD, not mlua's null sentinel.
-    let options = SerializeOptions::new().serialize_none_to_null(false).serialize_unit_to_null(false);
-    lua.globals().set("obj", lua.to_value_with(obj, options)?)?;
-    let result: mlua::Value = lua.load(script).set_name(name).eval()?;
-    lua.from_value(result)
-}
-
 /// Every case of the kind's health_test.yaml, and no fixture left without one.
 fn check(kind: &str) {
     let dir = kind_dir(kind);
@@ -73,7 +53,7 @@ fn check(kind: &str) {
             "{kind} {}: {} is not a status a health check returns", case.input_path, expected.status
         );
         let obj: Value = yaml(&dir.join(&case.input_path));
-        match health(&script, &format!("{kind}/health.lua"), &obj) {
+        match run(&script, &format!("{kind}/health.lua"), &obj) {
             Ok(got) if &got == expected => {}
             Ok(got) => failures.push(format!("{}: expected {expected:?}, got {got:?}", case.input_path)),
             Err(e) => failures.push(format!("{}: {e}", case.input_path)),

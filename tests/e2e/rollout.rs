@@ -37,6 +37,12 @@ fn status(ns: &str, name: &str, path: &str) -> String {
     plane().kubectl().run(&["get", "-n", ns, "ecssvc", name, "-o", &format!("jsonpath={path}")]).unwrap()
 }
 
+/// What Argo CD would show for the live Service.
+fn argocd(ns: &str, name: &str) -> String {
+    let json = plane().kubectl().run(&["get", "-n", ns, "ecssvc", name, "-o", "json"]).unwrap();
+    berth_tests::argocd::health("Service", &serde_json::from_str(&json).unwrap()).status
+}
+
 fn live(p: &Pod) -> bool {
     let phase = p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
     p.metadata.deletion_timestamp.is_none() && phase != "Failed" && phase != "Succeeded"
@@ -64,18 +70,25 @@ async fn wait_steady(ns: &str, name: &str, revision: &str, desired: usize) -> Ve
     }).await
 }
 
-/// Rolls `name` to revision 2 and returns (most tasks at once, fewest healthy at once).
+/// Rolls `name` to revision 2 and returns (most tasks at once, fewest healthy
+/// at once); Argo CD shows the roll as Progressing while two deployments run.
 async fn roll(ns: &str, name: &str, desired: usize) -> (usize, usize) {
     let pods = Api::<Pod>::namespaced(client().await, ns);
     apply(ns, revision(name, "web:2", json!({})));
     let (mut most, mut fewest_healthy) = (0, usize::MAX);
+    let mut argocd_during_roll = vec![];
     wait_for(pods, tasks_of(name), TIMEOUT, "the roll to revision 2", |ps| {
         most = most.max(ps.iter().filter(|p| live(p)).count());
         fewest_healthy = fewest_healthy.min(ps.iter().filter(|p| healthy(p)).count());
+        if status(ns, name, "{.status.deployments[*].status}") == "PRIMARY ACTIVE" {
+            argocd_during_roll.push(argocd(ns, name));
+        }
         let current: Vec<_> = ps.iter().filter(|p| live(p)).collect();
         current.len() == desired && current.iter().all(|p| healthy(p) && revision_of(p) == "2")
             && status(ns, name, "{.status.deployments[*].rolloutState}") == "COMPLETED"
     }).await;
+    assert!(!argocd_during_roll.is_empty(), "never saw the roll with two deployments");
+    assert!(argocd_during_roll.iter().all(|s| s == "Progressing"), "Argo CD during the roll: {argocd_during_roll:?}");
     (most, fewest_healthy)
 }
 
@@ -94,6 +107,7 @@ async fn ten_tasks_roll_within_min_50_max_200() {
     assert!(most <= 20, "{most} tasks at once, above maximumPercent 200");
     assert!(fewest_healthy >= 5, "{fewest_healthy} healthy tasks at once, below minimumHealthyPercent 50");
     wait_steady(&ns.name, "web", "2", 10).await;
+    assert_eq!(argocd(&ns.name, "web"), "Healthy");
     let log = events(&ns.name);
     assert!(log.contains("deployment completed."), "{log}");
     assert!(log.contains("(service web) has reached a steady state."), "{log}");
@@ -140,4 +154,5 @@ async fn a_revision_that_cannot_run_trips_the_breaker_and_rolls_back() {
     let log = events(&ns.name);
     assert!(log.contains("deployment failed: tasks failed to start."), "{log}");
     assert!(log.contains(&format!("(service app) rolling back to deployment {first}.")), "{log}");
+    assert_eq!(argocd(&ns.name, "app"), "Degraded");
 }

@@ -261,3 +261,24 @@ async fn task_definition_changes_become_revisions_and_unsupported_fields_are_rep
     kubectl.run(&["delete", "-n", &ns.name, "ecssvc", "app", "--wait=false"]).unwrap();
     wait_for(Api::<Pod>::namespaced(client().await, &ns.name), tasks_of("app"), TIMEOUT, "tasks removed", |ps| ps.is_empty()).await;
 }
+
+#[tokio::test]
+async fn health_endpoints_and_metrics_move() {
+    let operator = operator();
+    let addr = operator.http_addr();
+    assert_eq!(berth_tests::fixture::http_get(&addr, "/livez").0, 200);
+    let ns = TestNamespace::create("sched-metrics");
+    apply(&ns.name, &task_definition("counted", web()));
+    apply(&ns.name, &service("counted", "counted", 2));
+    wait_running(&ns.name, "counted", 2).await;
+    // Readiness follows the caches' first sync; it is true by now.
+    assert_eq!(berth_tests::fixture::http_get(&addr, "/readyz").0, 200);
+    let (status, metrics) = berth_tests::fixture::http_get(&addr, "/metrics");
+    assert_eq!(status, 200);
+    let value = |name: &str| -> f64 {
+        metrics.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+    };
+    assert!(value("berth_reconciles_total{controller=\"service\"}") > 0.0, "{metrics}");
+    assert!(value("berth_tasks_started_total{controller=\"service\"}") >= 2.0, "{metrics}");
+    assert!(metrics.contains("berth_reconcile_duration_seconds_bucket"), "{metrics}");
+}

@@ -234,3 +234,31 @@ fn operator_binary() -> PathBuf {
 pub fn berth_cli() -> PathBuf {
     operator_binary().with_file_name("berth")
 }
+
+impl Operator {
+    /// The address the operator serves /livez, /readyz and /metrics on, from its log.
+    pub fn http_addr(&self) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if let Some(addr) = log.lines().find_map(|l| l.split("/metrics on http://").nth(1)) {
+                return addr.trim().to_string();
+            }
+            assert!(std::time::Instant::now() < deadline, "the operator never said where it serves HTTP: {}", self.log.display());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A plain HTTP/1.0 GET: the status code and the body.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connecting");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("writing the request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("reading the response");
+    let status = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}

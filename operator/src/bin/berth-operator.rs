@@ -1,7 +1,7 @@
 //! `berth-operator`: runs Berth's controllers against the current kubeconfig
 //! or the in-cluster config.
 //!
-//!   berth-operator [--namespace NS] [--log-format text|json]
+//!   berth-operator [--namespace NS] [--log-format text|json] [--http-addr ADDR]
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -12,16 +12,20 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> Result<()> {
     let mut config = Config::default();
     let mut json_logs = false;
+    // Loopback and an ephemeral port unless told otherwise (the Helm chart
+    // passes 0.0.0.0:8080), so several local operators never collide.
+    let mut http_addr: std::net::SocketAddr = "127.0.0.1:0".parse()?;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--namespace" => config.namespace = Some(args.next().context("--namespace takes a namespace")?),
             "--log-format" => json_logs = args.next().as_deref() == Some("json"),
+            "--http-addr" => http_addr = args.next().context("--http-addr takes HOST:PORT")?.parse()?,
             "--node-lost-grace-seconds" => {
                 config.node_lost_grace = Duration::from_secs(args.next().context("a number of seconds")?.parse()?)
             }
             "-h" | "--help" => {
-                println!("berth-operator [--namespace NS] [--log-format text|json] [--node-lost-grace-seconds N]");
+                println!("berth-operator [--namespace NS] [--log-format text|json] [--http-addr HOST:PORT] [--node-lost-grace-seconds N]");
                 return Ok(());
             }
             other => bail!("unknown argument {other}; see --help"),
@@ -34,10 +38,13 @@ async fn main() -> Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
 
+    let health = std::sync::Arc::new(controller::http::Health::default());
+    let bound = controller::http::serve(http_addr, health.clone()).await.with_context(|| format!("listening on {http_addr}"))?;
+    tracing::info!("serving /livez, /readyz and /metrics on http://{bound}");
     let client = kube::Client::try_default().await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
     controller::wait_for_crds(&client).await;
     tracing::info!(namespace = ?config.namespace, "berth-operator started");
-    controller::run(client, config, shutdown_signal()).await;
+    controller::run(client, config, health, shutdown_signal()).await;
     tracing::info!("berth-operator stopped");
     Ok(())
 }

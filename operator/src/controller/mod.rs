@@ -6,6 +6,8 @@
 mod conditions;
 mod deployments;
 mod error;
+pub mod http;
+mod metrics;
 mod placement;
 mod pods;
 mod revisions;
@@ -69,6 +71,7 @@ pub struct Context {
     pub revisions: Store<ControllerRevision>,
     pub task_definitions: Store<TaskDefinition>,
     pub expectations: Mutex<Expectations>,
+    pub health: Arc<http::Health>,
 }
 
 impl Context {
@@ -112,8 +115,8 @@ pub async fn wait_for_crds(client: &Client) {
     }
 }
 
-/// Runs the controllers until `shutdown` resolves.
-pub async fn run(client: Client, config: Config, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+/// Runs the controllers until `shutdown` resolves; `health` reports them.
+pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let ns = config.namespace.clone();
     let managed = watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
 
@@ -167,6 +170,7 @@ pub async fn run(client: Client, config: Config, shutdown: impl Future<Output = 
         revisions,
         task_definitions: td_controller.store(),
         expectations: Mutex::new(Expectations::default()),
+        health: health.clone(),
     });
     let controller_config = controller::Config::default().concurrency(config.concurrency);
 
@@ -214,13 +218,29 @@ pub async fn run(client: Client, config: Config, shutdown: impl Future<Output = 
         .run(task_run::reconcile, task_run::error_policy, ctx.clone())
         .for_each(|r| log_result("taskrun", r));
 
+    // Ready once every cache has its first full list.
+    let caches = (ctx.pods.clone(), ctx.nodes.clone(), ctx.revisions.clone(), ctx.task_definitions.clone(), service_store.clone());
+    let readiness = {
+        let health = health.clone();
+        async move {
+            let (pods, nodes, revisions, task_definitions, services) = caches;
+            let _ = futures::join!(pods.wait_until_ready(), nodes.wait_until_ready(), revisions.wait_until_ready(),
+                task_definitions.wait_until_ready(), services.wait_until_ready());
+            health.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+            future::pending::<()>().await
+        }
+    };
+    health.live.store(true, std::sync::atomic::Ordering::SeqCst);
     // The caches stop with the process; the controllers stop on `shutdown`.
     tokio::select! {
+        _ = readiness => {}
         _ = futures::future::join3(td_runner, service_runner, run_runner) => {}
         _ = pod_cache => tracing::error!("pod watch ended"),
         _ = node_cache => tracing::error!("node watch ended"),
         _ = revision_cache => tracing::error!("revision watch ended"),
     }
+    health.live.store(false, std::sync::atomic::Ordering::SeqCst);
+    health.ready.store(false, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// Sends a task pod's controlling owner (a Service or a TaskRun) a wake-up.

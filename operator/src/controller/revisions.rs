@@ -36,6 +36,7 @@ fn revision_name(td: &TaskDefinition, revision: i32) -> String {
 }
 
 pub async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.health.metrics.reconcile("taskdefinition");
     let ns = td.namespace().unwrap_or_default();
     let family = family_of(&td);
     let api: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), &ns);
@@ -116,7 +117,8 @@ pub async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Act
     Ok(Action::await_change())
 }
 
-pub fn error_policy(_td: Arc<TaskDefinition>, error: &Error, _ctx: Arc<Context>) -> Action {
+pub fn error_policy(_td: Arc<TaskDefinition>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.health.metrics.failed("taskdefinition", error.reason());
     tracing::warn!(reason = error.reason(), "task definition reconcile failed: {error}");
     Action::requeue(Duration::from_secs(5))
 }

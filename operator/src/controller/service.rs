@@ -26,6 +26,7 @@ use crate::task::labels;
 use crate::task::lifecycle::{LastStatus, Stop, StopCode};
 
 pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.health.metrics.reconcile("service");
     let ns = service.namespace().unwrap_or_default();
     let name = service.name_any();
     let spec_revision = match revisions::resolve(&ctx, &ns, &service.spec.task_definition) {
@@ -128,6 +129,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
                 expectations.created(&owner, pod, Instant::now());
             }
         }
+        ctx.health.metrics.tasks_started("service", created.len());
         report.started = created;
         if let Some(e) = error {
             ctx.publish(service.as_ref(), EventType::Warning, "TaskPlacementFailed", &format!("(service {name}) was unable to place a task. Reason: {e}")).await;
@@ -139,6 +141,9 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         pods::forget(&pods_api, &pod).await?;
     }
 
+    for (_, stop) in &report.stopped {
+        ctx.health.metrics.task_stopped(crate::api::wire_name(&stop.code));
+    }
     publish_report(&service, &ctx, &report, &observed).await;
     let outcome = Outcome { desired, throttle: &throttle, report: &report, breaker, stuck, grace, now };
     let status = compute_status(&service, &primary, &previous, &observed, &active, &outcome);
@@ -516,7 +521,8 @@ async fn blocked(service: &Service, ctx: &Context, reason: &str, message: String
     Ok(Action::requeue(Duration::from_secs(60)))
 }
 
-pub fn error_policy(_service: Arc<Service>, error: &Error, _ctx: Arc<Context>) -> Action {
+pub fn error_policy(_service: Arc<Service>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.health.metrics.failed("service", error.reason());
     tracing::warn!(reason = error.reason(), "service reconcile failed: {error}");
     Action::requeue(Duration::from_secs(5))
 }

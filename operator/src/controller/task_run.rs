@@ -23,6 +23,7 @@ use crate::task::labels;
 use crate::task::lifecycle::{LastStatus, StopCode};
 
 pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.health.metrics.reconcile("taskrun");
     let ns = run.namespace().unwrap_or_default();
     let name = run.name_any();
     let old = run.status.clone().unwrap_or_default();
@@ -44,6 +45,7 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
             ctx.publish(run.as_ref(), EventType::Warning, "TaskPlacementFailed", &format!("unable to start tasks of {name}: {e}")).await;
             return Err(e.into());
         }
+        ctx.health.metrics.tasks_started("taskrun", created.len());
         if !created.is_empty() {
             ctx.publish(run.as_ref(), EventType::Normal, "TasksStarted", &format!("(task run {name}) has started {} tasks.", created.len())).await;
         }
@@ -186,7 +188,8 @@ async fn unresolved(run: &TaskRun, ctx: &Context, problem: &str) -> Result<Actio
     Ok(Action::requeue(Duration::from_secs(60)))
 }
 
-pub fn error_policy(_run: Arc<TaskRun>, error: &Error, _ctx: Arc<Context>) -> Action {
+pub fn error_policy(_run: Arc<TaskRun>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.health.metrics.failed("taskrun", error.reason());
     tracing::warn!(reason = error.reason(), "task run reconcile failed: {error}");
     Action::requeue(Duration::from_secs(5))
 }
