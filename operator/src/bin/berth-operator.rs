@@ -38,6 +38,12 @@ async fn main() -> Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
 
+    // The Helm chart's leaderElection.enabled runs two replicas and sets this;
+    // without leader election both would start tasks, so refuse clearly.
+    if std::env::var_os("BERTH_LEADER_ELECTION_LEASE").is_some() {
+        bail!("leader election is not implemented in this version of berth-operator: \
+               install with leaderElection.enabled=false (one replica)");
+    }
     let health = std::sync::Arc::new(controller::http::Health::default());
     let bound = controller::http::serve(http_addr, health.clone()).await.with_context(|| format!("listening on {http_addr}"))?;
     tracing::info!("serving /livez, /readyz and /metrics on http://{bound}");

@@ -76,8 +76,14 @@ pub struct Context {
 
 impl Context {
     /// Publishes an event on `obj`; a failure to publish is logged, not fatal.
+    /// Notes are cut to the 1024 characters Kubernetes allows (a service that
+    /// starts 60 tasks lists more task ids than fit).
     pub async fn publish<K: Resource<DynamicType = ()>>(&self, obj: &K, type_: EventType, reason: &str, note: &str) {
-        let event = Event { type_, reason: reason.into(), note: Some(note.into()), action: reason.into(), secondary: None };
+        let note = match note.char_indices().nth(1021) {
+            Some((cut, _)) => format!("{}...", &note[..cut]),
+            None => note.to_string(),
+        };
+        let event = Event { type_, reason: reason.into(), note: Some(note), action: reason.into(), secondary: None };
         if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
             tracing::warn!("publishing event {reason}: {e}");
         }
