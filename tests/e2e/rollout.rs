@@ -37,10 +37,14 @@ fn status(ns: &str, name: &str, path: &str) -> String {
     plane().kubectl().run(&["get", "-n", ns, "ecssvc", name, "-o", &format!("jsonpath={path}")]).unwrap()
 }
 
+/// The live Service object.
+fn get(ns: &str, name: &str) -> Value {
+    serde_json::from_str(&plane().kubectl().run(&["get", "-n", ns, "ecssvc", name, "-o", "json"]).unwrap()).unwrap()
+}
+
 /// What Argo CD would show for the live Service.
 fn argocd(ns: &str, name: &str) -> String {
-    let json = plane().kubectl().run(&["get", "-n", ns, "ecssvc", name, "-o", "json"]).unwrap();
-    berth_tests::argocd::health("Service", &serde_json::from_str(&json).unwrap()).status
+    berth_tests::argocd::health("Service", &get(ns, name)).status
 }
 
 fn live(p: &Pod) -> bool {
@@ -80,8 +84,11 @@ async fn roll(ns: &str, name: &str, desired: usize) -> (usize, usize) {
     wait_for(pods, tasks_of(name), TIMEOUT, "the roll to revision 2", |ps| {
         most = most.max(ps.iter().filter(|p| live(p)).count());
         fewest_healthy = fewest_healthy.min(ps.iter().filter(|p| healthy(p)).count());
-        if status(ns, name, "{.status.deployments[*].status}") == "PRIMARY ACTIVE" {
-            argocd_during_roll.push(argocd(ns, name));
+        // One read of the object for both: it changes between reads.
+        let service = get(ns, name);
+        let roles: Vec<&str> = service["status"]["deployments"].as_array().into_iter().flatten().filter_map(|d| d["status"].as_str()).collect();
+        if roles == ["PRIMARY", "ACTIVE"] {
+            argocd_during_roll.push(berth_tests::argocd::health("Service", &service).status);
         }
         let current: Vec<_> = ps.iter().filter(|p| live(p)).collect();
         current.len() == desired && current.iter().all(|p| healthy(p) && revision_of(p) == "2")

@@ -72,9 +72,17 @@ pub struct Context {
     pub task_definitions: Store<TaskDefinition>,
     pub expectations: Mutex<Expectations>,
     pub health: Arc<http::Health>,
+    /// True once every cache has listed (see `synced`).
+    synced: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Context {
+    /// Have all caches listed? A reconcile that acted earlier would see a
+    /// partial world (no pods yet) and start duplicate tasks, so it requeues.
+    pub fn synced(&self) -> bool {
+        *self.synced.borrow()
+    }
+
     /// Publishes an event on `obj`; a failure to publish is logged, not fatal.
     /// Notes are cut to the 1024 characters Kubernetes allows (a service that
     /// starts 60 tasks lists more task ids than fit).
@@ -166,6 +174,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
 
     let td_controller = Controller::new(api::<TaskDefinition>(&client, &ns), watcher::Config::default())
         .owns(api::<ControllerRevision>(&client, &ns), watcher::Config::default());
+    let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
     let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
     let ctx = Arc::new(Context {
         client: client.clone(),
@@ -177,6 +186,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
         task_definitions: td_controller.store(),
         expectations: Mutex::new(Expectations::default()),
         health: health.clone(),
+        synced: synced_rx,
     });
     let controller_config = controller::Config::default().concurrency(config.concurrency);
 
@@ -224,15 +234,16 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
         .run(task_run::reconcile, task_run::error_policy, ctx.clone())
         .for_each(|r| log_result("taskrun", r));
 
-    // Ready once every cache has its first full list.
-    let caches = (ctx.pods.clone(), ctx.nodes.clone(), ctx.revisions.clone(), ctx.task_definitions.clone(), service_store.clone());
+    // Synced and ready once every cache has its first full list. This is the
+    // only place that awaits the stores: a store wakes just one waiter.
     let readiness = {
-        let health = health.clone();
+        let (health, ctx, services) = (health.clone(), ctx.clone(), service_store.clone());
         async move {
-            let (pods, nodes, revisions, task_definitions, services) = caches;
-            let _ = futures::join!(pods.wait_until_ready(), nodes.wait_until_ready(), revisions.wait_until_ready(),
-                task_definitions.wait_until_ready(), services.wait_until_ready());
+            let _ = futures::join!(ctx.pods.wait_until_ready(), ctx.nodes.wait_until_ready(), ctx.revisions.wait_until_ready(),
+                ctx.task_definitions.wait_until_ready(), services.wait_until_ready());
+            let _ = synced_tx.send(true);
             health.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::info!("caches synced");
             future::pending::<()>().await
         }
     };

@@ -26,6 +26,9 @@ use crate::task::labels;
 use crate::task::lifecycle::{LastStatus, Stop, StopCode};
 
 pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action> {
+    if !ctx.synced() {
+        return Ok(Action::requeue(Duration::from_millis(500)));
+    }
     let _timer = ctx.health.metrics.reconcile("service");
     let ns = service.namespace().unwrap_or_default();
     let name = service.name_any();

@@ -23,6 +23,9 @@ use crate::task::labels;
 use crate::task::lifecycle::{LastStatus, StopCode};
 
 pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
+    if !ctx.synced() {
+        return Ok(Action::requeue(Duration::from_millis(500)));
+    }
     let _timer = ctx.health.metrics.reconcile("taskrun");
     let ns = run.namespace().unwrap_or_default();
     let name = run.name_any();
