@@ -64,6 +64,11 @@ fn assert_round_trip(files: &[PathBuf], ns: &str) -> Vec<String> {
             }
         }
     }
+    // Cluster-scoped objects outlive the namespace: remove them, so other
+    // tests (the Helm chart's default CapacityProviders) can use the names.
+    for file in files {
+        let _ = kubectl.run(&["delete", "--ignore-not-found", "--wait=false", "-f", &file.display().to_string()]);
+    }
     assert!(problems.is_empty(), "{} of {} files failed:\n{}", problems.len(), files.len(), problems.join("\n"));
     kinds
 }

@@ -17,7 +17,7 @@ use super::revisions;
 use super::tasks::{self, Observed, Task};
 use super::{Context, deployments, placement, pods};
 use crate::api::{
-    DeploymentStatus, RolloutState, SchedulingStrategy, Service, ServiceDeployment, ServiceSpec, ServiceStatus, TaskStopCode,
+    DeploymentStatus, PlacementStrategyType, RolloutState, SchedulingStrategy, Service, ServiceDeployment, ServiceSpec, ServiceStatus, TaskStopCode,
 };
 use crate::rollout::{self, CircuitBreakerState, DeploymentTasks, TaskEvent, TaskHealth};
 use crate::scheduler::{TaskView, backoff, daemon, replica};
@@ -120,6 +120,14 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         }
     }
     if !starts.is_empty() {
+        // §4.7: Kubernetes has no per-pod bin-packing; say so rather than
+        // pretend (a MostAllocated scheduler profile would be the way).
+        let binpack = service.spec.placement.placement_strategy.iter().flatten().any(|s| s.type_ == PlacementStrategyType::Binpack);
+        if binpack {
+            ctx.publish(service.as_ref(), EventType::Warning, "PlacementStrategyIgnored", &format!(
+                "(service {name}) placement strategy binpack is not applied: kube-scheduler spreads by default; \
+                 a scheduler profile with NodeResourcesFit MostAllocated scoring packs nodes")).await;
+        }
         let new_pods = match starts.iter().map(|node| service_task(&service, &ctx, &primary, &constraints, node.as_deref())).collect::<Result<Vec<Pod>>>() {
             Ok(pods) => pods,
             Err(Error::Placement(e)) => return blocked(&service, &ctx, "PlacementInvalid", format!("(service {name}) placement: {e}")).await,
