@@ -118,7 +118,7 @@ pub fn health(task: &Task, grace_period: Duration, now: i64) -> TaskHealth {
     let running_since = task.running_since();
     let seconds_since_running = running_since.map_or(0, |t| (now - t).max(0) as u64);
     let checked = has_essential_health_checks(&task.pod);
-    let checks = checked.then(|| if task.state.ready { HealthCheckStatus::Healthy } else { HealthCheckStatus::Unknown });
+    let checks = checked.then_some(if task.state.ready { HealthCheckStatus::Healthy } else { HealthCheckStatus::Unknown });
     rollout::task_health(&TaskHealthInput {
         running: task.state.last_status == LastStatus::Running,
         essential_health_checks: checks,

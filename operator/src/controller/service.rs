@@ -113,11 +113,9 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     // Start-failure throttle (§2.5).
     let throttle = throttle(&observed, &primary.deployment.label);
     let mut requeue = Duration::from_secs(300);
-    if !starts.is_empty() {
-        if let Some(wait) = throttle.wait {
-            starts.clear();
-            requeue = requeue.min(wait);
-        }
+    if let Some(wait) = throttle.wait.filter(|_| !starts.is_empty()) {
+        starts.clear();
+        requeue = requeue.min(wait);
     }
     if !starts.is_empty() {
         // §4.7: Kubernetes has no per-pod bin-packing; say so rather than
@@ -166,7 +164,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     let busy = !report.started.is_empty() || !report.stopped.is_empty() || !observed.in_flight.creates.is_empty() || tripped;
     // Tasks without health checks count as healthy 40 s after RUNNING: look again then.
     let warming = active.iter().any(|t| deployments::health(t, grace, now) == TaskHealth::NotYetHealthy && t.state.last_status == LastStatus::Running);
-    let requeue = if busy { requeue.min(Duration::from_secs(5)) } else if warming { requeue.min(Duration::from_secs(5)) } else { requeue };
+    let requeue = if busy || warming { requeue.min(Duration::from_secs(5)) } else { requeue };
     Ok(Action::requeue(requeue))
 }
 
