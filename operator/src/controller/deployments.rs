@@ -40,7 +40,7 @@ impl Deployment {
             "volumeConfigurations": spec.volume_configurations,
             "platformVersion": spec.platform_version,
         });
-        Deployment::from_number(fnv1a(triggers.to_string().as_bytes()) % 10_000_000_000_000_000_000)
+        Deployment::from_number(crate::render::names::fnv1a(&triggers.to_string()) % 10_000_000_000_000_000_000)
     }
 
     fn from_number(number: u64) -> Deployment {
@@ -50,10 +50,6 @@ impl Deployment {
     fn from_id(id: &str) -> Deployment {
         Deployment { id: id.to_string(), label: id.replace('/', "-") }
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// The deployment that gets new tasks.

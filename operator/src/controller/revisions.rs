@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 
 use super::Context;
 use super::conditions::{self, Want};
@@ -110,9 +109,7 @@ pub async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Act
             let message = format!("Berth accepts but does not act on: {}", unsupported.join("; "));
             ctx.publish(td.as_ref(), EventType::Warning, "UnsupportedFields", &message.chars().take(1000).collect::<String>()).await;
         }
-        let api: Api<TaskDefinition> = Api::namespaced(ctx.client.clone(), &ns);
-        let body = json!({"apiVersion": TaskDefinition::api_version(&()), "kind": TaskDefinition::kind(&()), "status": status});
-        api.patch_status(&td.name_any(), &PatchParams::apply(super::MANAGER).force(), &Patch::Apply(&body)).await?;
+        super::apply_status(&ctx.client, td.as_ref(), &status).await?;
     }
     Ok(Action::await_change())
 }

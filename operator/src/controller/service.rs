@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 
 use super::conditions::{self, Want};
 use super::error::{Error, Result};
@@ -503,9 +502,7 @@ async fn write_status(service: &Service, ctx: &Context, status: ServiceStatus) -
     if service.status.as_ref() == Some(&status) {
         return Ok(());
     }
-    let api: Api<Service> = Api::namespaced(ctx.client.clone(), &service.namespace().unwrap_or_default());
-    let body = json!({"apiVersion": Service::api_version(&()), "kind": Service::kind(&()), "status": status});
-    api.patch_status(&service.name_any(), &PatchParams::apply(super::MANAGER).force(), &Patch::Apply(&body)).await?;
+    super::apply_status(&ctx.client, service, &status).await?;
     Ok(())
 }
 

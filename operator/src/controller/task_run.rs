@@ -6,11 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 
 use super::conditions::{self, Want};
 use super::error::{Error, Result};
@@ -67,9 +66,7 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
         if done(&status) && !done(&old) {
             ctx.publish(run.as_ref(), EventType::Normal, "TasksCompleted", &format!("(task run {name}) all tasks stopped.")).await;
         }
-        let api: Api<TaskRun> = Api::namespaced(ctx.client.clone(), &ns);
-        let body = json!({"apiVersion": TaskRun::api_version(&()), "kind": TaskRun::kind(&()), "status": status});
-        api.patch_status(&name, &PatchParams::apply(super::MANAGER).force(), &Patch::Apply(&body)).await?;
+        super::apply_status(&ctx.client, run.as_ref(), &status).await?;
     }
     Ok(Action::await_change())
 }
@@ -184,9 +181,7 @@ async fn unresolved(run: &TaskRun, ctx: &Context, problem: &str) -> Result<Actio
     };
     if run.status.as_ref() != Some(&status) {
         ctx.publish(run, EventType::Warning, "TaskDefinitionUnavailable", &message).await;
-        let api: Api<TaskRun> = Api::namespaced(ctx.client.clone(), &run.namespace().unwrap_or_default());
-        let body = json!({"apiVersion": TaskRun::api_version(&()), "kind": TaskRun::kind(&()), "status": status});
-        api.patch_status(&run.name_any(), &PatchParams::apply(super::MANAGER).force(), &Patch::Apply(&body)).await?;
+        super::apply_status(&ctx.client, run, &status).await?;
     }
     Ok(Action::requeue(Duration::from_secs(60)))
 }

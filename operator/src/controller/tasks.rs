@@ -13,6 +13,7 @@ use super::Context;
 use super::error::{Error, Result};
 use super::revisions::Resolved;
 use crate::api::{ContainerOutcome, TaskOverride, TaskSummary};
+use crate::placement::node_labels::ZONE_LABEL;
 use crate::render::names::{dns_label, label_value};
 use crate::scheduler::TaskView;
 use crate::scheduler::expectations::InFlight;
@@ -57,7 +58,7 @@ impl Task {
     /// The scheduler's view; the zone comes from the node's label.
     pub fn view(&self, ctx: &Context) -> TaskView {
         let node = self.node().map(str::to_string);
-        let zone = node.as_ref().and_then(|n| ctx.nodes.get(&ObjectRef::new(n))).and_then(|n| n.labels().get(ZONE).cloned());
+        let zone = node.as_ref().and_then(|n| ctx.nodes.get(&ObjectRef::new(n))).and_then(|n| n.labels().get(ZONE_LABEL).cloned());
         TaskView {
             name: self.pod.name_any(),
             // Daemon tasks are bound to their node before they are scheduled.
@@ -69,8 +70,6 @@ impl Task {
         }
     }
 }
-
-const ZONE: &str = "topology.kubernetes.io/zone";
 
 pub struct Observed {
     pub tasks: Vec<Task>,

@@ -153,8 +153,8 @@ fn collapse_dashes(s: &str) -> String {
     out
 }
 
-/// 64-bit FNV-1a.
-fn fnv1a(s: &str) -> u64 {
+/// 64-bit FNV-1a: a stable hash (the same across releases and processes).
+pub fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     })
