@@ -163,7 +163,7 @@ fn lint_passes_for_default_namespace_mode_and_capacity_provider_values() {
         vec!["--set".to_string(), "namespaceMode.enabled=true,namespaceMode.namespace=team-a".to_string()],
         vec!["-f".to_string(), ci_values("capacity-providers-values.yaml")],
         vec!["--set".to_string(), "capacityProviders.createDefaults=true".to_string()],
-        vec!["--set".to_string(), "leaderElection.enabled=true,metrics.serviceMonitor.enabled=true".to_string()],
+        vec!["--set".to_string(), "leaderElection.enabled=false,metrics.serviceMonitor.enabled=true".to_string()],
     ] {
         let args: Vec<&str> = ["lint", "--strict", chart.as_str()].into_iter().chain(extra.iter().map(String::as_str)).collect();
         kubectl.helm(&args).unwrap_or_else(|e| panic!("{e:#}"));
@@ -178,10 +178,11 @@ fn values_schema_rejects_unknown_keys_and_replicas_without_leader_election() {
     assert!(format!("{unknown:#}").contains("additional properties"), "{unknown:#}");
     let format = kubectl.helm(&["template", "r", &chart, "--set", "logFormat=xml"]).unwrap_err();
     assert!(format!("{format:#}").contains("logFormat"), "{format:#}");
-    let two = kubectl.helm(&["template", "r", &chart, "--set", "replicaCount=2"]).unwrap_err();
+    let two = kubectl.helm(&["template", "r", &chart, "--set", "replicaCount=2,leaderElection.enabled=false"]).unwrap_err();
     assert!(format!("{two:#}").contains("leaderElection.enabled"), "{two:#}");
-    let ha = kubectl.helm(&["template", "r", &chart, "--set", "leaderElection.enabled=true"]).unwrap();
-    assert!(ha.contains("replicas: 2") && ha.contains("kind: PodDisruptionBudget"), "{ha}");
+    // Highly available by default: two replicas on a Lease, kept by a PDB.
+    let ha = kubectl.helm(&["template", "r", &chart]).unwrap();
+    assert!(ha.contains("replicas: 2") && ha.contains("kind: PodDisruptionBudget") && ha.contains("BERTH_LEADER_ELECTION_LEASE"), "{ha}");
 }
 
 #[test]
@@ -196,7 +197,7 @@ fn rendered_manifests_pass_server_side_dry_run() {
         vec![],
         vec!["-f".into(), ci_values("namespace-mode-values.yaml")],
         vec!["--set".into(), namespace_mode],
-        vec!["--set".into(), "leaderElection.enabled=true".into(), "-f".into(), ci_values("capacity-providers-values.yaml")],
+        vec!["--set".into(), "leaderElection.enabled=false".into(), "-f".into(), ci_values("capacity-providers-values.yaml")],
     ];
     for values in value_sets {
         let release = release();
@@ -219,7 +220,8 @@ fn install_upgrade_uninstall_in_cluster_mode_with_least_privilege() {
     let ns = TestNamespace::create("helm-cluster");
     let release = release();
     let chart = chart();
-    let installed = kubectl.helm(&["install", &release, &chart, "-n", &ns.name]).unwrap_or_else(|e| panic!("{e:#}"));
+    let installed = kubectl.helm(&["install", &release, &chart, "-n", &ns.name, "--set", "leaderElection.enabled=false"])
+        .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(installed.contains("kubectl get ecs -A"), "NOTES: {installed}");
     let sa = release.clone(); // the release name contains "berth", so it is the full name
     kubectl.run(&["get", "deployment", &release, "-n", &ns.name]).unwrap();
@@ -234,10 +236,10 @@ fn install_upgrade_uninstall_in_cluster_mode_with_least_privilege() {
     // No leader election: no Lease access either.
     check_denied(&kubectl, &sa, &ns.name, &[("create", "leases.coordination.k8s.io".into(), vec!["-n".into(), ns.name.clone()])]);
 
-    // Upgrade with changed values: leader election (2 replicas, PDB, Lease
-    // Role), the default CapacityProviders, text logs.
+    // Upgrade with changed values: leader election back to its default (2
+    // replicas, PDB, Lease Role), the default CapacityProviders, text logs.
     kubectl
-        .helm(&["upgrade", &release, &chart, "-n", &ns.name, "--set", "leaderElection.enabled=true,logFormat=text",
+        .helm(&["upgrade", &release, &chart, "-n", &ns.name, "--set", "logFormat=text",
             "-f", &ci_values("capacity-providers-values.yaml")])
         .unwrap_or_else(|e| panic!("{e:#}"));
     let replicas = kubectl.run(&["get", "deployment", &release, "-n", &ns.name, "-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].args}"]).unwrap();
@@ -253,11 +255,13 @@ fn install_upgrade_uninstall_in_cluster_mode_with_least_privilege() {
         ("create", "leases.coordination.k8s.io".into(), n()),
         ("get", format!("leases.coordination.k8s.io/{lease}"), n()),
         ("update", format!("leases.coordination.k8s.io/{lease}"), n()),
-        ("patch", format!("leases.coordination.k8s.io/{lease}"), n()),
+        ("watch", format!("leases.coordination.k8s.io/{lease}"), n()),
     ]);
     check_denied(&kubectl, &sa, &ns.name, &[
         ("get", "leases.coordination.k8s.io/someone-else".into(), n()),
         ("delete", format!("leases.coordination.k8s.io/{lease}"), n()),
+        ("patch", format!("leases.coordination.k8s.io/{lease}"), n()),
+        ("list", "leases.coordination.k8s.io".into(), n()),
         ("create", "leases.coordination.k8s.io".into(), vec!["-n".into(), "kube-system".into()]),
     ]);
 

@@ -176,7 +176,13 @@ impl Operator {
     /// test process, so it dies with the process (`spawn_tied` follows the
     /// spawning thread, and test threads end with their tests).
     pub fn start(name: &str, args: &[&str]) -> Operator {
+        Operator::start_with_env(name, args, &[])
+    }
+
+    /// Starts an operator with `args` and extra environment variables.
+    pub fn start_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Operator {
         install_crds();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let binary = operator_binary();
         let logs = repo_root().join("target/operator-logs");
         std::fs::create_dir_all(&logs).expect("log dir");
@@ -189,7 +195,7 @@ impl Operator {
             let spawned = (|| -> std::io::Result<std::process::Child> {
                 let file = std::fs::File::create(&log_path)?;
                 let mut cmd = std::process::Command::new(&binary);
-                cmd.args(&args).env("KUBECONFIG", &kubeconfig).env("RUST_LOG", "info,berth=debug,kube=warn")
+                cmd.args(&args).env("KUBECONFIG", &kubeconfig).env("RUST_LOG", "info,berth=debug,kube=warn").envs(env)
                     .stdout(file.try_clone()?).stderr(file);
                 crate::plane::spawn_tied(&mut cmd)
             })();
@@ -210,6 +216,11 @@ impl Operator {
     /// SIGKILL: the operator dies mid-work, as on a node crash.
     pub fn kill(&self) {
         unsafe { libc::kill(self.pid as i32, libc::SIGKILL) };
+    }
+
+    /// SIGTERM: a graceful shutdown.
+    pub fn terminate(&self) {
+        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
     }
 }
 

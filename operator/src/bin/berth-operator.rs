@@ -38,21 +38,44 @@ async fn main() -> Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
 
-    // The Helm chart's leaderElection.enabled runs two replicas and sets this;
-    // without leader election both would start tasks, so refuse clearly.
-    if std::env::var_os("BERTH_LEADER_ELECTION_LEASE").is_some() {
-        bail!("leader election is not implemented in this version of berth-operator: \
-               install with leaderElection.enabled=false (one replica)");
-    }
     let health = std::sync::Arc::new(controller::http::Health::default());
     let bound = controller::http::serve(http_addr, health.clone()).await.with_context(|| format!("listening on {http_addr}"))?;
     tracing::info!("serving /livez, /readyz and /metrics on http://{bound}");
     let client = kube::Client::try_default().await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
     controller::wait_for_crds(&client).await;
-    tracing::info!(namespace = ?config.namespace, "berth-operator started");
-    controller::run(client, config, health, shutdown_signal()).await;
-    tracing::info!("berth-operator stopped");
-    Ok(())
+    // With BERTH_LEADER_ELECTION_LEASE (the Helm chart sets it for HA) only
+    // the replica holding that Lease reconciles. A standby is live and ready:
+    // it is doing its job, which is to wait.
+    let Ok(lease) = std::env::var("BERTH_LEADER_ELECTION_LEASE") else {
+        tracing::info!(namespace = ?config.namespace, "berth-operator started");
+        controller::run(client, config, health, shutdown_signal()).await;
+        tracing::info!("berth-operator stopped");
+        return Ok(());
+    };
+    let lease_namespace = std::env::var("BERTH_LEADER_ELECTION_NAMESPACE").unwrap_or_else(|_| "default".into());
+    let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("berth-operator-{}", std::process::id()));
+    tracing::info!(%lease, %lease_namespace, %identity, "standing by for the leader Lease");
+    health.stand_by();
+    // A client of its own, as kube-controller-manager does: renewals must not
+    // queue behind the controllers' requests on a shared connection pool.
+    let election_client = kube::Client::try_default().await.context("connecting to Kubernetes for leader election")?;
+    let elector = controller::leader::Elector::new(election_client, &lease_namespace, &lease, &identity);
+    let mut leadership = tokio::select! {
+        leadership = elector.acquire() => leadership,
+        _ = shutdown_signal() => return Ok(()),
+    };
+    health.lead();
+    tracing::info!(namespace = ?config.namespace, "berth-operator started as the leader");
+    tokio::select! {
+        _ = controller::run(client, config, health, shutdown_signal()) => {
+            leadership.release().await;
+            tracing::info!("berth-operator stopped");
+            Ok(())
+        }
+        // Stop at once: the caches and expectations of a former leader are
+        // not to be trusted; a restart stands by again with fresh ones.
+        _ = leadership.lost() => bail!("lost the leader Lease; exiting so that this replica stands by afresh"),
+    }
 }
 
 /// SIGTERM or SIGINT: stop taking work and let running reconciles finish.

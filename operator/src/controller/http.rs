@@ -20,6 +20,20 @@ pub struct Health {
     pub metrics: Metrics,
 }
 
+impl Health {
+    /// A standby replica is live and ready: waiting for the Lease is its job.
+    pub fn stand_by(&self) {
+        self.live.store(true, Ordering::SeqCst);
+        self.ready.store(true, Ordering::SeqCst);
+        self.metrics.set_leader(false);
+    }
+
+    /// Now leading: ready again only once the caches have synced.
+    pub fn lead(&self) {
+        self.ready.store(false, Ordering::SeqCst);
+    }
+}
+
 /// Serves until the process ends; returns the bound address once listening.
 pub async fn serve(addr: SocketAddr, health: Arc<Health>) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -5,6 +5,7 @@ use std::time::Instant;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -31,6 +32,7 @@ pub struct Metrics {
     duration: Family<ControllerLabel, Histogram>,
     tasks_started: Family<ControllerLabel, Counter>,
     tasks_stopped: Family<StopLabel, Counter>,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -46,7 +48,9 @@ impl Default for Metrics {
         registry.register("reconcile_duration_seconds", "How long a reconcile took", duration.clone());
         registry.register("tasks_started", "Tasks (pods) created", tasks_started.clone());
         registry.register("tasks_stopped", "Tasks stopped, by ECS stop code", tasks_stopped.clone());
-        Metrics { registry, reconciles, failures, duration, tasks_started, tasks_stopped }
+        let leader = Gauge::default();
+        registry.register("leader", "1 while this replica reconciles (holds the leader Lease, or runs without election)", leader.clone());
+        Metrics { registry, reconciles, failures, duration, tasks_started, tasks_stopped, leader }
     }
 }
 
@@ -67,6 +71,10 @@ impl Metrics {
 
     pub fn task_stopped(&self, stop_code: String) {
         self.tasks_stopped.get_or_create(&StopLabel { stop_code }).inc();
+    }
+
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(leading.into());
     }
 
     /// The OpenMetrics text exposition.
@@ -100,11 +108,13 @@ mod tests {
         metrics.failed("service", "KubernetesApiError");
         metrics.tasks_started("service", 3);
         metrics.task_stopped("EssentialContainerExited".into());
+        metrics.set_leader(true);
         let text = metrics.encode();
         assert!(text.contains("berth_reconciles_total{controller=\"service\"} 1"), "{text}");
         assert!(text.contains("berth_reconcile_failures_total{controller=\"service\",reason=\"KubernetesApiError\"} 1"), "{text}");
         assert!(text.contains("berth_tasks_started_total{controller=\"service\"} 3"), "{text}");
         assert!(text.contains("berth_tasks_stopped_total{stop_code=\"EssentialContainerExited\"} 1"), "{text}");
         assert!(text.contains("berth_reconcile_duration_seconds_count{controller=\"service\"} 1"), "{text}");
+        assert!(text.contains("berth_leader 1"), "{text}");
     }
 }

@@ -7,6 +7,7 @@ mod conditions;
 mod deployments;
 mod error;
 pub mod http;
+pub mod leader;
 mod metrics;
 mod placement;
 mod pods;
@@ -142,6 +143,9 @@ pub async fn wait_for_crds(client: &Client) {
 }
 
 /// Runs the controllers until `shutdown` resolves; `health` reports them.
+/// How long a graceful shutdown waits for running reconciles.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let ns = config.namespace.clone();
     let managed = watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
@@ -260,16 +264,32 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
         }
     };
     health.live.store(true, std::sync::atomic::Ordering::SeqCst);
+    health.metrics.set_leader(true);
     // The caches stop with the process; the controllers stop on `shutdown`.
     tokio::select! {
         _ = readiness => {}
         _ = futures::future::join3(td_runner, service_runner, run_runner) => {}
+        _ = shutdown_deadline(shutdown.clone(), ctx.clone()) => {}
         _ = pod_cache => tracing::error!("pod watch ended"),
         _ = node_cache => tracing::error!("node watch ended"),
         _ = revision_cache => tracing::error!("revision watch ended"),
     }
     health.live.store(false, std::sync::atomic::Ordering::SeqCst);
     health.ready.store(false, std::sync::atomic::Ordering::SeqCst);
+    health.metrics.set_leader(false);
+}
+
+/// Resolves when a stopping operator should stop waiting for its
+/// controllers: at once if the caches never synced (no reconcile has acted,
+/// and kube's controllers wait forever for a store that will not fill once
+/// shutdown stopped its watch), else after SHUTDOWN_GRACE, so a reconcile
+/// stuck on the API cannot keep the process (and its Lease) alive.
+async fn shutdown_deadline(shutdown: impl Future<Output = ()>, ctx: Arc<Context>) {
+    shutdown.await;
+    if ctx.synced() {
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        tracing::warn!("reconciles still running {SHUTDOWN_GRACE:?} after the shutdown signal; stopping anyway");
+    }
 }
 
 /// Sends a task pod's controlling owner (a Service or a TaskRun) a wake-up.
