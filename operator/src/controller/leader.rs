@@ -305,8 +305,7 @@ mod tests {
         let from_b = taken(Lease::default(), Some(&record(Some("b"), 100)), "a").spec.unwrap();
         assert_eq!((from_b.holder_identity.as_deref(), from_b.lease_transitions), (Some("a"), Some(4)));
         assert!(from_b.acquire_time.is_some());
-        let mut mine = Lease::default();
-        mine.spec = Some(LeaseSpec { lease_transitions: Some(4), ..LeaseSpec::default() });
+        let mine = Lease { spec: Some(LeaseSpec { lease_transitions: Some(4), ..LeaseSpec::default() }), ..Lease::default() };
         let renewed = taken(mine, Some(&record(Some("a"), 100)), "a").spec.unwrap();
         assert_eq!((renewed.lease_transitions, renewed.acquire_time), (Some(4), None));
         let created = taken(Lease::default(), None, "a").spec.unwrap();
