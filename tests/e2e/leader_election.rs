@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth::controller::leader::{LEASE_DURATION, RENEW_INTERVAL};
-use berth_tests::fixture::{Operator, TestNamespace, client, http_get, install_crds, plane, unique_suffix, wait_for};
+use berth_tests::fixture::{OPERATOR_NAMESPACE, OPERATOR_RELEASE, Operator, TestNamespace, client, http_get, install_crds, plane, unique_suffix, wait_for};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
@@ -42,12 +42,14 @@ async fn the_standby_takes_over_when_the_leader_dies() {
     apply(json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"taskDefinition": "web", "desiredCount": 10}}).to_string());
 
-    let lease = format!("berth-{}", unique_suffix());
+    // The Lease the chart's leader-election Role allows its ServiceAccount,
+    // which the operators authenticate as.
+    let lease = format!("{OPERATOR_RELEASE}-leader");
     let start = |identity: &str| Operator::start_with_env(identity, &["--namespace", &ns.name], &[
-        ("BERTH_LEADER_ELECTION_LEASE", lease.as_str()), ("BERTH_LEADER_ELECTION_NAMESPACE", ns.name.as_str()), ("POD_NAME", identity),
+        ("BERTH_LEADER_ELECTION_LEASE", lease.as_str()), ("BERTH_LEADER_ELECTION_NAMESPACE", OPERATOR_NAMESPACE), ("POD_NAME", identity),
     ]);
     let operators = [start("operator-a"), start("operator-b")];
-    let leases = Api::<Lease>::namespaced(client().await, &ns.name);
+    let leases = Api::<Lease>::namespaced(client().await, OPERATOR_NAMESPACE);
     let this_lease = watcher::Config::default().fields(&format!("metadata.name={lease}"));
     let seen = wait_for(leases.clone(), this_lease.clone(), Duration::from_secs(60), "a leader", |ls| holder(ls).is_some()).await;
     let leader_name = holder(&seen).unwrap();
@@ -98,9 +100,12 @@ async fn the_standby_takes_over_when_the_leader_dies() {
 async fn a_graceful_shutdown_hands_the_lease_over_at_once() {
     install_crds();
     let ns = TestNamespace::create("handover");
+    // Its own Lease beside the other test's, so as admin.
     let lease = format!("berth-{}", unique_suffix());
+    let admin = plane().kubeconfig.display().to_string();
     let start = |identity: &str| Operator::start_with_env(identity, &["--namespace", &ns.name], &[
         ("BERTH_LEADER_ELECTION_LEASE", lease.as_str()), ("BERTH_LEADER_ELECTION_NAMESPACE", ns.name.as_str()), ("POD_NAME", identity),
+        ("KUBECONFIG", admin.as_str()),
     ]);
     let first = start("first");
     let leases = Api::<Lease>::namespaced(client().await, &ns.name);

@@ -164,8 +164,44 @@ pub fn install_crds() {
     });
 }
 
-/// A `berth-operator` process against the plane, logging to
-/// `target/operator-logs/<name>.log`; SIGTERMed when dropped.
+/// The Helm release whose ServiceAccount the test operators run as.
+pub const OPERATOR_RELEASE: &str = "berth-e2e";
+/// Its namespace, where the chart's leader-election Role allows one Lease.
+pub const OPERATOR_NAMESPACE: &str = "berth-system";
+
+/// A kubeconfig that authenticates as the Helm chart's ServiceAccount (its
+/// RBAC rendered from charts/berth and applied, a token from `kubectl create
+/// token`), so every end-to-end scenario proves the chart grants enough.
+pub fn operator_kubeconfig() -> &'static PathBuf {
+    static KUBECONFIG: OnceLock<PathBuf> = OnceLock::new();
+    KUBECONFIG.get_or_init(|| {
+        let kubectl = plane().kubectl();
+        let chart = repo_root().join("charts/berth").display().to_string();
+        let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}});
+        kubectl.run_with_input(&["apply", "--server-side", "-f", "-"], &namespace.to_string()).expect("creating the operator namespace");
+        let rbac = kubectl
+            .helm(&["template", OPERATOR_RELEASE, &chart, "-n", OPERATOR_NAMESPACE, "--set", "leaderElection.enabled=true",
+                "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"])
+            .expect("rendering the chart's RBAC");
+        kubectl.run_with_input(&["apply", "--server-side", "--force-conflicts", "-n", OPERATOR_NAMESPACE, "-f", "-"], &rbac)
+            .expect("applying the chart's RBAC");
+        let token = kubectl.run(&["create", "token", OPERATOR_RELEASE, "-n", OPERATOR_NAMESPACE, "--duration=24h"]).expect("a token");
+        let admin = kubectl.run(&["config", "view", "--raw", "--minify", "-o", "json"]).expect("kubeconfig");
+        let mut config: serde_json::Value = serde_json::from_str(&admin).expect("kubeconfig JSON");
+        let user = config["contexts"][0]["context"]["user"].clone();
+        config["users"] = serde_json::json!([{"name": user, "user": {"token": token.trim()}}]);
+        let path = plane().kubeconfig.with_file_name(format!("operator-{}.kubeconfig", std::process::id()));
+        std::fs::write(&path, config.to_string()).expect("writing the operator kubeconfig");
+        let whoami = kubectl.run(&["auth", "whoami", "--kubeconfig", &path.display().to_string(), "-o", "jsonpath={.status.userInfo.username}"])
+            .expect("kubectl auth whoami");
+        assert_eq!(whoami, format!("system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_RELEASE}"));
+        path
+    })
+}
+
+/// A `berth-operator` process against the plane, authenticated as the
+/// chart's ServiceAccount, logging to `target/operator-logs/<name>.log`;
+/// SIGTERMed when dropped.
 pub struct Operator {
     pub pid: u32,
     pub log: PathBuf,
@@ -188,7 +224,7 @@ impl Operator {
         std::fs::create_dir_all(&logs).expect("log dir");
         let log = logs.join(format!("{name}-{}.log", unique_suffix()));
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let kubeconfig = plane().kubeconfig.clone();
+        let kubeconfig = operator_kubeconfig().clone();
         let (tx, rx) = mpsc::channel();
         let log_path = log.clone();
         std::thread::spawn(move || {
