@@ -1,6 +1,7 @@
 //! `berth-plane`: the local control plane, from the command line.
 //!
-//!   berth-plane up [--workers N]            start it with Berth's CRDs and operator, run until Ctrl-C
+//!   berth-plane up [--workers N] [--no-demo] start it with Berth's CRDs and operator, show the demo, run until Ctrl-C
+//!   berth-plane demo [--workers N]          the same, but stop after the demo
 //!   berth-plane run [--workers N] -- CMD..  start it, run CMD against it, stop it
 //!   berth-plane test [-- CARGO TEST ARGS]   run the whole test suite against one plane
 use std::process::{Command, ExitCode};
@@ -31,7 +32,8 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         config.workers = Some(opts.get(i + 1).context("--workers takes a number")?.parse()?);
     }
     match opts.first().map(String::as_str) {
-        Some("up") => up(&config),
+        Some("up") => up(&config, !opts.iter().any(|a| a == "--no-demo"), true),
+        Some("demo") => up(&config, true, false),
         Some("run") if !rest.is_empty() => with_plane(&config, &rest),
         Some("test") => {
             build_operator()?;
@@ -42,7 +44,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
             }
             with_plane(&config, &cmd)
         }
-        _ => bail!("usage: berth-plane up | run -- CMD... | test [-- ARGS] (options: --workers N)"),
+        _ => bail!("usage: berth-plane up [--no-demo] | demo | run -- CMD... | test [-- ARGS] (options: --workers N)"),
     }
 }
 
@@ -63,9 +65,11 @@ fn start(config: &PlaneConfig) -> Result<Plane> {
     Ok(plane)
 }
 
-/// Berth's main job on a local machine: the plane, Berth's CRDs, and the
-/// operator (its log on this terminal), until Ctrl-C.
-fn up(config: &PlaneConfig) -> Result<ExitCode> {
+/// Berth's main job on a local machine: the plane, Berth's CRDs and the
+/// operator (its log in target/berth-plane-operator.log); then the demo (the
+/// web example across zones, a failed task replaced, a roll); then, with
+/// `stay`, everything keeps running until Ctrl-C.
+fn up(config: &PlaneConfig, demo: bool, stay: bool) -> Result<ExitCode> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     build_operator()?;
     let mut plane = start(config)?;
@@ -75,18 +79,36 @@ fn up(config: &PlaneConfig) -> Result<ExitCode> {
     let crds = repo().join("crds").display().to_string();
     kubectl.run(&["apply", "--server-side", "-f", &crds])?;
     kubectl.run(&["wait", "--for=condition=Established", "--timeout=60s", "-f", &crds])?;
+    let log_path = repo().join("target/berth-plane-operator.log");
+    let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let mut operator = Command::new(repo().join("target/debug/berth-operator"));
-    operator.env("KUBECONFIG", &plane.kubeconfig);
+    operator.env("KUBECONFIG", &plane.kubeconfig).stdout(log.try_clone()?).stderr(log);
     let mut operator = spawn_tied(&mut operator).context("starting berth-operator")?;
-    println!("\nBerth runs until Ctrl-C. In another shell:\n  export KUBECONFIG={}\n  export PATH={}:$PATH\n  \
-        kubectl create namespace demo && kubectl apply -n demo -f examples/web-fargate.yaml && kubectl get ecs -n demo\n",
-        plane.kubeconfig.display(), plane.bin_dir.display());
-    signals.forever().next();
+    println!("berth-operator is running; its log: {}", log_path.display());
+    let outcome = if demo { show_demo(&plane) } else { Ok(()) };
+    if let Err(e) = &outcome {
+        eprintln!("berth-plane: the demo failed: {e:#}");
+    } else if stay {
+        println!("\nBerth runs until Ctrl-C. In another shell:\n  export KUBECONFIG={}\n  export PATH={}:$PATH\n  \
+            kubectl get ecs -A    # then apply your own: kubectl create namespace my-cluster && kubectl apply -n my-cluster -f examples/\n",
+            plane.kubeconfig.display(), plane.bin_dir.display());
+        signals.forever().next();
+    }
     eprintln!("berth-plane: stopping");
     unsafe { libc::kill(operator.id() as i32, libc::SIGTERM) };
     let _ = operator.wait();
     stop_and_check(&mut plane)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn show_demo(plane: &Plane) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&plane.kubeconfig)?;
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+        let client = kube::Client::try_from(config)?;
+        berth_tests::demo::run(client, &plane.kubectl(), "demo", &mut std::io::stdout()).await.map(|_| ())
+    })
 }
 
 fn repo() -> std::path::PathBuf {
