@@ -64,6 +64,7 @@ impl Task {
             // Daemon tasks are bound to their node before they are scheduled.
             node: node.or_else(|| self.label(labels::NODE).map(str::to_string)),
             zone,
+            provider: self.label(labels::CAPACITY_PROVIDER).map(str::to_string),
             pending: self.state.last_status != LastStatus::Running,
             healthy: self.state.last_status == LastStatus::Running && self.state.ready,
             created: self.created_seconds(),
