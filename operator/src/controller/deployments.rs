@@ -30,7 +30,7 @@ impl Deployment {
     /// The deployment the spec asks for: its id changes whenever a field that
     /// starts an ECS deployment changes (§2.1).
     pub fn of(spec: &ServiceSpec, resolved: &Resolved) -> Deployment {
-        let triggers = json!({
+        let mut triggers = json!({
             "taskDefinition": resolved.reference(),
             "forceNewDeployment": spec.force_new_deployment,
             "networkConfiguration": spec.placement.network_configuration,
@@ -40,6 +40,16 @@ impl Deployment {
             "volumeConfigurations": spec.volume_configurations,
             "platformVersion": spec.platform_version,
         });
+        // A new launch type or strategy moves the tasks by a deployment, as in
+        // ECS. Added only when set, so services without one keep their ids.
+        for (key, value) in [
+            ("launchType", json!(spec.placement.launch_type)),
+            ("capacityProviderStrategy", json!(spec.placement.capacity_provider_strategy)),
+        ] {
+            if !value.is_null() {
+                triggers[key] = value;
+            }
+        }
         Deployment::from_number(crate::render::names::fnv1a(&triggers.to_string()) % 10_000_000_000_000_000_000)
     }
 
