@@ -196,6 +196,14 @@ async fn launch_types_place_tasks_on_their_pools_with_their_resource_rules() {
     nodes.dedup();
     assert_eq!(nodes.len(), 2, "two tasks with host port 8080 share no node");
 
+    // RunTask with a launch type: the same pool and sizes.
+    apply(&ns.name, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskRun", "metadata": {"name": "once"},
+        "spec": {"taskDefinition": "web", "count": 2, "launchType": "FARGATE"}}));
+    let run = wait_for(pods.clone(), watcher::Config::default().labels("berth.dev/task-run=once"), TIMEOUT, "2 running Fargate run tasks", |ps| {
+        running_split(ps) == Some(BTreeMap::from([("fargate".to_string(), 2)]))
+    }).await;
+    assert!(live(&run).iter().all(|p| fargate.holds(p)));
+
     // DAEMON on EC2: one task on each node of the pool, none elsewhere.
     let agents = wait_for(pods, tasks_of("agent"), TIMEOUT, "one agent on each EC2 node", |ps| {
         running_split(ps) == Some(BTreeMap::from([("ec2".to_string(), 2)]))

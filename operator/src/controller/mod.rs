@@ -185,9 +185,10 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
         });
 
     // CapacityProviders: a pool created, changed or removed wakes every service
-    // (one that waited for its provider, or whose pool moved).
+    // and task run (one may wait for its provider, or its pool moved).
     let (capacity_providers, provider_writer) = reflector::store::<CapacityProvider>();
     let (provider_triggers, provider_changes) = futures::channel::mpsc::unbounded();
+    let (run_provider_triggers, run_provider_changes) = futures::channel::mpsc::unbounded();
     let provider_cache = watcher(Api::<CapacityProvider>::all(client.clone()), watcher::Config::default())
         .default_backoff()
         .modify(|p| p.managed_fields_mut().clear())
@@ -195,6 +196,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
         .touched_objects()
         .for_each(move |_| {
             let _ = provider_triggers.unbounded_send(());
+            let _ = run_provider_triggers.unbounded_send(());
             future::ready(())
         });
 
@@ -255,6 +257,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
     let run_store = runs.store();
     let run_runner = runs
         .reconcile_on(runs_woken)
+        .reconcile_all_on(run_provider_changes)
         .watches(api::<TaskDefinition>(&client, &ns), watcher::Config::default(), move |td| {
             let ns = td.namespace();
             run_store.state().iter()

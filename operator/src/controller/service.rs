@@ -18,7 +18,7 @@ use super::{Context, deployments, placement, pods};
 use crate::api::{
     CapacityProviderSpec, DeploymentStatus, PlacementStrategyType, RolloutState, SchedulingStrategy, Service, ServiceDeployment, ServiceSpec, ServiceStatus, TaskStopCode,
 };
-use crate::capacity::{self, CapacityStrategy, launch::Launch};
+use crate::capacity::{self, CapacityStrategy};
 use crate::rollout::{self, CircuitBreakerState, DeploymentTasks, TaskEvent, TaskHealth};
 use crate::scheduler::{TaskView, backoff, daemon, replica};
 use crate::render::names::label_value;
@@ -135,7 +135,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
                 "(service {name}) placement strategy binpack is not applied: kube-scheduler spreads by default; \
                  a scheduler profile with NodeResourcesFit MostAllocated scoring packs nodes")).await;
         }
-        let providers = new_task_providers(launch.as_ref(), active.iter().filter(|t| of_primary(t)).copied(), starts.len());
+        let providers = tasks::new_task_providers(launch.as_ref(), active.iter().filter(|t| of_primary(t)).copied(), starts.len());
         let new_pods = starts.iter().zip(&providers)
             .map(|(node, provider)| service_task(&service, &ctx, &primary, &constraints, node.as_deref(), *provider))
             .collect::<Result<Vec<Pod>>>();
@@ -245,18 +245,6 @@ fn plan_replicas(
     ReplicaPlan { starts: step.start_primary as usize, victims, stuck: step.stuck }
 }
 
-/// The capacity provider of each of `count` new tasks, so the primary
-/// deployment's tasks (`primary_tasks`) follow the strategy's split; `None`
-/// without a launch type or strategy.
-fn new_task_providers<'a>(launch: Option<&'a Launch>, primary_tasks: impl Iterator<Item = &'a Task>, count: usize) -> Vec<Option<(&'a str, &'a CapacityProviderSpec)>> {
-    let Some(launch) = launch else { return vec![None; count] };
-    let current = capacity::tasks::provider_counts(primary_tasks.map(|t| t.label(labels::CAPACITY_PROVIDER)));
-    capacity::tasks::providers_for_new_tasks(&launch.strategy, &current, count)
-        .into_iter()
-        .map(|name| launch.providers.get_key_value(&name).map(|(name, pool)| (name.as_str(), pool)))
-        .collect()
-}
-
 /// A new task of the service, in `deployment`, on `provider`'s nodes when it
 /// has one; for DAEMON bound to `node`, otherwise spread over zones then
 /// nodes (ECS's default, §2.3).
@@ -279,9 +267,7 @@ fn service_task(
     if let Some(node) = node {
         task_labels.insert(labels::NODE.to_string(), label_value(node));
     }
-    if let Some((provider, _)) = provider {
-        task_labels.insert(labels::CAPACITY_PROVIDER.to_string(), provider.to_string());
-    }
+
     let mut pod = tasks::render(resolved, tasks::NewTask {
         namespace: service.namespace().unwrap_or_default(),
         name_prefix: &name,
@@ -296,12 +282,10 @@ fn service_task(
     })?;
     let spec = pod.spec.get_or_insert_with(Default::default);
     placement::apply(spec, ctx, &group, constraints, service.spec.placement.placement_strategy.as_ref(), node.is_none())?;
-    if let Some((_, pool)) = provider {
-        capacity::pool::confine_to_pool(spec, pool);
-    }
     if let Some(node) = node {
         tasks::pin_to_node(spec, node);
     }
+    tasks::place_on_provider(&mut pod, provider);
     Ok(pod)
 }
 

@@ -1,6 +1,6 @@
 //! `berth-plane`: the local control plane, from the command line.
 //!
-//!   berth-plane up [--workers N]            start it with Berth's CRDs and operator, run until Ctrl-C
+//!   berth-plane up [--workers N]            start it with Berth's CRDs, default capacity providers and operator, run until Ctrl-C
 //!   berth-plane run [--workers N] -- CMD..  start it, run CMD against it, stop it
 //!   berth-plane test [-- CARGO TEST ARGS]   run the whole test suite against one plane
 use std::process::{Command, ExitCode};
@@ -63,6 +63,20 @@ fn start(config: &PlaneConfig) -> Result<Plane> {
     Ok(plane)
 }
 
+/// What `launchType: EC2` and `FARGATE` use (docs/capacity-providers.md):
+/// on this demo plane both pools are every worker.
+const DEFAULT_CAPACITY_PROVIDERS: &str = "\
+apiVersion: berth.dev/v1alpha1
+kind: CapacityProvider
+metadata: {name: ec2}
+spec: {type: EC2}
+---
+apiVersion: berth.dev/v1alpha1
+kind: CapacityProvider
+metadata: {name: fargate}
+spec: {type: FARGATE}
+";
+
 /// Berth's main job on a local machine: the plane, Berth's CRDs, and the
 /// operator (its log on this terminal), until Ctrl-C.
 fn up(config: &PlaneConfig) -> Result<ExitCode> {
@@ -75,6 +89,7 @@ fn up(config: &PlaneConfig) -> Result<ExitCode> {
     let crds = repo().join("crds").display().to_string();
     kubectl.run(&["apply", "--server-side", "-f", &crds])?;
     kubectl.run(&["wait", "--for=condition=Established", "--timeout=60s", "-f", &crds])?;
+    kubectl.run_with_input(&["apply", "--server-side", "-f", "-"], DEFAULT_CAPACITY_PROVIDERS)?;
     let mut operator = Command::new(repo().join("target/debug/berth-operator"));
     operator.env("KUBECONFIG", &plane.kubeconfig);
     let mut operator = spawn_tied(&mut operator).context("starting berth-operator")?;
