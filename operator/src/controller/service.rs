@@ -313,17 +313,15 @@ async fn publish_report(service: &Service, ctx: &Context, report: &Report, obser
     }
 }
 
-/// ECS's placement failure event for tasks kube-scheduler cannot place (a
-/// pool with no room, or no node matching): the Kubernetes counterpart of no
-/// container instance meeting the task's requirements.
+/// ECS's placement failure event, once per pass, when kube-scheduler cannot
+/// place a task (a pool with no room, or no node matching): the Kubernetes
+/// counterpart of no container instance meeting the task's requirements.
 async fn publish_unplaced(service: &Service, ctx: &Context, active: &[&Task]) {
+    let Some((task, why)) = active.iter().find_map(|t| Some((t, unschedulable(&t.pod)?))) else { return };
     let name = service.name_any();
-    for task in active {
-        let Some(why) = unschedulable(&task.pod) else { continue };
-        let provider = task.label(labels::CAPACITY_PROVIDER).map(|p| format!(" (capacity provider {p})")).unwrap_or_default();
-        let message = format!("(service {name}) was unable to place a task because no container instance met all of its requirements.{provider} Reason: {why}");
-        ctx.publish(service, EventType::Warning, "ServiceTaskPlacementFailure", &message).await;
-    }
+    let provider = task.label(labels::CAPACITY_PROVIDER).map(|p| format!(" (capacity provider {p})")).unwrap_or_default();
+    let message = format!("(service {name}) was unable to place a task because no container instance met all of its requirements.{provider} Reason: {why}");
+    ctx.publish(service, EventType::Warning, "ServiceTaskPlacementFailure", &message).await;
 }
 
 /// kube-scheduler's message when it found no node for the pod.
