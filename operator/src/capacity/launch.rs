@@ -28,15 +28,6 @@ pub struct Launch {
     pub providers: BTreeMap<String, CapacityProviderSpec>,
 }
 
-impl Launch {
-    /// A single-provider launch (a launch type, or a strategy of one provider).
-    pub fn single_provider(&self) -> Option<&str> {
-        let mut names = self.strategy.providers();
-        let first = names.next()?;
-        names.next().is_none().then_some(first)
-    }
-}
-
 /// Why an owner cannot launch tasks; messages name the provider or the reasons.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum LaunchError {
@@ -144,7 +135,7 @@ containerDefinitions: [{name: web, image: nginx}]
     #[test]
     fn a_launch_type_is_a_strategy_of_its_provider() {
         let launch = resolve(&placement("launchType: FARGATE"), &task_definition(PORTABLE), false, pools).unwrap().unwrap();
-        assert_eq!(launch.single_provider(), Some("fargate"));
+        assert_eq!(launch.providers.keys().collect::<Vec<_>>(), ["fargate"]);
         assert_eq!(launch.strategy.split(3), BTreeMap::from([("fargate".to_string(), 3)]));
     }
 
@@ -152,9 +143,8 @@ containerDefinitions: [{name: web, image: nginx}]
     fn a_strategy_keeps_base_and_weights_under_object_names() {
         let yaml = "capacityProviderStrategy: [{capacityProvider: FARGATE, base: 2, weight: 3}, {capacityProvider: EC2, weight: 1}]";
         let launch = resolve(&placement(yaml), &task_definition(PORTABLE), false, pools).unwrap().unwrap();
-        assert_eq!(launch.single_provider(), None);
         assert_eq!(launch.strategy.split(10), BTreeMap::from([("fargate".to_string(), 8), ("ec2".to_string(), 2)]));
-        assert_eq!(launch.providers.len(), 2);
+        assert_eq!(launch.providers.keys().collect::<Vec<_>>(), ["ec2", "fargate"]);
     }
 
     #[test]

@@ -126,6 +126,12 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         starts.clear();
         requeue = requeue.min(wait);
     }
+    // Under a strategy each new task's provider depends on the providers of
+    // the tasks before it: start more only once the cache shows the tasks
+    // still being created (the pass requeues soon, as they are in flight).
+    if launch.is_some() && !observed.in_flight.creates.is_empty() {
+        starts.clear();
+    }
     if !starts.is_empty() {
         // §4.7: Kubernetes has no per-pod bin-packing; say so rather than
         // pretend (a MostAllocated scheduler profile would be the way).
@@ -267,7 +273,6 @@ fn service_task(
     if let Some(node) = node {
         task_labels.insert(labels::NODE.to_string(), label_value(node));
     }
-
     let mut pod = tasks::render(resolved, tasks::NewTask {
         namespace: service.namespace().unwrap_or_default(),
         name_prefix: &name,
