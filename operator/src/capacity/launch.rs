@@ -39,6 +39,8 @@ pub enum LaunchError {
     Incompatible { launch_type: &'static str, provider: String, reasons: Vec<String> },
     #[error("the DAEMON scheduling strategy does not support a capacity provider strategy; use launchType EC2")]
     DaemonWithStrategy,
+    #[error("placementConstraints are not supported on FARGATE (capacity provider {0})")]
+    ConstraintsOnFargate(String),
 }
 
 impl LaunchError {
@@ -48,6 +50,7 @@ impl LaunchError {
             LaunchError::UnknownProvider { .. } => "CapacityProviderNotFound",
             LaunchError::Strategy(_) | LaunchError::DaemonWithStrategy => "CapacityProviderStrategyInvalid",
             LaunchError::Incompatible { .. } => "TaskDefinitionIncompatible",
+            LaunchError::ConstraintsOnFargate(_) => "PlacementInvalid",
         }
     }
 }
@@ -80,6 +83,10 @@ pub fn resolve(
     let mut providers = BTreeMap::new();
     for (ecs_name, item) in items {
         let spec = lookup(&item.provider).ok_or_else(|| LaunchError::UnknownProvider { ecs_name, object: item.provider.clone() })?;
+        let constrained = placement.placement_constraints.as_ref().is_some_and(|c| !c.is_empty());
+        if spec.type_ == CapacityProviderType::Fargate && constrained {
+            return Err(LaunchError::ConstraintsOnFargate(item.provider));
+        }
         let reasons = incompatibilities(task_definition, spec.type_);
         if !reasons.is_empty() {
             let launch_type = match spec.type_ {
@@ -176,6 +183,15 @@ containerDefinitions: [{name: web, image: nginx}]
         let yaml = "capacityProviderStrategy: [{capacityProvider: EC2, weight: 1}, {capacityProvider: FARGATE_SPOT, weight: 1}]";
         let error = resolve(&placement(yaml), &ec2_only, false, pools).unwrap_err();
         assert!(matches!(&error, LaunchError::Incompatible { provider, .. } if provider == "fargate-spot"), "{error}");
+    }
+
+    #[test]
+    fn fargate_takes_no_placement_constraints_from_the_owner() {
+        let constrained = "{launchType: FARGATE, placementConstraints: [{type: distinctInstance}]}";
+        let error = resolve(&placement(constrained), &task_definition(PORTABLE), false, pools).unwrap_err();
+        assert_eq!(error, LaunchError::ConstraintsOnFargate("fargate".into()));
+        let on_ec2 = "{launchType: EC2, placementConstraints: [{type: distinctInstance}]}";
+        assert!(resolve(&placement(on_ec2), &task_definition(PORTABLE), false, pools).is_ok());
     }
 
     #[test]

@@ -103,6 +103,55 @@ runtimeClassName: kata
         assert!(!admits(None, &labels(&[]), &[taint("berth.dev/pool", Some("x"), "NoSchedule")]));
     }
 
+    fn task_pod(task_definition: &str, pool: &str) -> PodSpec {
+        let spec: crate::api::TaskDefinitionSpec = serde_saphyr::from_str(task_definition).unwrap();
+        let pod = crate::render::render_pod(&spec, &crate::render::TaskContext::default()).unwrap();
+        let mut pod_spec = pod.spec.unwrap();
+        confine_to_pool(&mut pod_spec, &provider(pool));
+        pod_spec
+    }
+
+    fn amounts(map: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>) -> Vec<(String, String)> {
+        map.into_iter().flatten().map(|(k, v)| (k.clone(), v.0.clone())).collect()
+    }
+
+    #[test]
+    fn a_fargate_task_is_sized_exactly_and_confined_to_its_pool() {
+        let spec = task_pod(r#"
+requiresCompatibilities: [FARGATE]
+networkMode: awsvpc
+cpu: "1024"
+memory: "2048"
+containerDefinitions:
+- {name: web, image: nginx, portMappings: [{containerPort: 80}]}
+- {name: log, image: fluent-bit, essential: false, memoryReservation: 64}
+"#, FARGATE_POOL);
+        let size = vec![("cpu".to_string(), "1000m".to_string()), ("memory".to_string(), "2048Mi".to_string())];
+        let resources = spec.resources.as_ref().unwrap();
+        assert_eq!(amounts(resources.requests.as_ref()), size);
+        assert_eq!(amounts(resources.limits.as_ref()), size);
+        assert_eq!(spec.node_selector, Some(labels(&[("berth.dev/pool", "fargate")])));
+        assert_eq!(spec.runtime_class_name.as_deref(), Some("kata"));
+        assert!(spec.containers.iter().flat_map(|c| c.ports.iter().flatten()).all(|p| p.host_port.is_none()));
+    }
+
+    #[test]
+    fn an_ec2_task_keeps_container_shares_hard_and_soft_memory_and_host_ports() {
+        let spec = task_pod(r#"
+requiresCompatibilities: [EC2]
+networkMode: bridge
+containerDefinitions:
+- {name: worker, image: worker, cpu: 512, memory: 1024, memoryReservation: 256, portMappings: [{containerPort: 8080, hostPort: 80}]}
+"#, "{type: EC2, nodeSelector: {berth.dev/pool: ec2}}");
+        assert_eq!(spec.resources, None);
+        let container = &spec.containers[0];
+        let resources = container.resources.as_ref().unwrap();
+        assert_eq!(amounts(resources.requests.as_ref()), [("cpu".to_string(), "500m".to_string()), ("memory".to_string(), "256Mi".to_string())]);
+        assert_eq!(amounts(resources.limits.as_ref()), [("memory".to_string(), "1024Mi".to_string())]);
+        assert_eq!(container.ports.as_ref().unwrap()[0].host_port, Some(80));
+        assert_eq!(spec.node_selector, Some(labels(&[("berth.dev/pool", "ec2")])));
+    }
+
     #[test]
     fn toleration_matching_follows_kubernetes() {
         let toleration = |yaml: &str| -> Toleration { serde_saphyr::from_str(yaml).unwrap() };

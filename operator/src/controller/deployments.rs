@@ -172,3 +172,30 @@ pub fn breaker_after(
     }
     state
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment_of(service: &str) -> Deployment {
+        let spec: ServiceSpec = serde_saphyr::from_str(service).expect("service fixture");
+        let resolved = Resolved { family: "web".into(), revision: 1, spec: serde_saphyr::from_str("containerDefinitions: [{name: web, image: nginx}]").unwrap() };
+        Deployment::of(&spec, &resolved)
+    }
+
+    #[test]
+    fn a_new_launch_type_or_strategy_is_a_new_deployment_but_scaling_is_not() {
+        let base = deployment_of("{taskDefinition: web, desiredCount: 2}");
+        assert_eq!(deployment_of("{taskDefinition: web, desiredCount: 9}"), base);
+        let fargate = deployment_of("{taskDefinition: web, desiredCount: 2, launchType: FARGATE}");
+        let ec2 = deployment_of("{taskDefinition: web, desiredCount: 2, launchType: EC2}");
+        let strategy = deployment_of("{taskDefinition: web, desiredCount: 2, capacityProviderStrategy: [{capacityProvider: FARGATE, weight: 1}]}");
+        let reweighted = deployment_of("{taskDefinition: web, desiredCount: 2, capacityProviderStrategy: [{capacityProvider: FARGATE, weight: 2}]}");
+        let ids = [&base, &fargate, &ec2, &strategy, &reweighted];
+        for (i, a) in ids.iter().enumerate() {
+            for b in &ids[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+}
