@@ -15,5 +15,8 @@ async fn the_demo_shows_zones_a_replacement_and_a_roll() {
     assert!(report.tasks_per_zone.values().all(|&n| n == 2), "{story}");
     assert!(report.stopped_reason.contains("exit"), "{story}");
     assert!(story.contains("web:2 COMPLETED"), "{story}");
+    // The providers are cluster-wide and other test binaries (run one after
+    // another) create their own under these names.
     plane().kubectl().run(&["delete", "namespace", &ns, "--wait=false"]).unwrap();
+    plane().kubectl().run(&["delete", "capacityprovider", "ec2", "fargate", "--ignore-not-found"]).unwrap();
 }

@@ -16,6 +16,20 @@ use serde_json::json;
 use crate::fixture::{repo_root, wait_for};
 use crate::kubectl::Kubectl;
 
+/// What `launchType: EC2` and `FARGATE` use (docs/capacity-providers.md): on
+/// the local plane both pools are every worker.
+pub const DEFAULT_CAPACITY_PROVIDERS: &str = "\
+apiVersion: berth.dev/v1alpha1
+kind: CapacityProvider
+metadata: {name: ec2}
+spec: {type: EC2}
+---
+apiVersion: berth.dev/v1alpha1
+kind: CapacityProvider
+metadata: {name: fargate}
+spec: {type: FARGATE}
+";
+
 const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 const ZONE: &str = "topology.kubernetes.io/zone";
 
@@ -46,6 +60,8 @@ pub async fn run(client: Client, kubectl: &Kubectl, ns: &str, out: &mut dyn Writ
     let manifest = std::fs::read_to_string(&example).with_context(|| format!("reading {}", example.display()))?;
     let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
     kubectl.run_with_input(&["apply", "--server-side", "-f", "-"], &namespace.to_string())?;
+    // The example's launchType: FARGATE needs the provider of that name.
+    kubectl.run_with_input(&["apply", "--server-side", "-f", "-"], DEFAULT_CAPACITY_PROVIDERS)?;
     kubectl.run_with_input(&["apply", "--server-side", "-n", ns, "-f", "-"], &manifest)?;
     writeln!(out, "\n== 1. kubectl apply -n {ns} -f examples/web-fargate.yaml: a Service of 6 tasks")?;
 

@@ -20,6 +20,7 @@ mod volume;
 
 pub use capacity_provider::*;
 pub use common::*;
+pub use rules::is_fargate_task_size;
 pub use container::*;
 pub use deployment::*;
 pub use service::*;

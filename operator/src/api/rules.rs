@@ -42,6 +42,14 @@ const FARGATE_SIZES: [(i64, i64, i64, i64); 6] = [
     (16384, 32768, 122880, 8192),
 ];
 
+/// Is `cpu` units with `memory` MiB a Fargate task size (the table above, in Rust)?
+pub fn is_fargate_task_size(cpu: i64, memory: i64) -> bool {
+    (cpu == 256 && [512, 1024, 2048].contains(&memory))
+        || FARGATE_SIZES.iter().any(|&(units, min, max, step)| {
+            cpu == units && (min..=max).contains(&memory) && memory % step == 0
+        })
+}
+
 /// Task `cpu`/`memory` must be a Fargate size when `requiresCompatibilities` contains FARGATE.
 pub fn fargate_task_size() -> Rule {
     let (cpu, memory) = (cpu_units("self.cpu"), memory_mib("self.memory"));

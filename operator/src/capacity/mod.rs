@@ -23,6 +23,11 @@
 
 use std::collections::BTreeMap;
 
+pub mod compatibility;
+pub mod launch;
+pub mod pool;
+pub mod tasks;
+
 /// One entry of a `capacityProviderStrategy`, as ECS spells it (integers are ECS's).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StrategyItem {

@@ -30,7 +30,7 @@ impl Deployment {
     /// The deployment the spec asks for: its id changes whenever a field that
     /// starts an ECS deployment changes (§2.1).
     pub fn of(spec: &ServiceSpec, resolved: &Resolved) -> Deployment {
-        let triggers = json!({
+        let mut triggers = json!({
             "taskDefinition": resolved.reference(),
             "forceNewDeployment": spec.force_new_deployment,
             "networkConfiguration": spec.placement.network_configuration,
@@ -40,6 +40,16 @@ impl Deployment {
             "volumeConfigurations": spec.volume_configurations,
             "platformVersion": spec.platform_version,
         });
+        // A new launch type or strategy moves the tasks by a deployment, as in
+        // ECS. Added only when set, so services without one keep their ids.
+        for (key, value) in [
+            ("launchType", json!(spec.placement.launch_type)),
+            ("capacityProviderStrategy", json!(spec.placement.capacity_provider_strategy)),
+        ] {
+            if !value.is_null() {
+                triggers[key] = value;
+            }
+        }
         Deployment::from_number(crate::render::names::fnv1a(&triggers.to_string()) % 10_000_000_000_000_000_000)
     }
 
@@ -161,4 +171,31 @@ pub fn breaker_after(
         state = state.record(event, policy, desired);
     }
     state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment_of(service: &str) -> Deployment {
+        let spec: ServiceSpec = serde_saphyr::from_str(service).expect("service fixture");
+        let resolved = Resolved { family: "web".into(), revision: 1, spec: serde_saphyr::from_str("containerDefinitions: [{name: web, image: nginx}]").unwrap() };
+        Deployment::of(&spec, &resolved)
+    }
+
+    #[test]
+    fn a_new_launch_type_or_strategy_is_a_new_deployment_but_scaling_is_not() {
+        let base = deployment_of("{taskDefinition: web, desiredCount: 2}");
+        assert_eq!(deployment_of("{taskDefinition: web, desiredCount: 9}"), base);
+        let fargate = deployment_of("{taskDefinition: web, desiredCount: 2, launchType: FARGATE}");
+        let ec2 = deployment_of("{taskDefinition: web, desiredCount: 2, launchType: EC2}");
+        let strategy = deployment_of("{taskDefinition: web, desiredCount: 2, capacityProviderStrategy: [{capacityProvider: FARGATE, weight: 1}]}");
+        let reweighted = deployment_of("{taskDefinition: web, desiredCount: 2, capacityProviderStrategy: [{capacityProvider: FARGATE, weight: 2}]}");
+        let ids = [&base, &fargate, &ec2, &strategy, &reweighted];
+        for (i, a) in ids.iter().enumerate() {
+            for b in &ids[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
 }

@@ -31,7 +31,7 @@ use kube::{Client, Resource, ResourceExt};
 
 pub use error::Error;
 
-use crate::api::{Service, TaskDefinition, TaskRun};
+use crate::api::{CapacityProvider, CapacityProviderSpec, Service, TaskDefinition, TaskRun};
 use crate::scheduler::expectations::Expectations;
 use crate::task::labels;
 
@@ -71,6 +71,7 @@ pub struct Context {
     pub nodes: Store<Node>,
     pub revisions: Store<ControllerRevision>,
     pub task_definitions: Store<TaskDefinition>,
+    pub capacity_providers: Store<CapacityProvider>,
     pub expectations: Mutex<Expectations>,
     pub health: Arc<http::Health>,
     /// True once every cache has listed (see `synced`).
@@ -82,6 +83,11 @@ impl Context {
     /// partial world (no pods yet) and start duplicate tasks, so it requeues.
     pub fn synced(&self) -> bool {
         *self.synced.borrow()
+    }
+
+    /// The CapacityProvider named `name`, from the cache.
+    pub fn capacity_provider(&self, name: &str) -> Option<CapacityProviderSpec> {
+        self.capacity_providers.get(&reflector::ObjectRef::new(name)).map(|p| p.spec.clone())
     }
 
     /// Publishes an event on `obj`; a failure to publish is logged, not fatal.
@@ -124,7 +130,7 @@ where
 /// Waits for Berth's CRDs, saying which are missing and how to install them.
 pub async fn wait_for_crds(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for name in ["taskdefinitions.berth.dev", "services.berth.dev", "taskruns.berth.dev"] {
+    for name in ["taskdefinitions.berth.dev", "services.berth.dev", "taskruns.berth.dev", "capacityproviders.berth.dev"] {
         let mut warned = false;
         loop {
             match crds.get_opt(name).await {
@@ -182,6 +188,22 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
             future::ready(())
         });
 
+    // CapacityProviders: a pool created, changed or removed wakes every service
+    // and task run (one may wait for its provider, or its pool moved).
+    let (capacity_providers, provider_writer) = reflector::store::<CapacityProvider>();
+    let (provider_triggers, provider_changes) = futures::channel::mpsc::unbounded();
+    let (run_provider_triggers, run_provider_changes) = futures::channel::mpsc::unbounded();
+    let provider_cache = watcher(Api::<CapacityProvider>::all(client.clone()), watcher::Config::default())
+        .default_backoff()
+        .modify(|p| p.managed_fields_mut().clear())
+        .reflect(provider_writer)
+        .touched_objects()
+        .for_each(move |_| {
+            let _ = provider_triggers.unbounded_send(());
+            let _ = run_provider_triggers.unbounded_send(());
+            future::ready(())
+        });
+
     let (revisions, revision_writer) = reflector::store::<ControllerRevision>();
     let revision_cache = watcher(api::<ControllerRevision>(&client, &ns), managed)
         .default_backoff()
@@ -200,6 +222,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
         nodes,
         revisions,
         task_definitions: td_controller.store(),
+        capacity_providers,
         expectations: Mutex::new(Expectations::default()),
         health: health.clone(),
         synced: synced_rx,
@@ -217,7 +240,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
     let service_store = services.store();
     let service_runner = services
         .reconcile_on(services_woken)
-        .reconcile_all_on(node_changes)
+        .reconcile_all_on(futures::stream::select(node_changes, provider_changes))
         .watches(api::<TaskDefinition>(&client, &ns), watcher::Config::default(), {
             let store = service_store.clone();
             move |td| {
@@ -238,6 +261,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
     let run_store = runs.store();
     let run_runner = runs
         .reconcile_on(runs_woken)
+        .reconcile_all_on(run_provider_changes)
         .watches(api::<TaskDefinition>(&client, &ns), watcher::Config::default(), move |td| {
             let ns = td.namespace();
             run_store.state().iter()
@@ -255,7 +279,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
     let readiness = {
         let (health, ctx, services) = (health.clone(), ctx.clone(), service_store.clone());
         async move {
-            let _ = futures::join!(ctx.pods.wait_until_ready(), ctx.nodes.wait_until_ready(), ctx.revisions.wait_until_ready(),
+            let _ = futures::join!(ctx.pods.wait_until_ready(), ctx.nodes.wait_until_ready(), ctx.revisions.wait_until_ready(), ctx.capacity_providers.wait_until_ready(),
                 ctx.task_definitions.wait_until_ready(), services.wait_until_ready());
             let _ = synced_tx.send(true);
             health.ready.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -273,6 +297,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
         _ = pod_cache => tracing::error!("pod watch ended"),
         _ = node_cache => tracing::error!("node watch ended"),
         _ = revision_cache => tracing::error!("revision watch ended"),
+        _ = provider_cache => tracing::error!("capacity provider watch ended"),
     }
     health.live.store(false, std::sync::atomic::Ordering::SeqCst);
     health.ready.store(false, std::sync::atomic::Ordering::SeqCst);

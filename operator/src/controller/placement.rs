@@ -9,7 +9,7 @@ use kube::ResourceExt;
 
 use super::Context;
 use super::tasks::node_ready;
-use crate::api::{PlacementConstraint, PlacementStrategy, TaskDefinitionSpec, wire_name};
+use crate::api::{CapacityProviderSpec, PlacementConstraint, PlacementStrategy, TaskDefinitionSpec, wire_name};
 use crate::placement::node_match;
 use crate::placement::{ConstraintContext, PlacementConstraintItem, PlacementError, PlacementStrategyItem};
 use crate::render::names::label_value;
@@ -67,7 +67,12 @@ pub fn apply(
 
 /// Nodes a DAEMON service puts a task on: Ready, schedulable, without taints
 /// its tasks do not tolerate, and satisfying its memberOf constraints.
-pub fn daemon_nodes(ctx: &Context, group: &str, constraints: &[PlacementConstraintItem]) -> Result<BTreeSet<String>, PlacementError> {
+pub fn daemon_nodes(
+    ctx: &Context,
+    group: &str,
+    constraints: &[PlacementConstraintItem],
+    pool: Option<&CapacityProviderSpec>,
+) -> Result<BTreeSet<String>, PlacementError> {
     let known = known_label_values(ctx);
     let selector = |g: &str| group_selector(g);
     let context = ConstraintContext { task_group: group, known_label_values: &known, group_selector: &selector };
@@ -78,17 +83,19 @@ pub fn daemon_nodes(ctx: &Context, group: &str, constraints: &[PlacementConstrai
         .nodes
         .state()
         .iter()
-        .filter(|n| node_ready(n) && schedulable(n))
+        .filter(|n| node_ready(n) && schedulable(n, pool))
         .filter(|n| required.as_ref().is_none_or(|r| node_match::matches(r, &n.name_any(), n.labels())))
         .map(|n| n.name_any())
         .collect())
 }
 
-fn schedulable(node: &Node) -> bool {
+/// Not cordoned, and in the task's pool: without a capacity provider, any
+/// node whose taints do not repel the task (it tolerates none).
+fn schedulable(node: &Node, pool: Option<&CapacityProviderSpec>) -> bool {
     let spec = node.spec.as_ref();
     let cordoned = spec.and_then(|s| s.unschedulable).unwrap_or(false);
-    let tainted = spec.and_then(|s| s.taints.as_ref()).is_some_and(|ts| ts.iter().any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute"));
-    !cordoned && !tainted
+    let taints = spec.and_then(|s| s.taints.as_deref()).unwrap_or_default();
+    !cordoned && crate::capacity::pool::admits(pool, node.labels(), taints)
 }
 
 fn known_label_values(ctx: &Context) -> BTreeMap<String, BTreeSet<String>> {

@@ -16,8 +16,9 @@ use super::revisions;
 use super::tasks::{self, Observed, Task};
 use super::{Context, deployments, placement, pods};
 use crate::api::{
-    DeploymentStatus, PlacementStrategyType, RolloutState, SchedulingStrategy, Service, ServiceDeployment, ServiceSpec, ServiceStatus, TaskStopCode,
+    CapacityProviderSpec, DeploymentStatus, PlacementStrategyType, RolloutState, SchedulingStrategy, Service, ServiceDeployment, ServiceSpec, ServiceStatus, TaskStopCode,
 };
+use crate::capacity::{self, CapacityStrategy};
 use crate::rollout::{self, CircuitBreakerState, DeploymentTasks, TaskEvent, TaskHealth};
 use crate::scheduler::{TaskView, backoff, daemon, replica};
 use crate::render::names::label_value;
@@ -40,13 +41,20 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     };
     let previous = service.status.as_ref().and_then(|s| s.deployments.clone()).unwrap_or_default();
     let primary = deployments::primary(&ctx, &ns, &service.spec, spec_revision, &previous);
+    let daemon = service.spec.scheduling_strategy == Some(SchedulingStrategy::Daemon);
+    let launch = match capacity::launch::resolve(&service.spec.placement, &primary.resolved.spec, daemon, |p| ctx.capacity_provider(p)) {
+        Ok(launch) => launch,
+        Err(e) => {
+            let message = format!("(service {name}) cannot launch tasks of {}: {e}", primary.resolved.reference());
+            return blocked(&service, &ctx, e.reason(), message).await;
+        }
+    };
     let group = format!("service:{name}");
     let constraints = placement::constraints(&primary.resolved.spec, service.spec.placement.placement_constraints.as_ref());
     let owner = format!("service/{ns}/{name}");
     let observed = tasks::observe(&ctx, &ns, labels::SERVICE, &label_value(&name), &owner);
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let mut report = Report::default();
-    let daemon = service.spec.scheduling_strategy == Some(SchedulingStrategy::Daemon);
 
     // Tasks that stop now: an essential container exited, a start failed, their
     // node is lost, or they ended by themselves (recorded, the pod kept).
@@ -92,14 +100,16 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     let scale_in = Stop::new(StopCode::ServiceSchedulerInitiated, format!("Scaling activity initiated by (deployment {})", primary.deployment.id));
     let mut stuck = false;
     let (desired, mut starts, victims): (usize, Vec<Option<String>>, Vec<String>) = if daemon {
-        let eligible = match placement::daemon_nodes(&ctx, &group, &constraints) {
+        let pool = launch.as_ref().and_then(|l| l.providers.values().next());
+        let eligible = match placement::daemon_nodes(&ctx, &group, &constraints, pool) {
             Ok(nodes) => nodes,
             Err(e) => return blocked(&service, &ctx, "PlacementInvalid", format!("(service {name}) placement: {e}")).await,
         };
         let plan = daemon::plan(&eligible, &views);
         (eligible.len(), plan.start_on.iter().map(|n| Some(n.to_string())).collect(), plan.stop.iter().map(|t| t.name.clone()).collect())
     } else {
-        let plan = plan_replicas(&service.spec, &primary.deployment, &active, &views, observed.in_flight.creates.len(), desired, grace, now);
+        let strategy = launch.as_ref().map(|l| &l.strategy);
+        let plan = plan_replicas(&service.spec, &primary.deployment, strategy, &active, &views, observed.in_flight.creates.len(), desired, grace, now);
         stuck = plan.stuck;
         (desired, vec![None; if launches { plan.starts } else { 0 }], plan.victims)
     };
@@ -116,6 +126,12 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         starts.clear();
         requeue = requeue.min(wait);
     }
+    // Under a strategy each new task's provider depends on the providers of
+    // the tasks before it: start more only once the cache shows the tasks
+    // still being created (the pass requeues soon, as they are in flight).
+    if launch.is_some() && !observed.in_flight.creates.is_empty() {
+        starts.clear();
+    }
     if !starts.is_empty() {
         // §4.7: Kubernetes has no per-pod bin-packing; say so rather than
         // pretend (a MostAllocated scheduler profile would be the way).
@@ -125,7 +141,11 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
                 "(service {name}) placement strategy binpack is not applied: kube-scheduler spreads by default; \
                  a scheduler profile with NodeResourcesFit MostAllocated scoring packs nodes")).await;
         }
-        let new_pods = match starts.iter().map(|node| service_task(&service, &ctx, &primary, &constraints, node.as_deref())).collect::<Result<Vec<Pod>>>() {
+        let providers = tasks::new_task_providers(launch.as_ref(), active.iter().filter(|t| of_primary(t)).copied(), starts.len());
+        let new_pods = starts.iter().zip(&providers)
+            .map(|(node, provider)| service_task(&service, &ctx, &primary, &constraints, node.as_deref(), *provider))
+            .collect::<Result<Vec<Pod>>>();
+        let new_pods = match new_pods {
             Ok(pods) => pods,
             Err(Error::Placement(e)) => return blocked(&service, &ctx, "PlacementInvalid", format!("(service {name}) placement: {e}")).await,
             Err(e) => return Err(e),
@@ -153,6 +173,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         ctx.health.metrics.task_stopped(crate::api::wire_name(&stop.code));
     }
     publish_report(&service, &ctx, &report, &observed).await;
+    publish_unplaced(&service, &ctx, &active).await;
     let outcome = Outcome { desired, throttle: &throttle, report: &report, breaker, stuck, grace, now };
     let status = compute_status(&service, &primary, &previous, &observed, &active, &outcome);
     publish_transitions(&service, &ctx, &primary, &status).await;
@@ -180,6 +201,7 @@ struct ReplicaPlan {
 fn plan_replicas(
     spec: &ServiceSpec,
     primary: &deployments::Deployment,
+    strategy: Option<&CapacityStrategy>,
     active: &[&Task],
     views: &[TaskView],
     creations_in_flight: usize,
@@ -209,7 +231,11 @@ fn plan_replicas(
 
     let pick = |members: Vec<usize>, count: u32| -> Vec<String> {
         let candidates: Vec<TaskView> = members.into_iter().map(|i| views[i].clone()).collect();
-        replica::scale_in_victims(&candidates, count as usize).into_iter().map(|t| t.name.clone()).collect()
+        let victims = match strategy {
+            Some(strategy) => capacity::tasks::scale_in_victims(strategy, &candidates, count as usize),
+            None => replica::scale_in_victims(&candidates, count as usize),
+        };
+        victims.into_iter().map(|t| t.name.clone()).collect()
     };
     let mut victims = vec![];
     for (tasks, stops) in old.iter().zip(&step.stop_old) {
@@ -225,14 +251,16 @@ fn plan_replicas(
     ReplicaPlan { starts: step.start_primary as usize, victims, stuck: step.stuck }
 }
 
-/// A new task of the service, in `deployment`; for DAEMON bound to `node`,
-/// otherwise spread over zones then nodes (ECS's default, §2.3).
+/// A new task of the service, in `deployment`, on `provider`'s nodes when it
+/// has one; for DAEMON bound to `node`, otherwise spread over zones then
+/// nodes (ECS's default, §2.3).
 fn service_task(
     service: &Service,
     ctx: &Context,
     primary: &deployments::Primary,
     constraints: &[crate::placement::PlacementConstraintItem],
     node: Option<&str>,
+    provider: Option<(&str, &CapacityProviderSpec)>,
 ) -> Result<Pod> {
     let (resolved, deployment) = (&primary.resolved, &primary.deployment);
     let name = service.name_any();
@@ -262,6 +290,7 @@ fn service_task(
     if let Some(node) = node {
         tasks::pin_to_node(spec, node);
     }
+    tasks::place_on_provider(&mut pod, provider);
     Ok(pod)
 }
 
@@ -287,6 +316,24 @@ async fn publish_report(service: &Service, ctx: &Context, report: &Report, obser
             ctx.publish(service, kind, "TaskStopped", &message).await;
         }
     }
+}
+
+/// ECS's placement failure event, once per pass, when kube-scheduler cannot
+/// place a task (a pool with no room, or no node matching): the Kubernetes
+/// counterpart of no container instance meeting the task's requirements.
+async fn publish_unplaced(service: &Service, ctx: &Context, active: &[&Task]) {
+    let Some((task, why)) = active.iter().find_map(|t| Some((t, unschedulable(&t.pod)?))) else { return };
+    let name = service.name_any();
+    let provider = task.label(labels::CAPACITY_PROVIDER).map(|p| format!(" (capacity provider {p})")).unwrap_or_default();
+    let message = format!("(service {name}) was unable to place a task because no container instance met all of its requirements.{provider} Reason: {why}");
+    ctx.publish(service, EventType::Warning, "ServiceTaskPlacementFailure", &message).await;
+}
+
+/// kube-scheduler's message when it found no node for the pod.
+fn unschedulable(pod: &Pod) -> Option<&str> {
+    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
+    let scheduled = conditions.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))?;
+    Some(scheduled.message.as_deref().unwrap_or("no node fits"))
 }
 
 /// Consecutive failed starts of this deployment's tasks, newest first, and

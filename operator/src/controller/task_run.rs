@@ -16,7 +16,7 @@ use super::error::{Error, Result};
 use super::revisions::{self, Resolved};
 use super::tasks::{self, Task};
 use super::{Context, placement, pods};
-use crate::api::{ContainerOutcome, TaskRun, TaskRunStatus, TaskSummary};
+use crate::api::{CapacityProviderSpec, ContainerOutcome, TaskRun, TaskRunStatus, TaskSummary};
 use crate::render::names::label_value;
 use crate::task::labels;
 use crate::task::lifecycle::{LastStatus, StopCode};
@@ -36,10 +36,18 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
     if old.tasks.is_none() {
         let resolved = match revisions::resolve(&ctx, &ns, &run.spec.task_definition) {
             Ok(resolved) => resolved,
-            Err(problem) => return unresolved(&run, &ctx, &problem).await,
+            Err(problem) => {
+                let message = format!("cannot run task definition {}: {problem}", run.spec.task_definition);
+                return refused(&run, &ctx, "TaskDefinitionUnavailable", message).await;
+            }
+        };
+        let launch = match crate::capacity::launch::resolve(&run.spec.placement, &resolved.spec, false, |p| ctx.capacity_provider(p)) {
+            Ok(launch) => launch,
+            Err(e) => return refused(&run, &ctx, e.reason(), format!("cannot run task definition {}: {e}", resolved.reference())).await,
         };
         let count = run.spec.count.unwrap_or(1).clamp(1, 10);
-        let new_pods = (1..=count).map(|i| run_task(&run, &ctx, &resolved, i)).collect::<Result<Vec<_>>>()?;
+        let providers = tasks::new_task_providers(launch.as_ref(), std::iter::empty(), count as usize);
+        let new_pods = (1..=count).zip(providers).map(|(i, provider)| run_task(&run, &ctx, &resolved, i, provider)).collect::<Result<Vec<_>>>()?;
         let existing: Vec<String> = ctx.pods.state().iter().filter(|p| p.namespace().as_deref() == Some(&ns)).map(|p| p.name_any()).collect();
         let missing: Vec<Pod> = new_pods.into_iter().filter(|p| !existing.contains(&p.name_any())).collect();
         let (created, error) = pods::create_in_batches(&pods_api, missing).await;
@@ -71,7 +79,7 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
     Ok(Action::await_change())
 }
 
-fn run_task(run: &TaskRun, ctx: &Context, resolved: &Resolved, index: i32) -> Result<Pod> {
+fn run_task(run: &TaskRun, ctx: &Context, resolved: &Resolved, index: i32, provider: Option<(&str, &CapacityProviderSpec)>) -> Result<Pod> {
     let name = run.name_any();
     let group = run.spec.group.clone().unwrap_or_else(|| format!("family:{}", resolved.family));
     let mut annotations = BTreeMap::from([(labels::GROUP.to_string(), group.clone())]);
@@ -93,6 +101,7 @@ fn run_task(run: &TaskRun, ctx: &Context, resolved: &Resolved, index: i32) -> Re
     // RunTask places randomly unless told otherwise: no default spread.
     let constraints = placement::constraints(&resolved.spec, run.spec.placement.placement_constraints.as_ref());
     placement::apply(pod.spec.get_or_insert_with(Default::default), ctx, &group, &constraints, run.spec.placement.placement_strategy.as_ref(), false)?;
+    tasks::place_on_provider(&mut pod, provider);
     Ok(pod)
 }
 
@@ -167,12 +176,13 @@ fn compute_status(run: &TaskRun, old: &TaskRunStatus, tasks: Vec<TaskSummary>) -
     }
 }
 
-async fn unresolved(run: &TaskRun, ctx: &Context, problem: &str) -> Result<Action> {
+/// The tasks cannot start (no such task definition, no such capacity
+/// provider, or one the task definition does not suit): say why.
+async fn refused(run: &TaskRun, ctx: &Context, reason: &str, message: String) -> Result<Action> {
     let old = run.status.clone().unwrap_or_default();
-    let message = format!("cannot run task definition {}: {problem}", run.spec.task_definition);
     let wanted = vec![
-        Want { type_: "Ready", status: false, reason: "TaskDefinitionUnavailable", message: message.clone() },
-        Want { type_: "Degraded", status: true, reason: "TaskDefinitionUnavailable", message: message.clone() },
+        Want { type_: "Ready", status: false, reason, message: message.clone() },
+        Want { type_: "Degraded", status: true, reason, message: message.clone() },
     ];
     let status = TaskRunStatus {
         observed_generation: run.metadata.generation,
@@ -180,7 +190,7 @@ async fn unresolved(run: &TaskRun, ctx: &Context, problem: &str) -> Result<Actio
         ..old.clone()
     };
     if run.status.as_ref() != Some(&status) {
-        ctx.publish(run, EventType::Warning, "TaskDefinitionUnavailable", &message).await;
+        ctx.publish(run, EventType::Warning, reason, &message).await;
         super::apply_status(&ctx.client, run, &status).await?;
     }
     Ok(Action::requeue(Duration::from_secs(60)))

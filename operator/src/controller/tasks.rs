@@ -12,7 +12,8 @@ use kube::runtime::reflector::ObjectRef;
 use super::Context;
 use super::error::{Error, Result};
 use super::revisions::Resolved;
-use crate::api::{ContainerOutcome, TaskOverride, TaskSummary};
+use crate::capacity::launch::Launch;
+use crate::api::{CapacityProviderSpec, ContainerOutcome, TaskOverride, TaskSummary};
 use crate::placement::node_labels::ZONE_LABEL;
 use crate::render::names::{dns_label, label_value};
 use crate::scheduler::TaskView;
@@ -64,6 +65,7 @@ impl Task {
             // Daemon tasks are bound to their node before they are scheduled.
             node: node.or_else(|| self.label(labels::NODE).map(str::to_string)),
             zone,
+            provider: self.label(labels::CAPACITY_PROVIDER).map(str::to_string),
             pending: self.state.last_status != LastStatus::Running,
             healthy: self.state.last_status == LastStatus::Running && self.state.ready,
             created: self.created_seconds(),
@@ -253,6 +255,26 @@ pub fn render(resolved: &Resolved, new: NewTask) -> Result<Pod> {
     let mut pod = crate::render::render_pod(&resolved.spec, &context).map_err(|e| Error::Render(e.to_string()))?;
     pod.metadata.owner_references = Some(vec![new.owner]);
     Ok(pod)
+}
+
+/// The capacity provider of each of `count` new tasks, so that with the
+/// owner's current tasks (`current`) they follow the strategy's split; `None`
+/// without a launch type or strategy.
+pub fn new_task_providers<'a>(launch: Option<&'a Launch>, current: impl Iterator<Item = &'a Task>, count: usize) -> Vec<Option<(&'a str, &'a CapacityProviderSpec)>> {
+    let Some(launch) = launch else { return vec![None; count] };
+    let current = crate::capacity::tasks::provider_counts(current.map(|t| t.label(labels::CAPACITY_PROVIDER)));
+    crate::capacity::tasks::providers_for_new_tasks(&launch.strategy, &current, count)
+        .into_iter()
+        .map(|name| launch.providers.get_key_value(&name).map(|(name, pool)| (name.as_str(), pool)))
+        .collect()
+}
+
+/// Puts a new task on a capacity provider: the provider's label (so the
+/// strategy can count it) and its pool's selector, tolerations and runtime class.
+pub fn place_on_provider(pod: &mut Pod, provider: Option<(&str, &CapacityProviderSpec)>) {
+    let Some((name, pool)) = provider else { return };
+    pod.metadata.labels.get_or_insert_with(BTreeMap::new).insert(labels::CAPACITY_PROVIDER.to_string(), name.to_string());
+    crate::capacity::pool::confine_to_pool(pod.spec.get_or_insert_with(Default::default), pool);
 }
 
 /// Binds a daemon task to its node, as the DaemonSet controller does: a

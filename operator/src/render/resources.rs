@@ -111,7 +111,7 @@ pub(super) fn pod_resources(
 ) -> Result<Option<ResourceRequirements>, RenderError> {
     let mut amounts = BTreeMap::new();
     if let Some(cpu) = task_cpu {
-        let units = parse_size(cpu, "vcpu", UNITS_PER_VCPU).ok_or_else(|| invalid("cpu", cpu))?;
+        let units = task_cpu_units(cpu).ok_or_else(|| invalid("cpu", cpu))?;
         let wanted: u64 = containers.iter().map(|c| u64::from(c.cpu)).sum();
         check_fits("container cpu units total", wanted, units)?;
         let container_millis: u64 = containers
@@ -124,7 +124,7 @@ pub(super) fn pod_resources(
         }
     }
     if let Some(memory) = task_memory {
-        let mib = parse_size(memory, "gb", MIB_PER_GB).ok_or_else(|| invalid("memory", memory))?;
+        let mib = task_memory_mib(memory).ok_or_else(|| invalid("memory", memory))?;
         let reserved: u64 = containers
             .iter()
             .filter_map(ContainerSize::memory_request)
@@ -146,6 +146,16 @@ pub(super) fn pod_resources(
         }
     }
     Ok(requirements(amounts.clone(), amounts))
+}
+
+/// Task-level `cpu` in CPU units (`"1024"`, `"1 vCPU"`).
+pub fn task_cpu_units(cpu: &str) -> Option<u32> {
+    parse_size(cpu, "vcpu", UNITS_PER_VCPU)
+}
+
+/// Task-level `memory` in MiB (`"2048"`, `"2GB"`).
+pub fn task_memory_mib(memory: &str) -> Option<u32> {
+    parse_size(memory, "gb", MIB_PER_GB)
 }
 
 /// Parses an integer, or a decimal followed by `unit` (case and a space ignored) and scaled.

@@ -37,7 +37,7 @@ mod tests {
     use super::*;
 
     fn task(name: &str, node: &str, created: i64) -> TaskView {
-        TaskView { name: name.into(), node: Some(node.into()), zone: None, pending: false, healthy: true, created }
+        TaskView { name: name.into(), node: Some(node.into()), zone: None, provider: None, pending: false, healthy: true, created }
     }
 
     fn nodes(names: &[&str]) -> BTreeSet<String> {

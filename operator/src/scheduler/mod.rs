@@ -13,6 +13,8 @@ pub struct TaskView {
     pub name: String,
     pub node: Option<String>,
     pub zone: Option<String>,
+    /// The capacity provider the task was placed on, if any.
+    pub provider: Option<String>,
     /// Not yet RUNNING (provisioning or pending).
     pub pending: bool,
     /// Counts as healthy (§2.4).

@@ -50,7 +50,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn task(name: &str, zone: &str, node: &str) -> TaskView {
-        TaskView { name: name.into(), node: Some(node.into()), zone: Some(zone.into()), pending: false, healthy: true, created: 0 }
+        TaskView { name: name.into(), node: Some(node.into()), zone: Some(zone.into()), provider: None, pending: false, healthy: true, created: 0 }
     }
 
     fn zone_counts<'a>(tasks: impl Iterator<Item = &'a TaskView>) -> BTreeMap<String, usize> {
@@ -100,6 +100,7 @@ mod tests {
                     name: format!("t{i}"),
                     zone: Some(["a", "b", "c"][zone].into()),
                     node: Some(format!("{}-{node}", ["a", "b", "c"][zone])),
+                    provider: None,
                     pending,
                     healthy,
                     created,
@@ -119,7 +120,7 @@ mod tests {
             let counts = zone_counts(tasks.iter());
             let zone = ["a", "b", "c"].into_iter().min_by_key(|z| counts.get(*z).copied().unwrap_or(0)).unwrap();
             *next_id += 1;
-            tasks.push(TaskView { name: format!("new{next_id}"), zone: Some(zone.into()), node: Some(format!("{zone}-0")), pending: true, healthy: false, created: 1000 });
+            tasks.push(TaskView { name: format!("new{next_id}"), zone: Some(zone.into()), node: Some(format!("{zone}-0")), provider: None, pending: true, healthy: false, created: 1000 });
         }
     }
 

@@ -34,6 +34,8 @@ pub const DEPLOYMENT_ID: &str = "berth.dev/deployment-id";
 pub const TASK_DEFINITION: &str = "berth.dev/task-definition";
 /// RunTask `startedBy`.
 pub const STARTED_BY: &str = "berth.dev/started-by";
+/// The CapacityProvider (object name) the task was placed on.
+pub const CAPACITY_PROVIDER: &str = "berth.dev/capacity-provider";
 /// The ECS task group (sanitised), so distinctInstance and task:group
 /// affinities can select a group's tasks.
 pub const TASK_GROUP: &str = "berth.dev/task-group";

@@ -1,6 +1,7 @@
 //! `berth-plane`: the local control plane, from the command line.
 //!
-//!   berth-plane up [--workers N] [--no-demo] start it with Berth's CRDs and operator, show the demo, run until Ctrl-C
+//!   berth-plane up [--workers N] [--no-demo] start it with Berth's CRDs, the default capacity providers and
+//!                                           the operator, show the demo, run until Ctrl-C
 //!   berth-plane demo [--workers N]          the same, but stop after the demo
 //!   berth-plane run [--workers N] -- CMD..  start it, run CMD against it, stop it
 //!   berth-plane test [-- CARGO TEST ARGS]   run the whole test suite against one plane
@@ -65,10 +66,11 @@ fn start(config: &PlaneConfig) -> Result<Plane> {
     Ok(plane)
 }
 
-/// Berth's main job on a local machine: the plane, Berth's CRDs and the
-/// operator (its log in target/berth-plane-operator.log); then the demo (the
-/// web example across zones, a failed task replaced, a roll); then, with
-/// `stay`, everything keeps running until Ctrl-C.
+/// Berth's main job on a local machine: the plane, Berth's CRDs, the
+/// default capacity providers and the operator (its log in
+/// target/berth-plane-operator.log); then the demo (the web example across
+/// zones, a failed task replaced, a roll); then, with `stay`, everything keeps
+/// running until Ctrl-C.
 fn up(config: &PlaneConfig, demo: bool, stay: bool) -> Result<ExitCode> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     build_operator()?;
@@ -79,6 +81,7 @@ fn up(config: &PlaneConfig, demo: bool, stay: bool) -> Result<ExitCode> {
     let crds = repo().join("crds").display().to_string();
     kubectl.run(&["apply", "--server-side", "-f", &crds])?;
     kubectl.run(&["wait", "--for=condition=Established", "--timeout=60s", "-f", &crds])?;
+    kubectl.run_with_input(&["apply", "--server-side", "-f", "-"], berth_tests::demo::DEFAULT_CAPACITY_PROVIDERS)?;
     let log_path = repo().join("target/berth-plane-operator.log");
     let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let mut operator = Command::new(repo().join("target/debug/berth-operator"));
