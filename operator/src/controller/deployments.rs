@@ -109,11 +109,14 @@ pub fn bounds(config: Option<&DeploymentConfiguration>, daemon: bool) -> rollout
 }
 
 /// How ECS counts the task's health (§2.4): readiness of essential containers
-/// with health checks, else 40 seconds of RUNNING; grace period honoured.
+/// with health checks, else 40 seconds of RUNNING; grace period honoured. A task
+/// behind Kubernetes Services is healthy only when Ready, as an ECS task behind a
+/// load balancer is only when its target is: so the ready endpoints never fall
+/// below the healthy tasks a rollout counts on.
 pub fn health(task: &Task, grace_period: Duration, now: i64) -> TaskHealth {
     let running_since = task.running_since();
     let seconds_since_running = running_since.map_or(0, |t| (now - t).max(0) as u64);
-    let checked = has_essential_health_checks(&task.pod);
+    let checked = has_essential_health_checks(&task.pod) || task.label(labels::TRAFFIC).is_some();
     let checks = checked.then_some(if task.state.ready { HealthCheckStatus::Healthy } else { HealthCheckStatus::Unknown });
     rollout::task_health(&TaskHealthInput {
         running: task.state.last_status == LastStatus::Running,
