@@ -37,10 +37,10 @@ fn web(name: &str, image: &str) -> Value {
     ]))
 }
 
-/// A service with a load balancer on container port 8080 that drains for 2 seconds.
-fn balanced(name: &str, desired: i32, min: i32, max: i32) -> Value {
+/// A service with a load balancer on container port 8080 that drains for `delay` seconds.
+fn balanced(name: &str, desired: i32, min: i32, max: i32, delay: u32) -> Value {
     json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service",
-        "metadata": {"name": name, "annotations": {"berth.dev/deregistration-delay-seconds": "2"}},
+        "metadata": {"name": name, "annotations": {"berth.dev/deregistration-delay-seconds": delay.to_string()}},
         "spec": {"taskDefinition": name, "desiredCount": desired,
             "deploymentConfiguration": {"minimumHealthyPercent": min, "maximumPercent": max},
             "loadBalancers": [{"targetGroupArn": TARGET_GROUP, "containerName": "web", "containerPort": 8080}]}})
@@ -116,10 +116,38 @@ async fn wait_endpoints_match_ready_tasks(ns: &str, svc: &str, service: &str, co
 struct History {
     /// (revision, pods listed in the slice) for every EndpointSlice change.
     slices: Vec<(u64, BTreeSet<String>)>,
-    /// (revision, pod) at which a pod was first seen deleting or deleted.
-    deletions: Vec<(u64, String)>,
+    /// Pods seen deleting or deleted, in order.
+    deletions: Vec<Deletion>,
     /// (revision, ready endpoints) after each slice change.
     ready: Vec<(u64, usize)>,
+}
+
+#[derive(Clone, Debug)]
+struct Deletion {
+    /// The revision at which the pod was first seen deleting (or deleted).
+    revision: u64,
+    pod: String,
+    /// Seconds from the start of draining to the deletion request, for a drained task.
+    drained_seconds: Option<i64>,
+}
+
+impl Deletion {
+    fn of(pod: &Pod) -> Deletion {
+        let requested = pod.metadata.deletion_timestamp.as_ref().map(|t| t.0.as_second() - pod.metadata.deletion_grace_period_seconds.unwrap_or(0));
+        let since = pod.annotations().get("berth.dev/draining-since").and_then(|s| s.parse::<i64>().ok());
+        Deletion { revision: revision(pod), pod: pod.name_any(), drained_seconds: requested.zip(since).map(|(r, s)| r - s) }
+    }
+}
+
+/// Every deleted pod that an EndpointSlice listed was no longer listed by the last slice
+/// change before the deletion.
+fn assert_left_endpoints_before_deletion(h: &History) {
+    for deletion in &h.deletions {
+        let before: Vec<&(u64, BTreeSet<String>)> = h.slices.iter().filter(|(rv, _)| *rv < deletion.revision).collect();
+        assert!(before.iter().any(|(_, listed)| listed.contains(&deletion.pod)), "{deletion:?} was never listed: {:?}", h.slices);
+        let last = before.last().map(|(_, listed)| listed);
+        assert!(last.is_some_and(|listed| !listed.contains(&deletion.pod)), "{deletion:?} was still listed when deleted: {:?}", h.slices);
+    }
 }
 
 fn revision<K: kube::Resource>(o: &K) -> u64 {
@@ -127,12 +155,14 @@ fn revision<K: kube::Resource>(o: &K) -> u64 {
 }
 
 /// Records the EndpointSlices of `service` and the deletions of `svc`'s pods until the
-/// handles are aborted; the receiver counts the deletions seen.
-fn record(ns: &str, svc: &str, service: &str, history: Arc<Mutex<History>>) -> (Vec<tokio::task::JoinHandle<()>>, tokio::sync::watch::Receiver<usize>) {
+/// handles are aborted, once both watches have listed; the receiver counts the deletions.
+async fn record(ns: &str, svc: &str, service: &str, history: Arc<Mutex<History>>) -> (Vec<tokio::task::JoinHandle<()>>, tokio::sync::watch::Receiver<usize>) {
     let (deleted, deletions) = tokio::sync::watch::channel(0);
+    let (listed, mut watches_listed) = tokio::sync::watch::channel(0);
+    let listed = Arc::new(listed);
     let (ns, svc, service) = (ns.to_string(), svc.to_string(), service.to_string());
     let slices = {
-        let (ns, history) = (ns.clone(), history.clone());
+        let (ns, history, listed) = (ns.clone(), history.clone(), listed.clone());
         tokio::spawn(async move {
             let api = Api::<EndpointSlice>::namespaced(client().await, &ns);
             let mut stream = watcher(api, slices_of(&service)).boxed();
@@ -148,6 +178,10 @@ fn record(ns: &str, svc: &str, service: &str, history: Arc<Mutex<History>>) -> (
                         current.remove(&s.name_any());
                         revision(&s)
                     }
+                    Ok(watcher::Event::InitDone) => {
+                        listed.send_modify(|n| *n += 1);
+                        continue;
+                    }
                     _ => continue,
                 };
                 let all: Vec<Arc<EndpointSlice>> = current.values().cloned().collect();
@@ -162,18 +196,23 @@ fn record(ns: &str, svc: &str, service: &str, history: Arc<Mutex<History>>) -> (
         let api = Api::<Pod>::namespaced(client().await, &ns);
         let mut stream = watcher(api, tasks_of(&svc)).boxed();
         while let Some(event) = stream.next().await {
-            let (rv, pod) = match event {
-                Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) if p.metadata.deletion_timestamp.is_some() => (revision(&p), p.name_any()),
-                Ok(watcher::Event::Delete(p)) => (revision(&p), p.name_any()),
+            let deletion = match event {
+                Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) if p.metadata.deletion_timestamp.is_some() => Deletion::of(&p),
+                Ok(watcher::Event::Delete(p)) => Deletion::of(&p),
+                Ok(watcher::Event::InitDone) => {
+                    listed.send_modify(|n| *n += 1);
+                    continue;
+                }
                 _ => continue,
             };
             let mut h = history.lock().unwrap();
-            if !h.deletions.iter().any(|(_, name)| *name == pod) {
-                h.deletions.push((rv, pod));
+            if !h.deletions.iter().any(|d| d.pod == deletion.pod) {
+                h.deletions.push(deletion);
                 deleted.send_replace(h.deletions.len());
             }
         }
     });
+    tokio::time::timeout(TIMEOUT, watches_listed.wait_for(|n| *n >= 2)).await.expect("the recorder's watches listed").unwrap();
     (vec![slices, pods], deletions)
 }
 
@@ -182,7 +221,7 @@ async fn load_balancer_endpoints_are_the_ready_tasks_and_drain_before_deletion()
     operator();
     let ns = TestNamespace::create("net-lb");
     apply(&ns.name, web("web", "web:1"));
-    apply(&ns.name, balanced("web", 3, 100, 200));
+    apply(&ns.name, balanced("web", 3, 100, 200, 2));
 
     // The Kubernetes Service: named after the target group, owned by the Berth Service,
     // selecting this service's serving tasks, on container port 8080 only.
@@ -198,8 +237,12 @@ async fn load_balancer_endpoints_are_the_ready_tasks_and_drain_before_deletion()
     assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("Service", "web", Some(true)));
     assert_eq!(owner.uid, status(&ns.name, "web", "{.metadata.uid}"));
 
-    // Exactly the ready tasks; an unready one leaves and comes back.
+    // Exactly the ready tasks; an unready one leaves and comes back. The slices inherit
+    // the Service's labels, which is how the operator's cache sees them.
     let ready = wait_endpoints_match_ready_tasks(&ns.name, "web", "web-tg", 3).await;
+    let slices = Api::<EndpointSlice>::namespaced(client().await, &ns.name).list(&kube::api::ListParams::default()).await.unwrap();
+    assert!(!slices.items.is_empty() && slices.items.iter().all(|s| s.labels().get("app.kubernetes.io/managed-by").map(String::as_str) == Some("berth")),
+        "{:?}", slices.items.iter().map(|s| s.labels()).collect::<Vec<_>>());
     assert_eq!(status(&ns.name, "web", "{.status.kubernetesServices[0].name} {.status.kubernetesServices[0].containerPort} {.status.kubernetesServices[0].source}"),
         "web-tg 8080 loadBalancers");
     assert_eq!(status(&ns.name, "web", "{.status.conditions[?(@.type==\"TrafficRouted\")].status}"), "True");
@@ -216,22 +259,18 @@ async fn load_balancer_endpoints_are_the_ready_tasks_and_drain_before_deletion()
     // Scale in: the stopped task leaves the EndpointSlices before its pod is deleted, and
     // its pod lives on for the deregistration delay.
     let history = Arc::new(Mutex::new(History::default()));
-    let (recorders, mut deletions) = record(&ns.name, "web", "web-tg", history.clone());
+    let (recorders, mut deletions) = record(&ns.name, "web", "web-tg", history.clone()).await;
     plane().kubectl().run(&["scale", "-n", &ns.name, "ecssvc/web", "--replicas=2"]).unwrap();
     wait_for(pods.clone(), tasks_of("web"), TIMEOUT, "one task drained and deleted", |ps| {
         names(ps, live).len() == 2 && ps.iter().all(|p| live(p) || p.metadata.deletion_timestamp.is_some())
     }).await;
     let remaining = wait_endpoints_match_ready_tasks(&ns.name, "web", "web-tg", 2).await;
     tokio::time::timeout(TIMEOUT, deletions.wait_for(|n| *n >= 1)).await.expect("the recorder saw the deletion").unwrap();
-    let h = history.lock().unwrap();
-    let (deleted_at, victim) = h.deletions[0].clone();
-    assert!(ready.contains(&victim) && !remaining.contains(&victim), "victim {victim}, before {ready:?}, after {remaining:?}");
-    let listed_before: Vec<u64> = h.slices.iter().filter(|(_, listed)| listed.contains(&victim)).map(|(rv, _)| *rv).collect();
-    let left_at = h.slices.iter().find(|(rv, listed)| listed_before.iter().any(|b| b < rv) && !listed.contains(&victim)).map(|(rv, _)| *rv);
-    assert!(left_at.is_some_and(|left| left < deleted_at),
-        "{victim} left the EndpointSlices at revision {left_at:?}, its pod was deleted at revision {deleted_at}; slices: {:?}", h.slices);
-    drop(h);
     recorders.iter().for_each(|r| r.abort());
+    let deletion = history.lock().unwrap().deletions[0].clone();
+    assert!(ready.contains(&deletion.pod) && !remaining.contains(&deletion.pod), "stopped {deletion:?}, before {ready:?}, after {remaining:?}");
+    assert!(deletion.drained_seconds.is_some_and(|s| s >= 2), "deleted before the 2-second deregistration delay: {deletion:?}");
+    assert_left_endpoints_before_deletion(&history.lock().unwrap());
     let log = events(&ns.name);
     assert!(log.contains("(service web) registered container web port 8080 with Kubernetes Service web-tg (ClusterIP, port 8080)."), "{log}");
     assert!(log.contains("has begun draining connections on 1 tasks."), "{log}");
@@ -247,10 +286,11 @@ async fn a_rollout_never_drops_the_endpoints_below_the_minimum_healthy_count() {
     operator();
     let ns = TestNamespace::create("net-roll");
     apply(&ns.name, web("api", "api:1"));
-    apply(&ns.name, balanced("api", 3, 100, 200));
+    // No deregistration delay: only waiting for the EndpointSlices orders removal and deletion.
+    apply(&ns.name, balanced("api", 3, 100, 200, 0));
     wait_endpoints_match_ready_tasks(&ns.name, "api", "web-tg", 3).await;
     let history = Arc::new(Mutex::new(History::default()));
-    let (recorders, _) = record(&ns.name, "api", "web-tg", history.clone());
+    let (recorders, _) = record(&ns.name, "api", "web-tg", history.clone()).await;
 
     apply(&ns.name, web("api", "api:2"));
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
@@ -260,13 +300,12 @@ async fn a_rollout_never_drops_the_endpoints_below_the_minimum_healthy_count() {
     }).await;
     let revision_2 = wait_endpoints_match_ready_tasks(&ns.name, "api", "web-tg", 3).await;
     recorders.iter().for_each(|r| r.abort());
-    let h = history.lock().unwrap();
-    let fewest = h.ready.iter().map(|(_, n)| *n).min().unwrap();
-    assert!(fewest >= 3, "the ready endpoints fell to {fewest} during the roll (minimumHealthyPercent 100 of 3): {:?}", h.ready);
-    assert!(h.deletions.len() >= 3, "the three tasks of revision 1 were stopped: {:?}", h.deletions);
-    for (deleted_at, pod) in &h.deletions {
-        let left_at = h.slices.iter().find(|(_, listed)| !listed.contains(pod)).map(|(rv, _)| *rv);
-        assert!(left_at.is_some_and(|left| left < *deleted_at), "{pod} was deleted at revision {deleted_at} while still listed: {:?}", h.slices);
+    {
+        let h = history.lock().unwrap();
+        let fewest = h.ready.iter().map(|(_, n)| *n).min().unwrap();
+        assert!(fewest >= 3, "the ready endpoints fell to {fewest} during the roll (minimumHealthyPercent 100 of 3): {:?}", h.ready);
+        assert_eq!(h.deletions.len(), 3, "the three tasks of revision 1 were stopped: {:?}", h.deletions);
+        assert_left_endpoints_before_deletion(&h);
     }
     assert_eq!(slice_endpoints(&ns.name, "web-tg").await.1, revision_2, "only revision 2 is listed at the end");
 }

@@ -29,8 +29,9 @@ watched namespace.
   verbs: ["get", "list", "watch", "create"]
 # Kubernetes Services for a Service's loadBalancers, serviceRegistries and
 # Service Connect aliases: cached (list/watch, labelled by Berth), written by
-# server-side apply (a PATCH; create for the first apply), deleted when their
-# entry goes away. Never updated with PUT.
+# server-side apply (a PATCH, which the API server authorizes as create when
+# the Service does not exist yet), deleted when their entry goes away. Never
+# updated with PUT.
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["list", "watch", "create", "patch", "delete"]

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 
 use super::Context;
 use super::tasks::Observed;
@@ -28,8 +29,11 @@ pub async fn report(service: &Service, ctx: &Context, observed: &Observed) {
         .collect();
     let new: Vec<&(String, String)> = {
         let mut reported = ctx.unplaced.lock().unwrap();
-        // Forget this service's tasks that were placed or are gone.
-        reported.0.retain(|k| !ours.contains(k) || unschedulable.iter().any(|(u, _)| u == k));
+        // Forget this service's tasks that were placed, and any task that is gone.
+        reported.0.retain(|k| {
+            let cached = k.split_once('/').is_some_and(|(ns, pod)| ctx.pods.get(&ObjectRef::new(pod).within(ns)).is_some());
+            cached && (!ours.contains(k) || unschedulable.iter().any(|(u, _)| u == k))
+        });
         unschedulable.iter().filter(|(k, _)| reported.0.insert(k.clone())).collect()
     };
     for (_, why) in new {
