@@ -89,11 +89,13 @@ pub struct ServiceSpec {
     /// Fargate platform version (ECS default LATEST); accepted, not acted on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform_version: Option<String>,
-    /// Load balancer target groups the tasks register with, at most 5.
+    /// Load balancer target groups the tasks register with, at most 5. Each becomes a
+    /// Kubernetes Service named after the target group (or load balancer) on the container port.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 5))]
     pub load_balancers: Option<Vec<LoadBalancer>>,
-    /// Cloud Map service discovery registration, at most 1.
+    /// Cloud Map service discovery registration, at most 1: a headless Service named after
+    /// the service.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1))]
     pub service_registries: Option<Vec<ServiceRegistry>>,
@@ -116,7 +118,8 @@ pub struct ServiceSpec {
     /// ENABLED keeps tasks balanced across zones; DISABLED does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub availability_zone_rebalancing: Option<EnabledState>,
-    /// Service Connect configuration (accepted, not acted on).
+    /// Service Connect: each published port becomes a ClusterIP Service named after its client
+    /// alias (no proxy: timeouts, TLS and access logs are accepted, not acted on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_connect_configuration: Option<ServiceConnectConfiguration>,
     /// Volumes for the task definition's `configuredAtLaunch` volume; REPLICA only.

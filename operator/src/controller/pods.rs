@@ -60,6 +60,12 @@ pub async fn drain(api: &Api<Pod>, pod: &str, stop: &Stop, now: i64) -> Result<(
     ignore_not_found(api.patch(pod, &PatchParams::default(), &Patch::Merge(&drain)).await.map(drop))
 }
 
+/// Puts a task back behind its service's Kubernetes Services.
+pub async fn label_serving(api: &Api<Pod>, pod: &str) -> Result<(), kube::Error> {
+    let label = json!({"metadata": {"labels": {labels::TRAFFIC: labels::TRAFFIC_SERVE}}});
+    ignore_not_found(api.patch(pod, &PatchParams::default(), &Patch::Merge(&label)).await.map(drop))
+}
+
 /// Records why the task stopped on its pod, once, so every later reader (and
 /// the circuit breaker, which counts each stop once) sees the same cause.
 pub async fn record(api: &Api<Pod>, pod: &str, stop: &Stop) -> Result<(), kube::Error> {

@@ -145,6 +145,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         }
     }
 
+    traffic.enlist(&pods_api, &observed).await?;
     let draining = traffic.finish_draining(&ctx, &pods_api, &observed, &owner).await?;
     unplaced::report(&service, &ctx, &observed).await;
 

@@ -104,6 +104,19 @@ impl Traffic {
         Ok(())
     }
 
+    /// Labels the service's active tasks that take traffic but lack the label: tasks started
+    /// before their service had Services (or before Berth routed traffic), or whose label was
+    /// removed by hand. A draining task is not active, so it never comes back.
+    pub async fn enlist(&self, api: &Api<Pod>, observed: &Observed) -> Result<(), kube::Error> {
+        if !self.serves {
+            return Ok(());
+        }
+        for task in observed.active().filter(|t| t.label(labels::TRAFFIC).is_none()) {
+            pods::label_serving(api, &task.pod.name_any()).await?;
+        }
+        Ok(())
+    }
+
     /// Deletes the pods of drained tasks: the delay has passed and no EndpointSlice lists
     /// them. Returns how long until the next one's delay ends.
     pub async fn finish_draining(&self, ctx: &Context, api: &Api<Pod>, observed: &Observed, owner: &str) -> Result<Option<Duration>> {
