@@ -165,3 +165,37 @@ pub fn breaker_after(
     }
     state
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::task::lifecycle;
+
+    /// A task running for 5 seconds, without health checks.
+    fn task(ready: bool, traffic: bool) -> Task {
+        let started = k8s_openapi::jiff::Timestamp::from_second(1000).unwrap().to_string();
+        let labels = if traffic { json!({labels::TRAFFIC: labels::TRAFFIC_SERVE}) } else { json!({}) };
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "web-1", "labels": labels},
+            "spec": {"nodeName": "n1", "containers": [{"name": "web", "image": "x"}]},
+            "status": {"phase": "Running",
+                "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+                "containerStatuses": [{"name": "web", "image": "x", "imageID": "", "ready": ready, "restartCount": 0,
+                    "state": {"running": {"startedAt": started}}}]},
+        })).unwrap();
+        Task { state: lifecycle::observe(&pod), pod: Arc::new(pod) }
+    }
+
+    #[test]
+    fn a_task_behind_services_is_healthy_when_ready_not_after_forty_seconds() {
+        let now = 1005;
+        assert_eq!(health(&task(true, false), Duration::ZERO, now), TaskHealth::NotYetHealthy);
+        assert_eq!(health(&task(true, false), Duration::ZERO, now + 40), TaskHealth::Healthy);
+        assert_eq!(health(&task(true, true), Duration::ZERO, now), TaskHealth::Healthy);
+        assert_eq!(health(&task(false, true), Duration::ZERO, now + 40), TaskHealth::NotYetHealthy);
+    }
+}
