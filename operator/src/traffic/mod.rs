@@ -6,7 +6,9 @@
 //!   named after the target group (`targetgroup/<name>/<id>` in the ARN) or the Classic load
 //!   balancer name: the name ECS users know it by. It is a ClusterIP Service unless the
 //!   Berth Service's annotation `berth.dev/load-balancer-type` asks for `NodePort` or
-//!   `LoadBalancer` (an external load balancer costs money, so it is never implied).
+//!   `LoadBalancer` (an external load balancer costs money, so it is never implied). The
+//!   Berth Service's `service.beta.kubernetes.io/*` and `service.kubernetes.io/*` annotations
+//!   (how cloud providers configure their load balancers) are copied onto these Services.
 //! - A `serviceRegistries` entry is Cloud Map's per-task A/SRV records: a headless Service
 //!   named after the Berth Service.
 //! - A Service Connect `services[]` entry becomes a ClusterIP Service named after its client
@@ -46,6 +48,8 @@ pub const APPLIED_HASH: &str = "berth.dev/applied-hash";
 pub const DNS_NAME: &str = "berth.dev/dns-name";
 
 const LOAD_BALANCER_TYPES: [&str; 3] = ["ClusterIP", "NodePort", "LoadBalancer"];
+/// Prefixes of the Service annotations cloud load balancer controllers read.
+const LOAD_BALANCER_ANNOTATION_PREFIXES: [&str; 2] = ["service.beta.kubernetes.io/", "service.kubernetes.io/"];
 /// Type shown for a Service without a cluster IP.
 pub const HEADLESS: &str = "Headless";
 
@@ -324,12 +328,17 @@ pub fn kubernetes_service(owner: &Service, route: &Route) -> CoreService {
         }]
     });
     let headless = status.type_ == HEADLESS;
+    let mut annotations: BTreeMap<String, String> = status.dns_name.iter().map(|d| (DNS_NAME.to_string(), d.clone())).collect();
+    if status.source == TrafficSource::LoadBalancers {
+        let for_load_balancers = owner.annotations().iter().filter(|(k, _)| LOAD_BALANCER_ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p)));
+        annotations.extend(for_load_balancers.map(|(k, v)| (k.clone(), v.clone())));
+    }
     let mut service = CoreService {
         metadata: ObjectMeta {
             name: Some(status.name.clone()),
             namespace: owner.namespace(),
             labels: Some(service_labels(&name)),
-            annotations: Some(status.dns_name.iter().map(|d| (DNS_NAME.to_string(), d.clone())).collect()),
+            annotations: Some(annotations),
             owner_references: owner.controller_owner_ref(&()).map(|o| vec![o]),
             ..Default::default()
         },

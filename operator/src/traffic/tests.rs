@@ -191,3 +191,20 @@ fn the_hash_follows_the_content() {
     assert_eq!(hash(&before), hash(&kubernetes_service(&svc, &plan.routes[0])));
     assert_ne!(hash(&before), hash(&kubernetes_service(&svc, &moved)));
 }
+
+#[test]
+fn cloud_load_balancer_annotations_go_to_load_balancer_services_only() {
+    let mut svc = service("taskDefinition: orders\nloadBalancers: [{loadBalancerName: lb, containerName: web, containerPort: 8080}]\nserviceRegistries: [{}]\n");
+    svc.metadata.annotations = Some(BTreeMap::from([
+        ("service.beta.kubernetes.io/aws-load-balancer-type".to_string(), "nlb".to_string()),
+        ("service.kubernetes.io/topology-mode".to_string(), "Auto".to_string()),
+        ("example.com/other".to_string(), "x".to_string()),
+    ]));
+    let plan = plan("orders", &svc.spec, svc.annotations(), &td());
+    let keys = |route: &Route| {
+        let k8s = kubernetes_service(&svc, route);
+        k8s.metadata.annotations.unwrap().into_keys().filter(|k| k != APPLIED_HASH).collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&plan.routes[0]), ["service.beta.kubernetes.io/aws-load-balancer-type", "service.kubernetes.io/topology-mode"]);
+    assert_eq!(keys(&plan.routes[1]), [DNS_NAME]);
+}
