@@ -50,6 +50,14 @@ fn status(ns: &str, name: &str, path: &str) -> String {
     plane().kubectl().run(&["get", "-n", ns, "ecssvc", name, "-o", &format!("jsonpath={path}")]).unwrap()
 }
 
+/// Waits, watching the Berth Service, until the JSONPath `path` of it reads `expected`.
+async fn wait_status(ns: &str, name: &str, path: &str, expected: &str) {
+    let resource = kube::discovery::ApiResource::from_gvk_with_plural(&kube::api::GroupVersionKind::gvk("berth.dev", "v1alpha1", "Service"), "services");
+    let services = Api::<kube::api::DynamicObject>::namespaced_with(client().await, ns, &resource);
+    let only = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    wait_for(services, only, TIMEOUT, &format!("{path} of {name} to read {expected:?}"), |_| status(ns, name, path).trim() == expected).await;
+}
+
 fn events(ns: &str) -> String {
     plane().kubectl().run(&["get", "events", "-n", ns, "-o", "jsonpath={range .items[*]}{.type} {.note}{.message}{\"\\n\"}{end}"]).unwrap()
 }
@@ -349,7 +357,7 @@ async fn a_static_host_port_leaves_the_fourth_task_pending_and_dynamic_ports_run
         es.iter().any(|e| e.type_.as_deref() == Some("Warning") && e.note.as_deref().is_some_and(|n| n.starts_with(warning)))
     }).await;
     // Pending is not failing: nothing stopped, the pending task is still there.
-    assert_eq!(status(&ns.name, "static", "{.status.runningCount} {.status.pendingCount}"), "3 1");
+    wait_status(&ns.name, "static", "{.status.runningCount} {.status.pendingCount}", "3 1").await;
     let stopped = status(&ns.name, "static", "{.status.stoppedTasks}");
     assert!(stopped.is_empty() || stopped == "[]", "stopped tasks: {stopped}");
     let failed = kubectl.run(&["get", "pods", "-n", &ns.name, "--field-selector=status.phase=Failed", "-o", "name"]).unwrap();
@@ -387,8 +395,8 @@ async fn service_connect_aliases_and_registries_are_services_named_as_clients_ca
     // The alias's Service has the service's ready tasks as endpoints; the status (written
     // by the pass that applied the Services, long before the tasks are ready) lists them.
     let tasks = wait_endpoints_match_ready_tasks(&ns.name, "orders", "orders-api", 2).await;
-    let routes = status(&ns.name, "orders", "{range .status.kubernetesServices[*]}{.name}={.dnsName}:{.port}>{.containerPort}/{.type} {end}");
-    assert_eq!(routes.trim(), "orders=orders:8080>8080/Headless orders-api=orders-api:80>8080/ClusterIP orders-admin=orders-admin.internal:9000>9000/ClusterIP");
+    wait_status(&ns.name, "orders", "{range .status.kubernetesServices[*]}{.name}={.dnsName}:{.port}>{.containerPort}/{.type} {end}",
+        "orders=orders:8080>8080/Headless orders-api=orders-api:80>8080/ClusterIP orders-admin=orders-admin.internal:9000>9000/ClusterIP").await;
     let slices = Api::<EndpointSlice>::namespaced(client().await, &ns.name);
     wait_for(slices, slices_of("orders"), TIMEOUT, &format!("the registry's endpoints to be {tasks:?}"), |s| endpoints(s).0 == tasks).await;
 
@@ -410,11 +418,8 @@ async fn a_load_balancer_on_a_port_the_task_lacks_gets_a_warning_and_no_service(
     apply(&ns.name, json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"taskDefinition": "web", "desiredCount": 1,
             "loadBalancers": [{"loadBalancerName": "front", "containerName": "web", "containerPort": 7777}]}}));
-    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     // The task runs all the same.
-    wait_for(pods, tasks_of("web"), TIMEOUT, "the condition and a running task", |_| {
-        status(&ns.name, "web", "{.status.conditions[?(@.type==\"TrafficRouted\")].reason} {.status.runningCount}") == "InvalidLoadBalancer 1"
-    }).await;
+    wait_status(&ns.name, "web", "{.status.conditions[?(@.type==\"TrafficRouted\")].reason} {.status.runningCount}", "InvalidLoadBalancer 1").await;
     let message = "(service web) (load-balancer front): container web has no portMappings entry for containerPort 7777; no Kubernetes Service is created for it";
     assert_eq!(status(&ns.name, "web", "{.status.conditions[?(@.type==\"TrafficRouted\")].message}"), message);
     assert!(events(&ns.name).lines().any(|l| l == format!("Warning {message}")), "{}", events(&ns.name));
