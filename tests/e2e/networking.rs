@@ -329,13 +329,17 @@ async fn a_rollout_never_drops_the_endpoints_below_the_minimum_healthy_count() {
 async fn a_static_host_port_leaves_the_fourth_task_pending_and_dynamic_ports_run_all() {
     operator();
     let ns = TestNamespace::create("net-bridge");
-    // 31977 is used by no other test: the three worker nodes are shared.
+    // 31977 and 31978 are used by no other test: the three worker nodes are shared.
     apply(&ns.name, task_definition("static", "bridge", "web:1", json!([{"containerPort": 80, "hostPort": 31977}])));
     apply(&ns.name, json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "static"},
         "spec": {"taskDefinition": "static", "desiredCount": 4}}));
     apply(&ns.name, task_definition("dynamic", "bridge", "web:1", json!([{"containerPort": 80, "hostPort": 0}])));
     apply(&ns.name, json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "dynamic"},
         "spec": {"taskDefinition": "dynamic", "desiredCount": 4}}));
+    // Host networking: the container port is the host port.
+    apply(&ns.name, task_definition("host", "host", "web:1", json!([{"containerPort": 31978}])));
+    apply(&ns.name, json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "host"},
+        "spec": {"taskDefinition": "host", "desiredCount": 4}}));
 
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     let unschedulable = |p: &Pod| p.status.as_ref().and_then(|s| s.conditions.as_ref())
@@ -348,6 +352,10 @@ async fn a_static_host_port_leaves_the_fourth_task_pending_and_dynamic_ports_run
     let host_ports: Vec<Option<i32>> = static_tasks.iter().map(|p| p.spec.as_ref().unwrap().containers[0].ports.as_ref().unwrap()[0].host_port).collect();
     assert!(host_ports.iter().all(|p| *p == Some(31977)), "{host_ports:?}");
     wait_for(pods.clone(), tasks_of("dynamic"), TIMEOUT, "4 running dynamic tasks", |ps| names(ps, ready_task).len() == 4).await;
+    let host_tasks = wait_for(pods.clone(), tasks_of("host"), TIMEOUT, "3 running host-network tasks and 1 unschedulable", |ps| {
+        ps.iter().filter(|p| phase(p) == "Running").count() == 3 && ps.iter().filter(|p| unschedulable(p)).count() == 1
+    }).await;
+    assert!(host_tasks.iter().all(|p| p.spec.as_ref().unwrap().host_network == Some(true)));
 
     let kubectl = plane().kubectl();
     let warning = "(service static) was unable to place a task because no container instance met all of its requirements. \

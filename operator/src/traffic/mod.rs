@@ -203,7 +203,7 @@ fn target_group_name(arn: &str) -> Option<&str> {
 }
 
 /// A valid Service name (an RFC 1035 label: it must start with a letter).
-pub fn kubernetes_name(s: &str) -> String {
+fn kubernetes_name(s: &str) -> String {
     let label = dns_label(s);
     if label.starts_with(|c: char| c.is_ascii_lowercase()) {
         label
@@ -297,7 +297,7 @@ impl Port<'_> {
 }
 
 /// The selector of a Berth service's tasks that take traffic.
-pub fn selector(service: &str) -> BTreeMap<String, String> {
+fn selector(service: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (labels::SERVICE.to_string(), label_value(service)),
         (labels::TRAFFIC.to_string(), labels::TRAFFIC_SERVE.to_string()),
@@ -305,7 +305,7 @@ pub fn selector(service: &str) -> BTreeMap<String, String> {
 }
 
 /// The labels of a Berth service's Kubernetes Services (EndpointSlices inherit them).
-pub fn service_labels(service: &str) -> BTreeMap<String, String> {
+fn service_labels(service: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string()),
         (labels::SERVICE.to_string(), label_value(service)),
