@@ -9,3 +9,4 @@ pub mod scheduler;
 pub mod task;
 pub mod placement;
 pub mod render;
+pub mod traffic;

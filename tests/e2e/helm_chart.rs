@@ -73,6 +73,12 @@ fn namespaced_needs(ns: &str) -> Vec<Check> {
     for verb in ["get", "list", "watch", "create"] {
         needs.push((verb, "controllerrevisions.apps".to_string(), n()));
     }
+    for verb in ["list", "watch", "create", "patch", "delete"] {
+        needs.push((verb, "services".to_string(), n()));
+    }
+    for verb in ["list", "watch"] {
+        needs.push((verb, "endpointslices.discovery.k8s.io".to_string(), n()));
+    }
     for verb in ["create", "patch"] {
         needs.push((verb, "events.events.k8s.io".to_string(), n()));
     }
@@ -108,6 +114,8 @@ fn never(ns: &str) -> Vec<Check> {
         ("update", "services.berth.dev".into(), n()),
         ("create", "taskdefinitions.berth.dev".into(), n()),
         ("update", "pods".into(), n()),
+        ("update", "services".into(), n()),
+        ("delete", "endpointslices.discovery.k8s.io".into(), n()),
         ("create", "capacityproviders.berth.dev".into(), vec![]),
         ("update", "controllerrevisions.apps".into(), n()),
         ("create", "deployments.apps".into(), n()),

@@ -142,10 +142,13 @@ async fn a_revision_that_cannot_run_trips_the_breaker_and_rolls_back() {
     let first = status(&ns.name, "app", "{.status.deployments[0].id}");
 
     apply(&ns.name, revision("app", "app:2", json!({"sim.berth.dev/exit-code": "1"})));
-    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
-    wait_for(pods, tasks_of("app"), TIMEOUT, "the rollback to revision 1 at steady state", |_| {
-        status(&ns.name, "app", "{.status.conditions[?(@.type==\"Degraded\")].reason}") == "DeploymentFailed"
-            && status(&ns.name, "app", "{.status.conditions[?(@.type==\"Ready\")].status}") == "True"
+    // Watch the Service itself: the last status write may follow the last pod change.
+    let services = Api::<berth::api::Service>::namespaced(client().await, &ns.name);
+    let app = watcher::Config::default().fields("metadata.name=app");
+    wait_for(services, app, TIMEOUT, "the rollback to revision 1 at steady state", |ss| {
+        let conditions = ss.first().and_then(|s| s.status.as_ref()).and_then(|s| s.conditions.clone()).unwrap_or_default();
+        let condition = |type_: &str| conditions.iter().find(|c| c.type_ == type_).cloned();
+        condition("Degraded").is_some_and(|c| c.reason == "DeploymentFailed") && condition("Ready").is_some_and(|c| c.status == "True")
     }).await;
     wait_steady(&ns.name, "app", "1", 4).await;
 

@@ -27,6 +27,19 @@ watched namespace.
 - apiGroups: ["apps"]
   resources: ["controllerrevisions"]
   verbs: ["get", "list", "watch", "create"]
+# Kubernetes Services for a Service's loadBalancers, serviceRegistries and
+# Service Connect aliases: cached (list/watch, labelled by Berth), written by
+# server-side apply (a PATCH, which the API server authorizes as create when
+# the Service does not exist yet), deleted when their entry goes away. Never
+# updated with PUT.
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
+# Their EndpointSlices, read only: a draining task's pod is deleted only once
+# no EndpointSlice lists it.
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["list", "watch"]
 # Events on the user's objects, in their namespace. kube's Recorder creates an
 # event and patches it to count repeats into a series.
 - apiGroups: ["events.k8s.io"]

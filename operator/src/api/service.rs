@@ -89,11 +89,13 @@ pub struct ServiceSpec {
     /// Fargate platform version (ECS default LATEST); accepted, not acted on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform_version: Option<String>,
-    /// Load balancer target groups the tasks register with, at most 5.
+    /// Load balancer target groups the tasks register with, at most 5. Each becomes a
+    /// Kubernetes Service named after the target group (or load balancer) on the container port.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 5))]
     pub load_balancers: Option<Vec<LoadBalancer>>,
-    /// Cloud Map service discovery registration, at most 1.
+    /// Cloud Map service discovery registration, at most 1: a headless Service named after
+    /// the service.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1))]
     pub service_registries: Option<Vec<ServiceRegistry>>,
@@ -116,7 +118,8 @@ pub struct ServiceSpec {
     /// ENABLED keeps tasks balanced across zones; DISABLED does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub availability_zone_rebalancing: Option<EnabledState>,
-    /// Service Connect configuration (accepted, not acted on).
+    /// Service Connect: each published port becomes a ClusterIP Service named after its client
+    /// alias (no proxy: timeouts, TLS and access logs are accepted, not acted on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_connect_configuration: Option<ServiceConnectConfiguration>,
     /// Volumes for the task definition's `configuredAtLaunch` volume; REPLICA only.
@@ -327,10 +330,53 @@ pub struct ServiceStatus {
     /// Recently stopped tasks, newest first, bounded in length.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_tasks: Option<Vec<TaskSummary>>,
-    /// Standard conditions (`Ready`, `Progressing`, `Degraded`).
+    /// The Kubernetes Services that carry the service's traffic: one per load balancer,
+    /// service registry and Service Connect port, each for one container port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub kubernetes_services: Option<Vec<TrafficRoute>>,
+    /// Standard conditions (`Ready`, `Progressing`, `Degraded`, and `TrafficRouted` when the
+    /// service has load balancers, registries or Service Connect).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Option<Conditions>,
+}
+
+/// A Kubernetes Service carrying traffic to one container port of the service's tasks.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficRoute {
+    /// Name of the core Service in the namespace (`<name>.<namespace>.svc` in cluster DNS).
+    pub name: String,
+    /// What asked for it: `loadBalancers`, `serviceRegistries` or `serviceConnectConfiguration`.
+    pub source: TrafficSource,
+    /// Kubernetes Service type: ClusterIP, NodePort, LoadBalancer, or Headless (no cluster IP).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Container receiving the traffic (none for a portless registry: DNS names only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// Container port receiving the traffic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_port: Option<i32>,
+    /// Port clients connect to on the Kubernetes Service (none for a portless registry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    /// The name ECS clients use (Service Connect client alias or discovery name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_name: Option<String>,
+    /// The ECS target: target group ARN, load balancer name or registry ARN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// The spec field a traffic route comes from.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum TrafficSource {
+    LoadBalancers,
+    ServiceRegistries,
+    ServiceConnectConfiguration,
 }
 
 /// Deployment roles.

@@ -119,11 +119,14 @@ pub fn bounds(config: Option<&DeploymentConfiguration>, daemon: bool) -> rollout
 }
 
 /// How ECS counts the task's health (§2.4): readiness of essential containers
-/// with health checks, else 40 seconds of RUNNING; grace period honoured.
+/// with health checks, else 40 seconds of RUNNING; grace period honoured. A task
+/// behind Kubernetes Services is healthy only when Ready, as an ECS task behind a
+/// load balancer is only when its target is: so the ready endpoints never fall
+/// below the healthy tasks a rollout counts on.
 pub fn health(task: &Task, grace_period: Duration, now: i64) -> TaskHealth {
     let running_since = task.running_since();
     let seconds_since_running = running_since.map_or(0, |t| (now - t).max(0) as u64);
-    let checked = has_essential_health_checks(&task.pod);
+    let checked = has_essential_health_checks(&task.pod) || task.label(labels::TRAFFIC).is_some();
     let checks = checked.then_some(if task.state.ready { HealthCheckStatus::Healthy } else { HealthCheckStatus::Unknown });
     rollout::task_health(&TaskHealthInput {
         running: task.state.last_status == LastStatus::Running,
@@ -175,7 +178,36 @@ pub fn breaker_after(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
     use super::*;
+    use crate::task::lifecycle;
+
+    /// A task running for 5 seconds, without health checks.
+    fn task(ready: bool, traffic: bool) -> Task {
+        let started = k8s_openapi::jiff::Timestamp::from_second(1000).unwrap().to_string();
+        let labels = if traffic { json!({labels::TRAFFIC: labels::TRAFFIC_SERVE}) } else { json!({}) };
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "web-1", "labels": labels},
+            "spec": {"nodeName": "n1", "containers": [{"name": "web", "image": "x"}]},
+            "status": {"phase": "Running",
+                "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+                "containerStatuses": [{"name": "web", "image": "x", "imageID": "", "ready": ready, "restartCount": 0,
+                    "state": {"running": {"startedAt": started}}}]},
+        })).unwrap();
+        Task { state: lifecycle::observe(&pod), pod: Arc::new(pod) }
+    }
+
+    #[test]
+    fn a_task_behind_services_is_healthy_when_ready_not_after_forty_seconds() {
+        let now = 1005;
+        assert_eq!(health(&task(true, false), Duration::ZERO, now), TaskHealth::NotYetHealthy);
+        assert_eq!(health(&task(true, false), Duration::ZERO, now + 40), TaskHealth::Healthy);
+        assert_eq!(health(&task(true, true), Duration::ZERO, now), TaskHealth::Healthy);
+        assert_eq!(health(&task(false, true), Duration::ZERO, now + 40), TaskHealth::NotYetHealthy);
+    }
 
     fn deployment_of(service: &str) -> Deployment {
         let spec: ServiceSpec = serde_saphyr::from_str(service).expect("service fixture");

@@ -15,13 +15,16 @@ mod revisions;
 mod service;
 mod task_run;
 mod tasks;
+mod traffic;
+mod unplaced;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{StreamExt, future};
 use k8s_openapi::api::apps::v1::ControllerRevision;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, Service as CoreService};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::Api;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -72,7 +75,13 @@ pub struct Context {
     pub revisions: Store<ControllerRevision>,
     pub task_definitions: Store<TaskDefinition>,
     pub capacity_providers: Store<CapacityProvider>,
+    /// Berth's Kubernetes Services (load balancers, registries, Service Connect) and
+    /// their EndpointSlices (which inherit the Services' labels).
+    pub services: Store<CoreService>,
+    pub endpoint_slices: Store<EndpointSlice>,
     pub expectations: Mutex<Expectations>,
+    /// Tasks kube-scheduler could not place that were already reported.
+    pub unplaced: Mutex<unplaced::Reported>,
     pub health: Arc<http::Health>,
     /// True once every cache has listed (see `synced`).
     synced: tokio::sync::watch::Receiver<bool>,
@@ -168,11 +177,19 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
         .modify(|p| p.managed_fields_mut().clear())
         .reflect(pod_writer)
         .touched_objects()
-        .for_each(move |pod| {
-            if let Ok(pod) = pod {
-                wake_owner(&pod, &service_triggers, &run_triggers);
+        .for_each({
+            let service_triggers = service_triggers.clone();
+            move |pod| {
+                if let Ok(pod) = pod {
+                    if let Some(owner) = controller_of::<Service>(&pod) {
+                        let _ = service_triggers.unbounded_send(owner);
+                    }
+                    if let Some(owner) = controller_of::<TaskRun>(&pod) {
+                        let _ = run_triggers.unbounded_send(owner);
+                    }
+                }
+                future::ready(())
             }
-            future::ready(())
         });
 
     // Nodes: a change (joined, left, Ready flipped) wakes every service.
@@ -205,10 +222,48 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
         });
 
     let (revisions, revision_writer) = reflector::store::<ControllerRevision>();
-    let revision_cache = watcher(api::<ControllerRevision>(&client, &ns), managed)
+    let revision_cache = watcher(api::<ControllerRevision>(&client, &ns), managed.clone())
         .default_backoff()
         .reflect(revision_writer)
         .for_each(|_| future::ready(()));
+
+    // Kubernetes Services Berth applied: a change (deleted by hand) wakes their owner.
+    let (services, service_writer) = reflector::store::<CoreService>();
+    let service_cache = watcher(api::<CoreService>(&client, &ns), managed.clone())
+        .default_backoff()
+        .modify(|s| s.managed_fields_mut().clear())
+        .reflect(service_writer)
+        .touched_objects()
+        .for_each({
+            let triggers = service_triggers.clone();
+            move |service| {
+                if let Some(owner) = service.ok().and_then(|s| controller_of::<Service>(&s)) {
+                    let _ = triggers.unbounded_send(owner);
+                }
+                future::ready(())
+            }
+        });
+
+    // Their EndpointSlices: a task leaving them may let its draining pod be deleted.
+    let (endpoint_slices, slice_writer) = reflector::store::<EndpointSlice>();
+    let slice_cache = watcher(api::<EndpointSlice>(&client, &ns), managed)
+        .default_backoff()
+        .modify(|s| s.managed_fields_mut().clear())
+        .reflect(slice_writer)
+        .touched_objects()
+        .for_each({
+            let (triggers, services) = (service_triggers.clone(), services.clone());
+            move |slice| {
+                let service = slice.ok().and_then(|slice| {
+                    let name = slice.labels().get("kubernetes.io/service-name")?.clone();
+                    services.get(&reflector::ObjectRef::new(&name).within(&slice.namespace()?))
+                });
+                if let Some(owner) = service.and_then(|s| controller_of::<Service>(s.as_ref())) {
+                    let _ = triggers.unbounded_send(owner);
+                }
+                future::ready(())
+            }
+        });
 
     let td_controller = Controller::new(api::<TaskDefinition>(&client, &ns), watcher::Config::default())
         .owns(api::<ControllerRevision>(&client, &ns), watcher::Config::default());
@@ -223,7 +278,10 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
         revisions,
         task_definitions: td_controller.store(),
         capacity_providers,
+        services,
+        endpoint_slices,
         expectations: Mutex::new(Expectations::default()),
+        unplaced: Mutex::new(unplaced::Reported::default()),
         health: health.clone(),
         synced: synced_rx,
     });
@@ -279,8 +337,9 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
     let readiness = {
         let (health, ctx, services) = (health.clone(), ctx.clone(), service_store.clone());
         async move {
-            let _ = futures::join!(ctx.pods.wait_until_ready(), ctx.nodes.wait_until_ready(), ctx.revisions.wait_until_ready(), ctx.capacity_providers.wait_until_ready(),
-                ctx.task_definitions.wait_until_ready(), services.wait_until_ready());
+            let _ = futures::join!(ctx.pods.wait_until_ready(), ctx.nodes.wait_until_ready(), ctx.revisions.wait_until_ready(),
+                ctx.capacity_providers.wait_until_ready(), ctx.task_definitions.wait_until_ready(), services.wait_until_ready(),
+                ctx.services.wait_until_ready(), ctx.endpoint_slices.wait_until_ready());
             let _ = synced_tx.send(true);
             health.ready.store(true, std::sync::atomic::Ordering::SeqCst);
             tracing::info!("caches synced");
@@ -298,6 +357,8 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
         _ = node_cache => tracing::error!("node watch ended"),
         _ = revision_cache => tracing::error!("revision watch ended"),
         _ = provider_cache => tracing::error!("capacity provider watch ended"),
+        _ = service_cache => tracing::error!("kubernetes service watch ended"),
+        _ = slice_cache => tracing::error!("endpointslice watch ended"),
     }
     health.live.store(false, std::sync::atomic::Ordering::SeqCst);
     health.ready.store(false, std::sync::atomic::Ordering::SeqCst);
@@ -317,20 +378,13 @@ async fn shutdown_deadline(shutdown: impl Future<Output = ()>, ctx: Arc<Context>
     }
 }
 
-/// Sends a task pod's controlling owner (a Service or a TaskRun) a wake-up.
-fn wake_owner(
-    pod: &Pod,
-    services: &futures::channel::mpsc::UnboundedSender<reflector::ObjectRef<Service>>,
-    runs: &futures::channel::mpsc::UnboundedSender<reflector::ObjectRef<TaskRun>>,
-) {
-    let ns = pod.namespace().unwrap_or_default();
-    for owner in pod.owner_references().iter().filter(|o| o.controller == Some(true)) {
-        if owner.kind == "Service" && owner.api_version == Service::api_version(&()) {
-            let _ = services.unbounded_send(reflector::ObjectRef::new(&owner.name).within(&ns));
-        } else if owner.kind == "TaskRun" && owner.api_version == TaskRun::api_version(&()) {
-            let _ = runs.unbounded_send(reflector::ObjectRef::new(&owner.name).within(&ns));
-        }
-    }
+/// The object's controlling owner when it is a `K` (a task pod's Service or TaskRun, a
+/// Kubernetes Service's Berth Service), to wake it up.
+fn controller_of<K: Resource<DynamicType = ()>>(obj: &impl Resource) -> Option<reflector::ObjectRef<K>> {
+    let ns = obj.meta().namespace.clone().unwrap_or_default();
+    obj.meta().owner_references.iter().flatten()
+        .find(|o| o.controller == Some(true) && o.kind == K::kind(&()) && o.api_version == K::api_version(&()))
+        .map(|o| reflector::ObjectRef::new(&o.name).within(&ns))
 }
 
 async fn log_result<K: std::fmt::Debug, E: std::fmt::Display>(kind: &str, result: Result<K, E>) {

@@ -45,6 +45,27 @@ pub async fn stop(api: &Api<Pod>, pod: &str, stop: &Stop) -> Result<(), kube::Er
     ignore_not_found(api.delete(pod, &DeleteParams::default()).await.map(drop))
 }
 
+/// Starts draining a task that takes traffic: one patch drops the label its Services
+/// select (so it leaves their endpoints), records why it stops and since when it drains.
+/// The pod is deleted later, by [`super::traffic::Traffic::finish_draining`].
+pub async fn drain(api: &Api<Pod>, pod: &str, stop: &Stop, now: i64) -> Result<(), kube::Error> {
+    let drain = json!({"metadata": {
+        "labels": {labels::TRAFFIC: null},
+        "annotations": {
+            labels::STOP_CODE: wire_name(&stop.code),
+            labels::STOPPED_REASON: stop.reason,
+            labels::DRAINING_SINCE: now.to_string(),
+        },
+    }});
+    ignore_not_found(api.patch(pod, &PatchParams::default(), &Patch::Merge(&drain)).await.map(drop))
+}
+
+/// Puts a task back behind its service's Kubernetes Services.
+pub async fn label_serving(api: &Api<Pod>, pod: &str) -> Result<(), kube::Error> {
+    let label = json!({"metadata": {"labels": {labels::TRAFFIC: labels::TRAFFIC_SERVE}}});
+    ignore_not_found(api.patch(pod, &PatchParams::default(), &Patch::Merge(&label)).await.map(drop))
+}
+
 /// Records why the task stopped on its pod, once, so every later reader (and
 /// the circuit breaker, which counts each stop once) sees the same cause.
 pub async fn record(api: &Api<Pod>, pod: &str, stop: &Stop) -> Result<(), kube::Error> {

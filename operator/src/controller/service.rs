@@ -14,7 +14,7 @@ use super::conditions::{self, Want};
 use super::error::{Error, Result};
 use super::revisions;
 use super::tasks::{self, Observed, Task};
-use super::{Context, deployments, placement, pods};
+use super::{Context, deployments, placement, pods, traffic, unplaced};
 use crate::api::{
     CapacityProviderSpec, DeploymentStatus, PlacementStrategyType, RolloutState, SchedulingStrategy, Service, ServiceDeployment, ServiceSpec, ServiceStatus, TaskStopCode,
 };
@@ -53,6 +53,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     let constraints = placement::constraints(&primary.resolved.spec, service.spec.placement.placement_constraints.as_ref());
     let owner = format!("service/{ns}/{name}");
     let observed = tasks::observe(&ctx, &ns, labels::SERVICE, &label_value(&name), &owner);
+    let mut traffic = traffic::sync(&service, &ctx, &primary.resolved.spec).await?;
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let mut report = Report::default();
 
@@ -63,7 +64,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         .chain(observed.on_lost_nodes(&ctx, ctx.config.node_lost_grace).map(|t| (t, lost.clone())))
         .collect();
     for (task, stop) in &stopping {
-        pods::stop(&pods_api, &task.pod.name_any(), stop).await?;
+        traffic.stop(&pods_api, &observed, &task.pod.name_any(), stop).await?;
         ctx.expectations.lock().unwrap().deleted(&owner, &task.pod.name_any(), Instant::now());
         report.stopped.push((task.pod.name_any(), stop.clone()));
     }
@@ -115,7 +116,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     };
     for victim in &victims {
         report.stopped.push((victim.clone(), scale_in.clone()));
-        pods::stop(&pods_api, victim, &scale_in).await?;
+        traffic.stop(&pods_api, &observed, victim, &scale_in).await?;
         ctx.expectations.lock().unwrap().deleted(&owner, victim, Instant::now());
     }
 
@@ -164,6 +165,10 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         }
     }
 
+    traffic.enlist(&pods_api, &observed).await?;
+    let draining = traffic.finish_draining(&ctx, &pods_api, &observed, &owner).await?;
+    unplaced::report(&service, &ctx, &observed).await;
+
     // Stopped task records: bounded in number and age.
     for pod in observed.expired_records(ctx.config.stopped_task_retention, ctx.config.stopped_task_ttl) {
         pods::forget(&pods_api, &pod).await?;
@@ -173,12 +178,12 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         ctx.health.metrics.task_stopped(crate::api::wire_name(&stop.code));
     }
     publish_report(&service, &ctx, &report, &observed).await;
-    publish_unplaced(&service, &ctx, &active).await;
-    let outcome = Outcome { desired, throttle: &throttle, report: &report, breaker, stuck, grace, now };
+    traffic.publish(&service, &ctx, &primary.deployment.id).await;
+    let outcome = Outcome { desired, throttle: &throttle, report: &report, breaker, stuck, grace, now, traffic: &traffic };
     let status = compute_status(&service, &primary, &previous, &observed, &active, &outcome);
     publish_transitions(&service, &ctx, &primary, &status).await;
     write_status(&service, &ctx, status).await?;
-    if let Some(wait) = observed.next_node_loss(&ctx, ctx.config.node_lost_grace) {
+    for wait in [observed.next_node_loss(&ctx, ctx.config.node_lost_grace), draining].into_iter().flatten() {
         requeue = requeue.min(wait);
     }
     let busy = !report.started.is_empty() || !report.stopped.is_empty() || !observed.in_flight.creates.is_empty() || tripped;
@@ -273,6 +278,9 @@ fn service_task(
     if let Some(node) = node {
         task_labels.insert(labels::NODE.to_string(), label_value(node));
     }
+    if crate::traffic::routes_traffic(&service.spec) {
+        task_labels.insert(labels::TRAFFIC.to_string(), labels::TRAFFIC_SERVE.to_string());
+    }
     let mut pod = tasks::render(resolved, tasks::NewTask {
         namespace: service.namespace().unwrap_or_default(),
         name_prefix: &name,
@@ -316,24 +324,6 @@ async fn publish_report(service: &Service, ctx: &Context, report: &Report, obser
             ctx.publish(service, kind, "TaskStopped", &message).await;
         }
     }
-}
-
-/// ECS's placement failure event, once per pass, when kube-scheduler cannot
-/// place a task (a pool with no room, or no node matching): the Kubernetes
-/// counterpart of no container instance meeting the task's requirements.
-async fn publish_unplaced(service: &Service, ctx: &Context, active: &[&Task]) {
-    let Some((task, why)) = active.iter().find_map(|t| Some((t, unschedulable(&t.pod)?))) else { return };
-    let name = service.name_any();
-    let provider = task.label(labels::CAPACITY_PROVIDER).map(|p| format!(" (capacity provider {p})")).unwrap_or_default();
-    let message = format!("(service {name}) was unable to place a task because no container instance met all of its requirements.{provider} Reason: {why}");
-    ctx.publish(service, EventType::Warning, "ServiceTaskPlacementFailure", &message).await;
-}
-
-/// kube-scheduler's message when it found no node for the pod.
-fn unschedulable(pod: &Pod) -> Option<&str> {
-    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
-    let scheduled = conditions.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))?;
-    Some(scheduled.message.as_deref().unwrap_or("no node fits"))
 }
 
 /// Consecutive failed starts of this deployment's tasks, newest first, and
@@ -385,6 +375,7 @@ struct Outcome<'a> {
     stuck: bool,
     grace: Duration,
     now: i64,
+    traffic: &'a traffic::Traffic,
 }
 
 /// The status, computed purely: PRIMARY and ACTIVE deployments with their
@@ -481,7 +472,7 @@ fn compute_status(
         _ => Want { type_: "Progressing", status: true, reason: if others.is_empty() { "TasksStarting" } else { "DeploymentInProgress" },
             message: format!("{pending} pending, {running} running, {} desired", o.desired) },
     };
-    let wanted = vec![
+    let mut wanted = vec![
         Want {
             type_: "Ready",
             status: steady,
@@ -496,6 +487,7 @@ fn compute_status(
             message: degraded.map(|d| d.1).unwrap_or_default(),
         },
     ];
+    wanted.extend(o.traffic.condition());
     let selector = format!("{}={},{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE, labels::SERVICE, label_value(&name));
     ServiceStatus {
         observed_generation: service.metadata.generation,
@@ -507,6 +499,7 @@ fn compute_status(
         selector: Some(selector),
         deployments: Some(list),
         stopped_tasks: Some(observed.stopped_summaries(&old.stopped_tasks.unwrap_or_default(), &o.report.stopped, 10)),
+        kubernetes_services: o.traffic.status(),
         conditions: Some(conditions::merge(old.conditions.as_deref().unwrap_or_default(), wanted, service.metadata.generation, &now)),
     }
 }

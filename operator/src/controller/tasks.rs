@@ -98,9 +98,12 @@ impl Observed {
         self.in_flight.deletes.contains(&task.pod.name_any())
     }
 
-    /// Alive but must be stopped (essential exit, failed start).
+    /// Alive but must be stopped (essential exit, failed start); a draining task is
+    /// already being stopped.
     pub fn needing_stop(&self) -> impl Iterator<Item = &Task> {
-        self.tasks.iter().filter(|t| t.state.stop.is_some() && !t.state.is_stopped() && !self.deleting(t))
+        self.tasks.iter().filter(|t| {
+            t.state.stop.is_some() && !t.state.is_stopped() && !self.deleting(t) && !t.pod.annotations().contains_key(labels::DRAINING_SINCE)
+        })
     }
 
     /// Ended by themselves (all containers exited, evicted) and not yet recorded.

@@ -33,6 +33,7 @@ pub use annotations::{
     CONTAINER_NAMES_ANNOTATION, ESSENTIAL_CONTAINERS_ANNOTATION, PORT_NAMES_ANNOTATION,
     ecs_container_names, essential_containers,
 };
+pub use ports::{parse_range as parse_port_range, port_names};
 pub use resources::{GPU_RESOURCE, task_cpu_units, task_memory_mib};
 pub use unsupported::{Unsupported, unsupported_fields};
 

@@ -19,7 +19,7 @@ use super::{RenderError, container_field};
 pub const MAX_PORTS_PER_RANGE: u32 = 100;
 
 /// ECS port name → Kubernetes port name, for every named port mapping of the task.
-pub(super) fn port_names(spec: &TaskDefinitionSpec) -> BTreeMap<String, String> {
+pub fn port_names(spec: &TaskDefinitionSpec) -> BTreeMap<String, String> {
     let originals: Vec<&str> = spec
         .container_definitions
         .iter()
@@ -72,7 +72,7 @@ pub(super) fn container_ports(
 }
 
 /// `start-end` with `1 <= start <= end <= 65535`.
-pub(super) fn parse_range(range: &str) -> Option<(i32, i32)> {
+pub fn parse_range(range: &str) -> Option<(i32, i32)> {
     let (start, end) = range.split_once('-')?;
     let (start, end) = (
         start.trim().parse::<i32>().ok()?,

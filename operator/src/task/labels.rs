@@ -39,3 +39,10 @@ pub const CAPACITY_PROVIDER: &str = "berth.dev/capacity-provider";
 /// The ECS task group (sanitised), so distinctInstance and task:group
 /// affinities can select a group's tasks.
 pub const TASK_GROUP: &str = "berth.dev/task-group";
+/// On a service task that takes traffic: the Kubernetes Services of the service select
+/// it. Removed when the task starts draining, which takes it out of their endpoints.
+pub const TRAFFIC: &str = "berth.dev/traffic";
+pub const TRAFFIC_SERVE: &str = "serve";
+/// When a task left its Services' endpoints to be stopped (Unix seconds): its pod is
+/// deleted once the deregistration delay has passed and no EndpointSlice lists it.
+pub const DRAINING_SINCE: &str = "berth.dev/draining-since";

@@ -1,0 +1,198 @@
+//! Acting on a service's traffic plan (`crate::traffic`): applying its Kubernetes Services,
+//! deleting the ones it no longer names, and draining tasks out of their endpoints before
+//! their pods are deleted (the ELB deregistration delay, ecs-semantics §2.12).
+//!
+//! Draining: the task loses [`labels::TRAFFIC`], which every Service of the service selects,
+//! and its stop code is recorded. Its pod is deleted only when the deregistration delay has
+//! passed *and* no EndpointSlice in the operator's cache lists it, so a task always leaves
+//! the endpoints before it is killed, however late the EndpointSlice controller is.
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Pod, Service as CoreService};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+use kube::ResourceExt;
+
+use super::conditions::Want;
+use super::error::Result;
+use super::tasks::Observed;
+use super::{Context, MANAGER, pods};
+use crate::api::{Service, TaskDefinitionSpec, TrafficRoute};
+use crate::task::labels;
+use crate::task::lifecycle::{LastStatus, Stop};
+use crate::traffic::{self, APPLIED_HASH, Plan, Problem};
+
+/// The condition type that says whether every traffic route has its Service.
+const CONDITION: &str = "TrafficRouted";
+
+/// What this pass applied, and the tasks it began to drain.
+pub struct Traffic {
+    /// The tasks take traffic (they carry the label and are drained before they stop).
+    serves: bool,
+    plan: Plan,
+    /// The routes whose Service exists (a name taken by a foreign Service is left out).
+    routes: Vec<TrafficRoute>,
+    problems: Vec<Problem>,
+    drained: Vec<String>,
+}
+
+/// Applies the Services `service` should have for the task definition `td` its new tasks
+/// run, and deletes the Services it owns that are no longer wanted.
+pub async fn sync(service: &Service, ctx: &Context, td: &TaskDefinitionSpec) -> Result<Traffic> {
+    let (ns, name) = (service.namespace().unwrap_or_default(), service.name_any());
+    let plan = traffic::plan(&name, &service.spec, service.annotations(), td);
+    let api: Api<CoreService> = Api::namespaced(ctx.client.clone(), &ns);
+    let uid = service.uid();
+    let ours = |s: &CoreService| s.owner_references().iter().any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref());
+    let headless = |s: &CoreService| s.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()) == Some("None");
+    let mut routes = vec![];
+    let mut problems = plan.problems.clone();
+    for route in &plan.routes {
+        let wanted = traffic::kubernetes_service(service, route);
+        let existing = ctx.services.get(&ObjectRef::new(&route.status.name).within(&ns));
+        match existing {
+            Some(s) if !ours(&s) => {
+                problems.push(Problem { reason: "ServiceNameConflict", message: format!(
+                    "(service {name}) Kubernetes Service {} already exists and belongs to someone else; it is left alone", route.status.name) });
+                continue;
+            }
+            Some(s) if s.annotations().get(APPLIED_HASH) == wanted.annotations().get(APPLIED_HASH) => {}
+            Some(s) => {
+                // The cluster IP of a Service cannot change: a headless Service is recreated.
+                if headless(&s) != headless(&wanted) {
+                    delete(&api, &route.status.name).await?;
+                }
+                api.patch(&route.status.name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&wanted)).await?;
+            }
+            None => {
+                api.patch(&route.status.name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&wanted)).await?;
+            }
+        }
+        routes.push(route.status.clone());
+    }
+    let stale: Vec<String> = ctx.services.state().iter()
+        .filter(|s| s.namespace().as_deref() == Some(ns.as_str()) && ours(s) && !routes.iter().any(|r| r.name == s.name_any()))
+        .map(|s| s.name_any())
+        .collect();
+    for stale in stale {
+        delete(&api, &stale).await?;
+    }
+    Ok(Traffic { serves: traffic::routes_traffic(&service.spec), plan, routes, problems, drained: vec![] })
+}
+
+async fn delete(api: &Api<CoreService>, name: &str) -> Result<()> {
+    match api.delete(name, &DeleteParams::default()).await {
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+        other => other.map(drop).map_err(Into::into),
+    }
+}
+
+impl Traffic {
+    /// Stops the task of pod `pod`: a running task that takes traffic starts draining,
+    /// any other is stopped at once.
+    pub async fn stop(&mut self, api: &Api<Pod>, observed: &Observed, pod: &str, stop: &Stop) -> Result<(), kube::Error> {
+        let task = observed.tasks.iter().find(|t| t.pod.name_any() == pod);
+        let serving = task.is_some_and(|t| t.label(labels::TRAFFIC).is_some() && t.state.last_status == LastStatus::Running);
+        if !serving {
+            return pods::stop(api, pod, stop).await;
+        }
+        pods::drain(api, pod, stop, k8s_openapi::jiff::Timestamp::now().as_second()).await?;
+        self.drained.push(pod.to_string());
+        Ok(())
+    }
+
+    /// Labels the service's active tasks that take traffic but lack the label: tasks started
+    /// before their service had Services (or before Berth routed traffic), or whose label was
+    /// removed by hand. A draining task is not active, so it never comes back.
+    pub async fn enlist(&self, api: &Api<Pod>, observed: &Observed) -> Result<(), kube::Error> {
+        if !self.serves {
+            return Ok(());
+        }
+        for task in observed.active().filter(|t| t.label(labels::TRAFFIC).is_none()) {
+            pods::label_serving(api, &task.pod.name_any()).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the pods of drained tasks: the delay has passed and no EndpointSlice lists
+    /// them. Returns how long until the next one's delay ends.
+    pub async fn finish_draining(&self, ctx: &Context, api: &Api<Pod>, observed: &Observed, owner: &str) -> Result<Option<Duration>> {
+        let now = k8s_openapi::jiff::Timestamp::now().as_second();
+        let delay = self.plan.deregistration_delay.as_secs() as i64;
+        let mut next: Option<Duration> = None;
+        for task in observed.tasks.iter().filter(|t| t.pod.metadata.deletion_timestamp.is_none()) {
+            let Some(since) = task.pod.annotations().get(labels::DRAINING_SINCE).and_then(|s| s.parse::<i64>().ok()) else { continue };
+            let pod = task.pod.name_any();
+            if since + delay > now {
+                let left = Duration::from_secs((since + delay - now) as u64);
+                next = Some(next.map_or(left, |n| n.min(left)));
+            } else if !listed_in_endpoints(ctx, &task.pod) {
+                pods::forget(api, &pod).await?;
+                ctx.expectations.lock().unwrap().deleted(owner, &pod, Instant::now());
+            }
+        }
+        Ok(next)
+    }
+
+    /// The routes for the service's status.
+    pub fn status(&self) -> Option<Vec<TrafficRoute>> {
+        (!self.routes.is_empty()).then(|| self.routes.clone())
+    }
+
+    /// `TrafficRouted`: every route has its Service (only for services that route traffic).
+    pub fn condition(&self) -> Option<Want<'static>> {
+        if !self.serves && self.problems.is_empty() {
+            return None;
+        }
+        Some(match self.problems.first() {
+            Some(first) => Want {
+                type_: CONDITION,
+                status: false,
+                reason: first.reason,
+                message: self.problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "),
+            },
+            None => Want {
+                type_: CONDITION,
+                status: true,
+                reason: "ServicesApplied",
+                message: format!("Kubernetes Services carrying the traffic: {}", self.routes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")),
+            },
+        })
+    }
+
+    /// ECS-worded events: tasks that began draining, Services that began carrying traffic,
+    /// and (once per change) the routes that got no Service.
+    pub async fn publish(&self, service: &Service, ctx: &Context, deployment_id: &str) {
+        let name = service.name_any();
+        if !self.drained.is_empty() {
+            ctx.publish(service, EventType::Normal, "TasksDraining", &format!(
+                "(service {name}, taskSet {deployment_id}) has begun draining connections on {} tasks.", self.drained.len())).await;
+        }
+        let old = service.status.as_ref();
+        let known: BTreeSet<&str> = old.and_then(|s| s.kubernetes_services.as_ref()).into_iter().flatten().map(|r| r.name.as_str()).collect();
+        for route in self.routes.iter().filter(|r| !known.contains(r.name.as_str())) {
+            let target = match (&route.container_name, route.container_port) {
+                (Some(container), Some(port)) => format!("container {container} port {port}"),
+                _ => "its tasks".to_string(),
+            };
+            let port = route.port.map_or(String::new(), |p| format!(", port {p}"));
+            ctx.publish(service, EventType::Normal, "TrafficRouted", &format!(
+                "(service {name}) registered {target} with Kubernetes Service {} ({}{port}).", route.name, route.type_)).await;
+        }
+        let old_message = old.and_then(|s| s.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == CONDITION)).map(|c| c.message.as_str());
+        for problem in self.problems.iter().filter(|p| old_message.is_none_or(|m| !m.contains(&p.message))) {
+            ctx.publish(service, EventType::Warning, problem.reason, &problem.message).await;
+        }
+    }
+}
+
+/// Does any cached EndpointSlice of the pod's namespace still list it?
+fn listed_in_endpoints(ctx: &Context, pod: &Pod) -> bool {
+    let (ns, name) = (pod.namespace(), pod.name_any());
+    ctx.endpoint_slices.state().iter().filter(|s| s.namespace() == ns).any(|slice: &std::sync::Arc<EndpointSlice>| {
+        slice.endpoints.iter().any(|e| e.target_ref.as_ref().is_some_and(|r| r.kind.as_deref() == Some("Pod") && r.name.as_deref() == Some(name.as_str())))
+    })
+}
