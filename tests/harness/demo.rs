@@ -77,7 +77,7 @@ pub async fn run(client: Client, kubectl: &Kubectl, ns: &str, out: &mut dyn Writ
         .map(|n| (n.name_any(), n.labels().get(ZONE).cloned().unwrap_or_default()))
         .collect();
     let mut tasks_per_zone = BTreeMap::new();
-    writeln!(out, "   {:<28} {:<16} {:<12} {}", "TASK (POD)", "NODE", "ZONE", "REVISION")?;
+    writeln!(out, "   {:<28} {:<16} {:<12} REVISION", "TASK (POD)", "NODE", "ZONE")?;
     for pod in ready.iter().filter(|p| running_and_ready(p)) {
         let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
         let zone = zones.get(&node).cloned().unwrap_or_default();
