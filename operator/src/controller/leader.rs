@@ -87,17 +87,18 @@ pub fn next(seen: Option<&Seen>, me: &str, now: Instant) -> Next {
     }
 }
 
-/// The Lease written when `me` takes over from `record`.
-fn taken(mut lease: Lease, record: Option<&Record>, me: &str) -> Lease {
+/// `lease` as `me` writes it to take it over (or create or renew it).
+fn taken(mut lease: Lease, me: &str) -> Lease {
     let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
-    let changes_hands = record.and_then(|r| r.holder.as_deref()) != Some(me);
+    let record = Record::of(&lease);
+    let changes_hands = record.holder.as_deref() != Some(me);
     let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
     spec.holder_identity = Some(me.to_string());
     spec.lease_duration_seconds = Some(LEASE_DURATION.as_secs() as i32);
     spec.renew_time = Some(now.clone());
     if changes_hands {
         spec.acquire_time = Some(now);
-        spec.lease_transitions = Some(record.map_or(0, |r| r.transitions + if r.holder.is_some() { 1 } else { 0 }));
+        spec.lease_transitions = Some(record.transitions + if record.holder.is_some() { 1 } else { 0 });
     }
     lease
 }
@@ -133,7 +134,7 @@ impl Elector {
             if listed {
                 let outcome = match next(seen.as_ref(), &self.identity, Instant::now()) {
                     Next::Create => Some(self.write(None).await),
-                    Next::Take => Some(self.write(current.clone().map(|l| (l, seen.as_ref().map(|s| s.record.clone())))).await),
+                    Next::Take => Some(self.write(current.clone()).await),
                     Next::WaitUntil(at) => tokio::select! {
                         _ = tokio::time::sleep_until(at) => None,
                         event = changes.next() => { self.observe(event, &mut current, &mut seen, &mut listed); None }
@@ -174,13 +175,13 @@ impl Elector {
 
     /// Creates the Lease (`from` None) or takes it over, conditional on the
     /// resourceVersion it was seen at.
-    async fn write(&self, from: Option<(Lease, Option<Record>)>) -> kube::Result<Lease> {
+    async fn write(&self, from: Option<Lease>) -> kube::Result<Lease> {
         match from {
             None => {
                 let fresh = Lease { metadata: ObjectMeta { name: Some(self.name.clone()), ..ObjectMeta::default() }, spec: None };
-                self.api.create(&PostParams::default(), &taken(fresh, None, &self.identity)).await
+                self.api.create(&PostParams::default(), &taken(fresh, &self.identity)).await
             }
-            Some((lease, record)) => self.api.replace(&self.name, &PostParams::default(), &taken(lease, record.as_ref(), &self.identity)).await,
+            Some(lease) => self.api.replace(&self.name, &PostParams::default(), &taken(lease, &self.identity)).await,
         }
     }
 
@@ -202,8 +203,7 @@ impl Elector {
         let mut last_renewal = Instant::now();
         loop {
             tokio::time::sleep(RENEW_INTERVAL).await;
-            let record = Record::of(&lease);
-            match self.api.replace(&self.name, &PostParams::default(), &taken(lease.clone(), Some(&record), &self.identity)).await {
+            match self.api.replace(&self.name, &PostParams::default(), &taken(lease.clone(), &self.identity)).await {
                 Ok(renewed) => (lease, last_renewal) = (renewed, Instant::now()),
                 Err(e) => {
                     tracing::warn!("renewing the leader Lease: {e}");
@@ -302,13 +302,16 @@ mod tests {
 
     #[test]
     fn taking_over_counts_a_transition_but_renewing_does_not() {
-        let from_b = taken(Lease::default(), Some(&record(Some("b"), 100)), "a").spec.unwrap();
+        let held_by = |holder: &str| Lease {
+            spec: Some(LeaseSpec { holder_identity: Some(holder.into()), lease_transitions: Some(3), ..LeaseSpec::default() }),
+            ..Lease::default()
+        };
+        let from_b = taken(held_by("b"), "a").spec.unwrap();
         assert_eq!((from_b.holder_identity.as_deref(), from_b.lease_transitions), (Some("a"), Some(4)));
         assert!(from_b.acquire_time.is_some());
-        let mine = Lease { spec: Some(LeaseSpec { lease_transitions: Some(4), ..LeaseSpec::default() }), ..Lease::default() };
-        let renewed = taken(mine, Some(&record(Some("a"), 100)), "a").spec.unwrap();
-        assert_eq!((renewed.lease_transitions, renewed.acquire_time), (Some(4), None));
-        let created = taken(Lease::default(), None, "a").spec.unwrap();
+        let renewed = taken(held_by("a"), "a").spec.unwrap();
+        assert_eq!((renewed.lease_transitions, renewed.acquire_time), (Some(3), None));
+        let created = taken(Lease::default(), "a").spec.unwrap();
         assert_eq!((created.lease_transitions, created.lease_duration_seconds), (Some(0), Some(15)));
     }
 }

@@ -157,10 +157,10 @@ pub async fn wait_for_crds(client: &Client) {
     }
 }
 
-/// Runs the controllers until `shutdown` resolves; `health` reports them.
 /// How long a graceful shutdown waits for running reconciles.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// Runs the controllers until `shutdown` resolves; `health` reports them.
 pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let ns = config.namespace.clone();
     let managed = watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
@@ -172,11 +172,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
     let (pods, pod_writer) = reflector::store::<Pod>();
     let (service_triggers, services_woken) = futures::channel::mpsc::unbounded();
     let (run_triggers, runs_woken) = futures::channel::mpsc::unbounded();
-    let pod_cache = watcher(api::<Pod>(&client, &ns), managed.clone())
-        .default_backoff()
-        .modify(|p| p.managed_fields_mut().clear())
-        .reflect(pod_writer)
-        .touched_objects()
+    let pod_cache = cache(api::<Pod>(&client, &ns), managed.clone(), pod_writer)
         .for_each({
             let service_triggers = service_triggers.clone();
             move |pod| {
@@ -195,11 +191,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
     // Nodes: a change (joined, left, Ready flipped) wakes every service.
     let (nodes, node_writer) = reflector::store::<Node>();
     let (node_triggers, node_changes) = futures::channel::mpsc::unbounded();
-    let node_cache = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .modify(|n| n.managed_fields_mut().clear())
-        .reflect(node_writer)
-        .touched_objects()
+    let node_cache = cache(Api::<Node>::all(client.clone()), watcher::Config::default(), node_writer)
         .for_each(move |_| {
             let _ = node_triggers.unbounded_send(());
             future::ready(())
@@ -210,11 +202,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
     let (capacity_providers, provider_writer) = reflector::store::<CapacityProvider>();
     let (provider_triggers, provider_changes) = futures::channel::mpsc::unbounded();
     let (run_provider_triggers, run_provider_changes) = futures::channel::mpsc::unbounded();
-    let provider_cache = watcher(Api::<CapacityProvider>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .modify(|p| p.managed_fields_mut().clear())
-        .reflect(provider_writer)
-        .touched_objects()
+    let provider_cache = cache(Api::<CapacityProvider>::all(client.clone()), watcher::Config::default(), provider_writer)
         .for_each(move |_| {
             let _ = provider_triggers.unbounded_send(());
             let _ = run_provider_triggers.unbounded_send(());
@@ -229,11 +217,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
 
     // Kubernetes Services Berth applied: a change (deleted by hand) wakes their owner.
     let (services, service_writer) = reflector::store::<CoreService>();
-    let service_cache = watcher(api::<CoreService>(&client, &ns), managed.clone())
-        .default_backoff()
-        .modify(|s| s.managed_fields_mut().clear())
-        .reflect(service_writer)
-        .touched_objects()
+    let service_cache = cache(api::<CoreService>(&client, &ns), managed.clone(), service_writer)
         .for_each({
             let triggers = service_triggers.clone();
             move |service| {
@@ -246,11 +230,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
 
     // Their EndpointSlices: a task leaving them may let its draining pod be deleted.
     let (endpoint_slices, slice_writer) = reflector::store::<EndpointSlice>();
-    let slice_cache = watcher(api::<EndpointSlice>(&client, &ns), managed)
-        .default_backoff()
-        .modify(|s| s.managed_fields_mut().clear())
-        .reflect(slice_writer)
-        .touched_objects()
+    let slice_cache = cache(api::<EndpointSlice>(&client, &ns), managed, slice_writer)
         .for_each({
             let (triggers, services) = (service_triggers.clone(), services.clone());
             move |slice| {
@@ -363,6 +343,15 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
     health.live.store(false, std::sync::atomic::Ordering::SeqCst);
     health.ready.store(false, std::sync::atomic::Ordering::SeqCst);
     health.metrics.set_leader(false);
+}
+
+/// One watch into one cache (managedFields dropped: nothing reads them), as
+/// a stream of the objects it touched, each yielded only once the cache holds it.
+fn cache<K>(api: Api<K>, config: watcher::Config, writer: reflector::store::Writer<K>) -> impl futures::Stream<Item = Result<K, watcher::Error>>
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    watcher(api, config).default_backoff().modify(|o| o.managed_fields_mut().clear()).reflect(writer).touched_objects()
 }
 
 /// Resolves when a stopping operator should stop waiting for its
