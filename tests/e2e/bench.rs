@@ -40,19 +40,21 @@ async fn every_scenario_converges_and_is_reported() {
     for scenario in ["scale-up", "replacement", "rollout", "steady"] {
         assert!(scenarios.contains(&scenario), "no {scenario} figures:\n{table}");
     }
-    // 4 scale-up, 6 replacement, 1 rollout, 2 idle and 1 memory figure.
-    assert_eq!(report.figures.len(), 14, "{table}");
+    // 4 scale-up, 6 replacement, 1 rollout, 2 idle, 1 memory and 1 whole-run figure.
+    assert_eq!(report.figures.len(), 15, "{table}");
     for figure in &report.figures {
-        assert!(figure.berth.is_some() && figure.kcm.is_some() && figure.berth_vs_kcm.is_some(), "{figure:?}");
-        assert_eq!(figure.raw.is_some(), figure.scenario != "steady", "{figure:?}");
+        assert!(figure.berth.is_some() && figure.kcm.is_some(), "{figure:?}");
+        assert_eq!(figure.raw.is_some(), !["steady", "whole run"].contains(&figure.scenario.as_str()), "{figure:?}");
     }
+    let whole_run = report.figures.iter().find(|f| f.scenario == "whole run").unwrap();
+    assert!(whole_run.berth > Some(0.0) && whole_run.kcm > Some(0.0), "the FlowSchemas attribute no requests: {whole_run:?}");
 
     let dir = std::env::temp_dir().join(format!("berth-bench-{}", unique_suffix()));
     std::fs::create_dir_all(&dir).unwrap();
     report.write_json(&dir.join("bench-report.json")).unwrap();
     bench::chart::draw(&report.figures, &dir.join("bench-chart.png")).unwrap();
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("bench-report.json")).unwrap()).unwrap();
-    assert_eq!(json["figures"].as_array().map(Vec::len), Some(14));
+    assert_eq!(json["figures"].as_array().map(Vec::len), Some(15));
     assert!(std::fs::metadata(dir.join("bench-chart.png")).unwrap().len() > 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }

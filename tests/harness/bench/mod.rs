@@ -96,6 +96,7 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
     let sa = &target.operator_service_account;
     let schemas = FlowSchemas::install(&target.kubectl, &target.prefix, (&sa.0, &sa.1))?;
     let mut report = Report::new(target, params)?;
+    let requests_before = [probe::dispatched_requests(&target.kubectl, &schemas.operator)?, probe::dispatched_requests(&target.kubectl, &schemas.kcm)?];
     let t = params.timeout;
     let c = &target.client;
 
@@ -155,6 +156,11 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
         remove(target, &ns, t).await?;
     }
     report.took("memory", phase);
+    // Also proves the FlowSchemas attribute requests (an idle window may see none).
+    for (contender, schema, before) in [(Contender::Berth, &schemas.operator, requests_before[0]), (Contender::Kcm, &schemas.kcm, requests_before[1])] {
+        let requests = probe::dispatched_requests(&target.kubectl, schema)? - before;
+        report.set("whole run", "API requests over the whole benchmark", "requests", contender, requests);
+    }
     report.took("total", started);
     Ok(report)
 }

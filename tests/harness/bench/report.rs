@@ -16,7 +16,7 @@ pub const READING: &str = "Every figure is lower-is-better (seconds, requests, C
     kcm: kube-controller-manager's Deployment/ReplicaSet controllers doing the same work; raw: the same pods created \
     (or deleted) directly by the benchmark, 32 requests at a time, no client rate limit. Replacement latency: from the \
     failure being seen on a pod watch (Berth: phase Failed; kcm: the pod being deleted) to the replacement pod being \
-    seen on the same watch; for raw, the round trip of one pod create. Steady-state figures have no raw reference.";
+    seen on the same watch; for raw, the round trip of one pod create. Steady-state and whole-run figures have no raw reference; the whole-run count of kcm includes all of its controllers (garbage collector, namespace deletion, ...).";
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Figure {

@@ -105,6 +105,10 @@ impl Plane {
         let kubectl = self.kubectl();
         self.wait("kube-apiserver /readyz", || Ok(kubectl.run(&["get", "--raw=/readyz"])?.trim() == "ok"))?;
         let kubeconfig = self.kubeconfig.display().to_string();
+        // kcm runs every controller as itself (no per-controller service
+        // accounts), so it needs every permission.
+        kubectl.run(&["create", "clusterrolebinding", "berth-plane-kube-controller-manager", "--clusterrole=cluster-admin",
+            &format!("--user={KCM_USER}")])?;
         let (qps, burst) = config.kcm_qps_burst;
         self.spawn("kube-controller-manager", &[
             &format!("--kubeconfig={}", kcm_kubeconfig.display()), "--bind-address=127.0.0.1", "--secure-port=0",
