@@ -4,6 +4,7 @@ pub mod api;
 pub mod import;
 pub mod rollout;
 pub mod capacity;
+pub mod client;
 pub mod controller;
 pub mod scheduler;
 pub mod task;

@@ -26,13 +26,19 @@ impl SharedPlane {
     pub fn kubectl(&self) -> Kubectl {
         Kubectl::new(&self.bin_dir, &self.kubeconfig)
     }
+
+    /// The PID of the plane's process `name` (e.g. "kube-controller-manager"),
+    /// from the `pids` file the plane keeps beside its kubeconfig.
+    pub fn pid_of(&self, name: &str) -> Option<u32> {
+        let pids = std::fs::read_to_string(self.kubeconfig.with_file_name("pids")).ok()?;
+        pids.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    }
 }
 
 /// The plane `cargo plane test` started for the whole run (`BERTH_KUBECONFIG`
 /// and `BERTH_BIN_DIR`), or else one started once for this test process. Its
 /// processes die with the process (PR_SET_PDEATHSIG).
 pub fn plane() -> &'static SharedPlane {
-    static PLANE: OnceLock<SharedPlane> = OnceLock::new();
     PLANE.get_or_init(|| {
         if let (Ok(kubeconfig), Ok(bin_dir)) = (std::env::var("BERTH_KUBECONFIG"), std::env::var("BERTH_BIN_DIR")) {
             return SharedPlane { kubeconfig: kubeconfig.into(), bin_dir: bin_dir.into() };
@@ -54,6 +60,14 @@ pub fn plane() -> &'static SharedPlane {
         rx.recv().expect("plane thread").unwrap_or_else(|e| panic!("starting the local control plane: {e}"))
     })
 }
+
+/// Makes `plane` the run's plane (for `cargo plane bench`, which starts its
+/// own); must come before anything calls `plane()`.
+pub fn adopt_plane(plane: SharedPlane) -> anyhow::Result<()> {
+    PLANE.set(plane).map_err(|_| anyhow::anyhow!("a plane is already in use"))
+}
+
+static PLANE: OnceLock<SharedPlane> = OnceLock::new();
 
 pub async fn client() -> Client {
     let kubeconfig = Kubeconfig::read_from(&plane().kubeconfig).expect("reading kubeconfig");
@@ -100,8 +114,23 @@ pub async fn wait_for<K>(
     config: watcher::Config,
     timeout: Duration,
     what: &str,
-    mut done: impl FnMut(&[Arc<K>]) -> bool,
+    done: impl FnMut(&[Arc<K>]) -> bool,
 ) -> Vec<Arc<K>>
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    try_wait_for(api, config, timeout, what, done).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `wait_for` that returns an error instead of panicking (for the benchmark,
+/// which reports rather than aborts).
+pub async fn try_wait_for<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    timeout: Duration,
+    what: &str,
+    mut done: impl FnMut(&[Arc<K>]) -> bool,
+) -> anyhow::Result<Vec<Arc<K>>>
 where
     K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
@@ -130,14 +159,14 @@ where
             }
             let current: Vec<_> = objects.values().cloned().collect();
             if synced && done(&current) {
-                return current;
+                return Ok(current);
             }
         }
-        panic!("watch ended while waiting for {what}");
+        anyhow::bail!("watch ended while waiting for {what}")
     };
     match tokio::time::timeout(timeout, watch).await {
         Ok(objects) => objects,
-        Err(_) => panic!("timed out after {timeout:?} waiting for {what}; last seen: {:#?}",
+        Err(_) => anyhow::bail!("timed out after {timeout:?} waiting for {what}; last seen: {:#?}",
             objects.values().map(|o| o.name_any()).collect::<Vec<_>>()),
     }
 }
@@ -217,9 +246,14 @@ impl Operator {
 
     /// Starts an operator with `args` and extra environment variables.
     pub fn start_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Operator {
+        Operator::start_binary(&operator_binary(), name, args, env)
+    }
+
+    /// Starts the operator `binary` (a debug or release build).
+    pub fn start_binary(binary: &std::path::Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> Operator {
         install_crds();
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let binary = operator_binary();
+        let binary = binary.to_path_buf();
         let logs = repo_root().join("target/operator-logs");
         std::fs::create_dir_all(&logs).expect("log dir");
         let log = logs.join(format!("{name}-{}.log", unique_suffix()));
@@ -227,6 +261,7 @@ impl Operator {
         let kubeconfig = operator_kubeconfig().clone();
         let (tx, rx) = mpsc::channel();
         let log_path = log.clone();
+        let binary_name = binary.clone();
         std::thread::spawn(move || {
             let spawned = (|| -> std::io::Result<std::process::Child> {
                 let file = std::fs::File::create(&log_path)?;
@@ -245,7 +280,7 @@ impl Operator {
                 }
             }
         });
-        let pid = rx.recv().expect("operator thread").unwrap_or_else(|e| panic!("starting {}: {e}", operator_binary().display()));
+        let pid = rx.recv().expect("operator thread").unwrap_or_else(|e| panic!("starting {}: {e}", binary_name.display()));
         Operator { pid, log }
     }
 
@@ -294,6 +329,17 @@ impl Operator {
             assert!(std::time::Instant::now() < deadline, "the operator never said where it serves HTTP: {}", self.log.display());
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Waits (up to `timeout`) until /readyz answers 200: caches synced.
+    pub fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        let addr = self.http_addr();
+        let deadline = std::time::Instant::now() + timeout;
+        while http_get(&addr, "/readyz").0 != 200 {
+            anyhow::ensure!(std::time::Instant::now() < deadline, "the operator was not ready after {timeout:?}: {}", self.log.display());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //! kube-scheduler and kwok, built from Go modules) and the fixtures end-to-end
 //! tests share.
 pub mod argocd;
+pub mod bench;
 pub mod demo;
 pub mod fixture;
 pub mod kubectl;

@@ -2,6 +2,12 @@
 //! or the in-cluster config.
 //!
 //!   berth-operator [--namespace NS] [--log-format text|json] [--http-addr ADDR]
+//!                  [--kube-api-qps Q] [--kube-api-burst B]
+//!
+//! `--kube-api-qps` and `--kube-api-burst` limit the requests the operator
+//! sends, as kube-controller-manager's flags of the same names do (and with
+//! its defaults, 20 and 30); each client (controllers, leader election) has
+//! its own bucket, as in kube-controller-manager.
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -15,6 +21,7 @@ async fn main() -> Result<()> {
     // Loopback and an ephemeral port unless told otherwise (the Helm chart
     // passes 0.0.0.0:8080), so several local operators never collide.
     let mut http_addr: std::net::SocketAddr = "127.0.0.1:0".parse()?;
+    let (mut qps, mut burst) = (berth::client::DEFAULT_QPS, berth::client::DEFAULT_BURST);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -24,8 +31,11 @@ async fn main() -> Result<()> {
             "--node-lost-grace-seconds" => {
                 config.node_lost_grace = Duration::from_secs(args.next().context("a number of seconds")?.parse()?)
             }
+            "--kube-api-qps" => qps = args.next().context("--kube-api-qps takes a number")?.parse()?,
+            "--kube-api-burst" => burst = args.next().context("--kube-api-burst takes a number")?.parse()?,
             "-h" | "--help" => {
-                println!("berth-operator [--namespace NS] [--log-format text|json] [--http-addr HOST:PORT] [--node-lost-grace-seconds N]");
+                println!("berth-operator [--namespace NS] [--log-format text|json] [--http-addr HOST:PORT] [--node-lost-grace-seconds N] \
+                    [--kube-api-qps Q (default {qps})] [--kube-api-burst B (default {burst})]");
                 return Ok(());
             }
             other => bail!("unknown argument {other}; see --help"),
@@ -41,7 +51,8 @@ async fn main() -> Result<()> {
     let health = std::sync::Arc::new(controller::http::Health::default());
     let bound = controller::http::serve(http_addr, health.clone()).await.with_context(|| format!("listening on {http_addr}"))?;
     tracing::info!("serving /livez, /readyz and /metrics on http://{bound}");
-    let client = kube::Client::try_default().await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
+    let client = berth::client::rate_limited(qps, burst).await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
+    tracing::info!(qps, burst, "client rate limit");
     controller::wait_for_crds(&client).await;
     // With BERTH_LEADER_ELECTION_LEASE (the Helm chart sets it for HA) only
     // the replica holding that Lease reconciles. A standby is live and ready:
@@ -58,7 +69,7 @@ async fn main() -> Result<()> {
     health.stand_by();
     // A client of its own, as kube-controller-manager does: renewals must not
     // queue behind the controllers' requests on a shared connection pool.
-    let election_client = kube::Client::try_default().await.context("connecting to Kubernetes for leader election")?;
+    let election_client = berth::client::rate_limited(qps, burst).await.context("connecting to Kubernetes for leader election")?;
     let elector = controller::leader::Elector::new(election_client, &lease_namespace, &lease, &identity);
     let mut leadership = tokio::select! {
         leadership = elector.acquire() => leadership,

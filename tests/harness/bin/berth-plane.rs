@@ -5,11 +5,15 @@
 //!   berth-plane demo [--workers N]          the same, but stop after the demo
 //!   berth-plane run [--workers N] -- CMD..  start it, run CMD against it, stop it
 //!   berth-plane test [-- CARGO TEST ARGS]   run the whole test suite against one plane
+//!   berth-plane bench [--scale F] [--out DIR] [--qps Q] [--burst B]
+//!                                           Berth against kube-controller-manager and the raw
+//!                                           limit; a JSON report and a PNG chart in DIR
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Context, Result, bail};
 use berth_tests::plane::{Plane, PlaneConfig, alive, spawn_tied};
+use berth_tests::{bench, fixture};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -36,6 +40,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         Some("up") => up(&config, !opts.iter().any(|a| a == "--no-demo"), true),
         Some("demo") => up(&config, true, false),
         Some("run") if !rest.is_empty() => with_plane(&config, &rest),
+        Some("bench") => bench(&opts),
         Some("test") => {
             build_operator()?;
             let mut cmd = vec!["cargo".to_string(), "test".into(), "--workspace".into(), "--no-fail-fast".into()];
@@ -45,7 +50,8 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
             }
             with_plane(&config, &cmd)
         }
-        _ => bail!("usage: berth-plane up [--no-demo] | demo | run -- CMD... | test [-- ARGS] (options: --workers N)"),
+        _ => bail!("usage: berth-plane up [--no-demo] | demo | run -- CMD... | test [-- ARGS] (options: --workers N) \
+            | bench [--scale F] [--out DIR] [--qps Q] [--burst B]"),
     }
 }
 
@@ -56,6 +62,68 @@ fn build_operator() -> Result<()> {
         bail!("building berth-operator failed");
     }
     Ok(())
+}
+
+/// The client QPS and burst both controllers get in the benchmark: high
+/// enough that the API server, not the client limiter, sets the pace.
+const BENCH_QPS_BURST: (u32, u32) = (100, 200);
+
+/// `berth-plane bench`: a plane of its own (50 kwok nodes at full scale), kcm
+/// and a release build of the operator at the same client QPS/burst, the
+/// operator authenticated as the Helm chart's ServiceAccount; then every
+/// scenario of `berth_tests::bench`, a report and a chart in `--out`.
+fn bench(opts: &[String]) -> Result<ExitCode> {
+    let flag = |name: &str| opts.iter().position(|a| a == name).and_then(|i| opts.get(i + 1));
+    let scale: f64 = flag("--scale").map(|s| s.parse()).transpose().context("--scale takes a number")?.unwrap_or(1.0);
+    let out = flag("--out").map(std::path::PathBuf::from).unwrap_or_else(|| repo().join("target/bench"));
+    let qps: u32 = flag("--qps").map(|s| s.parse()).transpose().context("--qps takes a number")?.unwrap_or(BENCH_QPS_BURST.0);
+    let burst: u32 = flag("--burst").map(|s| s.parse()).transpose().context("--burst takes a number")?.unwrap_or(BENCH_QPS_BURST.1);
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+
+    let building = std::time::Instant::now();
+    let status = Command::new("cargo").args(["build", "--quiet", "--release", "-p", "berth", "--bin", "berth-operator"]).current_dir(repo()).status()?;
+    if !status.success() {
+        bail!("building the release berth-operator failed");
+    }
+    let build_seconds = building.elapsed().as_secs_f64();
+    let workers = ((50.0 * scale).round() as usize).max(3);
+    let config = PlaneConfig { workers: Some(workers), kcm_qps_burst: (qps, burst) };
+    let mut plane = start(&config)?;
+    fixture::adopt_plane(fixture::SharedPlane { kubeconfig: plane.kubeconfig.clone(), bin_dir: plane.bin_dir.clone() })?;
+    let (q, b) = (qps.to_string(), burst.to_string());
+    let operator = fixture::Operator::start_binary(&repo().join("target/release/berth-operator"), "bench",
+        &["--kube-api-qps", &q, "--kube-api-burst", &b], &[("RUST_LOG", "info,kube=warn")]);
+    eprintln!("berth-plane: berth-operator (release build, {build_seconds:.0}s to build) logs to {}", operator.log.display());
+    let outcome = operator.wait_ready(std::time::Duration::from_secs(60)).and_then(|()| {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        runtime.block_on(async {
+            let target = bench::Target {
+                client: fixture::client().await,
+                kubectl: plane.kubectl(),
+                operator_pid: operator.pid,
+                kcm_pid: fixture::plane().pid_of("kube-controller-manager").context("kube-controller-manager's PID")?,
+                operator_service_account: (fixture::OPERATOR_NAMESPACE.into(), fixture::OPERATOR_RELEASE.into()),
+                prefix: "bench".into(),
+                notes: vec![
+                    format!("berth-operator: release build ({build_seconds:.0} s to build here), --kube-api-qps {qps} --kube-api-burst {burst}"),
+                    format!("kube-controller-manager: --kube-api-qps {qps} --kube-api-burst {burst}, default concurrent syncs"),
+                ],
+            };
+            bench::run(&target, &bench::Params::scaled(scale)).await
+        })
+    });
+    drop(operator);
+    let report = outcome?;
+    let json = out.join("bench-report.json");
+    report.write_json(&json)?;
+    let png = out.join("bench-chart.png");
+    let labelled = bench::chart::draw(&report.figures, &png)?;
+    report.print_table(&mut std::io::stdout())?;
+    println!("report: {}
+chart:  {}{}", json.display(), png.display(),
+        if labelled { "" } else { " (no font found: panels without text, in the JSON's order)" });
+    stop_and_check(&mut plane)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn start(config: &PlaneConfig) -> Result<Plane> {

@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::kubectl::Kubectl;
 pub use nodes::NodeSpec;
+pub use pki::KCM_USER;
 use pki::Pki;
 pub use process::{alive, spawn_tied};
 use process::Proc;
@@ -84,7 +85,9 @@ impl Plane {
             "--unsafe-no-fsync=true", "--quota-backend-bytes=8589934592", "--auto-compaction-retention=1",
             "--listen-metrics-urls=",
         ])?;
-        write_kubeconfig(&self.kubeconfig, api_port, &pki)?;
+        write_kubeconfig(&self.kubeconfig, api_port, &pki, "admin")?;
+        let kcm_kubeconfig = self.dir.join("kcm.kubeconfig");
+        write_kubeconfig(&kcm_kubeconfig, api_port, &pki, "kcm")?;
         self.spawn("kube-apiserver", &[
             &format!("--etcd-servers={etcd_url}"),
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", &format!("--secure-port={api_port}"),
@@ -102,9 +105,13 @@ impl Plane {
         let kubectl = self.kubectl();
         self.wait("kube-apiserver /readyz", || Ok(kubectl.run(&["get", "--raw=/readyz"])?.trim() == "ok"))?;
         let kubeconfig = self.kubeconfig.display().to_string();
+        // kcm runs every controller as itself (no per-controller service
+        // accounts), so it needs every permission.
+        kubectl.run(&["create", "clusterrolebinding", "berth-plane-kube-controller-manager", "--clusterrole=cluster-admin",
+            &format!("--user={KCM_USER}")])?;
         let (qps, burst) = config.kcm_qps_burst;
         self.spawn("kube-controller-manager", &[
-            &format!("--kubeconfig={kubeconfig}"), "--bind-address=127.0.0.1", "--secure-port=0",
+            &format!("--kubeconfig={}", kcm_kubeconfig.display()), "--bind-address=127.0.0.1", "--secure-port=0",
             "--leader-elect=false", "--use-service-account-credentials=false",
             &format!("--service-account-private-key-file={}", pki.path("sa.key")),
             &format!("--root-ca-file={}", pki.path("ca.crt")),
@@ -206,14 +213,15 @@ impl Drop for Plane {
     }
 }
 
-fn write_kubeconfig(path: &Path, port: u16, pki: &Pki) -> Result<()> {
+/// A kubeconfig for the client certificate `user` (`<user>.crt`) of `pki`.
+fn write_kubeconfig(path: &Path, port: u16, pki: &Pki, user: &str) -> Result<()> {
     use base64::Engine;
     let b64 = |file: &str| -> Result<String> { Ok(base64::engine::general_purpose::STANDARD.encode(std::fs::read(pki.dir.join(file))?)) };
     let config = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: berth\n  cluster:\n    server: https://127.0.0.1:{port}\n    certificate-authority-data: {}\n\
          users:\n- name: berth-admin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n\
          contexts:\n- name: berth\n  context: {{cluster: berth, user: berth-admin}}\ncurrent-context: berth\n",
-        b64("ca.crt")?, b64("admin.crt")?, b64("admin.key")?);
+        b64("ca.crt")?, b64(&format!("{user}.crt"))?, b64(&format!("{user}.key"))?);
     std::fs::write(path, config).context("writing kubeconfig")
 }
 

@@ -1,10 +1,15 @@
 //! Certificates for one control plane, made with the openssl CLI: a CA, the
-//! apiserver's serving certificate, an admin client certificate
-//! (group system:masters) and the service-account signing key pair.
+//! apiserver's serving certificate, client certificates for the admin (group
+//! system:masters) and for kube-controller-manager (named as in a real
+//! cluster, so API priority and fairness and its metrics tell its requests
+//! apart) and the service-account signing key pair.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+/// The user kube-controller-manager authenticates as.
+pub const KCM_USER: &str = "system:kube-controller-manager";
 
 pub struct Pki {
     pub dir: PathBuf,
@@ -18,6 +23,8 @@ impl Pki {
         sign(dir, "apiserver", "/CN=kube-apiserver",
             "subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.96.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment")?;
         sign(dir, "admin", "/O=system:masters/CN=berth-admin",
+            "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment")?;
+        sign(dir, "kcm", &format!("/CN={KCM_USER}"),
             "extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment")?;
         ssl(&["genrsa", "-out", "sa.key", "2048"])?;
         ssl(&["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"])?;

@@ -1,0 +1,200 @@
+//! The operator's Kubernetes client, with a client-side rate limit like
+//! client-go's (`--kube-api-qps`, `--kube-api-burst`): kube-rs has none, and
+//! without one a large Service would send the API server every request at once.
+//!
+//! Each request takes one token when it is sent; a long-lived watch takes one
+//! when it starts, as in client-go. Tokens refill at `qps` per second up to
+//! `burst`.
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// kube-controller-manager's defaults.
+pub const DEFAULT_QPS: f64 = 20.0;
+pub const DEFAULT_BURST: u32 = 30;
+
+/// A client for the current kubeconfig (or in-cluster config) whose requests
+/// are limited to `qps` per second with bursts of `burst`.
+pub async fn rate_limited(qps: f64, burst: u32) -> anyhow::Result<kube::Client> {
+    let config = kube::Config::infer().await?;
+    let limit = RateLimitLayer::new(qps, burst)?;
+    Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&limit).build())
+}
+
+/// A token bucket holding up to `burst` tokens, refilled at `rate` per second.
+/// Callers reserve a token and wait the time `reserve` returns, so that
+/// concurrent callers queue in order without holding a lock while they wait.
+#[derive(Debug)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    /// Tokens at `updated`; negative when reservations are queued.
+    tokens: f64,
+    updated: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(rate: f64, burst: u32, now: Instant) -> TokenBucket {
+        TokenBucket { rate, burst: f64::from(burst), tokens: f64::from(burst), updated: now }
+    }
+
+    /// Takes one token at `now` and returns how long to wait before using it.
+    pub fn reserve(&mut self, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst) - 1.0;
+        self.updated = self.updated.max(now);
+        if self.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-self.tokens / self.rate) }
+    }
+}
+
+/// A tower layer that delays each request until the shared bucket has a token.
+#[derive(Clone, Debug)]
+pub struct RateLimitLayer {
+    bucket: Arc<Mutex<TokenBucket>>,
+}
+
+impl RateLimitLayer {
+    pub fn new(qps: f64, burst: u32) -> anyhow::Result<RateLimitLayer> {
+        anyhow::ensure!(qps.is_finite() && qps > 0.0, "the client QPS must be a positive number, not {qps}");
+        anyhow::ensure!(burst >= 1, "the client burst must be at least 1");
+        Ok(RateLimitLayer { bucket: Arc::new(Mutex::new(TokenBucket::new(qps, burst, Instant::now()))) })
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimited<S>;
+
+    fn layer(&self, inner: S) -> RateLimited<S> {
+        RateLimited { inner, bucket: self.bucket.clone() }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RateLimited<S> {
+    inner: S,
+    bucket: Arc<Mutex<TokenBucket>>,
+}
+
+impl<S, Req> Service<Req> for RateLimited<S>
+where
+    S: Service<Req>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    /// The inner future is lazy (hyper sends the request when it is first
+    /// polled), so waiting before polling it delays the request itself.
+    fn call(&mut self, request: Req) -> Self::Future {
+        let wait = self.bucket.lock().expect("rate limit bucket").reserve(Instant::now());
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            response.await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waits(bucket: &mut TokenBucket, at: Instant, n: usize) -> Vec<Duration> {
+        (0..n).map(|_| bucket.reserve(at)).collect()
+    }
+
+    #[test]
+    fn a_full_bucket_lets_a_burst_through_at_once() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(20.0, 30, t0);
+        assert!(waits(&mut bucket, t0, 30).iter().all(|w| w.is_zero()));
+    }
+
+    #[test]
+    fn beyond_the_burst_requests_queue_at_the_rate() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(20.0, 30, t0);
+        waits(&mut bucket, t0, 30);
+        let queued = waits(&mut bucket, t0, 3);
+        let millis: Vec<u128> = queued.iter().map(|w| w.as_millis()).collect();
+        assert_eq!(millis, vec![50, 100, 150]);
+    }
+
+    #[test]
+    fn tokens_refill_over_time_up_to_the_burst() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(10.0, 5, t0);
+        waits(&mut bucket, t0, 5);
+        // Half a second refills 5 tokens; an hour refills no more than the burst.
+        assert!(waits(&mut bucket, t0 + Duration::from_millis(500), 5).iter().all(|w| w.is_zero()));
+        let later = t0 + Duration::from_secs(3600);
+        assert!(waits(&mut bucket, later, 5).iter().all(|w| w.is_zero()));
+        assert_eq!(bucket.reserve(later), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn a_sustained_load_is_held_to_the_rate() {
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::new(100.0, 200, t0);
+        // 1,200 requests at once: 200 go now, the last one waits 10 s.
+        let last = *waits(&mut bucket, t0, 1200).last().unwrap();
+        assert_eq!(last, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn nonsense_limits_are_refused() {
+        assert!(RateLimitLayer::new(0.0, 10).is_err());
+        assert!(RateLimitLayer::new(f64::NAN, 10).is_err());
+        assert!(RateLimitLayer::new(5.0, 0).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_beyond_the_burst_are_delayed_by_the_layer() {
+        let service = tower_service_fn(|n: u32| async move { Ok::<_, std::convert::Infallible>(n) });
+        let mut limited = RateLimitLayer::new(10.0, 2).unwrap().layer(service);
+        let t0 = Instant::now();
+        for n in 0..3 {
+            limited.call(n).await.unwrap();
+        }
+        assert_eq!(Instant::now() - t0, Duration::from_millis(100));
+    }
+
+    /// A tower service from a closure (tower's `service_fn` without the dependency).
+    fn tower_service_fn<F, Fut>(f: F) -> impl Service<u32, Response = u32, Error = std::convert::Infallible, Future = Fut>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<u32, std::convert::Infallible>> + Send + 'static,
+    {
+        struct Fn<F>(F);
+        impl<F, Fut> Service<u32> for Fn<F>
+        where
+            F: FnMut(u32) -> Fut,
+            Fut: Future<Output = Result<u32, std::convert::Infallible>>,
+        {
+            type Response = u32;
+            type Error = std::convert::Infallible;
+            type Future = Fut;
+            fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+                Poll::Ready(Ok(()))
+            }
+            fn call(&mut self, n: u32) -> Fut {
+                (self.0)(n)
+            }
+        }
+        Fn(f)
+    }
+}

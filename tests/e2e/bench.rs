@@ -1,0 +1,60 @@
+//! Issue 7 acceptance, scaled down: every benchmark scenario converges for
+//! Berth, kube-controller-manager and the raw reference, and the report has
+//! every figure. No timing is asserted (the shared plane is busy with other
+//! tests); `cargo plane bench` measures on a plane of its own.
+use std::time::Duration;
+
+use berth_tests::bench::{self, Params, Target};
+use berth_tests::fixture::{OPERATOR_NAMESPACE, OPERATOR_RELEASE, client, operator, plane, unique_suffix};
+
+#[tokio::test]
+async fn every_scenario_converges_and_is_reported() {
+    let operator = operator();
+    let params = Params {
+        one_service_tasks: 100,
+        services: 10,
+        tasks_per_service: 10,
+        replacements: 10,
+        rollout_tasks: 50,
+        steady_window: Duration::from_secs(5),
+        memory_tasks: 200,
+        timeout: Duration::from_secs(180),
+        ..Params::scaled(0.1)
+    };
+    let target = Target {
+        client: client().await,
+        kubectl: plane().kubectl(),
+        operator_pid: operator.pid,
+        kcm_pid: plane().pid_of("kube-controller-manager").expect("kube-controller-manager's PID beside the kubeconfig"),
+        operator_service_account: (OPERATOR_NAMESPACE.into(), OPERATOR_RELEASE.into()),
+        prefix: format!("bench-{}", unique_suffix()),
+        notes: vec!["e2e: shared plane and operator (debug build)".into()],
+    };
+    let report = bench::run(&target, &params).await.unwrap();
+    let mut table = Vec::new();
+    report.print_table(&mut table).unwrap();
+    let table = String::from_utf8(table).unwrap();
+    eprintln!("{table}");
+
+    let scenarios: Vec<&str> = report.figures.iter().map(|f| f.scenario.as_str()).collect();
+    for scenario in ["scale-up", "replacement", "rollout", "steady"] {
+        assert!(scenarios.contains(&scenario), "no {scenario} figures:\n{table}");
+    }
+    // 4 scale-up, 6 replacement, 1 rollout, 2 idle, 1 memory and 1 whole-run figure.
+    assert_eq!(report.figures.len(), 15, "{table}");
+    for figure in &report.figures {
+        assert!(figure.berth.is_some() && figure.kcm.is_some(), "{figure:?}");
+        assert_eq!(figure.raw.is_some(), !["steady", "whole run"].contains(&figure.scenario.as_str()), "{figure:?}");
+    }
+    let whole_run = report.figures.iter().find(|f| f.scenario == "whole run").unwrap();
+    assert!(whole_run.berth > Some(0.0) && whole_run.kcm > Some(0.0), "the FlowSchemas attribute no requests: {whole_run:?}");
+
+    let dir = std::env::temp_dir().join(format!("berth-bench-{}", unique_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    report.write_json(&dir.join("bench-report.json")).unwrap();
+    bench::chart::draw(&report.figures, &dir.join("bench-chart.png")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("bench-report.json")).unwrap()).unwrap();
+    assert_eq!(json["figures"].as_array().map(Vec::len), Some(15));
+    assert!(std::fs::metadata(dir.join("bench-chart.png")).unwrap().len() > 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

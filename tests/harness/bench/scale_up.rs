@@ -1,0 +1,47 @@
+//! Scale-up: from nothing to `services` × `tasks` running, timed to "all
+//! exist" and "all running". Also sets up the fleets the other scenarios start
+//! from.
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use kube::Client;
+
+use super::timeline::Timeline;
+use super::{Contender, workload};
+
+/// Seconds from the request to all pods existing and all running.
+#[derive(Clone, Copy, Debug)]
+pub struct ScaleUp {
+    pub exist: f64,
+    pub running: f64,
+}
+
+/// Starts `services` × `tasks` pods in `ns` the contender's way and times it.
+/// Berth's task definition is registered before the clock starts.
+pub async fn run(client: &Client, ns: &str, contender: Contender, services: usize, tasks: usize, timeout: Duration) -> Result<ScaleUp> {
+    let mut timeline = Timeline::start(client, ns);
+    timeline.until("the pod watch", timeout, |_| true).await?;
+    if contender == Contender::Berth {
+        workload::register_task_definition(client, ns, "bench", workload::IMAGE, 1, timeout).await?;
+    }
+    let total = services * tasks;
+    let started = Instant::now();
+    let wait = async {
+        let exist = timeline.until(&format!("{total} pods"), timeout, |p| p.total() >= total).await?;
+        let running = timeline.until(&format!("{total} running pods"), timeout, |p| p.running() >= total).await?;
+        Ok::<_, anyhow::Error>(ScaleUp { exist: (exist - started).as_secs_f64(), running: (running - started).as_secs_f64() })
+    };
+    let objects = fleet(contender, services, tasks);
+    let (_, times) = tokio::try_join!(workload::create_all(client, ns, objects), wait)?;
+    Ok(times)
+}
+
+/// What the contender is asked to create: Services, Deployments, or the pods themselves.
+fn fleet(contender: Contender, services: usize, tasks: usize) -> Vec<serde_json::Value> {
+    let name = |i: usize| if services == 1 { "bench".to_string() } else { format!("bench-{i}") };
+    match contender {
+        Contender::Berth => (0..services).map(|i| workload::service(&name(i), "bench", tasks)).collect(),
+        Contender::Kcm => (0..services).map(|i| workload::deployment(&name(i), tasks)).collect(),
+        Contender::Raw => (0..services * tasks).map(|i| workload::raw_pod(&format!("bench-{i}"), workload::IMAGE)).collect(),
+    }
+}

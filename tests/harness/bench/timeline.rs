@@ -1,0 +1,191 @@
+//! One watch on a namespace's pods, kept as running counts, so a scenario can
+//! wait for "N running", "every live pod on the new image" or "a replacement
+//! for every failure" without sleeping and without rescanning every pod on
+//! each event. Times are when this process saw the event on the watch.
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use tokio::sync::watch;
+
+#[derive(Clone, Debug, PartialEq)]
+struct PodView {
+    image: String,
+    /// Neither being deleted nor terminated.
+    live: bool,
+    /// Live, phase Running and Ready.
+    running: bool,
+}
+
+impl PodView {
+    fn of(pod: &Pod) -> PodView {
+        let status = pod.status.as_ref();
+        let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+        let live = pod.metadata.deletion_timestamp.is_none() && phase != "Failed" && phase != "Succeeded";
+        let ready = status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        let image = pod.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default();
+        PodView { image, live, running: live && ready && phase == "Running" }
+    }
+}
+
+/// The pods of one namespace as counts, and when pods failed and appeared.
+#[derive(Debug, Default)]
+pub struct Pods {
+    views: HashMap<String, PodView>,
+    live_by_image: HashMap<String, usize>,
+    running_by_image: HashMap<String, usize>,
+    /// When each pod was first seen terminated or being deleted (or gone).
+    pub failures: Vec<Instant>,
+    /// When each pod created after the watch's first list was first seen.
+    pub creations: Vec<Instant>,
+    synced: bool,
+}
+
+impl Pods {
+    /// Pods that exist (in any state).
+    pub fn total(&self) -> usize {
+        self.views.len()
+    }
+
+    pub fn live(&self) -> usize {
+        self.live_by_image.values().sum()
+    }
+
+    pub fn running(&self) -> usize {
+        self.running_by_image.values().sum()
+    }
+
+    pub fn live_with(&self, image: &str) -> usize {
+        self.live_by_image.get(image).copied().unwrap_or(0)
+    }
+
+    pub fn running_with(&self, image: &str) -> usize {
+        self.running_by_image.get(image).copied().unwrap_or(0)
+    }
+
+    /// Names of the running pods.
+    pub fn running_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.views.iter().filter(|(_, v)| v.running).map(|(n, _)| n.clone()).collect();
+        names.sort();
+        names
+    }
+
+    fn apply(&mut self, name: String, view: PodView, now: Instant) {
+        let old = self.views.get(&name).cloned();
+        match &old {
+            None if self.synced => self.creations.push(now),
+            Some(old) if old.live && !view.live => self.failures.push(now),
+            _ => {}
+        }
+        if let Some(old) = &old {
+            self.count(old, -1);
+        }
+        self.count(&view, 1);
+        self.views.insert(name, view);
+    }
+
+    fn delete(&mut self, name: &str, now: Instant) {
+        if let Some(old) = self.views.remove(name) {
+            if old.live {
+                self.failures.push(now);
+            }
+            self.count(&old, -1);
+        }
+    }
+
+    fn count(&mut self, view: &PodView, delta: isize) {
+        let add = |map: &mut HashMap<String, usize>| {
+            let n = map.entry(view.image.clone()).or_default();
+            *n = n.saturating_add_signed(delta);
+        };
+        if view.live {
+            add(&mut self.live_by_image);
+        }
+        if view.running {
+            add(&mut self.running_by_image);
+        }
+    }
+}
+
+/// A background watch of the pods in one namespace; stopped when dropped.
+pub struct Timeline {
+    pods: watch::Receiver<Pods>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Timeline {
+    pub fn start(client: &Client, ns: &str) -> Timeline {
+        let (tx, pods) = watch::channel(Pods::default());
+        let mut stream = watcher(Api::<Pod>::namespaced(client.clone(), ns), watcher::Config::default()).boxed();
+        let task = tokio::spawn(async move {
+            while let Some(event) = stream.next().await {
+                let now = Instant::now();
+                match event {
+                    Ok(watcher::Event::InitApply(pod) | watcher::Event::Apply(pod)) => {
+                        tx.send_modify(|p| p.apply(pod.name_any(), PodView::of(&pod), now))
+                    }
+                    Ok(watcher::Event::Delete(pod)) => tx.send_modify(|p| p.delete(&pod.name_any(), now)),
+                    Ok(watcher::Event::InitDone) => tx.send_modify(|p| p.synced = true),
+                    Ok(watcher::Event::Init) => {}
+                    Err(e) => eprintln!("bench: pod watch error: {e}"),
+                }
+            }
+        });
+        Timeline { pods, task }
+    }
+
+    /// Waits until `done` holds (after the first list) and returns when.
+    pub async fn until(&mut self, what: &str, timeout: Duration, mut done: impl FnMut(&Pods) -> bool) -> Result<Instant> {
+        tokio::time::timeout(timeout, self.pods.wait_for(|p| p.synced && done(p)))
+            .await
+            .with_context(|| format!("timed out after {timeout:?} waiting for {what}"))?
+            .with_context(|| format!("the pod watch ended while waiting for {what}"))?;
+        Ok(Instant::now())
+    }
+
+    /// The current state, for a quick look (do not hold across an await).
+    pub fn now(&self) -> watch::Ref<'_, Pods> {
+        self.pods.borrow()
+    }
+}
+
+impl Drop for Timeline {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(image: &str, live: bool, running: bool) -> PodView {
+        PodView { image: image.into(), live, running }
+    }
+
+    #[test]
+    fn counts_follow_each_pod_through_its_life() {
+        let t0 = Instant::now();
+        let mut pods = Pods::default();
+        pods.apply("before".into(), view("a", true, true), t0);
+        pods.synced = true;
+        pods.apply("p".into(), view("a", true, false), t0);
+        assert_eq!((pods.total(), pods.live(), pods.running()), (2, 2, 1));
+        pods.apply("p".into(), view("a", true, true), t0);
+        pods.apply("q".into(), view("b", true, true), t0);
+        assert_eq!((pods.running_with("a"), pods.running_with("b"), pods.live_with("a")), (2, 1, 2));
+        pods.apply("p".into(), view("a", false, false), t0);
+        assert_eq!((pods.live_with("a"), pods.running(), pods.total()), (1, 2, 3));
+        pods.delete("p", t0);
+        pods.delete("q", t0);
+        assert_eq!((pods.total(), pods.live(), pods.running()), (1, 1, 1));
+        // Only pods seen after the first list are creations; p failed once, q once.
+        assert_eq!((pods.creations.len(), pods.failures.len()), (2, 2));
+        assert_eq!(pods.running_names(), vec!["before".to_string()]);
+    }
+}
