@@ -11,15 +11,16 @@ use berth_tests::fixture::{OPERATOR_NAMESPACE, OPERATOR_RELEASE, client, operato
 async fn every_scenario_converges_and_is_reported() {
     let operator = operator();
     let params = Params {
-        one_service_tasks: 100,
-        services: 10,
+        one_service_tasks: 30,
+        services: 3,
         tasks_per_service: 10,
-        replacements: 10,
-        rollout_tasks: 50,
-        steady_window: Duration::from_secs(5),
-        memory_tasks: 200,
+        replacements: 5,
+        rollout_tasks: 20,
+        steady_window: Duration::from_secs(3),
+        memory_tasks: 50,
         timeout: Duration::from_secs(180),
-        ..Params::scaled(0.1)
+        settle: false,
+        ..Params::scaled(0.03)
     };
     let target = Target {
         client: client().await,
@@ -30,7 +31,8 @@ async fn every_scenario_converges_and_is_reported() {
         prefix: format!("bench-{}", unique_suffix()),
         notes: vec!["e2e: shared plane and operator (debug build)".into()],
     };
-    let report = bench::run(&target, &params).await.unwrap();
+    let mut report = bench::Report::new(&target, &params).unwrap();
+    bench::run(&target, &params, &mut report).await.unwrap();
     let mut table = Vec::new();
     report.print_table(&mut table).unwrap();
     let table = String::from_utf8(table).unwrap();

@@ -63,17 +63,14 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     let stopping: Vec<(&Task, Stop)> = observed.needing_stop().map(|t| (t, t.state.stop.clone().expect("needing_stop has a stop")))
         .chain(observed.on_lost_nodes(&ctx, ctx.config.node_lost_grace).map(|t| (t, lost.clone())))
         .collect();
-    for (task, stop) in &stopping {
-        traffic.stop(&pods_api, &observed, &task.pod.name_any(), stop).await?;
-        ctx.expectations.lock().unwrap().deleted(&owner, &task.pod.name_any(), Instant::now());
-        report.stopped.push((task.pod.name_any(), stop.clone()));
-    }
+    let stops: Vec<(String, Stop)> = stopping.iter().map(|(task, stop)| (task.pod.name_any(), stop.clone())).collect();
+    traffic.stop(&ctx, &pods_api, &observed, &owner, &stops).await?;
+    report.stopped.extend(stops);
     let ended: Vec<&Task> = observed.ended_unrecorded().collect();
-    for task in &ended {
-        let stop = task.state.stop.clone().expect("ended tasks have a stop");
-        pods::record(&pods_api, &task.pod.name_any(), &stop).await?;
-        report.stopped.push((task.pod.name_any(), stop));
-    }
+    let records: Vec<(String, Stop)> = ended.iter().map(|t| (t.pod.name_any(), t.state.stop.clone().expect("ended tasks have a stop"))).collect();
+    let pods_ref = &pods_api;
+    pods::concurrently(records.clone(), |(pod, stop)| async move { pods::record(pods_ref, &pod, &stop).await }).await?;
+    report.stopped.extend(records);
     let stopped_now: BTreeSet<String> = report.stopped.iter().map(|(p, _)| p.clone()).collect();
     let active: Vec<&Task> = observed.active().filter(|t| !stopped_now.contains(&t.pod.name_any())).collect();
 
@@ -114,11 +111,9 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         stuck = plan.stuck;
         (desired, vec![None; if launches { plan.starts } else { 0 }], plan.victims)
     };
-    for victim in &victims {
-        report.stopped.push((victim.clone(), scale_in.clone()));
-        traffic.stop(&pods_api, &observed, victim, &scale_in).await?;
-        ctx.expectations.lock().unwrap().deleted(&owner, victim, Instant::now());
-    }
+    let scale_ins: Vec<(String, Stop)> = victims.iter().map(|victim| (victim.clone(), scale_in.clone())).collect();
+    traffic.stop(&ctx, &pods_api, &observed, &owner, &scale_ins).await?;
+    report.stopped.extend(scale_ins);
 
     // Start-failure throttle (§2.5).
     let throttle = throttle(&observed, &primary.deployment.label);
@@ -170,9 +165,8 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     unplaced::report(&service, &ctx, &observed).await;
 
     // Stopped task records: bounded in number and age.
-    for pod in observed.expired_records(ctx.config.stopped_task_retention, ctx.config.stopped_task_ttl) {
-        pods::forget(&pods_api, &pod).await?;
-    }
+    let expired = observed.expired_records(ctx.config.stopped_task_retention, ctx.config.stopped_task_ttl);
+    pods::concurrently(expired, |pod| async move { pods::forget(pods_ref, &pod).await }).await?;
 
     for (_, stop) in &report.stopped {
         ctx.health.metrics.task_stopped(crate::api::wire_name(&stop.code));
@@ -315,14 +309,20 @@ async fn publish_report(service: &Service, ctx: &Context, report: &Report, obser
         let message = format!("(service {name}) has started {} tasks: {}.", report.started.len(), ids(&mut report.started.iter()));
         ctx.publish(service, EventType::Normal, "TasksStarted", &message).await;
     }
-    if !report.stopped.is_empty() {
-        let message = format!("(service {name}) has stopped {} running tasks: {}.", report.stopped.len(), ids(&mut report.stopped.iter().map(|(p, _)| p)));
-        ctx.publish(service, EventType::Normal, "TasksStopped", &message).await;
-        for (pod, stop) in &report.stopped {
-            let kind = if stop.code == TaskStopCode::ServiceSchedulerInitiated { EventType::Normal } else { EventType::Warning };
-            let message = format!("(service {name}) (task {}) stopped: {} ({})", observed.task_id(pod), stop.reason, crate::api::wire_name(&stop.code));
-            ctx.publish(service, kind, "TaskStopped", &message).await;
+    // One event per cause, not per task: a roll of 500 stops 500 tasks, and
+    // each event is a request out of the same budget as the tasks' own.
+    let mut causes: Vec<(&Stop, Vec<&String>)> = vec![];
+    for (pod, stop) in &report.stopped {
+        match causes.iter_mut().find(|(cause, _)| *cause == stop) {
+            Some((_, pods)) => pods.push(pod),
+            None => causes.push((stop, vec![pod])),
         }
+    }
+    for (stop, pods) in causes {
+        let kind = if stop.code == TaskStopCode::ServiceSchedulerInitiated { EventType::Normal } else { EventType::Warning };
+        let message = format!("(service {name}) has stopped {} running tasks: {}. Reason: {} ({})",
+            pods.len(), ids(&mut pods.into_iter()), stop.reason, crate::api::wire_name(&stop.code));
+        ctx.publish(service, kind, "TasksStopped", &message).await;
     }
 }
 

@@ -91,16 +91,28 @@ async fn delete(api: &Api<CoreService>, name: &str) -> Result<()> {
 }
 
 impl Traffic {
-    /// Stops the task of pod `pod`: a running task that takes traffic starts draining,
-    /// any other is stopped at once.
-    pub async fn stop(&mut self, api: &Api<Pod>, observed: &Observed, pod: &str, stop: &Stop) -> Result<(), kube::Error> {
-        let task = observed.tasks.iter().find(|t| t.pod.name_any() == pod);
-        let serving = task.is_some_and(|t| t.label(labels::TRAFFIC).is_some() && t.state.last_status == LastStatus::Running);
-        if !serving {
-            return pods::stop(api, pod, stop).await;
-        }
-        pods::drain(api, pod, stop, k8s_openapi::jiff::Timestamp::now().as_second()).await?;
-        self.drained.push(pod.to_string());
+    /// Stops the tasks of pods `stops`, several at a time, each expected deleted for `owner`
+    /// once its request succeeded: a running task that takes traffic starts draining, any
+    /// other is stopped at once.
+    pub async fn stop(&mut self, ctx: &Context, api: &Api<Pod>, observed: &Observed, owner: &str, stops: &[(String, Stop)]) -> Result<(), kube::Error> {
+        let serving = |pod: &str| {
+            let task = observed.tasks.iter().find(|t| t.pod.name_any() == pod);
+            task.is_some_and(|t| t.label(labels::TRAFFIC).is_some() && t.state.last_status == LastStatus::Running)
+        };
+        let now = k8s_openapi::jiff::Timestamp::now().as_second();
+        let plan: Vec<(String, Stop, bool)> = stops.iter().map(|(pod, stop)| (pod.clone(), stop.clone(), serving(pod))).collect();
+        let drained: Vec<String> = plan.iter().filter(|(_, _, drain)| *drain).map(|(pod, _, _)| pod.clone()).collect();
+        pods::concurrently(plan, |(pod, stop, drain)| async move {
+            if drain {
+                pods::drain(api, &pod, &stop, now).await?;
+            } else {
+                pods::stop(api, &pod, &stop).await?;
+            }
+            ctx.expectations.lock().unwrap().deleted(owner, &pod, Instant::now());
+            Ok(())
+        })
+        .await?;
+        self.drained.extend(drained);
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! Tasks kube-scheduler cannot place (its NodePorts filter refuses a node whose host port
 //! is taken, NodeResourcesFit one without room, ...): they stay PROVISIONING, never fail,
-//! and the service says why once per task, in ECS words (ecs-semantics §2.15).
+//! and the service says why once per task (once per reason for the tasks found in one
+//! pass), in ECS words (ecs-semantics §2.15).
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -18,7 +19,7 @@ use crate::task::lifecycle::LastStatus;
 #[derive(Debug, Default)]
 pub struct Reported(BTreeSet<String>);
 
-/// Publishes a Warning for each of the service's tasks newly found unschedulable.
+/// Publishes a Warning for the service's tasks newly found unschedulable, one per reason.
 pub async fn report(service: &Service, ctx: &Context, observed: &Observed) {
     let name = service.name_any();
     let ns = service.namespace().unwrap_or_default();
@@ -37,8 +38,11 @@ pub async fn report(service: &Service, ctx: &Context, observed: &Observed) {
         });
         unschedulable.iter().filter(|(k, _, _)| reported.0.insert(k.clone())).collect()
     };
-    for (_, why, provider) in new {
-        ctx.publish(service, EventType::Warning, "ServiceTaskPlacementFailure", &message(&name, why, provider.as_deref())).await;
+    // Tasks refused for the same reason share one event: 4,000 tasks that do
+    // not fit would otherwise cost 4,000 requests.
+    let messages: BTreeSet<String> = new.into_iter().map(|(_, why, provider)| message(&name, why, provider.as_deref())).collect();
+    for message in messages {
+        ctx.publish(service, EventType::Warning, "ServiceTaskPlacementFailure", &message).await;
     }
 }
 

@@ -54,6 +54,10 @@ pub struct Params {
     /// The longest any one wait may take.
     #[serde(serialize_with = "report::seconds")]
     pub timeout: Duration,
+    /// Wait for each scenario's namespace to be gone before the next starts,
+    /// so every measurement starts on a quiet plane (about 5 s each: the
+    /// namespace controller's pace). A run that measures nothing may skip it.
+    pub settle: bool,
 }
 
 impl Params {
@@ -71,6 +75,7 @@ impl Params {
             steady_window: Duration::from_secs_f64((60.0 * scale).max(3.0)),
             memory_tasks: n(10_000.0, 20),
             timeout: Duration::from_secs_f64(120.0 + 480.0 * scale.min(1.0)),
+            settle: true,
         }
     }
 }
@@ -90,12 +95,12 @@ pub struct Target {
     pub notes: Vec<String>,
 }
 
-/// Runs every scenario for every contender, printing progress to stderr.
-pub async fn run(target: &Target, params: &Params) -> Result<Report> {
+/// Runs every scenario for every contender into `report`, printing progress
+/// to stderr. On an error the figures measured so far stay in `report`.
+pub async fn run(target: &Target, params: &Params, report: &mut Report) -> Result<()> {
     let started = Instant::now();
     let sa = &target.operator_service_account;
     let schemas = FlowSchemas::install(&target.kubectl, &target.prefix, (&sa.0, &sa.1))?;
-    let mut report = Report::new(target, params)?;
     let requests_before = [probe::dispatched_requests(&target.kubectl, &schemas.operator)?, probe::dispatched_requests(&target.kubectl, &schemas.kcm)?];
     let t = params.timeout;
     let c = &target.client;
@@ -113,12 +118,12 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
             report.set("steady", &format!("API requests in {window:.0} s idle ({n} tasks)"), "requests", contender, idle.requests);
             report.set("steady", &format!("CPU time in {window:.0} s idle ({n} tasks)"), "cpu-s", contender, idle.cpu_seconds);
         }
-        remove(target, &ns, t).await?;
+        remove(target, &ns, params).await?;
         let ns = arena(target, "many", contender).await?;
         let times = scale_up::run(c, &ns, contender, s, k, t).await?;
         report.set("scale-up", &format!("{s} services x {k}: all exist"), "s", contender, times.exist);
         report.set("scale-up", &format!("{s} services x {k}: all running"), "s", contender, times.running);
-        remove(target, &ns, t).await?;
+        remove(target, &ns, params).await?;
     }
     report.took("scale-up and steady state", phase);
 
@@ -133,7 +138,7 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
                 report.set("replacement", &format!("{r} failures {how}: {which}"), "s", contender, value);
             }
         }
-        remove(target, &ns, t).await?;
+        remove(target, &ns, params).await?;
     }
     report.took("replacement", phase);
 
@@ -143,17 +148,19 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
         let ns = arena(target, "roll", contender).await?;
         let seconds = rollout::run(c, &ns, contender, n, t).await?;
         report.set("rollout", &format!("roll {n} tasks (min 50 % / max 200 %)"), "s", contender, seconds);
-        remove(target, &ns, t).await?;
+        remove(target, &ns, params).await?;
     }
     report.took("rollout", phase);
 
     let phase = Instant::now();
     let n = params.memory_tasks;
-    for contender in [Contender::Berth, Contender::Kcm] {
+    // Berth caches only its own pods, kcm every pod: kcm goes first, so
+    // neither holds the other's.
+    for contender in [Contender::Kcm, Contender::Berth] {
         let ns = arena(target, "memory", contender).await?;
         let mib = steady::memory(target, &ns, contender, n, t).await?;
         report.set("steady", &format!("resident memory with {n} tasks"), "MiB", contender, mib);
-        remove(target, &ns, t).await?;
+        remove(target, &ns, params).await?;
     }
     report.took("memory", phase);
     // Also proves the FlowSchemas attribute requests (an idle window may see none).
@@ -162,7 +169,7 @@ pub async fn run(target: &Target, params: &Params) -> Result<Report> {
         report.set("whole run", "API requests over the whole benchmark", "requests", contender, requests);
     }
     report.took("total", started);
-    Ok(report)
+    Ok(())
 }
 
 /// A fresh namespace for one contender's run of one scenario.
@@ -178,15 +185,48 @@ async fn arena(target: &Target, scenario: &str, contender: Contender) -> Result<
     Ok(ns)
 }
 
-/// Deletes the namespace, removes its pods at once (a Terminating namespace
-/// takes no new ones), and waits until the namespace is gone, so the next
-/// run starts on a quiet plane.
-pub async fn remove(target: &Target, ns: &str, timeout: Duration) -> Result<()> {
+/// Deletes the namespace and removes its pods at once (a Terminating
+/// namespace takes no new ones); with `params.settle`, waits until the
+/// namespace is gone.
+pub async fn remove(target: &Target, ns: &str, params: &Params) -> Result<()> {
+    let (started, timeout) = (Instant::now(), params.timeout);
     let namespaces = Api::<Namespace>::all(target.client.clone());
-    namespaces.delete(ns, &DeleteParams::default()).await?;
+    retrying(&format!("deleting namespace {ns}"), timeout, || async {
+        match namespaces.delete(ns, &DeleteParams::default()).await {
+            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+            other => other.map(drop),
+        }
+    })
+    .await?;
     let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(target.client.clone(), ns);
-    pods.delete_collection(&DeleteParams { grace_period_seconds: Some(0), ..Default::default() }, &ListParams::default()).await?;
-    try_wait_for(namespaces, watcher::Config::default().fields(&format!("metadata.name={ns}")), timeout,
-        &format!("namespace {ns} gone"), |nss| nss.is_empty()).await?;
+    let (now, every) = (DeleteParams { grace_period_seconds: Some(0), ..Default::default() }, ListParams::default());
+    retrying(&format!("deleting the pods of {ns}"), timeout, || pods.delete_collection(&now, &every)).await?;
+    if params.settle {
+        try_wait_for(namespaces, watcher::Config::default().fields(&format!("metadata.name={ns}")), timeout,
+            &format!("namespace {ns} gone"), |nss| nss.is_empty()).await?;
+        eprintln!("bench: namespace {ns} removed in {:.1} s", started.elapsed().as_secs_f64());
+    }
     Ok(())
+}
+
+/// Sends `request` again after an error until `timeout` has passed. Deleting
+/// 10,000 pods in one request can outlast the API server's request timeout,
+/// which drops the connection; the pods deleted so far stay deleted, so the
+/// next attempt has less to do.
+async fn retrying<T, F, Fut>(what: &str, timeout: Duration, request: F) -> Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match request().await {
+            Ok(done) => return Ok(done),
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("bench: {what}: {e}; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("{what}: no success within {timeout:?}")),
+        }
+    }
 }

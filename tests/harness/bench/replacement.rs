@@ -8,7 +8,9 @@
 //! Only tasks older than 10 s are failed: Berth, as ECS, counts a task that
 //! stops sooner as a failed start and throttles starts after repeated ones
 //! (`QUICK_EXIT` in the operator), which is not what this scenario measures.
-//! kcm's pods get the same wait.
+//! So the fleet is twice `count`, and both halves are failed from the
+//! originals, past that window: one half one at a time, the other in a burst.
+//! kcm's pods get the same fleet and the same wait.
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -31,33 +33,33 @@ pub async fn run(client: &Client, ns: &str, contender: Contender, count: usize, 
     if contender == Contender::Raw {
         return raw_creates(client, ns, count).await;
     }
-    scale_up::run(client, ns, contender, 1, count, timeout).await?;
+    let fleet = 2 * count;
+    scale_up::run(client, ns, contender, 1, fleet, timeout).await?;
     let mut timeline = Timeline::start(client, ns);
-    timeline.until(&format!("{count} running"), timeout, |p| p.running() == count).await?;
+    timeline.until(&format!("{fleet} running"), timeout, |p| p.running() == fleet).await?;
     let pods = Api::<Pod>::namespaced(client.clone(), ns);
-
     until_past_quick_exit(&pods).await?;
-    let (failures_from, creations_from) = marks(&timeline);
     let originals = timeline.now().running_names();
-    for victim in originals {
+    let (singles, burst) = originals.split_at(count);
+
+    let (failures_from, creations_from) = marks(&timeline);
+    for victim in singles {
         let (failures, creations) = marks(&timeline);
-        fail(&pods, contender, &victim).await?;
+        fail(&pods, contender, victim).await?;
         timeline.until(&format!("a replacement for {victim}"), timeout, |p| {
-            p.failures.len() > failures && p.creations.len() > creations && p.running() == count
+            p.failures.len() > failures && p.creations.len() > creations && p.running() == fleet
         }).await?;
     }
     let one_at_a_time = latencies_since(&timeline, failures_from, creations_from);
 
-    until_past_quick_exit(&pods).await?;
     let (failures_from, creations_from) = marks(&timeline);
-    let victims = timeline.now().running_names();
-    futures::stream::iter(&victims)
+    futures::stream::iter(burst)
         .map(|victim| fail(&pods, contender, victim))
         .buffer_unordered(workload::CONCURRENT_REQUESTS)
         .try_collect::<()>()
         .await?;
     timeline.until(&format!("{count} replacements running"), timeout, |p| {
-        p.creations.len() >= creations_from + victims.len() && p.running() == count
+        p.creations.len() >= creations_from + burst.len() && p.running() == fleet
     }).await?;
     let burst = latencies_since(&timeline, failures_from, creations_from);
     Ok(Replacements { one_at_a_time, burst })

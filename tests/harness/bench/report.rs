@@ -38,6 +38,9 @@ pub struct Report {
     pub figures: Vec<Figure>,
     /// Seconds each part of the run took.
     pub durations: Vec<(String, f64)>,
+    /// Why the run stopped before its end, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Report {
@@ -51,7 +54,7 @@ impl Report {
             "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
             "notes": target.notes,
         });
-        Ok(Report { reading: READING, parameters: params.clone(), environment, figures: vec![], durations: vec![] })
+        Ok(Report { reading: READING, parameters: params.clone(), environment, figures: vec![], durations: vec![], error: None })
     }
 
     /// Records `value` for `contender` under (`scenario`, `metric`).

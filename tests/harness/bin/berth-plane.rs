@@ -109,11 +109,19 @@ fn bench(opts: &[String]) -> Result<ExitCode> {
                     format!("kube-controller-manager: --kube-api-qps {qps} --kube-api-burst {burst}, default concurrent syncs"),
                 ],
             };
-            bench::run(&target, &bench::Params::scaled(scale)).await
+            let params = bench::Params::scaled(scale);
+            let mut report = bench::Report::new(&target, &params)?;
+            let finished = bench::run(&target, &params, &mut report).await;
+            Ok::<_, anyhow::Error>((report, finished))
         })
     });
     drop(operator);
-    let report = outcome?;
+    // A late failure keeps the figures measured before it: the report is
+    // written either way, naming the error.
+    let (mut report, finished) = outcome?;
+    if let Err(e) = &finished {
+        report.error = Some(format!("{e:#}"));
+    }
     let json = out.join("bench-report.json");
     report.write_json(&json)?;
     let png = out.join("bench-chart.png");
@@ -123,6 +131,7 @@ fn bench(opts: &[String]) -> Result<ExitCode> {
 chart:  {}{}", json.display(), png.display(),
         if labelled { "" } else { " (no font found: panels without text, in the JSON's order)" });
     stop_and_check(&mut plane)?;
+    finished.context("the benchmark stopped early; the report has the figures measured before")?;
     Ok(ExitCode::SUCCESS)
 }
 
