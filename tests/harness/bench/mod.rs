@@ -118,12 +118,12 @@ pub async fn run(target: &Target, params: &Params, report: &mut Report) -> Resul
             report.set("steady", &format!("API requests in {window:.0} s idle ({n} tasks)"), "requests", contender, idle.requests);
             report.set("steady", &format!("CPU time in {window:.0} s idle ({n} tasks)"), "cpu-s", contender, idle.cpu_seconds);
         }
-        remove(target, &ns, params).await?;
+        remove(target, &ns, t, params.settle).await?;
         let ns = arena(target, "many", contender).await?;
         let times = scale_up::run(c, &ns, contender, s, k, t).await?;
         report.set("scale-up", &format!("{s} services x {k}: all exist"), "s", contender, times.exist);
         report.set("scale-up", &format!("{s} services x {k}: all running"), "s", contender, times.running);
-        remove(target, &ns, params).await?;
+        remove(target, &ns, t, params.settle).await?;
     }
     report.took("scale-up and steady state", phase);
 
@@ -138,7 +138,7 @@ pub async fn run(target: &Target, params: &Params, report: &mut Report) -> Resul
                 report.set("replacement", &format!("{r} failures {how}: {which}"), "s", contender, value);
             }
         }
-        remove(target, &ns, params).await?;
+        remove(target, &ns, t, params.settle).await?;
     }
     report.took("replacement", phase);
 
@@ -148,7 +148,7 @@ pub async fn run(target: &Target, params: &Params, report: &mut Report) -> Resul
         let ns = arena(target, "roll", contender).await?;
         let seconds = rollout::run(c, &ns, contender, n, t).await?;
         report.set("rollout", &format!("roll {n} tasks (min 50 % / max 200 %)"), "s", contender, seconds);
-        remove(target, &ns, params).await?;
+        remove(target, &ns, t, params.settle).await?;
     }
     report.took("rollout", phase);
 
@@ -160,7 +160,8 @@ pub async fn run(target: &Target, params: &Params, report: &mut Report) -> Resul
         let ns = arena(target, "memory", contender).await?;
         let mib = steady::memory(target, &ns, contender, n, t).await?;
         report.set("steady", &format!("resident memory with {n} tasks"), "MiB", contender, mib);
-        remove(target, &ns, params).await?;
+        // Nothing is measured after the last one: no need to wait for it.
+        remove(target, &ns, t, params.settle && contender != Contender::Berth).await?;
     }
     report.took("memory", phase);
     // Also proves the FlowSchemas attribute requests (an idle window may see none).
@@ -186,10 +187,10 @@ async fn arena(target: &Target, scenario: &str, contender: Contender) -> Result<
 }
 
 /// Deletes the namespace and removes its pods at once (a Terminating
-/// namespace takes no new ones); with `params.settle`, waits until the
-/// namespace is gone.
-pub async fn remove(target: &Target, ns: &str, params: &Params) -> Result<()> {
-    let (started, timeout) = (Instant::now(), params.timeout);
+/// namespace takes no new ones); with `settle`, waits until the namespace is
+/// gone.
+async fn remove(target: &Target, ns: &str, timeout: Duration, settle: bool) -> Result<()> {
+    let started = Instant::now();
     let namespaces = Api::<Namespace>::all(target.client.clone());
     retrying(&format!("deleting namespace {ns}"), timeout, || async {
         match namespaces.delete(ns, &DeleteParams::default()).await {
@@ -201,7 +202,7 @@ pub async fn remove(target: &Target, ns: &str, params: &Params) -> Result<()> {
     let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(target.client.clone(), ns);
     let (now, every) = (DeleteParams { grace_period_seconds: Some(0), ..Default::default() }, ListParams::default());
     retrying(&format!("deleting the pods of {ns}"), timeout, || pods.delete_collection(&now, &every)).await?;
-    if params.settle {
+    if settle {
         try_wait_for(namespaces, watcher::Config::default().fields(&format!("metadata.name={ns}")), timeout,
             &format!("namespace {ns} gone"), |nss| nss.is_empty()).await?;
         eprintln!("bench: namespace {ns} removed in {:.1} s", started.elapsed().as_secs_f64());

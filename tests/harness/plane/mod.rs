@@ -101,6 +101,10 @@ impl Plane {
             "--service-cluster-ip-range=10.96.0.0/16",
             "--authorization-mode=Node,RBAC", "--allow-privileged=true",
             "--endpoint-reconciler-type=none", "--profiling=false",
+            // Namespace cleanup deletes each kind's objects with one
+            // DeleteCollection; one worker (the default) deletes 10,000 pods
+            // slower than the request timeout allows.
+            "--delete-collection-workers=8",
         ])?;
         let kubectl = self.kubectl();
         self.wait("kube-apiserver /readyz", || Ok(kubectl.run(&["get", "--raw=/readyz"])?.trim() == "ok"))?;
