@@ -190,8 +190,8 @@ fn values_schema_rejects_unknown_keys_and_replicas_without_leader_election() {
     assert!(format!("{two:#}").contains("leaderElection.enabled"), "{two:#}");
     let qps = kubectl.helm(&["template", "r", &chart, "--set", "kubeApi.qps=0"]).unwrap_err();
     assert!(format!("{qps:#}").contains("kubeApi/qps"), "{qps:#}");
-    let limits = kubectl.helm(&["template", "r", &chart, "--set", "kubeApi.qps=50,kubeApi.burst=100"]).unwrap();
-    assert!(limits.contains("- --kube-api-qps\n            - \"50\"\n            - --kube-api-burst\n            - \"100\""), "{limits}");
+    let limits = kubectl.helm(&["template", "r", &chart, "--set", "kubeApi.qps=75,kubeApi.burst=150"]).unwrap();
+    assert!(limits.contains("- --kube-api-qps\n            - \"75\"\n            - --kube-api-burst\n            - \"150\""), "{limits}");
     // Highly available by default: two replicas on a Lease, kept by a PDB.
     let ha = kubectl.helm(&["template", "r", &chart]).unwrap();
     assert!(ha.contains("replicas: 2") && ha.contains("kind: PodDisruptionBudget") && ha.contains("BERTH_LEADER_ELECTION_LEASE"), "{ha}");

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for};
+use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for, wait_for_service_status};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, Service as CoreService};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -48,14 +48,6 @@ fn balanced(name: &str, desired: i32, min: i32, max: i32, delay: u32) -> Value {
 
 fn status(ns: &str, name: &str, path: &str) -> String {
     plane().kubectl().run(&["get", "-n", ns, "ecssvc", name, "-o", &format!("jsonpath={path}")]).unwrap()
-}
-
-/// Waits, watching the Berth Service, until the JSONPath `path` of it reads `expected`.
-async fn wait_status(ns: &str, name: &str, path: &str, expected: &str) {
-    let resource = kube::discovery::ApiResource::from_gvk_with_plural(&kube::api::GroupVersionKind::gvk("berth.dev", "v1alpha1", "Service"), "services");
-    let services = Api::<kube::api::DynamicObject>::namespaced_with(client().await, ns, &resource);
-    let only = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    wait_for(services, only, TIMEOUT, &format!("{path} of {name} to read {expected:?}"), |_| status(ns, name, path).trim() == expected).await;
 }
 
 fn events(ns: &str) -> String {
@@ -251,8 +243,8 @@ async fn load_balancer_endpoints_are_the_ready_tasks_and_drain_before_deletion()
     let slices = Api::<EndpointSlice>::namespaced(client().await, &ns.name).list(&kube::api::ListParams::default()).await.unwrap();
     assert!(!slices.items.is_empty() && slices.items.iter().all(|s| s.labels().get("app.kubernetes.io/managed-by").map(String::as_str) == Some("berth")),
         "{:?}", slices.items.iter().map(|s| s.labels()).collect::<Vec<_>>());
-    assert_eq!(status(&ns.name, "web", "{.status.kubernetesServices[0].name} {.status.kubernetesServices[0].containerPort} {.status.kubernetesServices[0].source}"),
-        "web-tg 8080 loadBalancers");
+    wait_for_service_status(&ns.name, "web", "{.status.kubernetesServices[0].name} {.status.kubernetesServices[0].containerPort} {.status.kubernetesServices[0].source}",
+        "web-tg 8080 loadBalancers", TIMEOUT).await;
     assert_eq!(status(&ns.name, "web", "{.status.conditions[?(@.type==\"TrafficRouted\")].status}"), "True");
     let sick = ready.iter().next().unwrap().clone();
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
@@ -365,7 +357,7 @@ async fn a_static_host_port_leaves_the_fourth_task_pending_and_dynamic_ports_run
         es.iter().any(|e| e.type_.as_deref() == Some("Warning") && e.note.as_deref().is_some_and(|n| n.starts_with(warning)))
     }).await;
     // Pending is not failing: nothing stopped, the pending task is still there.
-    wait_status(&ns.name, "static", "{.status.runningCount} {.status.pendingCount}", "3 1").await;
+    wait_for_service_status(&ns.name, "static", "{.status.runningCount} {.status.pendingCount}", "3 1", TIMEOUT).await;
     let stopped = status(&ns.name, "static", "{.status.stoppedTasks}");
     assert!(stopped.is_empty() || stopped == "[]", "stopped tasks: {stopped}");
     let failed = kubectl.run(&["get", "pods", "-n", &ns.name, "--field-selector=status.phase=Failed", "-o", "name"]).unwrap();
@@ -403,8 +395,8 @@ async fn service_connect_aliases_and_registries_are_services_named_as_clients_ca
     // The alias's Service has the service's ready tasks as endpoints; the status (written
     // by the pass that applied the Services, long before the tasks are ready) lists them.
     let tasks = wait_endpoints_match_ready_tasks(&ns.name, "orders", "orders-api", 2).await;
-    wait_status(&ns.name, "orders", "{range .status.kubernetesServices[*]}{.name}={.dnsName}:{.port}>{.containerPort}/{.type} {end}",
-        "orders=orders:8080>8080/Headless orders-api=orders-api:80>8080/ClusterIP orders-admin=orders-admin.internal:9000>9000/ClusterIP").await;
+    wait_for_service_status(&ns.name, "orders", "{range .status.kubernetesServices[*]}{.name}={.dnsName}:{.port}>{.containerPort}/{.type} {end}",
+        "orders=orders:8080>8080/Headless orders-api=orders-api:80>8080/ClusterIP orders-admin=orders-admin.internal:9000>9000/ClusterIP", TIMEOUT).await;
     let slices = Api::<EndpointSlice>::namespaced(client().await, &ns.name);
     wait_for(slices, slices_of("orders"), TIMEOUT, &format!("the registry's endpoints to be {tasks:?}"), |s| endpoints(s).0 == tasks).await;
 
@@ -427,7 +419,7 @@ async fn a_load_balancer_on_a_port_the_task_lacks_gets_a_warning_and_no_service(
         "spec": {"taskDefinition": "web", "desiredCount": 1,
             "loadBalancers": [{"loadBalancerName": "front", "containerName": "web", "containerPort": 7777}]}}));
     // The task runs all the same.
-    wait_status(&ns.name, "web", "{.status.conditions[?(@.type==\"TrafficRouted\")].reason} {.status.runningCount}", "InvalidLoadBalancer 1").await;
+    wait_for_service_status(&ns.name, "web", "{.status.conditions[?(@.type==\"TrafficRouted\")].reason} {.status.runningCount}", "InvalidLoadBalancer 1", TIMEOUT).await;
     let message = "(service web) (load-balancer front): container web has no portMappings entry for containerPort 7777; no Kubernetes Service is created for it";
     assert_eq!(status(&ns.name, "web", "{.status.conditions[?(@.type==\"TrafficRouted\")].message}"), message);
     assert!(events(&ns.name).lines().any(|l| l == format!("Warning {message}")), "{}", events(&ns.name));

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for};
+use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for, wait_for_service_status};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use kube::runtime::watcher;
@@ -67,11 +67,12 @@ fn tasks_of(svc: &str) -> watcher::Config {
 
 async fn wait_steady(ns: &str, name: &str, revision: &str, desired: usize) -> Vec<Arc<Pod>> {
     let pods = Api::<Pod>::namespaced(client().await, ns);
-    wait_for(pods, tasks_of(name), TIMEOUT, &format!("{desired} healthy tasks of revision {revision}"), |ps| {
+    let steady = wait_for(pods, tasks_of(name), TIMEOUT, &format!("{desired} healthy tasks of revision {revision}"), |ps| {
         let current: Vec<_> = ps.iter().filter(|p| live(p)).collect();
         current.len() == desired && current.iter().all(|p| healthy(p) && revision_of(p) == revision)
-            && status(ns, name, "{.status.conditions[?(@.type==\"Ready\")].status}") == "True"
-    }).await
+    }).await;
+    wait_for_service_status(ns, name, "{.status.conditions[?(@.type==\"Ready\")].status}", "True", TIMEOUT).await;
+    steady
 }
 
 /// Rolls `name` to revision 2 and returns (most tasks at once, fewest healthy

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for};
+use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for, wait_for_service_status};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
@@ -119,8 +119,7 @@ async fn failed_tasks_are_replaced_quickly_with_stop_codes_recorded() {
     for latency in &replaced_after {
         assert!(*latency < Duration::from_secs(2), "replacement took {latency:?}");
     }
-    let codes = service_status(&ns.name, "api", "{.status.stoppedTasks[*].stopCode}");
-    assert_eq!(codes.matches("EssentialContainerExited").count(), 2, "{codes}");
+    wait_for_service_status(&ns.name, "api", "{.status.stoppedTasks[*].stopCode}", "EssentialContainerExited EssentialContainerExited", TIMEOUT).await;
 }
 
 #[tokio::test]
@@ -144,7 +143,7 @@ async fn essential_exit_stops_the_task_and_non_essential_exit_does_not() {
         ps.iter().any(|p| p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.name == "log-router" && c.state.as_ref().is_some_and(|s| s.terminated.is_some()))))
     }).await;
     assert_eq!(phase(&seen[0]), "Running");
-    assert_eq!(service_status(&ns.name, "pair", "{.status.runningCount}"), "1");
+    wait_for_service_status(&ns.name, "pair", "{.status.runningCount}", "1", TIMEOUT).await;
 
     api.patch(&first, &PatchParams::default(), &Patch::Merge(&exit("app"))).await.unwrap();
     // The stopped task's pod stays as a record (or is gone); another task runs.
@@ -153,8 +152,8 @@ async fn essential_exit_stops_the_task_and_non_essential_exit_does_not() {
         !old_running && running(ps).len() == 1
     }).await;
     assert!(running(&pods).iter().all(|p| p.name_any() != first));
-    let stopped = service_status(&ns.name, "pair", "{.status.stoppedTasks[0].stopCode} {.status.stoppedTasks[0].containers[?(@.name==\"app\")].exitCode}");
-    assert_eq!(stopped, "EssentialContainerExited 2");
+    wait_for_service_status(&ns.name, "pair", "{.status.stoppedTasks[0].stopCode} {.status.stoppedTasks[0].containers[?(@.name==\"app\")].exitCode}",
+        "EssentialContainerExited 2", TIMEOUT).await;
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use berth_tests::fixture::{Operator, TestNamespace, client, plane, unique_suffix, wait_for};
+use berth_tests::fixture::{Operator, TestNamespace, client, plane, unique_suffix, wait_for, wait_for_service_status};
 use berth_tests::plane::NodeSpec;
 use berth_tests::plane::nodes::node_manifest;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -114,8 +114,7 @@ async fn daemon_service_follows_nodes_that_come_and_go() {
     wait_for(pods, tasks_of("agent"), TIMEOUT, "the removed node's task gone", |ps| {
         live_tasks_by_node(ps) == one_each(&[&names[0], &names[2]])
     }).await;
-    let desired = plane().kubectl().run(&["get", "-n", &ns.name, "ecssvc", "agent", "-o", "jsonpath={.status.desiredCount}"]).unwrap();
-    assert_eq!(desired, "2");
+    wait_for_service_status(&ns.name, "agent", "{.status.desiredCount}", "2", TIMEOUT).await;
     for node in [&names[0], &names[2]] {
         nodes.delete(node, &DeleteParams::default()).await.unwrap();
     }

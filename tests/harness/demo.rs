@@ -105,12 +105,14 @@ pub async fn run(client: Client, kubectl: &Kubectl, ns: &str, out: &mut dyn Writ
     })
     .await;
     let replacement = after.iter().find(|p| !before.contains(&p.name_any())).map(|p| p.name_any()).unwrap_or_default();
+    // The status follows the pods: wait for it to list the stopped task.
     let services = Api::<Service>::namespaced(client.clone(), ns);
-    let service = services.get("web").await?;
-    let stopped_reason = service.status.as_ref().and_then(|s| s.stopped_tasks.as_ref())
+    let reason_of = |service: &Service| service.status.as_ref().and_then(|s| s.stopped_tasks.as_ref())
         .and_then(|ts| ts.iter().find(|t| t.pod_name.as_deref() == Some(&victim)))
-        .and_then(|t| t.stopped_reason.clone())
-        .unwrap_or_default();
+        .and_then(|t| t.stopped_reason.clone());
+    let service = wait_for(services.clone(), watcher::Config::default().fields("metadata.name=web"), STEP_TIMEOUT,
+        &format!("{victim} among the stopped tasks"), |ss| ss.iter().any(|s| reason_of(s).is_some())).await;
+    let stopped_reason = service.first().and_then(|s| reason_of(s)).unwrap_or_default();
     writeln!(out, "   stopped: {stopped_reason}")?;
     writeln!(out, "   replaced by {replacement}, created {:.2}s after the failure was visible", replaced_after.as_secs_f64())?;
 

@@ -122,6 +122,25 @@ where
     try_wait_for(api, config, timeout, what, done).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Waits until `kubectl get ecssvc NAME -o jsonpath=PATH` in `ns` prints
+/// `expected`, checked on each change of the Service. The operator writes a
+/// service's status after it has acted on the pods, so a test that saw the
+/// pods change must wait for the status too, not read it once.
+pub async fn wait_for_service_status(ns: &str, name: &str, path: &str, expected: &str, timeout: Duration) {
+    let services = Api::<berth::api::Service>::namespaced(client().await, ns);
+    let read = || plane().kubectl().run(&["get", "-n", ns, "ecssvc", name, "-o", &format!("jsonpath={path}")]).unwrap_or_default();
+    let mut last = String::new();
+    let what = format!("service {name}'s {path} to be {expected:?}");
+    let found = try_wait_for(services, watcher::Config::default().fields(&format!("metadata.name={name}")), timeout, &what, |_| {
+        last = read().trim().to_string();
+        last == expected
+    })
+    .await;
+    if let Err(e) = found {
+        panic!("{e}; last read: {last:?}");
+    }
+}
+
 /// `wait_for` that returns an error instead of panicking (for the benchmark,
 /// which reports rather than aborts).
 pub async fn try_wait_for<K>(

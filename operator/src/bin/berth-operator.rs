@@ -5,9 +5,9 @@
 //!                  [--kube-api-qps Q] [--kube-api-burst B]
 //!
 //! `--kube-api-qps` and `--kube-api-burst` limit the requests the operator
-//! sends, as kube-controller-manager's flags of the same names do (and with
-//! its defaults, 20 and 30); each client (controllers, leader election) has
-//! its own bucket, as in kube-controller-manager.
+//! sends, as kube-controller-manager's flags of the same names do (defaults
+//! 50 and 100: see `berth::client::DEFAULT_QPS`); the controllers share one
+//! bucket, leader election has its own.
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
