@@ -17,6 +17,7 @@ mod task_run;
 mod tasks;
 mod traffic;
 mod unplaced;
+mod written;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -82,6 +83,8 @@ pub struct Context {
     pub expectations: Mutex<Expectations>,
     /// Tasks kube-scheduler could not place that were already reported.
     pub unplaced: Mutex<unplaced::Reported>,
+    /// Service statuses written that the cache may not show yet.
+    pub written: written::Written,
     pub health: Arc<http::Health>,
     /// True once every cache has listed (see `synced`).
     synced: tokio::sync::watch::Receiver<bool>,
@@ -262,6 +265,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
         endpoint_slices,
         expectations: Mutex::new(Expectations::default()),
         unplaced: Mutex::new(unplaced::Reported::default()),
+        written: written::Written::default(),
         health: health.clone(),
         synced: synced_rx,
     });

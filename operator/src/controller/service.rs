@@ -30,6 +30,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         return Ok(Action::requeue(Duration::from_millis(500)));
     }
     let _timer = ctx.health.metrics.reconcile("service");
+    let service = ctx.written.latest(service);
     let ns = service.namespace().unwrap_or_default();
     let name = service.name_any();
     let spec_revision = match revisions::resolve(&ctx, &ns, &service.spec.task_definition) {
@@ -543,6 +544,7 @@ async fn write_status(service: &Service, ctx: &Context, status: ServiceStatus) -
         return Ok(());
     }
     super::apply_status(&ctx.client, service, &status).await?;
+    ctx.written.wrote(service, status);
     Ok(())
 }
 
