@@ -19,7 +19,7 @@ use super::{Context, placement, pods};
 use crate::api::{CapacityProviderSpec, ContainerOutcome, TaskRun, TaskRunStatus, TaskSummary};
 use crate::render::names::label_value;
 use crate::task::labels;
-use crate::task::lifecycle::{LastStatus, StopCode};
+use crate::task::lifecycle::{LastStatus, Stop, StopCode};
 
 pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
     if !ctx.synced() {
@@ -63,10 +63,9 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
 
     let observed = tasks::observe(&ctx, &ns, labels::TASK_RUN, &label_value(&name), &owner);
     // A standalone task ends when an essential container exits (§1.7); health never stops it.
-    for task in observed.needing_stop() {
-        let stop = task.state.stop.clone().expect("needing_stop has a stop");
-        pods::stop(&pods_api, &task.pod.name_any(), &stop).await?;
-    }
+    let stops: Vec<(String, Stop)> = observed.needing_stop().map(|t| (t.pod.name_any(), t.state.stop.clone().expect("needing_stop has a stop"))).collect();
+    let api = &pods_api;
+    pods::concurrently(stops, |(pod, stop)| async move { pods::stop(api, &pod, &stop).await }).await?;
     let summaries = summarise(&observed.tasks, old.tasks.as_deref().unwrap_or_default());
     let status = compute_status(&run, &old, summaries);
     if run.status.as_ref() != Some(&status) {

@@ -186,9 +186,9 @@ async fn arena(target: &Target, scenario: &str, contender: Contender) -> Result<
     Ok(ns)
 }
 
-/// Deletes the namespace and removes its pods at once (a Terminating
-/// namespace takes no new ones); with `settle`, waits until the namespace is
-/// gone.
+/// Deletes the namespace; with `settle`, also removes its pods at once (a
+/// Terminating namespace takes no new ones) and waits until the namespace is
+/// gone. Without, the namespace controller removes the pods in its own time.
 async fn remove(target: &Target, ns: &str, timeout: Duration, settle: bool) -> Result<()> {
     let started = Instant::now();
     let namespaces = Api::<Namespace>::all(target.client.clone());
@@ -199,10 +199,10 @@ async fn remove(target: &Target, ns: &str, timeout: Duration, settle: bool) -> R
         }
     })
     .await?;
-    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(target.client.clone(), ns);
-    let (now, every) = (DeleteParams { grace_period_seconds: Some(0), ..Default::default() }, ListParams::default());
-    retrying(&format!("deleting the pods of {ns}"), timeout, || pods.delete_collection(&now, &every)).await?;
     if settle {
+        let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(target.client.clone(), ns);
+        let (now, every) = (DeleteParams { grace_period_seconds: Some(0), ..Default::default() }, ListParams::default());
+        retrying(&format!("deleting the pods of {ns}"), timeout, || pods.delete_collection(&now, &every)).await?;
         try_wait_for(namespaces, watcher::Config::default().fields(&format!("metadata.name={ns}")), timeout,
             &format!("namespace {ns} gone"), |nss| nss.is_empty()).await?;
         eprintln!("bench: namespace {ns} removed in {:.1} s", started.elapsed().as_secs_f64());
