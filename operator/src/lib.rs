@@ -1,13 +1,13 @@
 //! Berth: an Amazon ECS-style operator for Kubernetes.
+//!
+//! - [`api`]: the custom resources (ECS's JSON, field for field).
+//! - [`ecs`]: the pure ECS core: rendering, placement, the service scheduler's plan.
+//! - [`controller`]: the Kubernetes adapters: observe, call the core, act, write status.
+//! - [`runtime`]: client, leader election, HTTP endpoints and metrics.
+//! - [`import`]: `berth import`, from AWS CLI JSON to manifests.
 
 pub mod api;
-pub mod import;
-pub mod rollout;
-pub mod capacity;
-pub mod client;
 pub mod controller;
-pub mod scheduler;
-pub mod task;
-pub mod placement;
-pub mod render;
-pub mod traffic;
+pub mod ecs;
+pub mod import;
+pub mod runtime;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth::controller::leader::{LEASE_DURATION, RENEW_INTERVAL};
+use berth::runtime::leader::{LEASE_DURATION, RENEW_INTERVAL};
 use berth_tests::fixture::{OPERATOR_NAMESPACE, OPERATOR_RELEASE, Operator, TestNamespace, client, http_get, install_crds, plane, unique_suffix, wait_for};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;

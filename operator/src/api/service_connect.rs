@@ -1,5 +1,5 @@
 //! Service Connect configuration (ecs-semantics §2.14); accepted verbatim. Client aliases
-//! become Kubernetes Services (`crate::traffic`); the proxy settings have no equivalent.
+//! become Kubernetes Services (`crate::ecs::traffic`); the proxy settings have no equivalent.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

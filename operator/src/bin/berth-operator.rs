@@ -6,7 +6,7 @@
 //!
 //! `--kube-api-qps` and `--kube-api-burst` limit the requests the operator
 //! sends, as kube-controller-manager's flags of the same names do (defaults
-//! 50 and 100: see `berth::client::DEFAULT_QPS`); the controllers share one
+//! 50 and 100: see `berth::runtime::client::DEFAULT_QPS`); the controllers share one
 //! bucket, leader election has its own.
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ async fn main() -> Result<()> {
     // Loopback and an ephemeral port unless told otherwise (the Helm chart
     // passes 0.0.0.0:8080), so several local operators never collide.
     let mut http_addr: std::net::SocketAddr = "127.0.0.1:0".parse()?;
-    let (mut qps, mut burst) = (berth::client::DEFAULT_QPS, berth::client::DEFAULT_BURST);
+    let (mut qps, mut burst) = (berth::runtime::client::DEFAULT_QPS, berth::runtime::client::DEFAULT_BURST);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -48,10 +48,10 @@ async fn main() -> Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
 
-    let health = std::sync::Arc::new(controller::http::Health::default());
-    let bound = controller::http::serve(http_addr, health.clone()).await.with_context(|| format!("listening on {http_addr}"))?;
+    let health = std::sync::Arc::new(runtime::http::Health::default());
+    let bound = runtime::http::serve(http_addr, health.clone()).await.with_context(|| format!("listening on {http_addr}"))?;
     tracing::info!("serving /livez, /readyz and /metrics on http://{bound}");
-    let client = berth::client::rate_limited(qps, burst).await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
+    let client = berth::runtime::client::rate_limited(qps, burst).await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
     tracing::info!(qps, burst, "client rate limit");
     controller::wait_for_crds(&client).await;
     // With BERTH_LEADER_ELECTION_LEASE (the Helm chart sets it for HA) only
@@ -69,8 +69,8 @@ async fn main() -> Result<()> {
     health.stand_by();
     // A client of its own, as kube-controller-manager does: renewals must not
     // queue behind the controllers' requests on a shared connection pool.
-    let election_client = berth::client::rate_limited(qps, burst).await.context("connecting to Kubernetes for leader election")?;
-    let elector = controller::leader::Elector::new(election_client, &lease_namespace, &lease, &identity);
+    let election_client = berth::runtime::client::rate_limited(qps, burst).await.context("connecting to Kubernetes for leader election")?;
+    let elector = runtime::leader::Elector::new(election_client, &lease_namespace, &lease, &identity);
     let mut leadership = tokio::select! {
         leadership = elector.acquire() => leadership,
         _ = shutdown_signal() => return Ok(()),

@@ -7,12 +7,13 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
 
 use super::Context;
-use super::revisions::{self, Resolved};
-use super::tasks::Task;
+use super::revisions;
+use crate::ecs::task::reference::Resolved;
+use super::observe::Task;
 use crate::api::{DeploymentConfiguration, RolloutState, ServiceDeployment, ServiceSpec, ThresholdType};
-use crate::rollout::{self, CircuitBreakerPolicy, FailureThreshold, HealthCheckStatus, TaskEvent, TaskHealth, TaskHealthInput};
-use crate::task::labels;
-use crate::task::lifecycle::{LastStatus, StopCode};
+use crate::ecs::rollout::{self, CircuitBreakerPolicy, FailureThreshold, HealthCheckStatus, TaskEvent, TaskHealth, TaskHealthInput};
+use crate::ecs::task::labels;
+use crate::ecs::task::lifecycle::{LastStatus, StopCode};
 
 /// A task that stops this soon after RUNNING failed to start, for the start
 /// throttle and the circuit breaker: with no image pull to slow it down, a
@@ -50,7 +51,7 @@ impl Deployment {
                 triggers[key] = value;
             }
         }
-        Deployment::from_number(crate::render::names::fnv1a(&triggers.to_string()) % 10_000_000_000_000_000_000)
+        Deployment::from_number(crate::ecs::render::names::fnv1a(&triggers.to_string()) % 10_000_000_000_000_000_000)
     }
 
     fn from_number(number: u64) -> Deployment {
@@ -183,7 +184,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::task::lifecycle;
+    use crate::ecs::task::lifecycle;
 
     /// A task running for 5 seconds, without health checks.
     fn task(ready: bool, traffic: bool) -> Task {

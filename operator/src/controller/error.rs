@@ -9,7 +9,7 @@ pub enum Error {
     #[error("rendering the task: {0}")]
     Render(String),
     #[error("placement: {0}")]
-    Placement(#[from] crate::placement::PlacementError),
+    Placement(#[from] crate::ecs::placement::PlacementError),
     #[error("serialization: {0}")]
     Serialization(#[from] serde_json::Error),
 }

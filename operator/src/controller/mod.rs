@@ -6,16 +6,13 @@
 mod conditions;
 mod deployments;
 mod error;
-pub mod http;
-pub mod leader;
-mod metrics;
-mod placement;
+mod kube_services;
+mod observe;
 mod pods;
 mod revisions;
+mod scheduling;
 mod service;
 mod task_run;
-mod tasks;
-mod traffic;
 mod unplaced;
 mod written;
 
@@ -36,8 +33,8 @@ use kube::{Client, Resource, ResourceExt};
 pub use error::Error;
 
 use crate::api::{CapacityProvider, CapacityProviderSpec, Service, TaskDefinition, TaskRun};
-use crate::scheduler::expectations::Expectations;
-use crate::task::labels;
+use crate::ecs::scheduler::expectations::Expectations;
+use crate::ecs::task::labels;
 
 /// Field manager of every write Berth makes.
 pub const MANAGER: &str = "berth-operator";
@@ -85,7 +82,7 @@ pub struct Context {
     pub unplaced: Mutex<unplaced::Reported>,
     /// Service statuses written that the cache may not show yet.
     pub written: written::Written,
-    pub health: Arc<http::Health>,
+    pub health: Arc<crate::runtime::http::Health>,
     /// True once every cache has listed (see `synced`).
     synced: tokio::sync::watch::Receiver<bool>,
 }
@@ -164,7 +161,7 @@ pub async fn wait_for_crds(client: &Client) {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the controllers until `shutdown` resolves; `health` reports them.
-pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::http::Health>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let ns = config.namespace.clone();
     let managed = watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
 
@@ -289,7 +286,7 @@ pub async fn run(client: Client, config: Config, health: Arc<http::Health>, shut
                 let family = revisions::family_of(&td);
                 let ns = td.namespace();
                 store.state().iter()
-                    .filter(|s| s.namespace() == ns && crate::task::reference::parse(&s.spec.task_definition).is_some_and(|r| r.family == family))
+                    .filter(|s| s.namespace() == ns && crate::ecs::task::reference::parse(&s.spec.task_definition).is_some_and(|r| r.family == family))
                     .map(|s| reflector::ObjectRef::from_obj(s.as_ref()))
                     .collect::<Vec<_>>()
             }

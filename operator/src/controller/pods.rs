@@ -9,9 +9,9 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::ResourceExt;
 use serde_json::json;
 
-use crate::task::labels;
+use crate::ecs::task::labels;
 use crate::api::wire_name;
-use crate::task::lifecycle::Stop;
+use crate::ecs::task::lifecycle::Stop;
 
 /// Creates pods in batches of 1, 2, 4, ... (the ReplicaSet controller's slow
 /// start): a failing create (quota, admission) costs one call, not hundreds.
@@ -64,7 +64,7 @@ pub async fn stop(api: &Api<Pod>, pod: &str, stop: &Stop) -> Result<(), kube::Er
 
 /// Starts draining a task that takes traffic: one patch drops the label its Services
 /// select (so it leaves their endpoints), records why it stops and since when it drains.
-/// The pod is deleted later, by [`super::traffic::Traffic::finish_draining`].
+/// The pod is deleted later, by [`super::kube_services::Traffic::finish_draining`].
 pub async fn drain(api: &Api<Pod>, pod: &str, stop: &Stop, now: i64) -> Result<(), kube::Error> {
     let drain = json!({"metadata": {
         "labels": {labels::TRAFFIC: null},

@@ -17,9 +17,9 @@ use super::Context;
 use super::conditions::{self, Want};
 use super::error::{Error, Result};
 use crate::api::{TaskDefinition, TaskDefinitionRevision, TaskDefinitionRevisionStatus, TaskDefinitionSpec, TaskDefinitionStatus};
-use crate::render::names::{dns_label, label_value};
-use crate::task::labels;
-use crate::task::reference;
+use crate::ecs::render::names::{dns_label, label_value};
+use crate::ecs::task::labels;
+use crate::ecs::task::reference::{self, Resolved};
 
 /// Label on a ControllerRevision naming its TaskDefinition.
 const TASK_DEFINITION_LABEL: &str = "berth.dev/task-definition";
@@ -79,7 +79,7 @@ pub async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Act
         }
     }
 
-    let unsupported: Vec<String> = crate::render::unsupported_fields(&td.spec).into_iter().map(|u| format!("{}: {}", u.field, u.reason)).collect();
+    let unsupported: Vec<String> = crate::ecs::render::unsupported_fields(&td.spec).into_iter().map(|u| format!("{}: {}", u.field, u.reason)).collect();
     let old = td.status.clone().unwrap_or_default();
     let latest_revision = revisions.last().map(|r| r.revision as i32);
     let status = TaskDefinitionStatus {
@@ -118,20 +118,6 @@ pub fn error_policy(_td: Arc<TaskDefinition>, error: &Error, ctx: Arc<Context>) 
     ctx.health.metrics.failed("taskdefinition", error.reason());
     tracing::warn!(reason = error.reason(), "task definition reconcile failed: {error}");
     Action::requeue(Duration::from_secs(5))
-}
-
-/// A task definition revision ready to run.
-pub struct Resolved {
-    pub family: String,
-    pub revision: i32,
-    pub spec: TaskDefinitionSpec,
-}
-
-impl Resolved {
-    /// `family:revision`, as ECS shows it.
-    pub fn reference(&self) -> String {
-        format!("{}:{}", self.family, self.revision)
-    }
 }
 
 /// Finds the revision a `taskDefinition` reference names in `ns`, from the

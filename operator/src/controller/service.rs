@@ -13,17 +13,17 @@ use kube::{Resource, ResourceExt};
 use super::conditions::{self, Want};
 use super::error::{Error, Result};
 use super::revisions;
-use super::tasks::{self, Observed, Task};
-use super::{Context, deployments, placement, pods, traffic, unplaced};
+use super::observe::{self, Observed, Task};
+use super::{Context, deployments, kube_services, pods, scheduling, unplaced};
 use crate::api::{
     CapacityProviderSpec, DeploymentStatus, PlacementStrategyType, RolloutState, SchedulingStrategy, Service, ServiceDeployment, ServiceSpec, ServiceStatus, TaskStopCode,
 };
-use crate::capacity::{self, CapacityStrategy};
-use crate::rollout::{self, CircuitBreakerState, DeploymentTasks, TaskEvent, TaskHealth};
-use crate::scheduler::{TaskView, backoff, daemon, replica};
-use crate::render::names::label_value;
-use crate::task::labels;
-use crate::task::lifecycle::{LastStatus, Stop, StopCode};
+use crate::ecs::capacity::{self, CapacityStrategy};
+use crate::ecs::rollout::{self, CircuitBreakerState, DeploymentTasks, TaskEvent, TaskHealth};
+use crate::ecs::scheduler::{TaskView, backoff, daemon, replica};
+use crate::ecs::render::names::label_value;
+use crate::ecs::task::labels;
+use crate::ecs::task::lifecycle::{LastStatus, Stop, StopCode};
 
 pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action> {
     if !ctx.synced() {
@@ -51,10 +51,10 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         }
     };
     let group = format!("service:{name}");
-    let constraints = placement::constraints(&primary.resolved.spec, service.spec.placement.placement_constraints.as_ref());
+    let constraints = scheduling::constraints(&primary.resolved.spec, service.spec.placement.placement_constraints.as_ref());
     let owner = format!("service/{ns}/{name}");
-    let observed = tasks::observe(&ctx, &ns, labels::SERVICE, &label_value(&name), &owner);
-    let mut traffic = traffic::sync(&service, &ctx, &primary.resolved.spec).await?;
+    let observed = observe::observe(&ctx, &ns, labels::SERVICE, &label_value(&name), &owner);
+    let mut traffic = kube_services::sync(&service, &ctx, &primary.resolved.spec).await?;
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let mut report = Report::default();
 
@@ -100,7 +100,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     let mut stuck = false;
     let (desired, mut starts, victims): (usize, Vec<Option<String>>, Vec<String>) = if daemon {
         let pool = launch.as_ref().and_then(|l| l.providers.values().next());
-        let eligible = match placement::daemon_nodes(&ctx, &group, &constraints, pool) {
+        let eligible = match scheduling::daemon_nodes(&ctx, &group, &constraints, pool) {
             Ok(nodes) => nodes,
             Err(e) => return blocked(&service, &ctx, "PlacementInvalid", format!("(service {name}) placement: {e}")).await,
         };
@@ -138,7 +138,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
                 "(service {name}) placement strategy binpack is not applied: kube-scheduler spreads by default; \
                  a scheduler profile with NodeResourcesFit MostAllocated scoring packs nodes")).await;
         }
-        let providers = tasks::new_task_providers(launch.as_ref(), active.iter().filter(|t| of_primary(t)).copied(), starts.len());
+        let providers = observe::new_task_providers(launch.as_ref(), active.iter().filter(|t| of_primary(t)).copied(), starts.len());
         let new_pods = starts.iter().zip(&providers)
             .map(|(node, provider)| service_task(&service, &ctx, &primary, &constraints, node.as_deref(), *provider))
             .collect::<Result<Vec<Pod>>>();
@@ -232,7 +232,7 @@ fn plan_replicas(
     let pick = |members: Vec<usize>, count: u32| -> Vec<String> {
         let candidates: Vec<TaskView> = members.into_iter().map(|i| views[i].clone()).collect();
         let victims = match strategy {
-            Some(strategy) => capacity::tasks::scale_in_victims(strategy, &candidates, count as usize),
+            Some(strategy) => capacity::split::scale_in_victims(strategy, &candidates, count as usize),
             None => replica::scale_in_victims(&candidates, count as usize),
         };
         victims.into_iter().map(|t| t.name.clone()).collect()
@@ -258,7 +258,7 @@ fn service_task(
     service: &Service,
     ctx: &Context,
     primary: &deployments::Primary,
-    constraints: &[crate::placement::PlacementConstraintItem],
+    constraints: &[crate::ecs::placement::PlacementConstraintItem],
     node: Option<&str>,
     provider: Option<(&str, &CapacityProviderSpec)>,
 ) -> Result<Pod> {
@@ -273,10 +273,10 @@ fn service_task(
     if let Some(node) = node {
         task_labels.insert(labels::NODE.to_string(), label_value(node));
     }
-    if crate::traffic::routes_traffic(&service.spec) {
+    if crate::ecs::traffic::routes_traffic(&service.spec) {
         task_labels.insert(labels::TRAFFIC.to_string(), labels::TRAFFIC_SERVE.to_string());
     }
-    let mut pod = tasks::render(resolved, tasks::NewTask {
+    let mut pod = observe::render(resolved, observe::NewTask {
         namespace: service.namespace().unwrap_or_default(),
         name_prefix: &name,
         name_suffix: None,
@@ -289,11 +289,11 @@ fn service_task(
         overrides: None,
     })?;
     let spec = pod.spec.get_or_insert_with(Default::default);
-    placement::apply(spec, ctx, &group, constraints, service.spec.placement.placement_strategy.as_ref(), node.is_none())?;
+    scheduling::apply(spec, ctx, &group, constraints, service.spec.placement.placement_strategy.as_ref(), node.is_none())?;
     if let Some(node) = node {
-        tasks::pin_to_node(spec, node);
+        observe::pin_to_node(spec, node);
     }
-    tasks::place_on_provider(&mut pod, provider);
+    observe::place_on_provider(&mut pod, provider);
     Ok(pod)
 }
 
@@ -376,7 +376,7 @@ struct Outcome<'a> {
     stuck: bool,
     grace: Duration,
     now: i64,
-    traffic: &'a traffic::Traffic,
+    traffic: &'a kube_services::Traffic,
 }
 
 /// The status, computed purely: PRIMARY and ACTIVE deployments with their

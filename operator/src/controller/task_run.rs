@@ -13,13 +13,14 @@ use kube::{Resource, ResourceExt};
 
 use super::conditions::{self, Want};
 use super::error::{Error, Result};
-use super::revisions::{self, Resolved};
-use super::tasks::{self, Task};
-use super::{Context, placement, pods};
+use super::revisions;
+use crate::ecs::task::reference::Resolved;
+use super::observe::{self, Task};
+use super::{Context, pods, scheduling};
 use crate::api::{CapacityProviderSpec, ContainerOutcome, TaskRun, TaskRunStatus, TaskSummary};
-use crate::render::names::label_value;
-use crate::task::labels;
-use crate::task::lifecycle::{LastStatus, Stop, StopCode};
+use crate::ecs::render::names::label_value;
+use crate::ecs::task::labels;
+use crate::ecs::task::lifecycle::{LastStatus, Stop, StopCode};
 
 pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
     if !ctx.synced() {
@@ -41,12 +42,12 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
                 return refused(&run, &ctx, "TaskDefinitionUnavailable", message).await;
             }
         };
-        let launch = match crate::capacity::launch::resolve(&run.spec.placement, &resolved.spec, false, |p| ctx.capacity_provider(p)) {
+        let launch = match crate::ecs::capacity::launch::resolve(&run.spec.placement, &resolved.spec, false, |p| ctx.capacity_provider(p)) {
             Ok(launch) => launch,
             Err(e) => return refused(&run, &ctx, e.reason(), format!("cannot run task definition {}: {e}", resolved.reference())).await,
         };
         let count = run.spec.count.unwrap_or(1).clamp(1, 10);
-        let providers = tasks::new_task_providers(launch.as_ref(), std::iter::empty(), count as usize);
+        let providers = observe::new_task_providers(launch.as_ref(), std::iter::empty(), count as usize);
         let new_pods = (1..=count).zip(providers).map(|(i, provider)| run_task(&run, &ctx, &resolved, i, provider)).collect::<Result<Vec<_>>>()?;
         let existing: Vec<String> = ctx.pods.state().iter().filter(|p| p.namespace().as_deref() == Some(&ns)).map(|p| p.name_any()).collect();
         let missing: Vec<Pod> = new_pods.into_iter().filter(|p| !existing.contains(&p.name_any())).collect();
@@ -61,7 +62,7 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
         }
     }
 
-    let observed = tasks::observe(&ctx, &ns, labels::TASK_RUN, &label_value(&name), &owner);
+    let observed = observe::observe(&ctx, &ns, labels::TASK_RUN, &label_value(&name), &owner);
     // A standalone task ends when an essential container exits (§1.7); health never stops it.
     let stops: Vec<(String, Stop)> = observed.needing_stop().map(|t| (t.pod.name_any(), t.state.stop.clone().expect("needing_stop has a stop"))).collect();
     let api = &pods_api;
@@ -85,7 +86,7 @@ fn run_task(run: &TaskRun, ctx: &Context, resolved: &Resolved, index: i32, provi
     if let Some(started_by) = &run.spec.started_by {
         annotations.insert(labels::STARTED_BY.to_string(), started_by.clone());
     }
-    let mut pod = tasks::render(resolved, tasks::NewTask {
+    let mut pod = observe::render(resolved, observe::NewTask {
         namespace: run.namespace().unwrap_or_default(),
         name_prefix: &name,
         name_suffix: Some(index.to_string()),
@@ -98,9 +99,9 @@ fn run_task(run: &TaskRun, ctx: &Context, resolved: &Resolved, index: i32, provi
         overrides: run.spec.overrides.as_ref(),
     })?;
     // RunTask places randomly unless told otherwise: no default spread.
-    let constraints = placement::constraints(&resolved.spec, run.spec.placement.placement_constraints.as_ref());
-    placement::apply(pod.spec.get_or_insert_with(Default::default), ctx, &group, &constraints, run.spec.placement.placement_strategy.as_ref(), false)?;
-    tasks::place_on_provider(&mut pod, provider);
+    let constraints = scheduling::constraints(&resolved.spec, run.spec.placement.placement_constraints.as_ref());
+    scheduling::apply(pod.spec.get_or_insert_with(Default::default), ctx, &group, &constraints, run.spec.placement.placement_strategy.as_ref(), false)?;
+    observe::place_on_provider(&mut pod, provider);
     Ok(pod)
 }
 

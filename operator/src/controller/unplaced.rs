@@ -10,10 +10,10 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 
 use super::Context;
-use super::tasks::Observed;
+use super::observe::Observed;
 use crate::api::Service;
-use crate::task::labels;
-use crate::task::lifecycle::LastStatus;
+use crate::ecs::task::labels;
+use crate::ecs::task::lifecycle::LastStatus;
 
 /// `<namespace>/<pod>` of the tasks already reported.
 #[derive(Debug, Default)]

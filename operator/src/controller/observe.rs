@@ -11,15 +11,15 @@ use kube::runtime::reflector::ObjectRef;
 
 use super::Context;
 use super::error::{Error, Result};
-use super::revisions::Resolved;
-use crate::capacity::launch::Launch;
+use crate::ecs::task::reference::Resolved;
+use crate::ecs::capacity::launch::Launch;
 use crate::api::{CapacityProviderSpec, ContainerOutcome, TaskOverride, TaskSummary};
-use crate::placement::node_labels::ZONE_LABEL;
-use crate::render::names::{dns_label, label_value};
-use crate::scheduler::TaskView;
-use crate::scheduler::expectations::InFlight;
-use crate::task::labels;
-use crate::task::lifecycle::{self, LastStatus, Stop, TaskState};
+use crate::ecs::placement::node_labels::ZONE_LABEL;
+use crate::ecs::render::names::{dns_label, label_value};
+use crate::ecs::scheduler::TaskView;
+use crate::ecs::scheduler::expectations::InFlight;
+use crate::ecs::task::labels;
+use crate::ecs::task::lifecycle::{self, LastStatus, Stop, TaskState};
 
 pub struct Task {
     pub pod: Arc<Pod>,
@@ -248,14 +248,14 @@ pub fn render(resolved: &Resolved, new: NewTask) -> Result<Pod> {
     annotations.insert(labels::TASK_DEFINITION.to_string(), resolved.reference());
     let prefix: String = dns_label(new.name_prefix).chars().take(50).collect();
     let suffix = new.name_suffix.unwrap_or_else(|| task_id[..10].to_string());
-    let context = crate::render::TaskContext {
+    let context = crate::ecs::render::TaskContext {
         namespace: new.namespace,
         pod_name: format!("{}-{suffix}", prefix.trim_end_matches('-')),
         labels: task_labels,
         annotations,
         overrides: new.overrides.cloned(),
     };
-    let mut pod = crate::render::render_pod(&resolved.spec, &context).map_err(|e| Error::Render(e.to_string()))?;
+    let mut pod = crate::ecs::render::render_pod(&resolved.spec, &context).map_err(|e| Error::Render(e.to_string()))?;
     pod.metadata.owner_references = Some(vec![new.owner]);
     Ok(pod)
 }
@@ -265,8 +265,8 @@ pub fn render(resolved: &Resolved, new: NewTask) -> Result<Pod> {
 /// without a launch type or strategy.
 pub fn new_task_providers<'a>(launch: Option<&'a Launch>, current: impl Iterator<Item = &'a Task>, count: usize) -> Vec<Option<(&'a str, &'a CapacityProviderSpec)>> {
     let Some(launch) = launch else { return vec![None; count] };
-    let current = crate::capacity::tasks::provider_counts(current.map(|t| t.label(labels::CAPACITY_PROVIDER)));
-    crate::capacity::tasks::providers_for_new_tasks(&launch.strategy, &current, count)
+    let current = crate::ecs::capacity::split::provider_counts(current.map(|t| t.label(labels::CAPACITY_PROVIDER)));
+    crate::ecs::capacity::split::providers_for_new_tasks(&launch.strategy, &current, count)
         .into_iter()
         .map(|name| launch.providers.get_key_value(&name).map(|(name, pool)| (name.as_str(), pool)))
         .collect()
@@ -277,7 +277,7 @@ pub fn new_task_providers<'a>(launch: Option<&'a Launch>, current: impl Iterator
 pub fn place_on_provider(pod: &mut Pod, provider: Option<(&str, &CapacityProviderSpec)>) {
     let Some((name, pool)) = provider else { return };
     pod.metadata.labels.get_or_insert_with(BTreeMap::new).insert(labels::CAPACITY_PROVIDER.to_string(), name.to_string());
-    crate::capacity::pool::confine_to_pool(pod.spec.get_or_insert_with(Default::default), pool);
+    crate::ecs::capacity::pool::confine_to_pool(pod.spec.get_or_insert_with(Default::default), pool);
 }
 
 /// Binds a daemon task to its node, as the DaemonSet controller does: a

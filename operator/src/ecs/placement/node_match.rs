@@ -34,7 +34,7 @@ fn requirement_holds(r: &NodeSelectorRequirement, value: Option<&String>) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::placement::{ConstraintContext, PlacementConstraintItem, translate_constraints};
+    use crate::ecs::placement::{ConstraintContext, PlacementConstraintItem, translate_constraints};
     use std::collections::BTreeSet;
 
     fn node_affinity(expression: &str) -> NodeSelector {

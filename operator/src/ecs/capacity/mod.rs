@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 pub mod compatibility;
 pub mod launch;
 pub mod pool;
-pub mod tasks;
+pub mod split;
 
 /// One entry of a `capacityProviderStrategy`, as ECS spells it (integers are ECS's).
 #[derive(Clone, Debug, PartialEq, Eq)]

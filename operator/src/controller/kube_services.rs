@@ -1,4 +1,4 @@
-//! Acting on a service's traffic plan (`crate::traffic`): applying its Kubernetes Services,
+//! Acting on a service's traffic plan (`crate::ecs::traffic`): applying its Kubernetes Services,
 //! deleting the ones it no longer names, and draining tasks out of their endpoints before
 //! their pods are deleted (the ELB deregistration delay, ecs-semantics §2.12).
 //!
@@ -18,12 +18,12 @@ use kube::ResourceExt;
 
 use super::conditions::Want;
 use super::error::Result;
-use super::tasks::Observed;
+use super::observe::Observed;
 use super::{Context, MANAGER, pods};
 use crate::api::{Service, TaskDefinitionSpec, TrafficRoute};
-use crate::task::labels;
-use crate::task::lifecycle::{LastStatus, Stop};
-use crate::traffic::{self, APPLIED_HASH, Plan, Problem};
+use crate::ecs::task::labels;
+use crate::ecs::task::lifecycle::{LastStatus, Stop};
+use crate::ecs::traffic::{self, APPLIED_HASH, Plan, Problem};
 
 /// The condition type that says whether every traffic route has its Service.
 const CONDITION: &str = "TrafficRouted";

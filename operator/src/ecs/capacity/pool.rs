@@ -105,7 +105,7 @@ runtimeClassName: kata
 
     fn task_pod(task_definition: &str, pool: &str) -> PodSpec {
         let spec: crate::api::TaskDefinitionSpec = serde_saphyr::from_str(task_definition).unwrap();
-        let pod = crate::render::render_pod(&spec, &crate::render::TaskContext::default()).unwrap();
+        let pod = crate::ecs::render::render_pod(&spec, &crate::ecs::render::TaskContext::default()).unwrap();
         let mut pod_spec = pod.spec.unwrap();
         confine_to_pool(&mut pod_spec, &provider(pool));
         pod_spec

@@ -86,7 +86,7 @@ fn negate(condition: &Condition) -> Disjunction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::placement::cql::{Subject, parse};
+    use crate::ecs::placement::cql::{Subject, parse};
 
     fn dnf(text: &str) -> Result<Vec<Vec<String>>, TooManyTerms> {
         let expression = parse(text).expect("parses");

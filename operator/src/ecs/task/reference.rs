@@ -32,6 +32,21 @@ pub fn parse(reference: &str) -> Option<TaskDefinitionRef> {
     valid.then(|| TaskDefinitionRef { family: family.to_string(), revision })
 }
 
+/// A task definition revision ready to run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolved {
+    pub family: String,
+    pub revision: i32,
+    pub spec: crate::api::TaskDefinitionSpec,
+}
+
+impl Resolved {
+    /// `family:revision`, as ECS shows it.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.family, self.revision)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,12 +8,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 
 use super::Context;
-use super::tasks::node_ready;
+use super::observe::node_ready;
 use crate::api::{CapacityProviderSpec, PlacementConstraint, PlacementStrategy, TaskDefinitionSpec, wire_name};
-use crate::placement::node_match;
-use crate::placement::{ConstraintContext, PlacementConstraintItem, PlacementError, PlacementStrategyItem};
-use crate::render::names::label_value;
-use crate::task::labels;
+use crate::ecs::placement::node_match;
+use crate::ecs::placement::{ConstraintContext, PlacementConstraintItem, PlacementError, PlacementStrategyItem};
+use crate::ecs::render::names::label_value;
+use crate::ecs::task::labels;
 
 /// The label that selects the tasks of an ECS task group.
 pub fn group_selector(group: &str) -> LabelSelector {
@@ -43,15 +43,15 @@ pub fn apply(
     let known = known_label_values(ctx);
     let selector = |g: &str| group_selector(g);
     let context = ConstraintContext { task_group: group, known_label_values: &known, group_selector: &selector };
-    let scheduling = crate::placement::translate_constraints(constraints, &context)?;
+    let scheduling = crate::ecs::placement::translate_constraints(constraints, &context)?;
     let items: Vec<PlacementStrategyItem> = strategies.into_iter().flatten()
         .map(|s| PlacementStrategyItem { strategy_type: wire_name(&s.type_), field: s.field.clone() })
         .collect();
     let own_group = group_selector(group);
     let spread = if items.is_empty() {
-        if default_spread { crate::placement::default_service_spread(&own_group) } else { vec![] }
+        if default_spread { crate::ecs::placement::default_service_spread(&own_group) } else { vec![] }
     } else {
-        crate::placement::translate_strategies(&items, &own_group)?.topology_spread_constraints
+        crate::ecs::placement::translate_strategies(&items, &own_group)?.topology_spread_constraints
     };
     if scheduling.node_affinity.is_some() || scheduling.pod_affinity.is_some() || scheduling.pod_anti_affinity.is_some() {
         let affinity = spec.affinity.get_or_insert_with(Affinity::default);
@@ -76,7 +76,7 @@ pub fn daemon_nodes(
     let known = known_label_values(ctx);
     let selector = |g: &str| group_selector(g);
     let context = ConstraintContext { task_group: group, known_label_values: &known, group_selector: &selector };
-    let required: Option<NodeSelector> = crate::placement::translate_constraints(constraints, &context)?
+    let required: Option<NodeSelector> = crate::ecs::placement::translate_constraints(constraints, &context)?
         .node_affinity
         .and_then(|a| a.required_during_scheduling_ignored_during_execution);
     Ok(ctx
@@ -95,7 +95,7 @@ fn schedulable(node: &Node, pool: Option<&CapacityProviderSpec>) -> bool {
     let spec = node.spec.as_ref();
     let cordoned = spec.and_then(|s| s.unschedulable).unwrap_or(false);
     let taints = spec.and_then(|s| s.taints.as_deref()).unwrap_or_default();
-    !cordoned && crate::capacity::pool::admits(pool, node.labels(), taints)
+    !cordoned && crate::ecs::capacity::pool::admits(pool, node.labels(), taints)
 }
 
 fn known_label_values(ctx: &Context) -> BTreeMap<String, BTreeSet<String>> {

@@ -119,7 +119,7 @@ pub fn stuck_message(service: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rollout::bounds::SchedulingStrategy;
+    use crate::ecs::rollout::bounds::SchedulingStrategy;
 
     fn bounds(minimum_healthy_percent: u32, maximum_percent: u32) -> DeploymentBounds {
         DeploymentBounds {

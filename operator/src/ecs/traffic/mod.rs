@@ -32,8 +32,8 @@ use crate::api::{
     ApplicationProtocol, ContainerDefinition, PortMapping, Service, ServiceSpec, TaskDefinitionSpec, TrafficRoute,
     TrafficSource, TransportProtocol,
 };
-use crate::render::names::{dns_label, fnv1a, label_value};
-use crate::task::labels;
+use crate::ecs::render::names::{dns_label, fnv1a, label_value};
+use crate::ecs::task::labels;
 
 /// Berth Service annotation: the Kubernetes Service type of load balancer Services.
 pub const LOAD_BALANCER_TYPE: &str = "berth.dev/load-balancer-type";
@@ -89,7 +89,7 @@ pub fn routes_traffic(spec: &ServiceSpec) -> bool {
 /// The Services the Berth Service `name` should have for the task definition its tasks run.
 pub fn plan(name: &str, spec: &ServiceSpec, annotations: &BTreeMap<String, String>, td: &TaskDefinitionSpec) -> Plan {
     let mut plan = Plan::default();
-    let ports = Ports { td, names: crate::render::port_names(td) };
+    let ports = Ports { td, names: crate::ecs::render::port_names(td) };
     let lb_type = match annotations.get(LOAD_BALANCER_TYPE).map(String::as_str) {
         None => "ClusterIP",
         Some(t) if LOAD_BALANCER_TYPES.contains(&t) => t,
@@ -265,7 +265,7 @@ impl<'a> Ports<'a> {
 
 fn covers(mapping: &PortMapping, number: i32) -> bool {
     mapping.container_port == Some(number)
-        || mapping.container_port_range.as_deref().and_then(crate::render::parse_port_range).is_some_and(|(start, end)| (start..=end).contains(&number))
+        || mapping.container_port_range.as_deref().and_then(crate::ecs::render::parse_port_range).is_some_and(|(start, end)| (start..=end).contains(&number))
 }
 
 impl Port<'_> {

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::CapacityStrategy;
-use crate::scheduler::TaskView;
-use crate::scheduler::replica;
+use crate::ecs::scheduler::TaskView;
+use crate::ecs::scheduler::replica;
 
 /// How many of `tasks` each provider runs; tasks without a provider count under `""`,
 /// which no strategy names, so they are the first to go on scale-in.
@@ -49,7 +49,7 @@ pub fn scale_in_victims<'a>(strategy: &CapacityStrategy, tasks: &'a [TaskView], 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capacity::StrategyItem;
+    use crate::ecs::capacity::StrategyItem;
 
     fn fargate_base2_weight3_and_ec2_weight1() -> CapacityStrategy {
         CapacityStrategy::new(&[

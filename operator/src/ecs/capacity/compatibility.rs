@@ -7,7 +7,7 @@
 //! decide (for FARGATE: awsvpc, a Fargate size, nothing privileged or host-bound).
 
 use crate::api::{CapacityProviderType, Compatibility, IpcMode, NetworkMode, PidMode, TaskDefinitionSpec, is_fargate_task_size};
-use crate::render::{task_cpu_units, task_memory_mib};
+use crate::ecs::render::{task_cpu_units, task_memory_mib};
 
 /// Why `spec` cannot run on a provider of type `type_`; empty when it can.
 pub fn incompatibilities(spec: &TaskDefinitionSpec, type_: CapacityProviderType) -> Vec<String> {

@@ -1,0 +1,10 @@
+//! The ECS core: every decision Berth takes the way ECS takes it, as pure
+//! functions of plain inputs and one `now`. Nothing here holds a client or
+//! reads the clock; the controllers observe, call these, and act.
+pub mod capacity;
+pub mod placement;
+pub mod render;
+pub mod rollout;
+pub mod scheduler;
+pub mod task;
+pub mod traffic;
