@@ -48,8 +48,8 @@ async fn main() -> Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
 
-    let health = std::sync::Arc::new(runtime::http::Health::default());
-    let bound = runtime::http::serve(http_addr, health.clone()).await.with_context(|| format!("listening on {http_addr}"))?;
+    let health = std::sync::Arc::new(berth::runtime::http::Health::default());
+    let bound = berth::runtime::http::serve(http_addr, health.clone()).await.with_context(|| format!("listening on {http_addr}"))?;
     tracing::info!("serving /livez, /readyz and /metrics on http://{bound}");
     let client = berth::runtime::client::rate_limited(qps, burst).await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
     tracing::info!(qps, burst, "client rate limit");
@@ -70,7 +70,7 @@ async fn main() -> Result<()> {
     // A client of its own, as kube-controller-manager does: renewals must not
     // queue behind the controllers' requests on a shared connection pool.
     let election_client = berth::runtime::client::rate_limited(qps, burst).await.context("connecting to Kubernetes for leader election")?;
-    let elector = runtime::leader::Elector::new(election_client, &lease_namespace, &lease, &identity);
+    let elector = berth::runtime::leader::Elector::new(election_client, &lease_namespace, &lease, &identity);
     let mut leadership = tokio::select! {
         leadership = elector.acquire() => leadership,
         _ = shutdown_signal() => return Ok(()),
