@@ -29,7 +29,7 @@ async fn main() -> Result<()> {
             "--log-format" => json_logs = args.next().as_deref() == Some("json"),
             "--http-addr" => http_addr = args.next().context("--http-addr takes HOST:PORT")?.parse()?,
             "--node-lost-grace-seconds" => {
-                config.node_lost_grace = Duration::from_secs(args.next().context("a number of seconds")?.parse()?)
+                config.limits.node_lost_grace = Duration::from_secs(args.next().context("a number of seconds")?.parse()?)
             }
             "--kube-api-qps" => qps = args.next().context("--kube-api-qps takes a number")?.parse()?,
             "--kube-api-burst" => burst = args.next().context("--kube-api-burst takes a number")?.parse()?,
