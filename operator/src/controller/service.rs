@@ -79,7 +79,8 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     let mut traffic = kube_services::sync(&service, &ctx, &primary.resolved.spec).await?;
 
     // Plan.
-    let scheduling = if daemon { Scheduling::Daemon { nodes: &daemon_nodes } } else { Scheduling::Replica { strategy: launch.as_ref().map(|l| &l.strategy) } };
+    let strategy = launch.as_ref().map(|l| &l.strategy);
+    let scheduling = if daemon { Scheduling::Daemon { nodes: &daemon_nodes, strategy } } else { Scheduling::Replica { strategy } };
     let unsupported = crate::ecs::unsupported::service_fields(&service.spec);
     let traffic_facts = traffic.facts();
     let input = ServiceInput {

@@ -24,8 +24,8 @@ use crate::ecs::task::observed::Task;
 pub enum Scheduling<'a> {
     /// `desiredCount` tasks, on the capacity providers of a strategy if it has one.
     Replica { strategy: Option<&'a CapacityStrategy> },
-    /// One task on each of these nodes.
-    Daemon { nodes: &'a BTreeSet<String> },
+    /// One task on each of these nodes (of the strategy's provider, if it has one).
+    Daemon { nodes: &'a BTreeSet<String>, strategy: Option<&'a CapacityStrategy> },
 }
 
 /// The service's traffic, as far as its tasks' stops are concerned.
@@ -138,7 +138,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
 
     // The circuit breaker watches the spec's deployment while it rolls out (not DAEMON: §2.8).
     let desired = match input.scheduling {
-        Scheduling::Daemon { nodes } => nodes.len(),
+        Scheduling::Daemon { nodes, .. } => nodes.len(),
         Scheduling::Replica { .. } => spec.desired_count.unwrap_or(0).max(0) as usize,
     };
     plan.desired = desired;
@@ -166,9 +166,10 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     let views: Vec<TaskView> = active.iter().map(|t| view(t, health(t))).collect();
     let scale_in = Stop::new(StopCode::ServiceSchedulerInitiated, format!("Scaling activity initiated by (deployment {})", primary.deployment.id));
     let (starts, victims): (Vec<TaskStart>, Vec<String>) = match input.scheduling {
-        Scheduling::Daemon { nodes } => {
+        Scheduling::Daemon { nodes, strategy } => {
             let daemon_plan = daemon::plan(nodes, &views);
-            let starts = daemon_plan.start_on.iter().map(|n| TaskStart { node: Some(n.to_string()), provider: None }).collect();
+            let providers = new_task_providers(strategy, active.iter().filter(|t| of_primary(t)).copied(), daemon_plan.start_on.len());
+            let starts = daemon_plan.start_on.iter().zip(providers).map(|(n, provider)| TaskStart { node: Some(n.to_string()), provider }).collect();
             (starts, daemon_plan.stop.iter().map(|t| t.name.clone()).collect())
         }
         Scheduling::Replica { strategy } => {
