@@ -208,7 +208,8 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         plan.enlist = active.iter().filter(|t| t.label(labels::TRAFFIC).is_none()).map(|t| t.name()).collect();
     }
     let delay = input.traffic.deregistration_delay.as_secs() as i64;
-    for task in input.tasks.iter().filter(|t| t.pod.metadata.deletion_timestamp.is_none() && !t.deleting) {
+    // A drained task is expected deleted from the moment it drains, so `deleting` says nothing here.
+    for task in input.tasks.iter().filter(|t| t.pod.metadata.deletion_timestamp.is_none()) {
         let Some(since) = task.draining_since() else { continue };
         if since + delay > now {
             plan.requeue = plan.requeue.min(Duration::from_secs((since + delay - now) as u64));
