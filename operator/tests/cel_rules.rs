@@ -607,7 +607,7 @@ fn a_task_run_spec_is_immutable() {
     };
     let old = run(fixture(TASK_RUN));
     assert!(kube::core::cel::validate_cel_update(&old, &old).is_ok(), "an unchanged spec (a status or label update) is accepted");
-    let changed = run(edited(TASK_RUN, |s| s["count"] = json!(2)));
+    let changed = run(edited(TASK_RUN, |s| s["count"] = json!(5)));
     let errors = kube::core::cel::validate_cel_update(&changed, &old).expect_err("a changed count is refused");
     let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
     assert!(messages.len() == 1 && messages[0].contains("spec is immutable: a TaskRun is one RunTask call"), "{messages:?}");
