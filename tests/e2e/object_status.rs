@@ -41,18 +41,13 @@ async fn wait_for_event(ns: &str, name: &str, reason: &str) -> Event {
     found.iter().find(|e| matches(e)).expect("the event just seen").as_ref().clone()
 }
 
-/// A CapacityProvider and its nodes, deleted when dropped.
-struct Pool {
-    provider: String,
-    nodes: Vec<String>,
-}
+/// Cluster-scoped objects (kind, name) a test made, deleted when dropped.
+struct DeleteOnDrop(Vec<(&'static str, String)>);
 
-impl Drop for Pool {
+impl Drop for DeleteOnDrop {
     fn drop(&mut self) {
-        let kubectl = plane().kubectl();
-        let _ = kubectl.run(&["delete", "capacityprovider", &self.provider, "--ignore-not-found", "--wait=false"]);
-        for node in &self.nodes {
-            let _ = kubectl.run(&["delete", "node", node, "--ignore-not-found", "--wait=false"]);
+        for (kind, name) in &self.0 {
+            let _ = plane().kubectl().run(&["delete", kind, name, "--ignore-not-found", "--wait=false"]);
         }
     }
 }
@@ -61,7 +56,7 @@ impl Drop for Pool {
 async fn a_capacity_provider_is_ready_once_a_node_of_its_pool_is() {
     operator();
     let name = format!("status-{}", unique_suffix());
-    let mut pool = Pool { provider: name.clone(), nodes: vec![] };
+    let mut made = DeleteOnDrop(vec![("capacityprovider", name.clone())]);
     let provider = json!({"apiVersion": "berth.dev/v1alpha1", "kind": "CapacityProvider", "metadata": {"name": name},
         "spec": {"type": "EC2", "nodeSelector": {"berth.dev/pool": name}}});
     plane().kubectl().run_with_input(&["apply", "--server-side", "-f", "-"], &provider.to_string()).unwrap();
@@ -84,7 +79,7 @@ async fn a_capacity_provider_is_ready_once_a_node_of_its_pool_is() {
     // A node joins the pool: Ready, as `kubectl wait` sees it.
     let node = NodeSpec { name: format!("{name}-node"), labels: BTreeMap::from([("berth.dev/pool".to_string(), name.clone())]), taints: vec![] };
     plane().kubectl().run_with_input(&["apply", "-f", "-"], &node_manifest(&node).to_string()).unwrap();
-    pool.nodes.push(node.name);
+    made.0.push(("node", node.name));
     plane().kubectl().run(&["wait", "--for=condition=Ready", &format!("capprov/{name}"), "--timeout=60s"]).expect("the provider becomes Ready");
     let provider = providers.get(&name).await.unwrap();
     let status = provider.status.unwrap();
