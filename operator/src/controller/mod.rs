@@ -413,26 +413,28 @@ fn guarded_cache<K>(api: Api<DeserializeGuard<K>>, config: watcher::Config, writ
 where
     K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
-    let readable = move |guarded: DeserializeGuard<K>| match guarded.0 {
-        Ok(obj) => Some(obj),
-        Err(invalid) => {
-            report_unreadable::<K>(&recorder, invalid);
-            None
-        }
-    };
     watcher(api, config).default_backoff()
         .filter_map(move |event| future::ready(match event {
-            Ok(watcher::Event::Apply(o)) => readable(o).map(|o| Ok(watcher::Event::Apply(o))),
-            Ok(watcher::Event::InitApply(o)) => readable(o).map(|o| Ok(watcher::Event::InitApply(o))),
-            // An unreadable object's deletion has nothing to remove.
-            Ok(watcher::Event::Delete(o)) => o.0.ok().map(|o| Ok(watcher::Event::Delete(o))),
-            Ok(watcher::Event::Init) => Some(Ok(watcher::Event::Init)),
-            Ok(watcher::Event::InitDone) => Some(Ok(watcher::Event::InitDone)),
+            Ok(event) => readable(event, |invalid| report_unreadable::<K>(&recorder, invalid)).map(Ok),
             Err(e) => Some(Err(e)),
         }))
         .modify(|o| o.managed_fields_mut().clear())
         .reflect(writer)
         .touched_objects()
+}
+
+/// The event with its object read, or None when the object could not be
+/// (then `unreadable` is told). An unreadable object's deletion has nothing
+/// to remove from the cache.
+fn readable<K>(event: watcher::Event<DeserializeGuard<K>>, mut unreadable: impl FnMut(InvalidObject)) -> Option<watcher::Event<K>> {
+    let mut read = |guarded: DeserializeGuard<K>| guarded.0.map_err(&mut unreadable).ok();
+    match event {
+        watcher::Event::Apply(o) => read(o).map(watcher::Event::Apply),
+        watcher::Event::InitApply(o) => read(o).map(watcher::Event::InitApply),
+        watcher::Event::Delete(o) => o.0.ok().map(watcher::Event::Delete),
+        watcher::Event::Init => Some(watcher::Event::Init),
+        watcher::Event::InitDone => Some(watcher::Event::InitDone),
+    }
 }
 
 fn report_unreadable<K: Resource<DynamicType = ()>>(recorder: &Recorder, invalid: InvalidObject) {
@@ -514,5 +516,31 @@ async fn log_result<K: std::fmt::Debug, E: std::fmt::Display>(kind: &str, result
     match result {
         Ok(obj) => tracing::debug!("reconciled {kind} {obj:?}"),
         Err(e) => tracing::debug!("{kind} controller: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guarded(desired_count: serde_json::Value) -> DeserializeGuard<Service> {
+        serde_json::from_value(serde_json::json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "team"}, "spec": {"taskDefinition": "web", "desiredCount": desired_count}}))
+        .expect("any object with metadata reads into a guard")
+    }
+
+    #[test]
+    fn an_unreadable_object_is_reported_and_left_out_while_readable_ones_pass() {
+        let mut reported = Vec::new();
+        let event = readable(watcher::Event::Apply(guarded(serde_json::json!(4294967296u64))), |invalid| reported.push(invalid));
+        assert!(event.is_none());
+        assert_eq!(reported.len(), 1);
+        assert_eq!(reported[0].metadata.name.as_deref(), Some("web"));
+        assert!(reported[0].error.contains("4294967296"), "{}", reported[0].error);
+
+        let event = readable(watcher::Event::InitApply(guarded(serde_json::json!(3))), |_| panic!("readable"));
+        assert!(matches!(event, Some(watcher::Event::InitApply(s)) if s.spec.desired_count == Some(3)));
+        assert!(readable(watcher::Event::Delete(guarded(serde_json::json!(-1.5))), |_| panic!("deletions are not reported")).is_none());
+        assert!(matches!(readable::<Service>(watcher::Event::InitDone, |_| {}), Some(watcher::Event::InitDone)));
     }
 }
