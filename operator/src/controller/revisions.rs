@@ -66,7 +66,7 @@ pub async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Act
     // The ServiceAccounts of every revision's task role exist before a
     // revision is registered: tasks start only from registered revisions.
     let task_roles = revisions.iter().filter_map(|r| r.data.as_ref().and_then(|d| role_of(&d.0))).chain(role_of(&data));
-    task_roles::reconcile(&ctx, &td, task_roles).await?;
+    task_roles::reconcile(&ctx, td.as_ref(), task_roles).await?;
 
     let api: Api<ControllerRevision> = Api::namespaced(ctx.client.clone(), &ns);
     let latest = revisions.last();
