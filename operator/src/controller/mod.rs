@@ -26,6 +26,7 @@ use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod, Service as CoreService, ServiceAccount};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
@@ -406,16 +407,23 @@ where
 /// still not deserialize (a CRD newer than this operator allowed a value it
 /// does not know): such an object is reported (a log line and a Warning event
 /// on it) and left out of the cache, instead of failing the whole watch, which
-/// would stall every object of the kind. (One that breaks after it was read is
-/// kept as last read until it is fixed or deleted.)
+/// would stall every object of the kind. One that was read before it broke
+/// leaves the cache too: Berth pauses it (its tasks keep running, untouched)
+/// rather than act on a spec the user has since changed.
 fn guarded_cache<K>(api: Api<DeserializeGuard<K>>, config: watcher::Config, writer: reflector::store::Writer<K>, recorder: Recorder)
     -> impl futures::Stream<Item = Result<K, watcher::Error>>
 where
     K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
+    let reader = writer.as_reader();
+    let cached = move |meta: &ObjectMeta| {
+        let mut key = reflector::ObjectRef::new(meta.name.as_deref().unwrap_or_default());
+        key.namespace = meta.namespace.clone();
+        reader.get(&key).map(|o| o.as_ref().clone())
+    };
     watcher(api, config).default_backoff()
         .filter_map(move |event| future::ready(match event {
-            Ok(event) => readable(event, |invalid| report_unreadable::<K>(&recorder, invalid)).map(Ok),
+            Ok(event) => readable(event, &cached, |invalid| report_unreadable::<K>(&recorder, invalid)).map(Ok),
             Err(e) => Some(Err(e)),
         }))
         .modify(|o| o.managed_fields_mut().clear())
@@ -423,17 +431,28 @@ where
         .touched_objects()
 }
 
-/// The event with its object read, or None when the object could not be
-/// (then `unreadable` is told). An unreadable object's deletion has nothing
-/// to remove from the cache.
-fn readable<K>(event: watcher::Event<DeserializeGuard<K>>, mut unreadable: impl FnMut(InvalidObject)) -> Option<watcher::Event<K>> {
-    let mut read = |guarded: DeserializeGuard<K>| guarded.0.map_err(&mut unreadable).ok();
+/// The event with its object read. An object that cannot be read is told to
+/// `unreadable` and becomes the deletion of its `cached` copy, if any.
+fn readable<K>(event: watcher::Event<DeserializeGuard<K>>, cached: impl Fn(&ObjectMeta) -> Option<K>, mut unreadable: impl FnMut(InvalidObject))
+    -> Option<watcher::Event<K>> {
+    use watcher::Event::{Apply, Delete, Init, InitApply, InitDone};
     match event {
-        watcher::Event::Apply(o) => read(o).map(watcher::Event::Apply),
-        watcher::Event::InitApply(o) => read(o).map(watcher::Event::InitApply),
-        watcher::Event::Delete(o) => o.0.ok().map(watcher::Event::Delete),
-        watcher::Event::Init => Some(watcher::Event::Init),
-        watcher::Event::InitDone => Some(watcher::Event::InitDone),
+        Apply(DeserializeGuard(Ok(o))) => Some(Apply(o)),
+        Apply(DeserializeGuard(Err(invalid))) => {
+            let stale = cached(&invalid.metadata);
+            unreadable(invalid);
+            stale.map(Delete)
+        }
+        // A relist rebuilds the cache from what it lists: leaving it out is enough.
+        InitApply(DeserializeGuard(Ok(o))) => Some(InitApply(o)),
+        InitApply(DeserializeGuard(Err(invalid))) => {
+            unreadable(invalid);
+            None
+        }
+        Delete(DeserializeGuard(Ok(o))) => Some(Delete(o)),
+        Delete(DeserializeGuard(Err(invalid))) => cached(&invalid.metadata).map(Delete),
+        Init => Some(Init),
+        InitDone => Some(InitDone),
     }
 }
 
@@ -532,15 +551,27 @@ mod tests {
     #[test]
     fn an_unreadable_object_is_reported_and_left_out_while_readable_ones_pass() {
         let mut reported = Vec::new();
-        let event = readable(watcher::Event::Apply(guarded(serde_json::json!(4294967296u64))), |invalid| reported.push(invalid));
+        let event = readable(watcher::Event::Apply(guarded(serde_json::json!(4294967296u64))), |_| None, |invalid| reported.push(invalid));
         assert!(event.is_none());
         assert_eq!(reported.len(), 1);
         assert_eq!(reported[0].metadata.name.as_deref(), Some("web"));
         assert!(reported[0].error.contains("4294967296"), "{}", reported[0].error);
 
-        let event = readable(watcher::Event::InitApply(guarded(serde_json::json!(3))), |_| panic!("readable"));
+        let event = readable(watcher::Event::InitApply(guarded(serde_json::json!(3))), |_| None, |_| panic!("readable"));
         assert!(matches!(event, Some(watcher::Event::InitApply(s)) if s.spec.desired_count == Some(3)));
-        assert!(readable(watcher::Event::Delete(guarded(serde_json::json!(-1.5))), |_| panic!("deletions are not reported")).is_none());
-        assert!(matches!(readable::<Service>(watcher::Event::InitDone, |_| {}), Some(watcher::Event::InitDone)));
+        assert!(matches!(readable::<Service>(watcher::Event::InitDone, |_| None, |_| {}), Some(watcher::Event::InitDone)));
+    }
+
+    #[test]
+    fn an_object_that_breaks_after_it_was_read_leaves_the_cache() {
+        let Ok(earlier) = guarded(serde_json::json!(2)).0 else { panic!("readable") };
+        let cached = |meta: &ObjectMeta| (meta.name.as_deref() == Some("web") && meta.namespace.as_deref() == Some("team")).then(|| earlier.clone());
+        let mut reported = 0;
+        let event = readable(watcher::Event::Apply(guarded(serde_json::json!(-1.5))), cached, |_| reported += 1);
+        assert!(matches!(event, Some(watcher::Event::Delete(s)) if s.spec.desired_count == Some(2)));
+        assert_eq!(reported, 1);
+        // Its deletion, unreadable too, removes the cached copy without a report.
+        let event = readable(watcher::Event::Delete(guarded(serde_json::json!(-1.5))), cached, |_| panic!("deletions are not reported"));
+        assert!(matches!(event, Some(watcher::Event::Delete(_))));
     }
 }
