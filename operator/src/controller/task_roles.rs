@@ -47,6 +47,11 @@ where
             Step::Patch(patch) => {
                 api.patch(&role.name, &PatchParams::default(), &Patch::Strategic(&patch)).await?;
             }
+            Step::OtherRole(other) => {
+                let note = format!("ServiceAccount {} was made for role {other}; its tasks would run with that role, not this one. \
+                    Give one of the roles another name", role.name);
+                ctx.publish(owner, EventType::Warning, "TaskRoleConflict", &note).await;
+            }
             Step::NotBerths => {
                 let note = format!("ServiceAccount {} exists and was not made by Berth: its tasks run as it, and Berth leaves it as it is \
                     (give it the task role yourself, e.g. the {} annotation)", role.name, roles::IRSA_ROLE_ARN);

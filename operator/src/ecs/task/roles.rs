@@ -57,6 +57,9 @@ pub enum Step {
     Nothing,
     /// Made by someone else: left alone.
     NotBerths,
+    /// Berth's, but for another role whose name ends the same: left as it is
+    /// (overwriting would take the role from the other's tasks).
+    OtherRole(String),
 }
 
 /// Is this ServiceAccount one Berth made?
@@ -82,6 +85,9 @@ pub fn step(existing: Option<&ServiceAccount>, wanted: &Wanted, owner: &OwnerRef
     }
     let owned = sa.metadata.owner_references.iter().flatten().any(|o| o.uid == owner.uid);
     let current = sa.metadata.annotations.clone().unwrap_or_default();
+    if let Some(other) = wanted.annotations.iter().find_map(|(k, v)| current.get(k).filter(|c| *c != v)) {
+        return Step::OtherRole(other.clone());
+    }
     let annotated = wanted.annotations.iter().all(|(k, v)| current.get(k) == Some(v));
     if owned && annotated {
         return Step::Nothing;
@@ -160,6 +166,13 @@ mod tests {
         assert_eq!(step(Some(&sa), role, &owner("a")), Step::Nothing);
         let Step::Patch(patch) = step(Some(&sa), role, &owner("b")) else { panic!("a patch") };
         assert_eq!(patch["metadata"]["ownerReferences"][0]["uid"], "b");
+    }
+
+    #[test]
+    fn a_service_account_of_another_role_with_the_same_name_is_not_taken_over() {
+        let sa = created("a");
+        let other = &wanted(["arn:aws:iam::210987654321:role/OrderService"], &keys())["orderservice"];
+        assert_eq!(step(Some(&sa), other, &owner("b")), Step::OtherRole(ARN.to_string()));
     }
 
     #[test]
