@@ -1,7 +1,8 @@
 //! Issue 14: a task definition with a `taskRoleArn` runs on a fresh cluster.
 //! Berth makes the role's ServiceAccount (annotated with the role ARN for
-//! IRSA) before it registers the revision, leaves a ServiceAccount the user
-//! made alone, and the one it made goes with the last TaskDefinition using it.
+//! IRSA) before it registers the revision (and for a TaskRun's overriding
+//! role), leaves a ServiceAccount the user made alone, and the one it made
+//! goes with the last TaskDefinition using it.
 use std::time::Duration;
 
 use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for};
@@ -60,6 +61,15 @@ async fn a_task_role_runs_under_a_service_account_berth_makes_and_removes() {
     assert_eq!(sa.annotations().get("eks.amazonaws.com/role-arn").map(String::as_str), Some(ROLE));
     let owner_kinds: Vec<(String, String)> = sa.owner_references().iter().map(|o| (o.kind.clone(), o.name.clone())).collect();
     assert_eq!(owner_kinds, vec![("TaskDefinition".to_string(), "orders".to_string())]);
+
+    // A TaskRun whose overrides name another role runs as that role's
+    // ServiceAccount, which it owns.
+    let reporting = "arn:aws:iam::123456789012:role/Reporting";
+    apply(&ns.name, &berth("TaskRun", "report", json!({"taskDefinition": "orders", "overrides": {"taskRoleArn": reporting}})));
+    tasks_running_as(&ns.name, "reporting", 1).await;
+    let sa = accounts.get("reporting").await.unwrap();
+    assert_eq!(sa.annotations().get("eks.amazonaws.com/role-arn").map(String::as_str), Some(reporting));
+    assert_eq!(sa.owner_references().iter().map(|o| o.kind.as_str()).collect::<Vec<_>>(), ["TaskRun"]);
 
     // The ServiceAccount goes with the last TaskDefinition that uses it (the
     // garbage collector, through its owner reference).

@@ -239,16 +239,17 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     let (td_cache, [tds_changed, tds_for_services, tds_for_runs]) =
         fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), td_writer, recorder.clone()));
     // Their revisions, and the ServiceAccounts of their task roles, wake the
-    // task definitions owning them.
+    // task definitions (and task runs) owning them.
     let (revisions, revision_writer) = reflector::store::<ControllerRevision>();
     let (revision_cache, [revisions_changed]) = fan_out(cache(api(&client, &ns), managed.clone(), revision_writer));
     let (service_accounts, service_account_writer) = reflector::store::<ServiceAccount>();
-    let (service_account_cache, [service_accounts_changed]) = fan_out(cache(api(&client, &ns), managed.clone(), service_account_writer));
+    let (service_account_cache, [service_accounts_changed, service_accounts_for_runs]) =
+        fan_out(cache(api(&client, &ns), managed.clone(), service_account_writer));
     let (berth_services, berth_service_writer) = reflector::store::<Service>();
     let (berth_service_cache, [berth_services_changed]) =
         fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), berth_service_writer, recorder.clone()));
     let (runs, run_writer) = reflector::store::<TaskRun>();
-    let (run_cache, [runs_changed]) = fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), run_writer, recorder.clone()));
+    let (run_cache, [runs_changed, runs_for_roles]) = fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), run_writer, recorder.clone()));
 
     // Kubernetes Services Berth applied: a change (deleted by hand) wakes their owner.
     let (services, service_writer) = reflector::store::<CoreService>();
@@ -348,6 +349,13 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
         .run(task_run::reconcile, task_run::error_policy, ctx.clone())
         .for_each(|r| log_result("taskrun", r));
 
+    let run_role_runner = Controller::for_shared_stream(runs_for_roles, runs.clone())
+        .watches_shared_stream(service_accounts_for_runs, |sa| owners_of::<TaskRun>(sa.as_ref()))
+        .with_config(controller_config.clone())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(task_roles::reconcile_run, task_roles::error_policy_run, ctx.clone())
+        .for_each(|r| log_result("taskrunrole", r));
+
     let provider_runner = Controller::for_shared_stream(providers_changed, capacity_providers)
         .reconcile_all_on(provider_node_changes)
         .with_config(controller_config)
@@ -375,7 +383,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     // The caches stop with the process; the controllers stop on `shutdown`.
     tokio::select! {
         _ = readiness => {}
-        _ = futures::future::join4(td_runner, service_runner, run_runner, provider_runner) => {}
+        _ = futures::future::join5(td_runner, service_runner, run_runner, run_role_runner, provider_runner) => {}
         _ = shutdown_deadline(shutdown.clone(), ctx.clone()) => {}
         _ = pod_cache => tracing::error!("pod watch ended"),
         _ = node_cache => tracing::error!("node watch ended"),
@@ -522,7 +530,7 @@ fn controller_of<K: Resource<DynamicType = ()>>(obj: &impl Resource) -> Option<r
         .map(|o| reflector::ObjectRef::new(&o.name).within(&ns))
 }
 
-/// Every owner of `obj` that is a `K` (the TaskDefinitions sharing a task role's ServiceAccount).
+/// Every owner of `obj` that is a `K` (the TaskDefinitions or TaskRuns sharing a task role's ServiceAccount).
 fn owners_of<K: Resource<DynamicType = ()>>(obj: &impl Resource) -> Vec<reflector::ObjectRef<K>> {
     let ns = obj.meta().namespace.clone().unwrap_or_default();
     obj.meta().owner_references.iter().flatten()
