@@ -1,8 +1,8 @@
 //! The operator: one controller per kind, thin wiring around the pure
-//! modules (render, scheduler, task lifecycle). Pods are watched once, into a
-//! shared cache whose events trigger the Service and TaskRun controllers only
-//! after the cache has them, so a reconcile never reads older state than the
-//! event that woke it.
+//! modules (render, scheduler, task lifecycle). Every kind is watched once,
+//! into one cache shared by all controllers, whose events trigger the
+//! controllers only after the cache has them, so a reconcile never reads
+//! older state than the event that woke it.
 mod capacity_providers;
 mod conditions;
 mod deployments;
@@ -245,6 +245,8 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     let (service_accounts, service_account_writer) = reflector::store::<ServiceAccount>();
     let (service_account_cache, [service_accounts_changed, service_accounts_for_runs]) =
         fan_out(cache(api(&client, &ns), managed.clone(), service_account_writer));
+    // Berth's Services and TaskRuns wake their controllers (a TaskRun also the
+    // one making its overriding role's ServiceAccount).
     let (berth_services, berth_service_writer) = reflector::store::<Service>();
     let (berth_service_cache, [berth_services_changed]) =
         fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), berth_service_writer, recorder.clone()));
