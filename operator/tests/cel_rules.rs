@@ -598,3 +598,17 @@ fn task_run_rules() {
         "launchType and capacityProviderStrategy are mutually exclusive",
     );
 }
+
+#[test]
+fn a_task_run_spec_is_immutable() {
+    let run = |spec: Value| -> TaskRun {
+        serde_json::from_value(json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskRun",
+            "metadata": {"name": "test", "namespace": "default"}, "spec": spec})).expect("spec fits the type")
+    };
+    let old = run(fixture(TASK_RUN));
+    assert!(kube::core::cel::validate_cel_update(&old, &old).is_ok(), "an unchanged spec (a status or label update) is accepted");
+    let changed = run(edited(TASK_RUN, |s| s["count"] = json!(5)));
+    let errors = kube::core::cel::validate_cel_update(&changed, &old).expect_err("a changed count is refused");
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    assert!(messages.len() == 1 && messages[0].contains("spec is immutable: a TaskRun is one RunTask call"), "{messages:?}");
+}

@@ -76,6 +76,9 @@ fn namespaced_needs(ns: &str) -> Vec<Check> {
     for verb in ["list", "watch", "create", "patch", "delete"] {
         needs.push((verb, "services".to_string(), n()));
     }
+    for verb in ["get", "list", "watch", "create", "patch", "delete"] {
+        needs.push((verb, "serviceaccounts".to_string(), n()));
+    }
     for verb in ["list", "watch"] {
         needs.push((verb, "endpointslices.discovery.k8s.io".to_string(), n()));
     }
@@ -85,9 +88,10 @@ fn namespaced_needs(ns: &str) -> Vec<Check> {
     needs
 }
 
-/// Everything the operator reads at cluster scope (in both modes).
+/// Everything the operator reads at cluster scope (in both modes), and the
+/// CapacityProviders' status it writes.
 fn cluster_needs() -> Vec<Check> {
-    let mut needs = Vec::new();
+    let mut needs = vec![("patch", "capacityproviders.berth.dev".to_string(), vec!["--subresource=status".to_string()])];
     for verb in ["get", "list", "watch"] {
         needs.push((verb, "nodes".to_string(), vec![]));
         needs.push((verb, "capacityproviders.berth.dev".to_string(), vec![]));
@@ -297,7 +301,7 @@ fn namespace_mode_confines_the_operator_to_its_namespace() {
 
     check_allowed(&kubectl, &sa, &ns.name, &namespaced_needs(&watched.name));
     // Nodes, CapacityProviders and Berth's CRDs are cluster-scoped: the small
-    // read-only ClusterRole grants them.
+    // ClusterRole grants them.
     check_allowed(&kubectl, &sa, &ns.name, &cluster_needs());
     check_denied(&kubectl, &sa, &ns.name, &never(&watched.name));
     // Nothing namespaced outside the watched namespace, not even the release's own.

@@ -40,6 +40,14 @@ watched namespace.
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
   verbs: ["list", "watch"]
+# The ServiceAccounts of task roles (a task runs as the one named after its
+# role): Berth reads one by name before making it, caches those it made
+# (labelled), creates them, patches their owners and role annotation, and
+# deletes one no task definition uses any more. It never changes one it did
+# not make.
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # Events on the user's objects, in their namespace. kube's Recorder creates an
 # event and patches it to count repeats into a series.
 - apiGroups: ["events.k8s.io"]
@@ -50,8 +58,8 @@ watched namespace.
 {{/*
 What berth-operator does to cluster-scoped objects. Only a ClusterRole can
 grant access to a cluster-scoped resource (a Role's rules name resources of
-its own namespace), so namespace mode keeps these in a small ClusterRole, all
-read-only.
+its own namespace), so namespace mode keeps these in a small ClusterRole,
+read-only but for the CapacityProviders' status.
 */}}
 {{- define "berth.clusterRules" -}}
 # Nodes: placement spreads tasks by zone and replaces tasks stranded on
@@ -63,6 +71,10 @@ read-only.
 - apiGroups: ["berth.dev"]
   resources: ["capacityproviders"]
   verbs: ["get", "list", "watch"]
+# Their status (Ready, matching nodes): server-side apply on the subresource.
+- apiGroups: ["berth.dev"]
+  resources: ["capacityproviders/status"]
+  verbs: ["patch"]
 # At start the operator waits until Berth's own CRDs are Established; it reads
 # them by name and nothing else (never creates or changes a CRD).
 - apiGroups: ["apiextensions.k8s.io"]

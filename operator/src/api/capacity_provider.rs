@@ -23,6 +23,8 @@ use super::common::Conditions;
     derive = "PartialEq",
     cel,
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.type"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Ready Nodes", type_ = "integer", json_path = ".status.readyNodes"),
     printcolumn(
         name = "Age",
         type_ = "date",
@@ -71,6 +73,12 @@ pub struct CapacityProviderStatus {
     /// Generation of the spec this status reflects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// Nodes whose labels and taints admit this provider's tasks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matching_nodes: Option<i32>,
+    /// Of those, the ones Ready and schedulable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_nodes: Option<i32>,
     /// Standard conditions (`Ready`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]

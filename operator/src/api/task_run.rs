@@ -43,6 +43,9 @@ use super::task_status::TaskSummary;
 )]
 #[x_kube(validation = Rule::new("!has(self.propagateTags) || self.propagateTags != 'SERVICE'")
     .message("propagateTags: a TaskRun may only use TASK_DEFINITION or NONE"))]
+// RunTask is one call: what it started is not edited afterwards.
+#[x_kube(validation = Rule::new("self == oldSelf")
+    .message("spec is immutable: a TaskRun is one RunTask call; create a new TaskRun to run tasks with other settings"))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskRunSpec {
     /// Task definition to run: `family` (latest ACTIVE revision), `family:revision`, or a

@@ -3,11 +3,14 @@
 //!
 //!   berth-operator [--namespace NS] [--log-format text|json] [--http-addr ADDR]
 //!                  [--kube-api-qps Q] [--kube-api-burst B]
+//!                  [--task-role-annotations KEY[,KEY...]]
 //!
 //! `--kube-api-qps` and `--kube-api-burst` limit the requests the operator
 //! sends, as kube-controller-manager's flags of the same names do (defaults
 //! 50 and 100: see `berth::runtime::client::DEFAULT_QPS`); the controllers share one
-//! bucket, leader election has its own.
+//! bucket, leader election has its own. `--task-role-annotations` names the
+//! annotations set to the role ARN on the ServiceAccounts Berth makes for task
+//! roles (default IRSA's `eks.amazonaws.com/role-arn`; empty: none).
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -33,9 +36,14 @@ async fn main() -> Result<()> {
             }
             "--kube-api-qps" => qps = args.next().context("--kube-api-qps takes a number")?.parse()?,
             "--kube-api-burst" => burst = args.next().context("--kube-api-burst takes a number")?.parse()?,
+            "--task-role-annotations" => {
+                let keys = args.next().context("--task-role-annotations takes annotation keys separated by commas")?;
+                config.task_role_annotations = keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
+            }
             "-h" | "--help" => {
                 println!("berth-operator [--namespace NS] [--log-format text|json] [--http-addr HOST:PORT] [--node-lost-grace-seconds N] \
-                    [--kube-api-qps Q (default {qps})] [--kube-api-burst B (default {burst})]");
+                    [--kube-api-qps Q (default {qps})] [--kube-api-burst B (default {burst})] \
+                    [--task-role-annotations KEY[,KEY...] (default {})]", config.task_role_annotations.join(","));
                 return Ok(());
             }
             other => bail!("unknown argument {other}; see --help"),

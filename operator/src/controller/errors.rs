@@ -73,6 +73,7 @@ pub fn policy<K: Resource<DynamicType = ()>>(obj: Arc<K>, error: &Error, ctx: Ar
         "Service" => "service",
         "TaskRun" => "taskrun",
         "TaskDefinition" => "taskdefinition",
+        "CapacityProvider" => "capacityprovider",
         _ => "other",
     };
     ctx.health.metrics.failed(kind, error.reason());

@@ -1,8 +1,9 @@
 //! The operator: one controller per kind, thin wiring around the pure
-//! modules (render, scheduler, task lifecycle). Pods are watched once, into a
-//! shared cache whose events trigger the Service and TaskRun controllers only
-//! after the cache has them, so a reconcile never reads older state than the
-//! event that woke it.
+//! modules (render, scheduler, task lifecycle). Every kind is watched once,
+//! into one cache shared by all controllers, whose events trigger the
+//! controllers only after the cache has them, so a reconcile never reads
+//! older state than the event that woke it.
+mod capacity_providers;
 mod error;
 mod errors;
 mod kube_services;
@@ -11,6 +12,7 @@ mod pods;
 mod revisions;
 mod scheduling;
 mod service;
+mod task_roles;
 mod task_run;
 mod unplaced;
 mod written;
@@ -20,13 +22,15 @@ use std::time::Duration;
 
 use futures::{StreamExt, future};
 use k8s_openapi::api::apps::v1::ControllerRevision;
-use k8s_openapi::api::core::v1::{Node, Pod, Service as CoreService};
+use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod, Service as CoreService, ServiceAccount};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{Controller, WatchStreamExt, controller, watcher};
+use kube::core::{DeserializeGuard, error_boundary::InvalidObject};
 use kube::{Client, Resource, ResourceExt};
 
 pub use error::Error;
@@ -46,11 +50,19 @@ pub struct Config {
     pub limits: crate::ecs::plan::Limits,
     /// Reconciles running at once per controller.
     pub concurrency: u16,
+    /// Annotations set to the role ARN on the ServiceAccounts Berth makes for
+    /// task roles (IRSA's by default); none: the ServiceAccounts only exist.
+    pub task_role_annotations: Vec<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { namespace: None, limits: Default::default(), concurrency: 8 }
+        Config {
+            namespace: None,
+            limits: Default::default(),
+            concurrency: 8,
+            task_role_annotations: vec![crate::ecs::task::roles::IRSA_ROLE_ARN.to_string()],
+        }
     }
 }
 
@@ -61,7 +73,11 @@ pub struct Context {
     pub pods: Store<Pod>,
     pub nodes: Store<Node>,
     pub revisions: Store<ControllerRevision>,
+    /// Revisions created that the cache may not show yet, per TaskDefinition uid.
+    pub revision_expectations: Mutex<Expectations>,
     pub task_definitions: Store<TaskDefinition>,
+    /// The ServiceAccounts Berth made for task roles.
+    pub service_accounts: Store<ServiceAccount>,
     pub capacity_providers: Store<CapacityProvider>,
     /// Berth's Kubernetes Services (load balancers, registries, Service Connect) and
     /// their EndpointSlices (which inherit the Services' labels).
@@ -130,12 +146,16 @@ where
 
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
 where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
 {
     match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     }
+}
+
+fn api_all<K: Resource<DynamicType = ()>>(client: &Client) -> Api<K> {
+    Api::all(client.clone())
 }
 
 /// Waits for Berth's CRDs, saying which are missing and how to install them.
@@ -163,14 +183,18 @@ pub async fn wait_for_crds(client: &Client) {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the controllers until `shutdown` resolves; `health` reports them.
+///
+/// Every kind is watched once, into one cache; each change then wakes the
+/// controllers that follow it. Triggers go out only after the cache has the
+/// change (the reflector applies it before yielding), over unbounded channels
+/// so a busy controller never stalls a cache.
 pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::http::Health>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let ns = config.namespace.clone();
     let managed = watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
+    let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
+    let recorder = Recorder::new(client.clone(), reporter);
 
-    // Pods: one watch into one cache; each change then wakes the pod's owner.
-    // Triggers go out only after the cache has the change (the reflector
-    // applies it before yielding), over unbounded channels so a busy
-    // controller never stalls the cache.
+    // Pods: each change wakes the pod's owner.
     let (pods, pod_writer) = reflector::store::<Pod>();
     let (service_triggers, services_woken) = futures::channel::mpsc::unbounded();
     let (run_triggers, runs_woken) = futures::channel::mpsc::unbounded();
@@ -190,32 +214,50 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
             }
         });
 
-    // Nodes: a change (joined, left, Ready flipped) wakes every service.
+    // Nodes: a change (joined, left, Ready flipped) wakes every service and
+    // every capacity provider.
     let (nodes, node_writer) = reflector::store::<Node>();
     let (node_triggers, node_changes) = futures::channel::mpsc::unbounded();
+    let (provider_node_triggers, provider_node_changes) = futures::channel::mpsc::unbounded();
     let node_cache = cache(Api::<Node>::all(client.clone()), watcher::Config::default(), node_writer)
         .for_each(move |_| {
             let _ = node_triggers.unbounded_send(());
+            let _ = provider_node_triggers.unbounded_send(());
             future::ready(())
         });
 
-    // CapacityProviders: a pool created, changed or removed wakes every service
-    // and task run (one may wait for its provider, or its pool moved).
+    // CapacityProviders: a pool created, changed or removed wakes its own
+    // controller, and every service and task run (one may wait for its
+    // provider, or its pool moved).
     let (capacity_providers, provider_writer) = reflector::store::<CapacityProvider>();
     let (provider_triggers, provider_changes) = futures::channel::mpsc::unbounded();
     let (run_provider_triggers, run_provider_changes) = futures::channel::mpsc::unbounded();
-    let provider_cache = cache(Api::<CapacityProvider>::all(client.clone()), watcher::Config::default(), provider_writer)
-        .for_each(move |_| {
+    let (provider_cache, [providers_changed]) = fan_out(
+        guarded_cache(api_all(&client), watcher::Config::default(), provider_writer, recorder.clone()).inspect(move |_| {
             let _ = provider_triggers.unbounded_send(());
             let _ = run_provider_triggers.unbounded_send(());
-            future::ready(())
-        });
+        }),
+    );
 
+    // Task definitions: wake their own controller, and the services and task
+    // runs that may resolve them.
+    let (task_definitions, td_writer) = reflector::store::<TaskDefinition>();
+    let (td_cache, [tds_changed, tds_for_services, tds_for_runs]) =
+        fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), td_writer, recorder.clone()));
+    // Their revisions, and the ServiceAccounts of their task roles, wake the
+    // task definitions (and task runs) owning them.
     let (revisions, revision_writer) = reflector::store::<ControllerRevision>();
-    let revision_cache = watcher(api::<ControllerRevision>(&client, &ns), managed.clone())
-        .default_backoff()
-        .reflect(revision_writer)
-        .for_each(|_| future::ready(()));
+    let (revision_cache, [revisions_changed]) = fan_out(cache(api(&client, &ns), managed.clone(), revision_writer));
+    let (service_accounts, service_account_writer) = reflector::store::<ServiceAccount>();
+    let (service_account_cache, [service_accounts_changed, service_accounts_for_runs]) =
+        fan_out(cache(api(&client, &ns), managed.clone(), service_account_writer));
+    // Berth's Services and TaskRuns wake their controllers (a TaskRun also the
+    // one making its overriding role's ServiceAccount).
+    let (berth_services, berth_service_writer) = reflector::store::<Service>();
+    let (berth_service_cache, [berth_services_changed]) =
+        fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), berth_service_writer, recorder.clone()));
+    let (runs, run_writer) = reflector::store::<TaskRun>();
+    let (run_cache, [runs_changed, runs_for_roles]) = fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), run_writer, recorder.clone()));
 
     // Kubernetes Services Berth applied: a change (deleted by hand) wakes their owner.
     let (services, service_writer) = reflector::store::<CoreService>();
@@ -247,19 +289,18 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
             }
         });
 
-    let td_controller = Controller::new(api::<TaskDefinition>(&client, &ns), watcher::Config::default())
-        .owns(api::<ControllerRevision>(&client, &ns), watcher::Config::default());
     let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
-    let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
     let ctx = Arc::new(Context {
         client: client.clone(),
         config: config.clone(),
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder,
         pods,
         nodes,
         revisions,
-        task_definitions: td_controller.store(),
-        capacity_providers,
+        revision_expectations: Mutex::new(Expectations::default()),
+        task_definitions: task_definitions.clone(),
+        service_accounts,
+        capacity_providers: capacity_providers.clone(),
         services,
         endpoint_slices,
         expectations: Mutex::new(Expectations::default()),
@@ -272,19 +313,19 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     let controller_config = controller::Config::default().concurrency(config.concurrency);
 
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
-    let td_runner = td_controller
+    let td_runner = Controller::for_shared_stream(tds_changed, task_definitions)
+        .owns_shared_stream(revisions_changed)
+        .watches_shared_stream(service_accounts_changed, |sa| owners_of::<TaskDefinition>(sa.as_ref()))
         .with_config(controller_config.clone())
         .graceful_shutdown_on(shutdown.clone())
         .run(errors::reporting(revisions::reconcile), errors::policy, ctx.clone())
         .for_each(|r| log_result("taskdefinition", r));
 
-    let services = Controller::new(api::<Service>(&client, &ns), watcher::Config::default());
-    let service_store = services.store();
-    let service_runner = services
+    let service_runner = Controller::for_shared_stream(berth_services_changed, berth_services.clone())
         .reconcile_on(services_woken)
         .reconcile_all_on(futures::stream::select(node_changes, provider_changes))
-        .watches(api::<TaskDefinition>(&client, &ns), watcher::Config::default(), {
-            let store = service_store.clone();
+        .watches_shared_stream(tds_for_services, {
+            let store = berth_services.clone();
             move |td| {
                 let family = revisions::family_of(&td);
                 let ns = td.namespace();
@@ -299,31 +340,47 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
         .run(errors::reporting(service::reconcile), errors::policy, ctx.clone())
         .for_each(|r| log_result("service", r));
 
-    let runs = Controller::new(api::<TaskRun>(&client, &ns), watcher::Config::default());
-    let run_store = runs.store();
-    let run_runner = runs
+    let run_runner = Controller::for_shared_stream(runs_changed, runs.clone())
         .reconcile_on(runs_woken)
         .reconcile_all_on(run_provider_changes)
-        .watches(api::<TaskDefinition>(&client, &ns), watcher::Config::default(), move |td| {
-            let ns = td.namespace();
-            run_store.state().iter()
-                .filter(|r| r.namespace() == ns && r.status.as_ref().and_then(|s| s.tasks.as_ref()).is_none())
-                .map(|r| reflector::ObjectRef::from_obj(r.as_ref()))
-                .collect::<Vec<_>>()
+        .watches_shared_stream(tds_for_runs, {
+            let store = runs.clone();
+            move |td| {
+                let ns = td.namespace();
+                store.state().iter()
+                    .filter(|r| r.namespace() == ns && r.status.as_ref().and_then(|s| s.tasks.as_ref()).is_none())
+                    .map(|r| reflector::ObjectRef::from_obj(r.as_ref()))
+                    .collect::<Vec<_>>()
+            }
         })
-        .with_config(controller_config)
+        .with_config(controller_config.clone())
         .graceful_shutdown_on(shutdown.clone())
         .run(errors::reporting(task_run::reconcile), errors::policy, ctx.clone())
         .for_each(|r| log_result("taskrun", r));
 
+    let run_role_runner = Controller::for_shared_stream(runs_for_roles, runs.clone())
+        .watches_shared_stream(service_accounts_for_runs, |sa| owners_of::<TaskRun>(sa.as_ref()))
+        .with_config(controller_config.clone())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(task_roles::reconcile_run, task_roles::error_policy_run, ctx.clone())
+        .for_each(|r| log_result("taskrunrole", r));
+
+    let provider_runner = Controller::for_shared_stream(providers_changed, capacity_providers)
+        .reconcile_all_on(provider_node_changes)
+        .with_config(controller_config)
+        .graceful_shutdown_on(shutdown.clone())
+        .run(errors::reporting(capacity_providers::reconcile), errors::policy, ctx.clone())
+        .for_each(|r| log_result("capacityprovider", r));
+
     // Synced and ready once every cache has its first full list. This is the
     // only place that awaits the stores: a store wakes just one waiter.
     let readiness = {
-        let (health, ctx, services) = (health.clone(), ctx.clone(), service_store.clone());
+        let (health, ctx) = (health.clone(), ctx.clone());
         async move {
             let _ = futures::join!(ctx.pods.wait_until_ready(), ctx.nodes.wait_until_ready(), ctx.revisions.wait_until_ready(),
-                ctx.capacity_providers.wait_until_ready(), ctx.task_definitions.wait_until_ready(), services.wait_until_ready(),
-                ctx.services.wait_until_ready(), ctx.endpoint_slices.wait_until_ready());
+                ctx.capacity_providers.wait_until_ready(), ctx.task_definitions.wait_until_ready(), berth_services.wait_until_ready(),
+                runs.wait_until_ready(), ctx.service_accounts.wait_until_ready(), ctx.services.wait_until_ready(),
+                ctx.endpoint_slices.wait_until_ready());
             let _ = synced_tx.send(true);
             health.ready.store(true, std::sync::atomic::Ordering::SeqCst);
             tracing::info!("caches synced");
@@ -335,12 +392,16 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     // The caches stop with the process; the controllers stop on `shutdown`.
     tokio::select! {
         _ = readiness => {}
-        _ = futures::future::join3(td_runner, service_runner, run_runner) => {}
+        _ = futures::future::join5(td_runner, service_runner, run_runner, run_role_runner, provider_runner) => {}
         _ = shutdown_deadline(shutdown.clone(), ctx.clone()) => {}
         _ = pod_cache => tracing::error!("pod watch ended"),
         _ = node_cache => tracing::error!("node watch ended"),
         _ = revision_cache => tracing::error!("revision watch ended"),
         _ = provider_cache => tracing::error!("capacity provider watch ended"),
+        _ = td_cache => tracing::error!("task definition watch ended"),
+        _ = berth_service_cache => tracing::error!("service watch ended"),
+        _ = run_cache => tracing::error!("task run watch ended"),
+        _ = service_account_cache => tracing::error!("service account watch ended"),
         _ = service_cache => tracing::error!("kubernetes service watch ended"),
         _ = slice_cache => tracing::error!("endpointslice watch ended"),
     }
@@ -355,7 +416,105 @@ fn cache<K>(api: Api<K>, config: watcher::Config, writer: reflector::store::Writ
 where
     K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
-    watcher(api, config).default_backoff().modify(|o| o.managed_fields_mut().clear()).reflect(writer).touched_objects()
+    watcher(api, config).default_backoff().modify(|o| o.managed_fields_mut().clear()).reflect(writer)
+        .touched_objects()
+}
+
+/// `cache` for Berth's own kinds, where an object the API server stored may
+/// still not deserialize (a CRD newer than this operator allowed a value it
+/// does not know): such an object is reported (a log line and a Warning event
+/// on it) and left out of the cache, instead of failing the whole watch, which
+/// would stall every object of the kind. One that was read before it broke
+/// leaves the cache too: Berth pauses it (its tasks keep running, untouched)
+/// rather than act on a spec the user has since changed.
+fn guarded_cache<K>(api: Api<DeserializeGuard<K>>, config: watcher::Config, writer: reflector::store::Writer<K>, recorder: Recorder)
+    -> impl futures::Stream<Item = Result<K, watcher::Error>>
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    let reader = writer.as_reader();
+    let cached = move |meta: &ObjectMeta| {
+        let mut key = reflector::ObjectRef::new(meta.name.as_deref().unwrap_or_default());
+        key.namespace = meta.namespace.clone();
+        reader.get(&key).map(|o| o.as_ref().clone())
+    };
+    watcher(api, config).default_backoff()
+        .filter_map(move |event| future::ready(match event {
+            Ok(event) => readable(event, &cached, |invalid| report_unreadable::<K>(&recorder, invalid)).map(Ok),
+            Err(e) => Some(Err(e)),
+        }))
+        .modify(|o| o.managed_fields_mut().clear())
+        .reflect(writer)
+        .touched_objects()
+}
+
+/// The event with its object read. An object that cannot be read is told to
+/// `unreadable` and becomes the deletion of its `cached` copy, if any.
+fn readable<K>(event: watcher::Event<DeserializeGuard<K>>, cached: impl Fn(&ObjectMeta) -> Option<K>, mut unreadable: impl FnMut(InvalidObject))
+    -> Option<watcher::Event<K>> {
+    use watcher::Event::{Apply, Delete, Init, InitApply, InitDone};
+    match event {
+        Apply(DeserializeGuard(Ok(o))) => Some(Apply(o)),
+        Apply(DeserializeGuard(Err(invalid))) => {
+            let stale = cached(&invalid.metadata);
+            unreadable(invalid);
+            stale.map(Delete)
+        }
+        // A relist rebuilds the cache from what it lists: leaving it out is enough.
+        InitApply(DeserializeGuard(Ok(o))) => Some(InitApply(o)),
+        InitApply(DeserializeGuard(Err(invalid))) => {
+            unreadable(invalid);
+            None
+        }
+        Delete(DeserializeGuard(Ok(o))) => Some(Delete(o)),
+        Delete(DeserializeGuard(Err(invalid))) => cached(&invalid.metadata).map(Delete),
+        Init => Some(Init),
+        InitDone => Some(InitDone),
+    }
+}
+
+fn report_unreadable<K: Resource<DynamicType = ()>>(recorder: &Recorder, invalid: InvalidObject) {
+    let (kind, meta) = (K::kind(&()).to_string(), invalid.metadata);
+    let name = format!("{}/{}", meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default());
+    tracing::warn!(%kind, %name, "skipping {kind} {name}, which this operator cannot read: {}", invalid.error);
+    let reference = ObjectReference {
+        api_version: Some(K::api_version(&()).to_string()),
+        kind: Some(kind.clone()),
+        name: meta.name,
+        namespace: meta.namespace,
+        uid: meta.uid,
+        ..ObjectReference::default()
+    };
+    let note = format!("Berth cannot read this {kind} and ignores it until it is fixed (is the operator older than its CRD?): {}", invalid.error);
+    let event = Event { type_: EventType::Warning, reason: "Unreadable".into(), note: Some(note.chars().take(1000).collect()), action: "Read".into(), secondary: None };
+    let recorder = recorder.clone();
+    // Published aside, so the watch never waits on the event.
+    tokio::spawn(async move {
+        if let Err(e) = recorder.publish(&event, &reference).await {
+            tracing::warn!("publishing event Unreadable: {e}");
+        }
+    });
+}
+
+/// Drives `objects` and sends each object to N followers; returns the driving
+/// future and the followers' streams.
+fn fan_out<K, const N: usize>(objects: impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static)
+    -> (impl Future<Output = ()> + Send, [futures::channel::mpsc::UnboundedReceiver<Arc<K>>; N])
+where
+    K: Send + Sync + 'static,
+{
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..N).map(|_| futures::channel::mpsc::unbounded()).unzip();
+    let drive = objects.for_each(move |object| {
+        if let Ok(object) = object {
+            let object = Arc::new(object);
+            for sender in &senders {
+                let _ = sender.unbounded_send(object.clone());
+            }
+        }
+        future::ready(())
+    });
+    let receivers: [_; N] = receivers.try_into().unwrap_or_else(|_| unreachable!("N receivers"));
+    (drive, receivers)
 }
 
 /// Resolves when a stopping operator should stop waiting for its
@@ -380,9 +539,56 @@ fn controller_of<K: Resource<DynamicType = ()>>(obj: &impl Resource) -> Option<r
         .map(|o| reflector::ObjectRef::new(&o.name).within(&ns))
 }
 
+/// Every owner of `obj` that is a `K` (the TaskDefinitions or TaskRuns sharing a task role's ServiceAccount).
+fn owners_of<K: Resource<DynamicType = ()>>(obj: &impl Resource) -> Vec<reflector::ObjectRef<K>> {
+    let ns = obj.meta().namespace.clone().unwrap_or_default();
+    obj.meta().owner_references.iter().flatten()
+        .filter(|o| o.kind == K::kind(&()) && o.api_version == K::api_version(&()))
+        .map(|o| reflector::ObjectRef::new(&o.name).within(&ns))
+        .collect()
+}
+
 async fn log_result<K: std::fmt::Debug, E: std::fmt::Display>(kind: &str, result: Result<K, E>) {
     match result {
         Ok(obj) => tracing::debug!("reconciled {kind} {obj:?}"),
         Err(e) => tracing::debug!("{kind} controller: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guarded(desired_count: serde_json::Value) -> DeserializeGuard<Service> {
+        serde_json::from_value(serde_json::json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "team"}, "spec": {"taskDefinition": "web", "desiredCount": desired_count}}))
+        .expect("any object with metadata reads into a guard")
+    }
+
+    #[test]
+    fn an_unreadable_object_is_reported_and_left_out_while_readable_ones_pass() {
+        let mut reported = Vec::new();
+        let event = readable(watcher::Event::Apply(guarded(serde_json::json!(4294967296u64))), |_| None, |invalid| reported.push(invalid));
+        assert!(event.is_none());
+        assert_eq!(reported.len(), 1);
+        assert_eq!(reported[0].metadata.name.as_deref(), Some("web"));
+        assert!(reported[0].error.contains("4294967296"), "{}", reported[0].error);
+
+        let event = readable(watcher::Event::InitApply(guarded(serde_json::json!(3))), |_| None, |_| panic!("readable"));
+        assert!(matches!(event, Some(watcher::Event::InitApply(s)) if s.spec.desired_count == Some(3)));
+        assert!(matches!(readable::<Service>(watcher::Event::InitDone, |_| None, |_| {}), Some(watcher::Event::InitDone)));
+    }
+
+    #[test]
+    fn an_object_that_breaks_after_it_was_read_leaves_the_cache() {
+        let Ok(earlier) = guarded(serde_json::json!(2)).0 else { panic!("readable") };
+        let cached = |meta: &ObjectMeta| (meta.name.as_deref() == Some("web") && meta.namespace.as_deref() == Some("team")).then(|| earlier.clone());
+        let mut reported = 0;
+        let event = readable(watcher::Event::Apply(guarded(serde_json::json!(-1.5))), cached, |_| reported += 1);
+        assert!(matches!(event, Some(watcher::Event::Delete(s)) if s.spec.desired_count == Some(2)));
+        assert_eq!(reported, 1);
+        // Its deletion, unreadable too, removes the cached copy without a report.
+        let event = readable(watcher::Event::Delete(guarded(serde_json::json!(-1.5))), cached, |_| panic!("deletions are not reported"));
+        assert!(matches!(event, Some(watcher::Event::Delete(_))));
     }
 }

@@ -5,6 +5,10 @@
 //! Each request takes one token when it is sent; a long-lived watch takes one
 //! when it starts, as in client-go. Tokens refill at `qps` per second up to
 //! `burst`.
+//!
+//! Every request is also bounded in time ([`TimeoutLayer`]): an API server
+//! that accepts a connection and never answers must not hold a reconcile (or
+//! a Lease renewal) forever.
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -22,13 +26,72 @@ use tower_service::Service;
 /// pod changes they follow, by enough to fail tests that read status once.
 pub const DEFAULT_QPS: f64 = 50.0;
 pub const DEFAULT_BURST: u32 = 100;
+/// How long a request may wait for its response to start (client-go's
+/// default is none; kubectl's --request-timeout is often set to 30 s). The
+/// bound covers the time to the response headers, not the body, so watches,
+/// whose headers come at once and whose body streams for minutes, are not cut.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A client for the current kubeconfig (or in-cluster config) whose requests
 /// are limited to `qps` per second with bursts of `burst`.
 pub async fn rate_limited(qps: f64, burst: u32) -> anyhow::Result<kube::Client> {
     let config = kube::Config::infer().await?;
     let limit = RateLimitLayer::new(qps, burst)?;
-    Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&limit).build())
+    // The timeout sits inside the rate limit: time spent queued for a token is
+    // the client's own choice, not the server failing to answer.
+    let builder = kube::client::ClientBuilder::try_from(config)?.with_layer(&TimeoutLayer(REQUEST_TIMEOUT));
+    Ok(builder.with_layer(&limit).build())
+}
+
+/// The error of a request that got no response within its bound.
+#[derive(Debug, thiserror::Error)]
+#[error("the API server did not answer within {0:?}")]
+pub struct TimedOut(pub Duration);
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A tower layer failing each request whose response has not started within
+/// the given time.
+#[derive(Clone, Copy, Debug)]
+pub struct TimeoutLayer(pub Duration);
+
+impl<S> Layer<S> for TimeoutLayer {
+    type Service = Timeout<S>;
+
+    fn layer(&self, inner: S) -> Timeout<S> {
+        Timeout { inner, limit: self.0 }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Timeout<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S, Req> Service<Req> for Timeout<S>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        let (response, limit) = (self.inner.call(request), self.limit);
+        Box::pin(async move {
+            match tokio::time::timeout(limit, response).await {
+                Ok(answered) => answered.map_err(Into::into),
+                Err(_) => Err(TimedOut(limit).into()),
+            }
+        })
+    }
 }
 
 /// A token bucket holding up to `burst` tokens, refilled at `rate` per second.
@@ -116,6 +179,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::future;
 
     fn waits(bucket: &mut TokenBucket, at: Instant, n: usize) -> Vec<Duration> {
         (0..n).map(|_| bucket.reserve(at)).collect()
@@ -175,6 +239,19 @@ mod tests {
             limited.call(n).await.unwrap();
         }
         assert_eq!(Instant::now() - t0, Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_never_answered_fails_after_the_timeout() {
+        let stalled = tower_service_fn(|_| future::pending());
+        let mut bounded = TimeoutLayer(Duration::from_secs(30)).layer(stalled);
+        let t0 = Instant::now();
+        let error = bounded.call(1).await.unwrap_err();
+        assert_eq!(Instant::now() - t0, Duration::from_secs(30));
+        assert!(error.is::<TimedOut>(), "{error}");
+        // An answer in time passes through.
+        let mut prompt = TimeoutLayer(Duration::from_secs(30)).layer(tower_service_fn(|n| async move { Ok(n) }));
+        assert_eq!(prompt.call(7).await.unwrap(), 7);
     }
 
     /// A tower service from a closure (tower's `service_fn` without the dependency).

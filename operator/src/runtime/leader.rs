@@ -198,31 +198,56 @@ impl Elector {
     }
 
     /// Renews every RENEW_INTERVAL; returns once leadership is lost: someone
-    /// else holds the Lease, or no renewal succeeded for RENEW_DEADLINE.
+    /// else holds the Lease, or no renewal succeeded for RENEW_DEADLINE. Each
+    /// attempt gets only what is left of that deadline (client-go bounds each
+    /// renew by RenewDeadline the same way), so a request the API server never
+    /// answers cannot keep this replica leading past it, while a standby
+    /// takes over once LEASE_DURATION has passed.
     async fn renew(&self, mut lease: Lease) {
         let mut last_renewal = Instant::now();
         loop {
             tokio::time::sleep(RENEW_INTERVAL).await;
-            match self.api.replace(&self.name, &PostParams::default(), &taken(lease.clone(), &self.identity)).await {
-                Ok(renewed) => (lease, last_renewal) = (renewed, Instant::now()),
-                Err(e) => {
-                    tracing::warn!("renewing the leader Lease: {e}");
-                    match self.api.get_opt(&self.name).await {
-                        Ok(Some(fresh)) if Record::of(&fresh).holder.as_deref() == Some(self.identity.as_str()) => lease = fresh,
-                        Ok(_) => {
-                            tracing::error!("the leader Lease is held by someone else now");
-                            return;
-                        }
-                        Err(e) => tracing::warn!("reading the leader Lease: {e}"),
-                    }
+            let left = RENEW_DEADLINE.saturating_sub(last_renewal.elapsed());
+            match tokio::time::timeout(left, self.try_renew(&lease)).await {
+                Ok(Renewal::Renewed(renewed)) => (lease, last_renewal) = (renewed, Instant::now()),
+                Ok(Renewal::Retry(fresh)) => lease = fresh.unwrap_or(lease),
+                Ok(Renewal::Lost) => {
+                    tracing::error!("the leader Lease is held by someone else now");
+                    return;
                 }
+                Err(_) => tracing::warn!("renewing the leader Lease: no answer within the renew deadline"),
             }
-            if last_renewal.elapsed() > RENEW_DEADLINE {
+            if last_renewal.elapsed() >= RENEW_DEADLINE {
                 tracing::error!("could not renew the leader Lease for {RENEW_DEADLINE:?}");
                 return;
             }
         }
     }
+
+    /// One renewal; on failure, the Lease as it now is (if still ours) to retry from.
+    async fn try_renew(&self, lease: &Lease) -> Renewal {
+        let error = match self.api.replace(&self.name, &PostParams::default(), &taken(lease.clone(), &self.identity)).await {
+            Ok(renewed) => return Renewal::Renewed(renewed),
+            Err(e) => e,
+        };
+        tracing::warn!("renewing the leader Lease: {error}");
+        match self.api.get_opt(&self.name).await {
+            Ok(Some(fresh)) if Record::of(&fresh).holder.as_deref() == Some(self.identity.as_str()) => Renewal::Retry(Some(fresh)),
+            Ok(_) => Renewal::Lost,
+            Err(e) => {
+                tracing::warn!("reading the leader Lease: {e}");
+                Renewal::Retry(None)
+            }
+        }
+    }
+}
+
+/// The outcome of one renewal attempt.
+enum Renewal {
+    Renewed(Lease),
+    /// Not renewed, but still ours: retry (from the fresh Lease when read).
+    Retry(Option<Lease>),
+    Lost,
 }
 
 impl Leadership {
@@ -265,6 +290,36 @@ mod tests {
             transitions: 3,
             duration: Duration::from_secs(15),
         }
+    }
+
+    /// A client whose API server accepts every request and never answers.
+    fn unanswering_client() -> Client {
+        struct Stalled;
+        impl tower_service::Service<http::Request<kube::client::Body>> for Stalled {
+            type Response = http::Response<kube::client::Body>;
+            type Error = std::convert::Infallible;
+            type Future = futures::future::Pending<Result<Self::Response, Self::Error>>;
+            fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+            fn call(&mut self, _: http::Request<kube::client::Body>) -> Self::Future {
+                futures::future::pending()
+            }
+        }
+        // The operator's own request bound (30 s) is longer than the renew
+        // deadline, so on its own it would not stop a hung renewal in time.
+        let bounded = tower_layer::Layer::layer(&crate::runtime::client::TimeoutLayer(crate::runtime::client::REQUEST_TIMEOUT), Stalled);
+        Client::new(bounded, "default")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_renewal_the_api_server_never_answers_ends_leadership_by_the_renew_deadline() {
+        let elector = Elector::new(unanswering_client(), "default", "berth", "a");
+        let t0 = Instant::now();
+        elector.renew(taken(Lease::default(), "a")).await;
+        let led = Instant::now() - t0;
+        assert!(led <= RENEW_DEADLINE, "led for {led:?} without renewing");
+        assert!(led < LEASE_DURATION);
     }
 
     #[test]

@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 pub mod compatibility;
 pub mod launch;
 pub mod pool;
+pub mod readiness;
 pub mod split;
 
 /// One entry of a `capacityProviderStrategy`, as ECS spells it (integers are ECS's).
