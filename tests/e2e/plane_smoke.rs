@@ -26,7 +26,6 @@ fn pod(name: &str, containers: &[&str], annotations: serde_json::Value) -> Pod {
     .unwrap()
 }
 
-
 #[tokio::test]
 async fn deployment_of_six_spreads_two_per_zone() {
     let ns = TestNamespace::create("smoke-spread");

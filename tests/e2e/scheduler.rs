@@ -27,7 +27,6 @@ fn web() -> Value {
     json!([{"name": "web", "image": "nginx:1.27", "portMappings": [{"containerPort": 80}]}])
 }
 
-
 async fn zones_of(pods: &[&Arc<Pod>]) -> BTreeMap<String, usize> {
     let nodes = Api::<Node>::all(client().await).list(&Default::default()).await.unwrap();
     let zone: BTreeMap<String, String> = nodes.items.iter()
