@@ -441,3 +441,28 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    #[test]
+    fn only_sources_changed_after_the_build_are_named() {
+        let dir = std::env::temp_dir().join(format!("berth-dep-info-{}", unique_suffix()));
+        std::fs::create_dir_all(dir.join("with space")).unwrap();
+        let built = SystemTime::now();
+        let touch = |path: &std::path::Path, at: SystemTime| {
+            std::fs::File::create(path).unwrap().set_modified(at).unwrap();
+        };
+        let (before, after) = (dir.join("before.rs"), dir.join("with space/after.rs"));
+        touch(&before, built - Duration::from_secs(10));
+        touch(&after, built + Duration::from_secs(10));
+        let escaped = after.display().to_string().replace(' ', "\\ ");
+        let dep_info = format!("{}: {} {escaped}\n\n{}:\n", dir.join("bin").display(), before.display(), before.display());
+        assert_eq!(newer_sources(&dep_info, built), [after]);
+        assert!(newer_sources("", built).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
