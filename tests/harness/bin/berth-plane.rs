@@ -243,7 +243,7 @@ fn with_plane(config: &PlaneConfig, cmd: &[String], limit: Option<Duration>) -> 
             break Some(status);
         }
         if let Some((_, limit)) = deadline.filter(|(at, _)| Instant::now() >= *at) {
-            eprintln!("berth-plane: `{}` ran past its limit of {} minutes (BERTH_TEST_TIMEOUT_MINUTES); killing it (process group {})",
+            eprintln!("berth-plane: `{}` ran past its limit of {} min (BERTH_TEST_TIMEOUT_MINUTES); killing it (process group {})",
                 cmd.join(" "), limit.as_secs() / 60, child.id());
             kill_group(&mut child);
             break None;
