@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for, wait_for_service_status, wait_until};
-use berth_tests::objects::{apply, events, manifest, service_field};
+use berth_tests::objects::{apply, events, field, manifest, service_field};
 use berth_tests::tasks::{exit_code, is_live, named, node_of, phase, running, tasks_of};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt;
@@ -180,10 +180,8 @@ async fn task_run_of_three_completes_with_exit_codes() {
             kubectl.run(&["get", "-n", &ns.name, "taskrun/nightly", "-o", "yaml"]).unwrap(),
             kubectl.run(&["get", "-n", &ns.name, "pods", "-o", "jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.metadata.annotations} {.status.containerStatuses[*].state}{\"\\n\"}{end}"]).unwrap());
     }
-    let codes = kubectl.run(&["get", "-n", &ns.name, "taskrun/nightly", "-o", "jsonpath={.status.tasks[*].containers[*].exitCode}"]).unwrap();
-    assert_eq!(codes, "0 0 0");
-    let stopped = kubectl.run(&["get", "-n", &ns.name, "taskrun/nightly", "-o", "jsonpath={.status.stoppedCount}"]).unwrap();
-    assert_eq!(stopped, "3");
+    assert_eq!(field(&ns.name, "taskrun/nightly", "{.status.tasks[*].containers[*].exitCode}").await, "0 0 0");
+    assert_eq!(field(&ns.name, "taskrun/nightly", "{.status.stoppedCount}").await, "3");
 }
 
 fn nodes_of(pods: &[&Arc<Pod>]) -> Vec<String> {
@@ -226,9 +224,8 @@ async fn task_definition_changes_become_revisions_and_unsupported_fields_are_rep
     let mut numbers: Vec<i64> = revisions.iter().map(|r| r.revision).collect();
     numbers.sort();
     assert_eq!(numbers, [1, 2]);
-    let latest = kubectl.run(&["get", "-n", &ns.name, "taskdef", "app", "-o", "jsonpath={.status.latestRevision}"]).unwrap();
-    assert_eq!(latest, "2");
-    let unsupported = kubectl.run(&["get", "-n", &ns.name, "taskdef", "app", "-o", "jsonpath={.status.unsupportedFields}"]).unwrap();
+    assert_eq!(field(&ns.name, "taskdef/app", "{.status.latestRevision}").await, "2");
+    let unsupported = field(&ns.name, "taskdef/app", "{.status.unsupportedFields}").await;
     assert!(unsupported.contains("ulimits"), "{unsupported}");
     let events = kubectl.run(&["get", "events", "-n", &ns.name, "--field-selector", "reason=UnsupportedFields", "-o", "name"]).unwrap();
     assert!(!events.trim().is_empty(), "no UnsupportedFields warning event");

@@ -14,7 +14,7 @@ use kube::{Client, Config, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::kubectl::Kubectl;
-use crate::objects::read_service;
+use crate::objects::read_field;
 use crate::plane::{Plane, PlaneConfig};
 use crate::tasks::named;
 
@@ -149,7 +149,7 @@ pub async fn wait_for_service_status(ns: &str, name: &str, path: &str, expected:
     let mut last = String::new();
     let what = format!("service {name}'s {path} to be {expected:?}");
     let found = try_wait_until(services, named(name), timeout, &what, async |_: &[Arc<berth::api::Service>]| {
-        last = read_service(ns, name, path).await.unwrap_or_default().trim().to_string();
+        last = read_field(ns, &format!("ecssvc/{name}"), path).await.unwrap_or_default().trim().to_string();
         last == expected
     })
     .await;

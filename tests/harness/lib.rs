@@ -21,10 +21,8 @@ mod tests {
         for line in manifest.lines().map(str::trim) {
             if line.starts_with('[') {
                 in_test = line == "[[test]]";
-            } else if let Some(value) = line.strip_prefix("path").map(str::trim_start).and_then(|l| l.strip_prefix('=')) {
-                if in_test {
-                    paths.insert(value.trim().trim_matches('"').to_string());
-                }
+            } else if in_test && let Some(value) = line.strip_prefix("path").map(str::trim_start).and_then(|l| l.strip_prefix('=')) {
+                paths.insert(value.trim().trim_matches('"').to_string());
             }
         }
         paths

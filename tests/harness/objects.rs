@@ -16,15 +16,20 @@ pub fn apply(ns: &str, manifest: &Value) {
         .unwrap_or_else(|e| panic!("{e:#}"));
 }
 
-/// `kubectl get ecssvc NAME -o jsonpath=PATH` in `ns`, e.g. PATH
-/// `{.status.runningCount}`.
-pub async fn service_field(ns: &str, name: &str, path: &str) -> String {
-    read_service(ns, name, path).await.unwrap_or_else(|e| panic!("{e:#}"))
+/// `kubectl get OBJECT -o jsonpath=PATH` in `ns`, OBJECT as kubectl names it
+/// (`taskrun/nightly`), e.g. PATH `{.status.stoppedCount}`.
+pub async fn field(ns: &str, object: &str, path: &str) -> String {
+    read_field(ns, object, path).await.unwrap_or_else(|e| panic!("{e:#}"))
 }
 
-/// `service_field`, or the error of a Service that is not there (yet).
-pub async fn read_service(ns: &str, name: &str, path: &str) -> anyhow::Result<String> {
-    plane().kubectl().run_async(&["get", "-n", ns, "ecssvc", name, "-o", &format!("jsonpath={path}")]).await
+/// `field`, or the error of an object that is not there (yet).
+pub async fn read_field(ns: &str, object: &str, path: &str) -> anyhow::Result<String> {
+    plane().kubectl().run_async(&["get", "-n", ns, object, "-o", &format!("jsonpath={path}")]).await
+}
+
+/// `field` of the Berth Service `name`.
+pub async fn service_field(ns: &str, name: &str, path: &str) -> String {
+    field(ns, &format!("ecssvc/{name}"), path).await
 }
 
 /// The whole Service object as the API server has it.
