@@ -335,6 +335,9 @@ pub struct ServiceStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub kubernetes_services: Option<Vec<TrafficRoute>>,
+    /// Fields Berth accepts but does not act on, each `field: reason`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsupported_fields: Option<Vec<String>>,
     /// Standard conditions (`Ready`, `Progressing`, `Degraded`, and `TrafficRouted` when the
     /// service has load balancers, registries or Service Connect).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -152,6 +152,9 @@ pub struct TaskRunStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["taskId".into()]))]
     pub tasks: Option<Vec<TaskSummary>>,
+    /// Fields Berth accepts but does not act on, each `field: reason`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsupported_fields: Option<Vec<String>>,
     /// Standard conditions (`Ready`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]

@@ -30,7 +30,7 @@ async fn main() -> Result<()> {
             "--log-format" => json_logs = args.next().as_deref() == Some("json"),
             "--http-addr" => http_addr = args.next().context("--http-addr takes HOST:PORT")?.parse()?,
             "--node-lost-grace-seconds" => {
-                config.node_lost_grace = Duration::from_secs(args.next().context("a number of seconds")?.parse()?)
+                config.limits.node_lost_grace = Duration::from_secs(args.next().context("a number of seconds")?.parse()?)
             }
             "--kube-api-qps" => qps = args.next().context("--kube-api-qps takes a number")?.parse()?,
             "--kube-api-burst" => burst = args.next().context("--kube-api-burst takes a number")?.parse()?,
@@ -49,8 +49,8 @@ async fn main() -> Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
 
-    let health = std::sync::Arc::new(runtime::http::Health::default());
-    let bound = runtime::http::serve(http_addr, health.clone()).await.with_context(|| format!("listening on {http_addr}"))?;
+    let health = std::sync::Arc::new(berth::runtime::http::Health::default());
+    let bound = berth::runtime::http::serve(http_addr, health.clone()).await.with_context(|| format!("listening on {http_addr}"))?;
     tracing::info!("serving /livez, /readyz and /metrics on http://{bound}");
     let client = berth::runtime::client::rate_limited(qps, burst).await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
     tracing::info!(qps, burst, "client rate limit");
@@ -71,7 +71,7 @@ async fn main() -> Result<()> {
     // A client of its own, as kube-controller-manager does: renewals must not
     // queue behind the controllers' requests on a shared connection pool.
     let election_client = berth::runtime::client::rate_limited(qps, burst).await.context("connecting to Kubernetes for leader election")?;
-    let elector = runtime::leader::Elector::new(election_client, &lease_namespace, &lease, &identity);
+    let elector = berth::runtime::leader::Elector::new(election_client, &lease_namespace, &lease, &identity);
     let mut leadership = tokio::select! {
         leadership = elector.acquire() => leadership,
         _ = shutdown_signal() => return Ok(()),

@@ -4,8 +4,8 @@ use thiserror::Error;
 pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
-    #[error("task definition {0}")]
-    TaskDefinition(String),
+    #[error("the API server refused a task: {0}")]
+    LaunchRefused(String),
     #[error("rendering the task: {0}")]
     Render(String),
     #[error("placement: {0}")]
@@ -19,8 +19,8 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::Kube(_) => "KubernetesApiError",
-            Error::TaskDefinition(_) => "TaskDefinitionUnavailable",
-            Error::Render(_) => "RenderFailed",
+            Error::LaunchRefused(_) => "TaskLaunchRefused",
+            Error::Render(_) => "InvalidTaskDefinition",
             Error::Placement(_) => "PlacementInvalid",
             Error::Serialization(_) => "SerializationFailed",
         }

@@ -2,27 +2,24 @@
 //! deleting the ones it no longer names, and draining tasks out of their endpoints before
 //! their pods are deleted (the ELB deregistration delay, ecs-semantics §2.12).
 //!
-//! Draining: the task loses [`labels::TRAFFIC`], which every Service of the service selects,
+//! Draining: the task loses [`crate::ecs::task::labels::TRAFFIC`], which every Service of the service selects,
 //! and its stop code is recorded. Its pod is deleted only when the deregistration delay has
 //! passed *and* no EndpointSlice in the operator's cache lists it, so a task always leaves
 //! the endpoints before it is killed, however late the EndpointSlice controller is.
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{Pod, Service as CoreService};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 
-use super::conditions::Want;
 use super::error::Result;
-use super::observe::Observed;
 use super::{Context, MANAGER, pods};
 use crate::api::{Service, TaskDefinitionSpec, TrafficRoute};
-use crate::ecs::task::labels;
-use crate::ecs::task::lifecycle::{LastStatus, Stop};
+use crate::ecs::plan::conditions::Want;
+use crate::ecs::plan::service::{self as planner, TaskStop};
 use crate::ecs::traffic::{self, APPLIED_HASH, Plan, Problem};
 
 /// The condition type that says whether every traffic route has its Service.
@@ -91,62 +88,33 @@ async fn delete(api: &Api<CoreService>, name: &str) -> Result<()> {
 }
 
 impl Traffic {
-    /// Stops the tasks of pods `stops`, several at a time, each expected deleted for `owner`
-    /// once its request succeeded: a running task that takes traffic starts draining, any
-    /// other is stopped at once.
-    pub async fn stop(&mut self, ctx: &Context, api: &Api<Pod>, observed: &Observed, owner: &str, stops: &[(String, Stop)]) -> Result<(), kube::Error> {
-        let serving = |pod: &str| {
-            let task = observed.tasks.iter().find(|t| t.pod.name_any() == pod);
-            task.is_some_and(|t| t.label(labels::TRAFFIC).is_some() && t.state.last_status == LastStatus::Running)
-        };
-        let now = k8s_openapi::jiff::Timestamp::now().as_second();
-        let plan: Vec<(String, Stop, bool)> = stops.iter().map(|(pod, stop)| (pod.clone(), stop.clone(), serving(pod))).collect();
-        let drained: Vec<String> = plan.iter().filter(|(_, _, drain)| *drain).map(|(pod, _, _)| pod.clone()).collect();
-        pods::concurrently(plan, |(pod, stop, drain)| async move {
-            if drain {
-                pods::drain(api, &pod, &stop, now).await?;
+    /// What the planner needs of the traffic: whether tasks drain, for how long, and the
+    /// status's routes and condition.
+    pub fn facts(&self) -> planner::Traffic {
+        planner::Traffic {
+            serves: self.serves,
+            deregistration_delay: self.plan.deregistration_delay,
+            routes: self.status(),
+            condition: self.condition().map(|w| (w.status, w.reason.to_string(), w.message)),
+        }
+    }
+
+    /// Stops the planned tasks, several at a time, each expected deleted for `owner` once
+    /// its request succeeded: a task the plan drains leaves its Services' endpoints first,
+    /// any other is stopped at once.
+    pub async fn stop(&mut self, ctx: &Context, api: &Api<Pod>, owner: &str, stops: &[TaskStop], now: i64) -> Result<(), kube::Error> {
+        pods::concurrently(stops.iter().cloned(), |stop| async move {
+            if stop.drain {
+                pods::drain(api, &stop.pod, &stop.stop, now).await?;
             } else {
-                pods::stop(api, &pod, &stop).await?;
+                pods::stop(api, &stop.pod, &stop.stop).await?;
             }
-            ctx.expectations.lock().unwrap().deleted(owner, &pod, Instant::now());
+            ctx.expectations.lock().unwrap().deleted(owner, &stop.pod, Instant::now());
             Ok(())
         })
         .await?;
-        self.drained.extend(drained);
+        self.drained.extend(stops.iter().filter(|s| s.drain).map(|s| s.pod.clone()));
         Ok(())
-    }
-
-    /// Labels the service's active tasks that take traffic but lack the label: tasks started
-    /// before their service had Services (or before Berth routed traffic), or whose label was
-    /// removed by hand. A draining task is not active, so it never comes back.
-    pub async fn enlist(&self, api: &Api<Pod>, observed: &Observed) -> Result<(), kube::Error> {
-        if !self.serves {
-            return Ok(());
-        }
-        for task in observed.active().filter(|t| t.label(labels::TRAFFIC).is_none()) {
-            pods::label_serving(api, &task.pod.name_any()).await?;
-        }
-        Ok(())
-    }
-
-    /// Deletes the pods of drained tasks: the delay has passed and no EndpointSlice lists
-    /// them. Returns how long until the next one's delay ends.
-    pub async fn finish_draining(&self, ctx: &Context, api: &Api<Pod>, observed: &Observed, owner: &str) -> Result<Option<Duration>> {
-        let now = k8s_openapi::jiff::Timestamp::now().as_second();
-        let delay = self.plan.deregistration_delay.as_secs() as i64;
-        let mut next: Option<Duration> = None;
-        for task in observed.tasks.iter().filter(|t| t.pod.metadata.deletion_timestamp.is_none()) {
-            let Some(since) = task.pod.annotations().get(labels::DRAINING_SINCE).and_then(|s| s.parse::<i64>().ok()) else { continue };
-            let pod = task.pod.name_any();
-            if since + delay > now {
-                let left = Duration::from_secs((since + delay - now) as u64);
-                next = Some(next.map_or(left, |n| n.min(left)));
-            } else if !listed_in_endpoints(ctx, &task.pod) {
-                pods::forget(api, &pod).await?;
-                ctx.expectations.lock().unwrap().deleted(owner, &pod, Instant::now());
-            }
-        }
-        Ok(next)
     }
 
     /// The routes for the service's status.
@@ -199,12 +167,4 @@ impl Traffic {
             ctx.publish(service, EventType::Warning, problem.reason, &problem.message).await;
         }
     }
-}
-
-/// Does any cached EndpointSlice of the pod's namespace still list it?
-fn listed_in_endpoints(ctx: &Context, pod: &Pod) -> bool {
-    let (ns, name) = (pod.namespace(), pod.name_any());
-    ctx.endpoint_slices.state().iter().filter(|s| s.namespace() == ns).any(|slice: &std::sync::Arc<EndpointSlice>| {
-        slice.endpoints.iter().any(|e| e.target_ref.as_ref().is_some_and(|r| r.kind.as_deref() == Some("Pod") && r.name.as_deref() == Some(name.as_str())))
-    })
 }

@@ -3,9 +3,8 @@
 //! shared cache whose events trigger the Service and TaskRun controllers only
 //! after the cache has them, so a reconcile never reads older state than the
 //! event that woke it.
-mod conditions;
-mod deployments;
 mod error;
+mod errors;
 mod kube_services;
 mod observe;
 mod pods;
@@ -43,24 +42,15 @@ pub const MANAGER: &str = "berth-operator";
 pub struct Config {
     /// Watch only this namespace (None: all namespaces).
     pub namespace: Option<String>,
-    /// A task whose node is NotReady or gone this long is replaced.
-    pub node_lost_grace: Duration,
-    /// Stopped task pods kept per owner as records, and for how long.
-    pub stopped_task_retention: usize,
-    pub stopped_task_ttl: Duration,
+    /// What shapes the plans: node loss grace, stopped task records, starts per pass.
+    pub limits: crate::ecs::plan::Limits,
     /// Reconciles running at once per controller.
     pub concurrency: u16,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            namespace: None,
-            node_lost_grace: Duration::from_secs(30),
-            stopped_task_retention: 10,
-            stopped_task_ttl: Duration::from_secs(3600),
-            concurrency: 8,
-        }
+        Config { namespace: None, limits: Default::default(), concurrency: 8 }
     }
 }
 
@@ -82,6 +72,8 @@ pub struct Context {
     pub unplaced: Mutex<unplaced::Reported>,
     /// Service statuses written that the cache may not show yet.
     pub written: written::Written,
+    /// Consecutive failed reconciles per object, for the backoff.
+    pub errors: errors::Failures,
     pub health: Arc<crate::runtime::http::Health>,
     /// True once every cache has listed (see `synced`).
     synced: tokio::sync::watch::Receiver<bool>,
@@ -110,6 +102,16 @@ impl Context {
         let event = Event { type_, reason: reason.into(), note: Some(note), action: reason.into(), secondary: None };
         if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
             tracing::warn!("publishing event {reason}: {e}");
+        }
+    }
+}
+
+impl Context {
+    /// Publishes the events a plan decided, in order.
+    pub async fn publish_all<K: Resource<DynamicType = ()>>(&self, obj: &K, events: &[crate::ecs::plan::Event]) {
+        for event in events {
+            let type_ = if event.warning { EventType::Warning } else { EventType::Normal };
+            self.publish(obj, type_, &event.reason, &event.message).await;
         }
     }
 }
@@ -263,6 +265,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
         expectations: Mutex::new(Expectations::default()),
         unplaced: Mutex::new(unplaced::Reported::default()),
         written: written::Written::default(),
+        errors: errors::Failures::default(),
         health: health.clone(),
         synced: synced_rx,
     });
@@ -272,7 +275,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     let td_runner = td_controller
         .with_config(controller_config.clone())
         .graceful_shutdown_on(shutdown.clone())
-        .run(revisions::reconcile, revisions::error_policy, ctx.clone())
+        .run(errors::reporting(revisions::reconcile), errors::policy, ctx.clone())
         .for_each(|r| log_result("taskdefinition", r));
 
     let services = Controller::new(api::<Service>(&client, &ns), watcher::Config::default());
@@ -293,7 +296,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
         })
         .with_config(controller_config.clone())
         .graceful_shutdown_on(shutdown.clone())
-        .run(service::reconcile, service::error_policy, ctx.clone())
+        .run(errors::reporting(service::reconcile), errors::policy, ctx.clone())
         .for_each(|r| log_result("service", r));
 
     let runs = Controller::new(api::<TaskRun>(&client, &ns), watcher::Config::default());
@@ -310,7 +313,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
         })
         .with_config(controller_config)
         .graceful_shutdown_on(shutdown.clone())
-        .run(task_run::reconcile, task_run::error_policy, ctx.clone())
+        .run(errors::reporting(task_run::reconcile), errors::policy, ctx.clone())
         .for_each(|r| log_result("taskrun", r));
 
     // Synced and ready once every cache has its first full list. This is the

@@ -1,8 +1,9 @@
-//! An owner's tasks as the controllers see them: its pods from the shared
-//! cache, each read through `task::lifecycle`, with what is still in flight.
-use std::collections::BTreeMap;
+//! An owner's tasks as the planner takes them: its pods from the shared cache
+//! with their nodes' facts and what is still in flight; and the pods of new
+//! tasks, rendered from the plan.
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -11,212 +12,80 @@ use kube::runtime::reflector::ObjectRef;
 
 use super::Context;
 use super::error::{Error, Result};
-use crate::ecs::task::reference::Resolved;
-use crate::ecs::capacity::launch::Launch;
-use crate::api::{CapacityProviderSpec, ContainerOutcome, TaskOverride, TaskSummary};
+use crate::api::{CapacityProviderSpec, TaskOverride};
 use crate::ecs::placement::node_labels::ZONE_LABEL;
 use crate::ecs::render::names::{dns_label, label_value};
-use crate::ecs::scheduler::TaskView;
-use crate::ecs::scheduler::expectations::InFlight;
 use crate::ecs::task::labels;
-use crate::ecs::task::lifecycle::{self, LastStatus, Stop, TaskState};
+use crate::ecs::task::lifecycle;
+use crate::ecs::task::observed::{NodeStatus, Task};
+use crate::ecs::task::reference::Resolved;
 
-pub struct Task {
-    pub pod: Arc<Pod>,
-    pub state: TaskState,
-}
-
-impl Task {
-    pub fn label(&self, key: &str) -> Option<&str> {
-        self.pod.labels().get(key).map(String::as_str)
-    }
-
-    pub fn node(&self) -> Option<&str> {
-        self.pod.spec.as_ref().and_then(|s| s.node_name.as_deref())
-    }
-
-    pub fn created_seconds(&self) -> i64 {
-        self.pod.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(0)
-    }
-
-    /// When the task's containers started running (the earliest start), in seconds.
-    pub fn running_since(&self) -> Option<i64> {
-        let statuses = self.pod.status.as_ref().and_then(|s| s.container_statuses.as_ref())?;
-        statuses.iter().filter_map(|c| Some(c.state.as_ref()?.running.as_ref()?.started_at.as_ref()?.0.as_second())).min()
-    }
-
-    /// Stopped before `span` had passed since it started running.
-    pub fn lived_less_than(&self, span: Duration) -> bool {
-        let status = self.pod.status.as_ref();
-        let statuses = status.and_then(|s| s.container_statuses.as_ref());
-        let ended = statuses.into_iter().flatten().filter_map(|c| {
-            let t = c.state.as_ref()?.terminated.as_ref()?;
-            Some((t.started_at.as_ref()?.0.as_second(), t.finished_at.as_ref()?.0.as_second()))
-        });
-        ended.into_iter().any(|(start, end)| end - start < span.as_secs() as i64)
-    }
-
-    /// The scheduler's view; the zone comes from the node's label.
-    pub fn view(&self, ctx: &Context) -> TaskView {
-        let node = self.node().map(str::to_string);
-        let zone = node.as_ref().and_then(|n| ctx.nodes.get(&ObjectRef::new(n))).and_then(|n| n.labels().get(ZONE_LABEL).cloned());
-        TaskView {
-            name: self.pod.name_any(),
-            // Daemon tasks are bound to their node before they are scheduled.
-            node: node.or_else(|| self.label(labels::NODE).map(str::to_string)),
-            zone,
-            provider: self.label(labels::CAPACITY_PROVIDER).map(str::to_string),
-            pending: self.state.last_status != LastStatus::Running,
-            healthy: self.state.last_status == LastStatus::Running && self.state.ready,
-            created: self.created_seconds(),
-        }
-    }
-}
-
+/// An owner's tasks and the creates it still waits to see.
 pub struct Observed {
     pub tasks: Vec<Task>,
-    pub in_flight: InFlight,
+    pub creations_in_flight: usize,
 }
 
-/// The pods labelled `key=value` in `ns`, settled against the expectations of `owner`.
+/// The pods labelled `key=value` in `ns`, each with its node's zone and
+/// readiness and whether an EndpointSlice lists it, settled against the
+/// expectations of `owner`.
 pub fn observe(ctx: &Context, ns: &str, key: &str, value: &str, owner: &str) -> Observed {
-    let mut tasks: Vec<Task> = ctx
+    let pods: Vec<Arc<Pod>> = ctx
         .pods
         .state()
         .into_iter()
         .filter(|p| p.namespace().as_deref() == Some(ns) && p.labels().get(key).map(String::as_str) == Some(value))
-        .map(|pod| Task { state: lifecycle::observe(&pod), pod })
         .collect();
-    tasks.sort_by_key(|t| (t.created_seconds(), t.pod.name_any()));
-    let live = |name: &str| tasks.iter().any(|t| t.pod.name_any() == name && t.pod.metadata.deletion_timestamp.is_none());
+    let live = |name: &str| pods.iter().any(|p| p.name_any() == name && p.metadata.deletion_timestamp.is_none());
     let in_flight = ctx.expectations.lock().unwrap().in_flight(owner, live, Instant::now());
-    Observed { tasks, in_flight }
-}
-
-impl Observed {
-    fn deleting(&self, task: &Task) -> bool {
-        self.in_flight.deletes.contains(&task.pod.name_any())
-    }
-
-    /// Alive but must be stopped (essential exit, failed start); a draining task is
-    /// already being stopped.
-    pub fn needing_stop(&self) -> impl Iterator<Item = &Task> {
-        self.tasks.iter().filter(|t| {
-            t.state.stop.is_some() && !t.state.is_stopped() && !self.deleting(t) && !t.pod.annotations().contains_key(labels::DRAINING_SINCE)
-        })
-    }
-
-    /// Ended by themselves (all containers exited, evicted) and not yet recorded.
-    pub fn ended_unrecorded(&self) -> impl Iterator<Item = &Task> {
-        self.tasks.iter().filter(|t| t.state.last_status == LastStatus::Stopped && !t.pod.annotations().contains_key(labels::STOP_CODE))
-    }
-
-    /// Counting toward the desired count.
-    pub fn active(&self) -> impl Iterator<Item = &Task> {
-        self.tasks.iter().filter(|t| t.state.is_active() && !self.deleting(t))
-    }
-
-    /// Active tasks whose node has been gone or not Ready for longer than `grace`.
-    pub fn on_lost_nodes<'a>(&'a self, ctx: &'a Context, grace: Duration) -> impl Iterator<Item = &'a Task> {
-        self.active().filter(move |t| match t.node() {
-            None => false,
-            Some(node) => match ctx.nodes.get(&ObjectRef::new(node)) {
-                None => true,
-                Some(n) => not_ready_for(&n) > Some(grace),
-            },
-        })
-    }
-
-    /// How long until the next active task on a NotReady node passes `grace`
-    /// (None when no task waits on one): the service must look again then.
-    pub fn next_node_loss<'a>(&'a self, ctx: &'a Context, grace: Duration) -> Option<Duration> {
-        self.active()
-            .filter_map(|t| ctx.nodes.get(&ObjectRef::new(t.node()?)))
-            .filter_map(|n| not_ready_for(&n))
-            .filter(|waited| *waited <= grace)
-            .map(|waited| grace - waited + Duration::from_secs(1))
-            .min()
-    }
-
-    /// Pods of stopped tasks beyond the newest `keep`, or older than `ttl`.
-    pub fn expired_records(&self, keep: usize, ttl: Duration) -> Vec<String> {
-        let now = k8s_openapi::jiff::Timestamp::now().as_second();
-        let mut stopped: Vec<&Task> = self.tasks.iter().filter(|t| t.state.last_status == LastStatus::Stopped).collect();
-        stopped.sort_by_key(|t| std::cmp::Reverse(t.created_seconds()));
-        stopped
-            .iter()
-            .enumerate()
-            .filter(|(i, t)| *i >= keep || now - t.created_seconds() > ttl.as_secs() as i64)
-            .map(|(_, t)| t.pod.name_any())
-            .collect()
-    }
-
-    pub fn task_id(&self, pod: &str) -> String {
-        let task = self.tasks.iter().find(|t| t.pod.name_any() == pod);
-        task.and_then(|t| t.label(labels::TASK_ID)).map(str::to_string).unwrap_or_else(|| pod.to_string())
-    }
-
-    /// Recently stopped tasks, newest first, at most `limit`: those just
-    /// stopped now, those whose pods ended by themselves, and older records.
-    pub fn stopped_summaries(&self, previous: &[TaskSummary], stopped_now: &[(String, Stop)], limit: usize) -> Vec<TaskSummary> {
-        let now = super::conditions::now();
-        let mut summaries: Vec<TaskSummary> = vec![];
-        let mut push = |s: TaskSummary| {
-            if !summaries.iter().any(|e| e.task_id == s.task_id) {
-                summaries.push(s);
+    let listed = endpoints_of(ctx, ns);
+    let mut tasks: Vec<Task> = pods
+        .into_iter()
+        .map(|pod| {
+            let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).map(|n| ctx.nodes.get(&ObjectRef::new(&n)));
+            let zone = node.clone().flatten().and_then(|n| n.labels().get(ZONE_LABEL).cloned());
+            let node_status = match node {
+                None => NodeStatus::Unassigned,
+                Some(None) => NodeStatus::Gone,
+                Some(Some(n)) => match not_ready_since(&n) {
+                    Some(since) => NodeStatus::NotReadySince(since),
+                    None => NodeStatus::Ready,
+                },
+            };
+            let name = pod.name_any();
+            Task {
+                state: lifecycle::observe(&pod),
+                zone,
+                node_status,
+                in_endpoints: listed.contains(&name),
+                deleting: in_flight.deletes.contains(&name),
+                pod,
             }
-        };
-        for (pod, stop) in stopped_now {
-            let task = self.tasks.iter().find(|t| &t.pod.name_any() == pod);
-            push(summary(self.task_id(pod), pod, stop, task.map(|t| &t.state), Some(now.clone())));
-        }
-        let mut ended: Vec<&Task> = self.tasks.iter().filter(|t| t.state.last_status == LastStatus::Stopped).collect();
-        ended.sort_by_key(|t| std::cmp::Reverse(t.created_seconds()));
-        for task in ended {
-            let stop = task.state.stop.clone().expect("stopped tasks have a stop");
-            push(summary(self.task_id(&task.pod.name_any()), &task.pod.name_any(), &stop, Some(&task.state), finished_at(&task.pod)));
-        }
-        for old in previous {
-            push(old.clone());
-        }
-        summaries.truncate(limit);
-        summaries
-    }
+        })
+        .collect();
+    tasks.sort_by_key(|t| (t.created_seconds(), t.name()));
+    Observed { tasks, creations_in_flight: in_flight.creates.len() }
 }
 
-fn summary(task_id: String, pod: &str, stop: &Stop, state: Option<&TaskState>, stopped_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> TaskSummary {
-    TaskSummary {
-        task_id,
-        pod_name: Some(pod.to_string()),
-        last_status: Some(LastStatus::Stopped),
-        stop_code: Some(stop.code),
-        stopped_reason: Some(stop.reason.clone()),
-        stopped_at,
-        containers: state.map(|s| {
-            s.containers.iter().map(|c| ContainerOutcome { name: c.name.clone(), exit_code: c.exit_code, reason: c.reason.clone() }).collect()
-        }),
-    }
-}
-
-fn finished_at(pod: &Pod) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {
-    let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-    statuses.iter().filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.clone()).max_by_key(|t| t.0)
+/// The pods that the cached EndpointSlices of `ns` list.
+fn endpoints_of(ctx: &Context, ns: &str) -> BTreeSet<String> {
+    ctx.endpoint_slices.state().iter().filter(|s| s.namespace().as_deref() == Some(ns))
+        .flat_map(|slice| slice.endpoints.iter().filter_map(|e| e.target_ref.as_ref()).filter(|r| r.kind.as_deref() == Some("Pod")).filter_map(|r| r.name.clone()).collect::<Vec<_>>())
+        .collect()
 }
 
 pub fn node_ready(node: &Node) -> bool {
-    not_ready_for(node).is_none()
+    not_ready_since(node).is_none()
 }
 
-/// How long the node has not been Ready (None when Ready).
-fn not_ready_for(node: &Node) -> Option<Duration> {
+/// Since when the node has not been Ready (None when Ready).
+fn not_ready_since(node: &Node) -> Option<i64> {
     let conditions = node.status.as_ref().and_then(|s| s.conditions.as_ref())?;
     let ready = conditions.iter().find(|c| c.type_ == "Ready")?;
     if ready.status == "True" {
         return None;
     }
-    let since = ready.last_transition_time.as_ref().map(|t| t.0.as_second()).unwrap_or(0);
-    let now = k8s_openapi::jiff::Timestamp::now().as_second();
-    Some(Duration::from_secs((now - since).max(0) as u64))
+    Some(ready.last_transition_time.as_ref().map(|t| t.0.as_second()).unwrap_or(0))
 }
 
 /// What differs between a service's task and a task run's task.
@@ -258,18 +127,6 @@ pub fn render(resolved: &Resolved, new: NewTask) -> Result<Pod> {
     let mut pod = crate::ecs::render::render_pod(&resolved.spec, &context).map_err(|e| Error::Render(e.to_string()))?;
     pod.metadata.owner_references = Some(vec![new.owner]);
     Ok(pod)
-}
-
-/// The capacity provider of each of `count` new tasks, so that with the
-/// owner's current tasks (`current`) they follow the strategy's split; `None`
-/// without a launch type or strategy.
-pub fn new_task_providers<'a>(launch: Option<&'a Launch>, current: impl Iterator<Item = &'a Task>, count: usize) -> Vec<Option<(&'a str, &'a CapacityProviderSpec)>> {
-    let Some(launch) = launch else { return vec![None; count] };
-    let current = crate::ecs::capacity::split::provider_counts(current.map(|t| t.label(labels::CAPACITY_PROVIDER)));
-    crate::ecs::capacity::split::providers_for_new_tasks(&launch.strategy, &current, count)
-        .into_iter()
-        .map(|name| launch.providers.get_key_value(&name).map(|(name, pool)| (name.as_str(), pool)))
-        .collect()
 }
 
 /// Puts a new task on a capacity provider: the provider's label (so the

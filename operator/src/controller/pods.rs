@@ -9,35 +9,48 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::ResourceExt;
 use serde_json::json;
 
+use crate::ecs::plan::Launched;
 use crate::ecs::task::labels;
 use crate::api::wire_name;
 use crate::ecs::task::lifecycle::Stop;
 
 /// Creates pods in batches of 1, 2, 4, ... (the ReplicaSet controller's slow
 /// start): a failing create (quota, admission) costs one call, not hundreds.
-/// Returns the names created and the first error, after which it stops.
-pub async fn create_in_batches(api: &Api<Pod>, pods: Vec<Pod>) -> (Vec<String>, Option<kube::Error>) {
-    let mut created = vec![];
+/// Stops at the first refusal; a pod that already exists counts as created
+/// (a task run's pods have fixed names).
+pub async fn create_in_batches(api: &Api<Pod>, pods: Vec<Pod>) -> Launched {
+    let mut launched = Launched::default();
+    let total = pods.len();
     let mut remaining = pods.into_iter();
     let mut batch_size = 1;
     loop {
         let batch: Vec<Pod> = remaining.by_ref().take(batch_size).collect();
         if batch.is_empty() {
-            return (created, None);
+            return launched;
         }
         let params = PostParams::default();
         let results = join_all(batch.iter().map(|p| api.create(&params, p))).await;
-        let mut first_error = None;
-        for result in results {
+        for (pod, result) in batch.iter().zip(results) {
+            let task_id = pod.labels().get(labels::TASK_ID).cloned().unwrap_or_default();
             match result {
-                Ok(pod) => created.push(pod.name_any()),
-                Err(e) => first_error = first_error.or(Some(e)),
+                Ok(_) => launched.created.push((pod.name_any(), task_id)),
+                Err(kube::Error::Api(s)) if s.is_already_exists() => {}
+                Err(e) => launched.refused = launched.refused.or(Some(refusal(&e))),
             }
         }
-        if first_error.is_some() {
-            return (created, first_error);
+        if launched.refused.is_some() {
+            launched.not_sent = total.saturating_sub(launched.created.len() + 1);
+            return launched;
         }
         batch_size *= 2;
+    }
+}
+
+/// The API server's words for a refused create.
+fn refusal(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => format!("{} ({})", status.message, status.reason),
+        other => other.to_string(),
     }
 }
 
@@ -64,7 +77,7 @@ pub async fn stop(api: &Api<Pod>, pod: &str, stop: &Stop) -> Result<(), kube::Er
 
 /// Starts draining a task that takes traffic: one patch drops the label its Services
 /// select (so it leaves their endpoints), records why it stops and since when it drains.
-/// The pod is deleted later, by [`super::kube_services::Traffic::finish_draining`].
+/// The pod is deleted later, once the planner finds it drained.
 pub async fn drain(api: &Api<Pod>, pod: &str, stop: &Stop, now: i64) -> Result<(), kube::Error> {
     let drain = json!({"metadata": {
         "labels": {labels::TRAFFIC: null},

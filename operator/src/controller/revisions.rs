@@ -14,8 +14,8 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use super::Context;
-use super::conditions::{self, Want};
-use super::error::{Error, Result};
+use crate::ecs::plan::conditions::{self, Want};
+use super::error::Result;
 use crate::api::{TaskDefinition, TaskDefinitionRevision, TaskDefinitionRevisionStatus, TaskDefinitionSpec, TaskDefinitionStatus};
 use crate::ecs::render::names::{dns_label, label_value};
 use crate::ecs::task::labels;
@@ -101,7 +101,7 @@ pub async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Act
                 message: format!("{family}:{} is the latest revision", latest_revision.unwrap_or(0)),
             }],
             td.metadata.generation,
-            &conditions::now(),
+            &conditions::time(k8s_openapi::jiff::Timestamp::now().as_second()),
         )),
     };
     if td.status.as_ref() != Some(&status) {
@@ -112,12 +112,6 @@ pub async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Act
         super::apply_status(&ctx.client, td.as_ref(), &status).await?;
     }
     Ok(Action::await_change())
-}
-
-pub fn error_policy(_td: Arc<TaskDefinition>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.health.metrics.failed("taskdefinition", error.reason());
-    tracing::warn!(reason = error.reason(), "task definition reconcile failed: {error}");
-    Action::requeue(Duration::from_secs(5))
 }
 
 /// Finds the revision a `taskDefinition` reference names in `ns`, from the

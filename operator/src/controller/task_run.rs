@@ -1,6 +1,6 @@
-//! The TaskRun controller (ECS RunTask): starts `count` tasks once, never
-//! replaces them, and reports each task's lastStatus, stop code and exit
-//! codes until all have stopped.
+//! The TaskRun controller (ECS RunTask): observe the run's tasks, validate
+//! the tasks it would start, let the pure planner (`ecs::plan::task_run`)
+//! decide, act, and write the status and events it computed.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,75 +8,93 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
-use super::conditions::{self, Want};
 use super::error::{Error, Result};
-use super::revisions;
-use crate::ecs::task::reference::Resolved;
-use super::observe::{self, Task};
-use super::{Context, pods, scheduling};
-use crate::api::{CapacityProviderSpec, ContainerOutcome, TaskRun, TaskRunStatus, TaskSummary};
+use super::observe::{self, Observed};
+use super::{Context, pods, revisions, scheduling};
+use crate::api::{CapacityProviderSpec, TaskRun};
+use crate::ecs::capacity::launch::{self, Launch};
+use crate::ecs::plan::task_run::{self as planner, TaskRunInput};
+use crate::ecs::plan::{Launched, Problem};
 use crate::ecs::render::names::label_value;
 use crate::ecs::task::labels;
-use crate::ecs::task::lifecycle::{LastStatus, Stop, StopCode};
+use crate::ecs::task::reference::Resolved;
 
+#[tracing::instrument(skip_all, fields(namespace = run.namespace().unwrap_or_default(), task_run = run.name_any()))]
 pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
     if !ctx.synced() {
         return Ok(Action::requeue(Duration::from_millis(500)));
     }
     let _timer = ctx.health.metrics.reconcile("taskrun");
+    // The one reading of the clock in this pass.
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
     let ns = run.namespace().unwrap_or_default();
     let name = run.name_any();
-    let old = run.status.clone().unwrap_or_default();
-    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let owner = format!("taskrun/{ns}/{name}");
+    let Observed { tasks, .. } = observe::observe(&ctx, &ns, labels::TASK_RUN, &label_value(&name), &owner);
 
-    // Start the tasks, once: after the first status write lists them, never again.
-    if old.tasks.is_none() {
-        let resolved = match revisions::resolve(&ctx, &ns, &run.spec.task_definition) {
-            Ok(resolved) => resolved,
-            Err(problem) => {
-                let message = format!("cannot run task definition {}: {problem}", run.spec.task_definition);
-                return refused(&run, &ctx, "TaskDefinitionUnavailable", message).await;
-            }
-        };
-        let launch = match crate::ecs::capacity::launch::resolve(&run.spec.placement, &resolved.spec, false, |p| ctx.capacity_provider(p)) {
-            Ok(launch) => launch,
-            Err(e) => return refused(&run, &ctx, e.reason(), format!("cannot run task definition {}: {e}", resolved.reference())).await,
-        };
-        let count = run.spec.count.unwrap_or(1).clamp(1, 10);
-        let providers = observe::new_task_providers(launch.as_ref(), std::iter::empty(), count as usize);
-        let new_pods = (1..=count).zip(providers).map(|(i, provider)| run_task(&run, &ctx, &resolved, i, provider)).collect::<Result<Vec<_>>>()?;
-        let existing: Vec<String> = ctx.pods.state().iter().filter(|p| p.namespace().as_deref() == Some(&ns)).map(|p| p.name_any()).collect();
-        let missing: Vec<Pod> = new_pods.into_iter().filter(|p| !existing.contains(&p.name_any())).collect();
-        let (created, error) = pods::create_in_batches(&pods_api, missing).await;
-        if let Some(e) = error.filter(|e| !matches!(e, kube::Error::Api(s) if s.is_already_exists())) {
-            ctx.publish(run.as_ref(), EventType::Warning, "TaskPlacementFailed", &format!("unable to start tasks of {name}: {e}")).await;
-            return Err(e.into());
-        }
-        ctx.health.metrics.tasks_started("taskrun", created.len());
-        if !created.is_empty() {
-            ctx.publish(run.as_ref(), EventType::Normal, "TasksStarted", &format!("(task run {name}) has started {} tasks.", created.len())).await;
+    // Validate what the run would start (once started, nothing is started again).
+    let starting = run.status.as_ref().is_none_or(|s| s.tasks.is_none());
+    let mut problem = None;
+    let mut ready: Option<(Resolved, Option<Launch>)> = None;
+    if starting {
+        match revisions::resolve(&ctx, &ns, &run.spec.task_definition) {
+            Err(why) => problem = Some(Problem::new("TaskDefinitionUnavailable", format!("(task run {name}) cannot run task definition {}: {why}", run.spec.task_definition))),
+            Ok(resolved) => match launch::resolve(&run.spec.placement, &resolved.spec, false, |p| ctx.capacity_provider(p)) {
+                Err(e) => problem = Some(Problem::new(e.reason(), format!("(task run {name}) cannot run task definition {}: {e}", resolved.reference()))),
+                Ok(launch) => {
+                    let provider = launch.as_ref().and_then(|l| l.providers.iter().next()).map(|(n, p)| (n.as_str(), p));
+                    match run_task(&run, &ctx, &resolved, 1, provider) {
+                        Err(e) => problem = Some(Problem::new(e.reason(), format!("(task run {name}) cannot run task definition {}: {e}", resolved.reference()))),
+                        Ok(_) => ready = Some((resolved, launch)),
+                    }
+                }
+            },
         }
     }
 
-    let observed = observe::observe(&ctx, &ns, labels::TASK_RUN, &label_value(&name), &owner);
-    // A standalone task ends when an essential container exits (§1.7); health never stops it.
-    let stops: Vec<(String, Stop)> = observed.needing_stop().map(|t| (t.pod.name_any(), t.state.stop.clone().expect("needing_stop has a stop"))).collect();
+    // Plan.
+    let unsupported = crate::ecs::unsupported::task_run_fields(&run.spec);
+    let input = TaskRunInput {
+        run: &run,
+        tasks: &tasks,
+        strategy: ready.as_ref().and_then(|(_, l)| l.as_ref()).map(|l| &l.strategy),
+        problem,
+        unsupported: &unsupported,
+        now,
+    };
+    let plan = planner::plan(&input);
+
+    // Act: stop the tasks whose essential container exited, create the new ones.
+    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let api = &pods_api;
-    pods::concurrently(stops, |(pod, stop)| async move { pods::stop(api, &pod, &stop).await }).await?;
-    let summaries = summarise(&observed.tasks, old.tasks.as_deref().unwrap_or_default());
-    let status = compute_status(&run, &old, summaries);
-    if run.status.as_ref() != Some(&status) {
-        let done = |s: &TaskRunStatus| s.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True");
-        if done(&status) && !done(&old) {
-            ctx.publish(run.as_ref(), EventType::Normal, "TasksCompleted", &format!("(task run {name}) all tasks stopped.")).await;
+    pods::concurrently(plan.stops.clone(), |(pod, stop)| async move { pods::stop(api, &pod, &stop).await }).await?;
+    let launched = match &ready {
+        Some((resolved, launch)) if !plan.starts.is_empty() => {
+            let provider = |name: &Option<String>| name.as_ref().and_then(|n| launch.as_ref()?.providers.get_key_value(n)).map(|(n, p)| (n.as_str(), p));
+            let new_pods = plan.starts.iter().map(|s| run_task(&run, &ctx, resolved, s.index, provider(&s.provider))).collect::<Result<Vec<Pod>>>();
+            match new_pods {
+                Ok(new_pods) => pods::create_in_batches(api, new_pods).await,
+                Err(e) => Launched { refused: Some(e.to_string()), not_sent: plan.starts.len(), ..Default::default() },
+            }
         }
-        super::apply_status(&ctx.client, run.as_ref(), &status).await?;
+        _ => Launched::default(),
+    };
+    ctx.health.metrics.tasks_started("taskrun", launched.created.len());
+
+    // Status and events, as the planner computed them.
+    let outcome = plan.outcome(&input, &launched);
+    ctx.publish_all(run.as_ref(), &outcome.events).await;
+    if run.status.as_ref() != Some(&outcome.status) {
+        super::apply_status(&ctx.client, run.as_ref(), &outcome.status).await?;
     }
-    Ok(Action::await_change())
+    match (launched.refused, &input.problem) {
+        (Some(refusal), _) => Err(Error::LaunchRefused(refusal)),
+        // A run waiting for its task definition or capacity provider is woken by their watches.
+        (None, Some(_)) => Ok(Action::requeue(Duration::from_secs(60))),
+        (None, None) => Ok(Action::await_change()),
+    }
 }
 
 fn run_task(run: &TaskRun, ctx: &Context, resolved: &Resolved, index: i32, provider: Option<(&str, &CapacityProviderSpec)>) -> Result<Pod> {
@@ -103,101 +121,4 @@ fn run_task(run: &TaskRun, ctx: &Context, resolved: &Resolved, index: i32, provi
     scheduling::apply(pod.spec.get_or_insert_with(Default::default), ctx, &group, &constraints, run.spec.placement.placement_strategy.as_ref(), false)?;
     observe::place_on_provider(&mut pod, provider);
     Ok(pod)
-}
-
-/// One summary per task: from its pod while the pod exists, else the last
-/// one recorded (a task whose pod vanished unrecorded was stopped by a user).
-fn summarise(tasks: &[Task], previous: &[TaskSummary]) -> Vec<TaskSummary> {
-    let mut summaries: Vec<TaskSummary> = tasks
-        .iter()
-        .map(|t| {
-            let stopped = t.state.is_stopped();
-            TaskSummary {
-                task_id: t.label(labels::TASK_ID).unwrap_or_default().to_string(),
-                pod_name: Some(t.pod.name_any()),
-                last_status: Some(t.state.last_status),
-                stop_code: t.state.stop.as_ref().filter(|_| stopped).map(|s| s.code),
-                stopped_reason: t.state.stop.as_ref().filter(|_| stopped).map(|s| s.reason.clone()),
-                stopped_at: None,
-                containers: Some(t.state.containers.iter().map(|c| ContainerOutcome { name: c.name.clone(), exit_code: c.exit_code, reason: c.reason.clone() }).collect()),
-            }
-        })
-        .collect();
-    for old in previous {
-        if !summaries.iter().any(|s| s.task_id == old.task_id) {
-            let mut gone = old.clone();
-            if gone.last_status != Some(LastStatus::Stopped) {
-                gone.last_status = Some(LastStatus::Stopped);
-                gone.stop_code = Some(StopCode::UserInitiated);
-                gone.stopped_reason = Some("Task stopped by user".into());
-            }
-            summaries.push(gone);
-        }
-    }
-    summaries.sort_by(|a, b| a.pod_name.cmp(&b.pod_name));
-    summaries
-}
-
-fn compute_status(run: &TaskRun, old: &TaskRunStatus, tasks: Vec<TaskSummary>) -> TaskRunStatus {
-    let count = |s: LastStatus| tasks.iter().filter(|t| t.last_status == Some(s)).count() as i32;
-    let (running, stopped) = (count(LastStatus::Running), count(LastStatus::Stopped));
-    let pending = tasks.len() as i32 - running - stopped;
-    let all_stopped = !tasks.is_empty() && stopped == tasks.len() as i32;
-    let failed = tasks.iter().filter(|t| {
-        t.stop_code == Some(StopCode::TaskFailedToStart) || t.containers.iter().flatten().any(|c| c.exit_code.is_some_and(|code| code != 0))
-    }).count();
-    let wanted = vec![
-        Want {
-            type_: "Ready",
-            status: all_stopped,
-            reason: if all_stopped { "TasksCompleted" } else { "TasksRunning" },
-            message: format!("{stopped} of {} tasks stopped", tasks.len()),
-        },
-        Want {
-            type_: "Progressing",
-            status: !all_stopped,
-            reason: if all_stopped { "TasksCompleted" } else { "TasksRunning" },
-            message: format!("{pending} pending, {running} running"),
-        },
-        Want {
-            type_: "Degraded",
-            status: failed > 0,
-            reason: if failed > 0 { "TasksFailed" } else { "AsExpected" },
-            message: if failed > 0 { format!("{failed} tasks failed to start or exited non-zero") } else { String::new() },
-        },
-    ];
-    TaskRunStatus {
-        observed_generation: run.metadata.generation,
-        running_count: Some(running),
-        pending_count: Some(pending),
-        stopped_count: Some(stopped),
-        tasks: Some(tasks),
-        conditions: Some(conditions::merge(old.conditions.as_deref().unwrap_or_default(), wanted, run.metadata.generation, &conditions::now())),
-    }
-}
-
-/// The tasks cannot start (no such task definition, no such capacity
-/// provider, or one the task definition does not suit): say why.
-async fn refused(run: &TaskRun, ctx: &Context, reason: &str, message: String) -> Result<Action> {
-    let old = run.status.clone().unwrap_or_default();
-    let wanted = vec![
-        Want { type_: "Ready", status: false, reason, message: message.clone() },
-        Want { type_: "Degraded", status: true, reason, message: message.clone() },
-    ];
-    let status = TaskRunStatus {
-        observed_generation: run.metadata.generation,
-        conditions: Some(conditions::merge(old.conditions.as_deref().unwrap_or_default(), wanted, run.metadata.generation, &conditions::now())),
-        ..old.clone()
-    };
-    if run.status.as_ref() != Some(&status) {
-        ctx.publish(run, EventType::Warning, reason, &message).await;
-        super::apply_status(&ctx.client, run, &status).await?;
-    }
-    Ok(Action::requeue(Duration::from_secs(60)))
-}
-
-pub fn error_policy(_run: Arc<TaskRun>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.health.metrics.failed("taskrun", error.reason());
-    tracing::warn!(reason = error.reason(), "task run reconcile failed: {error}");
-    Action::requeue(Duration::from_secs(5))
 }

@@ -10,7 +10,7 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 
 use super::Context;
-use super::observe::Observed;
+use crate::ecs::task::observed::Task;
 use crate::api::Service;
 use crate::ecs::task::labels;
 use crate::ecs::task::lifecycle::LastStatus;
@@ -20,12 +20,12 @@ use crate::ecs::task::lifecycle::LastStatus;
 pub struct Reported(BTreeSet<String>);
 
 /// Publishes a Warning for the service's tasks newly found unschedulable, one per reason.
-pub async fn report(service: &Service, ctx: &Context, observed: &Observed) {
+pub async fn report(service: &Service, ctx: &Context, tasks: &[Task]) {
     let name = service.name_any();
     let ns = service.namespace().unwrap_or_default();
     let key = |pod: &Pod| format!("{ns}/{}", pod.name_any());
-    let ours: BTreeSet<String> = observed.tasks.iter().map(|t| key(&t.pod)).collect();
-    let unschedulable: Vec<(String, String, Option<String>)> = observed.tasks.iter()
+    let ours: BTreeSet<String> = tasks.iter().map(|t| key(&t.pod)).collect();
+    let unschedulable: Vec<(String, String, Option<String>)> = tasks.iter()
         .filter(|t| t.state.last_status == LastStatus::Provisioning && t.pod.metadata.deletion_timestamp.is_none())
         .filter_map(|t| Some((key(&t.pod), scheduler_message(&t.pod)?, t.label(labels::CAPACITY_PROVIDER).map(String::from))))
         .collect();

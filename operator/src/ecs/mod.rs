@@ -3,8 +3,10 @@
 //! reads the clock; the controllers observe, call these, and act.
 pub mod capacity;
 pub mod placement;
+pub mod plan;
 pub mod render;
 pub mod rollout;
 pub mod scheduler;
 pub mod task;
 pub mod traffic;
+pub mod unsupported;

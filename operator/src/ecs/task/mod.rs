@@ -3,3 +3,4 @@
 pub mod labels;
 pub mod lifecycle;
 pub mod reference;
+pub mod observed;

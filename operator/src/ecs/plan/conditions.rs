@@ -34,8 +34,9 @@ pub fn merge(old: &[Condition], wanted: Vec<Want>, generation: Option<i64>, now:
         .collect()
 }
 
-pub fn now() -> Time {
-    Time(k8s_openapi::jiff::Timestamp::now())
+/// `now` (seconds) as a status timestamp.
+pub fn time(now: i64) -> Time {
+    Time(k8s_openapi::jiff::Timestamp::from_second(now).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -6,11 +6,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
 
-use super::Context;
-use super::revisions;
-use crate::ecs::task::reference::Resolved;
-use super::observe::Task;
 use crate::api::{DeploymentConfiguration, RolloutState, ServiceDeployment, ServiceSpec, ThresholdType};
+use crate::ecs::task::observed::Task;
+use crate::ecs::task::reference::Resolved;
 use crate::ecs::rollout::{self, CircuitBreakerPolicy, FailureThreshold, HealthCheckStatus, TaskEvent, TaskHealth, TaskHealthInput};
 use crate::ecs::task::labels;
 use crate::ecs::task::lifecycle::{LastStatus, StopCode};
@@ -58,12 +56,13 @@ impl Deployment {
         Deployment { id: format!("ecs-svc/{number:019}"), label: format!("ecs-svc-{number:019}") }
     }
 
-    fn from_id(id: &str) -> Deployment {
+    pub fn from_id(id: &str) -> Deployment {
         Deployment { id: id.to_string(), label: id.replace('/', "-") }
     }
 }
 
 /// The deployment that gets new tasks.
+#[derive(Clone, Debug)]
 pub struct Primary {
     pub deployment: Deployment,
     pub resolved: Resolved,
@@ -77,7 +76,8 @@ pub struct Primary {
 /// The spec's deployment, unless the circuit breaker failed it: then the last
 /// COMPLETED deployment again (rollback), or the failed one, launching nothing.
 /// The user's spec is never changed; status says what runs and why.
-pub fn primary(ctx: &Context, ns: &str, spec: &ServiceSpec, resolved: Resolved, previous: &[ServiceDeployment]) -> Primary {
+/// `revisions` are the revisions the previous deployments ran, as resolved now.
+pub fn primary(spec: &ServiceSpec, resolved: Resolved, previous: &[ServiceDeployment], revisions: &[Resolved]) -> Primary {
     let wanted = Deployment::of(spec, &resolved);
     let failed = previous.iter().any(|d| d.id == wanted.id && d.rollout_state == RolloutState::Failed);
     if !failed {
@@ -85,7 +85,8 @@ pub fn primary(ctx: &Context, ns: &str, spec: &ServiceSpec, resolved: Resolved, 
     }
     let rollback = breaker_config(spec).is_some_and(|b| b.rollback);
     let target = previous.iter().find(|d| d.id != wanted.id && d.rollout_state == RolloutState::Completed);
-    match target.filter(|_| rollback).and_then(|t| Some((Deployment::from_id(&t.id), revisions::resolve(ctx, ns, &t.task_definition).ok()?))) {
+    let target = target.filter(|_| rollback).and_then(|t| Some((Deployment::from_id(&t.id), revisions.iter().find(|r| r.reference() == t.task_definition)?.clone())));
+    match target {
         Some((deployment, target)) => Primary { deployment, resolved: target, launches: true, failed: Some(wanted) },
         None => Primary { deployment: wanted.clone(), resolved, launches: false, failed: Some(wanted) },
     }
@@ -179,12 +180,9 @@ pub fn breaker_after(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use serde_json::json;
 
     use super::*;
-    use crate::ecs::task::lifecycle;
 
     /// A task running for 5 seconds, without health checks.
     fn task(ready: bool, traffic: bool) -> Task {
@@ -198,7 +196,7 @@ mod tests {
                 "containerStatuses": [{"name": "web", "image": "x", "imageID": "", "ready": ready, "restartCount": 0,
                     "state": {"running": {"startedAt": started}}}]},
         })).unwrap();
-        Task { state: lifecycle::observe(&pod), pod: Arc::new(pod) }
+        Task::of(pod)
     }
 
     #[test]

@@ -1,0 +1,86 @@
+//! One pass of each owner, decided purely: the controllers gather plain
+//! inputs (the owner, its tasks with their node facts, one `now`), call the
+//! planner, execute the plan it returns and write the status it computes.
+//!
+//! A pass is observe → validate → plan → act → status. Validation (rendering
+//! and placing what the pass would start) happens in the controller, before
+//! planning; a failure reaches the planner as a [`Problem`], and a plan made
+//! with a problem stops nothing and starts nothing.
+pub mod conditions;
+pub mod deployment;
+pub mod service;
+pub mod task_run;
+pub mod throttle;
+
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod testing;
+
+use std::time::Duration;
+
+/// Why a pass cannot act: the reason (a condition reason and event reason)
+/// and a message naming the field, in ECS wording where ECS has one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub reason: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(reason: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem { reason: reason.into(), message: message.into() }
+    }
+}
+
+/// An event the pass publishes on its owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub warning: bool,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Event {
+    pub fn normal(reason: &str, message: impl Into<String>) -> Event {
+        Event { warning: false, reason: reason.into(), message: message.into() }
+    }
+
+    pub fn warning(reason: &str, message: impl Into<String>) -> Event {
+        Event { warning: true, reason: reason.into(), message: message.into() }
+    }
+}
+
+/// The operator's settings that shape the plans.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// A task whose node is NotReady or gone this long is replaced.
+    pub node_lost_grace: Duration,
+    /// Stopped task pods kept per owner as records, and for how long.
+    pub stopped_task_retention: usize,
+    pub stopped_task_ttl: Duration,
+    /// Tasks one pass creates at most (kube-controller-manager's ReplicaSet
+    /// controller creates at most 500 pods per sync); the pass requeues for more.
+    pub max_starts_per_pass: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            node_lost_grace: Duration::from_secs(30),
+            stopped_task_retention: 10,
+            stopped_task_ttl: Duration::from_secs(3600),
+            max_starts_per_pass: 500,
+        }
+    }
+}
+
+/// What the pass's creates came to: the tasks created (pod name and task
+/// id), and the API server's refusal that ended them, if any.
+#[derive(Clone, Debug, Default)]
+pub struct Launched {
+    pub created: Vec<(String, String)>,
+    pub refused: Option<String>,
+    /// Creates not sent because an earlier one was refused.
+    pub not_sent: usize,
+}

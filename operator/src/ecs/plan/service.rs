@@ -1,0 +1,751 @@
+//! One pass of the ECS service scheduler (ecs-semantics §2), decided purely:
+//! which tasks stop (with their stop codes), how many start in the PRIMARY
+//! deployment and on which provider or node, which records expire, and then
+//! (once the starts are sent) the next status and the events.
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use kube::ResourceExt;
+
+use super::conditions::{self, Want};
+use super::deployment::{self, Primary, QUICK_EXIT};
+use super::throttle::{self, Throttle};
+use super::{Event, Launched, Limits, Problem};
+use crate::api::{DeploymentStatus, RolloutState, Service, ServiceDeployment, ServiceStatus, TaskStopCode, TaskSummary, TrafficRoute, wire_name};
+use crate::ecs::capacity::CapacityStrategy;
+use crate::ecs::rollout::{self, CircuitBreakerState, DeploymentTasks, TaskEvent, TaskHealth};
+use crate::ecs::scheduler::{TaskView, daemon, replica};
+use crate::ecs::task::labels;
+use crate::ecs::task::lifecycle::{LastStatus, Stop, StopCode};
+use crate::ecs::task::observed::Task;
+
+/// How the service's tasks are placed.
+#[derive(Clone, Copy, Debug)]
+pub enum Scheduling<'a> {
+    /// `desiredCount` tasks, on the capacity providers of a strategy if it has one.
+    Replica { strategy: Option<&'a CapacityStrategy> },
+    /// One task on each of these nodes (of the strategy's provider, if it has one).
+    Daemon { nodes: &'a BTreeSet<String>, strategy: Option<&'a CapacityStrategy> },
+}
+
+/// The service's traffic, as far as its tasks' stops are concerned.
+#[derive(Clone, Debug, Default)]
+pub struct Traffic {
+    /// Its tasks take traffic: a running one drains before it stops.
+    pub serves: bool,
+    pub deregistration_delay: Duration,
+    /// The status's routes and the `TrafficRouted` condition, from the traffic sync.
+    pub routes: Option<Vec<TrafficRoute>>,
+    pub condition: Option<(bool, String, String)>,
+}
+
+/// Everything one pass decides from.
+pub struct ServiceInput<'a> {
+    /// The Service as the cache shows it, with the status the last pass wrote.
+    pub service: &'a Service,
+    pub primary: &'a Primary,
+    /// Every task pod of the service.
+    pub tasks: &'a [Task],
+    /// Creates sent that the cache does not show yet.
+    pub creations_in_flight: usize,
+    pub scheduling: Scheduling<'a>,
+    pub traffic: &'a Traffic,
+    /// The pass cannot render or place what it would start.
+    pub problem: Option<Problem>,
+    /// Fields accepted but not honoured.
+    pub unsupported: &'a [String],
+    pub limits: &'a Limits,
+    pub now: i64,
+}
+
+/// A task to stop: a running task that takes traffic drains first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskStop {
+    pub pod: String,
+    pub stop: Stop,
+    pub drain: bool,
+}
+
+/// A task to start: bound to a node (DAEMON), on a capacity provider (strategy).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskStart {
+    pub node: Option<String>,
+    pub provider: Option<String>,
+}
+
+/// What the pass does.
+#[derive(Clone, Debug)]
+pub struct ServicePlan {
+    pub stops: Vec<TaskStop>,
+    /// Tasks that ended by themselves: their stop is recorded on the pod, which stays.
+    pub records: Vec<(String, Stop)>,
+    pub starts: Vec<TaskStart>,
+    /// Tasks that take traffic but lack the label their Services select.
+    pub enlist: Vec<String>,
+    /// Pods to delete: expired stop records, and drained tasks out of every endpoint.
+    pub forget: Vec<String>,
+    /// When to look again at the latest, if nothing wakes the service before.
+    pub requeue: Duration,
+    desired: usize,
+    breaker: Option<(CircuitBreakerState, rollout::CircuitBreakerPolicy)>,
+    throttle: Throttle,
+    stuck: bool,
+    grace: Duration,
+}
+
+/// A pass that needs nothing new looks again after this long.
+const IDLE_REQUEUE: Duration = Duration::from_secs(300);
+/// A pass that acted, or waits on tasks warming up, looks again this soon.
+const BUSY_REQUEUE: Duration = Duration::from_secs(5);
+
+pub fn plan(input: &ServiceInput) -> ServicePlan {
+    let spec = &input.service.spec;
+    let primary = input.primary;
+    let now = input.now;
+    let grace = Duration::from_secs(spec.health_check_grace_period_seconds.unwrap_or(0).max(0) as u64);
+    let daemon = matches!(input.scheduling, Scheduling::Daemon { .. });
+    let previous = previous_deployments(input.service);
+    let health = |t: &Task| deployment::health(t, grace, now);
+    let of_primary = |t: &Task| t.label(labels::DEPLOYMENT) == Some(primary.deployment.label.as_str());
+
+    // Records and expiry are safe whatever the pass can start: they stop nothing.
+    let records: Vec<(String, Stop)> = input.tasks.iter().filter(|t| t.ended_unrecorded())
+        .map(|t| (t.name(), t.state.stop.clone().expect("ended tasks have a stop"))).collect();
+    let mut forget = expired_records(input.tasks, input.limits, now);
+
+    let mut plan = ServicePlan {
+        stops: vec![],
+        records,
+        starts: vec![],
+        enlist: vec![],
+        forget: vec![],
+        requeue: IDLE_REQUEUE,
+        desired: 0,
+        breaker: None,
+        throttle: throttle::throttle(input.tasks.iter().filter(|t| of_primary(t)), now),
+        stuck: false,
+        grace,
+    };
+
+    // Tasks that stop now: an essential container exited, a start failed, their node is lost.
+    let lost = Stop::new(StopCode::InfrastructureHealth, "Task stopped: its container instance is not ready");
+    let mut stopping: Vec<(&Task, Stop)> = input.tasks.iter().filter(|t| t.needs_stop())
+        .map(|t| (t, t.state.stop.clone().expect("a task that needs a stop has one"))).collect();
+    stopping.extend(input.tasks.iter().filter(|t| t.is_active() && t.node_lost_for(now).is_some_and(|lost| lost > input.limits.node_lost_grace))
+        .map(|t| (t, lost.clone())));
+    let stopped_now: BTreeSet<String> = stopping.iter().map(|(t, _)| t.name()).collect();
+    let active: Vec<&Task> = input.tasks.iter().filter(|t| t.is_active() && !stopped_now.contains(&t.name())).collect();
+
+    // The circuit breaker watches the spec's deployment while it rolls out (not DAEMON: §2.8).
+    let desired = match input.scheduling {
+        Scheduling::Daemon { nodes, .. } => nodes.len(),
+        Scheduling::Replica { .. } => spec.desired_count.unwrap_or(0).max(0) as usize,
+    };
+    plan.desired = desired;
+    let previous_primary = previous.iter().find(|d| d.id == primary.deployment.id);
+    let monitored = primary.failed.is_none() && previous_primary.is_none_or(|d| d.rollout_state != RolloutState::Completed);
+    plan.breaker = deployment::breaker_policy(spec).filter(|_| monitored && !daemon).map(|policy| {
+        let ended = input.tasks.iter().filter(|t| t.ended_unrecorded()).map(|t| (t, t.state.stop.as_ref().map_or(StopCode::UserInitiated, |s| s.code)));
+        let stops = stopping.iter().map(|(t, s)| (*t, s.code)).chain(ended);
+        let mut events: Vec<TaskEvent> = stops.filter(|(t, _)| of_primary(t)).filter_map(|(t, code)| deployment::stop_event(t, code)).collect();
+        if active.iter().any(|t| of_primary(t) && health(t) == TaskHealth::Healthy) {
+            events.push(TaskEvent::BecameHealthy);
+        }
+        let reached_running = active.iter().any(|t| of_primary(t) && t.state.last_status == LastStatus::Running && !t.lived_less_than(QUICK_EXIT));
+        (deployment::breaker_after(&policy, previous_primary, desired as u32, reached_running, events), policy)
+    });
+    let tripped = plan.breaker.is_some_and(|(b, _)| b.tripped);
+
+    if input.problem.is_some() {
+        // Validate before acting: a pass that cannot start what it would start stops nothing.
+        plan.forget = forget;
+        plan.requeue = Duration::from_secs(60);
+        return plan;
+    }
+
+    let views: Vec<TaskView> = active.iter().map(|t| view(t, health(t))).collect();
+    let scale_in = Stop::new(StopCode::ServiceSchedulerInitiated, format!("Scaling activity initiated by (deployment {})", primary.deployment.id));
+    let (starts, victims): (Vec<TaskStart>, Vec<String>) = match input.scheduling {
+        Scheduling::Daemon { nodes, strategy } => {
+            let daemon_plan = daemon::plan(nodes, &views);
+            let providers = new_task_providers(strategy, active.iter().filter(|t| of_primary(t)).copied(), daemon_plan.start_on.len());
+            let starts = daemon_plan.start_on.iter().zip(providers).map(|(n, provider)| TaskStart { node: Some(n.to_string()), provider }).collect();
+            (starts, daemon_plan.stop.iter().map(|t| t.name.clone()).collect())
+        }
+        Scheduling::Replica { strategy } => {
+            let replicas = plan_replicas(input, &active, &views, strategy, desired, grace);
+            plan.stuck = replicas.stuck;
+            let launches = primary.launches && !tripped;
+            let count = if launches { replicas.starts } else { 0 };
+            let providers = new_task_providers(strategy, active.iter().filter(|t| of_primary(t)).copied(), count);
+            (providers.into_iter().map(|provider| TaskStart { node: None, provider }).collect(), replicas.victims)
+        }
+    };
+    stopping.extend(victims.iter().filter_map(|v| active.iter().find(|t| &t.name() == v)).map(|t| (*t, scale_in.clone())));
+    plan.stops = stopping.iter().map(|(t, stop)| TaskStop {
+        pod: t.name(),
+        stop: stop.clone(),
+        drain: input.traffic.serves && t.label(labels::TRAFFIC).is_some() && t.state.last_status == LastStatus::Running,
+    }).collect();
+
+    // Start-failure throttle (§2.5); under a capacity provider strategy each new
+    // task's provider depends on those before it, so more start only once the
+    // cache shows the tasks still being created (the pass requeues soon).
+    let mut starts = starts;
+    if let Some(wait) = plan.throttle.wait.filter(|_| !starts.is_empty()) {
+        starts.clear();
+        plan.requeue = plan.requeue.min(wait);
+    }
+    if matches!(input.scheduling, Scheduling::Replica { strategy: Some(_) }) && input.creations_in_flight > 0 {
+        starts.clear();
+    }
+    let capped = starts.len() > input.limits.max_starts_per_pass;
+    starts.truncate(input.limits.max_starts_per_pass);
+    plan.starts = starts;
+
+    // Traffic: tasks to put behind the Services, drained tasks to delete.
+    if input.traffic.serves {
+        plan.enlist = active.iter().filter(|t| t.label(labels::TRAFFIC).is_none()).map(|t| t.name()).collect();
+    }
+    let delay = input.traffic.deregistration_delay.as_secs() as i64;
+    for task in input.tasks.iter().filter(|t| t.pod.metadata.deletion_timestamp.is_none() && !t.deleting) {
+        let Some(since) = task.draining_since() else { continue };
+        if since + delay > now {
+            plan.requeue = plan.requeue.min(Duration::from_secs((since + delay - now) as u64));
+        } else if !task.in_endpoints {
+            forget.push(task.name());
+        }
+    }
+    plan.forget = forget;
+
+    // When to look again: a node loss coming due, tasks warming up, work under way.
+    let node_losses = active.iter().filter_map(|t| t.node_lost_for(now)).filter(|lost| *lost <= input.limits.node_lost_grace)
+        .map(|lost| input.limits.node_lost_grace - lost + Duration::from_secs(1));
+    for wait in node_losses {
+        plan.requeue = plan.requeue.min(wait);
+    }
+    let busy = !plan.starts.is_empty() || !plan.stops.is_empty() || input.creations_in_flight > 0 || tripped || capped;
+    let warming = active.iter().any(|t| health(t) == TaskHealth::NotYetHealthy && t.state.last_status == LastStatus::Running);
+    if busy || warming {
+        plan.requeue = plan.requeue.min(BUSY_REQUEUE);
+    }
+    plan
+}
+
+/// The scheduler's view of an active task, with health as ECS counts it.
+fn view(task: &Task, health: TaskHealth) -> TaskView {
+    TaskView {
+        name: task.name(),
+        // Daemon tasks are bound to their node before they are scheduled.
+        node: task.node().map(str::to_string).or_else(|| task.label(labels::NODE).map(str::to_string)),
+        zone: task.zone.clone(),
+        provider: task.label(labels::CAPACITY_PROVIDER).map(str::to_string),
+        pending: task.state.last_status != LastStatus::Running,
+        healthy: health == TaskHealth::Healthy,
+        created: task.created_seconds(),
+    }
+}
+
+/// The capacity provider of each of `count` new tasks, so that with the
+/// deployment's current tasks they follow the strategy's split.
+fn new_task_providers<'a>(strategy: Option<&CapacityStrategy>, current: impl Iterator<Item = &'a Task>, count: usize) -> Vec<Option<String>> {
+    let Some(strategy) = strategy else { return vec![None; count] };
+    let current = crate::ecs::capacity::split::provider_counts(current.map(|t| t.label(labels::CAPACITY_PROVIDER)));
+    crate::ecs::capacity::split::providers_for_new_tasks(strategy, &current, count).into_iter().map(Some).collect()
+}
+
+struct ReplicaPlan {
+    starts: usize,
+    victims: Vec<String>,
+    stuck: bool,
+}
+
+/// The rollout step of §2.6 across the deployments (plain replacement and
+/// scaling when there is only one), with the stopped tasks chosen to keep
+/// zones and nodes balanced.
+fn plan_replicas(input: &ServiceInput, active: &[&Task], views: &[TaskView], strategy: Option<&CapacityStrategy>, desired: usize, grace: Duration) -> ReplicaPlan {
+    let healthy = |t: &Task| deployment::health(t, grace, input.now) == TaskHealth::Healthy;
+    let counts = |tasks: &[usize]| DeploymentTasks {
+        running: tasks.iter().filter(|i| active[**i].state.last_status == LastStatus::Running).count() as u32,
+        pending: tasks.iter().filter(|i| active[**i].state.last_status != LastStatus::Running).count() as u32,
+        healthy: tasks.iter().filter(|i| healthy(active[**i])).count() as u32,
+    };
+    // The active tasks by deployment, oldest deployment first.
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, task) in active.iter().enumerate() {
+        groups.entry(task.label(labels::DEPLOYMENT).unwrap_or_default()).or_default().push(i);
+    }
+    let primary_tasks = groups.remove(input.primary.deployment.label.as_str()).unwrap_or_default();
+    let mut old: Vec<Vec<usize>> = groups.into_values().collect();
+    old.sort_by_key(|tasks| tasks.iter().map(|i| active[*i].created_seconds()).min());
+    let mut primary_counts = counts(&primary_tasks);
+    primary_counts.pending += input.creations_in_flight as u32;
+    let old_counts: Vec<DeploymentTasks> = old.iter().map(|tasks| counts(tasks)).collect();
+    let bounds = deployment::bounds(input.service.spec.deployment_configuration.as_ref(), false);
+    let step = rollout::plan_rollout_step(desired as u32, bounds, primary_counts, &old_counts);
+
+    let pick = |members: Vec<usize>, count: u32| -> Vec<String> {
+        let candidates: Vec<TaskView> = members.into_iter().map(|i| views[i].clone()).collect();
+        let victims = match strategy {
+            Some(strategy) => crate::ecs::capacity::split::scale_in_victims(strategy, &candidates, count as usize),
+            None => replica::scale_in_victims(&candidates, count as usize),
+        };
+        victims.into_iter().map(|t| t.name.clone()).collect()
+    };
+    let mut victims = vec![];
+    for (tasks, stops) in old.iter().zip(&step.stop_old) {
+        let (fine, unwell): (Vec<usize>, Vec<usize>) = tasks.iter().partition(|i| healthy(active[**i]));
+        victims.extend(pick(unwell, stops.not_healthy));
+        victims.extend(pick(fine, stops.healthy));
+    }
+    // Scale-in within the primary deployment.
+    let primary_active = primary_tasks.len() + input.creations_in_flight;
+    if primary_active > desired {
+        victims.extend(pick(primary_tasks.clone(), (primary_active - desired) as u32));
+    }
+    ReplicaPlan { starts: step.start_primary as usize, victims, stuck: step.stuck }
+}
+
+/// Pods of stopped tasks beyond the newest `stopped_task_retention`, or older than the TTL.
+fn expired_records(tasks: &[Task], limits: &Limits, now: i64) -> Vec<String> {
+    let mut stopped: Vec<&Task> = tasks.iter().filter(|t| t.state.last_status == LastStatus::Stopped && !t.deleting).collect();
+    stopped.sort_by_key(|t| std::cmp::Reverse(t.created_seconds()));
+    stopped.iter().enumerate()
+        .filter(|(i, t)| *i >= limits.stopped_task_retention || now - t.created_seconds() > limits.stopped_task_ttl.as_secs() as i64)
+        .map(|(_, t)| t.name())
+        .collect()
+}
+
+fn previous_deployments(service: &Service) -> Vec<ServiceDeployment> {
+    service.status.as_ref().and_then(|s| s.deployments.clone()).unwrap_or_default()
+}
+
+/// The status and events of a pass, once its creates are done.
+pub struct Outcome {
+    pub status: ServiceStatus,
+    pub events: Vec<Event>,
+}
+
+impl ServicePlan {
+    /// The next status and the pass's events, from the plan and what its creates came to.
+    pub fn outcome(&self, input: &ServiceInput, launched: &Launched) -> Outcome {
+        let service = input.service;
+        let name = service.name_any();
+        let primary = input.primary;
+        let previous = previous_deployments(service);
+        let old = service.status.clone().unwrap_or_default();
+        let now = conditions::time(input.now);
+        let stopped_pods: BTreeSet<&str> = self.stops.iter().map(|s| s.pod.as_str()).collect();
+        let active: Vec<&Task> = input.tasks.iter().filter(|t| t.is_active() && !stopped_pods.contains(t.name().as_str())).collect();
+        let health = |t: &Task| deployment::health(t, self.grace, input.now);
+        let of = |label: &str| active.iter().filter(move |t| t.label(labels::DEPLOYMENT) == Some(label)).copied().collect::<Vec<&Task>>();
+        let counts = |tasks: &[&Task]| {
+            let running = tasks.iter().filter(|t| t.state.last_status == LastStatus::Running).count() as i32;
+            (running, tasks.len() as i32 - running)
+        };
+        let started = launched.created.len() as i32;
+        let healthy = active.iter().filter(|t| health(t) == TaskHealth::Healthy).count();
+        let (running, pending) = counts(&active);
+        let pending = pending + started;
+        let primary_tasks = of(&primary.deployment.label);
+        let others: BTreeSet<&str> = active.iter().filter_map(|t| t.label(labels::DEPLOYMENT)).filter(|l| *l != primary.deployment.label).collect();
+
+        // A refused create is a task that failed to launch, for the breaker too.
+        let breaker = self.breaker.map(|(state, policy)| match launched.refused {
+            Some(_) => state.record(TaskEvent::FailedToStart, &policy, self.desired as u32),
+            None => state,
+        });
+        let tripped = breaker.is_some_and(|b| b.tripped);
+        let steady = input.problem.is_none() && launched.refused.is_none() && others.is_empty() && primary_tasks.len() == self.desired
+            && healthy == self.desired && pending == 0 && self.stops.is_empty() && input.creations_in_flight == 0
+            && self.throttle.wait.is_none() && !self.stuck;
+
+        let previous_primary = previous.iter().find(|d| d.id == primary.deployment.id);
+        let rollout_state = if tripped || !primary.launches {
+            RolloutState::Failed
+        } else if steady || previous_primary.is_some_and(|d| d.rollout_state == RolloutState::Completed) {
+            RolloutState::Completed
+        } else {
+            RolloutState::InProgress
+        };
+        let reason = match (rollout_state, &primary.failed) {
+            (RolloutState::Failed, _) => "ECS deployment circuit breaker: task failed to start.".to_string(),
+            (RolloutState::InProgress, Some(_)) => format!("ECS deployment circuit breaker: rolling back to deploymentId {}.", primary.deployment.id),
+            (RolloutState::Completed, _) => format!("ECS deployment {} completed.", primary.deployment.id),
+            (RolloutState::InProgress, None) => format!("ECS deployment {} in progress.", primary.deployment.id),
+        };
+        let (primary_running, primary_pending) = counts(&primary_tasks);
+        let entry = |id: &str, status, task_definition: String, desired: usize, (running, pending): (i32, i32), state, reason: Option<String>, failed: i32| {
+            let before = previous.iter().find(|d| d.id == id);
+            let unchanged = before.is_some_and(|d| d.running_count == running && d.pending_count == pending && d.rollout_state == state && d.status == status);
+            ServiceDeployment {
+                id: id.to_string(),
+                status,
+                task_definition,
+                desired_count: desired as i32,
+                pending_count: pending,
+                running_count: running,
+                failed_tasks: failed,
+                rollout_state: state,
+                rollout_state_reason: reason,
+                created_at: before.map(|d| d.created_at.clone()).unwrap_or_else(|| now.clone()),
+                updated_at: before.filter(|_| unchanged).map(|d| d.updated_at.clone()).unwrap_or_else(|| now.clone()),
+            }
+        };
+        let failed_tasks = breaker.map_or(self.throttle.failures, |b| b.failed_tasks) as i32;
+        let mut list = vec![entry(&primary.deployment.id, DeploymentStatus::Primary, primary.resolved.reference(), self.desired,
+            (primary_running, primary_pending + started), rollout_state, Some(reason), failed_tasks)];
+        // Older deployments with tasks left, the failed deployment the spec still
+        // names, and (until PRIMARY completes) the last completed one.
+        for label in &others {
+            let tasks = of(label);
+            let sample = tasks[0];
+            let id = sample.annotation(labels::DEPLOYMENT_ID).map(str::to_string).unwrap_or_else(|| label.to_string());
+            let task_definition = sample.annotation(labels::TASK_DEFINITION).unwrap_or_default().to_string();
+            let before = previous.iter().find(|d| d.id == id);
+            let state = before.map_or(RolloutState::Completed, |d| d.rollout_state);
+            list.push(entry(&id, DeploymentStatus::Active, task_definition, 0, counts(&tasks), state, before.and_then(|d| d.rollout_state_reason.clone()), before.map_or(0, |d| d.failed_tasks)));
+        }
+        for d in &previous {
+            let listed = list.iter().any(|l| l.id == d.id);
+            let failed_by_spec = primary.failed.as_ref().is_some_and(|f| f.id == d.id);
+            let rollback_memory = rollout_state != RolloutState::Completed && d.rollout_state == RolloutState::Completed;
+            if !listed && (failed_by_spec || rollback_memory) {
+                list.push(entry(&d.id, DeploymentStatus::Active, d.task_definition.clone(), 0, (0, 0), d.rollout_state, d.rollout_state_reason.clone(), d.failed_tasks));
+            }
+        }
+
+        let failed = list.iter().find(|d| d.rollout_state == RolloutState::Failed && primary.failed.as_ref().is_none_or(|f| f.id == d.id));
+        let launch_refused = launched.refused.as_ref().map(|e| format!("(service {name}) was unable to launch tasks: the API server refused the task: {e}"));
+        let degraded: Option<(String, String)> = match () {
+            _ if input.problem.is_some() => input.problem.as_ref().map(|p| (p.reason.clone(), p.message.clone())),
+            _ if failed.is_some() => failed.map(|d| ("DeploymentFailed".to_string(), format!("(service {name}) (deployment {}) deployment failed: tasks failed to start. {}", d.id,
+                if primary.failed.is_some() && primary.launches { format!("Running {} instead.", primary.resolved.reference()) } else { String::new() }))),
+            _ if launch_refused.is_some() => launch_refused.clone().map(|m| ("TaskLaunchRefused".to_string(), m)),
+            _ => self.throttle.wait.map(|_| ("TaskStartThrottled".to_string(), format!("(service {name}) is unable to consistently start tasks successfully."))),
+        };
+        let progressing = match () {
+            _ if input.problem.is_some() => {
+                let p = input.problem.as_ref().expect("checked");
+                Want { type_: "Progressing", status: false, reason: &p.reason, message: p.message.clone() }
+            }
+            _ if launch_refused.is_some() => Want { type_: "Progressing", status: false, reason: "TaskLaunchRefused", message: launch_refused.clone().unwrap_or_default() },
+            _ if self.stuck => Want { type_: "Progressing", status: false, reason: "DeploymentStuck", message: rollout::stuck_message(&name) },
+            _ if self.throttle.wait.is_some() => Want { type_: "Progressing", status: false, reason: "TaskStartThrottled",
+                message: format!("{} consecutive failed starts, next attempt in {}s", self.throttle.failures, self.throttle.wait.unwrap_or_default().as_secs()) },
+            _ if steady => Want { type_: "Progressing", status: false, reason: "SteadyState", message: format!("{running} of {} tasks running", self.desired) },
+            _ => Want { type_: "Progressing", status: true, reason: if others.is_empty() { "TasksStarting" } else { "DeploymentInProgress" },
+                message: format!("{pending} pending, {running} running, {} desired", self.desired) },
+        };
+        let (ready_reason, ready_message) = match &input.problem {
+            Some(p) => (p.reason.as_str(), p.message.clone()),
+            None if steady => ("SteadyState", format!("(service {name}) has reached a steady state.")),
+            None => ("Reconciling", format!("{running} of {} tasks running", self.desired)),
+        };
+        let mut wanted = vec![
+            Want { type_: "Ready", status: steady, reason: ready_reason, message: ready_message },
+            progressing,
+            Want {
+                type_: "Degraded",
+                status: degraded.is_some(),
+                reason: degraded.as_ref().map_or("AsExpected", |d| d.0.as_str()),
+                message: degraded.as_ref().map(|d| d.1.clone()).unwrap_or_default(),
+            },
+        ];
+        if let Some((status, reason, message)) = &input.traffic.condition {
+            wanted.push(Want { type_: "TrafficRouted", status: *status, reason, message: message.clone() });
+        }
+        let selector = format!("{}={},{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE, labels::SERVICE, crate::ecs::render::names::label_value(&name));
+        let stops: Vec<(String, Stop)> = self.stops.iter().map(|s| (s.pod.clone(), s.stop.clone())).chain(self.records.iter().cloned()).collect();
+        let status = ServiceStatus {
+            observed_generation: service.metadata.generation,
+            desired_count: Some(self.desired as i32),
+            running_count: Some(running),
+            pending_count: Some(pending),
+            task_definition: Some(primary.resolved.reference()),
+            rollout_state: Some(rollout_state),
+            selector: Some(selector),
+            deployments: Some(list),
+            stopped_tasks: Some(stopped_summaries(input.tasks, old.stopped_tasks.as_deref().unwrap_or_default(), &stops, &now, 10)),
+            kubernetes_services: input.traffic.routes.clone(),
+            unsupported_fields: (!input.unsupported.is_empty()).then(|| input.unsupported.to_vec()),
+            conditions: Some(conditions::merge(old.conditions.as_deref().unwrap_or_default(), wanted, service.metadata.generation, &now)),
+        };
+        let mut events = self.report(input, launched, &stops);
+        events.extend(transitions(input, &status));
+        Outcome { status, events }
+    }
+
+    /// ECS-worded events for the tasks this pass started and stopped, and its problems.
+    fn report(&self, input: &ServiceInput, launched: &Launched, stops: &[(String, Stop)]) -> Vec<Event> {
+        let name = input.service.name_any();
+        let task_id = |pod: &str| input.tasks.iter().find(|t| t.name() == pod).map_or_else(|| pod.to_string(), Task::task_id);
+        let mut events = vec![];
+        if !launched.created.is_empty() {
+            let ids: Vec<String> = launched.created.iter().map(|(_, id)| format!("(task {id})")).collect();
+            events.push(Event::normal("TasksStarted", format!("(service {name}) has started {} tasks: {}.", ids.len(), ids.join(" "))));
+        }
+        // One event per cause, not per task: a roll of 500 stops 500 tasks, and
+        // each event is a request out of the same budget as the tasks' own.
+        let mut causes: Vec<(&Stop, Vec<String>)> = vec![];
+        for (pod, stop) in stops {
+            match causes.iter_mut().find(|(cause, _)| *cause == stop) {
+                Some((_, ids)) => ids.push(format!("(task {})", task_id(pod))),
+                None => causes.push((stop, vec![format!("(task {})", task_id(pod))])),
+            }
+        }
+        for (stop, ids) in causes {
+            let message = format!("(service {name}) has stopped {} running tasks: {}. Reason: {} ({})", ids.len(), ids.join(" "), stop.reason, wire_name(&stop.code));
+            events.push(Event { warning: stop.code != TaskStopCode::ServiceSchedulerInitiated, reason: "TasksStopped".into(), message });
+        }
+        if let Some(refusal) = &launched.refused {
+            events.push(Event::warning("TaskLaunchRefused", format!("(service {name}) was unable to launch tasks: the API server refused the task: {refusal}")));
+        }
+        events
+    }
+}
+
+/// Recently stopped tasks, newest first, at most `limit`: those stopped now,
+/// those whose pods ended by themselves, and older records.
+fn stopped_summaries(tasks: &[Task], previous: &[TaskSummary], stopped_now: &[(String, Stop)], now: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time, limit: usize) -> Vec<TaskSummary> {
+    let mut summaries: Vec<TaskSummary> = vec![];
+    let mut push = |s: TaskSummary| {
+        if !summaries.iter().any(|e| e.task_id == s.task_id) {
+            summaries.push(s);
+        }
+    };
+    for (pod, stop) in stopped_now {
+        match tasks.iter().find(|t| &t.name() == pod) {
+            Some(task) => push(task.stopped_summary(stop, Some(now.clone()))),
+            None => push(TaskSummary { task_id: pod.clone(), pod_name: Some(pod.clone()), last_status: Some(LastStatus::Stopped), stop_code: Some(stop.code),
+                stopped_reason: Some(stop.reason.clone()), stopped_at: Some(now.clone()), containers: None }),
+        }
+    }
+    let mut ended: Vec<&Task> = tasks.iter().filter(|t| t.state.last_status == LastStatus::Stopped).collect();
+    ended.sort_by_key(|t| std::cmp::Reverse(t.created_seconds()));
+    for task in ended {
+        let stop = task.state.stop.clone().expect("stopped tasks have a stop");
+        push(task.stopped_summary(&stop, task.finished_at()));
+    }
+    for old in previous {
+        push(old.clone());
+    }
+    summaries.truncate(limit);
+    summaries
+}
+
+/// ECS-worded events for what changed between the old status and the new.
+fn transitions(input: &ServiceInput, new: &ServiceStatus) -> Vec<Event> {
+    let service = input.service;
+    let primary = input.primary;
+    let name = service.name_any();
+    let old = service.status.as_ref();
+    let condition = |status: Option<&ServiceStatus>, type_: &str, reason: &str| {
+        status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == type_ && c.reason == reason))
+    };
+    let became = |type_: &str, reason: &str| condition(Some(new), type_, reason) && !condition(old, type_, reason);
+    let state = |status: Option<&ServiceStatus>, id: &str| status.and_then(|s| s.deployments.as_ref()).and_then(|ds| ds.iter().find(|d| d.id == id)).map(|d| d.rollout_state);
+    let old_primary = old.and_then(|s| s.deployments.as_ref()).and_then(|ds| ds.iter().find(|d| d.status == DeploymentStatus::Primary));
+    let mut events = vec![];
+    for d in new.deployments.iter().flatten() {
+        if d.rollout_state == RolloutState::Failed && state(old, &d.id) != Some(RolloutState::Failed) {
+            events.push(Event::warning("ServiceDeploymentFailed", rollout::deployment_failed_message(&name, &d.id)));
+        }
+    }
+    if primary.failed.is_some() && primary.launches && old_primary.is_some_and(|p| p.id != primary.deployment.id) {
+        events.push(Event::warning("ServiceDeploymentRollback", format!("(service {name}) rolling back to deployment {}.", primary.deployment.id)));
+    }
+    if state(Some(new), &primary.deployment.id) == Some(RolloutState::Completed) && state(old, &primary.deployment.id) != Some(RolloutState::Completed) {
+        events.push(Event::normal("ServiceDeploymentCompleted", format!("(service {name}) (deployment {}) deployment completed.", primary.deployment.id)));
+    }
+    if became("Ready", "SteadyState") {
+        events.push(Event::normal("SteadyState", format!("(service {name}) has reached a steady state.")));
+    }
+    if became("Degraded", "TaskStartThrottled") {
+        events.push(Event::warning("ServiceTaskStartImpaired", format!("(service {name}) is unable to consistently start tasks successfully.")));
+    }
+    if became("Progressing", "DeploymentStuck") {
+        events.push(Event::warning("ServiceDeploymentStuck", rollout::stuck_message(&name)));
+    }
+    if let Some(problem) = &input.problem {
+        let said = old.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.reason == problem.reason && c.message == problem.message));
+        if !said {
+            events.push(Event::warning(&problem.reason, problem.message.clone()));
+        }
+    }
+    let old_unsupported = old.and_then(|s| s.unsupported_fields.clone()).unwrap_or_default();
+    if !input.unsupported.is_empty() && old_unsupported != input.unsupported {
+        events.push(Event::warning("UnsupportedFields", format!("(service {name}) Berth accepts but does not act on: {}", input.unsupported.join("; "))));
+    }
+    events
+}
+
+/// The status of a service that cannot be planned at all (its task
+/// definition cannot be resolved): the problem on the conditions, the rest as it was.
+pub fn blocked(service: &Service, problem: &Problem, now: i64) -> Outcome {
+    let old = service.status.clone().unwrap_or_default();
+    let wanted = ["Ready", "Progressing"].into_iter()
+        .map(|type_| Want { type_, status: false, reason: &problem.reason, message: problem.message.clone() })
+        .chain([Want { type_: "Degraded", status: true, reason: &problem.reason, message: problem.message.clone() }])
+        .collect();
+    let status = ServiceStatus {
+        observed_generation: service.metadata.generation,
+        conditions: Some(conditions::merge(old.conditions.as_deref().unwrap_or_default(), wanted, service.metadata.generation, &conditions::time(now))),
+        ..old.clone()
+    };
+    let events = if service.status.as_ref() == Some(&status) { vec![] } else { vec![Event::warning(&problem.reason, problem.message.clone())] };
+    Outcome { status, events }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecs::plan::deployment::Deployment;
+    use crate::ecs::plan::testing::TaskBuilder;
+    use crate::ecs::task::reference::Resolved;
+
+    struct Fixture {
+        service: Service,
+        primary: Primary,
+        traffic: Traffic,
+        limits: Limits,
+    }
+
+    fn fixture(spec: serde_json::Value) -> Fixture {
+        let service: Service = serde_json::from_value(serde_json::json!({
+            "apiVersion": "berth.dev/v1alpha1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "ns", "generation": 1}, "spec": spec})).unwrap();
+        let resolved = Resolved { family: "web".into(), revision: 2, spec: serde_json::from_value(serde_json::json!({"containerDefinitions": [{"name": "app", "image": "x"}]})).unwrap() };
+        let primary = Primary { deployment: Deployment::of(&service.spec, &resolved), resolved, launches: true, failed: None };
+        Fixture { service, primary, traffic: Traffic::default(), limits: Limits::default() }
+    }
+
+    impl Fixture {
+        fn input<'a>(&'a self, tasks: &'a [Task], problem: Option<Problem>, now: i64) -> ServiceInput<'a> {
+            ServiceInput {
+                service: &self.service,
+                primary: &self.primary,
+                tasks,
+                creations_in_flight: 0,
+                scheduling: Scheduling::Replica { strategy: None },
+                traffic: &self.traffic,
+                problem,
+                unsupported: &[],
+                limits: &self.limits,
+                now,
+            }
+        }
+
+        fn label(&self) -> &str {
+            &self.primary.deployment.label
+        }
+    }
+
+    fn condition<'a>(status: &'a ServiceStatus, type_: &str) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+        status.conditions.iter().flatten().find(|c| c.type_ == type_).unwrap()
+    }
+
+    #[test]
+    fn a_pass_that_cannot_render_stops_nothing_and_says_why() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2, "deploymentConfiguration": {"minimumHealthyPercent": 50}}));
+        // Two healthy tasks of an old deployment: a roll would stop one of them at once.
+        let tasks = [
+            TaskBuilder::new("old-1", 0).deployment("ecs-svc-old").on("n1", "a").running_since(10).build(),
+            TaskBuilder::new("old-2", 0).deployment("ecs-svc-old").on("n2", "b").running_since(10).build(),
+        ];
+        let problem = Problem::new("InvalidTaskDefinition", "containerDefinitions[0].dependsOn: cycle app -> app");
+        let input = f.input(&tasks, Some(problem.clone()), 1000);
+        let plan = plan(&input);
+        assert!(plan.stops.is_empty() && plan.starts.is_empty(), "{plan:?}");
+        let outcome = plan.outcome(&input, &Launched::default());
+        let ready = condition(&outcome.status, "Ready");
+        assert_eq!((ready.status.as_str(), ready.reason.as_str(), ready.message.as_str()), ("False", "InvalidTaskDefinition", problem.message.as_str()));
+        assert_eq!(outcome.status.running_count, Some(2), "counts stay current while blocked");
+        assert!(outcome.events.iter().any(|e| e.warning && e.message.contains("dependsOn")), "{:?}", outcome.events);
+        // Without the problem the same pass starts the roll.
+        let plan = super::plan(&f.input(&tasks, None, 1000));
+        assert_eq!((plan.starts.len(), plan.stops.len()), (2, 1));
+    }
+
+    #[test]
+    fn one_pass_starts_at_most_the_limit() {
+        let mut f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 20000}));
+        f.limits.max_starts_per_pass = 500;
+        let plan = plan(&f.input(&[], None, 1000));
+        assert_eq!(plan.starts.len(), 500);
+        assert_eq!(plan.requeue, BUSY_REQUEUE);
+    }
+
+    #[test]
+    fn a_refused_create_is_degraded_and_counts_for_the_breaker() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2,
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
+        let input = f.input(&[], None, 1000);
+        let plan = plan(&input);
+        assert_eq!(plan.starts.len(), 2);
+        let refusal = "pods \"web-1\" is forbidden: exceeded quota: pods (Forbidden)".to_string();
+        let outcome = plan.outcome(&input, &Launched { created: vec![], refused: Some(refusal.clone()), not_sent: 1 });
+        let degraded = condition(&outcome.status, "Degraded");
+        assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "TaskLaunchRefused"));
+        assert!(degraded.message.contains("exceeded quota"), "{}", degraded.message);
+        assert_eq!(condition(&outcome.status, "Progressing").reason, "TaskLaunchRefused");
+        assert_eq!(outcome.status.deployments.as_ref().unwrap()[0].failed_tasks, 1);
+        assert!(outcome.events.iter().any(|e| e.warning && e.reason == "TaskLaunchRefused"));
+    }
+
+    #[test]
+    fn an_essential_exit_is_stopped_with_its_code_and_replaced() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2}));
+        let label = f.label().to_string();
+        let tasks = [
+            TaskBuilder::new("a", 0).deployment(&label).on("n1", "a").running_since(10).build(),
+            TaskBuilder::new("b", 0).deployment(&label).on("n2", "b").exited(1, 10, 500).build(),
+        ];
+        let input = f.input(&tasks, None, 1000);
+        let plan = plan(&input);
+        assert_eq!(plan.stops, vec![TaskStop { pod: "b".into(), stop: Stop::new(StopCode::EssentialContainerExited, "Essential container in task exited"), drain: false }]);
+        assert_eq!(plan.starts.len(), 1);
+        let outcome = plan.outcome(&input, &Launched { created: vec![("web-x".into(), "x".into())], ..Default::default() });
+        let stopped = outcome.events.iter().find(|e| e.reason == "TasksStopped").unwrap();
+        assert_eq!(stopped.message, "(service web) has stopped 1 running tasks: (task b). Reason: Essential container in task exited (EssentialContainerExited)");
+        assert_eq!(outcome.status.stopped_tasks.as_ref().unwrap()[0].task_id, "b");
+    }
+
+    #[test]
+    fn the_breaker_trips_after_its_threshold_of_failed_starts() {
+        // desiredCount 2: the threshold is max(3, min(200, 2 * 0.5)) = 3 (§2.8).
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2,
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
+        let label = f.label().to_string();
+        let mut service = f.service.clone();
+        let mut failures = 0;
+        for pass in 0..3 {
+            let tasks = [TaskBuilder::new(&format!("t{pass}"), 100 * pass).deployment(&label).failed_to_start().build()];
+            let input = ServiceInput { service: &service, ..f.input(&tasks, None, 100 * pass + 5) };
+            let plan = plan(&input);
+            let outcome = plan.outcome(&input, &Launched::default());
+            failures = outcome.status.deployments.as_ref().unwrap()[0].failed_tasks;
+            service.status = Some(outcome.status);
+        }
+        assert_eq!(failures, 3);
+        let status = service.status.as_ref().unwrap();
+        assert_eq!(status.rollout_state, Some(RolloutState::Failed));
+        assert_eq!(condition(status, "Degraded").reason, "DeploymentFailed");
+        // A FAILED deployment without rollback launches nothing more.
+        let input = ServiceInput { service: &service, ..f.input(&[], None, 1000) };
+        assert!(plan(&input).starts.is_empty());
+    }
+
+    #[test]
+    fn an_unhealthy_check_does_not_count_toward_the_minimum() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2, "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 200}}));
+        let tasks = [
+            TaskBuilder::new("old-1", 0).deployment("ecs-svc-old").on("n1", "a").running_since(10).health_check(true).build(),
+            TaskBuilder::new("old-2", 0).deployment("ecs-svc-old").on("n2", "b").running_since(10).health_check(false).build(),
+        ];
+        let plan = plan(&f.input(&tasks, None, 1000));
+        // Room for two new tasks; the one healthy old task is kept, the unhealthy one may go.
+        assert_eq!(plan.starts.len(), 2);
+        assert!(plan.stops.iter().all(|s| s.pod == "old-2"), "{:?}", plan.stops);
+    }
+}

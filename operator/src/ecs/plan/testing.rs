@@ -1,0 +1,104 @@
+//! Test tasks for the planners' unit and property tests: pods in the shapes
+//! kube-scheduler and the kubelet leave them in, at explicit times.
+use serde_json::{Value, json};
+
+use crate::ecs::task::labels;
+use crate::ecs::task::observed::{NodeStatus, Task};
+
+fn time(seconds: i64) -> String {
+    k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap().to_string()
+}
+
+pub struct TaskBuilder {
+    name: String,
+    created: i64,
+    labels: serde_json::Map<String, Value>,
+    annotations: serde_json::Map<String, Value>,
+    node: Option<String>,
+    zone: Option<String>,
+    status: Value,
+    health_check: bool,
+}
+
+impl TaskBuilder {
+    /// A task created at `created`, not yet scheduled.
+    pub fn new(name: &str, created: i64) -> TaskBuilder {
+        TaskBuilder {
+            name: name.into(),
+            created,
+            labels: serde_json::Map::from_iter([(labels::TASK_ID.to_string(), json!(name))]),
+            annotations: serde_json::Map::new(),
+            node: None,
+            zone: None,
+            status: json!({"phase": "Pending"}),
+            health_check: false,
+        }
+    }
+
+    pub fn deployment(mut self, label: &str) -> Self {
+        self.labels.insert(labels::DEPLOYMENT.into(), json!(label));
+        self
+    }
+
+    pub fn on(mut self, node: &str, zone: &str) -> Self {
+        self.node = Some(node.into());
+        self.zone = Some(zone.into());
+        if self.status["phase"] == "Pending" && self.status.get("containerStatuses").is_none() {
+            self.status = json!({"phase": "Pending", "containerStatuses": [{"name": "app", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "ContainerCreating"}}}]});
+        }
+        self
+    }
+
+    /// Its container runs since `since`, Ready.
+    pub fn running_since(mut self, since: i64) -> Self {
+        self.status = json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "app", "image": "x", "imageID": "", "ready": true, "restartCount": 0, "state": {"running": {"startedAt": time(since)}}}]});
+        if self.node.is_none() {
+            self.node = Some("n0".into());
+        }
+        self
+    }
+
+    /// An essential health check that does (or does not) pass.
+    pub fn health_check(mut self, passing: bool) -> Self {
+        self.health_check = true;
+        let ready = if passing { "True" } else { "False" };
+        self.status["conditions"] = json!([{"type": "Ready", "status": ready}]);
+        if let Some(c) = self.status["containerStatuses"].get_mut(0) {
+            c["ready"] = json!(passing);
+        }
+        self
+    }
+
+    /// Its image cannot be pulled.
+    pub fn failed_to_start(mut self) -> Self {
+        self.node.get_or_insert_with(|| "n0".into());
+        self.status = json!({"phase": "Pending", "containerStatuses": [{"name": "app", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}}}]});
+        self
+    }
+
+    /// Its essential container exited with `code` at `at`, after running since `since`.
+    pub fn exited(mut self, code: i32, since: i64, at: i64) -> Self {
+        self.node.get_or_insert_with(|| "n0".into());
+        self.status = json!({"phase": "Running", "containerStatuses": [{"name": "app", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": code, "startedAt": time(since), "finishedAt": time(at)}}}]});
+        self
+    }
+
+    pub fn build(self) -> Task {
+        let probe = if self.health_check { json!({"exec": {"command": ["true"]}}) } else { Value::Null };
+        let pod = json!({
+            "metadata": {"name": self.name, "namespace": "ns", "creationTimestamp": time(self.created), "labels": self.labels, "annotations": self.annotations},
+            "spec": {"nodeName": self.node, "containers": [{"name": "app", "image": "x", "readinessProbe": probe}]},
+            "status": self.status,
+        });
+        let mut task = Task::of(serde_json::from_value(pod).expect("test pod"));
+        task.zone = self.zone;
+        if task.node().is_none() {
+            task.node_status = NodeStatus::Unassigned;
+        }
+        task
+    }
+}

@@ -1,0 +1,139 @@
+//! A task as the ECS core sees it: its pod, what the pod says of it
+//! (`lifecycle`), and the facts about its node and endpoints the planner needs,
+//! all gathered by the controller before a pass so that planning reads no cache.
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+
+use super::labels;
+use super::lifecycle::{self, LastStatus, Stop, TaskState};
+use crate::api::{ContainerOutcome, TaskSummary};
+
+/// The state of the node a task is on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NodeStatus {
+    /// Not bound to a node yet.
+    #[default]
+    Unassigned,
+    Ready,
+    /// NotReady since this time (seconds).
+    NotReadySince(i64),
+    /// The node object is gone.
+    Gone,
+}
+
+#[derive(Clone, Debug)]
+pub struct Task {
+    pub pod: Arc<Pod>,
+    pub state: TaskState,
+    /// The zone of its node, from the node's label.
+    pub zone: Option<String>,
+    pub node_status: NodeStatus,
+    /// An EndpointSlice still lists it (a draining task waits until none does).
+    pub in_endpoints: bool,
+    /// Berth sent its delete and the cache does not show it yet.
+    pub deleting: bool,
+}
+
+impl Task {
+    /// A task read from its pod alone (node Ready if it has one, no endpoints).
+    pub fn of(pod: Pod) -> Task {
+        let state = lifecycle::observe(&pod);
+        let node_status = if pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some() { NodeStatus::Ready } else { NodeStatus::Unassigned };
+        Task { pod: Arc::new(pod), state, zone: None, node_status, in_endpoints: false, deleting: false }
+    }
+
+    pub fn name(&self) -> String {
+        self.pod.name_any()
+    }
+
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.pod.labels().get(key).map(String::as_str)
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.pod.annotations().get(key).map(String::as_str)
+    }
+
+    /// The task's id (its label), else its pod's name.
+    pub fn task_id(&self) -> String {
+        self.label(labels::TASK_ID).map(str::to_string).unwrap_or_else(|| self.name())
+    }
+
+    pub fn node(&self) -> Option<&str> {
+        self.pod.spec.as_ref().and_then(|s| s.node_name.as_deref())
+    }
+
+    pub fn created_seconds(&self) -> i64 {
+        self.pod.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(0)
+    }
+
+    /// When the task's containers started running (the earliest start), in seconds.
+    pub fn running_since(&self) -> Option<i64> {
+        let statuses = self.pod.status.as_ref().and_then(|s| s.container_statuses.as_ref())?;
+        statuses.iter().filter_map(|c| Some(c.state.as_ref()?.running.as_ref()?.started_at.as_ref()?.0.as_second())).min()
+    }
+
+    /// A container of it stopped before `span` had passed since it started running.
+    pub fn lived_less_than(&self, span: Duration) -> bool {
+        let statuses = self.pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
+        statuses.into_iter().flatten().filter_map(|c| {
+            let t = c.state.as_ref()?.terminated.as_ref()?;
+            Some(t.finished_at.as_ref()?.0.as_second() - t.started_at.as_ref()?.0.as_second())
+        }).any(|lived| lived < span.as_secs() as i64)
+    }
+
+    /// When the pod's last container finished, for a stopped task's record.
+    pub fn finished_at(&self) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {
+        let statuses = self.pod.status.as_ref()?.container_statuses.as_ref()?;
+        statuses.iter().filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.clone()).max_by_key(|t| t.0)
+    }
+
+    /// Since when it drains out of its Services' endpoints, if it does.
+    pub fn draining_since(&self) -> Option<i64> {
+        self.annotation(labels::DRAINING_SINCE).and_then(|s| s.parse().ok())
+    }
+
+    /// Alive, but something (an essential exit, a failed start) means it must stop.
+    pub fn needs_stop(&self) -> bool {
+        self.state.stop.is_some() && !self.state.is_stopped() && !self.deleting && self.draining_since().is_none()
+    }
+
+    /// Ended by itself (all containers exited, evicted), its stop not yet recorded on the pod.
+    pub fn ended_unrecorded(&self) -> bool {
+        self.state.last_status == LastStatus::Stopped && self.annotation(labels::STOP_CODE).is_none()
+    }
+
+    /// Counts toward the desired count.
+    pub fn is_active(&self) -> bool {
+        self.state.is_active() && !self.deleting
+    }
+
+    /// How long its node has been lost (NotReady or gone) at `now`, if it has.
+    pub fn node_lost_for(&self, now: i64) -> Option<Duration> {
+        match self.node_status {
+            NodeStatus::Gone => Some(Duration::MAX),
+            NodeStatus::NotReadySince(since) => Some(Duration::from_secs((now - since).max(0) as u64)),
+            NodeStatus::Ready | NodeStatus::Unassigned => None,
+        }
+    }
+
+    /// Its record for an owner's status: a stopped task with why it stopped.
+    pub fn stopped_summary(&self, stop: &Stop, stopped_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> TaskSummary {
+        TaskSummary {
+            task_id: self.task_id(),
+            pod_name: Some(self.name()),
+            last_status: Some(LastStatus::Stopped),
+            stop_code: Some(stop.code),
+            stopped_reason: Some(stop.reason.clone()),
+            stopped_at,
+            containers: Some(self.container_outcomes()),
+        }
+    }
+
+    pub fn container_outcomes(&self) -> Vec<ContainerOutcome> {
+        self.state.containers.iter().map(|c| ContainerOutcome { name: c.name.clone(), exit_code: c.exit_code, reason: c.reason.clone() }).collect()
+    }
+}
