@@ -398,7 +398,7 @@ async fn a_load_balancer_on_a_port_the_task_lacks_gets_a_warning_and_no_service(
     let message = "(service web) (load-balancer front): container web has no portMappings entry for containerPort 7777; no Kubernetes Service is created for it";
     assert_eq!(service_field(&ns.name, "web", "{.status.conditions[?(@.type==\"TrafficRouted\")].message}").await, message);
     let log = events(&ns.name).await;
-    assert!(log.lines().any(|l| l == format!("Warning {message}")), "{log}");
+    assert!(log.lines().any(|l| l == format!("Warning InvalidLoadBalancer {message}")), "{log}");
     let services = plane().kubectl().run(&["get", "services", "-n", &ns.name, "-o", "name"]).unwrap();
     assert_eq!(services.trim(), "");
 }

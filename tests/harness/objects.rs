@@ -38,8 +38,9 @@ pub async fn service_json(ns: &str, name: &str) -> Value {
     serde_json::from_str(&json).unwrap_or_else(|e| panic!("service {name} as JSON: {e}: {json}"))
 }
 
-/// The namespace's events, one a line: type, then message.
+/// The namespace's events, one a line: type, reason, message
+/// (`Warning InvalidTaskDefinition (service web) ...`).
 pub async fn events(ns: &str) -> String {
-    let lines = "jsonpath={range .items[*]}{.type} {.note}{.message}{\"\\n\"}{end}";
+    let lines = "jsonpath={range .items[*]}{.type} {.reason} {.note}{.message}{\"\\n\"}{end}";
     plane().kubectl().run_async(&["get", "events", "-n", ns, "-o", lines]).await.unwrap_or_else(|e| panic!("{e:#}"))
 }
