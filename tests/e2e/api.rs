@@ -2,7 +2,6 @@
 //! apply verbatim and read back unchanged; bad input is refused at apply time
 //! with the offending field named; kubectl feels native.
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use berth_tests::fixture::{TestNamespace, install_crds, plane, repo_root};
 use serde_json::Value;
@@ -77,7 +76,7 @@ fn assert_round_trip(files: &[PathBuf], ns: &str) -> Vec<String> {
 fn corpus_applies_verbatim_and_reads_back_unchanged() {
     install_crds();
     let ns = TestNamespace::create("api-corpus");
-    let dir = repo_root().join("tests/e2e/fixtures/api/valid");
+    let dir = repo_root().join("tests/fixtures/api/valid");
     let kinds = assert_round_trip(&yaml_files(&dir), &ns.name);
     let count = |kind: &str| kinds.iter().filter(|k| *k == kind).count();
     assert!(count("TaskDefinition") >= 25, "the corpus holds at least 25 task definitions");
@@ -98,7 +97,7 @@ fn invalid_manifests_are_rejected_naming_the_field() {
     install_crds();
     let ns = TestNamespace::create("api-invalid");
     let kubectl = plane().kubectl();
-    let files = yaml_files(&repo_root().join("tests/e2e/fixtures/api/invalid"));
+    let files = yaml_files(&repo_root().join("tests/fixtures/api/invalid"));
     assert!(files.len() >= 40, "at least 40 invalid manifests");
     let mut problems = vec![];
     for file in &files {
@@ -159,11 +158,8 @@ fn server_side_apply_twice_changes_nothing() {
     let first = versions();
     let second = versions();
     assert_eq!(first, second, "a second apply of the same manifest wrote something");
-    let mut diff = kubectl.command("kubectl");
-    diff.args(["diff", "--server-side", "-n", &ns.name, "-f", "-"]).stdin(Stdio::piped()).stdout(Stdio::null());
-    let mut child = diff.spawn().unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), WEB.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success(), "kubectl diff --server-side finds a difference");
+    let diff = kubectl.output("kubectl", &["diff", "--server-side", "-n", &ns.name, "-f", "-"], Some(WEB)).unwrap();
+    assert!(diff.status.success(), "kubectl diff --server-side finds a difference: {}", String::from_utf8_lossy(&diff.stdout));
 }
 
 #[test]

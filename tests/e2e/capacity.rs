@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_tests::fixture::{TestNamespace, client, operator, plane, unique_suffix, wait_for};
+use berth_tests::objects::{apply, manifest, service_field};
 use berth_tests::plane::NodeSpec;
 use berth_tests::plane::nodes::node_manifest;
+use berth_tests::tasks::{is_running, revision_of, tasks_of, undeleted};
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::ResourceExt;
 use kube::api::Api;
@@ -67,16 +69,12 @@ impl Drop for Pool {
     }
 }
 
-fn apply(ns: &str, manifest: &Value) {
-    plane().kubectl().run_with_input(&["apply", "--server-side", "-n", ns, "-f", "-"], &manifest.to_string()).unwrap();
-}
-
 fn task_definition(ns: &str, name: &str, spec: Value) {
-    apply(ns, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": name}, "spec": spec}));
+    apply(ns, &manifest("TaskDefinition", name, spec));
 }
 
 fn service(ns: &str, name: &str, spec: Value) {
-    apply(ns, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": name}, "spec": spec}));
+    apply(ns, &manifest("Service", name, spec));
 }
 
 /// An awsvpc task definition of 0.25 vCPU and 512 MiB, valid on EC2 and on Fargate.
@@ -85,26 +83,14 @@ fn portable_task(image: &str) -> Value {
            "containerDefinitions": [{"name": "app", "image": image}]})
 }
 
-fn tasks_of(svc: &str) -> watcher::Config {
-    watcher::Config::default().labels(&format!("berth.dev/service={svc}"))
-}
-
-fn live(pods: &[Arc<Pod>]) -> Vec<&Arc<Pod>> {
-    pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect()
-}
-
-fn running(pod: &Pod) -> bool {
-    pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-}
-
 fn provider_of(pod: &Pod) -> String {
     pod.labels().get("berth.dev/capacity-provider").cloned().unwrap_or_default()
 }
 
 /// Live tasks per capacity provider label, once all of them run.
 fn running_split(pods: &[Arc<Pod>]) -> Option<BTreeMap<String, usize>> {
-    let live = live(pods);
-    live.iter().all(|p| running(p)).then(|| {
+    let live = undeleted(pods);
+    live.iter().all(|p| is_running(p)).then(|| {
         let mut split = BTreeMap::new();
         for p in live {
             *split.entry(provider_of(p)).or_default() += 1;
@@ -113,9 +99,10 @@ fn running_split(pods: &[Arc<Pod>]) -> Option<BTreeMap<String, usize>> {
     })
 }
 
-fn condition(ns: &str, svc: &str, type_: &str) -> String {
-    let path = format!("jsonpath={{.status.conditions[?(@.type==\"{type_}\")].status}} {{.status.conditions[?(@.type==\"{type_}\")].reason}}: {{.status.conditions[?(@.type==\"{type_}\")].message}}");
-    plane().kubectl().run(&["get", "-n", ns, "ecssvc", svc, "-o", &path]).unwrap()
+/// The service's condition `type_` as "STATUS REASON: MESSAGE".
+async fn condition(ns: &str, svc: &str, type_: &str) -> String {
+    let path = format!("{{.status.conditions[?(@.type==\"{type_}\")].status}} {{.status.conditions[?(@.type==\"{type_}\")].reason}}: {{.status.conditions[?(@.type==\"{type_}\")].message}}");
+    service_field(ns, svc, &path).await
 }
 
 /// Waits for a Warning event on the namespace's objects with `reason` and a message containing `text`.
@@ -160,7 +147,7 @@ async fn launch_types_place_tasks_on_their_pools_with_their_resource_rules() {
     let web = wait_for(pods.clone(), tasks_of("web"), TIMEOUT, "3 running Fargate tasks", |ps| {
         running_split(ps) == Some(BTreeMap::from([("fargate".to_string(), 3)]))
     }).await;
-    for pod in live(&web) {
+    for pod in undeleted(&web) {
         assert!(fargate.holds(pod), "{} runs outside the Fargate pool", pod.name_any());
         let spec = pod.spec.as_ref().unwrap();
         let resources = spec.resources.as_ref().expect("pod-level resources");
@@ -181,7 +168,7 @@ async fn launch_types_place_tasks_on_their_pools_with_their_resource_rules() {
         running_split(ps) == Some(BTreeMap::from([("ec2".to_string(), 2)]))
     }).await;
     let mut nodes: Vec<&str> = vec![];
-    for pod in live(&workers) {
+    for pod in undeleted(&workers) {
         assert!(ec2.holds(pod), "{} runs outside the EC2 pool", pod.name_any());
         let spec = pod.spec.as_ref().unwrap();
         nodes.push(spec.node_name.as_deref().unwrap());
@@ -197,18 +184,17 @@ async fn launch_types_place_tasks_on_their_pools_with_their_resource_rules() {
     assert_eq!(nodes.len(), 2, "two tasks with host port 8080 share no node");
 
     // RunTask with a launch type: the same pool and sizes.
-    apply(&ns.name, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskRun", "metadata": {"name": "once"},
-        "spec": {"taskDefinition": "web", "count": 2, "launchType": "FARGATE"}}));
+    apply(&ns.name, &manifest("TaskRun", "once", json!({"taskDefinition": "web", "count": 2, "launchType": "FARGATE"})));
     let run = wait_for(pods.clone(), watcher::Config::default().labels("berth.dev/task-run=once"), TIMEOUT, "2 running Fargate run tasks", |ps| {
         running_split(ps) == Some(BTreeMap::from([("fargate".to_string(), 2)]))
     }).await;
-    assert!(live(&run).iter().all(|p| fargate.holds(p)));
+    assert!(undeleted(&run).iter().all(|p| fargate.holds(p)));
 
     // DAEMON on EC2: one task on each node of the pool, none elsewhere.
     let agents = wait_for(pods, tasks_of("agent"), TIMEOUT, "one agent on each EC2 node", |ps| {
         running_split(ps) == Some(BTreeMap::from([("ec2".to_string(), 2)]))
     }).await;
-    assert!(live(&agents).iter().all(|p| ec2.holds(p)));
+    assert!(undeleted(&agents).iter().all(|p| ec2.holds(p)));
 }
 
 /// Base 2 on FARGATE and weights 1:3 EC2:FARGATE: ECS's split for 10, 6 and
@@ -229,7 +215,7 @@ async fn strategy_splits_like_ecs_through_scaling_and_rollout() {
         Some(BTreeMap::from([(fargate.provider.clone(), fargate_tasks), (ec2.provider.clone(), ec2_tasks)]))
     };
     let on_their_pools = |ps: &[Arc<Pod>]| {
-        live(ps).iter().all(|p| if provider_of(p) == fargate.provider { fargate.holds(p) } else { ec2.holds(p) })
+        undeleted(ps).iter().all(|p| if provider_of(p) == fargate.provider { fargate.holds(p) } else { ec2.holds(p) })
     };
 
     for (desired, fargate_tasks, ec2_tasks) in [(10, 8, 2), (6, 5, 1), (14, 11, 3)] {
@@ -242,7 +228,7 @@ async fn strategy_splits_like_ecs_through_scaling_and_rollout() {
     // A new revision: the new deployment's 14 tasks split the same way.
     task_definition(&ns.name, "api", portable_task("api:2"));
     wait_for(pods, tasks_of("api"), Duration::from_secs(240), "the rollout's 14 tasks split 11/3", |ps| {
-        let all_new = live(ps).iter().all(|p| p.labels().get("berth.dev/revision").map(String::as_str) == Some("2"));
+        let all_new = undeleted(ps).iter().all(|p| revision_of(p) == "2");
         all_new && running_split(ps) == expect(11, 3) && on_their_pools(ps)
     }).await;
 }
@@ -262,7 +248,7 @@ async fn incompatible_or_missing_providers_block_the_service_with_a_reason() {
         "capacityProviderStrategy": [{"capacityProvider": fargate.provider, "weight": 1}]}));
     let message = wait_for_event(&ns.name, "TaskDefinitionIncompatible", "privileged").await;
     assert!(message.contains("does not support launch type FARGATE"), "{message}");
-    let degraded = condition(&ns.name, "agent", "Degraded");
+    let degraded = condition(&ns.name, "agent", "Degraded").await;
     assert!(degraded.starts_with("True TaskDefinitionIncompatible: ") && degraded.contains("containerDefinitions[agent].privileged"), "{degraded}");
 
     let missing = format!("later-{suffix}");
@@ -270,15 +256,15 @@ async fn incompatible_or_missing_providers_block_the_service_with_a_reason() {
     service(&ns.name, "app", json!({"taskDefinition": "app", "desiredCount": 2,
         "capacityProviderStrategy": [{"capacityProvider": missing, "weight": 1}]}));
     wait_for_event(&ns.name, "CapacityProviderNotFound", &format!("capacity provider {missing} does not exist")).await;
-    assert!(condition(&ns.name, "app", "Degraded").starts_with("True CapacityProviderNotFound"));
+    assert!(condition(&ns.name, "app", "Degraded").await.starts_with("True CapacityProviderNotFound"));
 
     let later = Pool::create(&missing, "EC2", 1, "8");
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     let tasks = wait_for(pods.clone(), tasks_of("app"), TIMEOUT, "2 tasks once the provider exists", |ps| {
         running_split(ps) == Some(BTreeMap::from([(missing.clone(), 2)]))
     }).await;
-    assert!(live(&tasks).iter().all(|p| later.holds(p)));
-    assert!(condition(&ns.name, "app", "Degraded").starts_with("False"));
+    assert!(undeleted(&tasks).iter().all(|p| later.holds(p)));
+    assert!(condition(&ns.name, "app", "Degraded").await.starts_with("False"));
     let refused = pods.list(&kube::api::ListParams::default().labels("berth.dev/service=agent")).await.unwrap();
     assert!(refused.items.is_empty(), "the privileged service started tasks");
 }
@@ -298,8 +284,8 @@ async fn a_full_pool_leaves_tasks_pending_with_an_ecs_event() {
     assert!(message.contains(&format!("(capacity provider {})", fargate.provider)), "{message}");
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     let tasks = wait_for(pods, tasks_of("big"), TIMEOUT, "one running and one pending task", |ps| {
-        let live = live(ps);
-        live.len() == 2 && live.iter().filter(|p| running(p)).count() == 1
+        let live = undeleted(ps);
+        live.len() == 2 && live.iter().filter(|p| is_running(p)).count() == 1
     }).await;
-    assert!(live(&tasks).iter().filter(|p| running(p)).all(|p| fargate.holds(p)));
+    assert!(undeleted(&tasks).iter().filter(|p| is_running(p)).all(|p| fargate.holds(p)));
 }

@@ -24,7 +24,8 @@ fn release() -> String {
 /// `kubectl auth can-i VERB RESOURCE...` as the release's ServiceAccount.
 fn can_i(kubectl: &Kubectl, service_account: &str, sa_namespace: &str, args: &[&str]) -> bool {
     let user = format!("--as=system:serviceaccount:{sa_namespace}:{service_account}");
-    let out = kubectl.command("kubectl").args(["auth", "can-i"]).args(args).arg(&user).output().expect("running kubectl");
+    let question: Vec<&str> = ["auth", "can-i"].into_iter().chain(args.iter().copied()).chain([user.as_str()]).collect();
+    let out = kubectl.output("kubectl", &question, None).unwrap_or_else(|e| panic!("{e:#}"));
     match String::from_utf8_lossy(&out.stdout).trim() {
         "yes" => true,
         "no" => false,

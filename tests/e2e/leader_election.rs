@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use berth::runtime::leader::{LEASE_DURATION, RENEW_INTERVAL};
 use berth_tests::fixture::{OPERATOR_NAMESPACE, OPERATOR_RELEASE, Operator, TestNamespace, client, http_get, install_crds, plane, unique_suffix, wait_for};
+use berth_tests::objects::{apply, manifest};
+use berth_tests::tasks::{named, running, tasks_of, undeleted};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
-use kube::runtime::watcher;
 use serde_json::json;
 
 fn holder(leases: &[Arc<Lease>]) -> Option<String> {
@@ -23,24 +24,12 @@ fn metric(operator: &Operator, line_prefix: &str) -> Option<String> {
     body.lines().find(|l| l.starts_with(line_prefix)).map(String::from)
 }
 
-fn live(pods: &[Arc<Pod>]) -> usize {
-    pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).count()
-}
-
-fn running(pods: &[Arc<Pod>]) -> usize {
-    pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none() && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")).count()
-}
-
 #[tokio::test]
 async fn the_standby_takes_over_when_the_leader_dies() {
     install_crds();
     let ns = TestNamespace::create("leader");
-    let kubectl = plane().kubectl();
-    let apply = |yaml: String| kubectl.run_with_input(&["apply", "--server-side", "-n", &ns.name, "-f", "-"], &yaml).unwrap();
-    apply(json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": "web"},
-        "spec": {"memory": "128", "containerDefinitions": [{"name": "web", "image": "web:1"}]}}).to_string());
-    apply(json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "web"},
-        "spec": {"taskDefinition": "web", "desiredCount": 10}}).to_string());
+    apply(&ns.name, &manifest("TaskDefinition", "web", json!({"memory": "128", "containerDefinitions": [{"name": "web", "image": "web:1"}]})));
+    apply(&ns.name, &manifest("Service", "web", json!({"taskDefinition": "web", "desiredCount": 10})));
 
     // The Lease the chart's leader-election Role allows its ServiceAccount,
     // which the operators authenticate as.
@@ -50,18 +39,18 @@ async fn the_standby_takes_over_when_the_leader_dies() {
     ]);
     let operators = [start("operator-a"), start("operator-b")];
     let leases = Api::<Lease>::namespaced(client().await, OPERATOR_NAMESPACE);
-    let this_lease = watcher::Config::default().fields(&format!("metadata.name={lease}"));
+    let this_lease = named(&lease);
     let seen = wait_for(leases.clone(), this_lease.clone(), Duration::from_secs(60), "a leader", |ls| holder(ls).is_some()).await;
     let leader_name = holder(&seen).unwrap();
     let (leader, standby) = if leader_name == "operator-a" { (&operators[0], &operators[1]) } else { (&operators[1], &operators[0]) };
     let standby_name = if leader_name == "operator-a" { "operator-b" } else { "operator-a" };
 
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
-    let tasks = watcher::Config::default().labels("berth.dev/service=web");
+    let tasks = tasks_of("web");
     let mut most = 0;
     wait_for(pods.clone(), tasks.clone(), Duration::from_secs(60), "10 running tasks", |ps| {
-        most = most.max(live(ps));
-        running(ps) == 10
+        most = most.max(undeleted(ps).len());
+        running(ps).len() == 10
     })
     .await;
     // Exactly one reconciles: the leader counts reconciles, the standby none,
@@ -85,10 +74,10 @@ async fn the_standby_takes_over_when_the_leader_dies() {
 
     // The new leader owns the work: it scales up, from its own fresh caches,
     // without ever exceeding the desired count.
-    kubectl.run(&["scale", "-n", &ns.name, "ecssvc/web", "--replicas=15"]).unwrap();
+    plane().kubectl().run(&["scale", "-n", &ns.name, "ecssvc/web", "--replicas=15"]).unwrap();
     wait_for(pods.clone(), tasks.clone(), Duration::from_secs(60), "15 running tasks under the new leader", |ps| {
-        most = most.max(live(ps));
-        running(ps) == 15
+        most = most.max(undeleted(ps).len());
+        running(ps).len() == 15
     })
     .await;
     assert_eq!(most, 15, "more than 15 tasks existed at some point");
@@ -109,7 +98,7 @@ async fn a_graceful_shutdown_hands_the_lease_over_at_once() {
     ]);
     let first = start("first");
     let leases = Api::<Lease>::namespaced(client().await, &ns.name);
-    let this_lease = watcher::Config::default().fields(&format!("metadata.name={lease}"));
+    let this_lease = named(&lease);
     wait_for(leases.clone(), this_lease.clone(), Duration::from_secs(60), "first leading", |ls| holder(ls).as_deref() == Some("first")).await;
     let second = start("second");
     // The second is standing by (ready, not leading) before the first stops.

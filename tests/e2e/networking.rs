@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for, wait_for_service_status};
+use berth_tests::objects::{apply, events, manifest, service_field};
+use berth_tests::tasks::{is_deleting, is_draining, is_healthy, is_live, phase, revision_of, tasks_of};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Pod, Service as CoreService};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -19,14 +21,9 @@ use serde_json::{Value, json};
 const TIMEOUT: Duration = Duration::from_secs(120);
 const TARGET_GROUP: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-tg/6d0ecf831eec9f09";
 
-fn apply(ns: &str, object: Value) {
-    plane().kubectl().run_with_input(&["apply", "--server-side", "-n", ns, "-f", "-"], &object.to_string()).unwrap();
-}
-
 fn task_definition(name: &str, network_mode: &str, image: &str, port_mappings: Value) -> Value {
-    json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": name},
-        "spec": {"family": name, "networkMode": network_mode, "memory": "256",
-            "containerDefinitions": [{"name": "web", "image": image, "portMappings": port_mappings}]}})
+    manifest("TaskDefinition", name, json!({"family": name, "networkMode": network_mode, "memory": "256",
+        "containerDefinitions": [{"name": "web", "image": image, "portMappings": port_mappings}]}))
 }
 
 /// A task definition with an HTTP port 8080 and an admin port 9000.
@@ -46,37 +43,18 @@ fn balanced(name: &str, desired: i32, min: i32, max: i32, delay: u32) -> Value {
             "loadBalancers": [{"targetGroupArn": TARGET_GROUP, "containerName": "web", "containerPort": 8080}]}})
 }
 
-fn status(ns: &str, name: &str, path: &str) -> String {
-    plane().kubectl().run(&["get", "-n", ns, "ecssvc", name, "-o", &format!("jsonpath={path}")]).unwrap()
-}
-
-fn events(ns: &str) -> String {
-    plane().kubectl().run(&["get", "events", "-n", ns, "-o", "jsonpath={range .items[*]}{.type} {.note}{.message}{\"\\n\"}{end}"]).unwrap()
-}
-
-fn tasks_of(svc: &str) -> watcher::Config {
-    watcher::Config::default().labels(&format!("berth.dev/service={svc}"))
-}
-
 fn slices_of(service: &str) -> watcher::Config {
     watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"))
 }
 
-fn condition(p: &Pod, type_: &str) -> bool {
-    p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == type_ && c.status == "True"))
-}
-
-fn phase(p: &Pod) -> &str {
-    p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
-}
-
-/// Running, Ready, not being deleted and not draining.
+/// Running, Ready, not being deleted and not draining: a task traffic goes to.
 fn ready_task(p: &Pod) -> bool {
-    phase(p) == "Running" && condition(p, "Ready") && p.metadata.deletion_timestamp.is_none() && !p.annotations().contains_key("berth.dev/draining-since")
+    is_healthy(p) && !is_draining(p)
 }
 
-fn live(p: &Pod) -> bool {
-    p.metadata.deletion_timestamp.is_none() && !p.annotations().contains_key("berth.dev/draining-since") && !matches!(phase(p), "Failed" | "Succeeded")
+/// Live and not draining: a task that stays.
+fn staying(p: &Pod) -> bool {
+    is_live(p) && !is_draining(p)
 }
 
 fn names(pods: &[Arc<Pod>], keep: fn(&Pod) -> bool) -> BTreeSet<String> {
@@ -197,7 +175,7 @@ async fn record(ns: &str, svc: &str, service: &str, history: Arc<Mutex<History>>
         let mut stream = watcher(api, tasks_of(&svc)).boxed();
         while let Some(event) = stream.next().await {
             let deletion = match event {
-                Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) if p.metadata.deletion_timestamp.is_some() => Deletion::of(&p),
+                Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) if is_deleting(&p) => Deletion::of(&p),
                 Ok(watcher::Event::Delete(p)) => Deletion::of(&p),
                 Ok(watcher::Event::InitDone) => {
                     listed.send_modify(|n| *n += 1);
@@ -220,8 +198,8 @@ async fn record(ns: &str, svc: &str, service: &str, history: Arc<Mutex<History>>
 async fn load_balancer_endpoints_are_the_ready_tasks_and_drain_before_deletion() {
     operator();
     let ns = TestNamespace::create("net-lb");
-    apply(&ns.name, web("web", "web:1"));
-    apply(&ns.name, balanced("web", 3, 100, 200, 2));
+    apply(&ns.name, &web("web", "web:1"));
+    apply(&ns.name, &balanced("web", 3, 100, 200, 2));
 
     // The Kubernetes Service: named after the target group, owned by the Berth Service,
     // selecting this service's serving tasks, on container port 8080 only.
@@ -235,7 +213,7 @@ async fn load_balancer_endpoints_are_the_ready_tasks_and_drain_before_deletion()
     assert_eq!(ports, [json!(["http", 8080, 8080, "http"])]);
     let owner = &k8s.owner_references()[0];
     assert_eq!((owner.kind.as_str(), owner.name.as_str(), owner.controller), ("Service", "web", Some(true)));
-    assert_eq!(owner.uid, status(&ns.name, "web", "{.metadata.uid}"));
+    assert_eq!(owner.uid, service_field(&ns.name, "web", "{.metadata.uid}").await);
 
     // Exactly the ready tasks; an unready one leaves and comes back. The slices inherit
     // the Service's labels, which is how the operator's cache sees them.
@@ -245,7 +223,7 @@ async fn load_balancer_endpoints_are_the_ready_tasks_and_drain_before_deletion()
         "{:?}", slices.items.iter().map(|s| s.labels()).collect::<Vec<_>>());
     wait_for_service_status(&ns.name, "web", "{.status.kubernetesServices[0].name} {.status.kubernetesServices[0].containerPort} {.status.kubernetesServices[0].source}",
         "web-tg 8080 loadBalancers", TIMEOUT).await;
-    assert_eq!(status(&ns.name, "web", "{.status.conditions[?(@.type==\"TrafficRouted\")].status}"), "True");
+    assert_eq!(service_field(&ns.name, "web", "{.status.conditions[?(@.type==\"TrafficRouted\")].status}").await, "True");
     let sick = ready.iter().next().unwrap().clone();
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     let annotate = |value: Value| Patch::Merge(json!({"metadata": {"annotations": {"sim.berth.dev/unready": value}}}));
@@ -269,7 +247,7 @@ async fn load_balancer_endpoints_are_the_ready_tasks_and_drain_before_deletion()
     let (recorders, mut deletions) = record(&ns.name, "web", "web-tg", history.clone()).await;
     plane().kubectl().run(&["scale", "-n", &ns.name, "ecssvc/web", "--replicas=2"]).unwrap();
     wait_for(pods.clone(), tasks_of("web"), TIMEOUT, "one task drained and deleted", |ps| {
-        names(ps, live).len() == 2 && ps.iter().all(|p| live(p) || p.metadata.deletion_timestamp.is_some())
+        names(ps, staying).len() == 2 && ps.iter().all(|p| staying(p) || is_deleting(p))
     }).await;
     let remaining = wait_endpoints_match_ready_tasks(&ns.name, "web", "web-tg", 2).await;
     tokio::time::timeout(TIMEOUT, deletions.wait_for(|n| *n >= 1)).await.expect("the recorder saw the deletion").unwrap();
@@ -278,7 +256,7 @@ async fn load_balancer_endpoints_are_the_ready_tasks_and_drain_before_deletion()
     assert!(ready.contains(&deletion.pod) && !remaining.contains(&deletion.pod), "stopped {deletion:?}, before {ready:?}, after {remaining:?}");
     assert!(deletion.drained_seconds.is_some_and(|s| s >= 2), "deleted before the 2-second deregistration delay: {deletion:?}");
     assert_left_endpoints_before_deletion(&history.lock().unwrap());
-    let log = events(&ns.name);
+    let log = events(&ns.name).await;
     assert!(log.contains("(service web) registered container web port 8080 with Kubernetes Service web-tg (ClusterIP, port 8080)."), "{log}");
     assert!(log.contains("has begun draining connections on 1 tasks."), "{log}");
 
@@ -292,18 +270,18 @@ async fn load_balancer_endpoints_are_the_ready_tasks_and_drain_before_deletion()
 async fn a_rollout_never_drops_the_endpoints_below_the_minimum_healthy_count() {
     operator();
     let ns = TestNamespace::create("net-roll");
-    apply(&ns.name, web("api", "api:1"));
+    apply(&ns.name, &web("api", "api:1"));
     // No deregistration delay: only waiting for the EndpointSlices orders removal and deletion.
-    apply(&ns.name, balanced("api", 3, 100, 200, 0));
+    apply(&ns.name, &balanced("api", 3, 100, 200, 0));
     wait_endpoints_match_ready_tasks(&ns.name, "api", "web-tg", 3).await;
     let history = Arc::new(Mutex::new(History::default()));
     let (recorders, _) = record(&ns.name, "api", "web-tg", history.clone()).await;
 
-    apply(&ns.name, web("api", "api:2"));
+    apply(&ns.name, &web("api", "api:2"));
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     wait_for(pods, tasks_of("api"), TIMEOUT, "3 ready tasks of revision 2 and nothing else", |ps| {
-        let current: Vec<_> = ps.iter().filter(|p| live(p)).collect();
-        current.len() == 3 && current.iter().all(|p| ready_task(p) && p.labels().get("berth.dev/revision").map(String::as_str) == Some("2")) && ps.len() == 3
+        let current: Vec<_> = ps.iter().filter(|p| staying(p)).collect();
+        current.len() == 3 && current.iter().all(|p| ready_task(p) && revision_of(p) == "2") && ps.len() == 3
     }).await;
     let revision_2 = wait_endpoints_match_ready_tasks(&ns.name, "api", "web-tg", 3).await;
     recorders.iter().for_each(|r| r.abort());
@@ -322,16 +300,13 @@ async fn a_static_host_port_leaves_the_fourth_task_pending_and_dynamic_ports_run
     operator();
     let ns = TestNamespace::create("net-bridge");
     // 31977 and 31978 are used by no other test: the three worker nodes are shared.
-    apply(&ns.name, task_definition("static", "bridge", "web:1", json!([{"containerPort": 80, "hostPort": 31977}])));
-    apply(&ns.name, json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "static"},
-        "spec": {"taskDefinition": "static", "desiredCount": 4}}));
-    apply(&ns.name, task_definition("dynamic", "bridge", "web:1", json!([{"containerPort": 80, "hostPort": 0}])));
-    apply(&ns.name, json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "dynamic"},
-        "spec": {"taskDefinition": "dynamic", "desiredCount": 4}}));
+    apply(&ns.name, &task_definition("static", "bridge", "web:1", json!([{"containerPort": 80, "hostPort": 31977}])));
+    apply(&ns.name, &manifest("Service", "static", json!({"taskDefinition": "static", "desiredCount": 4})));
+    apply(&ns.name, &task_definition("dynamic", "bridge", "web:1", json!([{"containerPort": 80, "hostPort": 0}])));
+    apply(&ns.name, &manifest("Service", "dynamic", json!({"taskDefinition": "dynamic", "desiredCount": 4})));
     // Host networking: the container port is the host port.
-    apply(&ns.name, task_definition("host", "host", "web:1", json!([{"containerPort": 31978}])));
-    apply(&ns.name, json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "host"},
-        "spec": {"taskDefinition": "host", "desiredCount": 4}}));
+    apply(&ns.name, &task_definition("host", "host", "web:1", json!([{"containerPort": 31978}])));
+    apply(&ns.name, &manifest("Service", "host", json!({"taskDefinition": "host", "desiredCount": 4})));
 
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     let unschedulable = |p: &Pod| p.status.as_ref().and_then(|s| s.conditions.as_ref())
@@ -358,7 +333,7 @@ async fn a_static_host_port_leaves_the_fourth_task_pending_and_dynamic_ports_run
     }).await;
     // Pending is not failing: nothing stopped, the pending task is still there.
     wait_for_service_status(&ns.name, "static", "{.status.runningCount} {.status.pendingCount}", "3 1", TIMEOUT).await;
-    let stopped = status(&ns.name, "static", "{.status.stoppedTasks}");
+    let stopped = service_field(&ns.name, "static", "{.status.stoppedTasks}").await;
     assert!(stopped.is_empty() || stopped == "[]", "stopped tasks: {stopped}");
     let failed = kubectl.run(&["get", "pods", "-n", &ns.name, "--field-selector=status.phase=Failed", "-o", "name"]).unwrap();
     assert_eq!(failed.trim(), "", "no task failed");
@@ -368,8 +343,8 @@ async fn a_static_host_port_leaves_the_fourth_task_pending_and_dynamic_ports_run
 async fn service_connect_aliases_and_registries_are_services_named_as_clients_call_them() {
     operator();
     let ns = TestNamespace::create("net-connect");
-    apply(&ns.name, web("orders", "orders:1"));
-    apply(&ns.name, json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "orders"},
+    apply(&ns.name, &web("orders", "orders:1"));
+    apply(&ns.name, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "orders"},
         "spec": {"taskDefinition": "orders", "desiredCount": 2,
             "serviceRegistries": [{"registryArn": "arn:aws:servicediscovery:us-east-1:123456789012:service/srv-abc", "port": 8080}],
             "serviceConnectConfiguration": {"enabled": true, "namespace": "internal", "services": [
@@ -414,15 +389,16 @@ async fn service_connect_aliases_and_registries_are_services_named_as_clients_ca
 async fn a_load_balancer_on_a_port_the_task_lacks_gets_a_warning_and_no_service() {
     operator();
     let ns = TestNamespace::create("net-bad-lb");
-    apply(&ns.name, web("web", "web:1"));
-    apply(&ns.name, json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "web"},
+    apply(&ns.name, &web("web", "web:1"));
+    apply(&ns.name, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"taskDefinition": "web", "desiredCount": 1,
             "loadBalancers": [{"loadBalancerName": "front", "containerName": "web", "containerPort": 7777}]}}));
     // The task runs all the same.
     wait_for_service_status(&ns.name, "web", "{.status.conditions[?(@.type==\"TrafficRouted\")].reason} {.status.runningCount}", "InvalidLoadBalancer 1", TIMEOUT).await;
     let message = "(service web) (load-balancer front): container web has no portMappings entry for containerPort 7777; no Kubernetes Service is created for it";
-    assert_eq!(status(&ns.name, "web", "{.status.conditions[?(@.type==\"TrafficRouted\")].message}"), message);
-    assert!(events(&ns.name).lines().any(|l| l == format!("Warning {message}")), "{}", events(&ns.name));
+    assert_eq!(service_field(&ns.name, "web", "{.status.conditions[?(@.type==\"TrafficRouted\")].message}").await, message);
+    let log = events(&ns.name).await;
+    assert!(log.lines().any(|l| l == format!("Warning InvalidLoadBalancer {message}")), "{log}");
     let services = plane().kubectl().run(&["get", "services", "-n", &ns.name, "-o", "name"]).unwrap();
     assert_eq!(services.trim(), "");
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use berth_tests::fixture::{TestNamespace, client, plane, unique_suffix, wait_for};
 use berth_tests::plane::NodeSpec;
 use berth_tests::plane::nodes::node_manifest;
+use berth_tests::tasks::{exit_code, is_ready, named, phase};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -23,25 +24,6 @@ fn pod(name: &str, containers: &[&str], annotations: serde_json::Value) -> Pod {
         "spec": {"restartPolicy": "Never", "containers": containers},
     }))
     .unwrap()
-}
-
-fn phase(p: &Pod) -> &str {
-    p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
-}
-
-fn ready(p: &Pod) -> bool {
-    let conditions = p.status.as_ref().and_then(|s| s.conditions.as_ref());
-    conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-fn exit_code(p: &Pod, container: &str) -> Option<i32> {
-    let statuses = p.status.as_ref()?.container_statuses.as_ref()?;
-    let status = statuses.iter().find(|s| s.name == container)?;
-    Some(status.state.as_ref()?.terminated.as_ref()?.exit_code)
-}
-
-fn single(name: &str) -> watcher::Config {
-    watcher::Config::default().fields(&format!("metadata.name={name}"))
 }
 
 #[tokio::test]
@@ -90,7 +72,7 @@ async fn pod_told_to_fail_ends_failed_with_the_exit_code() {
     let ns = TestNamespace::create("smoke-fail");
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     pods.create(&PostParams::default(), &pod("crash", &["app"], json!({"sim.berth.dev/exit-code": "3"}))).await.unwrap();
-    let seen = wait_for(pods, single("crash"), TIMEOUT, "pod Failed", |ps| ps.iter().any(|p| phase(p) == "Failed")).await;
+    let seen = wait_for(pods, named("crash"), TIMEOUT, "pod Failed", |ps| ps.iter().any(|p| phase(p) == "Failed")).await;
     assert_eq!(exit_code(&seen[0], "app"), Some(3));
 }
 
@@ -100,7 +82,7 @@ async fn one_container_exits_while_the_other_keeps_running() {
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     let annotations = json!({"sim.berth.dev/exit-code": "2", "sim.berth.dev/exit-container": "log-router"});
     pods.create(&PostParams::default(), &pod("two", &["app", "log-router"], annotations)).await.unwrap();
-    let seen = wait_for(pods, single("two"), TIMEOUT, "log-router exited",
+    let seen = wait_for(pods, named("two"), TIMEOUT, "log-router exited",
         |ps| ps.iter().any(|p| exit_code(p, "log-router").is_some())).await;
     assert_eq!(exit_code(&seen[0], "log-router"), Some(2));
     assert_eq!(exit_code(&seen[0], "app"), None, "app keeps running");
@@ -112,12 +94,12 @@ async fn readiness_follows_the_unready_annotation() {
     let ns = TestNamespace::create("smoke-ready");
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     pods.create(&PostParams::default(), &pod("flappy", &["app"], json!({}))).await.unwrap();
-    wait_for(pods.clone(), single("flappy"), TIMEOUT, "ready", |ps| ps.iter().any(|p| ready(p))).await;
+    wait_for(pods.clone(), named("flappy"), TIMEOUT, "ready", |ps| ps.iter().any(|p| is_ready(p))).await;
     let set = |value: serde_json::Value| Patch::Merge(json!({"metadata": {"annotations": {"sim.berth.dev/unready": value}}}));
     pods.patch("flappy", &PatchParams::default(), &set(json!("true"))).await.unwrap();
-    wait_for(pods.clone(), single("flappy"), TIMEOUT, "unready", |ps| ps.iter().any(|p| phase(p) == "Running" && !ready(p))).await;
+    wait_for(pods.clone(), named("flappy"), TIMEOUT, "unready", |ps| ps.iter().any(|p| phase(p) == "Running" && !is_ready(p))).await;
     pods.patch("flappy", &PatchParams::default(), &set(serde_json::Value::Null)).await.unwrap();
-    wait_for(pods, single("flappy"), TIMEOUT, "ready again", |ps| ps.iter().any(|p| ready(p))).await;
+    wait_for(pods, named("flappy"), TIMEOUT, "ready again", |ps| ps.iter().any(|p| is_ready(p))).await;
 }
 
 #[tokio::test]
@@ -138,11 +120,11 @@ async fn not_ready_node_gets_the_not_ready_taint() {
     let node_ready = |n: &Node| {
         n.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
     };
-    wait_for(nodes.clone(), single(&name), TIMEOUT, "node Ready without not-ready taint",
+    wait_for(nodes.clone(), named(&name), TIMEOUT, "node Ready without not-ready taint",
         |ns| ns.iter().any(|n| node_ready(n) && !taints(n).iter().any(|t| t.starts_with("node.kubernetes.io/not-ready")))).await;
 
     kubectl.run(&["annotate", "node", &name, "sim.berth.dev/not-ready=true"]).unwrap();
-    let seen = wait_for(nodes.clone(), single(&name), TIMEOUT, "not-ready taint from kube-controller-manager",
+    let seen = wait_for(nodes.clone(), named(&name), TIMEOUT, "not-ready taint from kube-controller-manager",
         |ns| ns.iter().any(|n| taints(n).contains(&"node.kubernetes.io/not-ready:NoExecute".to_string()))).await;
     assert!(!node_ready(&seen[0]));
     nodes.delete(&name, &DeleteParams::default()).await.unwrap();

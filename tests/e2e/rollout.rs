@@ -4,24 +4,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for, wait_for_service_status};
+use berth_tests::fixture::{TestNamespace, client, operator, wait_for, wait_for_service_status, wait_until};
+use berth_tests::objects::{apply, events, manifest, service_field, service_json};
+use berth_tests::tasks::{is_healthy, is_live, named, revision_of, tasks_of};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
-use kube::runtime::watcher;
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(180);
 
-fn apply(ns: &str, object: Value) {
-    plane().kubectl().run_with_input(&["apply", "--server-side", "-n", ns, "-f", "-"], &object.to_string()).unwrap();
-}
-
 /// A task definition whose container has a health check (so readiness counts
 /// at once, not after the 40-second rule) and optional docker labels.
 fn revision(name: &str, image: &str, docker_labels: Value) -> Value {
-    json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": name},
-        "spec": {"memory": "256", "containerDefinitions": [{"name": "web", "image": image, "dockerLabels": docker_labels,
-            "healthCheck": {"command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]}}]}})
+    manifest("TaskDefinition", name, json!({"memory": "256", "containerDefinitions": [{"name": "web", "image": image, "dockerLabels": docker_labels,
+        "healthCheck": {"command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]}}]}))
 }
 
 fn service(name: &str, desired: i32, min: i32, max: i32, breaker: bool) -> Value {
@@ -29,47 +25,19 @@ fn service(name: &str, desired: i32, min: i32, max: i32, breaker: bool) -> Value
     if breaker {
         config["deploymentCircuitBreaker"] = json!({"enable": true, "rollback": true});
     }
-    json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": name},
-        "spec": {"taskDefinition": name, "desiredCount": desired, "deploymentConfiguration": config}})
-}
-
-fn status(ns: &str, name: &str, path: &str) -> String {
-    plane().kubectl().run(&["get", "-n", ns, "ecssvc", name, "-o", &format!("jsonpath={path}")]).unwrap()
-}
-
-/// The live Service object.
-fn get(ns: &str, name: &str) -> Value {
-    serde_json::from_str(&plane().kubectl().run(&["get", "-n", ns, "ecssvc", name, "-o", "json"]).unwrap()).unwrap()
+    manifest("Service", name, json!({"taskDefinition": name, "desiredCount": desired, "deploymentConfiguration": config}))
 }
 
 /// What Argo CD would show for the live Service.
-fn argocd(ns: &str, name: &str) -> String {
-    berth_tests::argocd::health("Service", &get(ns, name)).status
-}
-
-fn live(p: &Pod) -> bool {
-    let phase = p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
-    p.metadata.deletion_timestamp.is_none() && phase != "Failed" && phase != "Succeeded"
-}
-
-fn healthy(p: &Pod) -> bool {
-    let ready = p.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-    live(p) && ready && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-}
-
-fn revision_of(p: &Pod) -> &str {
-    p.metadata.labels.as_ref().and_then(|l| l.get("berth.dev/revision")).map(String::as_str).unwrap_or("")
-}
-
-fn tasks_of(svc: &str) -> watcher::Config {
-    watcher::Config::default().labels(&format!("berth.dev/service={svc}"))
+async fn argocd(ns: &str, name: &str) -> String {
+    berth_tests::argocd::health("Service", &service_json(ns, name).await).status
 }
 
 async fn wait_steady(ns: &str, name: &str, revision: &str, desired: usize) -> Vec<Arc<Pod>> {
     let pods = Api::<Pod>::namespaced(client().await, ns);
     let steady = wait_for(pods, tasks_of(name), TIMEOUT, &format!("{desired} healthy tasks of revision {revision}"), |ps| {
-        let current: Vec<_> = ps.iter().filter(|p| live(p)).collect();
-        current.len() == desired && current.iter().all(|p| healthy(p) && revision_of(p) == revision)
+        let current: Vec<_> = ps.iter().filter(|p| is_live(p)).collect();
+        current.len() == desired && current.iter().all(|p| is_healthy(p) && revision_of(p) == revision)
     }).await;
     wait_for_service_status(ns, name, "{.status.conditions[?(@.type==\"Ready\")].status}", "True", TIMEOUT).await;
     steady
@@ -79,44 +47,40 @@ async fn wait_steady(ns: &str, name: &str, revision: &str, desired: usize) -> Ve
 /// at once); Argo CD shows the roll as Progressing while two deployments run.
 async fn roll(ns: &str, name: &str, desired: usize) -> (usize, usize) {
     let pods = Api::<Pod>::namespaced(client().await, ns);
-    apply(ns, revision(name, "web:2", json!({})));
+    apply(ns, &revision(name, "web:2", json!({})));
     let (mut most, mut fewest_healthy) = (0, usize::MAX);
     let mut argocd_during_roll = vec![];
-    wait_for(pods, tasks_of(name), TIMEOUT, "the roll to revision 2", |ps| {
-        most = most.max(ps.iter().filter(|p| live(p)).count());
-        fewest_healthy = fewest_healthy.min(ps.iter().filter(|p| healthy(p)).count());
+    wait_until(pods, tasks_of(name), TIMEOUT, "the roll to revision 2", async |ps: &[Arc<Pod>]| {
+        most = most.max(ps.iter().filter(|p| is_live(p)).count());
+        fewest_healthy = fewest_healthy.min(ps.iter().filter(|p| is_healthy(p)).count());
         // One read of the object for both: it changes between reads.
-        let service = get(ns, name);
+        let service = service_json(ns, name).await;
         let roles: Vec<&str> = service["status"]["deployments"].as_array().into_iter().flatten().filter_map(|d| d["status"].as_str()).collect();
         if roles == ["PRIMARY", "ACTIVE"] {
             argocd_during_roll.push(berth_tests::argocd::health("Service", &service).status);
         }
-        let current: Vec<_> = ps.iter().filter(|p| live(p)).collect();
-        current.len() == desired && current.iter().all(|p| healthy(p) && revision_of(p) == "2")
-            && status(ns, name, "{.status.deployments[*].rolloutState}") == "COMPLETED"
+        let current: Vec<_> = ps.iter().filter(|p| is_live(p)).collect();
+        current.len() == desired && current.iter().all(|p| is_healthy(p) && revision_of(p) == "2")
+            && service_field(ns, name, "{.status.deployments[*].rolloutState}").await == "COMPLETED"
     }).await;
     assert!(!argocd_during_roll.is_empty(), "never saw the roll with two deployments");
     assert!(argocd_during_roll.iter().all(|s| s == "Progressing"), "Argo CD during the roll: {argocd_during_roll:?}");
     (most, fewest_healthy)
 }
 
-fn events(ns: &str) -> String {
-    plane().kubectl().run(&["get", "events", "-n", ns, "-o", "jsonpath={range .items[*]}{.note}{.message}{\"\\n\"}{end}"]).unwrap()
-}
-
 #[tokio::test]
 async fn ten_tasks_roll_within_min_50_max_200() {
     operator();
     let ns = TestNamespace::create("roll-50-200");
-    apply(&ns.name, revision("web", "web:1", json!({})));
-    apply(&ns.name, service("web", 10, 50, 200, false));
+    apply(&ns.name, &revision("web", "web:1", json!({})));
+    apply(&ns.name, &service("web", 10, 50, 200, false));
     wait_steady(&ns.name, "web", "1", 10).await;
     let (most, fewest_healthy) = roll(&ns.name, "web", 10).await;
     assert!(most <= 20, "{most} tasks at once, above maximumPercent 200");
     assert!(fewest_healthy >= 5, "{fewest_healthy} healthy tasks at once, below minimumHealthyPercent 50");
     wait_steady(&ns.name, "web", "2", 10).await;
-    assert_eq!(argocd(&ns.name, "web"), "Healthy");
-    let log = events(&ns.name);
+    assert_eq!(argocd(&ns.name, "web").await, "Healthy");
+    let log = events(&ns.name).await;
     assert!(log.contains("deployment completed."), "{log}");
     assert!(log.contains("(service web) has reached a steady state."), "{log}");
 }
@@ -125,8 +89,8 @@ async fn ten_tasks_roll_within_min_50_max_200() {
 async fn ten_tasks_roll_within_min_100_max_150() {
     operator();
     let ns = TestNamespace::create("roll-100-150");
-    apply(&ns.name, revision("api", "web:1", json!({})));
-    apply(&ns.name, service("api", 10, 100, 150, false));
+    apply(&ns.name, &revision("api", "web:1", json!({})));
+    apply(&ns.name, &service("api", 10, 100, 150, false));
     wait_steady(&ns.name, "api", "1", 10).await;
     let (most, fewest_healthy) = roll(&ns.name, "api", 10).await;
     assert!(most <= 15, "{most} tasks at once, above maximumPercent 150");
@@ -137,33 +101,32 @@ async fn ten_tasks_roll_within_min_100_max_150() {
 async fn a_revision_that_cannot_run_trips_the_breaker_and_rolls_back() {
     operator();
     let ns = TestNamespace::create("roll-breaker");
-    apply(&ns.name, revision("app", "app:1", json!({})));
-    apply(&ns.name, service("app", 4, 50, 200, true));
+    apply(&ns.name, &revision("app", "app:1", json!({})));
+    apply(&ns.name, &service("app", 4, 50, 200, true));
     wait_steady(&ns.name, "app", "1", 4).await;
-    let first = status(&ns.name, "app", "{.status.deployments[0].id}");
+    let first = service_field(&ns.name, "app", "{.status.deployments[0].id}").await;
 
-    apply(&ns.name, revision("app", "app:2", json!({"sim.berth.dev/exit-code": "1"})));
+    apply(&ns.name, &revision("app", "app:2", json!({"sim.berth.dev/exit-code": "1"})));
     // Watch the Service itself: the last status write may follow the last pod change.
     let services = Api::<berth::api::Service>::namespaced(client().await, &ns.name);
-    let app = watcher::Config::default().fields("metadata.name=app");
-    wait_for(services, app, TIMEOUT, "the rollback to revision 1 at steady state", |ss| {
+    wait_for(services, named("app"), TIMEOUT, "the rollback to revision 1 at steady state", |ss| {
         let conditions = ss.first().and_then(|s| s.status.as_ref()).and_then(|s| s.conditions.clone()).unwrap_or_default();
         let condition = |type_: &str| conditions.iter().find(|c| c.type_ == type_).cloned();
         condition("Degraded").is_some_and(|c| c.reason == "DeploymentFailed") && condition("Ready").is_some_and(|c| c.status == "True")
     }).await;
     wait_steady(&ns.name, "app", "1", 4).await;
 
-    let deployments = status(&ns.name, "app", "{range .status.deployments[*]}{.id} {.status} {.rolloutState} {.taskDefinition}{\"\\n\"}{end}");
+    let deployments = service_field(&ns.name, "app", "{range .status.deployments[*]}{.id} {.status} {.rolloutState} {.taskDefinition}{\"\\n\"}{end}").await;
     assert!(deployments.contains(&format!("{first} PRIMARY COMPLETED app:1")), "{deployments}");
     assert!(deployments.contains("ACTIVE FAILED app:2"), "{deployments}");
-    assert_eq!(status(&ns.name, "app", "{.status.taskDefinition}"), "app:1");
-    let failed: i32 = status(&ns.name, "app", "{.status.deployments[?(@.rolloutState==\"FAILED\")].failedTasks}").parse().unwrap();
+    assert_eq!(service_field(&ns.name, "app", "{.status.taskDefinition}").await, "app:1");
+    let failed: i32 = service_field(&ns.name, "app", "{.status.deployments[?(@.rolloutState==\"FAILED\")].failedTasks}").await.parse().unwrap();
     assert!(failed >= 3, "the breaker tripped after {failed} failed tasks; the threshold for 4 tasks is 3");
     // The user's spec is untouched: it still names the family, whose latest revision failed.
-    let spec = plane().kubectl().run(&["get", "-n", &ns.name, "ecssvc", "app", "-o", "jsonpath={.spec.taskDefinition}"]).unwrap();
+    let spec = service_field(&ns.name, "app", "{.spec.taskDefinition}").await;
     assert_eq!(spec, "app");
-    let log = events(&ns.name);
+    let log = events(&ns.name).await;
     assert!(log.contains("deployment failed: tasks failed to start."), "{log}");
     assert!(log.contains(&format!("(service app) rolling back to deployment {first}.")), "{log}");
-    assert_eq!(argocd(&ns.name, "app"), "Degraded");
+    assert_eq!(argocd(&ns.name, "app").await, "Degraded");
 }

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for, wait_for_service_status};
+use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for, wait_for_service_status, wait_until};
+use berth_tests::objects::{apply, events, field, manifest, service_field};
+use berth_tests::tasks::{exit_code, is_live, named, node_of, phase, running, tasks_of};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
@@ -13,34 +15,16 @@ use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
-fn apply(ns: &str, yaml: &str) {
-    plane().kubectl().run_with_input(&["apply", "--server-side", "-n", ns, "-f", "-"], yaml).unwrap();
+fn task_definition(name: &str, containers: Value) -> Value {
+    manifest("TaskDefinition", name, json!({"family": name, "memory": "512", "containerDefinitions": containers}))
 }
 
-fn task_definition(name: &str, containers: Value) -> String {
-    json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": name},
-           "spec": {"family": name, "memory": "512", "containerDefinitions": containers}}).to_string()
-}
-
-fn service(name: &str, task_definition: &str, desired: i32) -> String {
-    json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": name},
-           "spec": {"taskDefinition": task_definition, "desiredCount": desired}}).to_string()
+fn service(name: &str, task_definition: &str, desired: i32) -> Value {
+    manifest("Service", name, json!({"taskDefinition": task_definition, "desiredCount": desired}))
 }
 
 fn web() -> Value {
     json!([{"name": "web", "image": "nginx:1.27", "portMappings": [{"containerPort": 80}]}])
-}
-
-fn tasks_of(svc: &str) -> watcher::Config {
-    watcher::Config::default().labels(&format!("berth.dev/service={svc}"))
-}
-
-fn phase(p: &Pod) -> &str {
-    p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
-}
-
-fn running(pods: &[Arc<Pod>]) -> Vec<&Arc<Pod>> {
-    pods.iter().filter(|p| phase(p) == "Running" && p.metadata.deletion_timestamp.is_none()).collect()
 }
 
 async fn zones_of(pods: &[&Arc<Pod>]) -> BTreeMap<String, usize> {
@@ -49,20 +33,16 @@ async fn zones_of(pods: &[&Arc<Pod>]) -> BTreeMap<String, usize> {
         .filter_map(|n| Some((n.name_any(), n.labels().get("topology.kubernetes.io/zone")?.clone()))).collect();
     let mut counts = BTreeMap::new();
     for p in pods {
-        let node = p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
-        *counts.entry(zone.get(&node).cloned().unwrap_or_default()).or_default() += 1;
+        let node = node_of(p).unwrap_or_default();
+        *counts.entry(zone.get(node).cloned().unwrap_or_default()).or_default() += 1;
     }
     counts
-}
-
-fn service_status(ns: &str, name: &str, path: &str) -> String {
-    plane().kubectl().run(&["get", "-n", ns, "ecssvc", name, "-o", &format!("jsonpath={path}")]).unwrap()
 }
 
 async fn wait_running(ns: &str, svc: &str, n: usize) -> Vec<Arc<Pod>> {
     let pods = Api::<Pod>::namespaced(client().await, ns);
     wait_for(pods, tasks_of(svc), TIMEOUT, &format!("{n} running tasks of {svc}"), |ps| {
-        running(ps).len() == n && ps.iter().filter(|p| p.metadata.deletion_timestamp.is_none() && phase(p) != "Failed" && phase(p) != "Succeeded").count() == n
+        running(ps).len() == n && ps.iter().filter(|p| is_live(p)).count() == n
     }).await
 }
 
@@ -79,7 +59,7 @@ async fn six_tasks_spread_two_per_zone_then_scale_in_keeps_one_per_zone() {
     plane().kubectl().run(&["scale", "-n", &ns.name, "ecssvc/web", "--replicas=3"]).unwrap();
     let pods = wait_running(&ns.name, "web", 3).await;
     assert_eq!(zones_of(&running(&pods)).await, all_zones(1));
-    let events = plane().kubectl().run(&["get", "events", "-n", &ns.name, "-o", "jsonpath={range .items[*]}{.note}{.message}{\"\\n\"}{end}"]).unwrap();
+    let events = events(&ns.name).await;
     assert!(events.contains("(service web) has started"), "{events}");
     assert!(events.contains("(service web) has stopped 3 running tasks"), "{events}");
 }
@@ -138,9 +118,8 @@ async fn essential_exit_stops_the_task_and_non_essential_exit_does_not() {
     let exit = |container: &str| json!({"metadata": {"annotations": {"sim.berth.dev/exit-code": "2", "sim.berth.dev/exit-container": container}}});
 
     api.patch(&first, &PatchParams::default(), &Patch::Merge(&exit("log-router"))).await.unwrap();
-    let one = format!("metadata.name={first}");
-    let seen = wait_for(api.clone(), watcher::Config::default().fields(&one), TIMEOUT, "log-router exited", |ps| {
-        ps.iter().any(|p| p.status.as_ref().and_then(|s| s.container_statuses.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.name == "log-router" && c.state.as_ref().is_some_and(|s| s.terminated.is_some()))))
+    let seen = wait_for(api.clone(), named(&first), TIMEOUT, "log-router exited", |ps| {
+        ps.iter().any(|p| exit_code(p, "log-router").is_some())
     }).await;
     assert_eq!(phase(&seen[0]), "Running");
     wait_for_service_status(&ns.name, "pair", "{.status.runningCount}", "1", TIMEOUT).await;
@@ -166,9 +145,9 @@ async fn a_task_that_always_exits_is_throttled() {
     let api = Api::<Pod>::namespaced(client().await, &ns.name);
     let started = Instant::now();
     let mut created = std::collections::BTreeSet::new();
-    wait_for(api, tasks_of("crash"), TIMEOUT, "throttle visible in status", |ps| {
+    wait_until(api, tasks_of("crash"), TIMEOUT, "throttle visible in status", async |ps: &[Arc<Pod>]| {
         created.extend(ps.iter().map(|p| p.name_any()));
-        service_status(&ns.name, "crash", "{.status.conditions[?(@.type==\"Progressing\")].reason}") == "TaskStartThrottled"
+        service_field(&ns.name, "crash", "{.status.conditions[?(@.type==\"Progressing\")].reason}").await == "TaskStartThrottled"
     }).await;
     // Watch a while longer: creations stay bounded by the backoff (10 s, 20 s, ...).
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
@@ -179,7 +158,7 @@ async fn a_task_that_always_exits_is_throttled() {
     })).await;
     let minutes = started.elapsed().as_secs_f64() / 60.0;
     assert!(created.len() as f64 <= 6.0 + 6.0 * minutes, "{} pods in {minutes:.2} min", created.len());
-    let events = plane().kubectl().run(&["get", "events", "-n", &ns.name, "-o", "jsonpath={range .items[*]}{.note}{.message}{\"\\n\"}{end}"]).unwrap();
+    let events = events(&ns.name).await;
     assert!(events.contains("(service crash) is unable to consistently start tasks successfully."), "{events}");
 }
 
@@ -189,8 +168,7 @@ async fn task_run_of_three_completes_with_exit_codes() {
     let ns = TestNamespace::create("sched-taskrun");
     let batch = json!([{"name": "job", "image": "job:1", "dockerLabels": {"sim.berth.dev/exit-code": "0", "sim.berth.dev/exit-after": "1s"}}]);
     apply(&ns.name, &task_definition("batch", batch));
-    apply(&ns.name, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskRun", "metadata": {"name": "nightly"},
-        "spec": {"taskDefinition": "batch", "count": 3}}).to_string());
+    apply(&ns.name, &manifest("TaskRun", "nightly", json!({"taskDefinition": "batch", "count": 3})));
     let kubectl = plane().kubectl();
     let deadline = Instant::now() + TIMEOUT;
     loop {
@@ -202,14 +180,12 @@ async fn task_run_of_three_completes_with_exit_codes() {
             kubectl.run(&["get", "-n", &ns.name, "taskrun/nightly", "-o", "yaml"]).unwrap(),
             kubectl.run(&["get", "-n", &ns.name, "pods", "-o", "jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.metadata.annotations} {.status.containerStatuses[*].state}{\"\\n\"}{end}"]).unwrap());
     }
-    let codes = kubectl.run(&["get", "-n", &ns.name, "taskrun/nightly", "-o", "jsonpath={.status.tasks[*].containers[*].exitCode}"]).unwrap();
-    assert_eq!(codes, "0 0 0");
-    let stopped = kubectl.run(&["get", "-n", &ns.name, "taskrun/nightly", "-o", "jsonpath={.status.stoppedCount}"]).unwrap();
-    assert_eq!(stopped, "3");
+    assert_eq!(field(&ns.name, "taskrun/nightly", "{.status.tasks[*].containers[*].exitCode}").await, "0 0 0");
+    assert_eq!(field(&ns.name, "taskrun/nightly", "{.status.stoppedCount}").await, "3");
 }
 
 fn nodes_of(pods: &[&Arc<Pod>]) -> Vec<String> {
-    let mut nodes: Vec<String> = pods.iter().filter_map(|p| p.spec.as_ref()?.node_name.clone()).collect();
+    let mut nodes: Vec<String> = pods.iter().filter_map(|p| node_of(p).map(String::from)).collect();
     nodes.sort();
     nodes
 }
@@ -219,12 +195,11 @@ async fn member_of_and_distinct_instance_are_honoured_by_kube_scheduler() {
     operator();
     let ns = TestNamespace::create("sched-constraints");
     apply(&ns.name, &task_definition("pinned", web()));
-    apply(&ns.name, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "pinned"},
-        "spec": {"taskDefinition": "pinned", "desiredCount": 3,
-                 "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1b"}]}}).to_string());
+    apply(&ns.name, &manifest("Service", "pinned", json!({"taskDefinition": "pinned", "desiredCount": 3,
+        "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.availability-zone == us-east-1b"}]})));
     apply(&ns.name, &task_definition("apart", web()));
-    apply(&ns.name, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": "apart"},
-        "spec": {"taskDefinition": "apart", "desiredCount": 3, "placementConstraints": [{"type": "distinctInstance"}]}}).to_string());
+    apply(&ns.name, &manifest("Service", "apart", json!({"taskDefinition": "apart", "desiredCount": 3,
+        "placementConstraints": [{"type": "distinctInstance"}]})));
 
     let pinned = wait_running(&ns.name, "pinned", 3).await;
     assert_eq!(zones_of(&running(&pinned)).await, BTreeMap::from([("us-east-1b".to_string(), 3)]));
@@ -249,9 +224,8 @@ async fn task_definition_changes_become_revisions_and_unsupported_fields_are_rep
     let mut numbers: Vec<i64> = revisions.iter().map(|r| r.revision).collect();
     numbers.sort();
     assert_eq!(numbers, [1, 2]);
-    let latest = kubectl.run(&["get", "-n", &ns.name, "taskdef", "app", "-o", "jsonpath={.status.latestRevision}"]).unwrap();
-    assert_eq!(latest, "2");
-    let unsupported = kubectl.run(&["get", "-n", &ns.name, "taskdef", "app", "-o", "jsonpath={.status.unsupportedFields}"]).unwrap();
+    assert_eq!(field(&ns.name, "taskdef/app", "{.status.latestRevision}").await, "2");
+    let unsupported = field(&ns.name, "taskdef/app", "{.status.unsupportedFields}").await;
     assert!(unsupported.contains("ulimits"), "{unsupported}");
     let events = kubectl.run(&["get", "events", "-n", &ns.name, "--field-selector", "reason=UnsupportedFields", "-o", "name"]).unwrap();
     assert!(!events.trim().is_empty(), "no UnsupportedFields warning event");

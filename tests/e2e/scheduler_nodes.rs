@@ -7,11 +7,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use berth_tests::fixture::{Operator, TestNamespace, client, plane, unique_suffix, wait_for, wait_for_service_status};
+use berth_tests::objects::{apply, manifest, service_field};
 use berth_tests::plane::NodeSpec;
 use berth_tests::plane::nodes::node_manifest;
+use berth_tests::tasks::{node_of, running, tasks_of};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams};
-use kube::runtime::watcher;
 use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -34,32 +35,21 @@ fn add_pool_node(pool: &str, name: &str) {
     plane().kubectl().run_with_input(&["apply", "-f", "-"], &node_manifest(&spec).to_string()).unwrap();
 }
 
-fn apply(ns: &str, yaml: &str) {
-    plane().kubectl().run_with_input(&["apply", "--server-side", "-n", ns, "-f", "-"], yaml).unwrap();
-}
-
 fn pool_service(ns: &str, name: &str, pool: &str, extra: serde_json::Value) {
-    apply(ns, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskDefinition", "metadata": {"name": name},
-        "spec": {"memory": "256", "containerDefinitions": [{"name": "app", "image": "app:1"}]}}).to_string());
+    apply(ns, &manifest("TaskDefinition", name, json!({"memory": "256", "containerDefinitions": [{"name": "app", "image": "app:1"}]})));
     let mut spec = json!({"taskDefinition": name,
         "placementConstraints": [{"type": "memberOf", "expression": format!("attribute:berth.dev/test-pool == {pool}")}]});
     spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    apply(ns, &json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "metadata": {"name": name}, "spec": spec}).to_string());
+    apply(ns, &manifest("Service", name, spec));
 }
 
-fn live_tasks_by_node(pods: &[Arc<Pod>]) -> BTreeMap<String, usize> {
+/// Running tasks per node.
+fn running_by_node(pods: &[Arc<Pod>]) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
-    for p in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
-        let phase = p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
-        if phase == "Running" {
-            *counts.entry(p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default()).or_default() += 1;
-        }
+    for p in running(pods) {
+        *counts.entry(node_of(p).unwrap_or_default().to_string()).or_default() += 1;
     }
     counts
-}
-
-fn tasks_of(svc: &str) -> watcher::Config {
-    watcher::Config::default().labels(&format!("berth.dev/service={svc}"))
 }
 
 #[tokio::test]
@@ -73,15 +63,15 @@ async fn tasks_of_a_not_ready_node_are_replaced_on_other_nodes() {
     pool_service(&ns.name, "svc", &pool, json!({"desiredCount": 4}));
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     wait_for(pods.clone(), tasks_of("svc"), TIMEOUT, "4 tasks over both pool nodes", |ps| {
-        let by_node = live_tasks_by_node(ps);
+        let by_node = running_by_node(ps);
         by_node.values().sum::<usize>() == 4 && by_node.contains_key(&failing)
     }).await;
 
     plane().kubectl().run(&["annotate", "node", &failing, "sim.berth.dev/not-ready=true"]).unwrap();
     wait_for(pods, tasks_of("svc"), TIMEOUT, "all 4 tasks on the healthy node", |ps| {
-        live_tasks_by_node(ps) == BTreeMap::from([(healthy.clone(), 4)])
+        running_by_node(ps) == BTreeMap::from([(healthy.clone(), 4)])
     }).await;
-    let stopped = plane().kubectl().run(&["get", "-n", &ns.name, "ecssvc", "svc", "-o", "jsonpath={.status.stoppedTasks[*].stopCode}"]).unwrap();
+    let stopped = service_field(&ns.name, "svc", "{.status.stoppedTasks[*].stopCode}").await;
     assert!(stopped.contains("InfrastructureHealth"), "{stopped}");
     let nodes = Api::<Node>::all(client().await);
     for node in [&healthy, &failing] {
@@ -101,18 +91,18 @@ async fn daemon_service_follows_nodes_that_come_and_go() {
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     let one_each = |nodes: &[&String]| nodes.iter().map(|n| (n.to_string(), 1)).collect::<BTreeMap<_, _>>();
     wait_for(pods.clone(), tasks_of("agent"), TIMEOUT, "one task on each of 2 nodes", |ps| {
-        live_tasks_by_node(ps) == one_each(&[&names[0], &names[1]])
+        running_by_node(ps) == one_each(&[&names[0], &names[1]])
     }).await;
 
     add_pool_node(&pool, &names[2]);
     wait_for(pods.clone(), tasks_of("agent"), TIMEOUT, "a task on the new node", |ps| {
-        live_tasks_by_node(ps) == one_each(&[&names[0], &names[1], &names[2]])
+        running_by_node(ps) == one_each(&[&names[0], &names[1], &names[2]])
     }).await;
 
     let nodes = Api::<Node>::all(client().await);
     nodes.delete(&names[1], &DeleteParams::default()).await.unwrap();
     wait_for(pods, tasks_of("agent"), TIMEOUT, "the removed node's task gone", |ps| {
-        live_tasks_by_node(ps) == one_each(&[&names[0], &names[2]])
+        running_by_node(ps) == one_each(&[&names[0], &names[2]])
     }).await;
     wait_for_service_status(&ns.name, "agent", "{.status.desiredCount}", "2", TIMEOUT).await;
     for node in [&names[0], &names[2]] {

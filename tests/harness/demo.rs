@@ -9,11 +9,11 @@ use anyhow::{Context, Result};
 use berth::api::{Service, wire_name};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use crate::fixture::{repo_root, wait_for};
+use crate::tasks::{is_healthy, named, phase, revision_of, tasks_of};
 use crate::kubectl::Kubectl;
 
 /// What `launchType: EC2` and `FARGATE` use (docs/capacity-providers.md): on
@@ -43,17 +43,6 @@ pub struct Report {
     pub rolled_in: Duration,
 }
 
-fn running_and_ready(pod: &Pod) -> bool {
-    let status = pod.status.as_ref();
-    pod.metadata.deletion_timestamp.is_none()
-        && status.and_then(|s| s.phase.as_deref()) == Some("Running")
-        && status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
-fn revision(pod: &Pod) -> &str {
-    pod.labels().get("berth.dev/revision").map(String::as_str).unwrap_or("?")
-}
-
 /// Runs the demo in namespace `ns` (created if missing), writing the story to `out`.
 pub async fn run(client: Client, kubectl: &Kubectl, ns: &str, out: &mut dyn Write) -> Result<Report> {
     let example = repo_root().join("examples/web-fargate.yaml");
@@ -66,10 +55,10 @@ pub async fn run(client: Client, kubectl: &Kubectl, ns: &str, out: &mut dyn Writ
     writeln!(out, "\n== 1. kubectl apply -n {ns} -f examples/web-fargate.yaml: a Service of 6 tasks")?;
 
     let pods = Api::<Pod>::namespaced(client.clone(), ns);
-    let tasks = watcher::Config::default().labels("berth.dev/service=web");
+    let tasks = tasks_of("web");
     let started = Instant::now();
     let ready = wait_for(pods.clone(), tasks.clone(), STEP_TIMEOUT, "6 running tasks of web", |ps| {
-        ps.iter().filter(|p| running_and_ready(p)).count() == 6
+        ps.iter().filter(|p| is_healthy(p)).count() == 6
     })
     .await;
     let zones: BTreeMap<String, String> = Api::<Node>::all(client.clone()).list(&Default::default()).await?
@@ -78,15 +67,15 @@ pub async fn run(client: Client, kubectl: &Kubectl, ns: &str, out: &mut dyn Writ
         .collect();
     let mut tasks_per_zone = BTreeMap::new();
     writeln!(out, "   {:<28} {:<16} {:<12} REVISION", "TASK (POD)", "NODE", "ZONE")?;
-    for pod in ready.iter().filter(|p| running_and_ready(p)) {
+    for pod in ready.iter().filter(|p| is_healthy(p)) {
         let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
         let zone = zones.get(&node).cloned().unwrap_or_default();
-        writeln!(out, "   {:<28} {:<16} {:<12} web:{}", pod.name_any(), node, zone, revision(pod))?;
+        writeln!(out, "   {:<28} {:<16} {:<12} web:{}", pod.name_any(), node, zone, revision_of(pod))?;
         *tasks_per_zone.entry(zone).or_insert(0) += 1;
     }
     writeln!(out, "   all 6 RUNNING after {:.1}s; per zone: {tasks_per_zone:?}", started.elapsed().as_secs_f64())?;
 
-    let victim = ready.iter().find(|p| running_and_ready(p)).context("a running task")?.name_any();
+    let victim = ready.iter().find(|p| is_healthy(p)).context("a running task")?.name_any();
     writeln!(out, "\n== 2. Task {victim} fails: its essential container exits with code 1")?;
     let fail = json!({"metadata": {"annotations": {"sim.berth.dev/exit-code": "1"}}});
     pods.patch(&victim, &PatchParams::default(), &Patch::Merge(&fail)).await?;
@@ -94,14 +83,14 @@ pub async fn run(client: Client, kubectl: &Kubectl, ns: &str, out: &mut dyn Writ
     let mut failed_at = None;
     let mut replaced_after = Duration::ZERO;
     let after = wait_for(pods.clone(), tasks.clone(), STEP_TIMEOUT, "a replacement running", |ps| {
-        if failed_at.is_none() && ps.iter().any(|p| p.name_any() == victim && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed")) {
+        if failed_at.is_none() && ps.iter().any(|p| p.name_any() == victim && phase(p) == "Failed") {
             failed_at = Some(Instant::now());
         }
         let replacement = ps.iter().find(|p| !before.contains(&p.name_any()));
         if let (Some(at), Some(_), true) = (failed_at, replacement, replaced_after.is_zero()) {
             replaced_after = at.elapsed();
         }
-        replacement.is_some_and(|p| running_and_ready(p))
+        replacement.is_some_and(|p| is_healthy(p))
     })
     .await;
     let replacement = after.iter().find(|p| !before.contains(&p.name_any())).map(|p| p.name_any()).unwrap_or_default();
@@ -110,7 +99,7 @@ pub async fn run(client: Client, kubectl: &Kubectl, ns: &str, out: &mut dyn Writ
     let reason_of = |service: &Service| service.status.as_ref().and_then(|s| s.stopped_tasks.as_ref())
         .and_then(|ts| ts.iter().find(|t| t.pod_name.as_deref() == Some(&victim)))
         .and_then(|t| t.stopped_reason.clone());
-    let service = wait_for(services.clone(), watcher::Config::default().fields("metadata.name=web"), STEP_TIMEOUT,
+    let service = wait_for(services.clone(), named("web"), STEP_TIMEOUT,
         &format!("{victim} among the stopped tasks"), |ss| ss.iter().any(|s| reason_of(s).is_some())).await;
     let stopped_reason = service.first().and_then(|s| reason_of(s)).unwrap_or_default();
     writeln!(out, "   stopped: {stopped_reason}")?;
@@ -122,7 +111,7 @@ pub async fn run(client: Client, kubectl: &Kubectl, ns: &str, out: &mut dyn Writ
     let rolling = Instant::now();
     let mut last = String::new();
     let mut progress = vec![];
-    wait_for(services, watcher::Config::default().fields("metadata.name=web"), STEP_TIMEOUT, "the roll to web:2", |ss| {
+    wait_for(services, named("web"), STEP_TIMEOUT, "the roll to web:2", |ss| {
         let Some(status) = ss.first().and_then(|s| s.status.as_ref()) else { return false };
         let deployments = status.deployments.clone().unwrap_or_default();
         let line = deployments.iter()

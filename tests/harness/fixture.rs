@@ -14,7 +14,9 @@ use kube::{Client, Config, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::kubectl::Kubectl;
+use crate::objects::read_field;
 use crate::plane::{Plane, PlaneConfig};
+use crate::tasks::named;
 
 /// The control plane of this test run.
 pub struct SharedPlane {
@@ -114,12 +116,28 @@ pub async fn wait_for<K>(
     config: watcher::Config,
     timeout: Duration,
     what: &str,
-    done: impl FnMut(&[Arc<K>]) -> bool,
+    mut done: impl FnMut(&[Arc<K>]) -> bool,
 ) -> Vec<Arc<K>>
 where
     K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
-    try_wait_for(api, config, timeout, what, done).await.unwrap_or_else(|e| panic!("{e}"))
+    wait_until(api, config, timeout, what, async |objects: &[Arc<K>]| done(objects)).await
+}
+
+/// `wait_for` whose check may await: a read through `Kubectl::run_async` or
+/// the API. Only an awaited read lets the timeout fire while it runs; a
+/// blocking kubectl call in a check holds the test's runtime.
+pub async fn wait_until<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    timeout: Duration,
+    what: &str,
+    done: impl AsyncFnMut(&[Arc<K>]) -> bool,
+) -> Vec<Arc<K>>
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    try_wait_until(api, config, timeout, what, done).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Waits until `kubectl get ecssvc NAME -o jsonpath=PATH` in `ns` prints
@@ -128,11 +146,10 @@ where
 /// pods change must wait for the status too, not read it once.
 pub async fn wait_for_service_status(ns: &str, name: &str, path: &str, expected: &str, timeout: Duration) {
     let services = Api::<berth::api::Service>::namespaced(client().await, ns);
-    let read = || plane().kubectl().run(&["get", "-n", ns, "ecssvc", name, "-o", &format!("jsonpath={path}")]).unwrap_or_default();
     let mut last = String::new();
     let what = format!("service {name}'s {path} to be {expected:?}");
-    let found = try_wait_for(services, watcher::Config::default().fields(&format!("metadata.name={name}")), timeout, &what, |_| {
-        last = read().trim().to_string();
+    let found = try_wait_until(services, named(name), timeout, &what, async |_: &[Arc<berth::api::Service>]| {
+        last = read_field(ns, &format!("ecssvc/{name}"), path).await.unwrap_or_default().trim().to_string();
         last == expected
     })
     .await;
@@ -149,6 +166,19 @@ pub async fn try_wait_for<K>(
     timeout: Duration,
     what: &str,
     mut done: impl FnMut(&[Arc<K>]) -> bool,
+) -> anyhow::Result<Vec<Arc<K>>>
+where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    try_wait_until(api, config, timeout, what, async |objects: &[Arc<K>]| done(objects)).await
+}
+
+async fn try_wait_until<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    timeout: Duration,
+    what: &str,
+    mut done: impl AsyncFnMut(&[Arc<K>]) -> bool,
 ) -> anyhow::Result<Vec<Arc<K>>>
 where
     K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
@@ -177,7 +207,7 @@ where
                 Err(e) => eprintln!("watch error while waiting for {what}: {e}"),
             }
             let current: Vec<_> = objects.values().cloned().collect();
-            if synced && done(&current) {
+            if synced && done(&current).await {
                 return Ok(current);
             }
         }
@@ -326,14 +356,51 @@ pub fn operator() -> &'static Operator {
     OPERATOR.get_or_init(|| Operator::start("shared", &[]))
 }
 
-/// `BERTH_OPERATOR_BIN` (set by `cargo plane test`), or the debug build.
+/// `BERTH_OPERATOR_BIN` (set by `cargo plane test`, which builds it), or the
+/// debug build, checked once to be newer than its sources.
 fn operator_binary() -> PathBuf {
-    std::env::var("BERTH_OPERATOR_BIN").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target/debug/berth-operator"))
+    if let Ok(binary) = std::env::var("BERTH_OPERATOR_BIN") {
+        return binary.into();
+    }
+    static CHECKED: OnceLock<PathBuf> = OnceLock::new();
+    CHECKED.get_or_init(|| up_to_date(&repo_root().join("target/debug/berth-operator"))).clone()
 }
 
 /// The `berth` CLI, built beside the operator.
 pub fn berth_cli() -> PathBuf {
-    operator_binary().with_file_name("berth")
+    let cli = operator_binary().with_file_name("berth");
+    if std::env::var("BERTH_OPERATOR_BIN").is_err() {
+        up_to_date(&cli);
+    }
+    cli
+}
+
+/// `binary`, if it exists and no source it was built from (the list in
+/// Cargo's `<binary>.d` beside it) changed since; else a panic saying how to
+/// rebuild it. `cargo test -p berth-tests` builds only the tests, not the
+/// operator they start, so a run after an edit would test the old operator.
+fn up_to_date(binary: &std::path::Path) -> PathBuf {
+    const REBUILD: &str = "cargo build -p berth --bins";
+    let built = std::fs::metadata(binary).and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: run `{REBUILD}` first (`cargo plane test` does it for you)", binary.display()));
+    let dep_info = std::fs::read_to_string(binary.with_extension("d")).unwrap_or_default();
+    if let Some(source) = newer_sources(&dep_info, built).first() {
+        panic!("{} is older than {}: run `{REBUILD}` first (`cargo plane test` does it for you)", binary.display(), source.display());
+    }
+    binary.to_path_buf()
+}
+
+/// The sources listed in a Cargo dep-info file (`target: source source ...`)
+/// modified after `built`.
+fn newer_sources(dep_info: &str, built: std::time::SystemTime) -> Vec<PathBuf> {
+    let Some(first_line) = dep_info.lines().next() else { return vec![] };
+    let Some((_, sources)) = first_line.split_once(": ") else { return vec![] };
+    // Spaces inside a path are escaped as "\ ".
+    let sources = sources.replace("\\ ", "\u{0}");
+    sources.split_whitespace()
+        .map(|s| PathBuf::from(s.replace('\u{0}', " ")))
+        .filter(|s| std::fs::metadata(s).and_then(|m| m.modified()).is_ok_and(|modified| modified > built))
+        .collect()
 }
 
 impl Operator {
@@ -373,4 +440,29 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     let status = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    #[test]
+    fn only_sources_changed_after_the_build_are_named() {
+        let dir = std::env::temp_dir().join(format!("berth-dep-info-{}", unique_suffix()));
+        std::fs::create_dir_all(dir.join("with space")).unwrap();
+        let built = SystemTime::now();
+        let touch = |path: &std::path::Path, at: SystemTime| {
+            std::fs::File::create(path).unwrap().set_modified(at).unwrap();
+        };
+        let (before, after) = (dir.join("before.rs"), dir.join("with space/after.rs"));
+        touch(&before, built - Duration::from_secs(10));
+        touch(&after, built + Duration::from_secs(10));
+        let escaped = after.display().to_string().replace(' ', "\\ ");
+        let dep_info = format!("{}: {} {escaped}\n\n{}:\n", dir.join("bin").display(), before.display(), before.display());
+        assert_eq!(newer_sources(&dep_info, built), [after]);
+        assert!(newer_sources("", built).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -13,6 +13,8 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
+use crate::tasks::{is_healthy, is_live};
+
 #[derive(Clone, Debug, PartialEq)]
 struct PodView {
     image: String,
@@ -24,12 +26,8 @@ struct PodView {
 
 impl PodView {
     fn of(pod: &Pod) -> PodView {
-        let status = pod.status.as_ref();
-        let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
-        let live = pod.metadata.deletion_timestamp.is_none() && phase != "Failed" && phase != "Succeeded";
-        let ready = status.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
         let image = pod.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default();
-        PodView { image, live, running: live && ready && phase == "Running" }
+        PodView { image, live: is_live(pod), running: is_healthy(pod) }
     }
 }
 

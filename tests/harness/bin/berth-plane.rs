@@ -4,12 +4,15 @@
 //!                                           the operator, show the demo, run until Ctrl-C
 //!   berth-plane demo [--workers N]          the same, but stop after the demo
 //!   berth-plane run [--workers N] -- CMD..  start it, run CMD against it, stop it
-//!   berth-plane test [-- CARGO TEST ARGS]   run the whole test suite against one plane
+//!   berth-plane test [-- CARGO TEST ARGS]   run the whole test suite against one plane, killing it
+//!                                           after BERTH_TEST_TIMEOUT_MINUTES (default 40)
 //!   berth-plane bench [--scale F] [--out DIR] [--qps Q] [--burst B]
 //!                                           Berth against kube-controller-manager and the raw
 //!                                           limit; a JSON report and a PNG chart in DIR
+use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use berth_tests::plane::{Plane, PlaneConfig, alive, spawn_tied};
@@ -39,7 +42,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
     match opts.first().map(String::as_str) {
         Some("up") => up(&config, !opts.iter().any(|a| a == "--no-demo"), true),
         Some("demo") => up(&config, true, false),
-        Some("run") if !rest.is_empty() => with_plane(&config, &rest),
+        Some("run") if !rest.is_empty() => with_plane(&config, &rest, None),
         Some("bench") => bench(&opts),
         Some("test") => {
             build_operator()?;
@@ -48,11 +51,22 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
                 cmd.push("--".into());
                 cmd.extend(rest);
             }
-            with_plane(&config, &cmd)
+            with_plane(&config, &cmd, Some(suite_limit()?))
         }
         _ => bail!("usage: berth-plane up [--no-demo] | demo | run -- CMD... | test [-- ARGS] (options: --workers N) \
             | bench [--scale F] [--out DIR] [--qps Q] [--burst B]"),
     }
+}
+
+/// How long the whole test run may take (a warm run takes about 6 minutes on
+/// 2 cores): `BERTH_TEST_TIMEOUT_MINUTES`, by default 40. Each kubectl call and
+/// each wait has a bound of its own; this one catches whatever has none.
+fn suite_limit() -> Result<Duration> {
+    let minutes: u64 = match std::env::var("BERTH_TEST_TIMEOUT_MINUTES") {
+        Ok(value) => value.parse().context("BERTH_TEST_TIMEOUT_MINUTES takes a whole number of minutes")?,
+        Err(_) => 40,
+    };
+    Ok(Duration::from_secs(minutes * 60))
 }
 
 /// Builds the operator binary the end-to-end tests run as a process.
@@ -196,8 +210,9 @@ fn repo() -> std::path::PathBuf {
 }
 
 /// Runs `cmd` with KUBECONFIG (and BERTH_KUBECONFIG, BERTH_BIN_DIR, PATH) set
-/// to the plane; stops the plane whatever happens and returns CMD's status.
-fn with_plane(config: &PlaneConfig, cmd: &[String]) -> Result<ExitCode> {
+/// to the plane, in a process group of its own that is killed if it runs past
+/// `limit`; stops the plane whatever happens and returns CMD's status.
+fn with_plane(config: &PlaneConfig, cmd: &[String], limit: Option<Duration>) -> Result<ExitCode> {
     static CHILD: AtomicU32 = AtomicU32::new(0);
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     let handle = signals.handle();
@@ -205,7 +220,7 @@ fn with_plane(config: &PlaneConfig, cmd: &[String]) -> Result<ExitCode> {
         if signals.forever().next().is_some() {
             let pid = CHILD.load(Ordering::SeqCst);
             if pid != 0 {
-                unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+                unsafe { libc::kill(-(pid as i32), libc::SIGTERM) };
             }
         }
     });
@@ -218,14 +233,40 @@ fn with_plane(config: &PlaneConfig, cmd: &[String]) -> Result<ExitCode> {
         .env("BERTH_BIN_DIR", &plane.bin_dir)
         .env("BERTH_OPERATOR_BIN", repo().join("target/debug/berth-operator"))
         .env("PATH", path)
+        .process_group(0)
         .spawn()
         .with_context(|| format!("starting {}", cmd[0]))?;
     CHILD.store(child.id(), Ordering::SeqCst);
-    let status = child.wait()?;
+    let deadline = limit.map(|limit| (Instant::now() + limit, limit));
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if let Some((_, limit)) = deadline.filter(|(at, _)| Instant::now() >= *at) {
+            eprintln!("berth-plane: `{}` ran past its limit of {} min (BERTH_TEST_TIMEOUT_MINUTES); killing it (process group {})",
+                cmd.join(" "), limit.as_secs() / 60, child.id());
+            kill_group(&mut child);
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     CHILD.store(0, Ordering::SeqCst);
     handle.close();
     stop_and_check(&mut plane)?;
-    Ok(if status.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if status.is_some_and(|s| s.success()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// SIGTERM to the process group `child` leads, SIGKILL to what is left of it
+/// once `child` has exited or 10 s have passed; reaps `child`.
+fn kill_group(child: &mut std::process::Child) {
+    let group = -(child.id() as i32);
+    let sent = Instant::now();
+    unsafe { libc::kill(group, libc::SIGTERM) };
+    while sent.elapsed() < Duration::from_secs(10) && child.try_wait().ok().flatten().is_none() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe { libc::kill(group, libc::SIGKILL) };
+    let _ = child.wait();
 }
 
 /// Stops the plane and proves that none of its processes outlived it.

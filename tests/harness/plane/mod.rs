@@ -47,19 +47,45 @@ pub struct Plane {
 
 /// How long each step of start-up may take before the plane gives up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(90);
+/// How many times start-up may begin again on new ports.
+const PORT_ATTEMPTS: usize = 3;
 
 impl Plane {
+    /// Starts a plane. The ports `free_ports` chooses are free when it looks,
+    /// but another process (a parallel plane, any outgoing connection) may bind
+    /// one before etcd or the apiserver does; then the plane starts again on
+    /// new ports.
     pub fn start(config: &PlaneConfig) -> Result<Plane> {
         let bin_dir = binaries::ensure()?;
         remove_stale_dirs();
-        let dir = std::env::temp_dir().join(format!("berth-plane-{}-{}", std::process::id(), nanos()));
-        std::fs::create_dir_all(dir.join("logs"))?;
-        std::fs::write(dir.join("owner.pid"), std::process::id().to_string())?;
         let kind_config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kind-config.yaml");
         let workers = nodes::workers_from_kind_config(&kind_config, config.workers)?;
-        let mut plane = Plane { kubeconfig: dir.join("kubeconfig"), dir, bin_dir, workers, procs: vec![] };
-        plane.boot(config).inspect_err(|_| plane.dump_logs_hint())?;
-        Ok(plane)
+        let mut attempt = 1;
+        loop {
+            let dir = std::env::temp_dir().join(format!("berth-plane-{}-{}", std::process::id(), nanos()));
+            std::fs::create_dir_all(dir.join("logs"))?;
+            std::fs::write(dir.join("owner.pid"), std::process::id().to_string())?;
+            let mut plane = Plane { kubeconfig: dir.join("kubeconfig"), dir, bin_dir: bin_dir.clone(), workers: workers.clone(), procs: vec![] };
+            match plane.boot(config) {
+                Ok(()) => return Ok(plane),
+                // Dropping the plane stops what it started and removes its directory.
+                Err(e) if attempt < PORT_ATTEMPTS && plane.lost_a_port() => {
+                    eprintln!("berth-plane: a port was taken before the plane bound it ({e:#}); starting again on new ports");
+                    attempt += 1;
+                }
+                Err(e) => {
+                    plane.dump_logs_hint();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Did etcd or the apiserver exit because a port it was given was taken?
+    fn lost_a_port(&self) -> bool {
+        ["etcd", "kube-apiserver"].iter().any(|name| {
+            std::fs::read_to_string(self.dir.join("logs").join(format!("{name}.log"))).is_ok_and(|log| says_port_taken(&log))
+        })
     }
 
     pub fn kubectl(&self) -> Kubectl {
@@ -236,6 +262,12 @@ fn free_ports<const N: usize>() -> Result<[u16; N]> {
     Ok(ports.try_into().expect("N ports"))
 }
 
+/// How Go's net package reports a port another process holds (etcd and the
+/// apiserver exit with it).
+fn says_port_taken(log: &str) -> bool {
+    log.contains("bind: address already in use")
+}
+
 fn nanos() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
@@ -264,4 +296,18 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
         std::fs::copy(entry.path(), to.join(entry.file_name()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_port_is_recognised_in_the_log() {
+        let etcd = r#"{"level":"fatal","msg":"discovery failed","error":"listen tcp 127.0.0.1:41234: bind: address already in use"}"#;
+        assert!(says_port_taken(etcd));
+        let apiserver = "E1128 failed to create listener: failed to listen on 127.0.0.1:6443: listen tcp 127.0.0.1:6443: bind: address already in use";
+        assert!(says_port_taken(apiserver));
+        assert!(!says_port_taken("etcdserver: request timed out"));
+    }
 }

@@ -1,0 +1,46 @@
+//! Berth objects handled as a user would: applied with `kubectl apply
+//! --server-side`, read back with kubectl's jsonpath. The reads are async
+//! (`Kubectl::run_async`), so a `wait_until` check may make them.
+use serde_json::{Value, json};
+
+use crate::fixture::plane;
+
+/// A Berth object of `kind` (TaskDefinition, Service, TaskRun) named `name`.
+pub fn manifest(kind: &str, name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "berth.dev/v1alpha1", "kind": kind, "metadata": {"name": name}, "spec": spec})
+}
+
+/// Applies `manifest` (one object or a List) server-side in namespace `ns`.
+pub fn apply(ns: &str, manifest: &Value) {
+    plane().kubectl().run_with_input(&["apply", "--server-side", "-n", ns, "-f", "-"], &manifest.to_string())
+        .unwrap_or_else(|e| panic!("{e:#}"));
+}
+
+/// `kubectl get OBJECT -o jsonpath=PATH` in `ns`, OBJECT as kubectl names it
+/// (`taskrun/nightly`), e.g. PATH `{.status.stoppedCount}`.
+pub async fn field(ns: &str, object: &str, path: &str) -> String {
+    read_field(ns, object, path).await.unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// `field`, or the error of an object that is not there (yet).
+pub async fn read_field(ns: &str, object: &str, path: &str) -> anyhow::Result<String> {
+    plane().kubectl().run_async(&["get", "-n", ns, object, "-o", &format!("jsonpath={path}")]).await
+}
+
+/// `field` of the Berth Service `name`.
+pub async fn service_field(ns: &str, name: &str, path: &str) -> String {
+    field(ns, &format!("ecssvc/{name}"), path).await
+}
+
+/// The whole Service object as the API server has it.
+pub async fn service_json(ns: &str, name: &str) -> Value {
+    let json = plane().kubectl().run_async(&["get", "-n", ns, "ecssvc", name, "-o", "json"]).await.unwrap_or_else(|e| panic!("{e:#}"));
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("service {name} as JSON: {e}: {json}"))
+}
+
+/// The namespace's events, one a line: type, reason, message
+/// (`Warning InvalidTaskDefinition (service web) ...`).
+pub async fn events(ns: &str) -> String {
+    let lines = "jsonpath={range .items[*]}{.type} {.reason} {.note}{.message}{\"\\n\"}{end}";
+    plane().kubectl().run_async(&["get", "events", "-n", ns, "-o", lines]).await.unwrap_or_else(|e| panic!("{e:#}"))
+}
