@@ -94,8 +94,7 @@ async fn a_task_run_cannot_be_edited() {
     apply(&ns.name, &berth("TaskDefinition", "job", json!({"containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64}]})));
     apply(&ns.name, &berth("TaskRun", "once", json!({"taskDefinition": "job", "count": 1})));
     // `kubectl edit`, with an editor that raises the count.
-    let edited = plane().kubectl().command("kubectl")
-        .args(["edit", "-n", &ns.name, "taskrun", "once"])
+    let edited = plane().kubectl().command("kubectl", &["edit", "-n", &ns.name, "taskrun", "once"])
         .env("KUBE_EDITOR", "sed -i -e s/count:\\ 1/count:\\ 3/")
         .output()
         .expect("running kubectl edit");

@@ -83,7 +83,7 @@ impl Kubectl {
 
     /// `tool` from the plane's bin dir with this kubeconfig and `args`
     /// (behind kubectl's request timeout); stdout and stderr piped.
-    fn command(&self, tool: &str, args: &[&str]) -> Command {
+    pub fn command(&self, tool: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(self.bin_dir.join(tool));
         cmd.env("KUBECONFIG", &self.kubeconfig);
         // `kubectl wait` watches for as long as its own --timeout says.
