@@ -7,27 +7,17 @@ use std::time::Duration;
 
 use berth::api::{CapacityProvider, TaskDefinition};
 use berth_tests::fixture::{TestNamespace, client, operator, plane, unique_suffix, wait_for, wait_for_service_status};
+use berth_tests::objects::{apply, field, manifest};
 use berth_tests::plane::NodeSpec;
 use berth_tests::plane::nodes::node_manifest;
+use berth_tests::tasks::named;
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::Api;
 use kube::runtime::watcher;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-fn apply(ns: &str, manifest: &Value) {
-    plane().kubectl().run_with_input(&["apply", "--server-side", "-n", ns, "-f", "-"], &manifest.to_string()).unwrap();
-}
-
-fn berth(kind: &str, name: &str, spec: Value) -> Value {
-    json!({"apiVersion": "berth.dev/v1alpha1", "kind": kind, "metadata": {"name": name}, "spec": spec})
-}
-
-fn by_name(name: &str) -> watcher::Config {
-    watcher::Config::default().fields(&format!("metadata.name={name}"))
-}
 
 fn ready(conditions: Option<&Vec<Condition>>) -> Option<&Condition> {
     conditions?.iter().find(|c| c.type_ == "Ready")
@@ -63,7 +53,7 @@ async fn a_capacity_provider_is_ready_once_a_node_of_its_pool_is() {
 
     // No node carries the label yet: not Ready, and a Warning says so.
     let providers = Api::<CapacityProvider>::all(client().await);
-    let found = wait_for(providers.clone(), by_name(&name), TIMEOUT, "the provider to be Ready=False", |ps| {
+    let found = wait_for(providers.clone(), named(&name), TIMEOUT, "the provider to be Ready=False", |ps| {
         ps.iter().any(|p| ready(p.status.as_ref().and_then(|s| s.conditions.as_ref())).is_some_and(|c| c.status == "False"))
     })
     .await;
@@ -91,21 +81,19 @@ async fn a_capacity_provider_is_ready_once_a_node_of_its_pool_is() {
 async fn a_task_run_cannot_be_edited() {
     operator();
     let ns = TestNamespace::create("immutable-run");
-    apply(&ns.name, &berth("TaskDefinition", "job", json!({"containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64}]})));
-    apply(&ns.name, &berth("TaskRun", "once", json!({"taskDefinition": "job", "count": 1})));
+    apply(&ns.name, &manifest("TaskDefinition", "job", json!({"containerDefinitions": [{"name": "app", "image": "busybox", "memory": 64}]})));
+    apply(&ns.name, &manifest("TaskRun", "once", json!({"taskDefinition": "job", "count": 1})));
     // `kubectl edit`, with an editor that raises the count.
-    let edited = plane().kubectl().command("kubectl", &["edit", "-n", &ns.name, "taskrun", "once"])
-        .env("KUBE_EDITOR", "sed -i -e s/count:\\ 1/count:\\ 3/")
-        .output()
-        .expect("running kubectl edit");
+    let edited = plane().kubectl().with_env("KUBE_EDITOR", "sed -i -e s/count:\\ 1/count:\\ 3/")
+        .output("kubectl", &["edit", "-n", &ns.name, "taskrun", "once"], None)
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let said = String::from_utf8_lossy(&edited.stderr).to_string();
     assert!(!edited.status.success(), "kubectl edit of a TaskRun's spec succeeded");
     // kubectl keeps the refused edit with the API server's reasons on top.
     let kept = said.split("stored to \"").nth(1).and_then(|rest| rest.split('"').next())
         .and_then(|path| std::fs::read_to_string(path).ok()).unwrap_or_default();
     assert!(kept.contains("spec is immutable: a TaskRun is one RunTask call"), "kubectl edit said: {said}\n{kept}");
-    let count = plane().kubectl().run(&["get", "-n", &ns.name, "taskrun", "once", "-o", "jsonpath={.spec.count}"]).unwrap();
-    assert_eq!(count, "1");
+    assert_eq!(field(&ns.name, "taskrun/once", "{.spec.count}").await, "1");
     // Labels and annotations stay editable.
     plane().kubectl().run(&["label", "-n", &ns.name, "taskrun", "once", "team=batch"]).expect("labelling a TaskRun");
 }
@@ -117,9 +105,9 @@ async fn a_task_definition_no_task_can_run_is_registered_but_not_ready() {
     let cycle = json!({"containerDefinitions": [
         {"name": "a", "image": "busybox", "memory": 64, "dependsOn": [{"containerName": "b", "condition": "START"}]},
         {"name": "b", "image": "busybox", "memory": 64, "dependsOn": [{"containerName": "a", "condition": "START"}]}]});
-    apply(&ns.name, &berth("TaskDefinition", "loop", cycle));
+    apply(&ns.name, &manifest("TaskDefinition", "loop", cycle));
     let tds = Api::<TaskDefinition>::namespaced(client().await, &ns.name);
-    let found = wait_for(tds, by_name("loop"), TIMEOUT, "the task definition to be Ready=False", |tds| {
+    let found = wait_for(tds, named("loop"), TIMEOUT, "the task definition to be Ready=False", |tds| {
         tds.iter().any(|td| ready(td.status.as_ref().and_then(|s| s.conditions.as_ref())).is_some_and(|c| c.status == "False"))
     })
     .await;
@@ -138,8 +126,8 @@ async fn a_task_definition_no_task_can_run_is_registered_but_not_ready() {
 async fn an_object_berth_cannot_read_is_reported_and_stalls_nothing() {
     let operator = operator();
     let ns = TestNamespace::create("unreadable");
-    apply(&ns.name, &berth("TaskDefinition", "web", json!({"containerDefinitions": [{"name": "app", "image": "nginx:1.27", "memory": 64}]})));
-    apply(&ns.name, &berth("Service", "broken", json!({"taskDefinition": "web", "desiredCount": 1})));
+    apply(&ns.name, &manifest("TaskDefinition", "web", json!({"containerDefinitions": [{"name": "app", "image": "nginx:1.27", "memory": 64}]})));
+    apply(&ns.name, &manifest("Service", "broken", json!({"taskDefinition": "web", "desiredCount": 1})));
     // A condition time with ten fractional digits: the API server's date-time
     // format takes it, Berth's reader (nanoseconds at most) does not, as it
     // would not take a value that a newer CRD allows.
@@ -155,6 +143,6 @@ async fn an_object_berth_cannot_read_is_reported_and_stalls_nothing() {
     assert!(log.contains(&format!("skipping Service {}/broken", ns.name)), "the operator log does not name the object");
 
     // Every other Service of the kind is served meanwhile.
-    apply(&ns.name, &berth("Service", "fine", json!({"taskDefinition": "web", "desiredCount": 1})));
+    apply(&ns.name, &manifest("Service", "fine", json!({"taskDefinition": "web", "desiredCount": 1})));
     wait_for_service_status(&ns.name, "fine", "{.status.runningCount}", "1", TIMEOUT).await;
 }

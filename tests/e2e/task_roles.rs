@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for};
+use berth_tests::objects::{apply, manifest};
+use berth_tests::tasks::{named, phase};
 use k8s_openapi::api::core::v1::{Event, Pod, ServiceAccount};
 use kube::ResourceExt;
 use kube::api::Api;
@@ -15,27 +17,16 @@ use serde_json::{Value, json};
 const TIMEOUT: Duration = Duration::from_secs(120);
 const ROLE: &str = "arn:aws:iam::123456789012:role/app/OrderService";
 
-fn apply(ns: &str, manifest: &Value) {
-    plane().kubectl().run_with_input(&["apply", "--server-side", "-n", ns, "-f", "-"], &manifest.to_string()).unwrap();
-}
-
-fn berth(kind: &str, name: &str, spec: Value) -> Value {
-    json!({"apiVersion": "berth.dev/v1alpha1", "kind": kind, "metadata": {"name": name}, "spec": spec})
-}
 
 fn task_definition(role: &str) -> Value {
     json!({"taskRoleArn": role, "containerDefinitions": [{"name": "app", "image": "nginx:1.27", "memory": 128}]})
-}
-
-fn by_name(name: &str) -> watcher::Config {
-    watcher::Config::default().fields(&format!("metadata.name={name}"))
 }
 
 /// The namespace's running pods, once `count` of them run as `service_account`.
 async fn tasks_running_as(ns: &str, service_account: &str, count: usize) -> Vec<std::sync::Arc<Pod>> {
     let pods = Api::<Pod>::namespaced(client().await, ns);
     let runs_as = |p: &Pod| p.spec.as_ref().and_then(|s| s.service_account_name.as_deref()) == Some(service_account)
-        && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+        && phase(p) == "Running";
     wait_for(pods, watcher::Config::default(), TIMEOUT, &format!("{count} tasks running as {service_account}"), |pods| {
         pods.iter().filter(|p| runs_as(p)).count() == count
     })
@@ -49,9 +40,9 @@ async fn a_task_role_runs_under_a_service_account_berth_makes_and_removes() {
     let accounts = Api::<ServiceAccount>::namespaced(client().await, &ns.name);
     assert!(accounts.get_opt("orderservice").await.unwrap().is_none(), "a fresh namespace has no ServiceAccount for the role");
 
-    apply(&ns.name, &berth("TaskDefinition", "orders", task_definition(ROLE)));
-    apply(&ns.name, &berth("Service", "orders", json!({"taskDefinition": "orders", "desiredCount": 2})));
-    apply(&ns.name, &berth("TaskRun", "orders-once", json!({"taskDefinition": "orders"})));
+    apply(&ns.name, &manifest("TaskDefinition", "orders", task_definition(ROLE)));
+    apply(&ns.name, &manifest("Service", "orders", json!({"taskDefinition": "orders", "desiredCount": 2})));
+    apply(&ns.name, &manifest("TaskRun", "orders-once", json!({"taskDefinition": "orders"})));
     let pods = tasks_running_as(&ns.name, "orderservice", 3).await;
     let owners: Vec<String> = pods.iter().flat_map(|p| p.owner_references().iter().map(|o| o.kind.clone())).collect();
     assert!(owners.contains(&"Service".to_string()) && owners.contains(&"TaskRun".to_string()), "both a Service and a TaskRun started tasks: {owners:?}");
@@ -65,7 +56,7 @@ async fn a_task_role_runs_under_a_service_account_berth_makes_and_removes() {
     // A TaskRun whose overrides name another role runs as that role's
     // ServiceAccount, which it owns.
     let reporting = "arn:aws:iam::123456789012:role/Reporting";
-    apply(&ns.name, &berth("TaskRun", "report", json!({"taskDefinition": "orders", "overrides": {"taskRoleArn": reporting}})));
+    apply(&ns.name, &manifest("TaskRun", "report", json!({"taskDefinition": "orders", "overrides": {"taskRoleArn": reporting}})));
     tasks_running_as(&ns.name, "reporting", 1).await;
     let sa = accounts.get("reporting").await.unwrap();
     assert_eq!(sa.annotations().get("eks.amazonaws.com/role-arn").map(String::as_str), Some(reporting));
@@ -74,7 +65,7 @@ async fn a_task_role_runs_under_a_service_account_berth_makes_and_removes() {
     // The ServiceAccount goes with the last TaskDefinition that uses it (the
     // garbage collector, through its owner reference).
     plane().kubectl().run(&["delete", "-n", &ns.name, "taskdefinition", "orders", "--wait=false"]).unwrap();
-    wait_for(accounts, by_name("orderservice"), TIMEOUT, "the Berth-made ServiceAccount to be removed", |found| found.is_empty()).await;
+    wait_for(accounts, named("orderservice"), TIMEOUT, "the Berth-made ServiceAccount to be removed", |found| found.is_empty()).await;
 }
 
 #[tokio::test]
@@ -87,8 +78,8 @@ async fn a_service_account_the_user_made_is_left_alone() {
     let accounts = Api::<ServiceAccount>::namespaced(client().await, &ns.name);
     let before = accounts.get("billing").await.unwrap();
 
-    apply(&ns.name, &berth("TaskDefinition", "billing", task_definition("arn:aws:iam::123456789012:role/Billing")));
-    apply(&ns.name, &berth("TaskRun", "billing-once", json!({"taskDefinition": "billing"})));
+    apply(&ns.name, &manifest("TaskDefinition", "billing", task_definition("arn:aws:iam::123456789012:role/Billing")));
+    apply(&ns.name, &manifest("TaskRun", "billing-once", json!({"taskDefinition": "billing"})));
     tasks_running_as(&ns.name, "billing", 1).await;
     let events = Api::<Event>::namespaced(client().await, &ns.name);
     wait_for(events, watcher::Config::default(), TIMEOUT, "a ServiceAccountNotManaged event", |es| {

@@ -20,11 +20,18 @@ const TIMEOUT_GRACE: Duration = Duration::from_secs(30);
 pub struct Kubectl {
     pub bin_dir: PathBuf,
     pub kubeconfig: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Kubectl {
     pub fn new(bin_dir: &Path, kubeconfig: &Path) -> Kubectl {
-        Kubectl { bin_dir: bin_dir.to_path_buf(), kubeconfig: kubeconfig.to_path_buf() }
+        Kubectl { bin_dir: bin_dir.to_path_buf(), kubeconfig: kubeconfig.to_path_buf(), env: vec![] }
+    }
+
+    /// The same, with `key=value` in the environment of each call (`KUBE_EDITOR` for `kubectl edit`).
+    pub fn with_env(mut self, key: &str, value: &str) -> Kubectl {
+        self.env.push((key.to_string(), value.to_string()));
+        self
     }
 
     /// Runs `kubectl args...`; its stdout, or an error carrying its stderr.
@@ -83,9 +90,9 @@ impl Kubectl {
 
     /// `tool` from the plane's bin dir with this kubeconfig and `args`
     /// (behind kubectl's request timeout); stdout and stderr piped.
-    pub fn command(&self, tool: &str, args: &[&str]) -> Command {
+    fn command(&self, tool: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(self.bin_dir.join(tool));
-        cmd.env("KUBECONFIG", &self.kubeconfig);
+        cmd.env("KUBECONFIG", &self.kubeconfig).envs(self.env.iter().map(|(k, v)| (k, v)));
         // `kubectl wait` watches for as long as its own --timeout says.
         if tool == "kubectl" && args.first() != Some(&"wait") {
             cmd.arg(REQUEST_TIMEOUT);
