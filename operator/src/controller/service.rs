@@ -215,3 +215,124 @@ async fn write_status(service: &Service, ctx: &Context, status: ServiceStatus) -
     ctx.written.wrote(service, status);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The order of a pass's requests, against a recording API server (a
+    //! mocked API proves order only; the behaviour is proven end to end in
+    //! tests/e2e/validation.rs).
+    use std::sync::Mutex;
+
+    use k8s_openapi::api::apps::v1::ControllerRevision;
+    use k8s_openapi::api::core::v1::Node;
+    use kube::runtime::events::{Recorder, Reporter};
+    use kube::runtime::{reflector, watcher};
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::TaskDefinition;
+
+    type Requests = Arc<Mutex<Vec<String>>>;
+
+    /// Records `METHOD path` of every request; answers writes with the object
+    /// they name (`reply`) or, for events, with the event sent.
+    #[derive(Clone)]
+    struct Recording {
+        requests: Requests,
+        reply: serde_json::Value,
+    }
+
+    impl tower_service::Service<http::Request<kube::client::Body>> for Recording {
+        type Response = http::Response<kube::client::Body>;
+        type Error = std::convert::Infallible;
+        type Future = futures::future::BoxFuture<'static, std::result::Result<Self::Response, Self::Error>>;
+        fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<std::result::Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, request: http::Request<kube::client::Body>) -> Self::Future {
+            let (requests, reply) = (self.requests.clone(), self.reply.clone());
+            Box::pin(async move {
+                let line = format!("{} {}", request.method(), request.uri().path());
+                requests.lock().unwrap().push(line.clone());
+                let body = request.into_body().collect_bytes().await.unwrap_or_default();
+                let answer = if line.contains("/events") { body.to_vec() } else { serde_json::to_vec(&reply).unwrap() };
+                Ok(http::Response::builder().status(200).body(kube::client::Body::from(answer)).unwrap())
+            })
+        }
+    }
+
+    fn store<K>(objects: Vec<K>) -> reflector::Store<K>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + 'static,
+    {
+        let (store, mut writer) = reflector::store::<K>();
+        for object in objects {
+            writer.apply_watcher_event(&watcher::Event::Apply(object));
+        }
+        store
+    }
+
+    fn revision(number: i64, cycle: bool) -> ControllerRevision {
+        let depends = |on: &str| if cycle { json!([{"containerName": on, "condition": "START"}]) } else { json!([]) };
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("web-{number}"), "namespace": "ns"}, "revision": number,
+            "data": {"family": "web", "memory": "256", "containerDefinitions": [
+                {"name": "app", "image": "nginx", "dependsOn": depends("sidecar")},
+                {"name": "sidecar", "image": "busybox", "essential": false, "dependsOn": depends("app")}]}})).unwrap()
+    }
+
+    fn task(name: &str) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "ns", "creationTimestamp": "2026-01-01T00:00:00Z",
+                "labels": {labels::SERVICE: "web", labels::DEPLOYMENT: "ecs-svc-old", labels::TASK_ID: name}},
+            "spec": {"nodeName": "n1", "containers": [{"name": "app", "image": "nginx"}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [{"name": "app", "image": "nginx", "imageID": "", "ready": true, "restartCount": 0,
+                    "state": {"running": {"startedAt": "2026-01-01T00:00:10Z"}}}]}})).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_pass_whose_new_revision_cannot_render_sends_no_delete_and_no_stop() {
+        let service: Service = serde_json::from_value(json!({
+            "apiVersion": "berth.dev/v1alpha1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "ns", "uid": "u1", "generation": 2, "resourceVersion": "7"},
+            "spec": {"taskDefinition": "web", "desiredCount": 2, "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 200}}})).unwrap();
+        let task_definition: TaskDefinition = serde_json::from_value(json!({
+            "apiVersion": "berth.dev/v1alpha1", "kind": "TaskDefinition",
+            "metadata": {"name": "web", "namespace": "ns", "uid": "t1"},
+            "spec": {"family": "web", "containerDefinitions": [{"name": "app", "image": "nginx"}]},
+            "status": {"latestRevision": 2}})).unwrap();
+        let node: Node = serde_json::from_value(json!({"metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "a"}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}})).unwrap();
+        let requests: Requests = Arc::default();
+        let client = kube::Client::new(Recording { requests: requests.clone(), reply: serde_json::to_value(&service).unwrap() }, "ns");
+        let (_synced_tx, synced) = tokio::sync::watch::channel(true);
+        let ctx = Arc::new(Context {
+            client: client.clone(),
+            config: super::super::Config::default(),
+            recorder: Recorder::new(client, Reporter { controller: "test".into(), instance: None }),
+            pods: store(vec![task("web-a"), task("web-b")]),
+            nodes: store(vec![node]),
+            revisions: store(vec![revision(1, false), revision(2, true)]),
+            revision_expectations: Mutex::default(),
+            task_definitions: store(vec![task_definition]),
+            service_accounts: store(vec![]),
+            capacity_providers: store(vec![]),
+            services: store(vec![]),
+            endpoint_slices: store(vec![]),
+            expectations: Mutex::default(),
+            unplaced: Mutex::default(),
+            written: Default::default(),
+            errors: Default::default(),
+            health: Arc::default(),
+            synced,
+        });
+
+        reconcile(Arc::new(service), ctx).await.expect("the pass reports, it does not fail");
+        let requests = requests.lock().unwrap().clone();
+        assert!(requests.iter().all(|r| !r.starts_with("DELETE") && !r.contains("/pods")), "a pod was touched: {requests:?}");
+        let status = requests.iter().position(|r| r == "PATCH /apis/berth.dev/v1alpha1/namespaces/ns/services/web/status");
+        let event = requests.iter().position(|r| r.starts_with("POST") && r.ends_with("/events"));
+        assert!(status.is_some() && event.is_some(), "{requests:?}");
+    }
+}
