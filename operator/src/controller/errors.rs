@@ -33,6 +33,11 @@ impl Failures {
     fn succeeded(&self, key: &str) {
         self.0.lock().unwrap().remove(key);
     }
+
+    /// The object is gone: forget its failures.
+    pub fn forget<K: Resource<DynamicType = ()>>(&self, obj: &K) {
+        self.succeeded(&key(obj));
+    }
 }
 
 fn backoff(failures: u32) -> Duration {

@@ -254,10 +254,10 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     // Berth's Services and TaskRuns wake their controllers (a TaskRun also the
     // one making its overriding role's ServiceAccount).
     let (berth_services, berth_service_writer) = reflector::store::<Service>();
-    let (berth_service_cache, [berth_services_changed]) =
+    let (berth_service_cache, [berth_services_changed, berth_services_gone]) =
         fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), berth_service_writer, recorder.clone()));
     let (runs, run_writer) = reflector::store::<TaskRun>();
-    let (run_cache, [runs_changed, runs_for_roles]) = fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), run_writer, recorder.clone()));
+    let (run_cache, [runs_changed, runs_for_roles, runs_gone]) = fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), run_writer, recorder.clone()));
 
     // Kubernetes Services Berth applied: a change (deleted by hand) wakes their owner.
     let (services, service_writer) = reflector::store::<CoreService>();
@@ -374,6 +374,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
 
     // Synced and ready once every cache has its first full list. This is the
     // only place that awaits the stores: a store wakes just one waiter.
+    let forgetting = futures::future::join(forget_deleted(berth_services_gone, berth_services.clone(), ctx.clone()), forget_deleted(runs_gone, runs.clone(), ctx.clone()));
     let readiness = {
         let (health, ctx) = (health.clone(), ctx.clone());
         async move {
@@ -392,6 +393,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     // The caches stop with the process; the controllers stop on `shutdown`.
     tokio::select! {
         _ = readiness => {}
+        _ = forgetting => {}
         _ = futures::future::join5(td_runner, service_runner, run_runner, run_role_runner, provider_runner) => {}
         _ = shutdown_deadline(shutdown.clone(), ctx.clone()) => {}
         _ = pod_cache => tracing::error!("pod watch ended"),
@@ -494,6 +496,28 @@ fn report_unreadable<K: Resource<DynamicType = ()>>(recorder: &Recorder, invalid
             tracing::warn!("publishing event Unreadable: {e}");
         }
     });
+}
+
+/// Drops what the operator remembers of owners that were deleted (the creates
+/// and deletes it expects, the status it wrote, the failures it counts), so a
+/// long-running operator's memory follows its live objects. `changes` are the
+/// owners the cache touched; one no longer in `store` was deleted.
+async fn forget_deleted<K>(changes: impl futures::Stream<Item = Arc<K>>, store: Store<K>, ctx: Arc<Context>)
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    changes
+        .for_each(|owner| {
+            if store.get(&reflector::ObjectRef::from_obj(owner.as_ref())).is_none() {
+                let (ns, name) = (owner.namespace().unwrap_or_default(), owner.name_any());
+                let kind = K::kind(&()).to_lowercase();
+                ctx.expectations.lock().unwrap().forget(&format!("{kind}/{ns}/{name}"));
+                ctx.written.forget(&ns, &name);
+                ctx.errors.forget(owner.as_ref());
+            }
+            future::ready(())
+        })
+        .await
 }
 
 /// Drives `objects` and sends each object to N followers; returns the driving

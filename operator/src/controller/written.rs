@@ -26,6 +26,11 @@ impl Written {
         self.0.lock().unwrap().insert(key(service), (service.resource_version(), status));
     }
 
+    /// The service is gone: forget what was written.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        self.0.lock().unwrap().remove(&format!("{namespace}/{name}"));
+    }
+
     /// `service` with the status last written in place of its cached one
     /// while the cache still shows the object that write was based on.
     /// Once the cache has moved on, the entry is dropped.
@@ -70,6 +75,15 @@ mod tests {
         // The watch delivered the write (or anything newer): the cache wins, the entry goes.
         let newer = service("11", 2);
         assert_eq!(written.latest(newer).status.as_ref().unwrap().running_count, Some(2));
+        assert_eq!(written.latest(cached).status.as_ref().unwrap().running_count, Some(1));
+    }
+
+    #[test]
+    fn a_deleted_service_is_forgotten() {
+        let written = Written::default();
+        let cached = service("10", 1);
+        written.wrote(&cached, ServiceStatus { running_count: Some(2), ..Default::default() });
+        written.forget("ns", "web");
         assert_eq!(written.latest(cached).status.as_ref().unwrap().running_count, Some(1));
     }
 }
