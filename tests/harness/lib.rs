@@ -8,6 +8,7 @@ pub mod fixture;
 pub mod kubectl;
 pub mod objects;
 pub mod plane;
+pub mod pools;
 pub mod tasks;
 
 #[cfg(test)]

@@ -3,8 +3,11 @@
 //!
 //!   berth-operator [--namespace NS] [--log-format text|json] [--http-addr ADDR]
 //!                  [--kube-api-qps Q] [--kube-api-burst B]
-//!                  [--task-role-annotations KEY[,KEY...]]
+//!                  [--task-role-annotations KEY[,KEY...]] [--max-starts-per-pass N]
 //!
+//! `--max-starts-per-pass` bounds the tasks one Service pass creates (default
+//! 500, as kube-controller-manager bounds a ReplicaSet sync); a larger service
+//! is reached over several passes while other services keep being served.
 //! `--kube-api-qps` and `--kube-api-burst` limit the requests the operator
 //! sends, as kube-controller-manager's flags of the same names do (defaults
 //! 50 and 100: see `berth::runtime::client::DEFAULT_QPS`); the controllers share one
@@ -34,6 +37,9 @@ async fn main() -> Result<()> {
             "--node-lost-grace-seconds" => {
                 config.limits.node_lost_grace = Duration::from_secs(args.next().context("a number of seconds")?.parse()?)
             }
+            "--max-starts-per-pass" => {
+                config.limits.max_starts_per_pass = args.next().context("--max-starts-per-pass takes a number")?.parse()?
+            }
             "--kube-api-qps" => qps = args.next().context("--kube-api-qps takes a number")?.parse()?,
             "--kube-api-burst" => burst = args.next().context("--kube-api-burst takes a number")?.parse()?,
             "--task-role-annotations" => {
@@ -42,8 +48,8 @@ async fn main() -> Result<()> {
             }
             "-h" | "--help" => {
                 println!("berth-operator [--namespace NS] [--log-format text|json] [--http-addr HOST:PORT] [--node-lost-grace-seconds N] \
-                    [--kube-api-qps Q (default {qps})] [--kube-api-burst B (default {burst})] \
-                    [--task-role-annotations KEY[,KEY...] (default {})]", config.task_role_annotations.join(","));
+                    [--max-starts-per-pass N (default {})] [--kube-api-qps Q (default {qps})] [--kube-api-burst B (default {burst})] \
+                    [--task-role-annotations KEY[,KEY...] (default {})]", config.limits.max_starts_per_pass, config.task_role_annotations.join(","));
                 return Ok(());
             }
             other => bail!("unknown argument {other}; see --help"),

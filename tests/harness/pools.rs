@@ -1,0 +1,63 @@
+//! Node pools for tests of capacity providers and scale: kwok nodes labelled
+//! and tainted for one provider, so no other test's task lands there.
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::json;
+
+use crate::fixture::{plane, unique_suffix};
+use crate::plane::NodeSpec;
+use crate::plane::nodes::node_manifest;
+
+/// The label and taint key that make a node part of a test pool.
+pub const POOL_KEY: &str = "berth.dev/pool";
+
+/// A CapacityProvider and its tainted kwok nodes; both go when dropped.
+pub struct Pool {
+    pub provider: String,
+    pub nodes: Vec<String>,
+}
+
+impl Pool {
+    /// `nodes` nodes of `cpu` CPUs, labelled and tainted `berth.dev/pool=<provider>`,
+    /// and the provider selecting and tolerating them.
+    pub fn create(provider: &str, type_: &str, nodes: usize, cpu: &str) -> Pool {
+        let kubectl = plane().kubectl();
+        let names: Vec<String> = (0..nodes).map(|i| format!("{provider}-{}-{i}", unique_suffix())).collect();
+        for (i, name) in names.iter().enumerate() {
+            let spec = NodeSpec {
+                name: name.clone(),
+                labels: BTreeMap::from([
+                    ("topology.kubernetes.io/zone".to_string(), ["us-east-1a", "us-east-1b", "us-east-1c"][i % 3].to_string()),
+                    (POOL_KEY.to_string(), provider.to_string()),
+                ]),
+                taints: vec![json!({"key": POOL_KEY, "value": provider, "effect": "NoSchedule"})],
+            };
+            let mut manifest = node_manifest(&spec);
+            for field in ["allocatable", "capacity"] {
+                manifest["status"][field]["cpu"] = json!(cpu);
+            }
+            kubectl.run_with_input(&["apply", "-f", "-"], &manifest.to_string()).unwrap();
+        }
+        let provider_manifest = json!({"apiVersion": "berth.dev/v1alpha1", "kind": "CapacityProvider", "metadata": {"name": provider},
+            "spec": {"type": type_, "nodeSelector": {POOL_KEY: provider},
+                     "tolerations": [{"key": POOL_KEY, "operator": "Equal", "value": provider, "effect": "NoSchedule"}]}});
+        kubectl.run_with_input(&["apply", "--server-side", "--force-conflicts", "-f", "-"], &provider_manifest.to_string()).unwrap();
+        Pool { provider: provider.to_string(), nodes: names }
+    }
+
+    pub fn holds(&self, pod: &Pod) -> bool {
+        pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some_and(|n| self.nodes.contains(n))
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let kubectl = plane().kubectl();
+        let _ = kubectl.run(&["delete", "capacityprovider", &self.provider, "--ignore-not-found", "--wait=false"]);
+        for node in &self.nodes {
+            let _ = kubectl.run(&["delete", "node", node, "--ignore-not-found", "--wait=false"]);
+        }
+    }
+}
+
