@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use berth::controller::{self, Config};
+use berth::runtime;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
