@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{Conditions, EnabledState, LaunchPlacement, PropagateTags, Tag};
 use super::deployment::{DeploymentConfiguration, DeploymentController};
+use super::described::ServiceDescription;
 use super::rules::TASK_DEFINITION_REF_PATTERN;
 use super::service_connect::ServiceConnectConfiguration;
 use super::task_status::TaskSummary;
@@ -66,6 +67,16 @@ use super::task_status::TaskSummary;
     .message("schedulingStrategy DAEMON is not supported with launchType FARGATE"))]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceSpec {
+    /// ECS service name. Optional here: the service is `metadata.name`; a different value is
+    /// reported in `status.unsupportedFields`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 255))]
+    pub service_name: Option<String>,
+    /// ECS cluster name or ARN. Optional here: the cluster is the namespace; a different
+    /// value is reported in `status.unsupportedFields`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1600))]
+    pub cluster: Option<String>,
     /// Task definition to run: `family` (latest ACTIVE revision), `family:revision`, or a
     /// task-definition ARN (only its `family:revision` part is used).
     #[schemars(length(min = 1, max = 1600), pattern(TASK_DEFINITION_REF_PATTERN))]
@@ -76,6 +87,8 @@ pub struct ServiceSpec {
     pub desired_count: Option<i32>,
     /// REPLICA (ECS default: keep desiredCount tasks) or DAEMON (one task per matching node).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[schemars(transform = super::unset::allow_empty)]
     pub scheduling_strategy: Option<SchedulingStrategy>,
     /// Rolling deployment bounds and the circuit breaker.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,6 +118,8 @@ pub struct ServiceSpec {
     pub health_check_grace_period_seconds: Option<i32>,
     /// Copy tags to tasks from TASK_DEFINITION or SERVICE, or NONE (ECS default).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[schemars(transform = super::unset::allow_empty)]
     pub propagate_tags: Option<PropagateTags>,
     /// Adds the ECS-managed cluster and service tags to tasks (ECS default false).
     #[serde(
@@ -117,6 +132,8 @@ pub struct ServiceSpec {
     pub enable_execute_command: Option<bool>,
     /// ENABLED keeps tasks balanced across zones; DISABLED does not.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[schemars(transform = super::unset::allow_empty)]
     pub availability_zone_rebalancing: Option<EnabledState>,
     /// Service Connect: each published port becomes a ClusterIP Service named after its client
     /// alias (no proxy: timeouts, TLS and access logs are accepted, not acted on).
@@ -141,6 +158,9 @@ pub struct ServiceSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub force_new_deployment: Option<String>,
+    /// Read-only fields of describe-services output, accepted and ignored.
+    #[serde(flatten)]
+    pub described: ServiceDescription,
 }
 
 /// Service scheduling strategies.
@@ -268,6 +288,8 @@ pub struct ServiceManagedEbsVolumeConfiguration {
     pub role_arn: String,
     /// ext3, ext4, xfs or ntfs.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[schemars(transform = super::unset::allow_empty)]
     pub filesystem_type: Option<FilesystemType>,
 }
 
@@ -283,6 +305,8 @@ pub struct EbsTagSpecification {
     pub tags: Option<Vec<Tag>>,
     /// Copy tags from TASK_DEFINITION or SERVICE, or NONE.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[schemars(transform = super::unset::allow_empty)]
     pub propagate_tags: Option<PropagateTags>,
 }
 
@@ -340,6 +364,9 @@ pub struct ServiceStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Option<Conditions>,
+    /// Spec fields Berth accepts but does not act on, each as "field: reason".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsupported_fields: Option<Vec<String>>,
 }
 
 /// A Kubernetes Service carrying traffic to one container port of the service's tasks.

@@ -149,5 +149,7 @@ pub struct ServiceConnectAccessLogConfiguration {
     pub format: AccessLogFormat,
     /// ENABLED logs query parameters; DISABLED (default) does not.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[schemars(transform = super::unset::allow_empty)]
     pub include_query_parameters: Option<EnabledState>,
 }

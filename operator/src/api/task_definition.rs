@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{Conditions, EphemeralStorage, KeyValuePair, Tag};
 use super::container::ContainerDefinition;
+use super::described::TaskDefinitionDescription;
 use super::rules::{NAME_PATTERN, fargate_task_size};
 use super::volume::Volume;
 
@@ -114,6 +115,8 @@ pub struct TaskDefinitionSpec {
     pub execution_role_arn: Option<String>,
     /// bridge (ECS default on Linux EC2), host, awsvpc (required by Fargate) or none.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[schemars(transform = super::unset::allow_empty)]
     pub network_mode: Option<NetworkMode>,
     /// The task's containers: 1-10, unique names, at least one essential.
     #[schemars(length(min = 1, max = 10))]
@@ -152,9 +155,13 @@ pub struct TaskDefinitionSpec {
     pub tags: Option<Vec<Tag>>,
     /// `host` or `task` process namespace sharing; unset gives each container its own. Fargate allows only `task`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[schemars(transform = super::unset::allow_empty)]
     pub pid_mode: Option<PidMode>,
     /// `host`, `task` or `none` IPC namespace; unset uses the runtime default. Not on Fargate.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[schemars(transform = super::unset::allow_empty)]
     pub ipc_mode: Option<IpcMode>,
     /// App Mesh proxy configuration (legacy; accepted, not acted on).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -171,6 +178,9 @@ pub struct TaskDefinitionSpec {
     /// Enables ECS fault injection endpoints (ECS default false).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_fault_injection: Option<bool>,
+    /// Read-only fields of describe-task-definition output, accepted and ignored.
+    #[serde(flatten)]
+    pub described: TaskDefinitionDescription,
 }
 
 /// Task network modes.
@@ -243,6 +253,8 @@ pub enum ProxyConfigurationType {
 pub struct ProxyConfiguration {
     /// Always `APPMESH`.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[schemars(transform = super::unset::allow_empty)]
     pub type_: Option<ProxyConfigurationType>,
     /// Name of the container acting as the proxy.
     pub container_name: String,
@@ -293,9 +305,13 @@ pub enum OsFamily {
 pub struct RuntimePlatform {
     /// X86_64 or ARM64.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[schemars(transform = super::unset::allow_empty)]
     pub cpu_architecture: Option<CpuArchitecture>,
     /// LINUX or a WINDOWS_SERVER_* family.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[schemars(transform = super::unset::allow_empty)]
     pub operating_system_family: Option<OsFamily>,
 }
 

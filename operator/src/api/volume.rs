@@ -66,6 +66,8 @@ pub enum DockerVolumeScope {
 pub struct DockerVolumeConfiguration {
     /// `task` (removed with the task) or `shared` (persists).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[schemars(transform = super::unset::allow_empty)]
     pub scope: Option<DockerVolumeScope>,
     /// Creates a `shared` volume when missing.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,6 +96,8 @@ pub struct EfsVolumeConfiguration {
     pub root_directory: Option<String>,
     /// `ENABLED` or `DISABLED` (ECS default DISABLED).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[schemars(transform = super::unset::allow_empty)]
     pub transit_encryption: Option<EnabledState>,
     /// Port for encrypted traffic.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -113,6 +117,8 @@ pub struct EfsAuthorizationConfig {
     pub access_point_id: Option<String>,
     /// `ENABLED` uses the task role for EFS IAM authorisation; needs transit encryption.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[schemars(transform = super::unset::allow_empty)]
     pub iam: Option<EnabledState>,
 }
 

@@ -502,6 +502,7 @@ fn compute_status(
         stopped_tasks: Some(observed.stopped_summaries(&old.stopped_tasks.unwrap_or_default(), &o.report.stopped, 10)),
         kubernetes_services: o.traffic.status(),
         conditions: Some(conditions::merge(old.conditions.as_deref().unwrap_or_default(), wanted, service.metadata.generation, &now)),
+        unsupported_fields: old.unsupported_fields.clone(),
     }
 }
 

@@ -173,6 +173,7 @@ fn compute_status(run: &TaskRun, old: &TaskRunStatus, tasks: Vec<TaskSummary>) -
         stopped_count: Some(stopped),
         tasks: Some(tasks),
         conditions: Some(conditions::merge(old.conditions.as_deref().unwrap_or_default(), wanted, run.metadata.generation, &conditions::now())),
+        unsupported_fields: old.unsupported_fields.clone(),
     }
 }
 

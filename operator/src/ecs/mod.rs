@@ -8,3 +8,4 @@ pub mod rollout;
 pub mod scheduler;
 pub mod task;
 pub mod traffic;
+pub mod unsupported;

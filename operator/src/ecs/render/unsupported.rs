@@ -3,6 +3,7 @@
 //! and written for the user.
 
 use crate::api::{
+    set_fields,
     ContainerDefinition, DockerVolumeScope, IpcMode, LogDriver, NetworkMode, ResourceType,
     TaskDefinitionSpec, VersionConsistency, Volume,
 };
@@ -14,7 +15,7 @@ use super::security::parse_user;
 
 /// A field and why Berth does not act on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unsupported {
+pub struct UnsupportedField {
     /// ECS path, e.g. `containerDefinitions[web].linuxParameters.maxSwap`.
     pub field: String,
     pub reason: String,
@@ -22,7 +23,7 @@ pub struct Unsupported {
 
 /// Every field of `spec` that Berth accepts but cannot honour, task fields first, then
 /// volumes, then containers in definition order.
-pub fn unsupported_fields(spec: &TaskDefinitionSpec) -> Vec<Unsupported> {
+pub fn unsupported_fields(spec: &TaskDefinitionSpec) -> Vec<UnsupportedField> {
     let mut found = Found(Vec::new());
     task_fields(spec, &mut found);
     for volume in spec.volumes.iter().flatten() {
@@ -34,11 +35,17 @@ pub fn unsupported_fields(spec: &TaskDefinitionSpec) -> Vec<Unsupported> {
     found.0
 }
 
-struct Found(Vec<Unsupported>);
+/// Why a read-only field of ECS describe output is ignored.
+pub const READ_ONLY_REASON: &str = "read-only ECS output; Berth reports its own state in status";
+
+/// Why tags are ignored: nothing in Kubernetes bills or filters by them.
+pub const TAGS_REASON: &str = "tags are not copied to Kubernetes objects";
+
+struct Found(Vec<UnsupportedField>);
 
 impl Found {
     fn add(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        self.0.push(Unsupported {
+        self.0.push(UnsupportedField {
             field: field.into(),
             reason: reason.into(),
         });
@@ -66,6 +73,12 @@ impl InContainer<'_> {
 }
 
 fn task_fields(spec: &TaskDefinitionSpec, found: &mut Found) {
+    for field in set_fields(&spec.described) {
+        found.add(field, READ_ONLY_REASON);
+    }
+    if spec.tags.as_ref().is_some_and(|tags| !tags.is_empty()) {
+        found.add("tags", TAGS_REASON);
+    }
     if spec.execution_role_arn.is_some() {
         found.add(
             "executionRoleArn",

@@ -1,0 +1,146 @@
+//! Service and TaskRun fields Berth accepts but does not act on, listed in
+//! `status.unsupportedFields` and a Warning event like the TaskDefinition's
+//! ([`crate::ecs::render::unsupported_fields`]): no field is dropped without a word.
+
+use crate::api::{
+    DeploymentStrategy, EnabledState, LaunchPlacement, PropagateTags, ServiceSpec, TaskRunSpec,
+    set_fields,
+};
+pub use crate::ecs::render::UnsupportedField;
+use crate::ecs::render::{READ_ONLY_REASON, TAGS_REASON};
+
+/// Every field of the Service `name` in `namespace` that Berth accepts but does not honour.
+pub fn service_unsupported_fields(spec: &ServiceSpec, name: &str, namespace: &str) -> Vec<UnsupportedField> {
+    let mut found = Vec::new();
+    let mut add = |field: &str, reason: String| found.push(UnsupportedField { field: field.into(), reason });
+    if let Some(service_name) = spec.service_name.as_deref().filter(|s| *s != name) {
+        add("serviceName", format!("{service_name} differs from metadata.name; the service is named {name}"));
+    }
+    if let Some(cluster) = spec.cluster.as_deref().filter(|c| cluster_name(c) != namespace) {
+        add("cluster", format!("{cluster} differs from the namespace; the service runs in {namespace}"));
+    }
+    if let Some(deployment) = &spec.deployment_configuration {
+        if let Some(strategy) = deployment.strategy.filter(|s| *s != DeploymentStrategy::Rolling) {
+            add("deploymentConfiguration.strategy", format!("{} is not supported; Berth rolls out with ROLLING", crate::api::wire_name(&strategy)));
+        }
+        if deployment.bake_time_in_minutes.is_some() {
+            add("deploymentConfiguration.bakeTimeInMinutes", "blue/green bake time is not used by ROLLING deployments".into());
+        }
+        if deployment.linear_configuration.is_some() {
+            add("deploymentConfiguration.linearConfiguration", "traffic is not shifted in steps; Berth rolls out with ROLLING".into());
+        }
+        if deployment.canary_configuration.is_some() {
+            add("deploymentConfiguration.canaryConfiguration", "traffic is not shifted to a canary; Berth rolls out with ROLLING".into());
+        }
+        if deployment.lifecycle_hooks.as_ref().is_some_and(|hooks| !hooks.is_empty()) {
+            add("deploymentConfiguration.lifecycleHooks", "Lambda hooks are not invoked".into());
+        }
+        if deployment.alarms.as_ref().is_some_and(|alarms| alarms.enable) {
+            add("deploymentConfiguration.alarms", "CloudWatch alarms are not watched; only the circuit breaker fails a deployment".into());
+        }
+    }
+    for (index, balancer) in spec.load_balancers.iter().flatten().enumerate() {
+        if balancer.advanced_configuration.is_some() {
+            add(&format!("loadBalancers[{index}].advancedConfiguration"), "blue/green listener rules are not changed; the Kubernetes Service routes to every task".into());
+        }
+    }
+    if spec.availability_zone_rebalancing == Some(EnabledState::Enabled) {
+        add("availabilityZoneRebalancing", "running tasks are not moved between zones; new tasks are spread over zones".into());
+    }
+    if spec.propagate_tags.is_some_and(|p| p != PropagateTags::None) {
+        add("propagateTags", TAGS_REASON.into());
+    }
+    if spec.enable_ecs_managed_tags == Some(true) {
+        add("enableECSManagedTags", TAGS_REASON.into());
+    }
+    if spec.enable_execute_command == Some(true) {
+        add("enableExecuteCommand", "use kubectl exec on the task's pod; ECS Exec is not provided".into());
+    }
+    if spec.role.as_deref().is_some_and(|role| !role.is_empty()) {
+        add("role", "no IAM role is used for load balancer calls; Kubernetes Services carry the traffic".into());
+    }
+    if spec.platform_version.as_deref().is_some_and(|version| !version.is_empty()) {
+        add("platformVersion", "there are no Fargate platform versions; a change still starts a new deployment".into());
+    }
+    if spec.vpc_lattice_configurations.as_ref().is_some_and(|c| !c.is_empty()) {
+        add("vpcLatticeConfigurations", "VPC Lattice target groups are not registered".into());
+    }
+    if spec.volume_configurations.as_ref().is_some_and(|v| !v.is_empty()) {
+        add("volumeConfigurations", "EBS volumes are not created; the task definition's configuredAtLaunch volume is a scratch directory".into());
+    }
+    if let Some(connect) = spec.service_connect_configuration.as_ref().filter(|c| c.enabled) {
+        if connect.log_configuration.is_some() {
+            add("serviceConnectConfiguration.logConfiguration", "there is no Service Connect proxy to log".into());
+        }
+        if connect.access_log_configuration.is_some() {
+            add("serviceConnectConfiguration.accessLogConfiguration", "there is no Service Connect proxy to log".into());
+        }
+        for (index, published) in connect.services.iter().flatten().enumerate() {
+            let field = |name: &str| format!("serviceConnectConfiguration.services[{index}].{name}");
+            if published.timeout.is_some() {
+                add(&field("timeout"), "there is no Service Connect proxy to time out requests".into());
+            }
+            if published.tls.is_some() {
+                add(&field("tls"), "traffic is not encrypted by a Service Connect proxy".into());
+            }
+            if published.client_aliases.iter().flatten().any(|alias| alias.test_traffic_rules.is_some()) {
+                add(&field("clientAliases[].testTrafficRules"), "test traffic is not routed apart; Berth rolls out with ROLLING".into());
+            }
+        }
+    }
+    if spec.client_token.is_some() {
+        add("clientToken", "Kubernetes objects are idempotent by name; the token is not needed".into());
+    }
+    launch_fields(&spec.placement, &mut add);
+    for field in set_fields(&spec.described) {
+        add(&field, READ_ONLY_REASON.into());
+    }
+    found
+}
+
+/// Every field of a TaskRun in `namespace` that Berth accepts but does not honour.
+pub fn task_run_unsupported_fields(spec: &TaskRunSpec, namespace: &str) -> Vec<UnsupportedField> {
+    let mut found = Vec::new();
+    let mut add = |field: &str, reason: String| found.push(UnsupportedField { field: field.into(), reason });
+    if let Some(cluster) = spec.cluster.as_deref().filter(|c| cluster_name(c) != namespace) {
+        add("cluster", format!("{cluster} differs from the namespace; the tasks run in {namespace}"));
+    }
+    if spec.propagate_tags.is_some_and(|p| p != PropagateTags::None) {
+        add("propagateTags", TAGS_REASON.into());
+    }
+    if let Some(overrides) = &spec.overrides {
+        if overrides.execution_role_arn.is_some() {
+            add("overrides.executionRoleArn", "not used: Kubernetes pulls images and reads Secrets with its own credentials".into());
+        }
+        if overrides.ephemeral_storage.is_some() {
+            add("overrides.ephemeralStorage", "not applied: pod-level resources cannot size ephemeral storage".into());
+        }
+        for container in overrides.container_overrides.iter().flatten() {
+            if container.environment_files.as_ref().is_some_and(|f| !f.is_empty()) {
+                add(&format!("overrides.containerOverrides[{}].environmentFiles", container.name), "S3 environment files are not loaded; use environment".into());
+            }
+        }
+    }
+    launch_fields(&spec.placement, &mut add);
+    found
+}
+
+/// Launch placement fields of both kinds that Berth does not act on.
+fn launch_fields(placement: &LaunchPlacement, add: &mut impl FnMut(&str, String)) {
+    if let Some(awsvpc) = placement.network_configuration.as_ref().and_then(|n| n.awsvpc_configuration.as_ref()) {
+        if !awsvpc.subnets.is_empty() || awsvpc.security_groups.as_ref().is_some_and(|g| !g.is_empty()) {
+            add("networkConfiguration.awsvpcConfiguration", "subnets and security groups are not applied; tasks get pod networking (use NetworkPolicies)".into());
+        }
+        if awsvpc.assign_public_ip == Some(EnabledState::Enabled) {
+            add("networkConfiguration.awsvpcConfiguration.assignPublicIp", "tasks get no public IP; expose them with a load balancer".into());
+        }
+    }
+    if placement.tags.as_ref().is_some_and(|tags| !tags.is_empty()) {
+        add("tags", TAGS_REASON.into());
+    }
+}
+
+/// The cluster name of an ECS cluster name or ARN (`arn:aws:ecs:<region>:<account>:cluster/<name>`).
+fn cluster_name(cluster: &str) -> &str {
+    cluster.rsplit_once(":cluster/").map_or(cluster, |(_, name)| name)
+}
