@@ -69,6 +69,9 @@ pub fn service_unsupported_fields(spec: &ServiceSpec, name: &str, namespace: &st
         add("volumeConfigurations", "EBS volumes are not created; the task definition's configuredAtLaunch volume is a scratch directory".into());
     }
     if let Some(connect) = spec.service_connect_configuration.as_ref().filter(|c| c.enabled) {
+        if connect.namespace.as_deref().is_some_and(|n| !n.is_empty()) {
+            add("serviceConnectConfiguration.namespace", "there are no Cloud Map namespaces; aliases resolve in the Kubernetes namespace".into());
+        }
         if connect.log_configuration.is_some() {
             add("serviceConnectConfiguration.logConfiguration", "there is no Service Connect proxy to log".into());
         }
@@ -77,6 +80,9 @@ pub fn service_unsupported_fields(spec: &ServiceSpec, name: &str, namespace: &st
         }
         for (index, published) in connect.services.iter().flatten().enumerate() {
             let field = |name: &str| format!("serviceConnectConfiguration.services[{index}].{name}");
+            if published.ingress_port_override.is_some() {
+                add(&field("ingressPortOverride"), "there is no Service Connect proxy; traffic goes to the container port".into());
+            }
             if published.timeout.is_some() {
                 add(&field("timeout"), "there is no Service Connect proxy to time out requests".into());
             }
@@ -143,4 +149,125 @@ fn launch_fields(placement: &LaunchPlacement, add: &mut impl FnMut(&str, String)
 /// The cluster name of an ECS cluster name or ARN (`arn:aws:ecs:<region>:<account>:cluster/<name>`).
 fn cluster_name(cluster: &str) -> &str {
     cluster.rsplit_once(":cluster/").map_or(cluster, |(_, name)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn service(extra: Value) -> ServiceSpec {
+        let mut spec = json!({"taskDefinition": "web", "desiredCount": 2});
+        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(spec).unwrap()
+    }
+
+    fn task_run(extra: Value) -> TaskRunSpec {
+        let mut spec = json!({"taskDefinition": "web"});
+        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(spec).unwrap()
+    }
+
+    fn fields(found: Vec<UnsupportedField>) -> Vec<String> {
+        found.into_iter().map(|u| u.field).collect()
+    }
+
+    fn service_fields(extra: Value) -> Vec<String> {
+        fields(service_unsupported_fields(&service(extra), "web", "shop"))
+    }
+
+    #[test]
+    fn a_plain_service_and_its_honoured_or_neutral_values_report_nothing() {
+        let neutral = json!({
+            "serviceName": "web", "cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/shop",
+            "propagateTags": "NONE", "enableECSManagedTags": false, "enableExecuteCommand": false,
+            "availabilityZoneRebalancing": "DISABLED", "platformVersion": "", "role": "", "tags": [],
+            "deploymentConfiguration": {"strategy": "ROLLING", "alarms": {"enable": false, "rollback": false}},
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": []}},
+        });
+        assert_eq!(service_fields(neutral), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_service_field_berth_does_not_act_on_is_reported() {
+        let cases = [
+            (json!({"serviceName": "Web"}), "serviceName"),
+            (json!({"cluster": "prod"}), "cluster"),
+            (json!({"deploymentConfiguration": {"strategy": "BLUE_GREEN"}}), "deploymentConfiguration.strategy"),
+            (json!({"deploymentConfiguration": {"bakeTimeInMinutes": 5}}), "deploymentConfiguration.bakeTimeInMinutes"),
+            (json!({"deploymentConfiguration": {"linearConfiguration": {"stepPercent": 10.0}}}), "deploymentConfiguration.linearConfiguration"),
+            (json!({"deploymentConfiguration": {"canaryConfiguration": {"canaryPercent": 5.0}}}), "deploymentConfiguration.canaryConfiguration"),
+            (json!({"deploymentConfiguration": {"lifecycleHooks": [{"hookTargetArn": "arn"}]}}), "deploymentConfiguration.lifecycleHooks"),
+            (json!({"deploymentConfiguration": {"alarms": {"alarmNames": ["high-cpu"], "enable": true, "rollback": true}}}), "deploymentConfiguration.alarms"),
+            (json!({"loadBalancers": [{"targetGroupArn": "tg", "advancedConfiguration": {"roleArn": "r"}}]}), "loadBalancers[0].advancedConfiguration"),
+            (json!({"availabilityZoneRebalancing": "ENABLED"}), "availabilityZoneRebalancing"),
+            (json!({"propagateTags": "SERVICE"}), "propagateTags"),
+            (json!({"enableECSManagedTags": true}), "enableECSManagedTags"),
+            (json!({"enableExecuteCommand": true}), "enableExecuteCommand"),
+            (json!({"tags": [{"key": "team", "value": "shop"}]}), "tags"),
+            (json!({"role": "ecsServiceRole"}), "role"),
+            (json!({"platformVersion": "LATEST"}), "platformVersion"),
+            (json!({"vpcLatticeConfigurations": [{"roleArn": "r", "targetGroupArn": "t", "portName": "http"}]}), "vpcLatticeConfigurations"),
+            (json!({"volumeConfigurations": [{"name": "data", "managedEBSVolume": {"roleArn": "r"}}]}), "volumeConfigurations"),
+            (json!({"clientToken": "abc"}), "clientToken"),
+            (json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}}), "networkConfiguration.awsvpcConfiguration"),
+            (json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": [], "assignPublicIp": "ENABLED"}}}), "networkConfiguration.awsvpcConfiguration.assignPublicIp"),
+            (json!({"serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/shop/web"}), "serviceArn"),
+            (json!({"runningCount": 2, "events": []}), "runningCount"),
+            (json!({"deployments": [{"status": "PRIMARY"}]}), "deployments"),
+            (json!({"createdAt": 1466801808.595}), "createdAt"),
+        ];
+        for (extra, field) in cases {
+            let found = service_fields(extra.clone());
+            assert!(found.iter().any(|f| f == field), "{extra} reports {found:?}, not {field}");
+        }
+    }
+
+    #[test]
+    fn service_connect_settings_without_a_proxy_are_reported() {
+        let found = service_fields(json!({"serviceConnectConfiguration": {
+            "enabled": true, "namespace": "internal",
+            "logConfiguration": {"logDriver": "awslogs"},
+            "accessLogConfiguration": {"format": "TEXT"},
+            "services": [{"portName": "http", "ingressPortOverride": 8080, "timeout": {"idleTimeoutSeconds": 5},
+                "tls": {"issuerCertificateAuthority": {"awsPcaAuthorityArn": "ca"}},
+                "clientAliases": [{"port": 80, "testTrafficRules": {"header": {"name": "x-test"}}}]}],
+        }}));
+        let expected = [
+            "serviceConnectConfiguration.namespace",
+            "serviceConnectConfiguration.logConfiguration",
+            "serviceConnectConfiguration.accessLogConfiguration",
+            "serviceConnectConfiguration.services[0].ingressPortOverride",
+            "serviceConnectConfiguration.services[0].timeout",
+            "serviceConnectConfiguration.services[0].tls",
+            "serviceConnectConfiguration.services[0].clientAliases[].testTrafficRules",
+        ];
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn the_cluster_may_be_named_or_given_as_an_arn() {
+        assert_eq!(cluster_name("arn:aws:ecs:us-east-1:123456789012:cluster/shop"), "shop");
+        assert_eq!(cluster_name("shop"), "shop");
+        assert_eq!(service_fields(json!({"cluster": "shop"})), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_task_run_field_berth_does_not_act_on_is_reported() {
+        let cases = [
+            (json!({"cluster": "prod"}), "cluster"),
+            (json!({"propagateTags": "TASK_DEFINITION"}), "propagateTags"),
+            (json!({"tags": [{"key": "team"}]}), "tags"),
+            (json!({"overrides": {"executionRoleArn": "arn"}}), "overrides.executionRoleArn"),
+            (json!({"overrides": {"ephemeralStorage": {"sizeInGiB": 30}}}), "overrides.ephemeralStorage"),
+            (json!({"overrides": {"containerOverrides": [{"name": "app", "environmentFiles": [{"value": "arn", "type": "s3"}]}]}}), "overrides.containerOverrides[app].environmentFiles"),
+            (json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}}), "networkConfiguration.awsvpcConfiguration"),
+        ];
+        for (extra, field) in cases {
+            let found = fields(task_run_unsupported_fields(&task_run(extra.clone()), "shop"));
+            assert!(found.iter().any(|f| f == field), "{extra} reports {found:?}, not {field}");
+        }
+        assert_eq!(fields(task_run_unsupported_fields(&task_run(json!({"cluster": "shop", "count": 2})), "shop")), Vec::<String>::new());
+    }
 }

@@ -143,6 +143,24 @@ fn volume_fields(volume: &Volume, found: &mut Found) {
                 format!("Docker volume drivers are not used; {SCRATCH}"),
             );
         }
+        if docker.driver_opts.as_ref().is_some_and(|o| !o.is_empty()) {
+            found.add(
+                field("dockerVolumeConfiguration.driverOpts"),
+                format!("Docker volume driver options are not used; {SCRATCH}"),
+            );
+        }
+        if docker.labels.as_ref().is_some_and(|l| !l.is_empty()) {
+            found.add(
+                field("dockerVolumeConfiguration.labels"),
+                format!("Docker volume labels are not set; {SCRATCH}"),
+            );
+        }
+        if docker.autoprovision == Some(true) {
+            found.add(
+                field("dockerVolumeConfiguration.autoprovision"),
+                format!("there is no shared Docker volume to provision; {SCRATCH}"),
+            );
+        }
     }
     if volume.efs_volume_configuration.is_some() {
         found.add(
@@ -382,6 +400,38 @@ volumes:
                 "volumes[shared].dockerVolumeConfiguration.driver",
                 "volumes[files].efsVolumeConfiguration",
                 "volumes[ebs].configuredAtLaunch",
+            ]
+        );
+    }
+
+    #[test]
+    fn read_only_describe_fields_tags_and_docker_volume_options() {
+        let yaml = r#"
+taskDefinitionArn: arn:aws:ecs:us-east-1:123456789012:task-definition/web:3
+revision: 3
+status: ACTIVE
+compatibilities: [EC2, FARGATE]
+requiresAttributes: [{name: com.amazonaws.ecs.capability.task-iam-role}]
+registeredAt: "2024-01-02T03:04:05Z"
+deregisteredAt: null
+tags: [{key: team, value: shop}]
+containerDefinitions: [{name: web, image: nginx}]
+volumes:
+  - {name: cache, dockerVolumeConfiguration: {autoprovision: true, driverOpts: {type: tmpfs}, labels: {app: web}}}
+"#;
+        assert_eq!(
+            paths(yaml),
+            [
+                "compatibilities",
+                "registeredAt",
+                "requiresAttributes",
+                "revision",
+                "status",
+                "taskDefinitionArn",
+                "tags",
+                "volumes[cache].dockerVolumeConfiguration.driverOpts",
+                "volumes[cache].dockerVolumeConfiguration.labels",
+                "volumes[cache].dockerVolumeConfiguration.autoprovision",
             ]
         );
     }
