@@ -74,9 +74,9 @@ fn each_container(check: &str, message: &str) -> Rule {
     .message("networkMode none allows no containerDefinitions[].portMappings"))]
 #[x_kube(validation = Rule::new("!has(self.networkMode) || !(self.networkMode in ['awsvpc', 'host']) || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.hostPort) || (has(p.containerPort) && p.hostPort == p.containerPort)))")
     .message("containerDefinitions[].portMappings[].hostPort: with networkMode awsvpc or host it must be omitted or equal containerPort"))]
-#[x_kube(validation = Rule::new("!has(self.networkMode) || self.networkMode in ['bridge', 'awsvpc'] || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.containerPortRange)))")
+#[x_kube(validation = Rule::new("!has(self.networkMode) || self.networkMode in ['', 'bridge', 'awsvpc'] || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.containerPortRange)))")
     .message("containerDefinitions[].portMappings[].containerPortRange is only allowed with networkMode bridge or awsvpc"))]
-#[x_kube(validation = Rule::new("!has(self.networkMode) || self.networkMode == 'bridge' || self.containerDefinitions.all(c, !has(c.links) || size(c.links) == 0)")
+#[x_kube(validation = Rule::new("!has(self.networkMode) || self.networkMode in ['', 'bridge'] || self.containerDefinitions.all(c, !has(c.links) || size(c.links) == 0)")
     .message("containerDefinitions[].links is only allowed with networkMode bridge"))]
 #[x_kube(validation = Rule::new("!has(self.networkMode) || self.networkMode != 'awsvpc' || self.containerDefinitions.all(c, !has(c.hostname) && (!has(c.extraHosts) || size(c.extraHosts) == 0))")
     .message("containerDefinitions[].hostname and extraHosts are not allowed with networkMode awsvpc"))]
@@ -98,7 +98,7 @@ fn each_container(check: &str, message: &str) -> Rule {
     "volumes[] may not use dockerVolumeConfiguration or host.sourcePath"))]
 #[x_kube(validation = on_fargate("!has(self.placementConstraints) || size(self.placementConstraints) == 0",
     "placementConstraints are not allowed"))]
-#[x_kube(validation = on_fargate("(!has(self.pidMode) || self.pidMode == 'task') && !has(self.ipcMode)",
+#[x_kube(validation = on_fargate("(!has(self.pidMode) || self.pidMode in ['', 'task']) && (!has(self.ipcMode) || self.ipcMode == '')",
     "pidMode may only be task and ipcMode must be omitted"))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskDefinitionSpec {
