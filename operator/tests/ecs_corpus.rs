@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use berth::api::{ServiceSpec, TaskDefinitionSpec};
+use berth::api::{ServiceSpec, TaskDefinition, TaskDefinitionSpec};
 use berth::ecs::render::unsupported_fields;
 use berth::ecs::unsupported::service_unsupported_fields;
 use berth::import::{EcsResource, ImportOptions, ResourceKind, import, resources};
@@ -134,17 +134,45 @@ fn every_read_only_field_of_describe_output_is_reported_as_ignored() {
 }
 
 #[test]
-fn every_fixture_imports() {
+fn every_fixture_ecs_accepts_imports() {
     let options = ImportOptions { namespace: Some("corpus".to_owned()), ..ImportOptions::default() };
     let refused = refused();
-    for (path, text) in corpus() {
-        if let Some(field) = refused.get(&path) {
-            let error = import(&text, &options).expect_err(&path).to_string();
-            assert!(error.contains(field.as_str()), "{path}: the refusal does not name {field}: {error}");
-            continue;
-        }
+    for (path, text) in corpus().into_iter().filter(|(path, _)| !refused.contains_key(path)) {
         let imported = import(&text, &options).unwrap_or_else(|error| panic!("{path}: {error}"));
         let expected = resources(&text).unwrap().len();
         assert_eq!(imported.manifests.len(), expected, "{path}: every resource becomes a manifest");
+    }
+}
+
+/// The CEL rules' messages for `spec` as a TaskDefinition, checked client-side.
+fn cel_errors(spec: TaskDefinitionSpec) -> Vec<String> {
+    let object = TaskDefinition::new("corpus", spec);
+    match kube::core::cel::validate_cel(&object) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.iter().map(|error| error.message.clone()).collect(),
+    }
+}
+
+#[test]
+fn every_task_definition_ecs_accepts_passes_the_crd_rules() {
+    for (path, resource) in corpus_resources().into_iter().filter(|(_, r)| r.kind == ResourceKind::TaskDefinition) {
+        let errors = cel_errors(assert_fits(&path, &resource.fields));
+        assert!(errors.is_empty(), "{path}: {errors:?}");
+    }
+}
+
+#[test]
+fn every_fixture_ecs_refuses_is_refused_naming_the_field() {
+    let fixtures: std::collections::BTreeMap<String, String> = corpus().into_iter().collect();
+    for (path, field) in refused() {
+        let found = resources(&fixtures[&path]).unwrap();
+        let why: Vec<String> = found
+            .iter()
+            .flat_map(|resource| match serde_path_to_error::deserialize::<_, TaskDefinitionSpec>(&Value::Object(resource.fields.clone())) {
+                Err(error) => vec![error.to_string()],
+                Ok(spec) => cel_errors(spec),
+            })
+            .collect();
+        assert!(why.iter().any(|w| w.contains(field.as_str())), "{path}: expected a refusal naming {field}, got {why:?}");
     }
 }

@@ -2,16 +2,18 @@
 //! ECS JSON; sources in its SOURCES.md) applies as written with strict field validation and
 //! reads back identical, goes through `berth import` into objects that apply, and every task
 //! definition runs as a TaskRun of one task on the shared operator. The fixtures ECS itself
-//! would refuse (`refused.json`) are refused, naming the field.
+//! would refuse (`refused.json`) are refused, naming the field; the tasks that need capacity
+//! the test plane lacks (`unplaced.json`: ARM64, Windows, GPUs) wait unplaced, the scheduler
+//! saying why.
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use berth::api::{TaskLastStatus, TaskRun};
+use berth::api::{TaskDefinition, TaskLastStatus, TaskRun};
 use berth::ecs::render::identity::service_account_name;
 use berth::import::{EcsResource, ResourceKind, kubernetes_name, resources};
 use berth_tests::fixture::{TestNamespace, berth_cli, client, install_crds, operator, plane, repo_root, try_wait_for};
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::Api;
 use kube::api::PostParams;
 use kube::runtime::watcher;
@@ -29,6 +31,8 @@ struct Fixture {
     text: String,
     /// The field ECS itself refuses, from `refused.json`.
     refused: Option<String>,
+    /// What kube-scheduler names when the task cannot be placed here, from `unplaced.json`.
+    unplaced: Option<String>,
 }
 
 impl Fixture {
@@ -47,9 +51,14 @@ fn corpus_dir() -> PathBuf {
     repo_root().join("tests/fixtures/ecs")
 }
 
+/// `file` beside the corpus: fixture path to what is expected of it.
+fn expectations(file: &str) -> serde_json::Map<String, Value> {
+    serde_json::from_str(&std::fs::read_to_string(corpus_dir().join(file)).unwrap()).unwrap()
+}
+
 fn corpus() -> Vec<Fixture> {
-    let refused: serde_json::Map<String, Value> =
-        serde_json::from_str(&std::fs::read_to_string(corpus_dir().join("refused.json")).unwrap()).unwrap();
+    let refused = expectations("refused.json");
+    let unplaced = expectations("unplaced.json");
     let mut fixtures = Vec::new();
     for kind in std::fs::read_dir(corpus_dir()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()) {
         for file in std::fs::read_dir(&kind).unwrap().map(|e| e.unwrap().path()) {
@@ -57,6 +66,7 @@ fn corpus() -> Vec<Fixture> {
             fixtures.push(Fixture {
                 text: std::fs::read_to_string(&file).unwrap(),
                 refused: refused.get(&path).map(|r| r["field"].as_str().unwrap().to_owned()),
+                unplaced: unplaced.get(&path).map(|u| u["scheduler"].as_str().unwrap().to_owned()),
                 path,
                 file,
             });
@@ -120,7 +130,7 @@ fn every_fixture_applies_as_written_and_reads_back_identical() {
 }
 
 /// `berth import FILE` of every fixture prints manifests that apply with strict validation;
-/// a fixture ECS refuses is refused by the import, naming the field.
+/// a fixture ECS refuses is refused, by the import or by the apiserver, naming the field.
 #[test]
 fn every_fixture_imports_and_the_output_applies() {
     install_crds();
@@ -132,16 +142,16 @@ fn every_fixture_imports_and_the_output_applies() {
             .args(["import", &fixture.file.display().to_string(), "--namespace", &ns.name])
             .output()
             .expect("berth import runs");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        match (&fixture.refused, output.status.success()) {
-            (Some(field), false) if stderr.contains(field.as_str()) => {}
-            (Some(field), _) => problems.push(format!("{}: expected the import to refuse it naming {field}: {stderr}", fixture.path)),
-            (None, false) => problems.push(format!("{}: import failed: {stderr}", fixture.path)),
-            (None, true) => {
-                if let Err(e) = apply_strict(&ns.name, &String::from_utf8_lossy(&output.stdout)) {
-                    problems.push(format!("{}: the imported manifests are refused: {e}", fixture.path));
-                }
-            }
+        let outcome = if output.status.success() {
+            apply_strict(&ns.name, &String::from_utf8_lossy(&output.stdout)).map(drop).map_err(|e| e.to_string())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        };
+        match (&fixture.refused, outcome) {
+            (Some(field), Err(e)) if e.contains(field.as_str()) => {}
+            (Some(field), outcome) => problems.push(format!("{}: ECS refuses it, expected a refusal naming {field}: {outcome:?}", fixture.path)),
+            (None, Err(e)) => problems.push(format!("{}: import or apply failed: {e}", fixture.path)),
+            (None, Ok(())) => {}
         }
     }
     assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
@@ -163,11 +173,12 @@ async fn ensure_role_account(ns: &str, task_role_arn: &str) -> bool {
     true
 }
 
-/// How a TaskRun ended up: its task RUNNING, or refused with a reason.
-#[derive(Debug)]
+/// How a TaskRun ended up: its task RUNNING, refused with a reason, or waiting unplaced
+/// with the scheduler's reason.
 enum Outcome {
     Running,
     Refused(String),
+    Unplaced(String),
 }
 
 fn outcome(run: &TaskRun) -> Option<Outcome> {
@@ -183,47 +194,75 @@ fn outcome(run: &TaskRun) -> Option<Outcome> {
         .map(|c| Outcome::Refused(format!("{}: {}", c.reason, c.message)))
 }
 
+/// The scheduler's reason for not placing a pod, once it has given one.
+fn unplaced(pod: &Pod) -> Option<Outcome> {
+    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
+    let scheduled = conditions.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+    Some(Outcome::Unplaced(scheduled.message.clone().unwrap_or_default()))
+}
+
+/// Applies `manifest` and waits until its TaskDefinition has registered a revision.
+async fn register(ns: &str, path: &str, manifest: &Value) {
+    apply_strict(ns, &manifest.to_string()).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let api = Api::<TaskDefinition>::namespaced(client().await, ns);
+    try_wait_for(api, watcher::Config::default(), RUN_TIMEOUT, &format!("{path}: a registered revision"), |found| {
+        found.iter().any(|td| td.status.as_ref().is_some_and(|s| s.latest_revision.is_some()))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Waits for the TaskRun's outcome; for a task the plane cannot place, for the scheduler's reason.
+async fn run_outcome(ns: &str, path: &str, expect_unplaced: bool) -> anyhow::Result<Outcome> {
+    let what = format!("{path}: its task RUNNING, a refusal or the scheduler's reason");
+    if expect_unplaced {
+        let pods = Api::<Pod>::namespaced(client().await, ns);
+        let found = try_wait_for(pods, watcher::Config::default(), RUN_TIMEOUT, &what, |pods| pods.iter().any(|p| unplaced(p).is_some())).await?;
+        return Ok(found.iter().find_map(|p| unplaced(p)).unwrap());
+    }
+    let runs = Api::<TaskRun>::namespaced(client().await, ns);
+    let found = try_wait_for(runs, watcher::Config::default(), RUN_TIMEOUT, &what, |runs| runs.iter().any(|r| outcome(r).is_some())).await?;
+    Ok(found.iter().find_map(|r| outcome(r)).unwrap())
+}
+
 /// Every task definition of the corpus runs as a TaskRun of one task (each in its own
-/// namespace, all at once): its task reaches RUNNING, or, where ECS itself would refuse it,
-/// the TaskRun is refused naming the field.
+/// namespace, all at once): its task reaches RUNNING; where it needs capacity the plane lacks,
+/// it waits unplaced with the scheduler naming what is missing.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_task_definition_runs_as_a_task_run_of_one_task() {
     operator();
     let started = Instant::now();
     let mut runs = Vec::new();
-    let mut made_accounts = 0;
     for fixture in corpus().into_iter().filter(|f| f.refused.is_none()) {
         for resource in fixture.resources().into_iter().filter(|r| r.kind == ResourceKind::TaskDefinition) {
-            let ns = TestNamespace::create("corpus-run");
-            let manifest = object(&fixture, &resource, 0);
-            apply_strict(&ns.name, &manifest.to_string()).unwrap_or_else(|e| panic!("{}: {e}", fixture.path));
             let family = resource.fields.get("family").and_then(Value::as_str).map_or_else(|| fixture.name(), str::to_owned);
-            let run = json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskRun", "metadata": {"name": "once"},
-                "spec": {"taskDefinition": family, "count": 1}});
-            apply_strict(&ns.name, &run.to_string()).unwrap_or_else(|e| panic!("{}: TaskRun refused: {e}", fixture.path));
             let role = resource.fields.get("taskRoleArn").and_then(Value::as_str).filter(|r| !r.is_empty()).map(str::to_owned);
-            runs.push((fixture.path.clone(), ns, role));
+            runs.push((fixture.path.clone(), TestNamespace::create("corpus-run"), object(&fixture, &resource, 0), family, role, fixture.unplaced.clone()));
         }
     }
-    let waits = runs.iter().map(|(path, ns, role)| async move {
+    let tasks = runs.iter().map(|(path, ns, manifest, family, role, expect_unplaced)| async move {
+        register(&ns.name, path, manifest).await;
+        let run = json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskRun", "metadata": {"name": "once"},
+            "spec": {"taskDefinition": family, "count": 1}});
+        apply_strict(&ns.name, &run.to_string()).unwrap_or_else(|e| panic!("{path}: TaskRun refused: {e}"));
         let made = match role {
             Some(role) => ensure_role_account(&ns.name, role).await,
             None => false,
         };
-        let api = Api::<TaskRun>::namespaced(client().await, &ns.name);
-        let found = try_wait_for(api, watcher::Config::default(), RUN_TIMEOUT, &format!("{path}: its task RUNNING or a refusal"), |runs| {
-            runs.first().and_then(|run| outcome(run)).is_some()
-        })
-        .await;
-        (path, made, found.map(|runs| outcome(&runs[0]).unwrap()))
+        (path, expect_unplaced, made, run_outcome(&ns.name, path, expect_unplaced.is_some()).await)
     });
     let mut problems = Vec::new();
-    for (path, made, found) in futures::future::join_all(waits).await {
+    let mut made_accounts = 0;
+    for (path, expect_unplaced, made, found) in futures::future::join_all(tasks).await {
         made_accounts += usize::from(made);
-        match found {
-            Ok(Outcome::Running) => {}
-            Ok(Outcome::Refused(why)) => problems.push(format!("{path}: refused: {why}")),
-            Err(e) => problems.push(format!("{path}: {e}")),
+        match (expect_unplaced, found) {
+            (None, Ok(Outcome::Running)) => {}
+            (Some(reason), Ok(Outcome::Unplaced(message))) if message.contains(reason.as_str()) => {}
+            (_, Ok(Outcome::Refused(why))) => problems.push(format!("{path}: refused: {why}")),
+            (None, Ok(Outcome::Unplaced(message))) => problems.push(format!("{path}: not placed: {message}")),
+            (Some(reason), Ok(Outcome::Unplaced(message))) => problems.push(format!("{path}: the scheduler does not name {reason}: {message}")),
+            (Some(reason), Ok(Outcome::Running)) => problems.push(format!("{path}: runs, though the plane has no capacity for {reason}")),
+            (_, Err(e)) => problems.push(format!("{path}: {e}")),
         }
     }
     eprintln!(

@@ -162,7 +162,6 @@ pub struct AwsVpcConfiguration {
     /// `ENABLED` or `DISABLED` (ECS default DISABLED).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub assign_public_ip: Option<EnabledState>,
 }
 
@@ -262,7 +261,6 @@ pub struct LaunchPlacement {
     /// EC2, FARGATE, EXTERNAL or MANAGED_INSTANCES. Mutually exclusive with capacityProviderStrategy.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub launch_type: Option<LaunchType>,
     /// Capacity providers and their base/weight split, at most 20 entries, at most one with
     /// a base above 0, not all weights 0. Mutually exclusive with launchType.
@@ -290,7 +288,7 @@ pub struct LaunchPlacement {
 
 /// Schema for free-form JSON that the apiserver must keep as written.
 pub fn any_json(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({ "x-kubernetes-preserve-unknown-fields": true })
+    schemars::json_schema!({ "x-kubernetes-preserve-unknown-fields": true, "nullable": true })
 }
 
 /// The wire spelling of an API enum value (`memberOf`, `EssentialContainerExited`, ...).

@@ -96,7 +96,6 @@ pub struct ContainerDefinition {
     /// `enabled` (ECS default) pins the image tag to a digest per deployment; `disabled` does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub version_consistency: Option<VersionConsistency>,
     /// Container hostname; not allowed with the `awsvpc` network mode.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -207,7 +206,6 @@ pub struct PortMapping {
     /// `tcp` (ECS default) or `udp`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub protocol: Option<TransportProtocol>,
     /// Port name used by Service Connect: up to 64 lowercase letters, digits, `_` and `-`, not starting with `-`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -216,7 +214,6 @@ pub struct PortMapping {
     /// `http`, `http2` or `grpc`; only used by Service Connect.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub app_protocol: Option<ApplicationProtocol>,
     /// A port range `start-end`, instead of containerPort; bridge and awsvpc modes only.
     #[serde(skip_serializing_if = "Option::is_none")]

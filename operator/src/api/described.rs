@@ -23,6 +23,7 @@ pub struct TaskDefinitionDescription {
     pub status: Option<String>,
     /// Read-only: container instance attributes ECS worked out from the features used.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     #[schemars(schema_with = "any_json")]
     pub requires_attributes: Option<Value>,
     /// Read-only: launch types ECS validated the revision against.
@@ -30,6 +31,7 @@ pub struct TaskDefinitionDescription {
     pub compatibilities: Option<Vec<String>>,
     /// Read-only: when ECS registered the revision (a timestamp or epoch seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     #[schemars(schema_with = "any_json")]
     pub registered_at: Option<Value>,
     /// Read-only: who registered the revision.
@@ -37,10 +39,12 @@ pub struct TaskDefinitionDescription {
     pub registered_by: Option<String>,
     /// Read-only: when the revision was deregistered.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     #[schemars(schema_with = "any_json")]
     pub deregistered_at: Option<Value>,
     /// Read-only: when deletion of the revision was requested.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     #[schemars(schema_with = "any_json")]
     pub delete_requested_at: Option<Value>,
 }
@@ -66,18 +70,22 @@ pub struct ServiceDescription {
     pub pending_count: Option<i32>,
     /// Read-only: the service's deployments when described.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     #[schemars(schema_with = "any_json")]
     pub deployments: Option<Value>,
     /// Read-only: the service's task sets (CODE_DEPLOY and EXTERNAL controllers).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     #[schemars(schema_with = "any_json")]
     pub task_sets: Option<Value>,
     /// Read-only: the service's latest events.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     #[schemars(schema_with = "any_json")]
     pub events: Option<Value>,
     /// Read-only: when ECS created the service (a timestamp or epoch seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     #[schemars(schema_with = "any_json")]
     pub created_at: Option<Value>,
     /// Read-only: who created the service.
@@ -94,6 +102,7 @@ pub struct ServiceDescription {
     pub current_service_deployment: Option<String>,
     /// Read-only: the service revisions running.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     #[schemars(schema_with = "any_json")]
     pub current_service_revisions: Option<Value>,
 }

@@ -88,7 +88,6 @@ pub struct ServiceSpec {
     /// REPLICA (ECS default: keep desiredCount tasks) or DAEMON (one task per matching node).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub scheduling_strategy: Option<SchedulingStrategy>,
     /// Rolling deployment bounds and the circuit breaker.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -119,7 +118,6 @@ pub struct ServiceSpec {
     /// Copy tags to tasks from TASK_DEFINITION or SERVICE, or NONE (ECS default).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub propagate_tags: Option<PropagateTags>,
     /// Adds the ECS-managed cluster and service tags to tasks (ECS default false).
     #[serde(
@@ -133,7 +131,6 @@ pub struct ServiceSpec {
     /// ENABLED keeps tasks balanced across zones; DISABLED does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub availability_zone_rebalancing: Option<EnabledState>,
     /// Service Connect: each published port becomes a ClusterIP Service named after its client
     /// alias (no proxy: timeouts, TLS and access logs are accepted, not acted on).
@@ -281,15 +278,16 @@ pub struct ServiceManagedEbsVolumeConfiguration {
     /// Provisioned throughput in MiB/s (gp3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throughput: Option<i32>,
-    /// Tags for the created volumes.
+    /// Tags for the created volumes (ECS tags only `volume` resources; at most 10 entries
+    /// here, which bounds the cost of the CRD's validation rules).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 10))]
     pub tag_specifications: Option<Vec<EbsTagSpecification>>,
     /// Role ECS assumes to manage the volume.
     pub role_arn: String,
     /// ext3, ext4, xfs or ntfs.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub filesystem_type: Option<FilesystemType>,
 }
 
@@ -306,7 +304,6 @@ pub struct EbsTagSpecification {
     /// Copy tags from TASK_DEFINITION or SERVICE, or NONE.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub propagate_tags: Option<PropagateTags>,
 }
 

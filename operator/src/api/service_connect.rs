@@ -150,6 +150,5 @@ pub struct ServiceConnectAccessLogConfiguration {
     /// ENABLED logs query parameters; DISABLED (default) does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub include_query_parameters: Option<EnabledState>,
 }

@@ -116,7 +116,6 @@ pub struct TaskDefinitionSpec {
     /// bridge (ECS default on Linux EC2), host, awsvpc (required by Fargate) or none.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub network_mode: Option<NetworkMode>,
     /// The task's containers: 1-10, unique names, at least one essential.
     #[schemars(length(min = 1, max = 10))]
@@ -156,12 +155,10 @@ pub struct TaskDefinitionSpec {
     /// `host` or `task` process namespace sharing; unset gives each container its own. Fargate allows only `task`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub pid_mode: Option<PidMode>,
     /// `host`, `task` or `none` IPC namespace; unset uses the runtime default. Not on Fargate.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub ipc_mode: Option<IpcMode>,
     /// App Mesh proxy configuration (legacy; accepted, not acted on).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -254,7 +251,6 @@ pub struct ProxyConfiguration {
     /// Always `APPMESH`.
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub type_: Option<ProxyConfigurationType>,
     /// Name of the container acting as the proxy.
     pub container_name: String,
@@ -306,12 +302,10 @@ pub struct RuntimePlatform {
     /// X86_64 or ARM64.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub cpu_architecture: Option<CpuArchitecture>,
     /// LINUX or a WINDOWS_SERVER_* family.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub operating_system_family: Option<OsFamily>,
 }
 

@@ -75,7 +75,6 @@ pub struct TaskRunSpec {
     /// Copy tags to tasks from TASK_DEFINITION, or NONE (ECS default).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub propagate_tags: Option<PropagateTags>,
 }
 

@@ -1,8 +1,8 @@
 //! Optional fields the ECS tools leave unset: console exports and describe output write
 //! `null`, and some tools write `""` for an enum they have no value for. Both read as unset,
-//! as the AWS SDKs read them; the apiserver stores what was applied, so it reads back as written.
+//! as the AWS SDKs read them; the apiserver stores what was applied, so it reads back as written
+//! (the CRD side is `manifests::optional_enums_accept_unset`).
 
-use schemars::Schema;
 use serde::de::{DeserializeOwned, Deserializer, Error};
 use serde::Deserialize;
 use serde_json::Value;
@@ -17,24 +17,6 @@ where
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) if text.is_empty() => Ok(None),
         Some(value) => T::deserialize(value).map(Some).map_err(D::Error::custom),
-    }
-}
-
-/// Schema transform for an optional enum: `""` is one more accepted value.
-pub fn allow_empty(schema: &mut Schema) {
-    if let Some(Value::Array(values)) = schema.get_mut("enum")
-        && !values.contains(&Value::from(""))
-    {
-        values.push(Value::from(""));
-    }
-    for key in ["anyOf", "oneOf"] {
-        if let Some(Value::Array(alternatives)) = schema.get_mut(key) {
-            for alternative in alternatives {
-                if let Ok(alternative) = <&mut Schema>::try_from(alternative) {
-                    allow_empty(alternative);
-                }
-            }
-        }
     }
 }
 
@@ -66,11 +48,4 @@ mod tests {
         assert!(mode(r#"{"mode": "bogus"}"#).is_err());
     }
 
-    #[test]
-    fn empty_joins_the_enum_once() {
-        let mut schema = schemars::json_schema!({"anyOf": [{"enum": ["a", null]}, {"type": "null"}]});
-        allow_empty(&mut schema);
-        allow_empty(&mut schema);
-        assert_eq!(schema.get("anyOf").unwrap()[0]["enum"], serde_json::json!(["a", null, ""]));
-    }
 }

@@ -67,7 +67,6 @@ pub struct DockerVolumeConfiguration {
     /// `task` (removed with the task) or `shared` (persists).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub scope: Option<DockerVolumeScope>,
     /// Creates a `shared` volume when missing.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,7 +96,6 @@ pub struct EfsVolumeConfiguration {
     /// `ENABLED` or `DISABLED` (ECS default DISABLED).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub transit_encryption: Option<EnabledState>,
     /// Port for encrypted traffic.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,7 +116,6 @@ pub struct EfsAuthorizationConfig {
     /// `ENABLED` uses the task role for EFS IAM authorisation; needs transit encryption.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, deserialize_with = "super::unset::empty_as_none")]
-    #[schemars(transform = super::unset::allow_empty)]
     pub iam: Option<EnabledState>,
 }
 
