@@ -47,7 +47,7 @@ fn sample(schema: &Value, k: usize) -> Value {
     }
     match schema.get("type").and_then(Value::as_str) {
         Some("array") => json!([sample(&schema["items"], k)]),
-        Some("boolean") => json!(k % 2 == 0),
+        Some("boolean") => json!(k.is_multiple_of(2)),
         Some("integer") | Some("number") => json!(1 + k),
         Some("object") => json!({"key": "value"}),
         _ => json!(format!("sample-{k}")),
