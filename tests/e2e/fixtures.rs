@@ -6,6 +6,7 @@
 //! the test plane lacks (`unplaced.json`: ARM64, Windows, GPUs) wait unplaced, the scheduler
 //! saying why.
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -155,6 +156,29 @@ fn every_fixture_imports_and_the_output_applies() {
         }
     }
     assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+}
+
+/// A CreateService input written for `aws ecs create-service --service-name NAME
+/// --cli-input-json ...` has no serviceName: `berth import --name NAME` names the service.
+#[test]
+fn a_create_service_input_without_service_name_imports_with_the_name_option() {
+    install_crds();
+    let ns = TestNamespace::create("corpus-name");
+    let mut input: Value = serde_json::from_str(&std::fs::read_to_string(corpus_dir().join("create-service/docs-service-discovery-service.json")).unwrap()).unwrap();
+    input.as_object_mut().unwrap().remove("serviceName");
+    let mut import = std::process::Command::new(berth_cli())
+        .args(["import", "-", "--name", "Discovery_Demo", "--namespace", &ns.name])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("berth import runs");
+    import.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+    let output = import.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    apply_strict(&ns.name, &String::from_utf8_lossy(&output.stdout)).unwrap();
+    let read = plane().kubectl().run(&["get", "-n", &ns.name, "services.berth.dev", "discovery-demo", "-o", "jsonpath={.metadata.annotations.berth\\.dev/ecs-name}"]).unwrap();
+    assert_eq!(read.trim(), "Discovery_Demo");
 }
 
 /// The ServiceAccount of a task role: Berth is to create it (issue 14 item 5); until it does,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::common::{Conditions, EnabledState, LaunchPlacement, PropagateTags, Tag};
 use super::deployment::{DeploymentConfiguration, DeploymentController};
 use super::described::ServiceDescription;
-use super::rules::TASK_DEFINITION_REF_PATTERN;
+use super::rules::{NAME_PATTERN, TASK_DEFINITION_REF_PATTERN};
 use super::service_connect::ServiceConnectConfiguration;
 use super::task_status::TaskSummary;
 
@@ -67,10 +67,10 @@ use super::task_status::TaskSummary;
     .message("schedulingStrategy DAEMON is not supported with launchType FARGATE"))]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceSpec {
-    /// ECS service name. Optional here: the service is `metadata.name`; a different value is
-    /// reported in `status.unsupportedFields`.
+    /// ECS service name: 1-255 letters, digits, `_` and `-`. Optional here: the service is
+    /// `metadata.name`; a different value is reported in `status.unsupportedFields`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 255))]
+    #[schemars(length(min = 1, max = 255), pattern(NAME_PATTERN))]
     pub service_name: Option<String>,
     /// ECS cluster name or ARN. Optional here: the cluster is the namespace; a different
     /// value is reported in `status.unsupportedFields`.
