@@ -160,8 +160,7 @@ pub struct AwsVpcConfiguration {
     #[schemars(length(max = 5))]
     pub security_groups: Option<Vec<String>>,
     /// `ENABLED` or `DISABLED` (ECS default DISABLED).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub assign_public_ip: Option<EnabledState>,
 }
 
@@ -259,8 +258,7 @@ pub struct EnvironmentFile {
 #[serde(rename_all = "camelCase")]
 pub struct LaunchPlacement {
     /// EC2, FARGATE, EXTERNAL or MANAGED_INSTANCES. Mutually exclusive with capacityProviderStrategy.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<LaunchType>,
     /// Capacity providers and their base/weight split, at most 20 entries, at most one with
     /// a base above 0, not all weights 0. Mutually exclusive with launchType.

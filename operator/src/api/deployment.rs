@@ -28,8 +28,7 @@ pub struct DeploymentConfiguration {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alarms: Option<DeploymentAlarms>,
     /// ROLLING (ECS default), BLUE_GREEN, LINEAR or CANARY. Berth performs ROLLING deployments.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub strategy: Option<DeploymentStrategy>,
     /// Minutes both revisions run side by side before a blue/green deployment completes, 0-1440.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -86,8 +86,7 @@ pub struct ServiceSpec {
     #[schemars(range(min = 0))]
     pub desired_count: Option<i32>,
     /// REPLICA (ECS default: keep desiredCount tasks) or DAEMON (one task per matching node).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub scheduling_strategy: Option<SchedulingStrategy>,
     /// Rolling deployment bounds and the circuit breaker.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,8 +115,7 @@ pub struct ServiceSpec {
     #[schemars(range(min = 0))]
     pub health_check_grace_period_seconds: Option<i32>,
     /// Copy tags to tasks from TASK_DEFINITION or SERVICE, or NONE (ECS default).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub propagate_tags: Option<PropagateTags>,
     /// Adds the ECS-managed cluster and service tags to tasks (ECS default false).
     #[serde(
@@ -129,8 +127,7 @@ pub struct ServiceSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_execute_command: Option<bool>,
     /// ENABLED keeps tasks balanced across zones; DISABLED does not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub availability_zone_rebalancing: Option<EnabledState>,
     /// Service Connect: each published port becomes a ClusterIP Service named after its client
     /// alias (no proxy: timeouts, TLS and access logs are accepted, not acted on).
@@ -286,8 +283,7 @@ pub struct ServiceManagedEbsVolumeConfiguration {
     /// Role ECS assumes to manage the volume.
     pub role_arn: String,
     /// ext3, ext4, xfs or ntfs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub filesystem_type: Option<FilesystemType>,
 }
 
@@ -302,8 +298,7 @@ pub struct EbsTagSpecification {
     #[schemars(length(max = 50))]
     pub tags: Option<Vec<Tag>>,
     /// Copy tags from TASK_DEFINITION or SERVICE, or NONE.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub propagate_tags: Option<PropagateTags>,
 }
 

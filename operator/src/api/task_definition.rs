@@ -114,8 +114,7 @@ pub struct TaskDefinitionSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_role_arn: Option<String>,
     /// bridge (ECS default on Linux EC2), host, awsvpc (required by Fargate) or none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<NetworkMode>,
     /// The task's containers: 1-10, unique names, at least one essential.
     #[schemars(length(min = 1, max = 10))]
@@ -153,12 +152,10 @@ pub struct TaskDefinitionSpec {
     #[x_kube(merge_strategy = ListMerge::Map(vec!["key".into()]))]
     pub tags: Option<Vec<Tag>>,
     /// `host` or `task` process namespace sharing; unset gives each container its own. Fargate allows only `task`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub pid_mode: Option<PidMode>,
     /// `host`, `task` or `none` IPC namespace; unset uses the runtime default. Not on Fargate.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub ipc_mode: Option<IpcMode>,
     /// App Mesh proxy configuration (legacy; accepted, not acted on).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -249,8 +246,7 @@ pub enum ProxyConfigurationType {
 #[serde(rename_all = "camelCase")]
 pub struct ProxyConfiguration {
     /// Always `APPMESH`.
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[serde(rename = "type", default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub type_: Option<ProxyConfigurationType>,
     /// Name of the container acting as the proxy.
     pub container_name: String,
@@ -300,12 +296,10 @@ pub enum OsFamily {
 #[serde(rename_all = "camelCase")]
 pub struct RuntimePlatform {
     /// X86_64 or ARM64.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub cpu_architecture: Option<CpuArchitecture>,
     /// LINUX or a WINDOWS_SERVER_* family.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub operating_system_family: Option<OsFamily>,
 }
 

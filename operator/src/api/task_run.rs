@@ -73,8 +73,7 @@ pub struct TaskRunSpec {
     #[serde(flatten)]
     pub placement: LaunchPlacement,
     /// Copy tags to tasks from TASK_DEFINITION, or NONE (ECS default).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[serde(default, deserialize_with = "super::unset::empty_as_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub propagate_tags: Option<PropagateTags>,
 }
 
