@@ -46,6 +46,8 @@ pub async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Act
 
     let mut spec = td.spec.clone();
     spec.family = Some(family.clone());
+    // Read-only describe output (revision, registeredAt, ...) is no part of a revision.
+    spec.described = Default::default();
     let data = serde_json::to_value(&spec)?;
     let latest = revisions.last();
     if latest.and_then(|r| r.data.as_ref()).map(|d| &d.0) != Some(&data) {
