@@ -115,3 +115,33 @@ pub fn stale_files(root: &Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Erro
     }
     Ok(stale)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::crds;
+
+    /// The `properties` of the spec and status of the CRD `name`.
+    fn schema(name: &str) -> Value {
+        let crd = crds().into_iter().find(|crd| crd.metadata.name.as_deref() == Some(name)).unwrap();
+        let schema = crd.spec.versions[0].schema.clone().unwrap().open_api_v3_schema.unwrap();
+        serde_json::to_value(schema).unwrap()["properties"].clone()
+    }
+
+    #[test]
+    fn optional_spec_enums_list_their_values_in_a_rule_that_takes_empty() {
+        let ipc_mode = &schema("taskdefinitions.berth.dev")["spec"]["properties"]["ipcMode"];
+        assert_eq!(ipc_mode.get("enum"), None);
+        assert_eq!(ipc_mode["x-kubernetes-validations"][0]["rule"], json!("self in ['', 'host', 'task', 'none']"));
+        assert_eq!(ipc_mode["maxLength"], json!(4));
+    }
+
+    #[test]
+    fn status_and_required_enums_keep_their_enum() {
+        let service = schema("services.berth.dev");
+        assert!(service["status"]["properties"]["rolloutState"].get("enum").is_some());
+        let compatibilities = &schema("taskdefinitions.berth.dev")["spec"]["properties"]["requiresCompatibilities"];
+        assert!(compatibilities["items"].get("enum").is_some());
+    }
+}
