@@ -175,11 +175,16 @@ fn containers_need_memory_without_task_memory() {
 }
 
 #[test]
-fn memory_exceeds_memory_reservation() {
-    let spec = edited(EC2, |s| {
-        s["containerDefinitions"][0]["memoryReservation"] = json!(1024)
-    });
-    assert_rejected::<TaskDefinition>(spec, "memory must be greater than memoryReservation");
+fn memory_is_at_least_memory_reservation() {
+    let container = |memory: i32, reservation: i32| {
+        edited(EC2, |s| {
+            s["containerDefinitions"][0]["memory"] = json!(memory);
+            s["containerDefinitions"][0]["memoryReservation"] = json!(reservation);
+        })
+    };
+    assert_rejected::<TaskDefinition>(container(512, 1024), "memory must not be below memoryReservation");
+    // ECS registers equal values (console exports carry them).
+    assert_accepted::<TaskDefinition>(container(512, 512));
 }
 
 #[test]

@@ -177,6 +177,7 @@ fn a_create_service_input_names_the_service_and_hints_at_the_namespace() {
 fn the_namespace_option_replaces_the_cluster_hint() {
     let options = ImportOptions {
         namespace: Some("prod".to_owned()),
+        ..ImportOptions::default()
     };
     let imported = import(&fixture_text("create-service.json"), &options).unwrap();
     let [service] = services(&imported)[..] else {
@@ -304,6 +305,7 @@ fn unknown_service_fields_and_nulls_are_dropped_with_a_note() {
         &input.to_string(),
         &ImportOptions {
             namespace: Some("prod".to_owned()),
+            ..ImportOptions::default()
         },
     )
     .unwrap();
@@ -314,6 +316,36 @@ fn unknown_service_fields_and_nulls_are_dropped_with_a_note() {
             "dropped platformVersion: null, the same as leaving it out",
         ]
     );
+}
+
+#[test]
+fn a_create_service_input_without_service_name_takes_the_name_option() {
+    let input = without(fixture_json("create-service.json"), &["serviceName"]);
+    let options = ImportOptions {
+        name: Some("Checkout_API".to_owned()),
+        ..ImportOptions::default()
+    };
+    let imported = import(&input.to_string(), &options).unwrap();
+    let [service] = services(&imported)[..] else {
+        panic!("one service")
+    };
+    assert_eq!(service.metadata.name.as_deref(), Some("checkout-api"));
+    let annotations = service.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(annotations.get(ECS_NAME_ANNOTATION).map(String::as_str), Some("Checkout_API"));
+}
+
+#[test]
+fn without_service_name_or_the_name_option_the_service_is_refused() {
+    let input = without(fixture_json("create-service.json"), &["serviceName"]);
+    let error = import(&input.to_string(), &ImportOptions::default()).unwrap_err();
+    assert!(matches!(error, ImportError::MissingName { field: "serviceName", .. }), "{error}");
+}
+
+#[test]
+fn create_service_output_gives_its_service() {
+    let input = json!({"service": fixture_json("create-service.json")});
+    let imported = import_json(input);
+    assert_eq!(services(&imported).len(), 1);
 }
 
 #[test]

@@ -160,7 +160,7 @@ pub struct AwsVpcConfiguration {
     #[schemars(length(max = 5))]
     pub security_groups: Option<Vec<String>>,
     /// `ENABLED` or `DISABLED` (ECS default DISABLED).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub assign_public_ip: Option<EnabledState>,
 }
 
@@ -253,12 +253,12 @@ pub struct EnvironmentFile {
 /// Launch placement shared by Service and TaskRun: launch type or capacity providers,
 /// placement rules, networking and tags. Flattened into both specs.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
-#[x_kube(validation = Rule::new("!has(self.launchType) || !has(self.capacityProviderStrategy)")
+#[x_kube(validation = Rule::new("!has(self.launchType) || self.launchType == '' || !has(self.capacityProviderStrategy)")
     .message("launchType and capacityProviderStrategy are mutually exclusive: set at most one"))]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchPlacement {
     /// EC2, FARGATE, EXTERNAL or MANAGED_INSTANCES. Mutually exclusive with capacityProviderStrategy.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<LaunchType>,
     /// Capacity providers and their base/weight split, at most 20 entries, at most one with
     /// a base above 0, not all weights 0. Mutually exclusive with launchType.
@@ -286,7 +286,7 @@ pub struct LaunchPlacement {
 
 /// Schema for free-form JSON that the apiserver must keep as written.
 pub fn any_json(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({ "x-kubernetes-preserve-unknown-fields": true })
+    schemars::json_schema!({ "x-kubernetes-preserve-unknown-fields": true, "nullable": true })
 }
 
 /// The wire spelling of an API enum value (`memberOf`, `EssentialContainerExited`, ...).

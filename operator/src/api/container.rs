@@ -11,8 +11,8 @@ use super::rules::NAME_PATTERN;
 
 /// One container of a task (ECS ContainerDefinition).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
-#[x_kube(validation = Rule::new("!has(self.memory) || !has(self.memoryReservation) || self.memory > self.memoryReservation")
-    .message("containerDefinitions[].memory must be greater than memoryReservation"))]
+#[x_kube(validation = Rule::new("!has(self.memory) || !has(self.memoryReservation) || self.memory >= self.memoryReservation")
+    .message("containerDefinitions[].memory must not be below memoryReservation"))]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerDefinition {
     /// Container name, unique in the task: 1-255 letters, digits, `_` and `-`.
@@ -32,7 +32,8 @@ pub struct ContainerDefinition {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub memory: Option<i32>,
-    /// Soft memory reservation in MiB, used for placement. Must be below `memory` when both are set.
+    /// Soft memory reservation in MiB, used for placement. At most `memory` when both are set
+    /// (ECS registers equal values).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub memory_reservation: Option<i32>,
@@ -93,7 +94,7 @@ pub struct ContainerDefinition {
     #[schemars(range(min = 0))]
     pub stop_timeout: Option<i32>,
     /// `enabled` (ECS default) pins the image tag to a digest per deployment; `disabled` does not.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub version_consistency: Option<VersionConsistency>,
     /// Container hostname; not allowed with the `awsvpc` network mode.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -202,14 +203,14 @@ pub struct PortMapping {
     #[schemars(range(min = 0, max = 65535))]
     pub host_port: Option<i32>,
     /// `tcp` (ECS default) or `udp`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub protocol: Option<TransportProtocol>,
     /// Port name used by Service Connect: up to 64 lowercase letters, digits, `_` and `-`, not starting with `-`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64), pattern("^[a-z0-9_][a-z0-9_-]{0,63}$"))]
     pub name: Option<String>,
     /// `http`, `http2` or `grpc`; only used by Service Connect.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub app_protocol: Option<ApplicationProtocol>,
     /// A port range `start-end`, instead of containerPort; bridge and awsvpc modes only.
     #[serde(skip_serializing_if = "Option::is_none")]

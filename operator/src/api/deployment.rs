@@ -28,7 +28,7 @@ pub struct DeploymentConfiguration {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alarms: Option<DeploymentAlarms>,
     /// ROLLING (ECS default), BLUE_GREEN, LINEAR or CANARY. Berth performs ROLLING deployments.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub strategy: Option<DeploymentStrategy>,
     /// Minutes both revisions run side by side before a blue/green deployment completes, 0-1440.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,8 +87,9 @@ pub struct ThresholdConfiguration {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentAlarms {
-    /// Alarm names to watch.
-    pub alarm_names: Vec<String>,
+    /// Alarm names to watch (describe output may leave the list out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarm_names: Option<Vec<String>>,
     /// Rolls back when an alarm fires.
     pub rollback: bool,
     /// Turns alarm monitoring on.

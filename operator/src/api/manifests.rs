@@ -2,19 +2,60 @@
 
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, ValidationRule,
+};
 use kube::CustomResourceExt;
 
 use super::{CapacityProvider, Service, TaskDefinition, TaskRun};
 
 /// Every CRD Berth installs.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![
+    let mut crds = vec![
         TaskDefinition::crd(),
         Service::crd(),
         TaskRun::crd(),
         CapacityProvider::crd(),
-    ]
+    ];
+    for version in crds.iter_mut().flat_map(|crd| crd.spec.versions.iter_mut()) {
+        let spec = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+            .and_then(|s| s.properties.as_mut())
+            .and_then(|p| p.get_mut("spec"));
+        if let Some(spec) = spec {
+            optional_enums_accept_unset(spec);
+        }
+    }
+    crds
+}
+
+/// The ECS tools write `null` or `""` for an enum field they leave unset. The apiserver checks
+/// `enum` before `nullable` and never matches a `null`, so an optional enum lists its values
+/// in a CEL rule instead (rules do not run on `null`), with `""` as one more value; the longest
+/// value bounds the length, which keeps the rule's cost within the apiserver's budget.
+fn optional_enums_accept_unset(schema: &mut JSONSchemaProps) {
+    if schema.nullable == Some(true)
+        && let Some(values) = schema.enum_.take()
+    {
+        let values: Vec<String> = values.iter().filter_map(|v| v.0.as_str()).filter(|v| !v.is_empty()).map(str::to_owned).collect();
+        let quoted: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+        schema.max_length = values.iter().map(|v| v.len() as i64).max();
+        schema.x_kubernetes_validations.get_or_insert_default().push(ValidationRule {
+            rule: format!("self in ['', {}]", quoted.join(", ")),
+            message: Some(format!("must be one of {} (or null or \"\" for unset)", values.join(", "))),
+            ..ValidationRule::default()
+        });
+    }
+    let children = schema.properties.iter_mut().flat_map(|p| p.values_mut());
+    let items = match schema.items.as_mut() {
+        Some(JSONSchemaPropsOrArray::Schema(items)) => Some(items.as_mut()),
+        _ => None,
+    };
+    for child in children.chain(items) {
+        optional_enums_accept_unset(child);
+    }
 }
 
 /// A CRD file: its name (`<crd name>.yaml`) and YAML content.
@@ -73,4 +114,34 @@ pub fn stale_files(root: &Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Erro
         }
     }
     Ok(stale)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::crds;
+
+    /// The `properties` of the spec and status of the CRD `name`.
+    fn schema(name: &str) -> Value {
+        let crd = crds().into_iter().find(|crd| crd.metadata.name.as_deref() == Some(name)).unwrap();
+        let schema = crd.spec.versions[0].schema.clone().unwrap().open_api_v3_schema.unwrap();
+        serde_json::to_value(schema).unwrap()["properties"].clone()
+    }
+
+    #[test]
+    fn optional_spec_enums_list_their_values_in_a_rule_that_takes_empty() {
+        let ipc_mode = &schema("taskdefinitions.berth.dev")["spec"]["properties"]["ipcMode"];
+        assert_eq!(ipc_mode.get("enum"), None);
+        assert_eq!(ipc_mode["x-kubernetes-validations"][0]["rule"], json!("self in ['', 'host', 'task', 'none']"));
+        assert_eq!(ipc_mode["maxLength"], json!(4));
+    }
+
+    #[test]
+    fn status_and_required_enums_keep_their_enum() {
+        let service = schema("services.berth.dev");
+        assert!(service["status"]["properties"]["rolloutState"].get("enum").is_some());
+        let compatibilities = &schema("taskdefinitions.berth.dev")["spec"]["properties"]["requiresCompatibilities"];
+        assert!(compatibilities["items"].get("enum").is_some());
+    }
 }

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{Conditions, EnabledState, LaunchPlacement, PropagateTags, Tag};
 use super::deployment::{DeploymentConfiguration, DeploymentController};
-use super::rules::TASK_DEFINITION_REF_PATTERN;
+use super::described::ServiceDescription;
+use super::rules::{NAME_PATTERN, TASK_DEFINITION_REF_PATTERN};
 use super::service_connect::ServiceConnectConfiguration;
 use super::task_status::TaskSummary;
 
@@ -66,6 +67,16 @@ use super::task_status::TaskSummary;
     .message("schedulingStrategy DAEMON is not supported with launchType FARGATE"))]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceSpec {
+    /// ECS service name: 1-255 letters, digits, `_` and `-`. Optional here: the service is
+    /// `metadata.name`; a different value is reported in `status.unsupportedFields`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255), pattern(NAME_PATTERN))]
+    pub service_name: Option<String>,
+    /// ECS cluster name or ARN. Optional here: the cluster is the namespace; a different
+    /// value is reported in `status.unsupportedFields`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1600))]
+    pub cluster: Option<String>,
     /// Task definition to run: `family` (latest ACTIVE revision), `family:revision`, or a
     /// task-definition ARN (only its `family:revision` part is used).
     #[schemars(length(min = 1, max = 1600), pattern(TASK_DEFINITION_REF_PATTERN))]
@@ -75,7 +86,7 @@ pub struct ServiceSpec {
     #[schemars(range(min = 0))]
     pub desired_count: Option<i32>,
     /// REPLICA (ECS default: keep desiredCount tasks) or DAEMON (one task per matching node).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub scheduling_strategy: Option<SchedulingStrategy>,
     /// Rolling deployment bounds and the circuit breaker.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,7 +115,7 @@ pub struct ServiceSpec {
     #[schemars(range(min = 0))]
     pub health_check_grace_period_seconds: Option<i32>,
     /// Copy tags to tasks from TASK_DEFINITION or SERVICE, or NONE (ECS default).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub propagate_tags: Option<PropagateTags>,
     /// Adds the ECS-managed cluster and service tags to tasks (ECS default false).
     #[serde(
@@ -116,7 +127,7 @@ pub struct ServiceSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_execute_command: Option<bool>,
     /// ENABLED keeps tasks balanced across zones; DISABLED does not.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub availability_zone_rebalancing: Option<EnabledState>,
     /// Service Connect: each published port becomes a ClusterIP Service named after its client
     /// alias (no proxy: timeouts, TLS and access logs are accepted, not acted on).
@@ -141,6 +152,9 @@ pub struct ServiceSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub force_new_deployment: Option<String>,
+    /// Read-only fields of describe-services output, accepted and ignored.
+    #[serde(flatten)]
+    pub described: ServiceDescription,
 }
 
 /// Service scheduling strategies.
@@ -261,13 +275,15 @@ pub struct ServiceManagedEbsVolumeConfiguration {
     /// Provisioned throughput in MiB/s (gp3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub throughput: Option<i32>,
-    /// Tags for the created volumes.
+    /// Tags for the created volumes (ECS tags only `volume` resources; at most 10 entries
+    /// here, which bounds the cost of the CRD's validation rules).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 10))]
     pub tag_specifications: Option<Vec<EbsTagSpecification>>,
     /// Role ECS assumes to manage the volume.
     pub role_arn: String,
     /// ext3, ext4, xfs or ntfs.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub filesystem_type: Option<FilesystemType>,
 }
 
@@ -282,7 +298,7 @@ pub struct EbsTagSpecification {
     #[schemars(length(max = 50))]
     pub tags: Option<Vec<Tag>>,
     /// Copy tags from TASK_DEFINITION or SERVICE, or NONE.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub propagate_tags: Option<PropagateTags>,
 }
 

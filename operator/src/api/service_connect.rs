@@ -148,6 +148,6 @@ pub struct ServiceConnectAccessLogConfiguration {
     /// TEXT or JSON.
     pub format: AccessLogFormat,
     /// ENABLED logs query parameters; DISABLED (default) does not.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub include_query_parameters: Option<EnabledState>,
 }

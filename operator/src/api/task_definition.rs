@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{Conditions, EphemeralStorage, KeyValuePair, Tag};
 use super::container::ContainerDefinition;
+use super::described::TaskDefinitionDescription;
 use super::rules::{NAME_PATTERN, fargate_task_size};
 use super::volume::Volume;
 
@@ -73,9 +74,9 @@ fn each_container(check: &str, message: &str) -> Rule {
     .message("networkMode none allows no containerDefinitions[].portMappings"))]
 #[x_kube(validation = Rule::new("!has(self.networkMode) || !(self.networkMode in ['awsvpc', 'host']) || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.hostPort) || (has(p.containerPort) && p.hostPort == p.containerPort)))")
     .message("containerDefinitions[].portMappings[].hostPort: with networkMode awsvpc or host it must be omitted or equal containerPort"))]
-#[x_kube(validation = Rule::new("!has(self.networkMode) || self.networkMode in ['bridge', 'awsvpc'] || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.containerPortRange)))")
+#[x_kube(validation = Rule::new("!has(self.networkMode) || self.networkMode in ['', 'bridge', 'awsvpc'] || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.containerPortRange)))")
     .message("containerDefinitions[].portMappings[].containerPortRange is only allowed with networkMode bridge or awsvpc"))]
-#[x_kube(validation = Rule::new("!has(self.networkMode) || self.networkMode == 'bridge' || self.containerDefinitions.all(c, !has(c.links) || size(c.links) == 0)")
+#[x_kube(validation = Rule::new("!has(self.networkMode) || self.networkMode in ['', 'bridge'] || self.containerDefinitions.all(c, !has(c.links) || size(c.links) == 0)")
     .message("containerDefinitions[].links is only allowed with networkMode bridge"))]
 #[x_kube(validation = Rule::new("!has(self.networkMode) || self.networkMode != 'awsvpc' || self.containerDefinitions.all(c, !has(c.hostname) && (!has(c.extraHosts) || size(c.extraHosts) == 0))")
     .message("containerDefinitions[].hostname and extraHosts are not allowed with networkMode awsvpc"))]
@@ -97,7 +98,7 @@ fn each_container(check: &str, message: &str) -> Rule {
     "volumes[] may not use dockerVolumeConfiguration or host.sourcePath"))]
 #[x_kube(validation = on_fargate("!has(self.placementConstraints) || size(self.placementConstraints) == 0",
     "placementConstraints are not allowed"))]
-#[x_kube(validation = on_fargate("(!has(self.pidMode) || self.pidMode == 'task') && !has(self.ipcMode)",
+#[x_kube(validation = on_fargate("(!has(self.pidMode) || self.pidMode in ['', 'task']) && (!has(self.ipcMode) || self.ipcMode == '')",
     "pidMode may only be task and ipcMode must be omitted"))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskDefinitionSpec {
@@ -113,7 +114,7 @@ pub struct TaskDefinitionSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution_role_arn: Option<String>,
     /// bridge (ECS default on Linux EC2), host, awsvpc (required by Fargate) or none.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<NetworkMode>,
     /// The task's containers: 1-10, unique names, at least one essential.
     #[schemars(length(min = 1, max = 10))]
@@ -151,10 +152,10 @@ pub struct TaskDefinitionSpec {
     #[x_kube(merge_strategy = ListMerge::Map(vec!["key".into()]))]
     pub tags: Option<Vec<Tag>>,
     /// `host` or `task` process namespace sharing; unset gives each container its own. Fargate allows only `task`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub pid_mode: Option<PidMode>,
     /// `host`, `task` or `none` IPC namespace; unset uses the runtime default. Not on Fargate.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub ipc_mode: Option<IpcMode>,
     /// App Mesh proxy configuration (legacy; accepted, not acted on).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -171,6 +172,9 @@ pub struct TaskDefinitionSpec {
     /// Enables ECS fault injection endpoints (ECS default false).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enable_fault_injection: Option<bool>,
+    /// Read-only fields of describe-task-definition output, accepted and ignored.
+    #[serde(flatten)]
+    pub described: TaskDefinitionDescription,
 }
 
 /// Task network modes.
@@ -242,7 +246,7 @@ pub enum ProxyConfigurationType {
 #[serde(rename_all = "camelCase")]
 pub struct ProxyConfiguration {
     /// Always `APPMESH`.
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type", default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub type_: Option<ProxyConfigurationType>,
     /// Name of the container acting as the proxy.
     pub container_name: String,
@@ -292,10 +296,10 @@ pub enum OsFamily {
 #[serde(rename_all = "camelCase")]
 pub struct RuntimePlatform {
     /// X86_64 or ARM64.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub cpu_architecture: Option<CpuArchitecture>,
     /// LINUX or a WINDOWS_SERVER_* family.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub operating_system_family: Option<OsFamily>,
 }
 

@@ -52,6 +52,11 @@ pub struct TaskRunSpec {
     /// task-definition ARN (only its `family:revision` part is used).
     #[schemars(length(min = 1, max = 1600), pattern(TASK_DEFINITION_REF_PATTERN))]
     pub task_definition: String,
+    /// ECS cluster name or ARN. Optional here: the cluster is the namespace; a different
+    /// value is reported in `status.unsupportedFields`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1600))]
+    pub cluster: Option<String>,
     /// Number of tasks to start, 1-10 (default 1 when omitted).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10))]
@@ -71,7 +76,7 @@ pub struct TaskRunSpec {
     #[serde(flatten)]
     pub placement: LaunchPlacement,
     /// Copy tags to tasks from TASK_DEFINITION, or NONE (ECS default).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub propagate_tags: Option<PropagateTags>,
 }
 

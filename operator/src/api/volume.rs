@@ -65,7 +65,7 @@ pub enum DockerVolumeScope {
 #[serde(rename_all = "camelCase")]
 pub struct DockerVolumeConfiguration {
     /// `task` (removed with the task) or `shared` (persists).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub scope: Option<DockerVolumeScope>,
     /// Creates a `shared` volume when missing.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,7 +93,7 @@ pub struct EfsVolumeConfiguration {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub root_directory: Option<String>,
     /// `ENABLED` or `DISABLED` (ECS default DISABLED).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub transit_encryption: Option<EnabledState>,
     /// Port for encrypted traffic.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -112,7 +112,7 @@ pub struct EfsAuthorizationConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_point_id: Option<String>,
     /// `ENABLED` uses the task role for EFS IAM authorisation; needs transit encryption.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub iam: Option<EnabledState>,
 }
 

@@ -1,4 +1,4 @@
-//! The `berth` command line. `berth import [FILE|-] [--namespace NS]` turns ECS JSON into
+//! The `berth` command line. `berth import [FILE|-] [--namespace NS] [--name NAME]` turns ECS JSON into
 //! Berth manifests on stdout, with a note on stderr for every field it drops.
 
 use std::io::Read;
@@ -7,13 +7,15 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use berth::import::{ImportOptions, import};
 
-const USAGE: &str = "usage: berth import [FILE|-] [--namespace NS]
+const USAGE: &str = "usage: berth import [FILE|-] [--namespace NS] [--name NAME]
 
 Reads ECS JSON from FILE, or stdin when FILE is - or missing: a RegisterTaskDefinition or
 CreateService input (--cli-input-json), describe-task-definition or describe-services output,
 or a JSON array of these. Prints Berth manifests as multi-document YAML.
 
-  -n, --namespace NS   set metadata.namespace (an ECS cluster maps to a namespace)";
+  -n, --namespace NS   set metadata.namespace (an ECS cluster maps to a namespace)
+      --name NAME      name the service, as aws ecs create-service --service-name does
+                       (for an input without serviceName)";
 
 /// What the command line asks for.
 struct ImportArgs {
@@ -59,6 +61,11 @@ fn parse_import_args(args: &[String]) -> anyhow::Result<ImportArgs> {
                 .next()
                 .with_context(|| format!("{arg} needs a namespace"))?;
             import_args.options.namespace = Some(namespace.clone());
+        } else if arg == "--name" {
+            let name = args.next().with_context(|| format!("{arg} needs a name"))?;
+            import_args.options.name = Some(name.clone());
+        } else if let Some(name) = arg.strip_prefix("--name=") {
+            import_args.options.name = Some(name.to_owned());
         } else if let Some(namespace) = arg.strip_prefix("--namespace=") {
             import_args.options.namespace = Some(namespace.to_owned());
         } else if arg.starts_with('-') && arg != "-" {

@@ -62,6 +62,8 @@ pub async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Act
 
     let mut spec = td.spec.clone();
     spec.family = Some(family.clone());
+    // Read-only describe output (revision, registeredAt, ...) is no part of a revision.
+    spec.described = Default::default();
     let data = serde_json::to_value(&spec)?;
     // The ServiceAccounts of every revision's task role exist before a
     // revision is registered: tasks start only from registered revisions.

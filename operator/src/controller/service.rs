@@ -81,7 +81,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     // Plan.
     let strategy = launch.as_ref().map(|l| &l.strategy);
     let scheduling = if daemon { Scheduling::Daemon { nodes: &daemon_nodes, strategy } } else { Scheduling::Replica { strategy } };
-    let unsupported = crate::ecs::unsupported::service_fields(&service.spec);
+    let unsupported: Vec<String> = crate::ecs::unsupported::service_unsupported_fields(&service.spec, &name, &ns).iter().map(|u| format!("{}: {}", u.field, u.reason)).collect();
     let traffic_facts = traffic.facts();
     let input = ServiceInput {
         service: &service,

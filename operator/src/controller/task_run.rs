@@ -55,7 +55,7 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
     }
 
     // Plan.
-    let unsupported = crate::ecs::unsupported::task_run_fields(&run.spec);
+    let unsupported: Vec<String> = crate::ecs::unsupported::task_run_unsupported_fields(&run.spec, &ns).iter().map(|u| format!("{}: {}", u.field, u.reason)).collect();
     let input = TaskRunInput {
         run: &run,
         tasks: &tasks,

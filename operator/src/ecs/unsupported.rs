@@ -1,106 +1,273 @@
-//! Service and TaskRun fields Berth accepts but does not act on yet, listed
-//! in `status.unsupportedFields` and a Warning event so that no field is
-//! ignored without a word (the TaskDefinition's are in `render::unsupported`).
-use crate::api::{DeploymentStrategy, EnabledState, PlacementStrategyType, PropagateTags, ServiceSpec, TaskRunSpec};
+//! Service and TaskRun fields Berth accepts but does not act on, listed in
+//! `status.unsupportedFields` and a Warning event like the TaskDefinition's
+//! ([`crate::ecs::render::unsupported_fields`]): no field is dropped without a word.
 
-/// `field: reason` for each field of the Service's spec that has no effect.
-pub fn service_fields(spec: &ServiceSpec) -> Vec<String> {
-    let mut fields = vec![];
-    let mut say = |field: &str, reason: &str| fields.push(format!("{field}: {reason}"));
-    if let Some(config) = &spec.deployment_configuration {
-        if config.strategy.is_some_and(|s| s != DeploymentStrategy::Rolling) {
-            say("deploymentConfiguration.strategy", "only ROLLING deployments are run; BLUE_GREEN, LINEAR and CANARY deploy as ROLLING");
+use crate::api::{
+    DeploymentStrategy, EnabledState, LaunchPlacement, PropagateTags, ServiceSpec, TaskRunSpec,
+    set_fields,
+};
+pub use crate::ecs::render::UnsupportedField;
+use crate::ecs::render::{READ_ONLY_REASON, TAGS_REASON};
+
+/// Every field of the Service `name` in `namespace` that Berth accepts but does not honour.
+pub fn service_unsupported_fields(spec: &ServiceSpec, name: &str, namespace: &str) -> Vec<UnsupportedField> {
+    let mut found = Vec::new();
+    let mut add = |field: &str, reason: String| found.push(UnsupportedField { field: field.into(), reason });
+    if let Some(service_name) = spec.service_name.as_deref().filter(|s| *s != name) {
+        add("serviceName", format!("{service_name} differs from metadata.name; the service is named {name}"));
+    }
+    if let Some(cluster) = spec.cluster.as_deref().filter(|c| cluster_name(c) != namespace) {
+        add("cluster", format!("{cluster} differs from the namespace; the service runs in {namespace}"));
+    }
+    if let Some(deployment) = &spec.deployment_configuration {
+        if let Some(strategy) = deployment.strategy.filter(|s| *s != DeploymentStrategy::Rolling) {
+            add("deploymentConfiguration.strategy", format!("{} is not supported; Berth rolls out with ROLLING", crate::api::wire_name(&strategy)));
         }
-        if config.bake_time_in_minutes.is_some() {
-            say("deploymentConfiguration.bakeTimeInMinutes", "no bake time is kept after a ROLLING deployment");
+        if deployment.bake_time_in_minutes.is_some() {
+            add("deploymentConfiguration.bakeTimeInMinutes", "blue/green bake time is not used by ROLLING deployments".into());
         }
-        if config.linear_configuration.is_some() {
-            say("deploymentConfiguration.linearConfiguration", "LINEAR deployments are not run");
+        if deployment.linear_configuration.is_some() {
+            add("deploymentConfiguration.linearConfiguration", "traffic is not shifted in steps; Berth rolls out with ROLLING".into());
         }
-        if config.canary_configuration.is_some() {
-            say("deploymentConfiguration.canaryConfiguration", "CANARY deployments are not run");
+        if deployment.canary_configuration.is_some() {
+            add("deploymentConfiguration.canaryConfiguration", "traffic is not shifted to a canary; Berth rolls out with ROLLING".into());
         }
-        if config.lifecycle_hooks.as_ref().is_some_and(|h| !h.is_empty()) {
-            say("deploymentConfiguration.lifecycleHooks", "lifecycle hooks are not invoked");
+        if deployment.lifecycle_hooks.as_ref().is_some_and(|hooks| !hooks.is_empty()) {
+            add("deploymentConfiguration.lifecycleHooks", "Lambda hooks are not invoked".into());
         }
-        if config.alarms.as_ref().is_some_and(|a| a.enable) {
-            say("deploymentConfiguration.alarms", "CloudWatch alarms are not watched; only the circuit breaker fails a deployment");
+        if deployment.alarms.as_ref().is_some_and(|alarms| alarms.enable) {
+            add("deploymentConfiguration.alarms", "CloudWatch alarms are not watched; only the circuit breaker fails a deployment".into());
+        }
+    }
+    for (index, balancer) in spec.load_balancers.iter().flatten().enumerate() {
+        if balancer.advanced_configuration.is_some() {
+            add(&format!("loadBalancers[{index}].advancedConfiguration"), "blue/green listener rules are not changed; the Kubernetes Service routes to every task".into());
         }
     }
     if spec.availability_zone_rebalancing == Some(EnabledState::Enabled) {
-        say("availabilityZoneRebalancing", "tasks are spread over zones when they start, but not moved to rebalance zones later");
-    }
-    if spec.placement.placement_strategy.iter().flatten().any(|s| s.type_ == PlacementStrategyType::Binpack) {
-        say("placementStrategy.binpack", "kube-scheduler spreads by default; tasks are not packed onto the fewest nodes");
+        add("availabilityZoneRebalancing", "running tasks are not moved between zones; new tasks are spread over zones".into());
     }
     if spec.propagate_tags.is_some_and(|p| p != PropagateTags::None) {
-        say("propagateTags", "tags are not copied to tasks");
+        add("propagateTags", TAGS_REASON.into());
     }
     if spec.enable_ecs_managed_tags == Some(true) {
-        say("enableECSManagedTags", "no ECS managed tags are added to tasks");
+        add("enableECSManagedTags", TAGS_REASON.into());
     }
     if spec.enable_execute_command == Some(true) {
-        say("enableExecuteCommand", "ECS Exec is not available; use kubectl exec");
+        add("enableExecuteCommand", "use kubectl exec on the task's pod; ECS Exec is not provided".into());
     }
-    if spec.placement.tags.as_ref().is_some_and(|t| !t.is_empty()) {
-        say("tags", "tags are not applied to tasks");
+    if spec.role.as_deref().is_some_and(|role| !role.is_empty()) {
+        add("role", "no IAM role is used for load balancer calls; Kubernetes Services carry the traffic".into());
     }
-    if spec.vpc_lattice_configurations.as_ref().is_some_and(|v| !v.is_empty()) {
-        say("vpcLatticeConfigurations", "VPC Lattice target groups are not registered");
+    if spec.platform_version.as_deref().is_some_and(|version| !version.is_empty()) {
+        add("platformVersion", "there are no Fargate platform versions; a change still starts a new deployment".into());
     }
-    if spec.role.is_some() {
-        say("role", "no IAM role is assumed for load balancers");
+    if spec.vpc_lattice_configurations.as_ref().is_some_and(|c| !c.is_empty()) {
+        add("vpcLatticeConfigurations", "VPC Lattice target groups are not registered".into());
     }
-    fields
+    if spec.volume_configurations.as_ref().is_some_and(|v| !v.is_empty()) {
+        add("volumeConfigurations", "EBS volumes are not created; the task definition's configuredAtLaunch volume is a scratch directory".into());
+    }
+    if let Some(connect) = spec.service_connect_configuration.as_ref().filter(|c| c.enabled) {
+        if connect.namespace.as_deref().is_some_and(|n| !n.is_empty()) {
+            add("serviceConnectConfiguration.namespace", "there are no Cloud Map namespaces; aliases resolve in the Kubernetes namespace".into());
+        }
+        if connect.log_configuration.is_some() {
+            add("serviceConnectConfiguration.logConfiguration", "there is no Service Connect proxy to log".into());
+        }
+        if connect.access_log_configuration.is_some() {
+            add("serviceConnectConfiguration.accessLogConfiguration", "there is no Service Connect proxy to log".into());
+        }
+        for (index, published) in connect.services.iter().flatten().enumerate() {
+            let field = |name: &str| format!("serviceConnectConfiguration.services[{index}].{name}");
+            if published.ingress_port_override.is_some() {
+                add(&field("ingressPortOverride"), "there is no Service Connect proxy; traffic goes to the container port".into());
+            }
+            if published.timeout.is_some() {
+                add(&field("timeout"), "there is no Service Connect proxy to time out requests".into());
+            }
+            if published.tls.is_some() {
+                add(&field("tls"), "traffic is not encrypted by a Service Connect proxy".into());
+            }
+            if published.client_aliases.iter().flatten().any(|alias| alias.test_traffic_rules.is_some()) {
+                add(&field("clientAliases[].testTrafficRules"), "test traffic is not routed apart; Berth rolls out with ROLLING".into());
+            }
+        }
+    }
+    if spec.client_token.is_some() {
+        add("clientToken", "Kubernetes objects are idempotent by name; the token is not needed".into());
+    }
+    launch_fields(&spec.placement, &mut add);
+    for field in set_fields(&spec.described) {
+        add(&field, READ_ONLY_REASON.into());
+    }
+    found
 }
 
-/// `field: reason` for each field of the TaskRun's spec that has no effect.
-pub fn task_run_fields(spec: &TaskRunSpec) -> Vec<String> {
-    let mut fields = vec![];
+/// Every field of a TaskRun in `namespace` that Berth accepts but does not honour.
+pub fn task_run_unsupported_fields(spec: &TaskRunSpec, namespace: &str) -> Vec<UnsupportedField> {
+    let mut found = Vec::new();
+    let mut add = |field: &str, reason: String| found.push(UnsupportedField { field: field.into(), reason });
+    if let Some(cluster) = spec.cluster.as_deref().filter(|c| cluster_name(c) != namespace) {
+        add("cluster", format!("{cluster} differs from the namespace; the tasks run in {namespace}"));
+    }
     if spec.propagate_tags.is_some_and(|p| p != PropagateTags::None) {
-        fields.push("propagateTags: tags are not copied to tasks".to_string());
+        add("propagateTags", TAGS_REASON.into());
     }
-    if spec.placement.tags.as_ref().is_some_and(|t| !t.is_empty()) {
-        fields.push("tags: tags are not applied to tasks".to_string());
+    if let Some(overrides) = &spec.overrides {
+        if overrides.execution_role_arn.is_some() {
+            add("overrides.executionRoleArn", "not used: Kubernetes pulls images and reads Secrets with its own credentials".into());
+        }
+        if overrides.ephemeral_storage.is_some() {
+            add("overrides.ephemeralStorage", "not applied: pod-level resources cannot size ephemeral storage".into());
+        }
+        for container in overrides.container_overrides.iter().flatten() {
+            if container.environment_files.as_ref().is_some_and(|f| !f.is_empty()) {
+                add(&format!("overrides.containerOverrides[{}].environmentFiles", container.name), "S3 environment files are not loaded; use environment".into());
+            }
+        }
     }
-    if spec.placement.placement_strategy.iter().flatten().any(|s| s.type_ == PlacementStrategyType::Binpack) {
-        fields.push("placementStrategy.binpack: kube-scheduler spreads by default; tasks are not packed onto the fewest nodes".to_string());
+    launch_fields(&spec.placement, &mut add);
+    found
+}
+
+/// Launch placement fields of both kinds that Berth does not act on.
+fn launch_fields(placement: &LaunchPlacement, add: &mut impl FnMut(&str, String)) {
+    if let Some(awsvpc) = placement.network_configuration.as_ref().and_then(|n| n.awsvpc_configuration.as_ref()) {
+        if !awsvpc.subnets.is_empty() || awsvpc.security_groups.as_ref().is_some_and(|g| !g.is_empty()) {
+            add("networkConfiguration.awsvpcConfiguration", "subnets and security groups are not applied; tasks get pod networking (use NetworkPolicies)".into());
+        }
+        if awsvpc.assign_public_ip == Some(EnabledState::Enabled) {
+            add("networkConfiguration.awsvpcConfiguration.assignPublicIp", "tasks get no public IP; expose them with a load balancer".into());
+        }
     }
-    fields
+    if placement.tags.as_ref().is_some_and(|tags| !tags.is_empty()) {
+        add("tags", TAGS_REASON.into());
+    }
+}
+
+/// The cluster name of an ECS cluster name or ARN (`arn:aws:ecs:<region>:<account>:cluster/<name>`).
+fn cluster_name(cluster: &str) -> &str {
+    cluster.rsplit_once(":cluster/").map_or(cluster, |(_, name)| name)
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
 
-    fn service(yaml: &str) -> ServiceSpec {
-        serde_saphyr::from_str(yaml).expect("service fixture")
+    fn service(extra: Value) -> ServiceSpec {
+        let mut spec = json!({"taskDefinition": "web", "desiredCount": 2});
+        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(spec).unwrap()
+    }
+
+    fn task_run(extra: Value) -> TaskRunSpec {
+        let mut spec = json!({"taskDefinition": "web"});
+        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(spec).unwrap()
+    }
+
+    fn fields(found: Vec<UnsupportedField>) -> Vec<String> {
+        found.into_iter().map(|u| u.field).collect()
+    }
+
+    fn service_fields(extra: Value) -> Vec<String> {
+        fields(service_unsupported_fields(&service(extra), "web", "shop"))
     }
 
     #[test]
-    fn a_plain_rolling_service_has_none() {
-        let spec = service("{taskDefinition: web, desiredCount: 2, deploymentConfiguration: {strategy: ROLLING, maximumPercent: 200}}");
-        assert_eq!(service_fields(&spec), Vec::<String>::new());
+    fn a_plain_service_and_its_honoured_or_neutral_values_report_nothing() {
+        let neutral = json!({
+            "serviceName": "web", "cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/shop",
+            "propagateTags": "NONE", "enableECSManagedTags": false, "enableExecuteCommand": false,
+            "availabilityZoneRebalancing": "DISABLED", "platformVersion": "", "role": "", "tags": [],
+            "deploymentConfiguration": {"strategy": "ROLLING", "alarms": {"enable": false, "rollback": false}},
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": []}},
+        });
+        assert_eq!(service_fields(neutral), Vec::<String>::new());
     }
 
     #[test]
-    fn each_ignored_service_field_is_named() {
-        let spec = service(
-            "{taskDefinition: web, desiredCount: 2, availabilityZoneRebalancing: ENABLED, enableExecuteCommand: true, propagateTags: SERVICE,
-              placementStrategy: [{type: binpack, field: memory}],
-              deploymentConfiguration: {strategy: BLUE_GREEN, bakeTimeInMinutes: 5, alarms: {alarmNames: [a], enable: true, rollback: true}}}",
-        );
-        let fields = service_fields(&spec);
-        for field in ["deploymentConfiguration.strategy", "deploymentConfiguration.bakeTimeInMinutes", "deploymentConfiguration.alarms",
-            "availabilityZoneRebalancing", "placementStrategy.binpack", "propagateTags", "enableExecuteCommand"] {
-            assert!(fields.iter().any(|f| f.starts_with(&format!("{field}:"))), "{field} missing from {fields:?}");
+    fn every_service_field_berth_does_not_act_on_is_reported() {
+        let cases = [
+            (json!({"serviceName": "Web"}), "serviceName"),
+            (json!({"cluster": "prod"}), "cluster"),
+            (json!({"deploymentConfiguration": {"strategy": "BLUE_GREEN"}}), "deploymentConfiguration.strategy"),
+            (json!({"deploymentConfiguration": {"bakeTimeInMinutes": 5}}), "deploymentConfiguration.bakeTimeInMinutes"),
+            (json!({"deploymentConfiguration": {"linearConfiguration": {"stepPercent": 10.0}}}), "deploymentConfiguration.linearConfiguration"),
+            (json!({"deploymentConfiguration": {"canaryConfiguration": {"canaryPercent": 5.0}}}), "deploymentConfiguration.canaryConfiguration"),
+            (json!({"deploymentConfiguration": {"lifecycleHooks": [{"hookTargetArn": "arn"}]}}), "deploymentConfiguration.lifecycleHooks"),
+            (json!({"deploymentConfiguration": {"alarms": {"alarmNames": ["high-cpu"], "enable": true, "rollback": true}}}), "deploymentConfiguration.alarms"),
+            (json!({"loadBalancers": [{"targetGroupArn": "tg", "advancedConfiguration": {"roleArn": "r"}}]}), "loadBalancers[0].advancedConfiguration"),
+            (json!({"availabilityZoneRebalancing": "ENABLED"}), "availabilityZoneRebalancing"),
+            (json!({"propagateTags": "SERVICE"}), "propagateTags"),
+            (json!({"enableECSManagedTags": true}), "enableECSManagedTags"),
+            (json!({"enableExecuteCommand": true}), "enableExecuteCommand"),
+            (json!({"tags": [{"key": "team", "value": "shop"}]}), "tags"),
+            (json!({"role": "ecsServiceRole"}), "role"),
+            (json!({"platformVersion": "LATEST"}), "platformVersion"),
+            (json!({"vpcLatticeConfigurations": [{"roleArn": "r", "targetGroupArn": "t", "portName": "http"}]}), "vpcLatticeConfigurations"),
+            (json!({"volumeConfigurations": [{"name": "data", "managedEBSVolume": {"roleArn": "r"}}]}), "volumeConfigurations"),
+            (json!({"clientToken": "abc"}), "clientToken"),
+            (json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}}), "networkConfiguration.awsvpcConfiguration"),
+            (json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": [], "assignPublicIp": "ENABLED"}}}), "networkConfiguration.awsvpcConfiguration.assignPublicIp"),
+            (json!({"serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/shop/web"}), "serviceArn"),
+            (json!({"runningCount": 2, "events": []}), "runningCount"),
+            (json!({"deployments": [{"status": "PRIMARY"}]}), "deployments"),
+            (json!({"createdAt": 1466801808.595}), "createdAt"),
+        ];
+        for (extra, field) in cases {
+            let found = service_fields(extra.clone());
+            assert!(found.iter().any(|f| f == field), "{extra} reports {found:?}, not {field}");
         }
-        assert_eq!(fields.len(), 7, "{fields:?}");
     }
 
     #[test]
-    fn task_run_tags_are_named() {
-        let spec: TaskRunSpec = serde_saphyr::from_str("{taskDefinition: web, propagateTags: TASK_DEFINITION, tags: [{key: a, value: b}]}").unwrap();
-        assert_eq!(task_run_fields(&spec).len(), 2);
+    fn service_connect_settings_without_a_proxy_are_reported() {
+        let found = service_fields(json!({"serviceConnectConfiguration": {
+            "enabled": true, "namespace": "internal",
+            "logConfiguration": {"logDriver": "awslogs"},
+            "accessLogConfiguration": {"format": "TEXT"},
+            "services": [{"portName": "http", "ingressPortOverride": 8080, "timeout": {"idleTimeoutSeconds": 5},
+                "tls": {"issuerCertificateAuthority": {"awsPcaAuthorityArn": "ca"}},
+                "clientAliases": [{"port": 80, "testTrafficRules": {"header": {"name": "x-test"}}}]}],
+        }}));
+        let expected = [
+            "serviceConnectConfiguration.namespace",
+            "serviceConnectConfiguration.logConfiguration",
+            "serviceConnectConfiguration.accessLogConfiguration",
+            "serviceConnectConfiguration.services[0].ingressPortOverride",
+            "serviceConnectConfiguration.services[0].timeout",
+            "serviceConnectConfiguration.services[0].tls",
+            "serviceConnectConfiguration.services[0].clientAliases[].testTrafficRules",
+        ];
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn the_cluster_may_be_named_or_given_as_an_arn() {
+        assert_eq!(cluster_name("arn:aws:ecs:us-east-1:123456789012:cluster/shop"), "shop");
+        assert_eq!(cluster_name("shop"), "shop");
+        assert_eq!(service_fields(json!({"cluster": "shop"})), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_task_run_field_berth_does_not_act_on_is_reported() {
+        let cases = [
+            (json!({"cluster": "prod"}), "cluster"),
+            (json!({"propagateTags": "TASK_DEFINITION"}), "propagateTags"),
+            (json!({"tags": [{"key": "team"}]}), "tags"),
+            (json!({"overrides": {"executionRoleArn": "arn"}}), "overrides.executionRoleArn"),
+            (json!({"overrides": {"ephemeralStorage": {"sizeInGiB": 30}}}), "overrides.ephemeralStorage"),
+            (json!({"overrides": {"containerOverrides": [{"name": "app", "environmentFiles": [{"value": "arn", "type": "s3"}]}]}}), "overrides.containerOverrides[app].environmentFiles"),
+            (json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}}), "networkConfiguration.awsvpcConfiguration"),
+        ];
+        for (extra, field) in cases {
+            let found = fields(task_run_unsupported_fields(&task_run(extra.clone()), "shop"));
+            assert!(found.iter().any(|f| f == field), "{extra} reports {found:?}, not {field}");
+        }
+        assert_eq!(fields(task_run_unsupported_fields(&task_run(json!({"cluster": "shop", "count": 2})), "shop")), Vec::<String>::new());
     }
 }

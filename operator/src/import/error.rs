@@ -2,8 +2,9 @@
 
 /// The input shapes `import` recognises, for the error about anything else.
 const EXPECTED_SHAPES: &str = "a RegisterTaskDefinition input (with containerDefinitions), \
-    describe-task-definition output (with taskDefinition), a CreateService input or a \
-    describe-services entry (with serviceName), describe-services output (with services), \
+    describe-task-definition output (with taskDefinition), a CreateService input (with \
+    serviceName, or a taskDefinition name and --name), a describe-services entry, \
+    create-service output (with service), describe-services output (with services), \
     or a JSON array of these";
 
 #[derive(Debug, thiserror::Error)]
@@ -16,7 +17,7 @@ pub enum ImportError {
     },
     #[error("{at}: expected {EXPECTED_SHAPES}; found {found}")]
     UnknownShape { at: String, found: String },
-    #[error("{at}: {field} is missing or not a string; it names the {kind}")]
+    #[error("{at}: {field} is missing or not a string; it names the {kind} (or give the name with --name)")]
     MissingName {
         at: String,
         field: &'static str,

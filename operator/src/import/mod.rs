@@ -18,14 +18,19 @@ use serde::Serialize;
 use crate::api::{Service, TaskDefinition};
 
 pub use error::ImportError;
+pub use name::kubernetes_name;
 pub use service::ECS_NAME_ANNOTATION;
-use shape::{ResourceKind, find_resources};
+pub use shape::{EcsResource, ResourceKind};
+use shape::find_resources;
 
 /// Choices the ECS JSON cannot make.
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
     /// `metadata.namespace` of every object; the ECS cluster has no fixed namespace.
     pub namespace: Option<String>,
+    /// Name of a service whose input has no `serviceName` (a CreateService input written
+    /// for `aws ecs create-service --service-name NAME --cli-input-json ...`).
+    pub name: Option<String>,
 }
 
 /// A Berth object made from one ECS resource.
@@ -48,6 +53,13 @@ impl Imported {
     pub fn to_yaml(&self) -> Result<String, ImportError> {
         yaml::to_yaml(&self.manifests)
     }
+}
+
+/// The ECS resources in `input` as written, unwrapped from the CLI output envelopes: each is
+/// what the CRDs accept as `spec` unchanged.
+pub fn resources(input: &str) -> Result<Vec<EcsResource>, ImportError> {
+    let value = serde_json::from_str(input).map_err(ImportError::invalid_json)?;
+    find_resources(value, "", &mut Vec::new())
 }
 
 /// Imports the ECS JSON text `input`.

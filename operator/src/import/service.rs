@@ -75,12 +75,16 @@ pub fn service(
     notes: &mut Vec<String>,
 ) -> Result<Service, ImportError> {
     drop_fields(&mut fields, READ_ONLY, path, notes);
-    let Some(Value::String(ecs_name)) = fields.remove("serviceName") else {
-        return Err(ImportError::MissingName {
-            at: shown(path),
-            field: "serviceName",
-            kind: "Service",
-        });
+    let ecs_name = match (fields.remove("serviceName"), &options.name) {
+        (_, Some(name)) => name.clone(),
+        (Some(Value::String(service_name)), None) => service_name,
+        _ => {
+            return Err(ImportError::MissingName {
+                at: shown(path),
+                field: "serviceName",
+                kind: "Service",
+            });
+        }
     };
     let name = kubernetes_name(&ecs_name).ok_or_else(|| ImportError::NoValidName {
         at: shown(path),

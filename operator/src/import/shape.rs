@@ -1,5 +1,5 @@
 //! Recognises which ECS JSON the input is and unwraps the resources from the CLI output
-//! envelopes (describe-task-definition, describe-services), keeping input order.
+//! envelopes (describe-task-definition, describe-services, create-service), keeping input order.
 
 use serde_json::{Map, Value};
 
@@ -59,6 +59,18 @@ fn object_resources(
         Some(reference) => _ = object.insert("taskDefinition".to_owned(), reference),
         None => {}
     }
+    match object.remove("service") {
+        Some(Value::Object(service)) => {
+            drop_rest(object, path, "create-service output", notes);
+            return Ok(vec![EcsResource {
+                kind: ResourceKind::Service,
+                path: child(path, "service"),
+                fields: service,
+            }]);
+        }
+        Some(other) => _ = object.insert("service".to_owned(), other),
+        None => {}
+    }
     match object.remove("services") {
         Some(Value::Array(services)) => return described_services(services, object, path, notes),
         Some(other) => _ = object.insert("services".to_owned(), other),
@@ -66,7 +78,7 @@ fn object_resources(
     }
     let kind = if object.contains_key("containerDefinitions") {
         ResourceKind::TaskDefinition
-    } else if object.contains_key("serviceName") {
+    } else if object.contains_key("serviceName") || object.get("taskDefinition").is_some_and(Value::is_string) {
         ResourceKind::Service
     } else {
         return Err(unknown_shape(path, &Value::Object(object)));

@@ -35,7 +35,7 @@ pub use annotations::{
 };
 pub use ports::{parse_range as parse_port_range, port_names};
 pub use resources::{GPU_RESOURCE, task_cpu_units, task_memory_mib};
-pub use unsupported::{Unsupported, unsupported_fields};
+pub use unsupported::{READ_ONLY_REASON, TAGS_REASON, UnsupportedField, unsupported_fields};
 
 use container::{TaskParts, render_container};
 use dependencies::{InitKind, start_order};

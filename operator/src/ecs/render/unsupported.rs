@@ -3,6 +3,7 @@
 //! and written for the user.
 
 use crate::api::{
+    set_fields,
     ContainerDefinition, DockerVolumeScope, IpcMode, LogDriver, NetworkMode, ResourceType,
     TaskDefinitionSpec, VersionConsistency, Volume,
 };
@@ -14,7 +15,7 @@ use super::security::parse_user;
 
 /// A field and why Berth does not act on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unsupported {
+pub struct UnsupportedField {
     /// ECS path, e.g. `containerDefinitions[web].linuxParameters.maxSwap`.
     pub field: String,
     pub reason: String,
@@ -22,7 +23,7 @@ pub struct Unsupported {
 
 /// Every field of `spec` that Berth accepts but cannot honour, task fields first, then
 /// volumes, then containers in definition order.
-pub fn unsupported_fields(spec: &TaskDefinitionSpec) -> Vec<Unsupported> {
+pub fn unsupported_fields(spec: &TaskDefinitionSpec) -> Vec<UnsupportedField> {
     let mut found = Found(Vec::new());
     task_fields(spec, &mut found);
     for volume in spec.volumes.iter().flatten() {
@@ -34,11 +35,17 @@ pub fn unsupported_fields(spec: &TaskDefinitionSpec) -> Vec<Unsupported> {
     found.0
 }
 
-struct Found(Vec<Unsupported>);
+/// Why a read-only field of ECS describe output is ignored.
+pub const READ_ONLY_REASON: &str = "read-only ECS output; Berth reports its own state in status";
+
+/// Why tags are ignored: nothing in Kubernetes bills or filters by them.
+pub const TAGS_REASON: &str = "tags are not copied to Kubernetes objects";
+
+struct Found(Vec<UnsupportedField>);
 
 impl Found {
     fn add(&mut self, field: impl Into<String>, reason: impl Into<String>) {
-        self.0.push(Unsupported {
+        self.0.push(UnsupportedField {
             field: field.into(),
             reason: reason.into(),
         });
@@ -66,6 +73,12 @@ impl InContainer<'_> {
 }
 
 fn task_fields(spec: &TaskDefinitionSpec, found: &mut Found) {
+    for field in set_fields(&spec.described) {
+        found.add(field, READ_ONLY_REASON);
+    }
+    if spec.tags.as_ref().is_some_and(|tags| !tags.is_empty()) {
+        found.add("tags", TAGS_REASON);
+    }
     if spec.execution_role_arn.is_some() {
         found.add(
             "executionRoleArn",
@@ -128,6 +141,24 @@ fn volume_fields(volume: &Volume, found: &mut Found) {
             found.add(
                 field("dockerVolumeConfiguration.driver"),
                 format!("Docker volume drivers are not used; {SCRATCH}"),
+            );
+        }
+        if docker.driver_opts.as_ref().is_some_and(|o| !o.is_empty()) {
+            found.add(
+                field("dockerVolumeConfiguration.driverOpts"),
+                format!("Docker volume driver options are not used; {SCRATCH}"),
+            );
+        }
+        if docker.labels.as_ref().is_some_and(|l| !l.is_empty()) {
+            found.add(
+                field("dockerVolumeConfiguration.labels"),
+                format!("Docker volume labels are not set; {SCRATCH}"),
+            );
+        }
+        if docker.autoprovision == Some(true) {
+            found.add(
+                field("dockerVolumeConfiguration.autoprovision"),
+                format!("there is no shared Docker volume to provision; {SCRATCH}"),
             );
         }
     }
@@ -369,6 +400,38 @@ volumes:
                 "volumes[shared].dockerVolumeConfiguration.driver",
                 "volumes[files].efsVolumeConfiguration",
                 "volumes[ebs].configuredAtLaunch",
+            ]
+        );
+    }
+
+    #[test]
+    fn read_only_describe_fields_tags_and_docker_volume_options() {
+        let yaml = r#"
+taskDefinitionArn: arn:aws:ecs:us-east-1:123456789012:task-definition/web:3
+revision: 3
+status: ACTIVE
+compatibilities: [EC2, FARGATE]
+requiresAttributes: [{name: com.amazonaws.ecs.capability.task-iam-role}]
+registeredAt: "2024-01-02T03:04:05Z"
+deregisteredAt: null
+tags: [{key: team, value: shop}]
+containerDefinitions: [{name: web, image: nginx}]
+volumes:
+  - {name: cache, dockerVolumeConfiguration: {autoprovision: true, driverOpts: {type: tmpfs}, labels: {app: web}}}
+"#;
+        assert_eq!(
+            paths(yaml),
+            [
+                "compatibilities",
+                "registeredAt",
+                "requiresAttributes",
+                "revision",
+                "status",
+                "taskDefinitionArn",
+                "tags",
+                "volumes[cache].dockerVolumeConfiguration.driverOpts",
+                "volumes[cache].dockerVolumeConfiguration.labels",
+                "volumes[cache].dockerVolumeConfiguration.autoprovision",
             ]
         );
     }
