@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use berth_tests::fixture::{Operator, TestNamespace, client, plane, unique_suffix, wait_for, wait_for_service_status};
+use berth_tests::fixture::{Operator, TestNamespace, client, plane, unique_suffix, wait_for, wait_for_service_status, wait_until};
 use berth_tests::objects::{apply, manifest, service_field};
 use berth_tests::plane::NodeSpec;
 use berth_tests::plane::nodes::node_manifest;
 use berth_tests::tasks::{node_of, running, tasks_of};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams};
+use kube::runtime::watcher;
 use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -71,8 +72,11 @@ async fn tasks_of_a_not_ready_node_are_replaced_on_other_nodes() {
     wait_for(pods, tasks_of("svc"), TIMEOUT, "all 4 tasks on the healthy node", |ps| {
         running_by_node(ps) == BTreeMap::from([(healthy.clone(), 4)])
     }).await;
-    let stopped = service_field(&ns.name, "svc", "{.status.stoppedTasks[*].stopCode}").await;
-    assert!(stopped.contains("InfrastructureHealth"), "{stopped}");
+    // The status is written after the stops it records: wait for it.
+    let services = Api::<berth::api::Service>::namespaced(client().await, &ns.name);
+    wait_until(services, watcher::Config::default(), TIMEOUT, "the lost tasks in stoppedTasks", async |_| {
+        service_field(&ns.name, "svc", "{.status.stoppedTasks[*].stopCode}").await.contains("InfrastructureHealth")
+    }).await;
     let nodes = Api::<Node>::all(client().await);
     for node in [&healthy, &failing] {
         nodes.delete(node, &DeleteParams::default()).await.unwrap();
