@@ -224,7 +224,11 @@ async fn task_definition_changes_become_revisions_and_unsupported_fields_are_rep
     let mut numbers: Vec<i64> = revisions.iter().map(|r| r.revision).collect();
     numbers.sort();
     assert_eq!(numbers, [1, 2]);
-    assert_eq!(field(&ns.name, "taskdef/app", "{.status.latestRevision}").await, "2");
+    // The status is written once the cache shows the new revision: wait for it.
+    let task_definitions: Api<berth::api::TaskDefinition> = Api::namespaced(client().await, &ns.name);
+    wait_for(task_definitions, watcher::Config::default(), TIMEOUT, "latestRevision 2", |tds| {
+        tds.iter().any(|td| td.status.as_ref().and_then(|s| s.latest_revision) == Some(2))
+    }).await;
     let unsupported = field(&ns.name, "taskdef/app", "{.status.unsupportedFields}").await;
     assert!(unsupported.contains("ulimits"), "{unsupported}");
     let events = kubectl.run(&["get", "events", "-n", &ns.name, "--field-selector", "reason=UnsupportedFields", "-o", "name"]).unwrap();

@@ -198,7 +198,8 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     let (pods, pod_writer) = reflector::store::<Pod>();
     let (service_triggers, services_woken) = futures::channel::mpsc::unbounded();
     let (run_triggers, runs_woken) = futures::channel::mpsc::unbounded();
-    let pod_cache = cache(api::<Pod>(&client, &ns), managed.clone(), pod_writer)
+    let pod_cache = watcher(api::<Pod>(&client, &ns), managed.clone()).default_backoff().modify(trim_task_pod).reflect(pod_writer)
+        .touched_objects()
         .for_each({
             let service_triggers = service_triggers.clone();
             move |pod| {
@@ -422,6 +423,23 @@ where
         .touched_objects()
 }
 
+/// Keeps of a cached task pod only what Berth reads: its metadata (less
+/// managedFields), node, container names and whether each has a readiness
+/// probe (an essential health check), and its status. The cache holds every
+/// task, so what it drops is memory saved per task (the rendered spec's
+/// environment, volumes, affinities and spreads are most of a pod).
+fn trim_task_pod(pod: &mut Pod) {
+    pod.managed_fields_mut().clear();
+    if let Some(spec) = pod.spec.take() {
+        let containers = spec.containers.into_iter().map(|c| k8s_openapi::api::core::v1::Container {
+            name: c.name,
+            readiness_probe: c.readiness_probe.map(|_| Default::default()),
+            ..Default::default()
+        }).collect();
+        pod.spec = Some(k8s_openapi::api::core::v1::PodSpec { node_name: spec.node_name, containers, ..Default::default() });
+    }
+}
+
 /// `cache` for Berth's own kinds, where an object the API server stored may
 /// still not deserialize (a CRD newer than this operator allowed a value it
 /// does not know): such an object is reported (a log line and a Warning event
@@ -587,6 +605,25 @@ mod tests {
         serde_json::from_value(serde_json::json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service",
             "metadata": {"name": "web", "namespace": "team"}, "spec": {"taskDefinition": "web", "desiredCount": desired_count}}))
         .expect("any object with metadata reads into a guard")
+    }
+
+    #[test]
+    fn a_cached_task_pod_keeps_what_berth_reads() {
+        let mut pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1", "labels": {"a": "b"}, "annotations": {"c": "d"}, "managedFields": [{"manager": "x"}]},
+            "spec": {"nodeName": "n1", "tolerations": [{"key": "k"}], "containers": [
+                {"name": "app", "image": "nginx", "env": [{"name": "E", "value": "v"}], "readinessProbe": {"exec": {"command": ["true"]}}},
+                {"name": "log", "image": "fluent-bit"}]},
+            "status": {"phase": "Running"}})).unwrap();
+        let before = crate::ecs::task::lifecycle::observe(&pod);
+        trim_task_pod(&mut pod);
+        assert_eq!(crate::ecs::task::lifecycle::observe(&pod), before);
+        let spec = pod.spec.as_ref().unwrap();
+        assert_eq!((spec.node_name.as_deref(), spec.tolerations.is_none()), (Some("n1"), true));
+        assert_eq!(spec.containers.iter().map(|c| (c.name.as_str(), c.readiness_probe.is_some(), c.env.is_none())).collect::<Vec<_>>(),
+            [("app", true, true), ("log", false, true)]);
+        assert!(pod.metadata.managed_fields.as_ref().is_none_or(Vec::is_empty));
+        assert_eq!(pod.labels().get("a").map(String::as_str), Some("b"));
     }
 
     #[test]
