@@ -20,7 +20,6 @@ use crate::ecs::task::lifecycle::Stop;
 /// (a task run's pods have fixed names).
 pub async fn create_in_batches(api: &Api<Pod>, pods: Vec<Pod>) -> Launched {
     let mut launched = Launched::default();
-    let total = pods.len();
     let mut remaining = pods.into_iter();
     let mut batch_size = 1;
     loop {
@@ -39,7 +38,6 @@ pub async fn create_in_batches(api: &Api<Pod>, pods: Vec<Pod>) -> Launched {
             }
         }
         if launched.refused.is_some() {
-            launched.not_sent = total.saturating_sub(launched.created.len() + 1);
             return launched;
         }
         batch_size *= 2;

@@ -148,7 +148,7 @@ async fn start(
     let new_pods = match new_pods {
         Ok(pods) => pods,
         // Validated before the plan: only a change between the two renders gets here.
-        Err(e) => return Launched { refused: Some(e.to_string()), not_sent: starts.len(), ..Default::default() },
+        Err(e) => return Launched { refused: Some(e.to_string()), ..Default::default() },
     };
     let launched = pods::create_in_batches(api, new_pods).await;
     let mut expectations = ctx.expectations.lock().unwrap();

@@ -76,7 +76,7 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
             let new_pods = plan.starts.iter().map(|s| run_task(&run, &ctx, resolved, s.index, provider(&s.provider))).collect::<Result<Vec<Pod>>>();
             match new_pods {
                 Ok(new_pods) => pods::create_in_batches(api, new_pods).await,
-                Err(e) => Launched { refused: Some(e.to_string()), not_sent: plan.starts.len(), ..Default::default() },
+                Err(e) => Launched { refused: Some(e.to_string()), ..Default::default() },
             }
         }
         _ => Launched::default(),

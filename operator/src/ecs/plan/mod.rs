@@ -81,6 +81,4 @@ impl Default for Limits {
 pub struct Launched {
     pub created: Vec<(String, String)>,
     pub refused: Option<String>,
-    /// Creates not sent because an earlier one was refused.
-    pub not_sent: usize,
 }

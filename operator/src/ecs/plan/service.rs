@@ -685,7 +685,7 @@ mod tests {
         let plan = plan(&input);
         assert_eq!(plan.starts.len(), 2);
         let refusal = "pods \"web-1\" is forbidden: exceeded quota: pods (Forbidden)".to_string();
-        let outcome = plan.outcome(&input, &Launched { created: vec![], refused: Some(refusal.clone()), not_sent: 1 });
+        let outcome = plan.outcome(&input, &Launched { created: vec![], refused: Some(refusal.clone()) });
         let degraded = condition(&outcome.status, "Degraded");
         assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "TaskLaunchRefused"));
         assert!(degraded.message.contains("exceeded quota"), "{}", degraded.message);
