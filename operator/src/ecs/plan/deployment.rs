@@ -145,6 +145,14 @@ fn has_essential_health_checks(pod: &Pod) -> bool {
     })
 }
 
+/// The task has been RUNNING for [`QUICK_EXIT`]: it started. Until then a
+/// task that reports RUNNING (and Ready, behind Services) may still be a
+/// crashing container's instant of life, which must neither move the breaker
+/// to its second stage, nor reset its count or the start throttle's.
+pub fn established(task: &Task, now: i64) -> bool {
+    task.state.last_status == LastStatus::Running && task.running_since().is_some_and(|since| now - since >= QUICK_EXIT.as_secs() as i64)
+}
+
 /// What the breaker makes of a task of the primary deployment that stopped.
 pub fn stop_event(task: &Task, code: StopCode) -> Option<TaskEvent> {
     match code {

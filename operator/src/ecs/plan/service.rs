@@ -8,7 +8,7 @@ use std::time::Duration;
 use kube::ResourceExt;
 
 use super::conditions::{self, Want};
-use super::deployment::{self, Primary, QUICK_EXIT};
+use super::deployment::{self, Primary};
 use super::throttle::{self, Throttle};
 use super::{Event, Launched, Limits, Problem};
 use crate::api::{DeploymentStatus, RolloutState, Service, ServiceDeployment, ServiceStatus, TaskStopCode, TaskSummary, TrafficRoute, wire_name};
@@ -148,10 +148,11 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         let ended = input.tasks.iter().filter(|t| t.ended_unrecorded()).map(|t| (t, t.state.stop.as_ref().map_or(StopCode::UserInitiated, |s| s.code)));
         let stops = stopping.iter().map(|(t, s)| (*t, s.code)).chain(ended);
         let mut events: Vec<TaskEvent> = stops.filter(|(t, _)| of_primary(t)).filter_map(|(t, code)| deployment::stop_event(t, code)).collect();
-        if active.iter().any(|t| of_primary(t) && health(t) == TaskHealth::Healthy) {
+        let established: Vec<&&Task> = active.iter().filter(|t| of_primary(t) && deployment::established(t, now)).collect();
+        if established.iter().any(|t| health(t) == TaskHealth::Healthy) {
             events.push(TaskEvent::BecameHealthy);
         }
-        let reached_running = active.iter().any(|t| of_primary(t) && t.state.last_status == LastStatus::Running && !t.lived_less_than(QUICK_EXIT));
+        let reached_running = !established.is_empty();
         (deployment::breaker_after(&policy, previous_primary, desired as u32, reached_running, events), policy)
     });
     let tripped = plan.breaker.is_some_and(|(b, _)| b.tripped);
@@ -601,7 +602,7 @@ pub fn blocked(service: &Service, problem: &Problem, now: i64) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ecs::plan::deployment::Deployment;
+    use crate::ecs::plan::deployment::{Deployment, QUICK_EXIT};
     use crate::ecs::plan::testing::TaskBuilder;
     use crate::ecs::task::reference::Resolved;
 
@@ -735,6 +736,27 @@ mod tests {
         // A FAILED deployment without rollback launches nothing more.
         let input = ServiceInput { service: &service, ..f.input(&[], None, 1000) };
         assert!(plan(&input).starts.is_empty());
+    }
+
+    #[test]
+    fn a_crashing_task_ready_for_an_instant_neither_resets_nor_stages_the_breaker() {
+        // Behind a Service a task is healthy once Ready; a crashing container is
+        // Ready for an instant before it exits. Only a task RUNNING for QUICK_EXIT
+        // moves the breaker to stage 2 or resets its count.
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 4,
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
+        let label = f.label().to_string();
+        let tasks = [
+            TaskBuilder::new("a", 90).deployment(&label).exited(1, 95, 96).build(),
+            TaskBuilder::new("b", 90).deployment(&label).running_since(99).health_check(true).build(),
+        ];
+        let input = f.input(&tasks, None, 100);
+        let outcome = plan(&input).outcome(&input, &Launched::default());
+        assert_eq!(outcome.status.deployments.as_ref().unwrap()[0].failed_tasks, 1);
+        // The same task, established: it resets the count (resetOnHealthyTask defaults to true).
+        let input = f.input(&tasks, None, 99 + QUICK_EXIT.as_secs() as i64);
+        let outcome = plan(&input).outcome(&input, &Launched::default());
+        assert_eq!(outcome.status.deployments.as_ref().unwrap()[0].failed_tasks, 0);
     }
 
     #[test]

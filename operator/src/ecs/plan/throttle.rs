@@ -8,9 +8,9 @@
 //! replaced at once.
 use std::time::Duration;
 
-use super::deployment::QUICK_EXIT;
+use super::deployment::{QUICK_EXIT, established};
 use crate::ecs::scheduler::backoff;
-use crate::ecs::task::lifecycle::{LastStatus, StopCode};
+use crate::ecs::task::lifecycle::StopCode;
 use crate::ecs::task::observed::Task;
 
 pub const TOLERATED_FAILURES: u32 = 2;
@@ -29,7 +29,7 @@ pub fn throttle<'a>(tasks: impl Iterator<Item = &'a Task>, now: i64) -> Throttle
             let created = t.created_seconds();
             match (&t.state.stop, t.state.last_status) {
                 (Some(stop), _) if stop.code == StopCode::TaskFailedToStart || t.lived_less_than(QUICK_EXIT) => Some((created, true)),
-                (_, LastStatus::Running) if !t.lived_less_than(QUICK_EXIT) => Some((created, false)),
+                _ if established(t, now) => Some((created, false)),
                 _ => None,
             }
         })
@@ -69,5 +69,12 @@ mod tests {
             TaskBuilder::new("d", 130).running_since(131).build(),
         ];
         assert_eq!(throttle(tasks.iter(), 200), Throttle { failures: 0, wait: None });
+    }
+
+    #[test]
+    fn a_task_running_for_an_instant_does_not_reset_the_count() {
+        let failed = |name, created| TaskBuilder::new(name, created).failed_to_start().build();
+        let tasks = [failed("a", 100), failed("b", 110), failed("c", 120), TaskBuilder::new("d", 130).running_since(131).build()];
+        assert_eq!(throttle(tasks.iter(), 132).failures, 3);
     }
 }
