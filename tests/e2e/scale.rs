@@ -43,21 +43,26 @@ async fn a_large_service_is_reached_in_bounded_batches_while_a_small_one_scales_
     let running = |n: usize| move |ps: &[std::sync::Arc<Pod>]| ps.iter().filter(|p| is_running(p)).count() == n;
     wait_for(pods.clone(), tasks_of("small"), Duration::from_secs(60), "3 running tasks of the small service", running(3)).await;
     let mut peak_mib = resident_mib(operator.pid);
-    // At least 20 tasks a second, whatever the scale: the API server and kwok set the pace.
-    let all_within = Duration::from_secs((tasks as u64 / 20).max(600));
+    // At least 10 tasks a second, whatever the scale: the API server, kube-scheduler and kwok set the pace.
+    let all_within = Duration::from_secs((tasks as u64 / 10).max(600));
     // A quarter of the way, the small service scales: the big one's backlog must not hold it up.
     wait_for(pods.clone(), tasks_of("big"), all_within, "a quarter of the big service's tasks", |ps| ps.len() >= tasks / 4).await;
+    // Berth creates its tasks within seconds; they run once kube-scheduler's queue,
+    // first in first out behind the big service's pending pods, reaches them.
     let scaled = Instant::now();
     apply(&ns.name, &manifest("Service", "small", json!({"taskDefinition": "app", "desiredCount": 6})));
-    wait_for(pods.clone(), tasks_of("small"), Duration::from_secs(60), "6 running tasks of the small service", running(6)).await;
-    let small_took = scaled.elapsed();
+    wait_for(pods.clone(), tasks_of("small"), Duration::from_secs(30), "6 tasks of the small service", |ps| ps.len() == 6).await;
+    let small_created = scaled.elapsed();
     let big_then = wait_for(pods.clone(), tasks_of("big"), Duration::from_secs(10), "the big service's tasks", |_| true).await.len();
+    wait_for(pods.clone(), tasks_of("small"), all_within, "6 running tasks of the small service", running(6)).await;
+    let small_running = scaled.elapsed();
     wait_for(pods.clone(), tasks_of("big"), all_within, "every task of the big service running", |ps| {
         peak_mib = peak_mib.max(resident_mib(operator.pid));
         running(tasks)(ps)
     }).await;
     let big_at = started.elapsed();
-    eprintln!("the small service scaled 3 -> 6 in {small_took:?} while the big one had {big_then} tasks; big: {tasks} tasks running after {big_at:?}; operator peak {peak_mib} MiB");
+    eprintln!("the small service scaled 3 -> 6: its tasks created in {small_created:?} (the big one had {big_then} tasks then), running in {small_running:?}; \
+        big: {tasks} tasks running after {big_at:?}; operator peak {peak_mib} MiB");
 
     // Every pass started at most a batch. Each pass that starts tasks publishes
     // one TasksStarted event; the recorder folds repeats into one event's series,

@@ -14,7 +14,7 @@ use super::Context;
 use super::error::{Error, Result};
 use crate::api::{CapacityProviderSpec, TaskOverride};
 use crate::ecs::placement::node_labels::ZONE_LABEL;
-use crate::ecs::render::names::{dns_label, label_value};
+use crate::ecs::render::names::{label_value, task_pod_name};
 use crate::ecs::task::labels;
 use crate::ecs::task::lifecycle;
 use crate::ecs::task::observed::{NodeStatus, Task};
@@ -115,11 +115,10 @@ pub fn render(resolved: &Resolved, new: NewTask) -> Result<Pod> {
     ]);
     let mut annotations = new.annotations;
     annotations.insert(labels::TASK_DEFINITION.to_string(), resolved.reference());
-    let prefix: String = dns_label(new.name_prefix).chars().take(50).collect();
     let suffix = new.name_suffix.unwrap_or_else(|| task_id[..10].to_string());
     let context = crate::ecs::render::TaskContext {
         namespace: new.namespace,
-        pod_name: format!("{}-{suffix}", prefix.trim_end_matches('-')),
+        pod_name: task_pod_name(new.name_prefix, &suffix),
         labels: task_labels,
         annotations,
         overrides: new.overrides.cloned(),

@@ -237,4 +237,50 @@ mod tests {
             }
         }
     }
+
+    fn revision(n: i32) -> Resolved {
+        Resolved { family: "web".into(), revision: n, spec: serde_saphyr::from_str("containerDefinitions: [{name: web, image: nginx}]").unwrap() }
+    }
+
+    fn entry(deployment: &Deployment, revision: i32, state: RolloutState) -> ServiceDeployment {
+        let at = crate::ecs::plan::conditions::time(0);
+        ServiceDeployment { id: deployment.id.clone(), status: crate::api::DeploymentStatus::Active, task_definition: format!("web:{revision}"),
+            desired_count: 2, pending_count: 0, running_count: 0, failed_tasks: 0, rollout_state: state, rollout_state_reason: None, created_at: at.clone(), updated_at: at }
+    }
+
+    /// PRIMARY through the deployment state machine (§2.8): the spec's
+    /// deployment until it FAILS, then the last COMPLETED one if rollback is on
+    /// and its revision still resolves, else the failed one, launching nothing.
+    #[test]
+    fn primary_is_the_spec_until_it_fails_then_the_last_completed_deployment() {
+        let spec = |rollback: bool| -> ServiceSpec {
+            serde_json::from_value(json!({"taskDefinition": "web", "desiredCount": 2,
+                "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": rollback}}})).unwrap()
+        };
+        let (one, two) = (Deployment::of(&spec(true), &revision(1)), Deployment::of(&spec(true), &revision(2)));
+        let completed_one = entry(&one, 1, RolloutState::Completed);
+
+        // Rolling out: the spec's deployment.
+        let p = primary(&spec(true), revision(2), &[entry(&two, 2, RolloutState::InProgress), completed_one.clone()], &[revision(1)]);
+        assert_eq!((p.deployment.clone(), p.launches, p.failed.clone()), (two.clone(), true, None));
+
+        // Failed with rollback on: back to the completed deployment, its id and revision.
+        let failed = [entry(&two, 2, RolloutState::Failed), completed_one.clone()];
+        let p = primary(&spec(true), revision(2), &failed, &[revision(1)]);
+        assert_eq!((p.deployment.clone(), p.resolved.revision, p.launches, p.failed.clone()), (one.clone(), 1, true, Some(two.clone())));
+
+        // Rollback off, no completed deployment, or its revision gone: the failed deployment, launching nothing.
+        for (spec, previous, revisions) in [
+            (spec(false), failed.to_vec(), vec![revision(1)]),
+            (spec(true), vec![entry(&two, 2, RolloutState::Failed)], vec![revision(1)]),
+            (spec(true), failed.to_vec(), vec![]),
+        ] {
+            let p = primary(&spec, revision(2), &previous, &revisions);
+            assert_eq!((p.deployment.clone(), p.launches, p.failed.clone()), (two.clone(), false, Some(two.clone())));
+        }
+
+        // A new revision after the failure is a new deployment: PRIMARY again, launching.
+        let p = primary(&spec(true), revision(3), &failed, &[revision(1)]);
+        assert_eq!((p.resolved.revision, p.launches, p.failed), (3, true, None));
+    }
 }

@@ -2,7 +2,9 @@
 //! against a model cluster: passes alternate with a model of kube-scheduler
 //! (a new task goes to the zone with the fewest of the service's tasks) and the
 //! kubelet (a pending task runs 10 s later; without health checks it counts as
-//! healthy 40 s after that, §2.4).
+//! healthy 40 s after that, §2.4). With `lag`, the cache shows a created task
+//! only a pass later, as a watch does: meanwhile the planner sees it as a
+//! create in flight, and must not start it again.
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
@@ -25,6 +27,9 @@ struct Cluster {
     tasks: Vec<Task>,
     now: i64,
     next: usize,
+    lag: bool,
+    /// Tasks created that the cache does not show yet.
+    unseen: Vec<Task>,
 }
 
 /// How a model task was made: (deployment index, zone, state).
@@ -45,7 +50,7 @@ impl Cluster {
         let resolved = Resolved { family: "web".into(), revision: 2, spec: serde_json::from_value(serde_json::json!({"containerDefinitions": [{"name": "app", "image": "x"}]})).unwrap() };
         let deployment = Deployment::of(&service.spec, &resolved);
         let primary = Primary { deployment, resolved, launches: true, failed: None };
-        let mut cluster = Cluster { service, primary, tasks: vec![], now: 1_000, next: 0 };
+        let mut cluster = Cluster { service, primary, tasks: vec![], now: 1_000, next: 0, lag: false, unseen: vec![] };
         for (deployment, zone, start) in initial {
             let label = if *deployment == 0 { cluster.primary.deployment.label.clone() } else { format!("ecs-svc-old{deployment}") };
             let name = cluster.name();
@@ -93,7 +98,7 @@ impl Cluster {
             service: &self.service,
             primary: &self.primary,
             tasks: &self.tasks,
-            creations_in_flight: 0,
+            creations_in_flight: self.unseen.len(),
             scheduling: Scheduling::Replica { strategy: None },
             traffic: &traffic,
             problem: None,
@@ -123,20 +128,21 @@ impl Cluster {
             .count() as u32;
         prop_assert!(healthy_before - chosen_healthy >= self.bounds().min_healthy(desired).min(healthy_before),
             "healthy {} - {} below minimum {}", healthy_before, chosen_healthy, self.bounds().min_healthy(desired));
-        // Never above maximumPercent by its starts.
-        let after = self.tasks.len() - stopped.len() + plan.starts.len();
+        // Never above maximumPercent by its starts, counting the creates in flight.
+        let after = self.tasks.len() - stopped.len() + self.unseen.len() + plan.starts.len();
         if !plan.starts.is_empty() {
             prop_assert!(after as u32 <= self.bounds().max_tasks(desired), "{} tasks above the maximum {}", after, self.bounds().max_tasks(desired));
         }
 
         // The model acts: stops are gone, starts land in the emptiest zone.
         self.tasks.retain(|t| !stopped.contains(&t.name().as_str()));
+        self.tasks.append(&mut self.unseen);
         for _ in &plan.starts {
             let counts = self.zone_counts();
             let zone = ZONES.iter().min_by_key(|z| counts[*z]).unwrap();
             let name = self.name();
             let task = TaskBuilder::new(&name, self.now).deployment(&self.primary.deployment.label).on(&format!("{zone}-{}", self.next % 2), zone).build();
-            self.tasks.push(task);
+            if self.lag { self.unseen.push(task) } else { self.tasks.push(task) }
         }
         self.now += PASS_SECONDS;
         // The kubelet: tasks pending for a pass run now.
@@ -155,7 +161,7 @@ impl Cluster {
     fn converge(&mut self) -> Result<(), TestCaseError> {
         for _ in 0..60 {
             self.pass()?;
-            let settled = self.tasks.len() == self.desired()
+            let settled = self.unseen.is_empty() && self.tasks.len() == self.desired()
                 && self.tasks.iter().all(|t| t.label(crate::ecs::task::labels::DEPLOYMENT) == Some(self.primary.deployment.label.as_str()) && self.healthy(t));
             if settled {
                 return Ok(());
@@ -180,10 +186,12 @@ proptest! {
         min in prop_oneof![Just(0u32), Just(50), Just(100)],
         max in prop_oneof![Just(100u32), Just(150), Just(200)],
         initial in prop::collection::vec((0usize..3, 0usize..3, arb_start()), 0..14),
+        lag in any::<bool>(),
     ) {
         let bounds = DeploymentBounds { minimum_healthy_percent: min, maximum_percent: max };
         prop_assume!(!bounds.deadlocks(desired));
         let mut cluster = Cluster::new(desired, min, max, &initial);
+        cluster.lag = lag;
         cluster.converge()?;
     }
 

@@ -109,8 +109,9 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     let of_primary = |t: &Task| t.label(labels::DEPLOYMENT) == Some(primary.deployment.label.as_str());
 
     // Records and expiry are safe whatever the pass can start: they stop nothing.
-    let records: Vec<(String, Stop)> = input.tasks.iter().filter(|t| t.ended_unrecorded())
-        .map(|t| (t.name(), t.state.stop.clone().expect("ended tasks have a stop"))).collect();
+    let ended: Vec<(&Task, &Stop)> = input.tasks.iter().filter(|t| t.ended_unrecorded())
+        .map(|t| (t, t.state.stop.as_ref().expect("ended tasks have a stop"))).collect();
+    let records = ended.iter().map(|(t, stop)| (t.name(), (*stop).clone())).collect();
     let mut forget = expired_records(input.tasks, input.limits, now);
 
     let mut plan = ServicePlan {
@@ -145,8 +146,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     let previous_primary = previous.iter().find(|d| d.id == primary.deployment.id);
     let monitored = primary.failed.is_none() && previous_primary.is_none_or(|d| d.rollout_state != RolloutState::Completed);
     plan.breaker = deployment::breaker_policy(spec).filter(|_| monitored && !daemon).map(|policy| {
-        let ended = input.tasks.iter().filter(|t| t.ended_unrecorded()).map(|t| (t, t.state.stop.as_ref().map_or(StopCode::UserInitiated, |s| s.code)));
-        let stops = stopping.iter().map(|(t, s)| (*t, s.code)).chain(ended);
+        let stops = stopping.iter().map(|(t, s)| (*t, s.code)).chain(ended.iter().map(|(t, s)| (*t, s.code)));
         let mut events: Vec<TaskEvent> = stops.filter(|(t, _)| of_primary(t)).filter_map(|(t, code)| deployment::stop_event(t, code)).collect();
         let established: Vec<&&Task> = active.iter().filter(|t| of_primary(t) && deployment::established(t, now)).collect();
         if established.iter().any(|t| health(t) == TaskHealth::Healthy) {
@@ -757,6 +757,62 @@ mod tests {
         let input = f.input(&tasks, None, 99 + QUICK_EXIT.as_secs() as i64);
         let outcome = plan(&input).outcome(&input, &Launched::default());
         assert_eq!(outcome.status.deployments.as_ref().unwrap()[0].failed_tasks, 0);
+    }
+
+    /// The rollback of §2.8 across passes, as the controller drives it (PRIMARY
+    /// chosen from the last status before each pass): a revision whose tasks
+    /// exit at once fails after 3 starts, PRIMARY goes back to the COMPLETED
+    /// deployment, and the service ends steady on it, still saying the latest failed.
+    #[test]
+    fn a_failing_revision_trips_the_breaker_and_rolls_back_to_steady_state() {
+        let spec = serde_json::json!({"taskDefinition": "web", "desiredCount": 2,
+            "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 200, "deploymentCircuitBreaker": {"enable": true, "rollback": true}}});
+        let f = fixture(spec);
+        let revision = |n| Resolved { family: "web".into(), revision: n, ..f.primary.resolved.clone() };
+        let one = Deployment::of(&f.service.spec, &revision(1));
+        let mut service = f.service.clone();
+        // Revision 1 completed: two healthy tasks, and the status says so.
+        let old = [
+            TaskBuilder::new("one-a", 0).of_deployment(&one, "web:1").on("n1", "a").running_since(10).build(),
+            TaskBuilder::new("one-b", 0).of_deployment(&one, "web:1").on("n2", "b").running_since(10).build(),
+        ];
+        let first = Primary { deployment: one.clone(), resolved: revision(1), launches: true, failed: None };
+        let input = ServiceInput { service: &service, primary: &first, ..f.input(&old, None, 100) };
+        service.status = Some(plan(&input).outcome(&input, &Launched::default()).status);
+        assert_eq!(service.status.as_ref().unwrap().deployments.as_ref().unwrap()[0].rollout_state, RolloutState::Completed);
+
+        // Revision 2: each pass finds the tasks it started exited at once.
+        let mut tasks = old.to_vec();
+        let mut events = vec![];
+        let mut now = 200;
+        for pass in 0..6 {
+            let previous = service.status.as_ref().unwrap().deployments.clone().unwrap();
+            let primary = deployment::primary(&service.spec, revision(2), &previous, &[revision(1), revision(2)]);
+            let input = ServiceInput { service: &service, primary: &primary, ..f.input(&tasks, None, now) };
+            let plan = plan(&input);
+            let outcome = plan.outcome(&input, &Launched::default());
+            events.extend(outcome.events.iter().map(|e| e.reason.clone()));
+            service.status = Some(outcome.status);
+            tasks.retain(|t| !plan.stops.iter().any(|s| s.pod == t.name()));
+            for (i, _) in plan.starts.iter().enumerate() {
+                let name = format!("p{pass}-{i}");
+                let builder = TaskBuilder::new(&name, now).of_deployment(&primary.deployment, &primary.resolved.reference());
+                let task = if primary.failed.is_some() { builder.on("n3", "c").running_since(now + 1) } else { builder.exited(1, now + 1, now + 2) };
+                tasks.push(task.build());
+            }
+            now += 60;
+        }
+        let status = service.status.as_ref().unwrap();
+        let deployments = status.deployments.as_ref().unwrap();
+        assert_eq!((deployments[0].id.as_str(), deployments[0].status, deployments[0].rollout_state), (one.id.as_str(), DeploymentStatus::Primary, RolloutState::Completed));
+        let failed = deployments.iter().find(|d| d.rollout_state == RolloutState::Failed).expect("the failed deployment stays listed");
+        assert_eq!((failed.task_definition.as_str(), failed.failed_tasks), ("web:2", 3));
+        assert_eq!(status.task_definition.as_deref(), Some("web:1"));
+        assert_eq!((condition(status, "Ready").status.as_str(), condition(status, "Degraded").reason.as_str()), ("True", "DeploymentFailed"));
+        for reason in ["ServiceDeploymentFailed", "ServiceDeploymentRollback", "SteadyState"] {
+            assert_eq!(events.iter().filter(|e| *e == reason).count(), 1, "{reason} once in {events:?}");
+        }
+        assert!(tasks.iter().filter(|t| t.is_active()).all(|t| t.label(labels::DEPLOYMENT) == Some(one.label.as_str())));
     }
 
     #[test]

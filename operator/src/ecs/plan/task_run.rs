@@ -45,8 +45,7 @@ pub fn count(run: &TaskRun) -> i32 {
 
 /// The pod name of the run's task number `index`.
 pub fn pod_name(run: &TaskRun, index: i32) -> String {
-    let prefix: String = crate::ecs::render::names::dns_label(&run.name_any()).chars().take(50).collect();
-    format!("{}-{index}", prefix.trim_end_matches('-'))
+    crate::ecs::render::names::task_pod_name(&run.name_any(), &index.to_string())
 }
 
 /// Has the run launched its tasks? Once the status lists them, it never starts any again.

@@ -40,6 +40,13 @@ impl TaskBuilder {
         self
     }
 
+    /// Of the deployment `id` running `task_definition`, labelled and annotated as rendered.
+    pub fn of_deployment(mut self, deployment: &crate::ecs::plan::deployment::Deployment, task_definition: &str) -> Self {
+        self.annotations.insert(labels::DEPLOYMENT_ID.into(), json!(deployment.id));
+        self.annotations.insert(labels::TASK_DEFINITION.into(), json!(task_definition));
+        self.deployment(&deployment.label)
+    }
+
     pub fn on(mut self, node: &str, zone: &str) -> Self {
         self.node = Some(node.into());
         self.zone = Some(zone.into());

@@ -168,6 +168,13 @@ fn hash_suffix(original: &str) -> String {
     )
 }
 
+/// A task pod's name: its owner's name as a DNS label, cut to leave room
+/// for the suffix (a task id, or a TaskRun's task number).
+pub fn task_pod_name(owner: &str, suffix: &str) -> String {
+    let prefix: String = dns_label(owner).chars().take(50).collect();
+    format!("{}-{suffix}", prefix.trim_end_matches('-'))
+}
+
 /// An RFC 1123 label (≤63 of `[a-z0-9-]`, alphanumeric at both ends).
 pub fn dns_label(s: &str) -> String {
     Syntax::DnsLabel.shape(s, false)
