@@ -48,9 +48,11 @@ fn key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
     format!("{}/{}/{}", K::kind(&()), obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
+type Reconcile = std::pin::Pin<Box<dyn Future<Output = Result<Action>> + Send>>;
+
 /// `reconcile`, with its errors published as Warning events on the object
 /// and its success resetting the object's backoff.
-pub fn reporting<K, F, Fut>(reconcile: F) -> impl FnMut(Arc<K>, Arc<Context>) -> std::pin::Pin<Box<dyn Future<Output = Result<Action>> + Send>>
+pub fn reporting<K, F, Fut>(reconcile: F) -> impl FnMut(Arc<K>, Arc<Context>) -> Reconcile
 where
     K: Resource<DynamicType = ()> + Send + Sync + 'static,
     F: Fn(Arc<K>, Arc<Context>) -> Fut + Clone + Send + 'static,

@@ -49,7 +49,7 @@ pub fn role_of(spec: &serde_json::Value) -> Option<&str> {
 /// What to do about one wanted ServiceAccount.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
-    Create(ServiceAccount),
+    Create(Box<ServiceAccount>),
     /// Berth's, but missing this owner or an annotation: a strategic merge
     /// patch (owner references merge by uid, so other owners stay).
     Patch(serde_json::Value),
@@ -69,7 +69,7 @@ pub fn is_berths(sa: &ServiceAccount) -> bool {
 
 pub fn step(existing: Option<&ServiceAccount>, wanted: &Wanted, owner: &OwnerReference) -> Step {
     let Some(sa) = existing else {
-        return Step::Create(ServiceAccount {
+        return Step::Create(Box::new(ServiceAccount {
             metadata: ObjectMeta {
                 name: Some(wanted.name.clone()),
                 labels: Some(BTreeMap::from([(labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string())])),
@@ -78,7 +78,7 @@ pub fn step(existing: Option<&ServiceAccount>, wanted: &Wanted, owner: &OwnerRef
                 ..ObjectMeta::default()
             },
             ..ServiceAccount::default()
-        });
+        }));
     };
     if !is_berths(sa) {
         return Step::NotBerths;
@@ -131,7 +131,7 @@ mod tests {
 
     fn created(uid: &str) -> ServiceAccount {
         let Step::Create(sa) = step(None, &wanted([ARN], &keys())["orderservice"], &owner(uid)) else { panic!("a create") };
-        sa
+        *sa
     }
 
     #[test]
