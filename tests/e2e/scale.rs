@@ -53,7 +53,7 @@ async fn a_large_service_is_reached_in_bounded_batches_while_a_small_one_scales_
     apply(&ns.name, &manifest("Service", "small", json!({"taskDefinition": "app", "desiredCount": 6})));
     wait_for(pods.clone(), tasks_of("small"), Duration::from_secs(30), "6 tasks of the small service", |ps| ps.len() == 6).await;
     let small_created = scaled.elapsed();
-    let big_then = wait_for(pods.clone(), tasks_of("big"), Duration::from_secs(10), "the big service's tasks", |_| true).await.len();
+    let big_then = wait_for(pods.clone(), tasks_of("big"), Duration::from_secs(120), "the big service's tasks", |_| true).await.len();
     wait_for(pods.clone(), tasks_of("small"), all_within, "6 running tasks of the small service", running(6)).await;
     let small_running = scaled.elapsed();
     wait_for(pods.clone(), tasks_of("big"), all_within, "every task of the big service running", |ps| {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for};
-use berth_tests::objects::{apply, manifest};
+use berth_tests::objects::{apply, events, manifest};
 use berth_tests::tasks::{named, phase};
 use k8s_openapi::api::core::v1::{Event, Pod, ServiceAccount};
 use kube::ResourceExt;
@@ -61,6 +61,9 @@ async fn a_task_role_runs_under_a_service_account_berth_makes_and_removes() {
     let sa = accounts.get("reporting").await.unwrap();
     assert_eq!(sa.annotations().get("eks.amazonaws.com/role-arn").map(String::as_str), Some(reporting));
     assert_eq!(sa.owner_references().iter().map(|o| o.kind.as_str()).collect::<Vec<_>>(), ["TaskRun"]);
+    // Made before the run's task: never a task refused for want of it.
+    let log = events(&ns.name).await;
+    assert!(!log.contains("TaskLaunchRefused"), "{log}");
 
     // The ServiceAccount goes with the last TaskDefinition that uses it (the
     // garbage collector, through its owner reference).

@@ -250,15 +250,14 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     let (revisions, revision_writer) = reflector::store::<ControllerRevision>();
     let (revision_cache, [revisions_changed]) = fan_out(cache(api(&client, &ns), managed.clone(), revision_writer));
     let (service_accounts, service_account_writer) = reflector::store::<ServiceAccount>();
-    let (service_account_cache, [service_accounts_changed, service_accounts_for_runs]) =
+    let (service_account_cache, [service_accounts_changed]) =
         fan_out(cache(api(&client, &ns), managed.clone(), service_account_writer));
-    // Berth's Services and TaskRuns wake their controllers (a TaskRun also the
-    // one making its overriding role's ServiceAccount).
+    // Berth's Services and TaskRuns wake their controllers.
     let (berth_services, berth_service_writer) = reflector::store::<Service>();
     let (berth_service_cache, [berth_services_changed, berth_services_gone]) =
         fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), berth_service_writer, recorder.clone()));
     let (runs, run_writer) = reflector::store::<TaskRun>();
-    let (run_cache, [runs_changed, runs_for_roles, runs_gone]) = fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), run_writer, recorder.clone()));
+    let (run_cache, [runs_changed, runs_gone]) = fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), run_writer, recorder.clone()));
 
     // Kubernetes Services Berth applied: a change (deleted by hand) wakes their owner.
     let (services, service_writer) = reflector::store::<CoreService>();
@@ -359,13 +358,6 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
         .run(errors::reporting(task_run::reconcile), errors::policy, ctx.clone())
         .for_each(|r| log_result("taskrun", r));
 
-    let run_role_runner = Controller::for_shared_stream(runs_for_roles, runs.clone())
-        .watches_shared_stream(service_accounts_for_runs, |sa| owners_of::<TaskRun>(sa.as_ref()))
-        .with_config(controller_config.clone())
-        .graceful_shutdown_on(shutdown.clone())
-        .run(task_roles::reconcile_run, task_roles::error_policy_run, ctx.clone())
-        .for_each(|r| log_result("taskrunrole", r));
-
     let provider_runner = Controller::for_shared_stream(providers_changed, capacity_providers)
         .reconcile_all_on(provider_node_changes)
         .with_config(controller_config)
@@ -395,7 +387,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     tokio::select! {
         _ = readiness => {}
         _ = forgetting => {}
-        _ = futures::future::join5(td_runner, service_runner, run_runner, run_role_runner, provider_runner) => {}
+        _ = futures::future::join4(td_runner, service_runner, run_runner, provider_runner) => {}
         _ = shutdown_deadline(shutdown.clone(), ctx.clone()) => {}
         _ = pod_cache => tracing::error!("pod watch ended"),
         _ = node_cache => tracing::error!("node watch ended"),

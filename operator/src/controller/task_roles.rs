@@ -3,21 +3,17 @@
 //! pod is ever refused for want of its ServiceAccount; and releases the ones
 //! it no longer uses. A ServiceAccount the owner's deletion leaves ownerless
 //! is removed by the garbage collector. A TaskRun whose overrides name a role
-//! owns that role's ServiceAccount the same way.
+//! owns that role's ServiceAccount the same way, made before its tasks.
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use std::sync::Arc;
-use std::time::Duration;
 
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use super::Context;
-use super::error::{Error, Result};
-use crate::api::TaskRun;
+use super::error::Result;
 use crate::ecs::task::roles::{self, Release, Step};
 
 /// Ensures the ServiceAccounts of `task_roles` in the owner's namespace, and
@@ -85,25 +81,6 @@ where
         }
     }
     Ok(())
-}
-
-/// The ServiceAccount of the role a TaskRun's overrides name (RunTask's
-/// `overrides.taskRoleArn`). Its tasks may be refused until it exists: the
-/// TaskRun controller retries them.
-pub async fn reconcile_run(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
-    if !ctx.synced() {
-        return Ok(Action::requeue(Duration::from_secs(1)));
-    }
-    let _timer = ctx.health.metrics.reconcile("taskrunrole");
-    let role = run.spec.overrides.as_ref().and_then(|o| o.task_role_arn.as_deref()).filter(|r| !r.is_empty());
-    reconcile(&ctx, run.as_ref(), role).await?;
-    Ok(Action::await_change())
-}
-
-pub fn error_policy_run(run: Arc<TaskRun>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.health.metrics.failed("taskrunrole", error.reason());
-    tracing::warn!(task_run = %run.name_any(), namespace = ?run.namespace(), reason = error.reason(), "task run role reconcile failed: {error}");
-    Action::requeue(Duration::from_secs(5))
 }
 
 /// One of possibly several owners: not the controller, and not blocking its

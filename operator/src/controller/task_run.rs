@@ -12,7 +12,7 @@ use kube::{Resource, ResourceExt};
 
 use super::error::{Error, Result};
 use super::observe::{self, Observed};
-use super::{Context, pods, revisions, scheduling};
+use super::{Context, pods, revisions, scheduling, task_roles};
 use crate::api::{CapacityProviderSpec, TaskRun};
 use crate::ecs::capacity::launch::{self, Launch};
 use crate::ecs::plan::task_run::{self as planner, TaskRunInput};
@@ -72,6 +72,9 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
     pods::concurrently(plan.stops.clone(), |(pod, stop)| async move { pods::stop(api, &pod, &stop).await }).await?;
     let launched = match &ready {
         Some((resolved, launch)) if !plan.starts.is_empty() => {
+            // The overriding role's ServiceAccount first, or its tasks would be refused.
+            let role = run.spec.overrides.as_ref().and_then(|o| o.task_role_arn.as_deref()).filter(|r| !r.is_empty());
+            task_roles::reconcile(&ctx, run.as_ref(), role).await?;
             let provider = |name: &Option<String>| name.as_ref().and_then(|n| launch.as_ref()?.providers.get_key_value(n)).map(|(n, p)| (n.as_str(), p));
             let new_pods = plan.starts.iter().map(|s| run_task(&run, &ctx, resolved, s.index, provider(&s.provider))).collect::<Result<Vec<Pod>>>();
             match new_pods {
