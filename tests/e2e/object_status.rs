@@ -146,3 +146,52 @@ async fn an_object_berth_cannot_read_is_reported_and_stalls_nothing() {
     apply(&ns.name, &manifest("Service", "fine", json!({"taskDefinition": "web", "desiredCount": 1})));
     wait_for_service_status(&ns.name, "fine", "{.status.runningCount}", "1", TIMEOUT).await;
 }
+
+/// A pass the API server fails (here a ValidatingAdmissionPolicy refusing the
+/// task role's ServiceAccount) shows as `Reconciled=False` with the error and a
+/// Warning event; once the refusal goes, the retry (backoff from 1 s) succeeds
+/// and the condition goes with it.
+#[tokio::test]
+async fn a_failed_pass_shows_as_a_condition_until_one_succeeds() {
+    operator();
+    let ns = TestNamespace::create("api-error");
+    let policy = format!("berth-refuse-sa-{}", unique_suffix());
+    let _made = DeleteOnDrop(vec![("validatingadmissionpolicybinding", policy.clone()), ("validatingadmissionpolicy", policy.clone())]);
+    let refusal = json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy", "metadata": {"name": policy},
+            "spec": {"failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["serviceaccounts"]}]},
+                "validations": [{"expression": "false", "message": "service accounts are refused here (test)"}]}},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": policy},
+            "spec": {"policyName": policy, "validationActions": ["Deny"],
+                "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns.name}}}}}]});
+    plane().kubectl().run_with_input(&["apply", "--server-side", "-f", "-"], &refusal.to_string()).unwrap();
+    // The API server enforces a binding once its policy informer has it: wait for a refusal.
+    let probe = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "probe"}}).to_string();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while plane().kubectl().run_with_input(&["create", "-n", &ns.name, "-f", "-"], &probe).is_ok() {
+        plane().kubectl().run(&["delete", "-n", &ns.name, "serviceaccount", "probe"]).unwrap();
+        assert!(std::time::Instant::now() < deadline, "the admission policy never took effect");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    apply(&ns.name, &manifest("TaskDefinition", "orders", json!({"taskRoleArn": "arn:aws:iam::123456789012:role/OrderService",
+        "containerDefinitions": [{"name": "app", "image": "nginx:1.27", "memory": 64}]})));
+    let reconciled = |td: &TaskDefinition| td.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == "Reconciled")).cloned();
+    let tds = Api::<TaskDefinition>::namespaced(client().await, &ns.name);
+    let found = wait_for(tds.clone(), named("orders"), TIMEOUT, "Reconciled=False on the task definition", |tds| {
+        tds.iter().any(|td| reconciled(td).is_some_and(|c| c.status == "False"))
+    })
+    .await;
+    let condition = reconciled(&found[0]).unwrap();
+    assert_eq!(condition.reason, "KubernetesApiError");
+    assert!(condition.message.contains("service accounts are refused here"), "{}", condition.message);
+    let event = wait_for_event(&ns.name, "orders", "KubernetesApiError").await;
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+
+    plane().kubectl().run(&["delete", "validatingadmissionpolicybinding", &policy]).unwrap();
+    wait_for(tds, named("orders"), TIMEOUT, "the condition gone and the revision registered", |tds| {
+        tds.iter().any(|td| reconciled(td).is_none() && td.status.as_ref().and_then(|s| s.latest_revision) == Some(1))
+    })
+    .await;
+}
