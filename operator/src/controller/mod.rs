@@ -423,12 +423,19 @@ where
 fn trim_task_pod(pod: &mut Pod) {
     pod.managed_fields_mut().clear();
     if let Some(spec) = pod.spec.take() {
-        let containers = spec.containers.into_iter().map(|c| k8s_openapi::api::core::v1::Container {
-            name: c.name,
-            readiness_probe: c.readiness_probe.map(|_| Default::default()),
+        use k8s_openapi::api::core::v1::{Container, Probe};
+        // A health check's timing (what makes a container UNHEALTHY), not its command.
+        let timing = |p: Probe| Probe { period_seconds: p.period_seconds, failure_threshold: p.failure_threshold, ..Default::default() };
+        let trim = |c: Container| Container { name: c.name, restart_policy: c.restart_policy, readiness_probe: c.readiness_probe.map(timing), ..Default::default() };
+        let containers = spec.containers.into_iter().map(trim).collect();
+        // Sidecars (restartable init containers) are task containers; run-to-completion ones are not read.
+        let sidecars: Vec<Container> = spec.init_containers.into_iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always")).map(trim).collect();
+        pod.spec = Some(k8s_openapi::api::core::v1::PodSpec {
+            node_name: spec.node_name,
+            containers,
+            init_containers: (!sidecars.is_empty()).then_some(sidecars),
             ..Default::default()
-        }).collect();
-        pod.spec = Some(k8s_openapi::api::core::v1::PodSpec { node_name: spec.node_name, containers, ..Default::default() });
+        });
     }
 }
 

@@ -3,13 +3,16 @@
 //! each task is, and what the breaker makes of the tasks that stopped.
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod, Probe};
 use serde_json::json;
 
 use crate::api::{DeploymentConfiguration, RolloutState, ServiceDeployment, ServiceSpec, ThresholdType};
 use crate::ecs::task::observed::Task;
 use crate::ecs::task::reference::Resolved;
 use crate::ecs::rollout::{self, CircuitBreakerPolicy, FailureThreshold, HealthCheckStatus, TaskEvent, TaskHealth, TaskHealthInput};
+use crate::ecs::render::{essential_containers, health_start_periods};
 use crate::ecs::task::labels;
 use crate::ecs::task::lifecycle::{LastStatus, StopCode};
 
@@ -120,16 +123,22 @@ pub fn bounds(config: Option<&DeploymentConfiguration>, daemon: bool) -> rollout
     }
 }
 
-/// How ECS counts the task's health (§2.4): readiness of essential containers
-/// with health checks, else 40 seconds of RUNNING; grace period honoured. A task
-/// behind Kubernetes Services is healthy only when Ready, as an ECS task behind a
-/// load balancer is only when its target is: so the ready endpoints never fall
-/// below the healthy tasks a rollout counts on.
+/// How ECS counts the task's health (§2.4, ecs-semantics 7.3): the health
+/// checks of its *essential* containers (a non-essential container never makes
+/// a task unhealthy), else 40 seconds of RUNNING; grace period honoured. A
+/// task behind Kubernetes Services is healthy only when Ready, as an ECS task
+/// behind a load balancer is only when its target is: so the ready endpoints
+/// never fall below the healthy tasks a rollout counts on.
 pub fn health(task: &Task, grace_period: Duration, now: i64) -> TaskHealth {
     let running_since = task.running_since();
     let seconds_since_running = running_since.map_or(0, |t| (now - t).max(0) as u64);
-    let checked = has_essential_health_checks(&task.pod) || task.label(labels::TRAFFIC).is_some();
-    let checks = checked.then_some(if task.state.ready { HealthCheckStatus::Healthy } else { HealthCheckStatus::Unknown });
+    let traffic = task.label(labels::TRAFFIC).is_some();
+    let checks = match (essential_checks(&task.pod, now), traffic) {
+        (None, false) => None,
+        (None, true) => Some(if task.state.ready { HealthCheckStatus::Healthy } else { HealthCheckStatus::Unknown }),
+        (Some(HealthCheckStatus::Healthy), true) if !task.state.ready => Some(HealthCheckStatus::Unknown),
+        (Some(status), _) => Some(status),
+    };
     rollout::task_health(&TaskHealthInput {
         running: task.state.last_status == LastStatus::Running,
         essential_health_checks: checks,
@@ -138,11 +147,49 @@ pub fn health(task: &Task, grace_period: Duration, now: i64) -> TaskHealth {
     })
 }
 
-fn has_essential_health_checks(pod: &Pod) -> bool {
-    let essential = pod.metadata.annotations.as_ref().and_then(|a| a.get(labels::ESSENTIAL_CONTAINERS)).cloned();
-    pod.spec.iter().flat_map(|s| &s.containers).any(|c| {
-        c.readiness_probe.is_some() && essential.as_ref().is_none_or(|names| names.split(',').any(|n| n == c.name))
-    })
+/// The combined status of the essential containers' health checks, None when
+/// none has one: UNHEALTHY if any is, HEALTHY if all are, else UNKNOWN.
+fn essential_checks(pod: &Pod, now: i64) -> Option<HealthCheckStatus> {
+    let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+    let essential: Option<BTreeSet<String>> = annotations.contains_key(labels::ESSENTIAL_CONTAINERS).then(|| essential_containers(&annotations));
+    let start_periods = health_start_periods(&annotations);
+    let statuses: Vec<&ContainerStatus> = pod.status.iter().flat_map(|s| s.container_statuses.iter().chain(&s.init_container_statuses)).flatten().collect();
+    let spec = pod.spec.as_ref();
+    let sidecars = spec.iter().flat_map(|s| s.init_containers.iter().flatten()).filter(|c| c.restart_policy.as_deref() == Some("Always"));
+    let checked: Vec<HealthCheckStatus> = spec.iter().flat_map(|s| &s.containers).chain(sidecars)
+        .filter(|c| essential.as_ref().is_none_or(|names| names.contains(&c.name)))
+        .filter_map(|c| {
+            let probe = c.readiness_probe.as_ref()?;
+            let status = statuses.iter().find(|s| s.name == c.name).copied();
+            Some(container_health(probe, status, start_periods.get(&c.name).copied().unwrap_or(0), now))
+        })
+        .collect();
+    if checked.is_empty() {
+        None
+    } else if checked.contains(&HealthCheckStatus::Unhealthy) {
+        Some(HealthCheckStatus::Unhealthy)
+    } else if checked.iter().all(|c| *c == HealthCheckStatus::Healthy) {
+        Some(HealthCheckStatus::Healthy)
+    } else {
+        Some(HealthCheckStatus::Unknown)
+    }
+}
+
+/// One container's health check status. The kubelet marks a container
+/// unready only after `retries` (failureThreshold) failed checks, and ECS
+/// counts no failure within `startPeriod`: so a container that is not ready
+/// once startPeriod + interval × retries have passed since it started has
+/// failed its check `retries` times outside the start period: UNHEALTHY.
+fn container_health(probe: &Probe, status: Option<&ContainerStatus>, start_period: i64, now: i64) -> HealthCheckStatus {
+    let Some(status) = status else { return HealthCheckStatus::Unknown };
+    if status.ready {
+        return HealthCheckStatus::Healthy;
+    }
+    let Some(started) = status.state.as_ref().and_then(|s| s.running.as_ref()).and_then(|r| r.started_at.as_ref()) else {
+        return HealthCheckStatus::Unknown;
+    };
+    let checks = i64::from(probe.period_seconds.unwrap_or(10)) * i64::from(probe.failure_threshold.unwrap_or(3));
+    if now - started.0.as_second() >= start_period + checks { HealthCheckStatus::Unhealthy } else { HealthCheckStatus::Unknown }
 }
 
 /// The task has been RUNNING for [`QUICK_EXIT`]: it started. Until then a

@@ -137,17 +137,18 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     let stopped_now: BTreeSet<String> = stopping.iter().map(|(t, _)| t.name()).collect();
     let active: Vec<&Task> = input.tasks.iter().filter(|t| t.is_active() && !stopped_now.contains(&t.name())).collect();
 
-    // The circuit breaker watches the spec's deployment while it rolls out (not DAEMON: §2.8).
     let desired = match input.scheduling {
         Scheduling::Daemon { nodes, .. } => nodes.len(),
         Scheduling::Replica { .. } => spec.desired_count.unwrap_or(0).max(0) as usize,
     };
     plan.desired = desired;
     let previous_primary = previous.iter().find(|d| d.id == primary.deployment.id);
+    // The circuit breaker watches the spec's deployment while it rolls out (not DAEMON: §2.8).
     let monitored = primary.failed.is_none() && previous_primary.is_none_or(|d| d.rollout_state != RolloutState::Completed);
-    plan.breaker = deployment::breaker_policy(spec).filter(|_| monitored && !daemon).map(|policy| {
+    let breaker = |health_stops: &[&Task]| deployment::breaker_policy(spec).filter(|_| monitored && !daemon).map(|policy| {
         let stops = stopping.iter().map(|(t, s)| (*t, s.code)).chain(ended.iter().map(|(t, s)| (*t, s.code)));
         let mut events: Vec<TaskEvent> = stops.filter(|(t, _)| of_primary(t)).filter_map(|(t, code)| deployment::stop_event(t, code)).collect();
+        events.extend(health_stops.iter().filter(|t| of_primary(t)).map(|_| TaskEvent::FailedHealthChecks));
         let established: Vec<&&Task> = active.iter().filter(|t| of_primary(t) && deployment::established(t, now)).collect();
         if established.iter().any(|t| health(t) == TaskHealth::Healthy) {
             events.push(TaskEvent::BecameHealthy);
@@ -155,10 +156,10 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         let reached_running = !established.is_empty();
         (deployment::breaker_after(&policy, previous_primary, desired as u32, reached_running, events), policy)
     });
-    let tripped = plan.breaker.is_some_and(|(b, _)| b.tripped);
 
     if input.problem.is_some() {
         // Validate before acting: a pass that cannot start what it would start stops nothing.
+        plan.breaker = breaker(&[]);
         plan.forget = forget;
         plan.requeue = Duration::from_secs(60);
         return plan;
@@ -166,22 +167,29 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
 
     let views: Vec<TaskView> = active.iter().map(|t| view(t, health(t))).collect();
     let scale_in = Stop::new(StopCode::ServiceSchedulerInitiated, format!("Scaling activity initiated by (deployment {})", primary.deployment.id));
-    let (starts, victims): (Vec<TaskStart>, Vec<String>) = match input.scheduling {
+    let (mut starts, victims, unhealthy): (Vec<TaskStart>, Vec<String>, Vec<String>) = match input.scheduling {
         Scheduling::Daemon { nodes, strategy } => {
             let daemon_plan = daemon::plan(nodes, &views);
             let providers = new_task_providers(strategy, active.iter().filter(|t| of_primary(t)).copied(), daemon_plan.start_on.len());
             let starts = daemon_plan.start_on.iter().zip(providers).map(|(n, provider)| TaskStart { node: Some(n.to_string()), provider }).collect();
-            (starts, daemon_plan.stop.iter().map(|t| t.name.clone()).collect())
+            (starts, daemon_plan.stop.iter().map(|t| t.name.clone()).collect(), vec![])
         }
         Scheduling::Replica { strategy } => {
             let replicas = plan_replicas(input, &active, &views, strategy, desired, grace);
             plan.stuck = replicas.stuck;
-            let launches = primary.launches && !tripped;
-            let count = if launches { replicas.starts } else { 0 };
+            let count = if primary.launches { replicas.starts } else { 0 };
             let providers = new_task_providers(strategy, active.iter().filter(|t| of_primary(t)).copied(), count);
-            (providers.into_iter().map(|provider| TaskStart { node: None, provider }).collect(), replicas.victims)
+            (providers.into_iter().map(|provider| TaskStart { node: None, provider }).collect(), replicas.victims, replicas.unhealthy)
         }
     };
+    let health_stops: Vec<&Task> = unhealthy.iter().filter_map(|v| active.iter().find(|t| &t.name() == v)).copied().collect();
+    plan.breaker = breaker(&health_stops);
+    let tripped = plan.breaker.is_some_and(|(b, _)| b.tripped);
+    if tripped {
+        starts.clear();
+    }
+    let failed_checks = Stop::new(StopCode::ServiceSchedulerInitiated, FAILED_CONTAINER_HEALTH_CHECKS);
+    stopping.extend(health_stops.iter().map(|t| (*t, failed_checks.clone())));
     stopping.extend(victims.iter().filter_map(|v| active.iter().find(|t| &t.name() == v)).map(|t| (*t, scale_in.clone())));
     plan.stops = stopping.iter().map(|(t, stop)| TaskStop {
         pod: t.name(),
@@ -192,7 +200,6 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     // Start-failure throttle (§2.5); under a capacity provider strategy each new
     // task's provider depends on those before it, so more start only once the
     // cache shows the tasks still being created (the pass requeues soon).
-    let mut starts = starts;
     if let Some(wait) = plan.throttle.wait.filter(|_| !starts.is_empty()) {
         starts.clear();
         plan.requeue = plan.requeue.min(wait);
@@ -259,8 +266,13 @@ fn new_task_providers<'a>(strategy: Option<&CapacityStrategy>, current: impl Ite
 struct ReplicaPlan {
     starts: usize,
     victims: Vec<String>,
+    /// Unhealthy tasks to stop now (their replacements are among the starts, or healthy).
+    unhealthy: Vec<String>,
     stuck: bool,
 }
+
+/// The stopped reason of a task that failed its essential containers' health checks (§2.4).
+pub const FAILED_CONTAINER_HEALTH_CHECKS: &str = "Task failed container health checks";
 
 /// The rollout step of §2.6 across the deployments (plain replacement and
 /// scaling when there is only one), with the stopped tasks chosen to keep
@@ -272,9 +284,13 @@ fn plan_replicas(input: &ServiceInput, active: &[&Task], views: &[TaskView], str
         pending: tasks.iter().filter(|i| active[**i].state.last_status != LastStatus::Running).count() as u32,
         healthy: tasks.iter().filter(|i| healthy(active[**i])).count() as u32,
     };
-    // The active tasks by deployment, oldest deployment first.
+    // Unhealthy tasks are replaced (§2.4, since Oct 2023): they count toward
+    // maximumPercent but not toward their deployment, so the step starts their
+    // replacements where there is room. The active tasks by deployment, oldest
+    // deployment first.
+    let unhealthy: Vec<usize> = (0..active.len()).filter(|i| deployment::health(active[*i], grace, input.now) == TaskHealth::Unhealthy).collect();
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, task) in active.iter().enumerate() {
+    for (i, task) in active.iter().enumerate().filter(|(i, _)| !unhealthy.contains(i)) {
         groups.entry(task.label(labels::DEPLOYMENT).unwrap_or_default()).or_default().push(i);
     }
     let primary_tasks = groups.remove(input.primary.deployment.label.as_str()).unwrap_or_default();
@@ -282,9 +298,16 @@ fn plan_replicas(input: &ServiceInput, active: &[&Task], views: &[TaskView], str
     old.sort_by_key(|tasks| tasks.iter().map(|i| active[*i].created_seconds()).min());
     let mut primary_counts = counts(&primary_tasks);
     primary_counts.pending += input.creations_in_flight as u32;
-    let old_counts: Vec<DeploymentTasks> = old.iter().map(|tasks| counts(tasks)).collect();
+    let mut old_counts: Vec<DeploymentTasks> = old.iter().map(|tasks| counts(tasks)).collect();
+    old_counts.push(counts(&unhealthy));
     let bounds = deployment::bounds(input.service.spec.deployment_configuration.as_ref(), false);
     let step = rollout::plan_rollout_step(desired as u32, bounds, primary_counts, &old_counts);
+    // An unhealthy task stops once the service is healthy without it (its
+    // replacement is); when maximumPercent leaves no room for a replacement,
+    // one at a time. Either way no healthy task is lost.
+    let healthy_total = (0..active.len()).filter(|i| healthy(active[*i])).count();
+    let no_room = step.start_primary == 0 && input.creations_in_flight == 0 && active.len() as u32 >= bounds.max_tasks(desired as u32);
+    let unhealthy_stops = if healthy_total >= desired { unhealthy.len() } else if no_room { 1.min(unhealthy.len()) } else { 0 };
 
     let pick = |members: Vec<usize>, count: u32| -> Vec<String> {
         let candidates: Vec<TaskView> = members.into_iter().map(|i| views[i].clone()).collect();
@@ -305,7 +328,13 @@ fn plan_replicas(input: &ServiceInput, active: &[&Task], views: &[TaskView], str
     if primary_active > desired {
         victims.extend(pick(primary_tasks.clone(), (primary_active - desired) as u32));
     }
-    ReplicaPlan { starts: step.start_primary as usize, victims, stuck: step.stuck }
+    let only_unhealthy_left = old.is_empty();
+    ReplicaPlan {
+        starts: step.start_primary as usize,
+        victims,
+        unhealthy: pick(unhealthy, unhealthy_stops as u32),
+        stuck: step.stuck && !only_unhealthy_left,
+    }
 }
 
 /// Pods of stopped tasks beyond the newest `stopped_task_retention`, or older than the TTL.
@@ -499,6 +528,9 @@ impl ServicePlan {
         for (stop, ids) in causes {
             let message = format!("(service {name}) has stopped {} running tasks: {}. Reason: {} ({})", ids.len(), ids.join(" "), stop.reason, wire_name(&stop.code));
             events.push(Event { warning: stop.code != TaskStopCode::ServiceSchedulerInitiated, reason: "TasksStopped".into(), message });
+        }
+        for stop in self.stops.iter().filter(|s| s.stop.reason == FAILED_CONTAINER_HEALTH_CHECKS) {
+            events.push(Event::warning("TaskFailedHealthChecks", format!("(service {name}) (task {}) failed container health checks.", task_id(&stop.pod))));
         }
         if let Some(refusal) = &launched.refused {
             events.push(Event::warning("TaskLaunchRefused", format!("(service {name}) was unable to launch tasks: the API server refused the task: {refusal}")));
@@ -813,6 +845,74 @@ mod tests {
             assert_eq!(events.iter().filter(|e| *e == reason).count(), 1, "{reason} once in {events:?}");
         }
         assert!(tasks.iter().filter(|t| t.is_active()).all(|t| t.label(labels::DEPLOYMENT) == Some(one.label.as_str())));
+    }
+
+    /// ecs-semantics §2.4 and 7.3-7.4 (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-health.html):
+    /// an essential container whose check failed `retries` times is UNHEALTHY;
+    /// after the grace period its task is replaced, start first, and stopped
+    /// once the replacement is healthy.
+    #[test]
+    fn an_unhealthy_task_is_replaced_after_the_grace_period_start_first() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2, "healthCheckGracePeriodSeconds": 120,
+            "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 200}}));
+        let label = f.label().to_string();
+        let tasks = [
+            TaskBuilder::new("fine", 0).deployment(&label).on("n1", "a").running_since(10).health_check(true).build(),
+            TaskBuilder::new("sick", 0).deployment(&label).on("n2", "b").running_since(10).health_check(false).build(),
+        ];
+        // Unready since it started 100 s ago (past 3 checks of 10 s) but inside the grace period: left alone.
+        let plan_at = |now| plan(&f.input(&tasks, None, now));
+        let early = plan_at(110);
+        assert!(early.stops.is_empty() && early.starts.is_empty(), "{early:?}");
+        // Grace period over (130 s > 120 s): a replacement starts, the sick task waits for it.
+        let late = plan_at(131);
+        assert_eq!((late.starts.len(), late.stops.len()), (1, 0), "{late:?}");
+        // The replacement is healthy: the sick task stops, as ECS words it.
+        let replaced = [tasks[0].clone(), tasks[1].clone(), TaskBuilder::new("new", 131).deployment(&label).on("n3", "c").running_since(135).health_check(true).build()];
+        let input = f.input(&replaced, None, 140);
+        let plan = plan(&input);
+        assert_eq!(plan.stops, vec![TaskStop { pod: "sick".into(), stop: Stop::new(StopCode::ServiceSchedulerInitiated, FAILED_CONTAINER_HEALTH_CHECKS), drain: false }]);
+        assert!(plan.starts.is_empty());
+        let events = plan.outcome(&input, &Launched::default()).events;
+        assert!(events.iter().any(|e| e.message == "(service web) (task sick) failed container health checks."), "{events:?}");
+        assert!(events.iter().any(|e| e.message.contains("has stopped 1 running tasks: (task sick). Reason: Task failed container health checks")), "{events:?}");
+    }
+
+    #[test]
+    fn without_room_for_a_replacement_unhealthy_tasks_stop_one_at_a_time() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 3,
+            "deploymentConfiguration": {"minimumHealthyPercent": 0, "maximumPercent": 100}}));
+        let label = f.label().to_string();
+        let tasks = [
+            TaskBuilder::new("a", 0).deployment(&label).on("n1", "a").running_since(10).health_check(true).build(),
+            TaskBuilder::new("b", 0).deployment(&label).on("n2", "b").running_since(10).health_check(false).build(),
+            TaskBuilder::new("c", 0).deployment(&label).on("n3", "c").running_since(10).health_check(false).build(),
+        ];
+        let plan = plan(&f.input(&tasks, None, 1000));
+        assert_eq!(plan.stops.len(), 1, "{plan:?}");
+        assert!(plan.starts.is_empty());
+    }
+
+    #[test]
+    fn a_failing_non_essential_check_changes_nothing() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 1}));
+        let label = f.label().to_string();
+        let tasks = [TaskBuilder::new("a", 0).deployment(&label).on("n1", "a").running_since(10).health_check(true).failing_non_essential_check().build()];
+        assert_eq!(deployment::health(&tasks[0], Duration::ZERO, 1000), TaskHealth::Healthy);
+        let plan = plan(&f.input(&tasks, None, 1000));
+        assert!(plan.stops.is_empty() && plan.starts.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn the_breaker_counts_a_task_stopped_for_failed_health_checks() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 1,
+            "deploymentConfiguration": {"maximumPercent": 100, "deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
+        let label = f.label().to_string();
+        let tasks = [TaskBuilder::new("a", 0).deployment(&label).on("n1", "a").running_since(10).health_check(false).build()];
+        let input = f.input(&tasks, None, 1000);
+        let plan = plan(&input);
+        assert_eq!(plan.stops.len(), 1);
+        assert_eq!(plan.outcome(&input, &Launched::default()).status.deployments.unwrap()[0].failed_tasks, 1);
     }
 
     #[test]

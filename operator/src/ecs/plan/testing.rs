@@ -18,6 +18,8 @@ pub struct TaskBuilder {
     zone: Option<String>,
     status: Value,
     health_check: bool,
+    /// A second, non-essential container with a health check that fails.
+    failing_non_essential: bool,
 }
 
 impl TaskBuilder {
@@ -32,6 +34,7 @@ impl TaskBuilder {
             zone: None,
             status: json!({"phase": "Pending"}),
             health_check: false,
+            failing_non_essential: false,
         }
     }
 
@@ -78,6 +81,20 @@ impl TaskBuilder {
         self
     }
 
+    /// A non-essential `log` container beside it, running as long, whose health check fails.
+    pub fn failing_non_essential_check(mut self) -> Self {
+        self.failing_non_essential = true;
+        self.annotations.insert(labels::ESSENTIAL_CONTAINERS.into(), json!("app"));
+        let mut log = self.status["containerStatuses"][0].clone();
+        log["name"] = json!("log");
+        log["ready"] = json!(false);
+        if let Some(statuses) = self.status["containerStatuses"].as_array_mut() {
+            statuses.push(log);
+        }
+        self.status["conditions"] = json!([{"type": "Ready", "status": "False"}]);
+        self
+    }
+
     /// Its image cannot be pulled.
     pub fn failed_to_start(mut self) -> Self {
         self.node.get_or_insert_with(|| "n0".into());
@@ -95,10 +112,16 @@ impl TaskBuilder {
     }
 
     pub fn build(self) -> Task {
-        let probe = if self.health_check { json!({"exec": {"command": ["true"]}}) } else { Value::Null };
+        // The kubelet's defaults: a check every 10 s, unready after 3 failures.
+        let check = json!({"exec": {"command": ["true"]}, "periodSeconds": 10, "failureThreshold": 3});
+        let probe = if self.health_check { check.clone() } else { Value::Null };
+        let mut containers = vec![json!({"name": "app", "image": "x", "readinessProbe": probe})];
+        if self.failing_non_essential {
+            containers.push(json!({"name": "log", "image": "x", "readinessProbe": check}));
+        }
         let pod = json!({
             "metadata": {"name": self.name, "namespace": "ns", "creationTimestamp": time(self.created), "labels": self.labels, "annotations": self.annotations},
-            "spec": {"nodeName": self.node, "containers": [{"name": "app", "image": "x", "readinessProbe": probe}]},
+            "spec": {"nodeName": self.node, "containers": containers},
             "status": self.status,
         });
         let mut task = Task::of(serde_json::from_value(pod).expect("test pod"));

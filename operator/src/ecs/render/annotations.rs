@@ -13,6 +13,9 @@ pub const ESSENTIAL_CONTAINERS_ANNOTATION: &str = "berth.dev/essential-container
 pub const CONTAINER_NAMES_ANNOTATION: &str = "berth.dev/container-names";
 /// JSON object ECS port name → Kubernetes port name; present when any name changed.
 pub const PORT_NAMES_ANNOTATION: &str = "berth.dev/port-names";
+/// JSON object Kubernetes container name → health check `startPeriod` (seconds); present
+/// when any container sets one. The operator needs it to tell UNHEALTHY from UNKNOWN.
+pub const HEALTH_START_PERIODS_ANNOTATION: &str = "berth.dev/health-start-periods";
 /// Prefix of docker labels whose key is not a valid annotation key.
 const DOCKER_LABEL_PREFIX: &str = "berth.dev/";
 
@@ -46,6 +49,12 @@ pub(super) fn name_mapping(names: &BTreeMap<String, String>) -> Option<String> {
         .iter()
         .any(|(ecs, kubernetes)| ecs != kubernetes)
         .then(|| serde_json::to_string(names).expect("a string map always serialises"))
+}
+
+/// Health check start periods by Kubernetes container name, read back from a rendered pod's
+/// annotations (containers without one are absent).
+pub fn health_start_periods(annotations: &BTreeMap<String, String>) -> BTreeMap<String, i64> {
+    annotations.get(HEALTH_START_PERIODS_ANNOTATION).and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default()
 }
 
 /// Kubernetes container name → ECS container name, read back from a rendered pod's

@@ -30,8 +30,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use crate::api::{ContainerOverride, TaskDefinitionSpec, TaskOverride};
 
 pub use annotations::{
-    CONTAINER_NAMES_ANNOTATION, ESSENTIAL_CONTAINERS_ANNOTATION, PORT_NAMES_ANNOTATION,
-    ecs_container_names, essential_containers,
+    CONTAINER_NAMES_ANNOTATION, ESSENTIAL_CONTAINERS_ANNOTATION, HEALTH_START_PERIODS_ANNOTATION, PORT_NAMES_ANNOTATION,
+    ecs_container_names, essential_containers, health_start_periods,
 };
 pub use ports::{parse_range as parse_port_range, port_names};
 pub use resources::{GPU_RESOURCE, task_cpu_units, task_memory_mib};
@@ -202,6 +202,17 @@ pub fn render_pod(spec: &TaskDefinitionSpec, ctx: &TaskContext) -> Result<Pod, R
         .collect();
     if let Some(mapping) = annotations::name_mapping(&container_names) {
         pod_annotations.insert(CONTAINER_NAMES_ANNOTATION.to_owned(), mapping);
+    }
+    let start_periods: BTreeMap<&str, i32> = definitions
+        .iter()
+        .zip(&kubernetes_names)
+        .filter_map(|(c, name)| Some((name.as_str(), c.health_check.as_ref()?.start_period.filter(|p| *p > 0)?)))
+        .collect();
+    if !start_periods.is_empty() {
+        pod_annotations.insert(
+            HEALTH_START_PERIODS_ANNOTATION.to_owned(),
+            serde_json::to_string(&start_periods).expect("a map of numbers always serialises"),
+        );
     }
     if let Some(mapping) = annotations::name_mapping(&port_names) {
         pod_annotations.insert(PORT_NAMES_ANNOTATION.to_owned(), mapping);

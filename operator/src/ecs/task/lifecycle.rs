@@ -68,9 +68,9 @@ pub fn observe(pod: &Pod) -> TaskState {
     let annotations = pod.metadata.annotations.clone().unwrap_or_default();
     let essential: Option<BTreeSet<&str>> =
         annotations.get(labels::ESSENTIAL_CONTAINERS).map(|names| names.split(',').map(str::trim).filter(|n| !n.is_empty()).collect());
-    let spec_containers: Vec<String> = pod.spec.as_ref().map(|s| s.containers.iter().map(|c| c.name.clone()).collect()).unwrap_or_default();
+    let spec_containers = task_containers(pod);
     let status = pod.status.clone().unwrap_or_default();
-    let statuses = status.container_statuses.clone().unwrap_or_default();
+    let statuses: Vec<ContainerStatus> = status.container_statuses.iter().chain(&status.init_container_statuses).flatten().cloned().collect();
     let containers: Vec<ContainerState> = spec_containers
         .iter()
         .map(|name| {
@@ -108,6 +108,16 @@ pub fn observe(pod: &Pod) -> TaskState {
         LastStatus::Pending
     };
     TaskState { last_status, stop, ready, ever_running, containers }
+}
+
+/// The names of the task's containers: the pod's containers and its sidecars
+/// (restartable init containers, which run beside them for the task's life).
+/// An essential sidecar that exits stops the task like any essential
+/// container, though the kubelet restarts it in place.
+pub fn task_containers(pod: &Pod) -> Vec<String> {
+    let Some(spec) = pod.spec.as_ref() else { return vec![] };
+    let sidecars = spec.init_containers.iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
+    spec.containers.iter().chain(sidecars).map(|c| c.name.clone()).collect()
 }
 
 fn container_state(name: &str, essential: bool, status: Option<&ContainerStatus>) -> ContainerState {
@@ -251,6 +261,26 @@ mod tests {
         let mut p = two_container_pod("Running", vec![running("app"), exited("log-router", 0, "Completed")], "");
         p.metadata.annotations = None;
         assert_eq!(observe(&p).stop.map(|s| s.code), Some(StopCode::EssentialContainerExited));
+    }
+
+    #[test]
+    fn an_essential_sidecar_that_exited_stops_the_task_though_restarted() {
+        // Envoy as a native sidecar the app depends on: the kubelet restarted it in place.
+        let restarted = json!({"name": "envoy", "image": "i", "imageID": "", "ready": true, "restartCount": 1,
+            "state": {"running": {"startedAt": "2026-01-01T00:02:00Z"}},
+            "lastState": {"terminated": {"exitCode": 137, "reason": "Error", "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:01:00Z"}}});
+        let sidecar_pod = |essential: &str| pod(json!({
+            "metadata": {"name": "t", "annotations": {labels::ESSENTIAL_CONTAINERS: essential}},
+            "spec": {"nodeName": "n1", "containers": [{"name": "app"}], "initContainers": [{"name": "envoy", "restartPolicy": "Always"}, {"name": "migrate"}]},
+            "status": {"phase": "Running", "containerStatuses": [running("app")], "initContainerStatuses": [restarted.clone(), exited("migrate", 0, "Completed")],
+                       "conditions": [{"type": "Ready", "status": "True"}]},
+        }));
+        let t = observe(&sidecar_pod("app,envoy"));
+        assert_eq!(t.stop, Some(Stop::new(StopCode::EssentialContainerExited, ESSENTIAL_EXITED)));
+        assert_eq!(t.containers.iter().map(|c| (c.name.as_str(), c.exit_code)).collect::<Vec<_>>(), [("app", None), ("envoy", Some(137))]);
+        // A non-essential sidecar restarting changes nothing; run-to-completion init containers are not task containers.
+        let t = observe(&sidecar_pod("app"));
+        assert!(t.stop.is_none() && t.is_active(), "{t:?}");
     }
 
     #[test]

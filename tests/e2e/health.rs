@@ -1,0 +1,90 @@
+//! Issue 15: task health as ECS counts it (ecs-semantics §2.4, 7.3-7.4;
+//! https://docs.aws.amazon.com/AmazonECS/latest/developerguide/healthcheck.html).
+//! A task whose essential container fails its health check is stopped and
+//! replaced once the grace period has passed, never before; a non-essential
+//! container failing its check changes nothing.
+use std::time::{Duration, Instant};
+
+use berth::api::Service;
+use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for, wait_for_service_status};
+use berth_tests::objects::{apply, events, manifest};
+use berth_tests::tasks::{is_healthy, named, running, tasks_of};
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::Api;
+use serde_json::json;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+const GRACE_SECONDS: u64 = 25;
+
+/// A check every 5 s, unhealthy after one failure.
+fn check() -> serde_json::Value {
+    json!({"command": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"], "interval": 5, "timeout": 2, "retries": 1})
+}
+
+async fn two_healthy_tasks(ns: &str) -> Vec<std::sync::Arc<Pod>> {
+    apply(ns, &manifest("TaskDefinition", "web", json!({"memory": "256", "containerDefinitions": [
+        {"name": "app", "image": "nginx:1.27", "healthCheck": check()},
+        {"name": "log", "image": "fluent-bit:3", "essential": false, "healthCheck": check()}]})));
+    apply(ns, &manifest("Service", "web", json!({"taskDefinition": "web", "desiredCount": 2, "healthCheckGracePeriodSeconds": GRACE_SECONDS,
+        "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 200}})));
+    let pods = Api::<Pod>::namespaced(client().await, ns);
+    let found = wait_for(pods, tasks_of("web"), TIMEOUT, "2 healthy tasks", |ps| ps.iter().filter(|p| is_healthy(p)).count() == 2).await;
+    wait_for_service_status(ns, "web", "{.status.conditions[?(@.type==\"Ready\")].status}", "True", TIMEOUT).await;
+    found
+}
+
+fn annotate(ns: &str, pod: &str, value: &str) {
+    plane().kubectl().run(&["annotate", "-n", ns, "pod", pod, &format!("sim.berth.dev/unready={value}"), "--overwrite"]).unwrap();
+}
+
+#[tokio::test]
+async fn an_unhealthy_essential_container_is_replaced_after_the_grace_period() {
+    operator();
+    let ns = TestNamespace::create("health");
+    let tasks = two_healthy_tasks(&ns.name).await;
+    let sick = tasks[0].name_any();
+    let started = tasks[0].status.as_ref().and_then(|s| s.start_time.clone()).expect("a running task has a start time").0.as_second();
+    annotate(&ns.name, &sick, "app");
+
+    let services = Api::<Service>::namespaced(client().await, &ns.name);
+    let found = wait_for(services, named("web"), TIMEOUT, "the sick task in stoppedTasks", |ss| {
+        ss.iter().flat_map(|s| s.status.iter().flat_map(|st| st.stopped_tasks.iter().flatten())).any(|t| t.pod_name.as_deref() == Some(sick.as_str()))
+    })
+    .await;
+    let status = found[0].status.clone().unwrap();
+    let stopped = status.stopped_tasks.unwrap().into_iter().find(|t| t.pod_name.as_deref() == Some(sick.as_str())).unwrap();
+    assert_eq!(stopped.stop_code.map(|c| berth::api::wire_name(&c)).as_deref(), Some("ServiceSchedulerInitiated"));
+    assert_eq!(stopped.stopped_reason.as_deref(), Some("Task failed container health checks"));
+    let stopped_at = stopped.stopped_at.expect("a stop time").0.as_second();
+    assert!(stopped_at - started >= GRACE_SECONDS as i64, "stopped {}s after it started, inside the {GRACE_SECONDS}s grace period", stopped_at - started);
+    let log = events(&ns.name).await;
+    assert!(log.contains(&format!("(service web) (task {}) failed container health checks.", stopped.task_id)), "{log}");
+
+    // Replaced: two healthy tasks again, the sick one gone.
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    wait_for(pods, tasks_of("web"), TIMEOUT, "2 healthy tasks, the sick one gone", |ps| {
+        ps.iter().filter(|p| is_healthy(p)).count() == 2 && running(ps).iter().all(|p| p.name_any() != sick)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failing_non_essential_check_changes_nothing() {
+    operator();
+    let ns = TestNamespace::create("health-ne");
+    let tasks = two_healthy_tasks(&ns.name).await;
+    let names: Vec<String> = tasks.iter().map(|p| p.name_any()).collect();
+    annotate(&ns.name, &names[0], "log");
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    let log_unready = |p: &Pod| p.status.iter().flat_map(|s| s.container_statuses.iter().flatten()).any(|c| c.name == "log" && !c.ready);
+    wait_for(pods, named(&names[0]), TIMEOUT, "its log container unready", |ps| ps.iter().any(|p| log_unready(p))).await;
+    // Past the grace period and the check's failures, both tasks still run and none was started.
+    let deadline = Instant::now() + Duration::from_secs(GRACE_SECONDS + 15);
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    let wait = deadline.saturating_duration_since(Instant::now());
+    let changed = berth_tests::fixture::try_wait_for(pods, tasks_of("web"), wait, "a change of tasks", |ps| ps.len() != 2 || ps.iter().any(|p| !names.contains(&p.name_any()))).await;
+    assert!(changed.is_err(), "the tasks changed: {:?}", changed.map(|ps| ps.iter().map(|p| p.name_any()).collect::<Vec<_>>()));
+    let stopped = berth_tests::objects::service_field(&ns.name, "web", "{.status.stoppedTasks}").await;
+    assert!(!stopped.contains("stopCode"), "{stopped}");
+}
