@@ -7,10 +7,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use berth_tests::fixture::{Operator, TestNamespace, client, plane, unique_suffix, wait_for, wait_for_service_status, wait_until};
-use berth_tests::objects::{apply, manifest, service_field};
+use berth_tests::objects::{apply, events, manifest, service_field};
 use berth_tests::plane::NodeSpec;
 use berth_tests::plane::nodes::node_manifest;
-use berth_tests::tasks::{node_of, running, tasks_of};
+use berth_tests::tasks::{node_of, revision_of, running, tasks_of};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams};
 use kube::runtime::watcher;
@@ -110,6 +110,49 @@ async fn daemon_service_follows_nodes_that_come_and_go() {
     }).await;
     wait_for_service_status(&ns.name, "agent", "{.status.desiredCount}", "2", TIMEOUT).await;
     for node in [&names[0], &names[2]] {
+        nodes.delete(node, &DeleteParams::default()).await.unwrap();
+    }
+}
+
+/// Issue 15 (fidelity audit N2): a DAEMON service rolls to a new revision
+/// within the DAEMON bounds (min 0 %, max 100 %: each node's old task stops,
+/// then its new one starts) and completes; a revision whose tasks always exit
+/// trips the circuit breaker and rolls back, as for REPLICA.
+#[tokio::test]
+async fn a_daemon_service_rolls_to_a_new_revision_and_its_breaker_rolls_back() {
+    operator();
+    let ns = TestNamespace::create("nodes-daemon-roll");
+    let pool = format!("droll-{}", unique_suffix());
+    let names: Vec<String> = ["a", "b", "c"].iter().map(|s| format!("{pool}-{s}")).collect();
+    for name in &names {
+        add_pool_node(&pool, name);
+    }
+    pool_service(&ns.name, "agent", &pool, json!({"schedulingStrategy": "DAEMON",
+        "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}}}));
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    let on_every_node = |revision: &'static str| {
+        let names = names.clone();
+        move |ps: &[Arc<Pod>]| {
+            let live = running(ps);
+            live.len() == 3 && live.iter().all(|p| revision_of(p) == revision) && names.iter().all(|n| live.iter().any(|p| node_of(p) == Some(n.as_str())))
+        }
+    };
+    wait_for(pods.clone(), tasks_of("agent"), TIMEOUT, "revision 1 on every node", on_every_node("1")).await;
+    wait_for_service_status(&ns.name, "agent", "{.status.deployments[0].rolloutState}", "COMPLETED", TIMEOUT).await;
+
+    apply(&ns.name, &manifest("TaskDefinition", "agent", json!({"memory": "256", "containerDefinitions": [{"name": "app", "image": "app:2"}]})));
+    wait_for(pods.clone(), tasks_of("agent"), TIMEOUT, "revision 2 on every node", on_every_node("2")).await;
+    wait_for_service_status(&ns.name, "agent", "{range .status.deployments[*]}{.status} {.rolloutState} {.taskDefinition};{end}", "PRIMARY COMPLETED agent:2;", TIMEOUT).await;
+
+    apply(&ns.name, &manifest("TaskDefinition", "agent", json!({"memory": "256", "containerDefinitions": [
+        {"name": "app", "image": "app:3", "dockerLabels": {"sim.berth.dev/exit-code": "1"}}]})));
+    wait_for_service_status(&ns.name, "agent", "{.status.conditions[?(@.type==\"Degraded\")].reason} {.status.taskDefinition}", "DeploymentFailed agent:2", TIMEOUT).await;
+    wait_for(pods, tasks_of("agent"), TIMEOUT, "revision 2 on every node again", on_every_node("2")).await;
+    let deployments = service_field(&ns.name, "agent", "{range .status.deployments[*]}{.status} {.rolloutState} {.taskDefinition};{end}").await;
+    assert!(deployments.contains("ACTIVE FAILED agent:3"), "{deployments}");
+    assert!(events(&ns.name).await.contains("deployment failed: tasks failed to start."));
+    let nodes = Api::<Node>::all(client().await);
+    for node in &names {
         nodes.delete(node, &DeleteParams::default()).await.unwrap();
     }
 }

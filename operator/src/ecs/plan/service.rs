@@ -103,7 +103,6 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     let primary = input.primary;
     let now = input.now;
     let grace = Duration::from_secs(spec.health_check_grace_period_seconds.unwrap_or(0).max(0) as u64);
-    let daemon = matches!(input.scheduling, Scheduling::Daemon { .. });
     let previous = previous_deployments(input.service);
     let health = |t: &Task| deployment::health(t, grace, now);
     let of_primary = |t: &Task| t.label(labels::DEPLOYMENT) == Some(primary.deployment.label.as_str());
@@ -143,9 +142,9 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     };
     plan.desired = desired;
     let previous_primary = previous.iter().find(|d| d.id == primary.deployment.id);
-    // The circuit breaker watches the spec's deployment while it rolls out (not DAEMON: §2.8).
+    // The circuit breaker watches the spec's deployment while it rolls out.
     let monitored = primary.failed.is_none() && previous_primary.is_none_or(|d| d.rollout_state != RolloutState::Completed);
-    let breaker = |health_stops: &[&Task]| deployment::breaker_policy(spec).filter(|_| monitored && !daemon).map(|policy| {
+    let breaker = |health_stops: &[&Task]| deployment::breaker_policy(spec).filter(|_| monitored).map(|policy| {
         let stops = stopping.iter().map(|(t, s)| (*t, s.code)).chain(ended.iter().map(|(t, s)| (*t, s.code)));
         let mut events: Vec<TaskEvent> = stops.filter(|(t, _)| of_primary(t)).filter_map(|(t, code)| deployment::stop_event(t, code)).collect();
         events.extend(health_stops.iter().filter(|t| of_primary(t)).map(|_| TaskEvent::FailedHealthChecks));
@@ -169,7 +168,10 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     let scale_in = Stop::new(StopCode::ServiceSchedulerInitiated, format!("Scaling activity initiated by (deployment {})", primary.deployment.id));
     let (mut starts, victims, unhealthy): (Vec<TaskStart>, Vec<String>, Vec<String>) = match input.scheduling {
         Scheduling::Daemon { nodes, strategy } => {
-            let daemon_plan = daemon::plan(nodes, &views);
+            let current: BTreeSet<&str> = views.iter().zip(&active).filter(|(_, t)| of_primary(t)).map(|(v, _)| v.name.as_str()).collect();
+            let bounds = deployment::bounds(spec.deployment_configuration.as_ref(), true);
+            let daemon_plan = daemon::plan(nodes, &views, &current, bounds);
+            let daemon_plan = if primary.launches { daemon_plan } else { daemon::DaemonPlan { start_on: vec![], ..daemon_plan } };
             let providers = new_task_providers(strategy, active.iter().filter(|t| of_primary(t)).copied(), daemon_plan.start_on.len());
             let starts = daemon_plan.start_on.iter().zip(providers).map(|(n, provider)| TaskStart { node: Some(n.to_string()), provider }).collect();
             (starts, daemon_plan.stop.iter().map(|t| t.name.clone()).collect(), vec![])
