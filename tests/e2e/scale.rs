@@ -54,15 +54,20 @@ async fn a_large_service_is_reached_in_bounded_batches_while_a_small_one_scales_
     wait_for(pods.clone(), tasks_of("small"), Duration::from_secs(30), "6 tasks of the small service", |ps| ps.len() == 6).await;
     let small_created = scaled.elapsed();
     let big_then = wait_for(pods.clone(), tasks_of("big"), Duration::from_secs(120), "the big service's tasks", |_| true).await.len();
+    eprintln!("the small service scaled 3 -> 6: its tasks created in {small_created:?} (the big one had {big_then} tasks then)");
     wait_for(pods.clone(), tasks_of("small"), all_within, "6 running tasks of the small service", running(6)).await;
-    let small_running = scaled.elapsed();
+    eprintln!("the small service's 6 tasks running {:?} after the scale", scaled.elapsed());
+    // Berth's part: every task created, in bounded passes; then kube-scheduler's and kwok's: every task running.
+    let created = wait_for(pods.clone(), tasks_of("big"), all_within, "every task of the big service created", |ps| {
+        peak_mib = peak_mib.max(resident_mib(operator.pid));
+        ps.len() == tasks
+    }).await;
+    eprintln!("big: {tasks} tasks created after {:?} ({} running then); operator peak {peak_mib} MiB so far", started.elapsed(), created.iter().filter(|p| is_running(p)).count());
     wait_for(pods.clone(), tasks_of("big"), all_within, "every task of the big service running", |ps| {
         peak_mib = peak_mib.max(resident_mib(operator.pid));
         running(tasks)(ps)
     }).await;
-    let big_at = started.elapsed();
-    eprintln!("the small service scaled 3 -> 6: its tasks created in {small_created:?} (the big one had {big_then} tasks then), running in {small_running:?}; \
-        big: {tasks} tasks running after {big_at:?}; operator peak {peak_mib} MiB");
+    eprintln!("big: {tasks} tasks running after {:?}; operator peak {peak_mib} MiB", started.elapsed());
 
     // Every pass started at most a batch. Each pass that starts tasks publishes
     // one TasksStarted event; the recorder folds repeats into one event's series,
