@@ -2,3 +2,5 @@
 //! expression fires, and one pass of a TaskSchedule decided purely.
 pub mod cron;
 pub mod expression;
+pub mod plan;
+pub mod target;
