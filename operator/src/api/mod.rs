@@ -23,7 +23,7 @@ mod volume;
 
 pub use capacity_provider::*;
 pub use common::*;
-pub use rules::is_fargate_task_size;
+pub use rules::{is_fargate_task_size, schedule_expression_pattern};
 pub use container::*;
 pub use deployment::*;
 pub use described::*;

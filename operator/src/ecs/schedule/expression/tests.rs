@@ -201,6 +201,19 @@ proptest! {
         prop_assert_eq!(next, scanned, "{} in {}", expression, zone);
     }
 
+    /// What the parser reads, the CRD's pattern admits at apply time, so no schedule that
+    /// would run is refused by `kubectl apply`.
+    #[test]
+    fn the_crd_pattern_admits_what_the_parser_reads(expression in prop_oneof![
+        frequent_cron(),
+        (1u32..500, prop::sample::select(vec!["minute", "hour", "day"])).prop_map(|(v, u)| if v == 1 { format!("rate(1 {u})") } else { format!("rate({v} {u}s)") }),
+        (1970i32..2199, 1u32..13, 1u32..29, 0u32..24, 0u32..60).prop_map(|(y, mo, d, h, mi)| format!("at({y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:00)")),
+    ]) {
+        prop_assert!(Expression::parse(&expression).is_ok(), "{}", expression);
+        let pattern = regex::Regex::new(&crate::api::schedule_expression_pattern()).unwrap();
+        prop_assert!(pattern.is_match(&expression), "{}", expression);
+    }
+
     /// A rate schedule fires every period from its anchor, never twice for one time.
     #[test]
     fn rate_times_are_the_anchor_plus_whole_periods(minutes in 1i64..10_000, anchor in 0i64..2_000_000_000, after in 0i64..2_000_000_000) {
