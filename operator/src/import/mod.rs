@@ -59,8 +59,9 @@ impl Imported {
     }
 }
 
-/// The ECS resources in `input` as written, unwrapped from the CLI output envelopes: each is
-/// what the CRDs accept as `spec` unchanged.
+/// The ECS resources in `input` as written, unwrapped from the CLI output envelopes: a task
+/// definition or service is what the CRDs accept as `spec` unchanged (an EventBridge schedule,
+/// in PascalCase, is not: `import` converts it).
 pub fn resources(input: &str) -> Result<Vec<EcsResource>, ImportError> {
     let value = serde_json::from_str(input).map_err(ImportError::invalid_json)?;
     find_resources(value, "", &mut Vec::new())

@@ -16,7 +16,8 @@ use super::cron::Cron;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expression {
-    Cron(Cron),
+    /// Boxed: its day and value sets make it large beside the other two.
+    Cron(Box<Cron>),
     /// A period in seconds.
     Rate(i64),
     At(DateTime),
@@ -27,7 +28,7 @@ impl Expression {
     pub fn parse(expression: &str) -> Result<Expression, String> {
         let inner = |prefix: &str| expression.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(')'));
         if let Some(fields) = inner("cron(") {
-            Cron::parse(fields).map(Expression::Cron)
+            Cron::parse(fields).map(|cron| Expression::Cron(Box::new(cron)))
         } else if let Some(rate) = inner("rate(") {
             parse_rate(rate).map(Expression::Rate)
         } else if let Some(at) = inner("at(") {
