@@ -340,14 +340,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
         .reconcile_all_on(futures::stream::select(node_changes, provider_changes))
         .watches_shared_stream(tds_for_services, {
             let store = berth_services.clone();
-            move |td| {
-                let family = revisions::family_of(&td);
-                let ns = td.namespace();
-                store.state().iter()
-                    .filter(|s| s.namespace() == ns && crate::ecs::task::reference::parse(&s.spec.task_definition).is_some_and(|r| r.family == family))
-                    .map(|s| reflector::ObjectRef::from_obj(s.as_ref()))
-                    .collect::<Vec<_>>()
-            }
+            move |td| running_family(&store, &td, |s: &Service| &s.spec.task_definition)
         })
         .with_config(controller_config.clone())
         .graceful_shutdown_on(shutdown.clone())
@@ -384,14 +377,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
         .owns_shared_stream(runs_for_schedules)
         .watches_shared_stream(tds_for_schedules, {
             let store = schedules.clone();
-            move |td| {
-                let family = revisions::family_of(&td);
-                let ns = td.namespace();
-                store.state().iter()
-                    .filter(|s| s.namespace() == ns && crate::ecs::task::reference::parse(&s.spec.target.ecs_parameters.task_definition_arn).is_some_and(|r| r.family == family))
-                    .map(|s| reflector::ObjectRef::from_obj(s.as_ref()))
-                    .collect::<Vec<_>>()
-            }
+            move |td| running_family(&store, &td, |s: &TaskSchedule| &s.spec.target.ecs_parameters.task_definition_arn)
         })
         .with_config(controller_config.clone())
         .graceful_shutdown_on(shutdown.clone())
@@ -613,6 +599,19 @@ fn controller_of<K: Resource<DynamicType = ()>>(obj: &impl Resource) -> Option<r
     obj.meta().owner_references.iter().flatten()
         .find(|o| o.controller == Some(true) && o.kind == K::kind(&()) && o.api_version == K::api_version(&()))
         .map(|o| reflector::ObjectRef::new(&o.name).within(&ns))
+}
+
+/// The objects in `store` whose task definition (`reference`) is of `td`'s family, in its
+/// namespace: a change of the task definition may concern them.
+fn running_family<K>(store: &Store<K>, td: &TaskDefinition, reference: impl Fn(&K) -> &str) -> Vec<reflector::ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let family = revisions::family_of(td);
+    store.state().iter()
+        .filter(|o| o.namespace() == td.namespace() && crate::ecs::task::reference::parse(reference(o)).is_some_and(|r| r.family == family))
+        .map(|o| reflector::ObjectRef::from_obj(o.as_ref()))
+        .collect()
 }
 
 /// Every owner of `obj` that is a `K` (the TaskDefinitions or TaskRuns sharing a task role's ServiceAccount).
