@@ -567,8 +567,7 @@ fn get_schedule_output_imports_as_a_task_schedule() {
 
 #[test]
 fn an_eventbridge_rule_beside_its_targets_imports_its_ecs_target() {
-    let input = json!([fixture_json("describe-rule.json"), fixture_json("list-targets-by-rule-ecs.json")]);
-    let imported = import_json(input);
+    let imported = import_fixture("describe-rule-with-targets.json");
     let all = schedules(&imported);
     assert_eq!(all.len(), 1);
     let spec = serde_json::to_value(&all[0].spec).unwrap();
@@ -590,8 +589,9 @@ fn schedules_that_start_no_ecs_task_are_refused_saying_why() {
     lambda["Target"] = json!({"Arn": "arn:aws:lambda:us-east-1:123456789012:function:report", "RoleArn": "r"});
     let error = import(&lambda.to_string(), &ImportOptions::default()).unwrap_err().to_string();
     assert!(error.contains("Target: does not fit the Berth TaskSchedule spec: the target is not ECS RunTask"), "{error}");
-    let error = import(&fixture_text("describe-rule.json"), &ImportOptions::default()).unwrap_err().to_string();
+    let [rule, targets] = [0, 1].map(|i| fixture_json("describe-rule-with-targets.json")[i].clone());
+    let error = import(&rule.to_string(), &ImportOptions::default()).unwrap_err().to_string();
     assert!(error.contains("a rule needs its targets"), "{error}");
-    let error = import(&fixture_text("list-targets-by-rule-ecs.json"), &ImportOptions::default()).unwrap_err().to_string();
+    let error = import(&targets.to_string(), &ImportOptions::default()).unwrap_err().to_string();
     assert!(error.contains("needs its scheduled rule beside it"), "{error}");
 }
