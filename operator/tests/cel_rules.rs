@@ -3,7 +3,7 @@
 
 mod support;
 
-use berth::api::{Service, TaskDefinition, TaskRun};
+use berth::api::{Service, TaskDefinition, TaskRun, TaskSchedule};
 use kube::CustomResourceExt;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
@@ -616,4 +616,55 @@ fn a_task_run_spec_is_immutable() {
     let errors = kube::core::cel::validate_cel_update(&changed, &old).expect_err("a changed count is refused");
     let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
     assert!(messages.len() == 1 && messages[0].contains("spec is immutable: a TaskRun is one RunTask call"), "{messages:?}");
+}
+
+/// A TaskSchedule spec with `expression` and `extra` fields.
+fn schedule(expression: &str, extra: Value) -> Value {
+    let mut spec = json!({"scheduleExpression": expression, "target": {"ecsParameters": {"taskDefinitionArn": "report"}}});
+    spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    spec
+}
+
+// Examples from https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cron-expressions.html
+// and https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html.
+#[test]
+fn schedule_expressions_in_aws_syntax_are_accepted() {
+    for expression in [
+        "cron(0 10 * * ? *)", "cron(15 12 * * ? *)", "cron(0 18 ? * MON-FRI *)", "cron(0 8 1 * ? *)",
+        "cron(0/15 * * * ? *)", "cron(0/10 * ? * MON-FRI *)", "cron(0/5 8-17 ? * MON-FRI *)", "cron(0 9 ? * 2#1 *)",
+        "cron(0 0 L * ? *)", "cron(0 0 LW * ? *)", "cron(0 0 3W * ? *)", "cron(0 0 ? * 6L *)", "cron(0 0 1 JAN,JUL ? 2030-2040)",
+        "rate(1 minute)", "rate(5 minutes)", "rate(1 hour)", "rate(12 hours)", "rate(1 day)", "rate(7 days)",
+        "at(2025-12-31T23:59:00)",
+    ] {
+        assert_accepted::<TaskSchedule>(schedule(expression, json!({})));
+    }
+}
+
+#[test]
+fn malformed_schedule_expressions_are_refused_naming_the_field() {
+    for expression in [
+        "cron(0 10 * * * *)", "cron(0 10 ? * ? *)", "cron(0 10 * * ?)", "cron(60 10 * * ? *)", "cron(0 24 * * ? *)",
+        "cron(0 0 32 * ? *)", "cron(0 0 ? * 8 *)", "cron(0 0 1 * ? 2200)", "rate(1 minutes)", "rate(5 minute)",
+        "rate(0 minutes)", "rate(2 weeks)", "at(2025-13-01T00:00:00)", "at(2025-12-31 23:59:00)", "0 10 * * ? *", "*/5 * * * *",
+    ] {
+        assert_rejected::<TaskSchedule>(schedule(expression, json!({})), "scheduleExpression: must be at(yyyy-mm-ddThh:mm:ss)");
+    }
+}
+
+#[test]
+fn a_flexible_window_needs_its_minutes_and_off_has_none() {
+    assert_accepted::<TaskSchedule>(schedule("rate(1 hour)", json!({"flexibleTimeWindow": {"mode": "FLEXIBLE", "maximumWindowInMinutes": 15}})));
+    assert_accepted::<TaskSchedule>(schedule("rate(1 hour)", json!({"flexibleTimeWindow": {"mode": "OFF"}})));
+    assert_rejected::<TaskSchedule>(schedule("rate(1 hour)", json!({"flexibleTimeWindow": {"mode": "FLEXIBLE"}})), "maximumWindowInMinutes is required with mode FLEXIBLE");
+    assert_rejected::<TaskSchedule>(schedule("rate(1 hour)", json!({"flexibleTimeWindow": {"mode": "OFF", "maximumWindowInMinutes": 5}})), "not allowed with OFF");
+}
+
+#[test]
+fn a_schedule_target_follows_run_task_rules() {
+    let target = |ecs: Value| json!({"target": {"ecsParameters": ecs}});
+    assert_rejected::<TaskSchedule>(
+        schedule("rate(1 hour)", target(json!({"taskDefinitionArn": "report", "launchType": "FARGATE", "capacityProviderStrategy": [{"capacityProvider": "fargate", "weight": 1}]}))),
+        "launchType and capacityProviderStrategy are mutually exclusive",
+    );
+    assert_rejected::<TaskSchedule>(schedule("rate(1 hour)", target(json!({"taskDefinitionArn": "report", "propagateTags": "SERVICE"}))), "propagateTags: a scheduled task may only use TASK_DEFINITION");
 }

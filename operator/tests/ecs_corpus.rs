@@ -105,6 +105,7 @@ fn every_resource_fits_the_types_and_keeps_every_field_it_sets() {
         match resource.kind {
             ResourceKind::TaskDefinition => _ = assert_fits::<TaskDefinitionSpec>(&path, &resource.fields),
             ResourceKind::Service => _ = assert_fits::<ServiceSpec>(&path, &resource.fields),
+            ResourceKind::Schedule | ResourceKind::ScheduleRule => panic!("{path}: the ECS corpus holds no EventBridge schedules"),
         }
     }
 }
@@ -124,6 +125,7 @@ fn every_read_only_field_of_describe_output_is_reported_as_ignored() {
                 let spec: ServiceSpec = assert_fits(&path, &resource.fields);
                 (service_unsupported_fields(&spec, "any", "any").into_iter().map(|u| u.field).collect(), &SERVICE_READ_ONLY)
             }
+            ResourceKind::Schedule | ResourceKind::ScheduleRule => panic!("{path}: the ECS corpus holds no EventBridge schedules"),
         };
         for field in read_only.iter().filter(|f| resource.fields.get(**f).is_some_and(|v| !v.is_null())) {
             assert!(reported.iter().any(|r| r == field), "{path}: {field} is not reported: {reported:?}");

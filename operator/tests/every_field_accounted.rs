@@ -1,4 +1,4 @@
-//! No spec field is silently ignored: every field of the TaskDefinition, Service and TaskRun
+//! No spec field is silently ignored: every field of the TaskDefinition, Service, TaskRun and TaskSchedule
 //! schemas is either honoured (listed in `honoured.rs` beside this test, each with where) or
 //! reported by the kind's unsupported-fields function for a sample value.
 
@@ -7,9 +7,9 @@ mod honoured;
 
 use std::collections::BTreeSet;
 
-use berth::api::{Service, ServiceSpec, TaskDefinition, TaskDefinitionSpec, TaskRun, TaskRunSpec};
+use berth::api::{Service, ServiceSpec, TaskDefinition, TaskDefinitionSpec, TaskRun, TaskRunSpec, TaskSchedule, TaskScheduleSpec};
 use berth::ecs::render::unsupported_fields;
-use berth::ecs::unsupported::{service_unsupported_fields, task_run_unsupported_fields};
+use berth::ecs::unsupported::{service_unsupported_fields, task_run_unsupported_fields, task_schedule_unsupported_fields};
 use kube::CustomResourceExt;
 use serde_json::{Map, Value, json};
 
@@ -50,6 +50,7 @@ fn sample(schema: &Value, k: usize) -> Value {
         Some("boolean") => json!(k.is_multiple_of(2)),
         Some("integer") | Some("number") => json!(1 + k),
         Some("object") => json!({"key": "value"}),
+        _ if schema.get("format").and_then(Value::as_str) == Some("date-time") => json!(format!("2024-01-0{}T00:00:00Z", 1 + k)),
         _ => json!(format!("sample-{k}")),
     }
 }
@@ -118,4 +119,22 @@ fn every_task_run_field_is_honoured_or_reported() {
         let spec: TaskRunSpec = serde_json::from_value(sample).expect("sample fits the type");
         task_run_unsupported_fields(&spec, "default").into_iter().map(|u| u.field).collect()
     });
+}
+
+#[test]
+fn every_task_schedule_field_is_honoured_or_reported() {
+    assert_accounted("TaskSchedule", spec_schema(TaskSchedule::crd()), honoured::TASK_SCHEDULE, |mut sample| {
+        // The input is RunTask overrides JSON: a sample of TaskRun's overrides, so the fields
+        // inside it are accounted for too.
+        let overrides = sample_overrides();
+        sample["target"]["input"] = Value::String(overrides.to_string());
+        let spec: TaskScheduleSpec = serde_json::from_value(sample).expect("sample fits the type");
+        task_schedule_unsupported_fields(&spec, "default").into_iter().map(|u| u.field).collect()
+    });
+}
+
+/// A TaskRun `overrides` with every field set (the schema's sample).
+fn sample_overrides() -> Value {
+    let schema = spec_schema(TaskRun::crd());
+    sample(&schema["properties"]["overrides"], 0)
 }

@@ -32,7 +32,7 @@ fn task_definitions(imported: &Imported) -> Vec<&TaskDefinition> {
         .iter()
         .filter_map(|manifest| match manifest {
             Manifest::TaskDefinition(task_definition) => Some(task_definition.as_ref()),
-            Manifest::Service(_) => None,
+            _ => None,
         })
         .collect()
 }
@@ -43,7 +43,7 @@ fn services(imported: &Imported) -> Vec<&Service> {
         .iter()
         .filter_map(|manifest| match manifest {
             Manifest::Service(service) => Some(service.as_ref()),
-            Manifest::TaskDefinition(_) => None,
+            _ => None,
         })
         .collect()
 }
@@ -532,4 +532,66 @@ proptest! {
         object.as_object_mut().unwrap().insert(key, value);
         import_and_render(&input.to_string());
     }
+}
+
+fn schedules(imported: &Imported) -> Vec<&berth::api::TaskSchedule> {
+    imported.manifests.iter().filter_map(|manifest| match manifest {
+        Manifest::TaskSchedule(schedule) => Some(schedule.as_ref()),
+        _ => None,
+    }).collect()
+}
+
+#[test]
+fn get_schedule_output_imports_as_a_task_schedule() {
+    let imported = import_fixture("get-schedule-ecs.json");
+    let schedule = schedules(&imported)[0];
+    assert_eq!(schedule.metadata.name.as_deref(), Some("nightly-report"));
+    let spec = serde_json::to_value(&schedule.spec).unwrap();
+    assert_eq!(spec["scheduleExpression"], "cron(30 2 ? * MON-FRI *)");
+    assert_eq!(spec["scheduleExpressionTimezone"], "America/Los_Angeles");
+    assert_eq!(spec["startDate"], "2024-05-06T07:00:00Z");
+    assert_eq!(spec["flexibleTimeWindow"], json!({"mode": "FLEXIBLE", "maximumWindowInMinutes": 15}));
+    assert_eq!(spec["target"]["retryPolicy"], json!({"maximumEventAgeInSeconds": 3600, "maximumRetryAttempts": 3}));
+    let ecs = &spec["target"]["ecsParameters"];
+    assert_eq!(ecs["taskDefinitionArn"], "arn:aws:ecs:us-east-1:123456789012:task-definition/sales-report:7");
+    assert_eq!(ecs["capacityProviderStrategy"], json!([{"capacityProvider": "FARGATE_SPOT", "weight": 1, "base": 0}]));
+    assert_eq!(ecs["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"], "DISABLED");
+    assert_eq!(ecs["enableECSManagedTags"], true);
+    assert_eq!(ecs["tags"], json!([{"team": "analytics"}]));
+    assert!(spec["target"]["input"].as_str().unwrap().contains("containerOverrides"));
+    for field in ["Arn", "CreationDate", "LastModificationDate"] {
+        assert!(imported.notes.iter().any(|n| n.starts_with(&format!("dropped {field}: read-only"))), "{:?}", imported.notes);
+    }
+    assert!(imported.to_yaml().unwrap().contains("kind: TaskSchedule"));
+}
+
+#[test]
+fn an_eventbridge_rule_beside_its_targets_imports_its_ecs_target() {
+    let imported = import_fixture("describe-rule-with-targets.json");
+    let all = schedules(&imported);
+    assert_eq!(all.len(), 1);
+    let spec = serde_json::to_value(&all[0].spec).unwrap();
+    assert_eq!(all[0].metadata.name.as_deref(), Some("hourly-cleanup"));
+    assert_eq!((spec["scheduleExpression"].as_str(), spec["state"].as_str(), spec["description"].as_str()),
+        (Some("rate(1 hour)"), Some("ENABLED"), Some("Deletes expired uploads")));
+    assert_eq!(spec["target"]["ecsParameters"]["launchType"], "FARGATE");
+    assert_eq!(spec["target"]["ecsParameters"]["tags"], json!([{"team": "platform"}]));
+    assert_eq!(spec["target"]["retryPolicy"]["maximumRetryAttempts"], 2);
+    let notes = imported.notes.join("\n");
+    for expected in ["dropped [0].EventBusName", "dropped [0].Targets[1]: not an ECS target", "dropped [0].Targets[0].Id"] {
+        assert!(notes.contains(expected), "{expected} not in {notes}");
+    }
+}
+
+#[test]
+fn schedules_that_start_no_ecs_task_are_refused_saying_why() {
+    let mut lambda = fixture_json("get-schedule-ecs.json");
+    lambda["Target"] = json!({"Arn": "arn:aws:lambda:us-east-1:123456789012:function:report", "RoleArn": "r"});
+    let error = import(&lambda.to_string(), &ImportOptions::default()).unwrap_err().to_string();
+    assert!(error.contains("Target: does not fit the Berth TaskSchedule spec: the target is not ECS RunTask"), "{error}");
+    let [rule, targets] = [0, 1].map(|i| fixture_json("describe-rule-with-targets.json")[i].clone());
+    let error = import(&rule.to_string(), &ImportOptions::default()).unwrap_err().to_string();
+    assert!(error.contains("a rule needs its targets"), "{error}");
+    let error = import(&targets.to_string(), &ImportOptions::default()).unwrap_err().to_string();
+    assert!(error.contains("needs its scheduled rule beside it"), "{error}");
 }

@@ -215,7 +215,7 @@ fn berth_import_output_applies_as_is() {
     let kubectl = plane().kubectl();
     let fixtures = repo_root().join("operator/tests/fixtures/import");
     let mut imported = 0;
-    for file in std::fs::read_dir(&fixtures).unwrap().map(|e| e.unwrap().path()) {
+    for file in std::fs::read_dir(&fixtures).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "json")) {
         let out = std::process::Command::new(berth_tests::fixture::berth_cli())
             .args(["import", &file.display().to_string(), "--namespace", &ns.name])
             .output()

@@ -10,7 +10,7 @@ use berth_tests::fixture::repo_root;
 use serde::Deserialize;
 use serde_json::Value;
 
-const KINDS: [&str; 3] = ["Service", "TaskRun", "TaskDefinition"];
+const KINDS: [&str; 4] = ["Service", "TaskRun", "TaskDefinition", "TaskSchedule"];
 
 #[derive(Deserialize)]
 struct HealthTests {
@@ -78,6 +78,11 @@ fn service_health() {
 #[test]
 fn task_run_health() {
     check("TaskRun");
+}
+
+#[test]
+fn task_schedule_health() {
+    check("TaskSchedule");
 }
 
 #[test]

@@ -83,6 +83,7 @@ fn object(fixture: &Fixture, resource: &EcsResource, index: usize) -> Value {
     let (kind, name) = match resource.kind {
         ResourceKind::TaskDefinition => ("TaskDefinition", fixture.name()),
         ResourceKind::Service => ("Service", format!("{}-{index}", fixture.name())),
+        ResourceKind::Schedule | ResourceKind::ScheduleRule => panic!("{}: an EventBridge schedule is no ECS spec as written (PascalCase)", fixture.name()),
     };
     json!({"apiVersion": "berth.dev/v1alpha1", "kind": kind, "metadata": {"name": name}, "spec": resource.fields})
 }

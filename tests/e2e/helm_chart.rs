@@ -62,7 +62,7 @@ fn check_denied(kubectl: &Kubectl, sa: &str, sa_ns: &str, checks: &[Check]) {
 fn namespaced_needs(ns: &str) -> Vec<Check> {
     let mut needs = Vec::new();
     let n = || vec!["-n".to_string(), ns.to_string()];
-    for kind in ["taskdefinitions.berth.dev", "services.berth.dev", "taskruns.berth.dev"] {
+    for kind in ["taskdefinitions.berth.dev", "services.berth.dev", "taskruns.berth.dev", "taskschedules.berth.dev"] {
         for verb in ["get", "list", "watch"] {
             needs.push((verb, kind.to_string(), n()));
         }
@@ -70,6 +70,9 @@ fn namespaced_needs(ns: &str) -> Vec<Check> {
     }
     for verb in ["get", "list", "watch", "create", "patch", "delete"] {
         needs.push((verb, "pods".to_string(), n()));
+    }
+    for (verb, kind) in [("create", "taskruns.berth.dev"), ("delete", "taskruns.berth.dev"), ("delete", "taskschedules.berth.dev")] {
+        needs.push((verb, kind.to_string(), n()));
     }
     for verb in ["get", "list", "watch", "create"] {
         needs.push((verb, "controllerrevisions.apps".to_string(), n()));
@@ -97,7 +100,7 @@ fn cluster_needs() -> Vec<Check> {
         needs.push((verb, "nodes".to_string(), vec![]));
         needs.push((verb, "capacityproviders.berth.dev".to_string(), vec![]));
     }
-    for crd in ["taskdefinitions.berth.dev", "services.berth.dev", "taskruns.berth.dev", "capacityproviders.berth.dev"] {
+    for crd in ["taskdefinitions.berth.dev", "services.berth.dev", "taskruns.berth.dev", "taskschedules.berth.dev", "capacityproviders.berth.dev"] {
         needs.push(("get", format!("customresourcedefinitions.apiextensions.k8s.io/{crd}"), vec![]));
     }
     needs

@@ -4,17 +4,26 @@ Cluster mode grants these in a ClusterRole, namespace mode in a Role in the
 watched namespace.
 */}}
 {{- define "berth.namespacedRules" -}}
-# The user's TaskDefinitions, Services and TaskRuns: the controllers watch
-# them into caches and read them; the operator never writes their spec
-# (users scale Services through services/scale themselves).
+# The user's TaskDefinitions, Services, TaskRuns and TaskSchedules: the
+# controllers watch them into caches and read them; the operator never writes
+# their spec (users scale Services through services/scale themselves).
 - apiGroups: ["berth.dev"]
-  resources: ["taskdefinitions", "services", "taskruns"]
+  resources: ["taskdefinitions", "services", "taskruns", "taskschedules"]
   verbs: ["get", "list", "watch"]
 # Their status: written only by server-side apply (a PATCH) on the status
 # subresource, never created or replaced.
 - apiGroups: ["berth.dev"]
-  resources: ["taskdefinitions/status", "services/status", "taskruns/status"]
+  resources: ["taskdefinitions/status", "services/status", "taskruns/status", "taskschedules/status"]
   verbs: ["patch"]
+# A TaskSchedule starts a TaskRun per scheduled time and deletes the finished
+# ones beyond its history; it is deleted by the operator itself only when it
+# says so (actionAfterCompletion: DELETE, as EventBridge Scheduler does).
+- apiGroups: ["berth.dev"]
+  resources: ["taskruns"]
+  verbs: ["create", "delete"]
+- apiGroups: ["berth.dev"]
+  resources: ["taskschedules"]
+  verbs: ["delete"]
 # Tasks are pods: watched into the shared cache, created by Services and
 # TaskRuns, annotated with the stop code by a merge patch just before they
 # are deleted (stopped or scaled in).
@@ -83,6 +92,7 @@ read-only but for the CapacityProviders' status.
     - taskdefinitions.berth.dev
     - services.berth.dev
     - taskruns.berth.dev
+    - taskschedules.berth.dev
     - capacityproviders.berth.dev
   verbs: ["get"]
 {{- end }}

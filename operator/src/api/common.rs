@@ -253,8 +253,7 @@ pub struct EnvironmentFile {
 /// Launch placement shared by Service and TaskRun: launch type or capacity providers,
 /// placement rules, networking and tags. Flattened into both specs.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
-#[x_kube(validation = Rule::new("!has(self.launchType) || self.launchType == '' || !has(self.capacityProviderStrategy)")
-    .message("launchType and capacityProviderStrategy are mutually exclusive: set at most one"))]
+#[x_kube(validation = rules::launch_type_or_strategy())]
 #[serde(rename_all = "camelCase")]
 pub struct LaunchPlacement {
     /// EC2, FARGATE, EXTERNAL or MANAGED_INSTANCES. Mutually exclusive with capacityProviderStrategy.

@@ -7,7 +7,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use kube::CustomResourceExt;
 
-use super::{CapacityProvider, Service, TaskDefinition, TaskRun};
+use super::{CapacityProvider, Service, TaskDefinition, TaskRun, TaskSchedule};
 
 /// Every CRD Berth installs.
 pub fn crds() -> Vec<CustomResourceDefinition> {
@@ -15,6 +15,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         TaskDefinition::crd(),
         Service::crd(),
         TaskRun::crd(),
+        TaskSchedule::crd(),
         CapacityProvider::crd(),
     ];
     for version in crds.iter_mut().flat_map(|crd| crd.spec.versions.iter_mut()) {

@@ -5,6 +5,12 @@ use kube::core::Rule;
 /// ECS names (family, container, volume): 1-255 letters, digits, `_` and `-`.
 pub const NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,255}$";
 
+/// Launch type and capacity provider strategy (Service, TaskRun, a TaskSchedule's ECS target).
+pub fn launch_type_or_strategy() -> Rule {
+    Rule::new("!has(self.launchType) || self.launchType == '' || !has(self.capacityProviderStrategy)")
+        .message("launchType and capacityProviderStrategy are mutually exclusive: set at most one")
+}
+
 /// `capacityProviderStrategy`: only one entry may carry a base.
 pub fn single_base() -> Rule {
     Rule::new("self.filter(i, has(i.base) && i.base > 0).size() <= 1")
@@ -74,3 +80,42 @@ pub fn fargate_task_size() -> Rule {
 /// A task definition reference: `family`, `family:revision` or a task-definition ARN
 /// (`arn:aws:ecs:<region>:<account>:task-definition/<family>:<revision>`).
 pub const TASK_DEFINITION_REF_PATTERN: &str = "^([A-Za-z0-9_-]{1,255}(:[1-9][0-9]{0,6})?|arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:task-definition/[A-Za-z0-9_-]{1,255}:[1-9][0-9]{0,6})$";
+
+/// A schedule expression's shape (EventBridge Scheduler, schedule-types.html and
+/// eb-cron-expressions.html): `at(yyyy-mm-ddThh:mm:ss)`; `rate(value unit)` with a singular unit
+/// for 1 and a plural one above; `cron(...)` with six fields of the allowed values and
+/// wildcards, `?` in exactly one of day-of-month and day-of-week. What a pattern cannot say
+/// (`#` alone in its field, a zero increment) the operator reports. Character classes stand
+/// for `(`, `)`, `*` and `?`, so the CEL string needs no escapes.
+pub fn schedule_expression_pattern() -> String {
+    let item = |value: &str| format!("(?:[*]|{value}(?:-{value})?)(?:/[0-9]+)?");
+    let list = |value: &str, extra: &str| {
+        let one = if extra.is_empty() { item(value) } else { format!("(?:{}|{extra})", item(value)) };
+        format!("{one}(?:,{one})*")
+    };
+    let minute = "[0-5]?[0-9]";
+    let hour = "(?:[01]?[0-9]|2[0-3])";
+    let day = "(?:0?[1-9]|[12][0-9]|3[01])";
+    let month = "(?:0?[1-9]|1[0-2]|(?i:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC))";
+    let weekday = "(?:[1-7]|(?i:SUN|MON|TUE|WED|THU|FRI|SAT))";
+    let year = "(?:19[7-9][0-9]|20[0-9][0-9]|21[0-9][0-9])";
+    let days_of_month = list(day, &format!("L|LW|{day}W"));
+    let days_of_week = list(weekday, &format!("L|{weekday}L|{weekday}#[1-5]"));
+    let (months, sp) = (list(month, ""), " +");
+    let cron = format!(
+        "cron[(]{minutes}{sp}{hours}{sp}(?:{days_of_month}{sp}{months}{sp}[?]|[?]{sp}{months}{sp}{days_of_week}){sp}{years}[)]",
+        minutes = list(minute, ""), hours = list(hour, ""), years = list(year, ""),
+    );
+    let rate = "rate[(](?:1 (?:minute|hour|day)|(?:[2-9]|[1-9][0-9]+) (?:minutes|hours|days))[)]";
+    let at = "at[(][0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9][)]";
+    format!("^(?:{cron}|{rate}|{at})$")
+}
+
+/// `scheduleExpression` is refused at apply time unless it has the shape of one.
+pub fn schedule_expression() -> Rule {
+    Rule::new(format!("self.matches('{}')", schedule_expression_pattern())).message(
+        "scheduleExpression: must be at(yyyy-mm-ddThh:mm:ss), rate(value unit) with the unit minute, hour or day \
+         (plural for values above 1), or cron(minutes hours day-of-month month day-of-week year) with values \
+         in range and ? in exactly one of day-of-month and day-of-week",
+    )
+}

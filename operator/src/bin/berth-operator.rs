@@ -14,6 +14,9 @@
 //! bucket, leader election has its own. `--task-role-annotations` names the
 //! annotations set to the role ARN on the ServiceAccounts Berth makes for task
 //! roles (default IRSA's `eks.amazonaws.com/role-arn`; empty: none).
+//! `--schedule-time-scale N` is for end-to-end tests only: TaskSchedules' time runs N times
+//! as fast as real time from each schedule's creation (`rate(1 minute)` starts a TaskRun every
+//! second at 60). It is left out of `--help` and the Helm chart.
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -42,6 +45,9 @@ async fn main() -> Result<()> {
             }
             "--kube-api-qps" => qps = args.next().context("--kube-api-qps takes a number")?.parse()?,
             "--kube-api-burst" => burst = args.next().context("--kube-api-burst takes a number")?.parse()?,
+            "--schedule-time-scale" => {
+                config.schedule_time_scale = args.next().context("--schedule-time-scale takes a number")?.parse::<i64>()?.max(1)
+            }
             "--task-role-annotations" => {
                 let keys = args.next().context("--task-role-annotations takes annotation keys separated by commas")?;
                 config.task_role_annotations = keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();

@@ -11,7 +11,8 @@ const USAGE: &str = "usage: berth import [FILE|-] [--namespace NS] [--name NAME]
 
 Reads ECS JSON from FILE, or stdin when FILE is - or missing: a RegisterTaskDefinition or
 CreateService input (--cli-input-json), describe-task-definition or describe-services output,
-or a JSON array of these. Prints Berth manifests as multi-document YAML.
+aws scheduler get-schedule output, [aws events describe-rule output, list-targets-by-rule
+output], or a JSON array of these. Prints Berth manifests as multi-document YAML.
 
   -n, --namespace NS   set metadata.namespace (an ECS cluster maps to a namespace)
       --name NAME      name the service, as aws ecs create-service --service-name does

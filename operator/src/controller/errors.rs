@@ -136,6 +136,7 @@ pub fn policy<K: Resource<DynamicType = ()>>(obj: Arc<K>, error: &Error, ctx: Ar
     let kind = match K::kind(&()).as_ref() {
         "Service" => "service",
         "TaskRun" => "taskrun",
+        "TaskSchedule" => "taskschedule",
         "TaskDefinition" => "taskdefinition",
         "CapacityProvider" => "capacityprovider",
         _ => "other",

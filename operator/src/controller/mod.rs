@@ -14,6 +14,7 @@ mod scheduling;
 mod service;
 mod task_roles;
 mod task_run;
+mod task_schedule;
 mod unplaced;
 mod written;
 
@@ -35,7 +36,7 @@ use kube::{Client, Resource, ResourceExt};
 
 pub use error::Error;
 
-use crate::api::{CapacityProvider, CapacityProviderSpec, Service, TaskDefinition, TaskRun};
+use crate::api::{CapacityProvider, CapacityProviderSpec, Service, TaskDefinition, TaskRun, TaskSchedule};
 use crate::ecs::scheduler::expectations::Expectations;
 use crate::ecs::task::labels;
 
@@ -53,6 +54,9 @@ pub struct Config {
     /// Annotations set to the role ARN on the ServiceAccounts Berth makes for
     /// task roles (IRSA's by default); none: the ServiceAccounts only exist.
     pub task_role_annotations: Vec<String>,
+    /// Schedule time runs this many times as fast as real time (1 but in end-to-end tests,
+    /// which see a minute's schedule pass in a second).
+    pub schedule_time_scale: i64,
 }
 
 impl Default for Config {
@@ -62,6 +66,7 @@ impl Default for Config {
             limits: Default::default(),
             concurrency: 8,
             task_role_annotations: vec![crate::ecs::task::roles::IRSA_ROLE_ARN.to_string()],
+            schedule_time_scale: 1,
         }
     }
 }
@@ -79,6 +84,8 @@ pub struct Context {
     /// The ServiceAccounts Berth made for task roles.
     pub service_accounts: Store<ServiceAccount>,
     pub capacity_providers: Store<CapacityProvider>,
+    /// TaskRuns, which the TaskSchedules read to know which of their times have run.
+    pub task_runs: Store<TaskRun>,
     /// Berth's Kubernetes Services (load balancers, registries, Service Connect) and
     /// their EndpointSlices (which inherit the Services' labels).
     pub services: Store<CoreService>,
@@ -161,7 +168,7 @@ fn api_all<K: Resource<DynamicType = ()>>(client: &Client) -> Api<K> {
 /// Waits for Berth's CRDs, saying which are missing and how to install them.
 pub async fn wait_for_crds(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for name in ["taskdefinitions.berth.dev", "services.berth.dev", "taskruns.berth.dev", "capacityproviders.berth.dev"] {
+    for name in ["taskdefinitions.berth.dev", "services.berth.dev", "taskruns.berth.dev", "taskschedules.berth.dev", "capacityproviders.berth.dev"] {
         let mut warned = false;
         loop {
             match crds.get_opt(name).await {
@@ -243,7 +250,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     // Task definitions: wake their own controller, and the services and task
     // runs that may resolve them.
     let (task_definitions, td_writer) = reflector::store::<TaskDefinition>();
-    let (td_cache, [tds_changed, tds_for_services, tds_for_runs]) =
+    let (td_cache, [tds_changed, tds_for_services, tds_for_runs, tds_for_schedules]) =
         fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), td_writer, recorder.clone()));
     // Their revisions, and the ServiceAccounts of their task roles, wake the
     // task definitions (and task runs) owning them.
@@ -257,7 +264,12 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     let (berth_service_cache, [berth_services_changed, berth_services_gone]) =
         fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), berth_service_writer, recorder.clone()));
     let (runs, run_writer) = reflector::store::<TaskRun>();
-    let (run_cache, [runs_changed, runs_gone]) = fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), run_writer, recorder.clone()));
+    let (run_cache, [runs_changed, runs_gone, runs_for_schedules]) =
+        fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), run_writer, recorder.clone()));
+    // TaskSchedules wake their controller; their TaskRuns (above) wake them too.
+    let (schedules, schedule_writer) = reflector::store::<TaskSchedule>();
+    let (schedule_cache, [schedules_changed, schedules_gone]) =
+        fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), schedule_writer, recorder.clone()));
 
     // Kubernetes Services Berth applied: a change (deleted by hand) wakes their owner.
     let (services, service_writer) = reflector::store::<CoreService>();
@@ -301,6 +313,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
         task_definitions: task_definitions.clone(),
         service_accounts,
         capacity_providers: capacity_providers.clone(),
+        task_runs: runs.clone(),
         services,
         endpoint_slices,
         expectations: Mutex::new(Expectations::default()),
@@ -326,14 +339,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
         .reconcile_all_on(futures::stream::select(node_changes, provider_changes))
         .watches_shared_stream(tds_for_services, {
             let store = berth_services.clone();
-            move |td| {
-                let family = revisions::family_of(&td);
-                let ns = td.namespace();
-                store.state().iter()
-                    .filter(|s| s.namespace() == ns && crate::ecs::task::reference::parse(&s.spec.task_definition).is_some_and(|r| r.family == family))
-                    .map(|s| reflector::ObjectRef::from_obj(s.as_ref()))
-                    .collect::<Vec<_>>()
-            }
+            move |td| running_family(&store, &td, |s: &Service| &s.spec.task_definition)
         })
         .with_config(controller_config.clone())
         .graceful_shutdown_on(shutdown.clone())
@@ -358,6 +364,18 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
         .run(errors::reporting(task_run::reconcile), errors::policy, ctx.clone())
         .for_each(|r| log_result("taskrun", r));
 
+    // A schedule waiting for its task definition is woken when one of its family changes.
+    let schedule_runner = Controller::for_shared_stream(schedules_changed, schedules.clone())
+        .owns_shared_stream(runs_for_schedules)
+        .watches_shared_stream(tds_for_schedules, {
+            let store = schedules.clone();
+            move |td| running_family(&store, &td, |s: &TaskSchedule| &s.spec.target.ecs_parameters.task_definition_arn)
+        })
+        .with_config(controller_config.clone())
+        .graceful_shutdown_on(shutdown.clone())
+        .run(errors::reporting(task_schedule::reconcile), errors::policy, ctx.clone())
+        .for_each(|r| log_result("taskschedule", r));
+
     let provider_runner = Controller::for_shared_stream(providers_changed, capacity_providers)
         .reconcile_all_on(provider_node_changes)
         .with_config(controller_config)
@@ -367,13 +385,14 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
 
     // Synced and ready once every cache has its first full list. This is the
     // only place that awaits the stores: a store wakes just one waiter.
-    let forgetting = futures::future::join(forget_deleted(berth_services_gone, berth_services.clone(), ctx.clone()), forget_deleted(runs_gone, runs.clone(), ctx.clone()));
+    let forgetting = futures::future::join3(forget_deleted(berth_services_gone, berth_services.clone(), ctx.clone()), forget_deleted(runs_gone, runs.clone(), ctx.clone()),
+        forget_deleted(schedules_gone, schedules.clone(), ctx.clone()));
     let readiness = {
         let (health, ctx) = (health.clone(), ctx.clone());
         async move {
             let _ = futures::join!(ctx.pods.wait_until_ready(), ctx.nodes.wait_until_ready(), ctx.revisions.wait_until_ready(),
                 ctx.capacity_providers.wait_until_ready(), ctx.task_definitions.wait_until_ready(), berth_services.wait_until_ready(),
-                runs.wait_until_ready(), ctx.service_accounts.wait_until_ready(), ctx.services.wait_until_ready(),
+                runs.wait_until_ready(), schedules.wait_until_ready(), ctx.service_accounts.wait_until_ready(), ctx.services.wait_until_ready(),
                 ctx.endpoint_slices.wait_until_ready());
             let _ = synced_tx.send(true);
             health.ready.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -387,7 +406,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     tokio::select! {
         _ = readiness => {}
         _ = forgetting => {}
-        _ = futures::future::join4(td_runner, service_runner, run_runner, provider_runner) => {}
+        _ = futures::future::join5(td_runner, service_runner, run_runner, provider_runner, schedule_runner) => {}
         _ = shutdown_deadline(shutdown.clone(), ctx.clone()) => {}
         _ = pod_cache => tracing::error!("pod watch ended"),
         _ = node_cache => tracing::error!("node watch ended"),
@@ -396,6 +415,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
         _ = td_cache => tracing::error!("task definition watch ended"),
         _ = berth_service_cache => tracing::error!("service watch ended"),
         _ = run_cache => tracing::error!("task run watch ended"),
+        _ = schedule_cache => tracing::error!("task schedule watch ended"),
         _ = service_account_cache => tracing::error!("service account watch ended"),
         _ = service_cache => tracing::error!("kubernetes service watch ended"),
         _ = slice_cache => tracing::error!("endpointslice watch ended"),
@@ -578,6 +598,19 @@ fn controller_of<K: Resource<DynamicType = ()>>(obj: &impl Resource) -> Option<r
     obj.meta().owner_references.iter().flatten()
         .find(|o| o.controller == Some(true) && o.kind == K::kind(&()) && o.api_version == K::api_version(&()))
         .map(|o| reflector::ObjectRef::new(&o.name).within(&ns))
+}
+
+/// The objects in `store` whose task definition (`reference`) is of `td`'s family, in its
+/// namespace: a change of the task definition may concern them.
+fn running_family<K>(store: &Store<K>, td: &TaskDefinition, reference: impl Fn(&K) -> &str) -> Vec<reflector::ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let family = revisions::family_of(td);
+    store.state().iter()
+        .filter(|o| o.namespace() == td.namespace() && crate::ecs::task::reference::parse(reference(o)).is_some_and(|r| r.family == family))
+        .map(|o| reflector::ObjectRef::from_obj(o.as_ref()))
+        .collect()
 }
 
 /// Every owner of `obj` that is a `K` (the TaskDefinitions or TaskRuns sharing a task role's ServiceAccount).

@@ -318,6 +318,7 @@ mod tests {
             task_definitions: store(vec![task_definition]),
             service_accounts: store(vec![]),
             capacity_providers: store(vec![]),
+            task_runs: store(vec![]),
             services: store(vec![]),
             endpoint_slices: store(vec![]),
             expectations: Mutex::default(),

@@ -6,6 +6,7 @@ pub mod placement;
 pub mod plan;
 pub mod render;
 pub mod rollout;
+pub mod schedule;
 pub mod scheduler;
 pub mod task;
 pub mod traffic;

@@ -1,10 +1,10 @@
-//! Service and TaskRun fields Berth accepts but does not act on, listed in
+//! Service, TaskRun and TaskSchedule fields Berth accepts but does not act on, listed in
 //! `status.unsupportedFields` and a Warning event like the TaskDefinition's
 //! ([`crate::ecs::render::unsupported_fields`]): no field is dropped without a word.
 
 use crate::api::{
     DeploymentStrategy, EnabledState, LaunchPlacement, PropagateTags, ServiceSpec, TaskRunSpec,
-    set_fields,
+    TaskScheduleSpec, set_fields,
 };
 pub use crate::ecs::render::UnsupportedField;
 use crate::ecs::render::{READ_ONLY_REASON, TAGS_REASON};
@@ -128,6 +128,50 @@ pub fn task_run_unsupported_fields(spec: &TaskRunSpec, namespace: &str) -> Vec<U
         }
     }
     launch_fields(&spec.placement, &mut add);
+    found
+}
+
+/// Every field of a TaskSchedule in `namespace` that Berth accepts but does not honour: the
+/// schedule's own, and those of the RunTask its target makes (named by where they come from).
+pub fn task_schedule_unsupported_fields(spec: &TaskScheduleSpec, namespace: &str) -> Vec<UnsupportedField> {
+    let mut found = Vec::new();
+    let mut add = |field: &str, reason: &str| found.push(UnsupportedField { field: field.into(), reason: reason.into() });
+    if spec.group_name.as_deref().is_some_and(|g| !g.is_empty() && g != "default") {
+        add("groupName", "there are no schedule groups; use labels to group schedules");
+    }
+    if spec.kms_key_arn.is_some() {
+        add("kmsKeyArn", "the schedule is stored by the API server, encrypted as its etcd is configured");
+    }
+    if spec.client_token.is_some() {
+        add("clientToken", "Kubernetes objects are idempotent by name; the token is not needed");
+    }
+    let target = &spec.target;
+    if let Some(cluster) = target.arn.as_deref().filter(|c| cluster_name(c) != namespace) {
+        found.push(UnsupportedField { field: "target.arn".into(), reason: format!("{cluster} differs from the namespace; the tasks run in {namespace}") });
+    }
+    let mut add = |field: &str, reason: &str| found.push(UnsupportedField { field: field.into(), reason: reason.into() });
+    if target.role_arn.is_some() {
+        add("target.roleArn", "no role is assumed to start tasks; the operator's ServiceAccount creates the TaskRuns");
+    }
+    if target.dead_letter_config.as_ref().is_some_and(|d| d.arn.is_some()) {
+        add("target.deadLetterConfig", "dropped invocations are not sent to a queue; they are Warning events (InvocationDropped) and in status.lastRuns");
+    }
+    let ecs = &target.ecs_parameters;
+    if ecs.platform_version.as_deref().is_some_and(|v| !v.is_empty()) {
+        add("target.ecsParameters.platformVersion", "there are no Fargate platform versions");
+    }
+    if ecs.reference_id.is_some() {
+        add("target.ecsParameters.referenceId", "RunTask reference ids are not recorded; each TaskRun is named after the schedule and its time");
+    }
+    if ecs.enable_ecs_managed_tags == Some(true) {
+        add("target.ecsParameters.enableECSManagedTags", TAGS_REASON);
+    }
+    if ecs.enable_execute_command == Some(true) {
+        add("target.ecsParameters.enableExecuteCommand", "use kubectl exec on the task's pod; ECS Exec is not provided");
+    }
+    if let Ok(run) = crate::ecs::schedule::target::task_run_spec(target) {
+        found.extend(task_run_unsupported_fields(&run, namespace).into_iter().map(|u| UnsupportedField { field: crate::ecs::schedule::target::schedule_field(&u.field), ..u }));
+    }
     found
 }
 
@@ -269,5 +313,41 @@ mod tests {
             assert!(found.iter().any(|f| f == field), "{extra} reports {found:?}, not {field}");
         }
         assert_eq!(fields(task_run_unsupported_fields(&task_run(json!({"cluster": "shop", "count": 2})), "shop")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_task_schedule_field_berth_does_not_act_on_is_reported() {
+        let schedule = |extra: Value, ecs: Value| -> TaskScheduleSpec {
+            let mut ecs_parameters = json!({"taskDefinitionArn": "report"});
+            ecs_parameters.as_object_mut().unwrap().extend(ecs.as_object().unwrap().clone());
+            let mut spec = json!({"scheduleExpression": "rate(1 hour)", "target": {"ecsParameters": ecs_parameters}});
+            spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            serde_json::from_value(spec).unwrap()
+        };
+        let found = |extra: Value, ecs: Value| fields(task_schedule_unsupported_fields(&schedule(extra, ecs), "shop"));
+        let target = |extra: Value| json!({"target": extra});
+        let cases = [
+            (json!({"groupName": "reports"}), json!({}), "groupName"),
+            (json!({"kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1"}), json!({}), "kmsKeyArn"),
+            (json!({"clientToken": "abc"}), json!({}), "clientToken"),
+            (target(json!({"arn": "arn:aws:ecs:us-east-1:123456789012:cluster/prod", "ecsParameters": {"taskDefinitionArn": "report"}})), json!({}), "target.arn"),
+            (target(json!({"roleArn": "arn:aws:iam::123456789012:role/scheduler", "ecsParameters": {"taskDefinitionArn": "report"}})), json!({}), "target.roleArn"),
+            (target(json!({"deadLetterConfig": {"arn": "arn:aws:sqs:us-east-1:123456789012:dlq"}, "ecsParameters": {"taskDefinitionArn": "report"}})), json!({}), "target.deadLetterConfig"),
+            (target(json!({"input": "{\"executionRoleArn\": \"arn\"}", "ecsParameters": {"taskDefinitionArn": "report"}})), json!({}), "target.input.executionRoleArn"),
+            (json!({}), json!({"platformVersion": "LATEST"}), "target.ecsParameters.platformVersion"),
+            (json!({}), json!({"referenceId": "nightly"}), "target.ecsParameters.referenceId"),
+            (json!({}), json!({"enableECSManagedTags": true}), "target.ecsParameters.enableECSManagedTags"),
+            (json!({}), json!({"enableExecuteCommand": true}), "target.ecsParameters.enableExecuteCommand"),
+            (json!({}), json!({"tags": [{"team": "data"}]}), "target.ecsParameters.tags"),
+            (json!({}), json!({"propagateTags": "TASK_DEFINITION"}), "target.ecsParameters.propagateTags"),
+            (json!({}), json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}}), "target.ecsParameters.networkConfiguration.awsvpcConfiguration"),
+        ];
+        for (extra, ecs, field) in cases {
+            let reported = found(extra.clone(), ecs.clone());
+            assert!(reported.iter().any(|f| f == field), "{extra} {ecs} reports {reported:?}, not {field}");
+        }
+        assert_eq!(found(json!({"groupName": "default"}), json!({"taskCount": 2, "enableExecuteCommand": false})), Vec::<String>::new());
+        let same_cluster = target(json!({"arn": "arn:aws:ecs:us-east-1:123456789012:cluster/shop", "ecsParameters": {"taskDefinitionArn": "report"}}));
+        assert_eq!(found(same_cluster, json!({})), Vec::<String>::new());
     }
 }

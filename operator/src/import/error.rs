@@ -5,6 +5,8 @@ const EXPECTED_SHAPES: &str = "a RegisterTaskDefinition input (with containerDef
     describe-task-definition output (with taskDefinition), a CreateService input (with \
     serviceName, or a taskDefinition name and --name), a describe-services entry, \
     create-service output (with service), describe-services output (with services), \
+    aws scheduler get-schedule output (with ScheduleExpression and Target), \
+    [aws events describe-rule output, list-targets-by-rule output], \
     or a JSON array of these";
 
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,8 @@
 //! `berth import`: turns ECS JSON into Berth manifests. Accepts RegisterTaskDefinition and
 //! CreateService inputs (`--cli-input-json` files), describe-task-definition and
-//! describe-services output, or a JSON array of these. Read-only and unknown fields are
+//! describe-services output, EventBridge schedules running ECS tasks (`aws scheduler
+//! get-schedule`, or `aws events describe-rule` beside `list-targets-by-rule`), or a JSON
+//! array of these. Read-only and unknown fields are
 //! dropped with a note each, so the output applies unchanged against the CRDs.
 
 mod error;
@@ -8,6 +10,7 @@ mod fit;
 mod name;
 mod notes;
 mod path;
+mod schedule;
 mod service;
 mod shape;
 mod task_definition;
@@ -15,7 +18,7 @@ mod yaml;
 
 use serde::Serialize;
 
-use crate::api::{Service, TaskDefinition};
+use crate::api::{Service, TaskDefinition, TaskSchedule};
 
 pub use error::ImportError;
 pub use name::kubernetes_name;
@@ -39,6 +42,7 @@ pub struct ImportOptions {
 pub enum Manifest {
     TaskDefinition(Box<TaskDefinition>),
     Service(Box<Service>),
+    TaskSchedule(Box<TaskSchedule>),
 }
 
 /// The import result: manifests in input order, and one line per dropped field or hint.
@@ -55,8 +59,9 @@ impl Imported {
     }
 }
 
-/// The ECS resources in `input` as written, unwrapped from the CLI output envelopes: each is
-/// what the CRDs accept as `spec` unchanged.
+/// The ECS resources in `input` as written, unwrapped from the CLI output envelopes: a task
+/// definition or service is what the CRDs accept as `spec` unchanged (an EventBridge schedule,
+/// in PascalCase, is not: `import` converts it).
 pub fn resources(input: &str) -> Result<Vec<EcsResource>, ImportError> {
     let value = serde_json::from_str(input).map_err(ImportError::invalid_json)?;
     find_resources(value, "", &mut Vec::new())
@@ -66,21 +71,25 @@ pub fn resources(input: &str) -> Result<Vec<EcsResource>, ImportError> {
 pub fn import(input: &str, options: &ImportOptions) -> Result<Imported, ImportError> {
     let value = serde_json::from_str(input).map_err(ImportError::invalid_json)?;
     let mut notes = Vec::new();
-    let manifests = find_resources(value, "", &mut notes)?
-        .into_iter()
-        .map(|resource| match resource.kind {
-            ResourceKind::TaskDefinition => task_definition::task_definition(
-                resource.fields,
-                &resource.path,
-                options,
-                &mut notes,
-            )
-            .map(|task_definition| Manifest::TaskDefinition(Box::new(task_definition))),
-            ResourceKind::Service => {
-                service::service(resource.fields, &resource.path, options, &mut notes)
-                    .map(|service| Manifest::Service(Box::new(service)))
-            }
-        })
-        .collect::<Result<_, _>>()?;
+    let mut manifests = Vec::new();
+    for resource in find_resources(value, "", &mut notes)? {
+        let (fields, path) = (resource.fields, resource.path.as_str());
+        match resource.kind {
+            ResourceKind::TaskDefinition => manifests.push(Manifest::TaskDefinition(Box::new(
+                task_definition::task_definition(fields, path, options, &mut notes)?,
+            ))),
+            ResourceKind::Service => manifests.push(Manifest::Service(Box::new(service::service(
+                fields, path, options, &mut notes,
+            )?))),
+            ResourceKind::Schedule => manifests.push(Manifest::TaskSchedule(Box::new(
+                schedule::schedule(fields, path, options, &mut notes)?,
+            ))),
+            ResourceKind::ScheduleRule => manifests.extend(
+                schedule::rule_schedules(fields, path, options, &mut notes)?
+                    .into_iter()
+                    .map(|s| Manifest::TaskSchedule(Box::new(s))),
+            ),
+        }
+    }
     Ok(Imported { manifests, notes })
 }

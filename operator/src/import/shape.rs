@@ -1,5 +1,7 @@
 //! Recognises which ECS JSON the input is and unwraps the resources from the CLI output
 //! envelopes (describe-task-definition, describe-services, create-service), keeping input order.
+//! EventBridge schedules (get-schedule output, a rule beside its targets) are recognised by
+//! their `ScheduleExpression`.
 
 use serde_json::{Map, Value};
 
@@ -12,6 +14,10 @@ use super::path::{child, item, shown};
 pub enum ResourceKind {
     TaskDefinition,
     Service,
+    /// EventBridge Scheduler get-schedule output.
+    Schedule,
+    /// An EventBridge rule with its `Targets`.
+    ScheduleRule,
 }
 
 /// An ECS task definition or service object, and where it sits in the input.
@@ -31,7 +37,7 @@ pub fn find_resources(
     match value {
         Value::Array(entries) => {
             let mut resources = Vec::new();
-            for (index, entry) in entries.into_iter().enumerate() {
+            for (index, entry) in super::schedule::pair_rules_with_targets(entries).into_iter().enumerate() {
                 resources.extend(find_resources(entry, &item(path, index), notes)?);
             }
             Ok(resources)
@@ -76,7 +82,11 @@ fn object_resources(
         Some(other) => _ = object.insert("services".to_owned(), other),
         None => {}
     }
-    let kind = if object.contains_key("containerDefinitions") {
+    let kind = if object.contains_key("ScheduleExpression") && object.contains_key("Target") {
+        ResourceKind::Schedule
+    } else if object.contains_key("ScheduleExpression") || object.contains_key("Targets") {
+        ResourceKind::ScheduleRule
+    } else if object.contains_key("containerDefinitions") {
         ResourceKind::TaskDefinition
     } else if object.contains_key("serviceName") || object.get("taskDefinition").is_some_and(Value::is_string) {
         ResourceKind::Service

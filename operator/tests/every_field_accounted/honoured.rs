@@ -95,3 +95,23 @@ pub const TASK_RUN: &[(&str, &str)] = &[
     ("overrides.containerOverrides[].memoryReservation", "ecs/render/resources.rs"),
     ("overrides.containerOverrides[].resourceRequirements", "ecs/render/resources.rs"),
 ];
+
+pub const TASK_SCHEDULE: &[(&str, &str)] = &[
+    ("scheduleExpression", "ecs/schedule/expression.rs: cron, rate and at times"),
+    ("scheduleExpressionTimezone", "ecs/schedule/expression.rs: the zone cron and at are read in"),
+    ("startDate", "ecs/schedule/expression.rs: recurring times from it"),
+    ("endDate", "ecs/schedule/expression.rs: recurring times before it"),
+    ("state", "ecs/schedule/plan.rs: DISABLED starts nothing"),
+    ("flexibleTimeWindow", "ecs/schedule/plan.rs: start spread within the window"),
+    ("description", "kept on the object for people; nothing to act on, as on AWS"),
+    ("actionAfterCompletion", "controller/task_schedule.rs: DELETE removes a completed schedule"),
+    ("target.input", "ecs/schedule/target.rs: the TaskRun's overrides (fields inside it are TaskRun's)"),
+    ("target.retryPolicy", "ecs/schedule/plan.rs: retries and maximum event age"),
+    ("target.ecsParameters.taskDefinitionArn", "ecs/schedule/target.rs: the TaskRun's task definition"),
+    ("target.ecsParameters.taskCount", "ecs/schedule/target.rs: the TaskRun's count"),
+    ("target.ecsParameters.launchType", "ecs/capacity/launch.rs, through the TaskRun"),
+    ("target.ecsParameters.capacityProviderStrategy", "ecs/capacity/split.rs, through the TaskRun"),
+    ("target.ecsParameters.placementConstraints", "ecs/placement, through the TaskRun"),
+    ("target.ecsParameters.placementStrategy", "ecs/placement/strategy.rs, through the TaskRun"),
+    ("target.ecsParameters.group", "controller/task_run.rs: task group, through the TaskRun"),
+];

@@ -11,6 +11,10 @@ pub const SERVICE: &str = "berth.dev/service";
 pub const TASK_RUN: &str = "berth.dev/task-run";
 /// The service deployment the task belongs to (label-safe form of `ecs-svc/<id>`).
 pub const DEPLOYMENT: &str = "berth.dev/deployment";
+/// On a TaskRun: the TaskSchedule that started it (label), and the time it was scheduled
+/// for (annotation, RFC 3339, in the schedule's time).
+pub const TASK_SCHEDULE: &str = "berth.dev/task-schedule";
+pub const SCHEDULED_TIME: &str = "berth.dev/scheduled-time";
 /// Task definition family (sanitised) and revision number.
 pub const FAMILY: &str = "berth.dev/family";
 pub const REVISION: &str = "berth.dev/revision";
