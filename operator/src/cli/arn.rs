@@ -23,6 +23,11 @@ impl Arns {
         format!("{PREFIX}:task/{}/{task_id}", self.cluster)
     }
 
+    /// A node, the container instance of the tasks on it.
+    pub fn container_instance(&self, node: &str) -> String {
+        format!("{PREFIX}:container-instance/{}/{node}", self.cluster)
+    }
+
     pub fn container(&self, task_id: &str, container: &str) -> String {
         format!("{PREFIX}:container/{}/{task_id}/{container}", self.cluster)
     }

@@ -86,6 +86,7 @@ pub fn from_pod(pod: &Pod, placement: &Placement, arns: &Arns) -> Value {
     insert_some(&mut shaped, "group", task.annotation(labels::GROUP));
     insert_some(&mut shaped, "createdAt", pod.metadata.creation_timestamp.as_ref().map(epoch_seconds));
     insert_some(&mut shaped, "startedAt", task.running_since().map(|s| s as f64));
+    insert_some(&mut shaped, "containerInstanceArn", task.node().map(|n| arns.container_instance(n)));
     insert_some(&mut shaped, "availabilityZone", placement.zone.as_ref());
     insert_some(&mut shaped, "launchType", placement.launch_type.as_ref());
     insert_some(&mut shaped, "capacityProviderName", task.label(labels::CAPACITY_PROVIDER));
@@ -182,6 +183,7 @@ mod tests {
         conforms(&json!({"tasks": [shaped.clone()], "failures": []}), &documented).unwrap();
         assert_eq!((shaped["lastStatus"].as_str(), shaped["desiredStatus"].as_str(), shaped["healthStatus"].as_str()), (Some("RUNNING"), Some("RUNNING"), Some("HEALTHY")));
         assert_eq!(shaped["startedBy"], "ecs-svc/1");
+        assert_eq!(shaped["containerInstanceArn"], "arn:aws:ecs:berth:000000000000:container-instance/prod/n1");
         assert_eq!(shaped["taskDefinitionArn"], "arn:aws:ecs:berth:000000000000:task-definition/web:2");
         assert!(shaped.get("stopCode").is_none());
     }
