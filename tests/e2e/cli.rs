@@ -170,6 +170,13 @@ async fn service_verbs_describe_update_wait_and_plan() {
     let ran = berth(ns, &["wait", "services-stable", "--services", "web", "--timeout", "150"]).await;
     assert_eq!(ran.code, 0, "{}", ran.stderr);
 
+    // advise: both costs and a choice for the service, from the bundled price table.
+    let advice = berth_json(ns, &["advise"]).await;
+    let web = &advice["workloads"][0];
+    assert_eq!((web["name"].as_str(), advice["region"].as_str()), (Some("service/web"), Some("us-east-1")), "{advice:#}");
+    assert!(web["advice"]["fargateMonthly"].as_f64().unwrap() > 0.0 && web["advice"]["ec2Monthly"].as_f64().unwrap() > 0.0, "{advice:#}");
+    assert!(["EC2", "FARGATE"].contains(&web["advice"]["recommendation"].as_str().unwrap()), "{advice:#}");
+
     // Task protection is not in Berth: refused, saying so.
     let protection = berth(ns, &["update-task-protection", "--tasks", &id, "--protection-enabled"]).await;
     assert_eq!(protection.code, 254);

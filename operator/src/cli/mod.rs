@@ -6,6 +6,7 @@
 //! Each verb group is a module; the decisions (output shapes, waiters, the plan's
 //! simulation, costs) are pure functions beside thin reads and writes.
 
+pub mod advise;
 pub mod args;
 pub mod arn;
 pub mod cluster;
@@ -45,7 +46,8 @@ the ECS cluster is a namespace: --cluster NAME (or -n NAME), default the kubecon
 Berth's own:
   plan      -f FILE         what applying a changed Service or TaskDefinition would do: the deployment,
                             the rollout's batches and where new tasks go
-  advise    [--prices FILE] [--region R]   EC2 or Fargate per Service, monthly cost from a price table
+  advise    [--prices FILE] [--region R] [--ec2-utilization F]   EC2 or Fargate per Service and per family of
+                            TaskRuns: monthly costs from a price table (default us-east-1), the choice and why
   import    [FILE|-] [--namespace NS] [--name NAME]   ECS JSON to Berth manifests
 
 Exit codes as the AWS CLI's: 0 done, 252 bad arguments, 253 no usable kubeconfig,
@@ -146,6 +148,7 @@ async fn run(verb: &str, mut args: Args) -> Result<Option<String>, CliError> {
         "update-task-protection" => tasks::update_task_protection(&cluster, args).await?,
         "wait" => return wait::wait(&cluster, args).await.map(|()| None),
         "plan" => plan::run(&cluster, args).await?,
+        "advise" => advise::run(&cluster, args).await?,
         other => return Err(CliError::usage(format!("unknown verb {other:?}"))),
     };
     Ok(Some(response.render(format)))
