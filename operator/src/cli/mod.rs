@@ -126,8 +126,15 @@ pub fn main(words: Vec<String>) -> ExitCode {
     }
 }
 
+/// The verbs that talk to the cluster.
+const VERBS: [&str; 14] = ["describe-services", "list-services", "update-service", "describe-task-definition", "list-task-definitions",
+    "register-task-definition", "list-tasks", "describe-tasks", "run-task", "stop-task", "update-task-protection", "wait", "plan", "advise"];
+
 /// A verb that talks to the cluster; its printed answer, if it has one.
 async fn run(verb: &str, mut args: Args) -> Result<Option<String>, CliError> {
+    if !VERBS.contains(&verb) {
+        return Err(CliError::usage(format!("unknown verb {verb:?}")));
+    }
     let format = Format::parse(args.value("--output")?.as_deref())?;
     let cluster_name = match (args.value("--cluster")?, args.value("--namespace")?) {
         (Some(_), Some(_)) => return Err(CliError::usage("--cluster and --namespace name the same thing: give one")),

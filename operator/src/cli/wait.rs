@@ -198,10 +198,10 @@ mod tests {
         let pending = ("b".to_string(), Some(TaskLastStatus::Pending));
         let stopped = ("c".to_string(), Some(TaskLastStatus::Stopped));
         let gone = ("d".to_string(), None);
-        assert_eq!(tasks_running(&[running.clone()]), Verdict::Done);
+        assert_eq!(tasks_running(std::slice::from_ref(&running)), Verdict::Done);
         assert_eq!(tasks_running(&[running.clone(), pending.clone()]), Verdict::Waiting);
         assert_eq!(tasks_running(&[running.clone(), stopped.clone()]), Verdict::Failed("task c stopped".into()));
-        assert!(matches!(tasks_running(&[gone.clone()]), Verdict::Failed(_)));
+        assert!(matches!(tasks_running(std::slice::from_ref(&gone)), Verdict::Failed(_)));
         assert_eq!(tasks_stopped(&[stopped, gone]), Verdict::Done);
         assert_eq!(tasks_stopped(&[running]), Verdict::Waiting);
     }
