@@ -5,8 +5,10 @@
 //! - [`controller`]: the Kubernetes adapters: observe, call the core, act, write status.
 //! - [`runtime`]: client, leader election, HTTP endpoints and metrics.
 //! - [`import`]: `berth import`, from AWS CLI JSON to manifests.
+//! - [`cli`]: the `berth` command line (`kubectl ecs`): the AWS CLI's ECS verbs, plan, advise.
 
 pub mod api;
+pub mod cli;
 pub mod controller;
 pub mod ecs;
 pub mod import;

@@ -1,0 +1,224 @@
+//! A rollout predicted pass by pass with the operator's own planner
+//! (`ecs::plan::service::plan` and `outcome`): each simulated pass starts and stops what
+//! the real pass would, the tasks it starts become healthy before the next pass (as they
+//! do on a cluster whose tasks pass their checks), and the status it computes is the next
+//! pass's input. No rule of the rollout is written here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::json;
+
+use crate::api::Service;
+use crate::ecs::capacity::CapacityStrategy;
+use crate::ecs::plan::deployment::Primary;
+use crate::ecs::plan::service::{Scheduling, ServiceInput, Traffic, plan};
+use crate::ecs::plan::{Launched, Limits};
+use crate::ecs::task::labels;
+use crate::ecs::task::lifecycle;
+use crate::ecs::task::observed::{NodeStatus, Task};
+
+/// Simulated time between passes: longer than the 40 s after which a running task
+/// without health checks counts as healthy (ecs-semantics §2.4).
+const PASS_INTERVAL: i64 = 60;
+/// A rollout that has not converged after this many passes is reported as stuck.
+const MAX_PASSES: usize = 200;
+
+/// One pass of the rollout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// Tasks started, each with its zone and capacity provider (if the service has a strategy).
+    pub starts: Vec<Placement>,
+    /// Tasks stopped per deployment label, with the stop reason.
+    pub stops: BTreeMap<String, (usize, String)>,
+    /// Active tasks per deployment label after the pass.
+    pub after: BTreeMap<String, usize>,
+}
+
+/// Where a new task goes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Placement {
+    pub zone: Option<String>,
+    pub provider: Option<String>,
+}
+
+/// How the predicted rollout ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// Only the new deployment's tasks are left and the next pass would do nothing.
+    Completed,
+    /// Tasks of older deployments are left and no pass would start or stop anything: the
+    /// deployment configuration allows no progress (ECS: "unable to stop or start tasks").
+    Stuck,
+    /// Still moving after the most passes simulated.
+    Unfinished,
+}
+
+/// The predicted rollout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rollout {
+    pub batches: Vec<Batch>,
+    pub end: End,
+}
+
+/// What the simulation starts from.
+pub struct Start<'a> {
+    /// The service with the changed spec and the status the cluster has now.
+    pub service: Service,
+    pub primary: &'a Primary,
+    /// Its current tasks, each with its zone.
+    pub tasks: Vec<Task>,
+    pub strategy: Option<&'a CapacityStrategy>,
+    /// The zones of the nodes new tasks may go to; tasks spread evenly over them, as the
+    /// topology spread constraint Berth puts on every service task asks kube-scheduler.
+    pub zones: Vec<String>,
+    pub now: i64,
+}
+
+pub fn simulate(start: Start) -> Rollout {
+    let Start { mut service, primary, mut tasks, strategy, zones, mut now } = start;
+    let limits = Limits::default();
+    let traffic = Traffic::default();
+    let mut batches = vec![];
+    let mut created = 0;
+    for _ in 0..MAX_PASSES {
+        let input = ServiceInput {
+            service: &service,
+            primary,
+            tasks: &tasks,
+            creations_in_flight: 0,
+            scheduling: Scheduling::Replica { strategy },
+            traffic: &traffic,
+            problem: None,
+            unsupported: &[],
+            limits: &limits,
+            now,
+        };
+        let pass = plan(&input);
+        if pass.starts.is_empty() && pass.stops.is_empty() {
+            let old_left = tasks.iter().any(|t| t.is_active() && t.label(labels::DEPLOYMENT) != Some(primary.deployment.label.as_str()));
+            return Rollout { batches, end: if old_left { End::Stuck } else { End::Completed } };
+        }
+        let mut stops: BTreeMap<String, (usize, String)> = BTreeMap::new();
+        for stop in &pass.stops {
+            let deployment = tasks.iter().find(|t| t.name() == stop.pod).and_then(|t| t.label(labels::DEPLOYMENT)).unwrap_or_default().to_string();
+            stops.entry(deployment).or_insert((0, stop.stop.reason.clone())).0 += 1;
+        }
+        let mut launched = Launched::default();
+        let mut starts = vec![];
+        let mut survivors: Vec<Task> = tasks.iter().filter(|t| !pass.stops.iter().any(|s| s.pod == t.name())).cloned().collect();
+        for new in &pass.starts {
+            created += 1;
+            let name = format!("simulated-{created}");
+            let zone = emptiest_zone(&zones, &survivors);
+            survivors.push(running_task(&name, &primary.deployment.label, new.provider.as_deref(), zone.as_deref(), now));
+            launched.created.push((name.clone(), name));
+            starts.push(Placement { zone, provider: new.provider.clone() });
+        }
+        let outcome = pass.outcome(&input, &launched);
+        service.status = Some(outcome.status);
+        let mut after = BTreeMap::new();
+        for task in survivors.iter().filter(|t| t.is_active()) {
+            *after.entry(task.label(labels::DEPLOYMENT).unwrap_or_default().to_string()).or_insert(0) += 1;
+        }
+        batches.push(Batch { starts, stops, after });
+        tasks = survivors;
+        now += PASS_INTERVAL;
+    }
+    Rollout { batches, end: End::Unfinished }
+}
+
+/// The zone with the fewest active tasks (the first such, in name order).
+fn emptiest_zone(zones: &[String], tasks: &[Task]) -> Option<String> {
+    let load = |zone: &String| tasks.iter().filter(|t| t.is_active() && t.zone.as_ref() == Some(zone)).count();
+    let mut sorted = zones.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    sorted.into_iter().min_by_key(load)
+}
+
+/// A task of `deployment` running and Ready since `since`, in `zone`.
+fn running_task(name: &str, deployment: &str, provider: Option<&str>, zone: Option<&str>, since: i64) -> Task {
+    let started = k8s_openapi::jiff::Timestamp::from_second(since).map(|t| t.to_string()).unwrap_or_default();
+    let mut pod_labels = json!({labels::TASK_ID: name, labels::DEPLOYMENT: deployment});
+    if let Some(provider) = provider {
+        pod_labels[labels::CAPACITY_PROVIDER] = json!(provider);
+    }
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name, "creationTimestamp": started, "labels": pod_labels},
+        "spec": {"nodeName": zone.map_or_else(|| "node".to_string(), |z| format!("node-in-{z}")), "containers": [{"name": "task", "image": "simulated"}]},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "task", "image": "simulated", "imageID": "", "ready": true, "restartCount": 0, "state": {"running": {"startedAt": started}}}]},
+    })).expect("a simulated pod is a valid pod");
+    Task { state: lifecycle::observe(&pod), pod: Arc::new(pod), zone: zone.map(str::to_string), node_status: NodeStatus::Ready, in_endpoints: false, deleting: false }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecs::plan::deployment::{self, Deployment};
+    use crate::ecs::task::reference::Resolved;
+
+    fn service(deployment_configuration: serde_json::Value, desired: i32) -> Service {
+        serde_json::from_value(json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "prod", "generation": 2},
+            "spec": {"taskDefinition": "web:2", "desiredCount": desired, "deploymentConfiguration": deployment_configuration}})).unwrap()
+    }
+
+    fn primary(service: &Service) -> Primary {
+        let resolved = Resolved { family: "web".into(), revision: 2, spec: serde_json::from_value(json!({"containerDefinitions": [{"name": "app", "image": "x"}]})).unwrap() };
+        deployment::primary(&service.spec, resolved, &[], &[])
+    }
+
+    /// `count` healthy tasks of an old deployment, spread over zones a, b, c.
+    fn old_tasks(count: usize) -> Vec<Task> {
+        let zones = ["a", "b", "c"];
+        (0..count).map(|i| running_task(&format!("old-{i}"), &Deployment::from_id("ecs-svc/1").label, None, Some(zones[i % 3]), 0)).collect()
+    }
+
+    fn rollout(config: serde_json::Value, desired: i32, old: usize) -> (Rollout, String) {
+        let service = service(config, desired);
+        let primary = primary(&service);
+        let zones = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let rollout = simulate(Start { service, primary: &primary, tasks: old_tasks(old), strategy: None, zones, now: 1000 });
+        (rollout, primary.deployment.label.clone())
+    }
+
+    fn counts(batch: &Batch) -> (usize, usize) {
+        (batch.starts.len(), batch.stops.values().map(|(n, _)| n).sum())
+    }
+
+    #[test]
+    fn min_100_max_200_starts_everything_then_stops_the_old() {
+        let (rollout, new) = rollout(json!({"minimumHealthyPercent": 100, "maximumPercent": 200}), 4, 4);
+        assert_eq!(rollout.end, End::Completed);
+        let steps: Vec<(usize, usize)> = rollout.batches.iter().map(counts).collect();
+        assert_eq!(steps, [(4, 0), (0, 4)]);
+        assert_eq!(rollout.batches.last().unwrap().after, BTreeMap::from([(new, 4)]));
+    }
+
+    #[test]
+    fn min_50_max_100_stops_half_then_replaces_in_the_freed_room() {
+        let (rollout, _) = rollout(json!({"minimumHealthyPercent": 50, "maximumPercent": 100}), 4, 4);
+        assert_eq!(rollout.end, End::Completed);
+        let steps: Vec<(usize, usize)> = rollout.batches.iter().map(counts).collect();
+        assert_eq!(steps, [(0, 2), (2, 0), (0, 2), (2, 0)]);
+    }
+
+    #[test]
+    fn new_tasks_spread_over_the_zones() {
+        let (rollout, _) = rollout(json!({"minimumHealthyPercent": 100, "maximumPercent": 200}), 6, 0);
+        let mut zones: Vec<Option<String>> = rollout.batches[0].starts.iter().map(|p| p.zone.clone()).collect();
+        zones.sort();
+        assert_eq!(zones.iter().flatten().map(String::as_str).collect::<Vec<_>>(), ["a", "a", "b", "b", "c", "c"]);
+    }
+
+    #[test]
+    fn a_deadlocked_configuration_does_not_converge() {
+        // min 100 / max 100: nothing may start (no room) or stop (no healthy spare): stuck.
+        let (rollout, _) = rollout(json!({"minimumHealthyPercent": 100, "maximumPercent": 100}), 2, 2);
+        assert!(rollout.batches.is_empty());
+        assert_eq!(rollout.end, End::Stuck);
+    }
+}

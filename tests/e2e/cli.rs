@@ -1,0 +1,257 @@
+//! Issue 20 acceptance: every `kubectl ecs` verb against the local plane on real objects;
+//! `describe-services --output json` checked field by field against the AWS CLI's
+//! documented sample; `wait services-stable` returning once a rollout completes and 255 on
+//! timeout; `plan` predicting the rollout that then happens.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth::cli::shape::testing::conforms;
+use berth_tests::fixture::{TestNamespace, berth_cli, client, operator, plane, repo_root, wait_for};
+use berth_tests::objects::{apply, manifest};
+use berth_tests::tasks::{is_live, revision_of, tasks_of};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
+
+const TIMEOUT: Duration = Duration::from_secs(180);
+/// The longest one CLI call may take (the waits are given their own, shorter, --timeout).
+const CALL_LIMIT: Duration = Duration::from_secs(200);
+
+/// What one run of the CLI printed.
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+/// `berth ARGS --cluster NS` with the plane's kubeconfig, killed after CALL_LIMIT.
+async fn berth(ns: &str, args: &[&str]) -> Ran {
+    let mut command = tokio::process::Command::new(berth_cli());
+    command.args(args).args(["--cluster", ns]).env("KUBECONFIG", &plane().kubeconfig).kill_on_drop(true);
+    let output = tokio::time::timeout(CALL_LIMIT, command.output()).await
+        .unwrap_or_else(|_| panic!("berth {args:?} ran longer than {CALL_LIMIT:?}"))
+        .expect("running berth");
+    Ran { code: output.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&output.stdout).into(), stderr: String::from_utf8_lossy(&output.stderr).into() }
+}
+
+/// `berth ARGS` that must succeed, its JSON output.
+async fn berth_json(ns: &str, args: &[&str]) -> Value {
+    let mut with_output = args.to_vec();
+    with_output.extend(["--output", "json"]);
+    let ran = berth(ns, &with_output).await;
+    assert_eq!(ran.code, 0, "berth {args:?}: {}", ran.stderr);
+    ran.json()
+}
+
+/// A task definition with a health check, so a task counts as healthy once Ready.
+fn task_definition(name: &str, image: &str) -> Value {
+    manifest("TaskDefinition", name, json!({"family": name, "memory": "256", "containerDefinitions": [{"name": "web", "image": image,
+        "healthCheck": {"command": ["CMD-SHELL", "true"]}}]}))
+}
+
+fn documented(file: &str) -> Value {
+    let path = repo_root().join("tests/fixtures/aws-cli").join(file);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn short(arn: &Value) -> String {
+    arn.as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn service_verbs_describe_update_wait_and_plan() {
+    operator();
+    let ns = TestNamespace::create("cli-svc");
+    let ns = ns.name.as_str();
+    apply(ns, &task_definition("web", "nginx:1.27"));
+    apply(ns, &manifest("Service", "web", json!({"taskDefinition": "web", "desiredCount": 2,
+        "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 200}})));
+
+    let ran = berth(ns, &["wait", "services-stable", "--services", "web", "--timeout", "150"]).await;
+    assert_eq!(ran.code, 0, "services-stable: {}", ran.stderr);
+
+    // describe-services: the AWS CLI's shape, field by field, and failures[] for a missing service.
+    let described = berth_json(ns, &["describe-services", "--services", "web", "absent"]).await;
+    let shape_of_web = json!({"services": [described["services"][0].clone()], "failures": []});
+    conforms(&shape_of_web, &documented("describe-services.json")).unwrap_or_else(|e| panic!("{e}\n{described:#}"));
+    let web = &described["services"][0];
+    assert_eq!((web["serviceName"].as_str(), web["desiredCount"].as_i64(), web["runningCount"].as_i64()), (Some("web"), Some(2), Some(2)), "{web:#}");
+    assert_eq!(described["failures"][0]["reason"], "MISSING");
+    assert!(described["failures"][0]["arn"].as_str().unwrap().ends_with(&format!("service/{ns}/absent")), "{described:#}");
+    let times: Vec<f64> = web["events"].as_array().unwrap().iter().map(|e| e["createdAt"].as_f64().unwrap()).collect();
+    assert!(!times.is_empty() && times.windows(2).all(|w| w[0] >= w[1]), "events newest first: {times:?}");
+    let table = berth(ns, &["describe-services", "--services", "web"]).await;
+    assert!(table.code == 0 && table.stdout.contains("has reached a steady state") && table.stdout.contains("PRIMARY"), "{}", table.stdout);
+
+    // list-services, list-tasks, describe-tasks, the task definition verbs.
+    let listed = berth_json(ns, &["list-services"]).await;
+    conforms(&listed, &documented("list-services.json")).unwrap();
+    assert_eq!(listed["serviceArns"].as_array().unwrap().len(), 1);
+    let task_arns = berth_json(ns, &["list-tasks", "--service-name", "web"]).await;
+    conforms(&task_arns, &documented("list-tasks.json")).unwrap();
+    let ids: Vec<String> = task_arns["taskArns"].as_array().unwrap().iter().map(short).collect();
+    assert_eq!(ids.len(), 2, "{task_arns:#}");
+    let mut describe = vec!["describe-tasks", "--tasks"];
+    describe.extend(ids.iter().map(String::as_str));
+    let tasks = berth_json(ns, &describe).await;
+    for task in tasks["tasks"].as_array().unwrap() {
+        assert_eq!((task["lastStatus"].as_str(), task["healthStatus"].as_str(), task["group"].as_str()), (Some("RUNNING"), Some("HEALTHY"), Some("service:web")), "{task:#}");
+        assert!(task["startedBy"].as_str().unwrap().starts_with("ecs-svc/"), "{task:#}");
+    }
+    let definition = berth_json(ns, &["describe-task-definition", "--task-definition", "web"]).await;
+    assert_eq!((definition["taskDefinition"]["family"].as_str(), definition["taskDefinition"]["revision"].as_i64()), (Some("web"), Some(1)));
+    let definitions = berth_json(ns, &["list-task-definitions", "--family-prefix", "we"]).await;
+    conforms(&definitions, &documented("list-task-definitions.json")).unwrap();
+
+    // plan a new image, then register it (the service follows the family's latest revision)
+    // and watch the rollout the plan predicted.
+    let file = std::env::temp_dir().join(format!("berth-cli-plan-{ns}.yaml"));
+    std::fs::write(&file, serde_json::to_string(&task_definition("web", "nginx:1.28")).unwrap()).unwrap();
+    let plan = berth_json(ns, &["plan", "-f", file.to_str().unwrap()]).await;
+    std::fs::remove_file(&file).unwrap();
+    let planned = &plan["plans"][0];
+    assert_eq!((planned["deployment"]["new"].as_bool(), planned["deployment"]["taskDefinition"].as_str(), planned["end"].as_str()), (Some(true), Some("web:2"), Some("COMPLETED")), "{plan:#}");
+    let batches = planned["batches"].as_array().unwrap();
+    let planned_starts: i64 = batches.iter().map(|b| b["start"].as_i64().unwrap()).sum();
+    let planned_stops: i64 = batches.iter().flat_map(|b| b["stop"].as_array().unwrap()).map(|s| s["count"].as_i64().unwrap()).sum();
+    // min 50 % / max 200 % of 2: both new tasks start at once (4 ≤ 200 %), then the old two stop.
+    assert_eq!((batches[0]["start"].as_i64(), planned_starts, planned_stops), (Some(2), 2, 2), "{plan:#}");
+    let pods = Api::<Pod>::namespaced(client().await, ns);
+    let input = json!({"family": "web", "memory": "256", "containerDefinitions": [{"name": "web", "image": "nginx:1.28", "healthCheck": {"command": ["CMD-SHELL", "true"]}}]});
+    let registered = berth_json(ns, &["register-task-definition", "--cli-input-json", &input.to_string()]).await;
+    assert_eq!(registered["taskDefinition"]["revision"], 2, "{registered:#}");
+    let started = Instant::now();
+    let mut most_live = 0;
+    let mut new_seen = std::collections::BTreeSet::new();
+    let waiting = berth(ns, &["wait", "services-stable", "--services", "web", "--timeout", "150"]);
+    let watching = wait_for(pods.clone(), tasks_of("web"), TIMEOUT, "the roll to web:2", |ps: &[Arc<Pod>]| {
+        most_live = most_live.max(ps.iter().filter(|p| is_live(p)).count());
+        new_seen.extend(ps.iter().filter(|p| revision_of(p) == "2").map(|p| p.metadata.name.clone().unwrap_or_default()));
+        let live: Vec<_> = ps.iter().filter(|p| is_live(p)).collect();
+        live.len() == 2 && live.iter().all(|p| revision_of(p) == "2")
+    });
+    let (ran, _) = tokio::join!(waiting, watching);
+    assert_eq!(ran.code, 0, "services-stable after the roll: {}", ran.stderr);
+    assert_eq!(new_seen.len() as i64, planned_starts, "the plan's starts are the roll's new tasks");
+    assert!(most_live <= 4, "at most maximumPercent 200 % of 2 live at once, saw {most_live}");
+    let after = berth_json(ns, &["describe-services", "--services", "web"]).await;
+    let deployments = after["services"][0]["deployments"].as_array().unwrap().clone();
+    assert_eq!(deployments.len(), 1, "stable means one deployment: {deployments:#?}");
+    assert!(deployments[0]["taskDefinition"].as_str().unwrap().ends_with("web:2"));
+    println!("roll and wait took {:?}", started.elapsed());
+
+    // update-service: scale, then force a new deployment; the waits return once done.
+    let scaled = berth_json(ns, &["update-service", "--service", "web", "--desired-count", "3"]).await;
+    assert_eq!(scaled["service"]["desiredCount"], 3);
+    let ran = berth(ns, &["wait", "services-stable", "--services", "web", "--timeout", "150"]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let before = deployments[0]["id"].clone();
+    berth_json(ns, &["update-service", "--service", "web", "--force-new-deployment"]).await;
+    let ran = berth(ns, &["wait", "services-stable", "--services", "web", "--timeout", "150"]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let forced = berth_json(ns, &["describe-services", "--services", "web"]).await;
+    let service = &forced["services"][0];
+    assert_ne!(service["deployments"][0]["id"], before, "--force-new-deployment starts a deployment");
+    assert_eq!((service["runningCount"].as_i64(), service["deployments"].as_array().unwrap().len()), (Some(3), 1), "{forced:#}");
+
+    // stop-task: UserInitiated with the caller's reason; the service replaces the task.
+    let id = short(&berth_json(ns, &["list-tasks", "--service-name", "web"]).await["taskArns"][0]);
+    let stopped = berth_json(ns, &["stop-task", "--task", &id, "--reason", "e2e: rotating"]).await;
+    assert_eq!((stopped["task"]["stopCode"].as_str(), stopped["task"]["stoppedReason"].as_str(), stopped["task"]["desiredStatus"].as_str()),
+        (Some("UserInitiated"), Some("e2e: rotating"), Some("STOPPED")), "{stopped:#}");
+    let ran = berth(ns, &["wait", "tasks-stopped", "--tasks", &id, "--timeout", "120"]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let ran = berth(ns, &["wait", "services-stable", "--services", "web", "--timeout", "150"]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+
+    // advise: both costs and a choice for the service, from the bundled price table.
+    let advice = berth_json(ns, &["advise"]).await;
+    let web = &advice["workloads"][0];
+    assert_eq!((web["name"].as_str(), advice["region"].as_str()), (Some("service/web"), Some("us-east-1")), "{advice:#}");
+    assert!(web["advice"]["fargateMonthly"].as_f64().unwrap() > 0.0 && web["advice"]["ec2Monthly"].as_f64().unwrap() > 0.0, "{advice:#}");
+    assert!(["EC2", "FARGATE"].contains(&web["advice"]["recommendation"].as_str().unwrap()), "{advice:#}");
+
+    // Task protection is not in Berth: refused, saying so.
+    let protection = berth(ns, &["update-task-protection", "--tasks", &id, "--protection-enabled"]).await;
+    assert_eq!(protection.code, 254);
+    assert!(protection.stderr.contains("does not support task scale-in protection"), "{}", protection.stderr);
+}
+
+#[tokio::test]
+async fn a_wait_that_cannot_succeed_exits_255_and_bad_input_names_the_field() {
+    operator();
+    let ns = TestNamespace::create("cli-fail");
+    let ns = ns.name.as_str();
+    apply(ns, &manifest("Service", "broken", json!({"taskDefinition": "absent", "desiredCount": 1})));
+    let started = Instant::now();
+    let ran = berth(ns, &["wait", "services-stable", "--services", "broken", "--timeout", "3"]).await;
+    assert_eq!(ran.code, 255, "{}", ran.stderr);
+    assert!(ran.stderr.contains("Max attempts exceeded") && started.elapsed() < Duration::from_secs(30), "{} after {:?}", ran.stderr, started.elapsed());
+    let ran = berth(ns, &["wait", "services-stable", "--services", "nowhere", "--timeout", "60"]).await;
+    assert_eq!(ran.code, 255, "a missing service fails at once: {}", ran.stderr);
+    assert!(ran.stderr.contains("MISSING"), "{}", ran.stderr);
+    let ran = berth(ns, &["update-service", "--service", "broken", "--desired-count", "many"]).await;
+    assert_eq!(ran.code, 252);
+    assert!(ran.stderr.contains("--desired-count"), "{}", ran.stderr);
+    let ran = berth(ns, &["run-task", "--task-definition", "absent", "--overrides", "{not json"]).await;
+    assert_eq!(ran.code, 252);
+    assert!(ran.stderr.contains("--overrides"), "{}", ran.stderr);
+}
+
+#[tokio::test]
+async fn task_run_verbs_run_wait_list_describe_and_stop() {
+    operator();
+    let ns = TestNamespace::create("cli-run");
+    let ns = ns.name.as_str();
+    apply(ns, &task_definition("batch", "busybox:1.36"));
+    let ran = berth_json(ns, &["run-task", "--task-definition", "batch", "--count", "2", "--started-by", "nightly"]).await;
+    let mut shape = ran.clone();
+    shape.as_object_mut().unwrap().remove("failures");
+    // A task kube-scheduler has not bound yet has no container instance (node).
+    let mut sample = documented("run-task.json");
+    sample["tasks"][0].as_object_mut().unwrap().remove("containerInstanceArn");
+    conforms(&shape, &sample).unwrap_or_else(|e| panic!("{e}\n{ran:#}"));
+    assert_eq!(ran["failures"], json!([]), "{ran:#}");
+    let ids: Vec<String> = ran["tasks"].as_array().unwrap().iter().map(|t| short(&t["taskArn"])).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ran["tasks"].as_array().unwrap().iter().all(|t| t["startedBy"] == "nightly" && t["group"] == "family:batch"), "{ran:#}");
+
+    let mut wait = vec!["wait", "tasks-running", "--timeout", "120", "--tasks"];
+    wait.extend(ids.iter().map(String::as_str));
+    let waited = berth(ns, &wait).await;
+    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    assert_eq!(berth_json(ns, &["list-tasks", "--started-by", "nightly"]).await["taskArns"].as_array().unwrap().len(), 2);
+    assert_eq!(berth_json(ns, &["list-tasks", "--started-by", "hourly"]).await["taskArns"], json!([]));
+
+    // One task's essential container exits 3: describe-tasks shows the stop code and exit code.
+    let pods = Api::<Pod>::namespaced(client().await, ns);
+    let listed = pods.list(&Default::default()).await.unwrap();
+    let exiting = listed.items.iter().find(|p| p.metadata.labels.as_ref().and_then(|l| l.get("berth.dev/task-id")) == Some(&ids[0])).unwrap();
+    let annotate = json!({"metadata": {"annotations": {"sim.berth.dev/exit-code": "3"}}});
+    pods.patch(exiting.metadata.name.as_deref().unwrap(), &PatchParams::default(), &Patch::Merge(&annotate)).await.unwrap();
+    let waited = berth(ns, &["wait", "tasks-stopped", "--tasks", &ids[0], "--timeout", "120"]).await;
+    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    let described = berth_json(ns, &["describe-tasks", "--tasks", &ids[0], "missing-task"]).await;
+    let task = &described["tasks"][0];
+    assert_eq!((task["lastStatus"].as_str(), task["stopCode"].as_str()), (Some("STOPPED"), Some("EssentialContainerExited")), "{described:#}");
+    assert_eq!(task["containers"][0]["exitCode"], 3, "{described:#}");
+    assert_eq!(described["failures"][0]["reason"], "MISSING");
+    let table = berth(ns, &["describe-tasks", "--tasks", &ids[0]]).await;
+    assert!(table.stdout.contains("EssentialContainerExited") && table.stdout.contains("web=3"), "{}", table.stdout);
+
+    // stop-task on the other: UserInitiated with the reason, then STOPPED.
+    let stopped = berth_json(ns, &["stop-task", "--task", &ids[1], "--reason", "no longer needed"]).await;
+    assert_eq!((stopped["task"]["stopCode"].as_str(), stopped["task"]["stoppedReason"].as_str()), (Some("UserInitiated"), Some("no longer needed")), "{stopped:#}");
+    let waited = berth(ns, &["wait", "tasks-stopped", "--tasks", &ids[1], "--timeout", "120"]).await;
+    assert_eq!(waited.code, 0, "{}", waited.stderr);
+    let stopped_list = berth_json(ns, &["list-tasks", "--desired-status", "STOPPED"]).await;
+    assert!(stopped_list["taskArns"].as_array().unwrap().iter().any(|a| short(a) == ids[0]), "{stopped_list:#}");
+    let gone = berth_json(ns, &["describe-tasks", "--tasks", &ids[1]]).await;
+    assert_eq!(gone["tasks"][0]["stopCode"], "UserInitiated", "the TaskRun's record keeps the stop: {gone:#}");
+}
