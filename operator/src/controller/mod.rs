@@ -141,14 +141,14 @@ impl Context {
 
 /// Writes `status` of `obj` by server-side apply under Berth's field manager,
 /// touching only the status fields Berth owns.
-pub async fn apply_status<K>(client: &Client, obj: &K, status: &impl serde::Serialize) -> Result<(), kube::Error>
+pub async fn apply_status<K>(client: &Client, obj: &K, status: &impl serde::Serialize) -> Result<Option<String>, kube::Error>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     let api: Api<K> = Api::namespaced(client.clone(), &obj.namespace().unwrap_or_default());
     let body = serde_json::json!({"apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": status});
-    api.patch_status(&obj.name_any(), &kube::api::PatchParams::apply(MANAGER).force(), &kube::api::Patch::Apply(&body)).await?;
-    Ok(())
+    let written = api.patch_status(&obj.name_any(), &kube::api::PatchParams::apply(MANAGER).force(), &kube::api::Patch::Apply(&body)).await?;
+    Ok(written.resource_version())
 }
 
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>

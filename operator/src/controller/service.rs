@@ -211,8 +211,8 @@ async fn write_status(service: &Service, ctx: &Context, status: ServiceStatus) -
     if service.status.as_ref() == Some(&status) {
         return Ok(());
     }
-    super::apply_status(&ctx.client, service, &status).await?;
-    ctx.written.wrote(service, status);
+    let version = super::apply_status(&ctx.client, service, &status).await?;
+    ctx.written.wrote(service, version, status);
     Ok(())
 }
 

@@ -11,8 +11,8 @@ use kube::ResourceExt;
 
 use crate::api::{Service, ServiceStatus};
 
-/// Per service (`namespace/name`): the resourceVersion the write was based
-/// on, and the status written.
+/// Per service (`namespace/name`): the resourceVersion the write produced,
+/// and the status written.
 #[derive(Debug, Default)]
 pub struct Written(Mutex<HashMap<String, (Option<String>, ServiceStatus)>>);
 
@@ -20,10 +20,20 @@ fn key(service: &Service) -> String {
     format!("{}/{}", service.namespace().unwrap_or_default(), service.name_any())
 }
 
+/// Does an object at resourceVersion `cached` include the write that produced
+/// `written`? The API server's resourceVersions are etcd revisions, which only
+/// grow; one that is not a number is taken as the write itself only when equal.
+fn includes(cached: Option<&str>, written: Option<&str>) -> bool {
+    match (cached.and_then(|c| c.parse::<u64>().ok()), written.and_then(|w| w.parse::<u64>().ok())) {
+        (Some(cached), Some(written)) => cached >= written,
+        _ => cached == written,
+    }
+}
+
 impl Written {
-    /// Records that `status` was written over `service` as the cache showed it.
-    pub fn wrote(&self, service: &Service, status: ServiceStatus) {
-        self.0.lock().unwrap().insert(key(service), (service.resource_version(), status));
+    /// Records that `status` was written over `service`, producing `version`.
+    pub fn wrote(&self, service: &Service, version: Option<String>, status: ServiceStatus) {
+        self.0.lock().unwrap().insert(key(service), (version, status));
     }
 
     /// The service is gone: forget what was written.
@@ -32,20 +42,21 @@ impl Written {
     }
 
     /// `service` with the status last written in place of its cached one
-    /// while the cache still shows the object that write was based on.
-    /// Once the cache has moved on, the entry is dropped.
+    /// while the cache shows a version older than that write (another write
+    /// delivered meanwhile is older too). Once the cache includes the write,
+    /// the entry is dropped.
     pub fn latest(&self, service: Arc<Service>) -> Arc<Service> {
         let mut written = self.0.lock().unwrap();
         let key = key(&service);
         match written.get(&key) {
-            Some((based_on, status)) if *based_on == service.resource_version() => {
+            Some((version, _)) if includes(service.resource_version().as_deref(), version.as_deref()) => {
+                written.remove(&key);
+                service
+            }
+            Some((_, status)) => {
                 let mut fresh = (*service).clone();
                 fresh.status = Some(status.clone());
                 Arc::new(fresh)
-            }
-            Some(_) => {
-                written.remove(&key);
-                service
             }
             None => service,
         }
@@ -66,15 +77,16 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_cache_gets_the_written_status_until_it_moves_on() {
+    fn a_stale_cache_gets_the_written_status_until_it_includes_the_write() {
         let written = Written::default();
         let cached = service("10", 1);
-        written.wrote(&cached, ServiceStatus { running_count: Some(2), ..Default::default() });
-        // The cache still shows resourceVersion 10: the written status stands in.
+        // Our write, over version 10, produced version 12.
+        written.wrote(&cached, Some("12".into()), ServiceStatus { running_count: Some(2), ..Default::default() });
         assert_eq!(written.latest(cached.clone()).status.as_ref().unwrap().running_count, Some(2));
-        // The watch delivered the write (or anything newer): the cache wins, the entry goes.
-        let newer = service("11", 2);
-        assert_eq!(written.latest(newer).status.as_ref().unwrap().running_count, Some(2));
+        // The watch delivers version 11 (an earlier pass's write): still older than ours.
+        assert_eq!(written.latest(service("11", 1)).status.as_ref().unwrap().running_count, Some(2));
+        // Version 12 (or anything newer) includes the write: the cache wins, the entry goes.
+        assert_eq!(written.latest(service("12", 2)).status.as_ref().unwrap().running_count, Some(2));
         assert_eq!(written.latest(cached).status.as_ref().unwrap().running_count, Some(1));
     }
 
@@ -82,7 +94,7 @@ mod tests {
     fn a_deleted_service_is_forgotten() {
         let written = Written::default();
         let cached = service("10", 1);
-        written.wrote(&cached, ServiceStatus { running_count: Some(2), ..Default::default() });
+        written.wrote(&cached, Some("11".into()), ServiceStatus { running_count: Some(2), ..Default::default() });
         written.forget("ns", "web");
         assert_eq!(written.latest(cached).status.as_ref().unwrap().running_count, Some(1));
     }
