@@ -114,6 +114,11 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
 
     // Status and events, as the planner computed them.
     let outcome = plan.outcome(&input, &launched);
+    // What the pass decided, so a run's log tells its story (the status holds only the last pass).
+    let deployments: Vec<String> = outcome.status.deployments.iter().flatten()
+        .map(|d| format!("{} {:?} {:?} {} running {} pending {} failed", d.task_definition, d.status, d.rollout_state, d.running_count, d.pending_count, d.failed_tasks)).collect();
+    tracing::debug!(tasks = tasks.len(), starts = launched.created.len(), stops = plan.stops.len(), records = plan.records.len(),
+        problem = ?input.problem.as_ref().map(|p| &p.reason), ?deployments, requeue = ?plan.requeue, "service pass");
     for stop in &plan.stops {
         ctx.health.metrics.task_stopped(crate::api::wire_name(&stop.stop.code));
     }
