@@ -449,7 +449,7 @@ fn trim_task_pod(pod: &mut Pod) {
         let trim = |c: Container| Container { name: c.name, restart_policy: c.restart_policy, readiness_probe: c.readiness_probe.map(timing), ..Default::default() };
         let containers = spec.containers.into_iter().map(trim).collect();
         // Sidecars (restartable init containers) are task containers; run-to-completion ones are not read.
-        let sidecars: Vec<Container> = spec.init_containers.into_iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always")).map(trim).collect();
+        let sidecars: Vec<Container> = spec.init_containers.into_iter().flatten().filter(crate::ecs::task::lifecycle::is_sidecar).map(trim).collect();
         pod.spec = Some(k8s_openapi::api::core::v1::PodSpec {
             node_name: spec.node_name,
             containers,

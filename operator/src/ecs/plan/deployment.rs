@@ -3,16 +3,14 @@
 //! each task is, and what the breaker makes of the tasks that stopped.
 use std::time::Duration;
 
-use std::collections::BTreeSet;
-
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod, Probe};
+use k8s_openapi::api::core::v1::{ContainerStatus, Probe};
 use serde_json::json;
 
 use crate::api::{DeploymentConfiguration, RolloutState, ServiceDeployment, ServiceSpec, ThresholdType};
 use crate::ecs::task::observed::Task;
 use crate::ecs::task::reference::Resolved;
 use crate::ecs::rollout::{self, CircuitBreakerPolicy, FailureThreshold, HealthCheckStatus, TaskEvent, TaskHealth, TaskHealthInput};
-use crate::ecs::render::{essential_containers, health_start_periods};
+use crate::ecs::render::health_start_periods;
 use crate::ecs::task::labels;
 use crate::ecs::task::lifecycle::{LastStatus, StopCode};
 
@@ -133,7 +131,7 @@ pub fn health(task: &Task, grace_period: Duration, now: i64) -> TaskHealth {
     let running_since = task.running_since();
     let seconds_since_running = running_since.map_or(0, |t| (now - t).max(0) as u64);
     let traffic = task.label(labels::TRAFFIC).is_some();
-    let checks = match (essential_checks(&task.pod, now), traffic) {
+    let checks = match (essential_checks(task, now), traffic) {
         (None, false) => None,
         (None, true) => Some(if task.state.ready { HealthCheckStatus::Healthy } else { HealthCheckStatus::Unknown }),
         (Some(HealthCheckStatus::Healthy), true) if !task.state.ready => Some(HealthCheckStatus::Unknown),
@@ -148,18 +146,17 @@ pub fn health(task: &Task, grace_period: Duration, now: i64) -> TaskHealth {
 }
 
 /// The combined status of the essential containers' health checks, None when
-/// none has one: UNHEALTHY if any is, HEALTHY if all are, else UNKNOWN.
-fn essential_checks(pod: &Pod, now: i64) -> Option<HealthCheckStatus> {
-    let annotations = pod.metadata.annotations.clone().unwrap_or_default();
-    let essential: Option<BTreeSet<String>> = annotations.contains_key(labels::ESSENTIAL_CONTAINERS).then(|| essential_containers(&annotations));
-    let start_periods = health_start_periods(&annotations);
+/// none has one: UNHEALTHY if any is, HEALTHY if all are, else UNKNOWN. The
+/// task's containers and which are essential are as the lifecycle read them.
+fn essential_checks(task: &Task, now: i64) -> Option<HealthCheckStatus> {
+    let pod = &task.pod;
+    let start_periods = pod.metadata.annotations.as_ref().map(health_start_periods).unwrap_or_default();
+    let spec = pod.spec.as_ref()?;
+    let specs = || spec.containers.iter().chain(spec.init_containers.iter().flatten());
     let statuses: Vec<&ContainerStatus> = pod.status.iter().flat_map(|s| s.container_statuses.iter().chain(&s.init_container_statuses)).flatten().collect();
-    let spec = pod.spec.as_ref();
-    let sidecars = spec.iter().flat_map(|s| s.init_containers.iter().flatten()).filter(|c| c.restart_policy.as_deref() == Some("Always"));
-    let checked: Vec<HealthCheckStatus> = spec.iter().flat_map(|s| &s.containers).chain(sidecars)
-        .filter(|c| essential.as_ref().is_none_or(|names| names.contains(&c.name)))
+    let checked: Vec<HealthCheckStatus> = task.state.containers.iter().filter(|c| c.essential)
         .filter_map(|c| {
-            let probe = c.readiness_probe.as_ref()?;
+            let probe = specs().find(|s| s.name == c.name)?.readiness_probe.as_ref()?;
             let status = statuses.iter().find(|s| s.name == c.name).copied();
             Some(container_health(probe, status, start_periods.get(&c.name).copied().unwrap_or(0), now))
         })
@@ -236,6 +233,8 @@ pub fn breaker_after(
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    use k8s_openapi::api::core::v1::Pod;
 
     use super::*;
 

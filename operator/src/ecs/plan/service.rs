@@ -135,6 +135,8 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         .map(|t| (t, lost.clone())));
     let stopped_now: BTreeSet<String> = stopping.iter().map(|(t, _)| t.name()).collect();
     let active: Vec<&Task> = input.tasks.iter().filter(|t| t.is_active() && !stopped_now.contains(&t.name())).collect();
+    // Each active task's health, read once: the breaker, the views and the rollout step all use it.
+    let healths: Vec<TaskHealth> = active.iter().map(|t| health(t)).collect();
 
     let desired = match input.scheduling {
         Scheduling::Daemon { nodes, .. } => nodes.len(),
@@ -148,8 +150,8 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         let stops = stopping.iter().map(|(t, s)| (*t, s.code)).chain(ended.iter().map(|(t, s)| (*t, s.code)));
         let mut events: Vec<TaskEvent> = stops.filter(|(t, _)| of_primary(t)).filter_map(|(t, code)| deployment::stop_event(t, code)).collect();
         events.extend(health_stops.iter().filter(|t| of_primary(t)).map(|_| TaskEvent::FailedHealthChecks));
-        let established: Vec<&&Task> = active.iter().filter(|t| of_primary(t) && deployment::established(t, now)).collect();
-        if established.iter().any(|t| health(t) == TaskHealth::Healthy) {
+        let established: Vec<TaskHealth> = active.iter().zip(&healths).filter(|(t, _)| of_primary(t) && deployment::established(t, now)).map(|(_, h)| *h).collect();
+        if established.contains(&TaskHealth::Healthy) {
             events.push(TaskEvent::BecameHealthy);
         }
         let reached_running = !established.is_empty();
@@ -164,7 +166,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         return plan;
     }
 
-    let views: Vec<TaskView> = active.iter().map(|t| view(t, health(t))).collect();
+    let views: Vec<TaskView> = active.iter().zip(&healths).map(|(t, h)| view(t, *h)).collect();
     let scale_in = Stop::new(StopCode::ServiceSchedulerInitiated, format!("Scaling activity initiated by (deployment {})", primary.deployment.id));
     let (mut starts, victims, unhealthy): (Vec<TaskStart>, Vec<String>, Vec<String>) = match input.scheduling {
         Scheduling::Daemon { nodes, strategy } => {
@@ -177,14 +179,15 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
             (starts, daemon_plan.stop.iter().map(|t| t.name.clone()).collect(), vec![])
         }
         Scheduling::Replica { strategy } => {
-            let replicas = plan_replicas(input, &active, &views, strategy, desired, grace);
+            let replicas = plan_replicas(input, &active, &healths, &views, strategy, desired);
             plan.stuck = replicas.stuck;
             let count = if primary.launches { replicas.starts } else { 0 };
             let providers = new_task_providers(strategy, active.iter().filter(|t| of_primary(t)).copied(), count);
             (providers.into_iter().map(|provider| TaskStart { node: None, provider }).collect(), replicas.victims, replicas.unhealthy)
         }
     };
-    let health_stops: Vec<&Task> = unhealthy.iter().filter_map(|v| active.iter().find(|t| &t.name() == v)).copied().collect();
+    let by_name: BTreeMap<String, &Task> = if victims.is_empty() && unhealthy.is_empty() { BTreeMap::new() } else { active.iter().map(|t| (t.name(), *t)).collect() };
+    let health_stops: Vec<&Task> = unhealthy.iter().filter_map(|v| by_name.get(v)).copied().collect();
     plan.breaker = breaker(&health_stops);
     let tripped = plan.breaker.is_some_and(|(b, _)| b.tripped);
     if tripped {
@@ -192,7 +195,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     }
     let failed_checks = Stop::new(StopCode::ServiceSchedulerInitiated, FAILED_CONTAINER_HEALTH_CHECKS);
     stopping.extend(health_stops.iter().map(|t| (*t, failed_checks.clone())));
-    stopping.extend(victims.iter().filter_map(|v| active.iter().find(|t| &t.name() == v)).map(|t| (*t, scale_in.clone())));
+    stopping.extend(victims.iter().filter_map(|v| by_name.get(v)).map(|t| (*t, scale_in.clone())));
     plan.stops = stopping.iter().map(|(t, stop)| TaskStop {
         pod: t.name(),
         stop: stop.clone(),
@@ -279,18 +282,18 @@ pub const FAILED_CONTAINER_HEALTH_CHECKS: &str = "Task failed container health c
 /// The rollout step of §2.6 across the deployments (plain replacement and
 /// scaling when there is only one), with the stopped tasks chosen to keep
 /// zones and nodes balanced.
-fn plan_replicas(input: &ServiceInput, active: &[&Task], views: &[TaskView], strategy: Option<&CapacityStrategy>, desired: usize, grace: Duration) -> ReplicaPlan {
-    let healthy = |t: &Task| deployment::health(t, grace, input.now) == TaskHealth::Healthy;
+fn plan_replicas(input: &ServiceInput, active: &[&Task], healths: &[TaskHealth], views: &[TaskView], strategy: Option<&CapacityStrategy>, desired: usize) -> ReplicaPlan {
+    let healthy = |i: usize| healths[i] == TaskHealth::Healthy;
     let counts = |tasks: &[usize]| DeploymentTasks {
         running: tasks.iter().filter(|i| active[**i].state.last_status == LastStatus::Running).count() as u32,
         pending: tasks.iter().filter(|i| active[**i].state.last_status != LastStatus::Running).count() as u32,
-        healthy: tasks.iter().filter(|i| healthy(active[**i])).count() as u32,
+        healthy: tasks.iter().filter(|i| healthy(**i)).count() as u32,
     };
     // Unhealthy tasks are replaced (§2.4, since Oct 2023): they count toward
     // maximumPercent but not toward their deployment, so the step starts their
     // replacements where there is room. The active tasks by deployment, oldest
     // deployment first.
-    let unhealthy: Vec<usize> = (0..active.len()).filter(|i| deployment::health(active[*i], grace, input.now) == TaskHealth::Unhealthy).collect();
+    let unhealthy: Vec<usize> = (0..active.len()).filter(|i| healths[*i] == TaskHealth::Unhealthy).collect();
     let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, task) in active.iter().enumerate().filter(|(i, _)| !unhealthy.contains(i)) {
         groups.entry(task.label(labels::DEPLOYMENT).unwrap_or_default()).or_default().push(i);
@@ -307,7 +310,7 @@ fn plan_replicas(input: &ServiceInput, active: &[&Task], views: &[TaskView], str
     // An unhealthy task stops once the service is healthy without it (its
     // replacement is); when maximumPercent leaves no room for a replacement,
     // one at a time. Either way no healthy task is lost.
-    let healthy_total = (0..active.len()).filter(|i| healthy(active[*i])).count();
+    let healthy_total = (0..active.len()).filter(|i| healthy(*i)).count();
     let no_room = step.start_primary == 0 && input.creations_in_flight == 0 && active.len() as u32 >= bounds.max_tasks(desired as u32);
     let unhealthy_stops = if healthy_total >= desired { unhealthy.len() } else if no_room { 1.min(unhealthy.len()) } else { 0 };
 
@@ -321,7 +324,7 @@ fn plan_replicas(input: &ServiceInput, active: &[&Task], views: &[TaskView], str
     };
     let mut victims = vec![];
     for (tasks, stops) in old.iter().zip(&step.stop_old) {
-        let (fine, unwell): (Vec<usize>, Vec<usize>) = tasks.iter().partition(|i| healthy(active[**i]));
+        let (fine, unwell): (Vec<usize>, Vec<usize>) = tasks.iter().partition(|i| healthy(**i));
         victims.extend(pick(unwell, stops.not_healthy));
         victims.extend(pick(fine, stops.healthy));
     }

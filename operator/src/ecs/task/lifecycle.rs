@@ -3,7 +3,7 @@
 //! Pure: the controllers act on what this returns.
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod};
 
 use super::labels;
 pub use crate::api::{TaskLastStatus as LastStatus, TaskStopCode as StopCode};
@@ -116,8 +116,13 @@ pub fn observe(pod: &Pod) -> TaskState {
 /// container, though the kubelet restarts it in place.
 pub fn task_containers(pod: &Pod) -> Vec<String> {
     let Some(spec) = pod.spec.as_ref() else { return vec![] };
-    let sidecars = spec.init_containers.iter().flatten().filter(|c| c.restart_policy.as_deref() == Some("Always"));
+    let sidecars = spec.init_containers.iter().flatten().filter(|c| is_sidecar(c));
     spec.containers.iter().chain(sidecars).map(|c| c.name.clone()).collect()
+}
+
+/// A restartable init container: a sidecar, part of the task for its whole life.
+pub fn is_sidecar(container: &Container) -> bool {
+    container.restart_policy.as_deref() == Some("Always")
 }
 
 fn container_state(name: &str, essential: bool, status: Option<&ContainerStatus>) -> ContainerState {
