@@ -30,7 +30,9 @@ impl Deployment {
     /// The deployment the spec asks for: its id changes whenever a field that
     /// starts an ECS deployment changes (§2.1).
     pub fn of(spec: &ServiceSpec, resolved: &Resolved) -> Deployment {
-        let mut triggers = json!({
+        // launchType and capacityProviderStrategy are not among them: they
+        // apply in place, to the tasks started afterwards (API_UpdateService).
+        let triggers = json!({
             "taskDefinition": resolved.reference(),
             "forceNewDeployment": spec.force_new_deployment,
             "networkConfiguration": spec.placement.network_configuration,
@@ -40,16 +42,6 @@ impl Deployment {
             "volumeConfigurations": spec.volume_configurations,
             "platformVersion": spec.platform_version,
         });
-        // A new launch type or strategy moves the tasks by a deployment, as in
-        // ECS. Added only when set, so services without one keep their ids.
-        for (key, value) in [
-            ("launchType", json!(spec.placement.launch_type)),
-            ("capacityProviderStrategy", json!(spec.placement.capacity_provider_strategy)),
-        ] {
-            if !value.is_null() {
-                triggers[key] = value;
-            }
-        }
         Deployment::from_number(crate::ecs::render::names::fnv1a(&triggers.to_string()) % 10_000_000_000_000_000_000)
     }
 
@@ -268,20 +260,24 @@ mod tests {
         Deployment::of(&spec, &resolved)
     }
 
+    /// API_UpdateService: "This parameter doesn't trigger a new service
+    /// deployment" for capacityProviderStrategy, and a launch type <->
+    /// capacity provider transition applies in place: only the tasks started
+    /// afterwards follow it (ecs-semantics §2.1, fidelity audit N8).
     #[test]
-    fn a_new_launch_type_or_strategy_is_a_new_deployment_but_scaling_is_not() {
+    fn neither_scaling_nor_a_new_launch_type_or_strategy_is_a_new_deployment() {
         let base = deployment_of("{taskDefinition: web, desiredCount: 2}");
-        assert_eq!(deployment_of("{taskDefinition: web, desiredCount: 9}"), base);
-        let fargate = deployment_of("{taskDefinition: web, desiredCount: 2, launchType: FARGATE}");
-        let ec2 = deployment_of("{taskDefinition: web, desiredCount: 2, launchType: EC2}");
-        let strategy = deployment_of("{taskDefinition: web, desiredCount: 2, capacityProviderStrategy: [{capacityProvider: FARGATE, weight: 1}]}");
-        let reweighted = deployment_of("{taskDefinition: web, desiredCount: 2, capacityProviderStrategy: [{capacityProvider: FARGATE, weight: 2}]}");
-        let ids = [&base, &fargate, &ec2, &strategy, &reweighted];
-        for (i, a) in ids.iter().enumerate() {
-            for b in &ids[i + 1..] {
-                assert_ne!(a, b);
-            }
+        for other in [
+            "{taskDefinition: web, desiredCount: 9}",
+            "{taskDefinition: web, desiredCount: 2, launchType: FARGATE}",
+            "{taskDefinition: web, desiredCount: 2, launchType: EC2}",
+            "{taskDefinition: web, desiredCount: 2, capacityProviderStrategy: [{capacityProvider: FARGATE, weight: 1}]}",
+            "{taskDefinition: web, desiredCount: 2, capacityProviderStrategy: [{capacityProvider: FARGATE, weight: 2}]}",
+        ] {
+            assert_eq!(deployment_of(other), base, "{other}");
         }
+        assert_ne!(deployment_of("{taskDefinition: web, desiredCount: 2, forceNewDeployment: true}"), base);
+        assert_ne!(deployment_of("{taskDefinition: web, desiredCount: 2, platformVersion: '1.4.0'}"), base);
     }
 
     fn revision(n: i32) -> Resolved {
