@@ -18,11 +18,14 @@ use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-/// This binary's operator replaces tasks of a lost node after 5 s.
+/// This binary's operator replaces tasks of a lost node after 5 s, and
+/// fails tasks it cannot place after 20 s.
 fn operator() -> &'static Operator {
     static OPERATOR: OnceLock<Operator> = OnceLock::new();
-    OPERATOR.get_or_init(|| Operator::start("nodes", &["--node-lost-grace-seconds", "5"]))
+    OPERATOR.get_or_init(|| Operator::start("nodes", &["--node-lost-grace-seconds", "5", "--placement-timeout-seconds", &PLACEMENT_TIMEOUT_SECONDS.to_string()]))
 }
+
+const PLACEMENT_TIMEOUT_SECONDS: u64 = 20;
 
 fn add_pool_node(pool: &str, name: &str) {
     let spec = NodeSpec {
@@ -155,4 +158,24 @@ async fn a_daemon_service_rolls_to_a_new_revision_and_its_breaker_rolls_back() {
     for node in &names {
         nodes.delete(node, &DeleteParams::default()).await.unwrap();
     }
+}
+
+/// API_Deployment `failedTasks`: "a task is considered a failure if the
+/// service scheduler can't launch the task". A task no node can take fails to
+/// start after the placement timeout, so its deployment trips the breaker
+/// instead of staying IN_PROGRESS for ever (fidelity audit 2.6).
+#[tokio::test]
+async fn tasks_that_cannot_be_placed_fail_the_deployment() {
+    operator();
+    let ns = TestNamespace::create("nodes-unplaced");
+    let pool = format!("empty-{}", unique_suffix());
+    pool_service(&ns.name, "nowhere", &pool, json!({"desiredCount": 1,
+        "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
+    // Three failed starts: each stopped once the timeout passes, the third after the throttle's first wait.
+    let bound = Duration::from_secs(3 * PLACEMENT_TIMEOUT_SECONDS + 60);
+    wait_for_service_status(&ns.name, "nowhere", "{.status.rolloutState} {.status.conditions[?(@.type==\"Degraded\")].reason}", "FAILED DeploymentFailed", bound).await;
+    let reasons = service_field(&ns.name, "nowhere", "{range .status.stoppedTasks[*]}{.stopCode}: {.stoppedReason};{end}").await;
+    assert!(reasons.contains(&format!("TaskFailedToStart: Task could not be placed within {PLACEMENT_TIMEOUT_SECONDS} seconds. (kube-scheduler: 0/")), "{reasons}");
+    assert_eq!(service_field(&ns.name, "nowhere", "{.status.deployments[0].failedTasks}").await, "3");
+    assert!(events(&ns.name).await.contains("deployment failed: tasks failed to start."));
 }

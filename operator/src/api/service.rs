@@ -442,4 +442,22 @@ pub struct ServiceDeployment {
     pub created_at: Time,
     /// When the deployment last changed.
     pub updated_at: Time,
+    /// What the circuit breaker has counted so far, kept between passes
+    /// (Berth's; ECS keeps it to itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<CircuitBreakerProgress>,
+}
+
+/// The circuit breaker's memory of one deployment (§2.8).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CircuitBreakerProgress {
+    /// A task reached RUNNING: start failures no longer count, health-check
+    /// failures do (the breaker's second stage).
+    #[serde(default)]
+    pub task_reached_running: bool,
+    /// When the latest task counted as *becoming* healthy did (resetOnHealthyTask
+    /// resets on that transition, once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_healthy_task_at: Option<Time>,
 }

@@ -40,6 +40,9 @@ async fn main() -> Result<()> {
             "--node-lost-grace-seconds" => {
                 config.limits.node_lost_grace = Duration::from_secs(args.next().context("a number of seconds")?.parse()?)
             }
+            "--placement-timeout-seconds" => {
+                config.limits.placement_timeout = Duration::from_secs(args.next().context("a number of seconds")?.parse()?)
+            }
             "--max-starts-per-pass" => {
                 config.limits.max_starts_per_pass = args.next().context("--max-starts-per-pass takes a number")?.parse()?
             }
@@ -53,9 +56,9 @@ async fn main() -> Result<()> {
                 config.task_role_annotations = keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
             }
             "-h" | "--help" => {
-                println!("berth-operator [--namespace NS] [--log-format text|json] [--http-addr HOST:PORT] [--node-lost-grace-seconds N] \
+                println!("berth-operator [--namespace NS] [--log-format text|json] [--http-addr HOST:PORT] [--node-lost-grace-seconds N] [--placement-timeout-seconds N (default {})] \
                     [--max-starts-per-pass N (default {})] [--kube-api-qps Q (default {qps})] [--kube-api-burst B (default {burst})] \
-                    [--task-role-annotations KEY[,KEY...] (default {})]", config.limits.max_starts_per_pass, config.task_role_annotations.join(","));
+                    [--task-role-annotations KEY[,KEY...] (default {})]", config.limits.placement_timeout.as_secs(), config.limits.max_starts_per_pass, config.task_role_annotations.join(","));
                 return Ok(());
             }
             other => bail!("unknown argument {other}; see --help"),

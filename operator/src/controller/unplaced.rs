@@ -1,5 +1,5 @@
 //! Tasks kube-scheduler cannot place (its NodePorts filter refuses a node whose host port
-//! is taken, NodeResourcesFit one without room, ...): they stay PROVISIONING, never fail,
+//! is taken, NodeResourcesFit one without room, ...): they stay PROVISIONING until the placement timeout fails them (the planner),
 //! and the service says why once per task (once per reason for the tasks found in one
 //! pass), in ECS words (ecs-semantics §2.15).
 use std::collections::BTreeSet;
@@ -27,7 +27,7 @@ pub async fn report(service: &Service, ctx: &Context, tasks: &[Task]) {
     let ours: BTreeSet<String> = tasks.iter().map(|t| key(&t.pod)).collect();
     let unschedulable: Vec<(String, String, Option<String>)> = tasks.iter()
         .filter(|t| t.state.last_status == LastStatus::Provisioning && t.pod.metadata.deletion_timestamp.is_none())
-        .filter_map(|t| Some((key(&t.pod), scheduler_message(&t.pod)?, t.label(labels::CAPACITY_PROVIDER).map(String::from))))
+        .filter_map(|t| Some((key(&t.pod), t.unschedulable()?, t.label(labels::CAPACITY_PROVIDER).map(String::from))))
         .collect();
     let new: Vec<&(String, String, Option<String>)> = {
         let mut reported = ctx.unplaced.lock().unwrap();
@@ -44,13 +44,6 @@ pub async fn report(service: &Service, ctx: &Context, tasks: &[Task]) {
     for message in messages {
         ctx.publish(service, EventType::Warning, "ServiceTaskPlacementFailure", &message).await;
     }
-}
-
-/// kube-scheduler's explanation on a pod it could not place.
-fn scheduler_message(pod: &Pod) -> Option<String> {
-    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
-    let scheduled = conditions.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))?;
-    Some(scheduled.message.clone().unwrap_or_default())
 }
 
 /// The ECS service event for an unplaceable task (named as ECS's
@@ -88,9 +81,9 @@ mod tests {
     fn only_unschedulable_pods_have_a_scheduler_message() {
         let pod: Pod = serde_json::from_value(serde_json::json!({"status": {"conditions": [
             {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "no room"}]}})).unwrap();
-        assert_eq!(scheduler_message(&pod).as_deref(), Some("no room"));
+        assert_eq!(Task::of(pod).unschedulable().as_deref(), Some("no room"));
         let pending: Pod = serde_json::from_value(serde_json::json!({"status": {"conditions": [
             {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]}})).unwrap();
-        assert_eq!(scheduler_message(&pending), None);
+        assert_eq!(Task::of(pending).unschedulable(), None);
     }
 }

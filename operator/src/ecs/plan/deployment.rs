@@ -6,7 +6,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{ContainerStatus, Probe};
 use serde_json::json;
 
-use crate::api::{DeploymentConfiguration, RolloutState, ServiceDeployment, ServiceSpec, ThresholdType};
+use crate::api::{CircuitBreakerProgress, DeploymentConfiguration, RolloutState, ServiceDeployment, ServiceSpec, ThresholdType};
 use crate::ecs::task::observed::Task;
 use crate::ecs::task::reference::Resolved;
 use crate::ecs::rollout::{self, CircuitBreakerPolicy, FailureThreshold, HealthCheckStatus, TaskEvent, TaskHealth, TaskHealthInput};
@@ -199,27 +199,50 @@ pub fn stop_event(task: &Task, code: StopCode) -> Option<TaskEvent> {
     }
 }
 
-/// The breaker's state after this pass's events, starting from the counts in
-/// the previous status.
+/// When the task became healthy, as the breaker counts it (a healthy task
+/// only): when it turned Ready (health checks, or behind Services), else 40
+/// seconds after RUNNING; never before it is [`established`].
+pub fn became_healthy_at(task: &Task, now: i64) -> Option<i64> {
+    let running = task.running_since()?;
+    let checked = task.label(labels::TRAFFIC).is_some() || essential_checks(task, now).is_some();
+    let healthy = if checked {
+        task.ready_since().unwrap_or(running)
+    } else {
+        running + rollout::health::HEALTHY_AFTER_RUNNING_WITHOUT_CHECKS_SECONDS as i64
+    };
+    Some(healthy.max(running + QUICK_EXIT.as_secs() as i64))
+}
+
+/// The breaker after this pass's events, each at its time, from what the
+/// previous status says it had counted. A task becoming healthy counts once:
+/// only one that did so after the last one counted resets the count.
 pub fn breaker_after(
     policy: &CircuitBreakerPolicy,
     previous: Option<&ServiceDeployment>,
     desired: u32,
-    reached_running: bool,
-    events: impl IntoIterator<Item = TaskEvent>,
-) -> rollout::CircuitBreakerState {
+    mut events: Vec<(i64, TaskEvent)>,
+) -> (rollout::CircuitBreakerState, CircuitBreakerProgress) {
+    let progress = previous.and_then(|d| d.circuit_breaker.clone()).unwrap_or_default();
+    let counted_healthy = progress.last_healthy_task_at.as_ref().map(|t| t.0.as_second());
+    events.retain(|(at, event)| *event != TaskEvent::BecameHealthy || counted_healthy.is_none_or(|counted| *at > counted));
+    events.sort_by_key(|(at, _)| *at);
     let mut state = rollout::CircuitBreakerState {
         failed_tasks: previous.map_or(0, |d| d.failed_tasks.max(0) as u32),
-        task_reached_running: false,
+        task_reached_running: progress.task_reached_running,
         tripped: previous.is_some_and(|d| d.rollout_state == RolloutState::Failed),
     };
-    if reached_running {
-        state = state.record(TaskEvent::ReachedRunning, policy, desired);
-    }
-    for event in events {
+    let mut last_healthy = counted_healthy;
+    for (at, event) in events {
         state = state.record(event, policy, desired);
+        if event == TaskEvent::BecameHealthy {
+            last_healthy = last_healthy.max(Some(at));
+        }
     }
-    state
+    let progress = CircuitBreakerProgress {
+        task_reached_running: state.task_reached_running,
+        last_healthy_task_at: last_healthy.map(crate::ecs::plan::conditions::time),
+    };
+    (state, progress)
 }
 
 #[cfg(test)]
@@ -287,7 +310,7 @@ mod tests {
     fn entry(deployment: &Deployment, revision: i32, state: RolloutState) -> ServiceDeployment {
         let at = crate::ecs::plan::conditions::time(0);
         ServiceDeployment { id: deployment.id.clone(), status: crate::api::DeploymentStatus::Active, task_definition: format!("web:{revision}"),
-            desired_count: 2, pending_count: 0, running_count: 0, failed_tasks: 0, rollout_state: state, rollout_state_reason: None, created_at: at.clone(), updated_at: at }
+            desired_count: 2, pending_count: 0, running_count: 0, failed_tasks: 0, rollout_state: state, rollout_state_reason: None, created_at: at.clone(), updated_at: at, circuit_breaker: None }
     }
 
     /// PRIMARY through the deployment state machine (§2.8): the spec's

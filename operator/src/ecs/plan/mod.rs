@@ -59,6 +59,10 @@ pub struct Limits {
     /// Stopped task pods kept per owner as records, and for how long.
     pub stopped_task_retention: usize,
     pub stopped_task_ttl: Duration,
+    /// A task kube-scheduler cannot place this long fails to start (ECS counts
+    /// a task it cannot launch as a failure); a Deployment's default
+    /// progressDeadlineSeconds.
+    pub placement_timeout: Duration,
     /// Tasks one pass creates at most (kube-controller-manager's ReplicaSet
     /// controller creates at most 500 pods per sync); the pass requeues for more.
     pub max_starts_per_pass: usize,
@@ -68,6 +72,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             node_lost_grace: Duration::from_secs(30),
+            placement_timeout: Duration::from_secs(600),
             stopped_task_retention: 10,
             stopped_task_ttl: Duration::from_secs(3600),
             max_starts_per_pass: 500,

@@ -11,7 +11,7 @@ use super::conditions::{self, Want};
 use super::deployment::{self, Primary};
 use super::throttle::{self, Throttle};
 use super::{Event, Launched, Limits, Problem};
-use crate::api::{DeploymentStatus, RolloutState, Service, ServiceDeployment, ServiceStatus, TaskStopCode, TaskSummary, TrafficRoute, wire_name};
+use crate::api::{CircuitBreakerProgress, DeploymentStatus, RolloutState, Service, ServiceDeployment, ServiceStatus, TaskStopCode, TaskSummary, TrafficRoute, wire_name};
 use crate::ecs::capacity::CapacityStrategy;
 use crate::ecs::rollout::{self, CircuitBreakerState, DeploymentTasks, TaskEvent, TaskHealth};
 use crate::ecs::scheduler::{TaskView, daemon, replica};
@@ -87,10 +87,18 @@ pub struct ServicePlan {
     /// When to look again at the latest, if nothing wakes the service before.
     pub requeue: Duration,
     desired: usize,
-    breaker: Option<(CircuitBreakerState, rollout::CircuitBreakerPolicy)>,
+    breaker: Option<Breaker>,
     throttle: Throttle,
     stuck: bool,
     grace: Duration,
+}
+
+/// The circuit breaker as this pass leaves it.
+#[derive(Clone, Debug)]
+struct Breaker {
+    state: CircuitBreakerState,
+    policy: rollout::CircuitBreakerPolicy,
+    progress: CircuitBreakerProgress,
 }
 
 /// A pass that needs nothing new looks again after this long.
@@ -133,6 +141,15 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         .map(|t| (t, t.state.stop.clone().expect("a task that needs a stop has one"))).collect();
     stopping.extend(input.tasks.iter().filter(|t| t.is_active() && t.node_lost_for(now).is_some_and(|lost| lost > input.limits.node_lost_grace))
         .map(|t| (t, lost.clone())));
+    // A task kube-scheduler cannot place fails to start once the placement timeout passes.
+    let timeout = input.limits.placement_timeout.as_secs() as i64;
+    let unplaced: Vec<(&Task, String)> = input.tasks.iter()
+        .filter(|t| t.is_active() && t.state.last_status == LastStatus::Provisioning && !stopping.iter().any(|(s, _)| s.name() == t.name()))
+        .filter_map(|t| Some((t, t.unschedulable()?))).collect();
+    let placement_deadlines: Vec<i64> = unplaced.iter().map(|(t, _)| t.created_seconds() + timeout).collect();
+    stopping.extend(unplaced.iter().zip(&placement_deadlines).filter(|(_, deadline)| **deadline <= now).map(|((t, why), _)| {
+        (*t, Stop::new(StopCode::TaskFailedToStart, format!("Task could not be placed within {timeout} seconds. (kube-scheduler: {why})")))
+    }));
     let stopped_now: BTreeSet<String> = stopping.iter().map(|(t, _)| t.name()).collect();
     let active: Vec<&Task> = input.tasks.iter().filter(|t| t.is_active() && !stopped_now.contains(&t.name())).collect();
     // Each active task's health, read once: the breaker, the views and the rollout step all use it.
@@ -146,16 +163,22 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     let previous_primary = previous.iter().find(|d| d.id == primary.deployment.id);
     // The circuit breaker watches the spec's deployment while it rolls out.
     let monitored = primary.failed.is_none() && previous_primary.is_none_or(|d| d.rollout_state != RolloutState::Completed);
+    // The breaker's events, each at its time: a stop when its containers
+    // ended (else now), a task established or healthy when it became so.
     let breaker = |health_stops: &[&Task]| deployment::breaker_policy(spec).filter(|_| monitored).map(|policy| {
         let stops = stopping.iter().map(|(t, s)| (*t, s.code)).chain(ended.iter().map(|(t, s)| (*t, s.code)));
-        let mut events: Vec<TaskEvent> = stops.filter(|(t, _)| of_primary(t)).filter_map(|(t, code)| deployment::stop_event(t, code)).collect();
-        events.extend(health_stops.iter().filter(|t| of_primary(t)).map(|_| TaskEvent::FailedHealthChecks));
-        let established: Vec<TaskHealth> = active.iter().zip(&healths).filter(|(t, _)| of_primary(t) && deployment::established(t, now)).map(|(_, h)| *h).collect();
-        if established.contains(&TaskHealth::Healthy) {
-            events.push(TaskEvent::BecameHealthy);
+        let mut events: Vec<(i64, TaskEvent)> = stops.filter(|(t, _)| of_primary(t))
+            .filter_map(|(t, code)| Some((t.finished_at().map_or(now, |at| at.0.as_second()), deployment::stop_event(t, code)?))).collect();
+        events.extend(health_stops.iter().filter(|t| of_primary(t)).map(|_| (now, TaskEvent::FailedHealthChecks)));
+        for (task, health) in active.iter().zip(&healths).filter(|(t, _)| of_primary(t) && deployment::established(t, now)) {
+            let since = task.running_since().unwrap_or(now);
+            events.push((since + deployment::QUICK_EXIT.as_secs() as i64, TaskEvent::ReachedRunning));
+            if let Some(at) = deployment::became_healthy_at(task, now).filter(|_| *health == TaskHealth::Healthy) {
+                events.push((at, TaskEvent::BecameHealthy));
+            }
         }
-        let reached_running = !established.is_empty();
-        (deployment::breaker_after(&policy, previous_primary, desired as u32, reached_running, events), policy)
+        let (state, progress) = deployment::breaker_after(&policy, previous_primary, desired as u32, events);
+        Breaker { state, policy, progress }
     });
 
     if input.problem.is_some() {
@@ -189,7 +212,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     let by_name: BTreeMap<String, &Task> = if victims.is_empty() && unhealthy.is_empty() { BTreeMap::new() } else { active.iter().map(|t| (t.name(), *t)).collect() };
     let health_stops: Vec<&Task> = unhealthy.iter().filter_map(|v| by_name.get(v)).copied().collect();
     plan.breaker = breaker(&health_stops);
-    let tripped = plan.breaker.is_some_and(|(b, _)| b.tripped);
+    let tripped = plan.breaker.as_ref().is_some_and(|b| b.state.tripped);
     if tripped {
         starts.clear();
     }
@@ -235,7 +258,8 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     // When to look again: a node loss coming due, tasks warming up, work under way.
     let node_losses = active.iter().filter_map(|t| t.node_lost_for(now)).filter(|lost| *lost <= input.limits.node_lost_grace)
         .map(|lost| input.limits.node_lost_grace - lost + Duration::from_secs(1));
-    for wait in node_losses {
+    let placements = placement_deadlines.iter().filter(|d| **d > now).map(|d| Duration::from_secs((d - now) as u64));
+    for wait in node_losses.chain(placements) {
         plan.requeue = plan.requeue.min(wait);
     }
     let busy = !plan.starts.is_empty() || !plan.stops.is_empty() || input.creations_in_flight > 0 || tripped || capped;
@@ -387,9 +411,9 @@ impl ServicePlan {
         let others: BTreeSet<&str> = active.iter().filter_map(|t| t.label(labels::DEPLOYMENT)).filter(|l| *l != primary.deployment.label).collect();
 
         // A refused create is a task that failed to launch, for the breaker too.
-        let breaker = self.breaker.map(|(state, policy)| match launched.refused {
-            Some(_) => state.record(TaskEvent::FailedToStart, &policy, self.desired as u32),
-            None => state,
+        let breaker = self.breaker.as_ref().map(|b| match launched.refused {
+            Some(_) => b.state.record(TaskEvent::FailedToStart, &b.policy, self.desired as u32),
+            None => b.state,
         });
         let tripped = breaker.is_some_and(|b| b.tripped);
         let steady = input.problem.is_none() && launched.refused.is_none() && others.is_empty() && primary_tasks.len() == self.desired
@@ -426,11 +450,21 @@ impl ServicePlan {
                 rollout_state_reason: reason,
                 created_at: before.map(|d| d.created_at.clone()).unwrap_or_else(|| now.clone()),
                 updated_at: before.filter(|_| unchanged).map(|d| d.updated_at.clone()).unwrap_or_else(|| now.clone()),
+                circuit_breaker: before.and_then(|d| d.circuit_breaker.clone()),
             }
         };
-        let failed_tasks = breaker.map_or(self.throttle.failures, |b| b.failed_tasks) as i32;
-        let mut list = vec![entry(&primary.deployment.id, DeploymentStatus::Primary, primary.resolved.reference(), self.desired,
-            (primary_running, primary_pending + started), rollout_state, Some(reason), failed_tasks)];
+        // A FAILED deployment keeps the count that failed it.
+        let failed_tasks = match (breaker, previous_primary.filter(|d| d.rollout_state == RolloutState::Failed)) {
+            (Some(b), _) => b.failed_tasks as i32,
+            (None, Some(failed)) => failed.failed_tasks,
+            (None, None) => self.throttle.failures as i32,
+        };
+        let mut primary_entry = entry(&primary.deployment.id, DeploymentStatus::Primary, primary.resolved.reference(), self.desired,
+            (primary_running, primary_pending + started), rollout_state, Some(reason), failed_tasks);
+        if let Some(b) = &self.breaker {
+            primary_entry.circuit_breaker = Some(b.progress.clone());
+        }
+        let mut list = vec![primary_entry];
         // Older deployments with tasks left, the failed deployment the spec still
         // names, and (until PRIMARY completes) the last completed one.
         for label in &others {
@@ -770,9 +804,12 @@ mod tests {
         let status = service.status.as_ref().unwrap();
         assert_eq!(status.rollout_state, Some(RolloutState::Failed));
         assert_eq!(condition(status, "Degraded").reason, "DeploymentFailed");
-        // A FAILED deployment without rollback launches nothing more.
-        let input = ServiceInput { service: &service, ..f.input(&[], None, 1000) };
-        assert!(plan(&input).starts.is_empty());
+        // A FAILED deployment without rollback launches nothing more, and keeps its count.
+        let failed = deployment::primary(&service.spec, f.primary.resolved.clone(), status.deployments.as_deref().unwrap(), &[]);
+        let input = ServiceInput { service: &service, primary: &failed, ..f.input(&[], None, 1000) };
+        let plan = plan(&input);
+        assert!(plan.starts.is_empty());
+        assert_eq!(plan.outcome(&input, &Launched::default()).status.deployments.unwrap()[0].failed_tasks, 3);
     }
 
     #[test]
@@ -794,6 +831,97 @@ mod tests {
         let input = f.input(&tasks, None, 99 + QUICK_EXIT.as_secs() as i64);
         let outcome = plan(&input).outcome(&input, &Launched::default());
         assert_eq!(outcome.status.deployments.as_ref().unwrap()[0].failed_tasks, 0);
+    }
+
+    /// Runs one pass per entry of `passes` (the tasks the cache shows, and
+    /// when), each from the status the pass before wrote; the failed task
+    /// counts of the spec's deployment after each.
+    fn failed_tasks_by_pass(f: &Fixture, passes: &[(Vec<Task>, i64)]) -> (Vec<i32>, ServiceStatus) {
+        let mut service = f.service.clone();
+        let counts = passes.iter().map(|(tasks, now)| {
+            let input = ServiceInput { service: &service, ..f.input(tasks, None, *now) };
+            let status = plan(&input).outcome(&input, &Launched::default()).status;
+            let failed = status.deployments.as_ref().unwrap()[0].failed_tasks;
+            service.status = Some(status);
+            failed
+        }).collect();
+        (counts, service.status.expect("a pass ran"))
+    }
+
+    /// API_DeploymentCircuitBreaker: with resetOnHealthyTask (default true) "a
+    /// task that reaches a healthy state resets the failure count to 0": the
+    /// transition, once, not every pass while a task stays healthy (fidelity
+    /// audit N3a). D=10: threshold max(3, ceil(50% of 10)) = 5.
+    #[test]
+    fn a_task_that_stays_healthy_resets_the_breaker_once_not_every_pass() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 10,
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
+        let label = f.label().to_string();
+        let steady = TaskBuilder::new("steady", 0).deployment(&label).on("n1", "a").running_since(10).build();
+        // Each pass finds one more task that ran 15 s and exited (a stage-2 failure).
+        let passes: Vec<(Vec<Task>, i64)> = (0..5).map(|i| {
+            let start = 100 + 30 * i;
+            let dead = TaskBuilder::new(&format!("dead-{i}"), start).deployment(&label).exited(1, start, start + 15).build();
+            (vec![steady.clone(), dead], start + 20)
+        }).collect();
+        let (counts, status) = failed_tasks_by_pass(&f, &passes);
+        assert_eq!(counts, vec![1, 2, 3, 4, 5]);
+        assert_eq!(status.rollout_state, Some(RolloutState::Failed));
+    }
+
+    #[test]
+    fn a_task_becoming_healthy_after_failures_resets_the_count_once() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 10,
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
+        let label = f.label().to_string();
+        let dead = |i: i64| TaskBuilder::new(&format!("dead-{i}"), 100 + 30 * i).deployment(&label).exited(1, 100 + 30 * i, 115 + 30 * i).build();
+        // Healthy 40 s after RUNNING at 150, so at 190: after dead-0 and dead-1, before dead-3.
+        let late = TaskBuilder::new("late", 140).deployment(&label).on("n1", "a").running_since(150).build();
+        let passes = vec![
+            (vec![dead(0)], 120),
+            (vec![dead(1), late.clone()], 180),
+            (vec![dead(2), late.clone()], 200),
+            (vec![dead(3), late.clone()], 215),
+        ];
+        // dead-2 ended at 175, before the transition at 190 that the same pass saw: the reset comes after it.
+        assert_eq!(failed_tasks_by_pass(&f, &passes).0, vec![1, 2, 0, 1]);
+    }
+
+    /// §2.8: stage 1 counts start failures only until some task reaches
+    /// RUNNING; the stage is kept, so once a task ran, later start failures
+    /// do not count even when that task is gone (fidelity audit N3d).
+    #[test]
+    fn the_breaker_stays_in_its_second_stage_once_a_task_ran() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 1,
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
+        let label = f.label().to_string();
+        let ran = TaskBuilder::new("ran", 0).deployment(&label).on("n1", "a").running_since(10).health_check(false).build();
+        let pull = |i: i64| TaskBuilder::new(&format!("pull-{i}"), 100 + i).deployment(&label).failed_to_start().build();
+        let passes = vec![(vec![ran], 30), (vec![pull(0)], 100), (vec![pull(1)], 110), (vec![pull(2)], 120)];
+        assert_eq!(failed_tasks_by_pass(&f, &passes).0, vec![0, 0, 0, 0]);
+    }
+
+    /// API_Deployment `failedTasks`: "a task is considered a failure if the
+    /// service scheduler can't launch the task". A task kube-scheduler cannot
+    /// place is stopped as a failed start once the placement timeout passes,
+    /// so such a deployment fails instead of staying IN_PROGRESS for ever.
+    #[test]
+    fn a_task_that_cannot_be_placed_in_time_fails_to_start_and_counts() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 1,
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
+        let label = f.label().to_string();
+        let unplaced = [TaskBuilder::new("stuck", 100).deployment(&label).unschedulable("0/3 nodes are available: 3 Insufficient memory.").build()];
+        let timeout = f.limits.placement_timeout.as_secs() as i64;
+        let waiting = plan(&f.input(&unplaced, None, 100 + timeout - 1));
+        assert!(waiting.stops.is_empty() && waiting.starts.is_empty(), "{waiting:?}");
+        assert!(waiting.requeue <= Duration::from_secs(2), "{:?}", waiting.requeue);
+        let input = f.input(&unplaced, None, 100 + timeout);
+        let timed_out = plan(&input);
+        assert_eq!(timed_out.stops.len(), 1);
+        let stop = &timed_out.stops[0].stop;
+        assert_eq!(stop.code, StopCode::TaskFailedToStart);
+        assert!(stop.reason.contains("could not be placed") && stop.reason.contains("Insufficient memory"), "{}", stop.reason);
+        assert_eq!(timed_out.outcome(&input, &Launched::default()).status.deployments.unwrap()[0].failed_tasks, 1);
     }
 
     /// The rollback of §2.8 across passes, as the controller drives it (PRIMARY

@@ -95,6 +95,12 @@ impl TaskBuilder {
         self
     }
 
+    /// kube-scheduler could not place it, saying `why`.
+    pub fn unschedulable(mut self, why: &str) -> Self {
+        self.status = json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": why}]});
+        self
+    }
+
     /// Its image cannot be pulled.
     pub fn failed_to_start(mut self) -> Self {
         self.node.get_or_insert_with(|| "n0".into());

@@ -70,6 +70,19 @@ impl Task {
         self.pod.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(0)
     }
 
+    /// Since when the pod is Ready, in seconds, if it is.
+    pub fn ready_since(&self) -> Option<i64> {
+        let ready = self.pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready" && c.status == "True")?;
+        Some(ready.last_transition_time.as_ref()?.0.as_second())
+    }
+
+    /// kube-scheduler's explanation, when it could not place the task.
+    pub fn unschedulable(&self) -> Option<String> {
+        let conditions = self.pod.status.as_ref()?.conditions.as_ref()?;
+        let scheduled = conditions.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))?;
+        Some(scheduled.message.clone().unwrap_or_default())
+    }
+
     /// When the task's containers started running (the earliest start), in seconds.
     pub fn running_since(&self) -> Option<i64> {
         let statuses = self.pod.status.as_ref().and_then(|s| s.container_statuses.as_ref())?;
