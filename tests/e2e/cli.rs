@@ -3,6 +3,7 @@
 //! documented sample; `wait services-stable` returning once a rollout completes and 255 on
 //! timeout; `plan` predicting the rollout that then happens.
 use std::sync::Arc;
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use berth::cli::shape::testing::conforms;
@@ -10,6 +11,7 @@ use berth_tests::fixture::{TestNamespace, berth_cli, client, operator, plane, re
 use berth_tests::objects::{apply, manifest};
 use berth_tests::tasks::{is_live, revision_of, tasks_of};
 use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
@@ -176,11 +178,55 @@ async fn service_verbs_describe_update_wait_and_plan() {
     assert_eq!((web["name"].as_str(), advice["region"].as_str()), (Some("service/web"), Some("us-east-1")), "{advice:#}");
     assert!(web["advice"]["fargateMonthly"].as_f64().unwrap() > 0.0 && web["advice"]["ec2Monthly"].as_f64().unwrap() > 0.0, "{advice:#}");
     assert!(["EC2", "FARGATE"].contains(&web["advice"]["recommendation"].as_str().unwrap()), "{advice:#}");
+}
 
-    // Task protection is not in Berth: refused, saying so.
-    let protection = berth(ns, &["update-task-protection", "--tasks", &id, "--protection-enabled"]).await;
-    assert_eq!(protection.code, 254);
-    assert!(protection.stderr.contains("does not support task scale-in protection"), "{}", protection.stderr);
+/// Task scale-in protection (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-scale-in-protection.html):
+/// a task protected with `update-task-protection` is not "terminated by scale-in events
+/// from either service auto scaling or deployments" until the protection expires; then
+/// the deployment it held up completes.
+#[tokio::test]
+async fn a_protected_task_survives_scale_in_and_a_deployment_until_it_expires() {
+    operator();
+    let ns = TestNamespace::create("cli-protect");
+    let ns = &ns.name;
+    apply(ns, &task_definition("web", "web:1"));
+    apply(ns, &manifest("Service", "web", json!({"taskDefinition": "web", "desiredCount": 3,
+        "deploymentConfiguration": {"minimumHealthyPercent": 0, "maximumPercent": 100}})));
+    let ran = berth(ns, &["wait", "services-stable", "--services", "web", "--timeout", "150"]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let ids: Vec<String> = berth_json(ns, &["list-tasks", "--service-name", "web"]).await["taskArns"].as_array().unwrap().iter().map(short).collect();
+    let kept = ids[0].clone();
+
+    let protected = berth_json(ns, &["update-task-protection", "--tasks", &kept, "--protection-enabled", "--expires-in-minutes", "1"]).await;
+    conforms(&protected, &documented("update-task-protection.json")).unwrap_or_else(|e| panic!("{e}\n{protected:#}"));
+    let expires = k8s_openapi::jiff::Timestamp::from_str(protected["protectedTasks"][0]["expirationDate"].as_str().unwrap()).unwrap();
+    let read = berth_json(ns, &["get-task-protection", "--tasks", &kept, "no-such-task"]).await;
+    assert_eq!((read["protectedTasks"][0]["protectionEnabled"].as_bool(), read["failures"][0]["reason"].as_str()), (Some(true), Some("MISSING")), "{read:#}");
+
+    // Scale-in to 1 stops the two others; a new revision cannot stop the protected task.
+    berth_json(ns, &["update-service", "--service", "web", "--desired-count", "1"]).await;
+    apply(ns, &task_definition("web", "web:2"));
+    let pods = Api::<Pod>::namespaced(client().await, ns);
+    let only_kept = |ps: &[Arc<Pod>]| {
+        let live: Vec<&Arc<Pod>> = ps.iter().filter(|p| is_live(p)).collect();
+        live.len() == 1 && live[0].labels().get("berth.dev/task-id") == Some(&kept)
+    };
+    wait_for(pods.clone(), tasks_of("web"), TIMEOUT, "only the protected task left", only_kept).await;
+    let status = berth_json(ns, &["describe-services", "--services", "web"]).await;
+    assert_eq!(status["services"][0]["deployments"][0]["rolloutState"], "IN_PROGRESS", "{status:#}");
+    assert_eq!(plane().kubectl().run(&["get", "ecssvc", "web", "-n", ns, "-o", "jsonpath={.status.protectedTasks}"]).unwrap(), "1");
+
+    // Once the protection expires the deployment stops it and completes on revision 2.
+    let ran = berth(ns, &["wait", "services-stable", "--services", "web", "--timeout", "150"]).await;
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let running = wait_for(pods, tasks_of("web"), TIMEOUT, "one task of revision 2", |ps| {
+        let live: Vec<&Arc<Pod>> = ps.iter().filter(|p| is_live(p)).collect();
+        live.len() == 1 && revision_of(live[0]) == "2"
+    }).await;
+    assert!(running.iter().all(|p| p.labels().get("berth.dev/task-id") != Some(&kept)));
+    let stopped = plane().kubectl().run(&["get", "ecssvc", "web", "-n", ns, "-o", &format!("jsonpath={{.status.stoppedTasks[?(@.taskId==\"{kept}\")].stoppedAt}}")]).unwrap();
+    let stopped = k8s_openapi::jiff::Timestamp::from_str(stopped.trim()).unwrap_or_else(|e| panic!("stoppedAt {stopped:?}: {e}"));
+    assert!(stopped.as_second() >= expires.as_second(), "the protected task stopped at {stopped}, before its protection expired at {expires}");
 }
 
 #[tokio::test]

@@ -351,6 +351,10 @@ pub struct ServiceStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub kubernetes_services: Option<Vec<TrafficRoute>>,
+    /// Running or pending tasks under scale-in protection (ECS UpdateTaskProtection):
+    /// neither scale-in nor a deployment stops them until it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protected_tasks: Option<i32>,
     /// Fields Berth accepts but does not act on, each `field: reason`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unsupported_fields: Option<Vec<String>>,

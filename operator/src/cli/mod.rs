@@ -39,7 +39,8 @@ the ECS cluster is a namespace: --cluster NAME (or -n NAME), default the kubecon
   describe-tasks            --tasks ID...
   run-task                  --task-definition REF [--count N] [--started-by S] [--group G] [--launch-type T] [--overrides JSON]
   stop-task                 --task ID [--reason TEXT]
-  update-task-protection    --tasks ID... --protection-enabled|--no-protection-enabled [--expires-in-minutes N]
+  update-task-protection    --tasks ID... --protection-enabled|--no-protection-enabled [--expires-in-minutes N (1-2880, default 120)]
+  get-task-protection       --tasks ID...
   wait services-stable      --services NAME... [--timeout SECONDS]     exit 255 on failure or timeout
   wait tasks-running        --tasks ID... [--timeout SECONDS]
   wait tasks-stopped        --tasks ID... [--timeout SECONDS]
@@ -130,8 +131,8 @@ pub fn main(words: Vec<String>) -> ExitCode {
 }
 
 /// The verbs that talk to the cluster.
-const VERBS: [&str; 14] = ["describe-services", "list-services", "update-service", "describe-task-definition", "list-task-definitions",
-    "register-task-definition", "list-tasks", "describe-tasks", "run-task", "stop-task", "update-task-protection", "wait", "plan", "advise"];
+const VERBS: [&str; 15] = ["describe-services", "list-services", "update-service", "describe-task-definition", "list-task-definitions",
+    "register-task-definition", "list-tasks", "describe-tasks", "run-task", "stop-task", "update-task-protection", "get-task-protection", "wait", "plan", "advise"];
 
 /// A verb that talks to the cluster; its printed answer, if it has one.
 async fn run(verb: &str, mut args: Args) -> Result<Option<String>, CliError> {
@@ -156,6 +157,7 @@ async fn run(verb: &str, mut args: Args) -> Result<Option<String>, CliError> {
         "run-task" => tasks::run_task(&cluster, args).await?,
         "stop-task" => tasks::stop_task(&cluster, args).await?,
         "update-task-protection" => tasks::update_task_protection(&cluster, args).await?,
+        "get-task-protection" => tasks::get_task_protection(&cluster, args).await?,
         "wait" => return wait::wait(&cluster, args).await.map(|()| None),
         "plan" => plan::run(&cluster, args).await?,
         "advise" => advise::run(&cluster, args).await?,

@@ -1,4 +1,4 @@
-//! `list-tasks`, `describe-tasks`, `run-task`, `stop-task`, `update-task-protection`.
+//! `list-tasks`, `describe-tasks`, `run-task`, `stop-task`, `update-task-protection`, `get-task-protection`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -238,20 +238,69 @@ pub async fn stop_task(cluster: &Cluster, mut args: Args) -> Result<Response, Cl
     Ok(response)
 }
 
-pub async fn update_task_protection(_cluster: &Cluster, mut args: Args) -> Result<Response, CliError> {
-    let tasks = args.required_list("--tasks")?;
+/// ECS's protection period when `--expires-in-minutes` is not given.
+const DEFAULT_PROTECTION_MINUTES: i64 = 120;
+
+/// `update-task-protection`: the protection is an annotation on the task, which the
+/// operator honours (scale-in and deployments leave the task until it expires).
+pub async fn update_task_protection(cluster: &Cluster, mut args: Args) -> Result<Response, CliError> {
+    let ids: Vec<String> = args.required_list("--tasks")?.iter().map(|t| short_name(t).to_string()).collect();
     let enabled = args.switch("--protection-enabled")?
         .ok_or_else(|| CliError::usage("update-task-protection needs --protection-enabled or --no-protection-enabled"))?;
-    args.number("--expires-in-minutes", 1..=2880)?;
+    let minutes = args.number("--expires-in-minutes", 1..=2880)?.unwrap_or(DEFAULT_PROTECTION_MINUTES);
     args.finish()?;
-    // Berth's operator has no scale-in protection: recording one it would not honour
-    // would tell the caller their tasks are safe when they are not.
-    Err(CliError::api_message(format!(
-        "update-task-protection: Berth does not support task scale-in protection yet; the operator may stop any task on scale-in \
-         or during a deployment, so nothing was {} for {}",
-        if enabled { "protected" } else { "changed" },
-        tasks.join(", ")
-    )))
+    let expires = k8s_openapi::jiff::Timestamp::now() + k8s_openapi::jiff::SignedDuration::from_mins(minutes);
+    let value = if enabled { json!(expires.to_string()) } else { Value::Null };
+    let patch = json!({"metadata": {"annotations": {labels::PROTECTION_EXPIRES_AT: value}}});
+    let pods: Vec<Arc<Pod>> = cluster.task_pods(None).await?.into_iter().map(Arc::new).collect();
+    let (tasks, failures) = protectable(cluster, &ids, &pods).await?;
+    let api = cluster.api::<Pod>();
+    let mut updated = vec![];
+    for pod in tasks {
+        updated.push(api.patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await.map_err(CliError::api)?);
+    }
+    Ok(protection_response(cluster, &updated, failures))
+}
+
+/// `get-task-protection`: each task's protection as the operator reads it.
+pub async fn get_task_protection(cluster: &Cluster, mut args: Args) -> Result<Response, CliError> {
+    let ids: Vec<String> = args.required_list("--tasks")?.iter().map(|t| short_name(t).to_string()).collect();
+    args.finish()?;
+    let pods: Vec<Arc<Pod>> = cluster.task_pods(None).await?.into_iter().map(Arc::new).collect();
+    let (tasks, failures) = protectable(cluster, &ids, &pods).await?;
+    let tasks: Vec<Pod> = tasks.into_iter().cloned().collect();
+    Ok(protection_response(cluster, &tasks, failures))
+}
+
+/// The running or pending service tasks among `ids`, and a failure for each other
+/// id, with ECS's reasons (only a service's tasks can be protected).
+async fn protectable<'p>(cluster: &Cluster, ids: &[String], pods: &'p [Arc<Pod>]) -> Result<(Vec<&'p Pod>, Vec<Value>), CliError> {
+    let (mut tasks, mut failures) = (vec![], vec![]);
+    for (id, found) in TaskLookup::new(cluster).find(ids, pods).await? {
+        match found {
+            Found::Pod(pod) if pod.labels().contains_key(labels::SERVICE) && Task::of(pod.clone()).is_active() => tasks.push(pod),
+            Found::Missing => failures.push(failure(&cluster.arns.task(&id), "MISSING")),
+            _ => failures.push(failure(&cluster.arns.task(&id), "TASK_NOT_VALID")),
+        }
+    }
+    Ok((tasks, failures))
+}
+
+/// The AWS CLI's `protectedTasks[]` and `failures[]`, or a table.
+fn protection_response(cluster: &Cluster, pods: &[Pod], failures: Vec<Value>) -> Response {
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    let entries: Vec<Value> = pods.iter().map(|pod| {
+        let task = Task::of(pod.clone());
+        let mut entry = json!({"taskArn": cluster.arns.task(&task.task_id()), "protectionEnabled": false});
+        if let Some(until) = task.protected_until(now) {
+            entry["protectionEnabled"] = json!(true);
+            entry["expirationDate"] = json!(crate::ecs::plan::conditions::time(until).0.to_string());
+        }
+        entry
+    }).collect();
+    let rows: Vec<Vec<String>> = entries.iter().map(|e| vec![short_name(&text(&e["taskArn"])).to_string(), text(&e["protectionEnabled"]), text(&e["expirationDate"])]).collect();
+    let table = table(&["TASK", "PROTECTED", "EXPIRES"], &rows) + &failure_lines(&failures);
+    Response { json: json!({"protectedTasks": entries, "failures": failures}), table }
 }
 
 #[cfg(test)]

@@ -199,7 +199,8 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
             let daemon_plan = if primary.launches { daemon_plan } else { daemon::DaemonPlan { start_on: vec![], ..daemon_plan } };
             let providers = new_task_providers(strategy, active.iter().filter(|t| of_primary(t)).copied(), daemon_plan.start_on.len());
             let starts = daemon_plan.start_on.iter().zip(providers).map(|(n, provider)| TaskStart { node: Some(n.to_string()), provider }).collect();
-            (starts, daemon_plan.stop.iter().map(|t| t.name.clone()).collect(), vec![])
+            let stops = daemon_plan.stop.iter().filter(|v| active.iter().any(|t| t.name() == v.name && t.protected_until(now).is_none()));
+            (starts, stops.map(|t| t.name.clone()).collect(), vec![])
         }
         Scheduling::Replica { strategy } => {
             let replicas = plan_replicas(input, &active, &healths, &views, strategy, desired);
@@ -259,7 +260,8 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     let node_losses = active.iter().filter_map(|t| t.node_lost_for(now)).filter(|lost| *lost <= input.limits.node_lost_grace)
         .map(|lost| input.limits.node_lost_grace - lost + Duration::from_secs(1));
     let placements = placement_deadlines.iter().filter(|d| **d > now).map(|d| Duration::from_secs((d - now) as u64));
-    for wait in node_losses.chain(placements) {
+    let protections = active.iter().filter_map(|t| t.protected_until(now)).map(|until| Duration::from_secs((until - now) as u64 + 1));
+    for wait in node_losses.chain(placements).chain(protections) {
         plan.requeue = plan.requeue.min(wait);
     }
     let busy = !plan.starts.is_empty() || !plan.stops.is_empty() || input.creations_in_flight > 0 || tripped || capped;
@@ -346,16 +348,19 @@ fn plan_replicas(input: &ServiceInput, active: &[&Task], healths: &[TaskHealth],
         };
         victims.into_iter().map(|t| t.name.clone()).collect()
     };
+    // Scale-in and deployments never stop a protected task: they wait for its
+    // protection to end (unhealthy tasks are replaced all the same).
+    let unprotected = |members: &[usize]| -> Vec<usize> { members.iter().copied().filter(|i| active[*i].protected_until(input.now).is_none()).collect() };
     let mut victims = vec![];
     for (tasks, stops) in old.iter().zip(&step.stop_old) {
-        let (fine, unwell): (Vec<usize>, Vec<usize>) = tasks.iter().partition(|i| healthy(**i));
+        let (fine, unwell): (Vec<usize>, Vec<usize>) = unprotected(tasks).into_iter().partition(|i| healthy(*i));
         victims.extend(pick(unwell, stops.not_healthy));
         victims.extend(pick(fine, stops.healthy));
     }
     // Scale-in within the primary deployment.
     let primary_active = primary_tasks.len() + input.creations_in_flight;
     if primary_active > desired {
-        victims.extend(pick(primary_tasks.clone(), (primary_active - desired) as u32));
+        victims.extend(pick(unprotected(&primary_tasks), (primary_active - desired) as u32));
     }
     let only_unhealthy_left = old.is_empty();
     ReplicaPlan {
@@ -538,6 +543,7 @@ impl ServicePlan {
             deployments: Some(list),
             stopped_tasks: Some(stopped_summaries(input.tasks, old.stopped_tasks.as_deref().unwrap_or_default(), &stops, &now, 10)),
             kubernetes_services: input.traffic.routes.clone(),
+            protected_tasks: Some(active.iter().filter(|t| t.protected_until(input.now).is_some()).count() as i32).filter(|n| *n > 0),
             unsupported_fields: (!input.unsupported.is_empty()).then(|| input.unsupported.to_vec()),
             conditions: Some(conditions::merge(old.conditions.as_deref().unwrap_or_default(), wanted, service.metadata.generation, &now)),
         };
@@ -922,6 +928,43 @@ mod tests {
         assert_eq!(stop.code, StopCode::TaskFailedToStart);
         assert!(stop.reason.contains("could not be placed") && stop.reason.contains("Insufficient memory"), "{}", stop.reason);
         assert_eq!(timed_out.outcome(&input, &Launched::default()).status.deployments.unwrap()[0].failed_tasks, 1);
+    }
+
+    /// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-scale-in-protection.html:
+    /// a protected task is not "terminated by scale-in events from either
+    /// service auto scaling or deployments" until its protection expires.
+    #[test]
+    fn protected_tasks_survive_scale_in_and_deployments_until_protection_expires() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 1,
+            "deploymentConfiguration": {"minimumHealthyPercent": 0, "maximumPercent": 100}}));
+        let label = f.label().to_string();
+        let protected = |name: &str, deployment: &str, node: &str| TaskBuilder::new(name, 0).deployment(deployment).on(node, "a").running_since(10)
+            .protected_until(1060).build();
+        // Scale-in from 3 to 1: the protected task stays, an unprotected one goes in its place.
+        let tasks = [protected("keep", &label, "n1"), TaskBuilder::new("b", 0).deployment(&label).on("n2", "a").running_since(10).build(),
+            TaskBuilder::new("c", 0).deployment(&label).on("n3", "a").running_since(10).build()];
+        let input = f.input(&tasks, None, 1000);
+        let plan = plan(&input);
+        let mut stopped: Vec<&str> = plan.stops.iter().map(|s| s.pod.as_str()).collect();
+        stopped.sort();
+        assert_eq!(stopped, ["b", "c"]);
+        assert_eq!(plan.outcome(&input, &Launched::default()).status.protected_tasks, Some(1));
+        // A deployment waits for it, then stops it once protection has expired.
+        let old = [protected("old", "ecs-svc-old", "n1")];
+        let waiting = super::plan(&f.input(&old, None, 1000));
+        assert!(waiting.stops.is_empty() && waiting.starts.is_empty(), "{waiting:?}");
+        assert_eq!(waiting.requeue, Duration::from_secs(61), "look again when the protection ends");
+        let expired = super::plan(&f.input(&old, None, 1060));
+        assert_eq!(expired.stops.iter().map(|s| s.pod.as_str()).collect::<Vec<_>>(), ["old"]);
+    }
+
+    #[test]
+    fn an_unhealthy_protected_task_is_replaced_all_the_same() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 1, "deploymentConfiguration": {"maximumPercent": 100}}));
+        let label = f.label().to_string();
+        let tasks = [TaskBuilder::new("sick", 0).deployment(&label).on("n1", "a").running_since(10).health_check(false).protected_until(5000).build()];
+        let plan = plan(&f.input(&tasks, None, 1000));
+        assert_eq!(plan.stops.iter().map(|s| s.stop.reason.as_str()).collect::<Vec<_>>(), [FAILED_CONTAINER_HEALTH_CHECKS]);
     }
 
     /// The rollback of §2.8 across passes, as the controller drives it (PRIMARY

@@ -95,6 +95,12 @@ impl TaskBuilder {
         self
     }
 
+    /// Protected from scale-in and deployments until `until`.
+    pub fn protected_until(mut self, until: i64) -> Self {
+        self.annotations.insert(labels::PROTECTION_EXPIRES_AT.into(), json!(time(until)));
+        self
+    }
+
     /// kube-scheduler could not place it, saying `why`.
     pub fn unschedulable(mut self, why: &str) -> Self {
         self.status = json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": why}]});

@@ -50,3 +50,6 @@ pub const TRAFFIC_SERVE: &str = "serve";
 /// When a task left its Services' endpoints to be stopped (Unix seconds): its pod is
 /// deleted once the deregistration delay has passed and no EndpointSlice lists it.
 pub const DRAINING_SINCE: &str = "berth.dev/draining-since";
+/// Task scale-in protection (ECS UpdateTaskProtection): until this time (RFC 3339),
+/// neither scale-in nor a deployment stops the task.
+pub const PROTECTION_EXPIRES_AT: &str = "berth.dev/protection-expires-at";

@@ -70,6 +70,13 @@ impl Task {
         self.pod.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()).unwrap_or(0)
     }
 
+    /// Until when the task is protected from scale-in and deployments (Unix
+    /// seconds), if it is at `now`.
+    pub fn protected_until(&self, now: i64) -> Option<i64> {
+        let until: k8s_openapi::jiff::Timestamp = self.annotation(labels::PROTECTION_EXPIRES_AT)?.parse().ok()?;
+        Some(until.as_second()).filter(|until| *until > now)
+    }
+
     /// Since when the pod is Ready, in seconds, if it is.
     pub fn ready_since(&self) -> Option<i64> {
         let ready = self.pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready" && c.status == "True")?;
