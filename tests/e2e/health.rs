@@ -88,3 +88,44 @@ async fn a_failing_non_essential_check_changes_nothing() {
     let stopped = berth_tests::objects::service_field(&ns.name, "web", "{.status.stoppedTasks}").await;
     assert!(!stopped.contains("stopCode"), "{stopped}");
 }
+
+/// ecs-semantics §2.4: behind a load balancer, a task that fails its target's
+/// health checks is replaced (`Task failed ELB health checks`). Berth's target
+/// health is the task's place in its Services' ready endpoints: a task out of
+/// them for a minute, past the grace period, is stopped and replaced.
+#[tokio::test]
+async fn a_task_out_of_its_load_balancers_endpoints_is_replaced() {
+    operator();
+    let ns = TestNamespace::create("health-elb");
+    apply(&ns.name, &manifest("TaskDefinition", "web", json!({"networkMode": "awsvpc", "memory": "256", "containerDefinitions": [
+        {"name": "web", "image": "nginx:1.27", "portMappings": [{"containerPort": 8080}]}]})));
+    let mut service = manifest("Service", "web", json!({"taskDefinition": "web", "desiredCount": 2, "healthCheckGracePeriodSeconds": 5,
+        "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 200},
+        "loadBalancers": [{"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef",
+            "containerName": "web", "containerPort": 8080}]}));
+    // No deregistration delay: the stopped task goes at once instead of draining for 300 s.
+    service["metadata"]["annotations"] = json!({"berth.dev/deregistration-delay-seconds": "0"});
+    apply(&ns.name, &service);
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    let tasks = wait_for(pods.clone(), tasks_of("web"), TIMEOUT, "2 healthy tasks", |ps| ps.iter().filter(|p| is_healthy(p)).count() == 2).await;
+    let out = tasks[0].name_any();
+    annotate(&ns.name, &out, "true");
+    let took_out = Instant::now();
+
+    let services = Api::<Service>::namespaced(client().await, &ns.name);
+    let found = wait_for(services, named("web"), TIMEOUT, "the task out of the endpoints in stoppedTasks", |ss| {
+        ss.iter().flat_map(|s| s.status.iter().flat_map(|st| st.stopped_tasks.iter().flatten())).any(|t| t.pod_name.as_deref() == Some(out.as_str()))
+    })
+    .await;
+    let waited = took_out.elapsed();
+    let stopped = found[0].status.clone().unwrap().stopped_tasks.unwrap().into_iter().find(|t| t.pod_name.as_deref() == Some(out.as_str())).unwrap();
+    assert_eq!(stopped.stopped_reason.as_deref(), Some("Task failed ELB health checks"));
+    let minute = berth::ecs::plan::deployment::LOAD_BALANCER_UNHEALTHY_AFTER;
+    assert!(waited >= minute - Duration::from_secs(2), "stopped {waited:?} after it left the endpoints, before {minute:?}");
+    let log = events(&ns.name).await;
+    assert!(log.contains(&format!("(service web) (task {}) failed ELB health checks.", stopped.task_id)), "{log}");
+    wait_for(pods, tasks_of("web"), TIMEOUT, "2 healthy tasks, the one out of the endpoints gone", |ps| {
+        ps.iter().filter(|p| is_healthy(p)).count() == 2 && running(ps).iter().all(|p| p.name_any() != out)
+    })
+    .await;
+}

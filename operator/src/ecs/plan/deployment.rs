@@ -123,10 +123,12 @@ pub fn health(task: &Task, grace_period: Duration, now: i64) -> TaskHealth {
     let running_since = task.running_since();
     let seconds_since_running = running_since.map_or(0, |t| (now - t).max(0) as u64);
     let traffic = task.label(labels::TRAFFIC).is_some();
+    // Out of the ready endpoints: as a target failing its load balancer's checks.
+    let out_of_endpoints = || if failed_load_balancer_checks(task, now) { HealthCheckStatus::Unhealthy } else { HealthCheckStatus::Unknown };
     let checks = match (essential_checks(task, now), traffic) {
         (None, false) => None,
-        (None, true) => Some(if task.state.ready { HealthCheckStatus::Healthy } else { HealthCheckStatus::Unknown }),
-        (Some(HealthCheckStatus::Healthy), true) if !task.state.ready => Some(HealthCheckStatus::Unknown),
+        (None, true) => Some(if task.state.ready { HealthCheckStatus::Healthy } else { out_of_endpoints() }),
+        (Some(HealthCheckStatus::Healthy), true) if !task.state.ready => Some(out_of_endpoints()),
         (Some(status), _) => Some(status),
     };
     rollout::task_health(&TaskHealthInput {
@@ -135,6 +137,28 @@ pub fn health(task: &Task, grace_period: Duration, now: i64) -> TaskHealth {
         seconds_since_running,
         in_grace_period: seconds_since_running < grace_period.as_secs(),
     })
+}
+
+/// How long a task that takes traffic may stay out of its Services' ready
+/// endpoints before it counts as failing its load balancer's health checks: an
+/// ALB target group's defaults (2 failed checks, 30 s apart).
+pub const LOAD_BALANCER_UNHEALTHY_AFTER: Duration = Duration::from_secs(60);
+
+/// The stopped reasons of a task that failed its health checks (§2.4).
+pub const FAILED_CONTAINER_HEALTH_CHECKS: &str = "Task failed container health checks";
+pub const FAILED_ELB_HEALTH_CHECKS: &str = "Task failed ELB health checks";
+
+/// A task that takes traffic has been out of its Services' ready endpoints
+/// (not Ready) for [`LOAD_BALANCER_UNHEALTHY_AFTER`] while running.
+fn failed_load_balancer_checks(task: &Task, now: i64) -> bool {
+    let Some(running) = task.running_since() else { return false };
+    let unready_since = task.unready_since().unwrap_or(running).max(running);
+    task.label(labels::TRAFFIC).is_some() && !task.state.ready && now - unready_since >= LOAD_BALANCER_UNHEALTHY_AFTER.as_secs() as i64
+}
+
+/// Why an UNHEALTHY task is stopped: its essential containers' checks, else its load balancer's.
+pub fn unhealthy_reason(task: &Task, now: i64) -> &'static str {
+    if essential_checks(task, now) == Some(HealthCheckStatus::Unhealthy) { FAILED_CONTAINER_HEALTH_CHECKS } else { FAILED_ELB_HEALTH_CHECKS }
 }
 
 /// The combined status of the essential containers' health checks, None when

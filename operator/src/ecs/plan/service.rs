@@ -8,7 +8,7 @@ use std::time::Duration;
 use kube::ResourceExt;
 
 use super::conditions::{self, Want};
-use super::deployment::{self, Primary};
+use super::deployment::{self, FAILED_CONTAINER_HEALTH_CHECKS, FAILED_ELB_HEALTH_CHECKS, Primary};
 use super::throttle::{self, Throttle};
 use super::{Event, Launched, Limits, Problem};
 use crate::api::{CircuitBreakerProgress, DeploymentStatus, RolloutState, Service, ServiceDeployment, ServiceStatus, TaskStopCode, TaskSummary, TrafficRoute, wire_name};
@@ -217,8 +217,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     if tripped {
         starts.clear();
     }
-    let failed_checks = Stop::new(StopCode::ServiceSchedulerInitiated, FAILED_CONTAINER_HEALTH_CHECKS);
-    stopping.extend(health_stops.iter().map(|t| (*t, failed_checks.clone())));
+    stopping.extend(health_stops.iter().map(|t| (*t, Stop::new(StopCode::ServiceSchedulerInitiated, deployment::unhealthy_reason(t, now)))));
     stopping.extend(victims.iter().filter_map(|v| by_name.get(v)).map(|t| (*t, scale_in.clone())));
     plan.stops = stopping.iter().map(|(t, stop)| TaskStop {
         pod: t.name(),
@@ -301,9 +300,6 @@ struct ReplicaPlan {
     unhealthy: Vec<String>,
     stuck: bool,
 }
-
-/// The stopped reason of a task that failed its essential containers' health checks (§2.4).
-pub const FAILED_CONTAINER_HEALTH_CHECKS: &str = "Task failed container health checks";
 
 /// The rollout step of §2.6 across the deployments (plain replacement and
 /// scaling when there is only one), with the stopped tasks chosen to keep
@@ -574,8 +570,13 @@ impl ServicePlan {
             let message = format!("(service {name}) has stopped {} running tasks: {}. Reason: {} ({})", ids.len(), ids.join(" "), stop.reason, wire_name(&stop.code));
             events.push(Event { warning: stop.code != TaskStopCode::ServiceSchedulerInitiated, reason: "TasksStopped".into(), message });
         }
-        for stop in self.stops.iter().filter(|s| s.stop.reason == FAILED_CONTAINER_HEALTH_CHECKS) {
-            events.push(Event::warning("TaskFailedHealthChecks", format!("(service {name}) (task {}) failed container health checks.", task_id(&stop.pod))));
+        for stop in &self.stops {
+            let checks = match stop.stop.reason.as_str() {
+                FAILED_CONTAINER_HEALTH_CHECKS => "container",
+                FAILED_ELB_HEALTH_CHECKS => "ELB",
+                _ => continue,
+            };
+            events.push(Event::warning("TaskFailedHealthChecks", format!("(service {name}) (task {}) failed {checks} health checks.", task_id(&stop.pod))));
         }
         if let Some(refusal) = &launched.refused {
             events.push(Event::warning("TaskLaunchRefused", format!("(service {name}) was unable to launch tasks: the API server refused the task: {refusal}")));
@@ -1052,6 +1053,29 @@ mod tests {
         let events = plan.outcome(&input, &Launched::default()).events;
         assert!(events.iter().any(|e| e.message == "(service web) (task sick) failed container health checks."), "{events:?}");
         assert!(events.iter().any(|e| e.message.contains("has stopped 1 running tasks: (task sick). Reason: Task failed container health checks")), "{events:?}");
+    }
+
+    /// ecs-semantics §2.4: a task behind a load balancer that fails its
+    /// target's health checks is replaced, `Task failed ELB health checks`. A
+    /// task out of its Services' ready endpoints for LOAD_BALANCER_UNHEALTHY_AFTER,
+    /// past the grace period, is such a task.
+    #[test]
+    fn a_task_out_of_its_ready_endpoints_fails_its_load_balancer_checks() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 1, "healthCheckGracePeriodSeconds": 30,
+            "deploymentConfiguration": {"maximumPercent": 100}}));
+        let label = f.label().to_string();
+        let tasks = [TaskBuilder::new("out", 0).deployment(&label).on("n1", "a").running_since(10).serving().unready_since(100).build()];
+        let after = deployment::LOAD_BALANCER_UNHEALTHY_AFTER.as_secs() as i64;
+        assert!(plan(&f.input(&tasks, None, 100 + after - 1)).stops.is_empty());
+        let input = f.input(&tasks, None, 100 + after);
+        let plan = plan(&input);
+        assert_eq!(plan.stops.iter().map(|s| (s.stop.code, s.stop.reason.as_str())).collect::<Vec<_>>(), [(StopCode::ServiceSchedulerInitiated, FAILED_ELB_HEALTH_CHECKS)]);
+        let events = plan.outcome(&input, &Launched::default()).events;
+        assert!(events.iter().any(|e| e.message == "(service web) (task out) failed ELB health checks."), "{events:?}");
+        // Never Ready since it started: out of the endpoints from the start, inside the grace period it stays.
+        let fresh = [TaskBuilder::new("fresh", 0).deployment(&label).on("n1", "a").running_since(1000).serving().unready_since(995).build()];
+        assert!(super::plan(&f.input(&fresh, None, 1000 + after - 1)).stops.is_empty());
+        assert_eq!(super::plan(&f.input(&fresh, None, 1000 + after)).stops.len(), 1);
     }
 
     #[test]

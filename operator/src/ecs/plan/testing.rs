@@ -95,6 +95,18 @@ impl TaskBuilder {
         self
     }
 
+    /// It takes traffic: its Services select it.
+    pub fn serving(mut self) -> Self {
+        self.labels.insert(labels::TRAFFIC.into(), json!(labels::TRAFFIC_SERVE));
+        self
+    }
+
+    /// Not Ready since `since` (out of its Services' ready endpoints), its containers running.
+    pub fn unready_since(mut self, since: i64) -> Self {
+        self.status["conditions"] = json!([{"type": "Ready", "status": "False", "lastTransitionTime": time(since)}]);
+        self
+    }
+
     /// Protected from scale-in and deployments until `until`.
     pub fn protected_until(mut self, until: i64) -> Self {
         self.annotations.insert(labels::PROTECTION_EXPIRES_AT.into(), json!(time(until)));

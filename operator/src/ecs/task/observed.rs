@@ -83,6 +83,12 @@ impl Task {
         Some(ready.last_transition_time.as_ref()?.0.as_second())
     }
 
+    /// Since when the pod is not Ready, in seconds, if it says.
+    pub fn unready_since(&self) -> Option<i64> {
+        let unready = self.pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready" && c.status != "True")?;
+        Some(unready.last_transition_time.as_ref()?.0.as_second())
+    }
+
     /// kube-scheduler's explanation, when it could not place the task.
     pub fn unschedulable(&self) -> Option<String> {
         let conditions = self.pod.status.as_ref()?.conditions.as_ref()?;
