@@ -8,6 +8,7 @@ use berth_tests::fixture::{TestNamespace, client, operator, wait_for, wait_for_s
 use berth_tests::objects::{apply, events, manifest, service_field, service_json};
 use berth_tests::tasks::{is_healthy, is_live, named, revision_of, tasks_of};
 use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
 use kube::api::Api;
 use serde_json::{Value, json};
 
@@ -129,4 +130,37 @@ async fn a_revision_that_cannot_run_trips_the_breaker_and_rolls_back() {
     assert!(log.contains("deployment failed: tasks failed to start."), "{log}");
     assert!(log.contains(&format!("(service app) rolling back to deployment {first}.")), "{log}");
     assert_eq!(argocd(&ns.name, "app").await, "Degraded");
+}
+
+/// Since Nov 2025 ECS "replaces unhealthy or terminated tasks using the same
+/// service revision they belong to" during a rolling deployment
+/// (https://aws.amazon.com/about-aws/whats-new/2025/11/amazon-ecs-service-availability-rolling-deployments).
+/// A roll to a revision that never turns healthy stalls at maximumPercent; a
+/// task of the running revision killed meanwhile comes back as that revision.
+#[tokio::test]
+async fn a_task_lost_during_a_stalled_roll_is_replaced_with_its_own_revision() {
+    operator();
+    let ns = TestNamespace::create("roll-own-revision");
+    apply(&ns.name, &revision("own", "web:1", json!({})));
+    // 3 tasks, max 134 %: one task above desired at most.
+    apply(&ns.name, &service("own", 3, 100, 134, false));
+    wait_steady(&ns.name, "own", "1", 3).await;
+
+    apply(&ns.name, &revision("own", "web:2", json!({"sim.berth.dev/unready": "true"})));
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    let stalled = wait_for(pods.clone(), tasks_of("own"), TIMEOUT, "one task of revision 2 beside the 3 of revision 1", |ps| {
+        let live: Vec<_> = ps.iter().filter(|p| is_live(p)).collect();
+        live.len() == 4 && live.iter().filter(|p| revision_of(p) == "2").count() == 1
+    }).await;
+    let victim = stalled.iter().find(|p| is_live(p) && revision_of(p) == "1").expect("a task of revision 1").name_any();
+    pods.delete(&victim, &Default::default()).await.expect("deleting a task");
+
+    let replaced = wait_for(pods, tasks_of("own"), TIMEOUT, "3 healthy tasks of revision 1 again", |ps| {
+        let healthy_old = ps.iter().filter(|p| is_live(p) && is_healthy(p) && revision_of(p) == "1" && p.name_any() != victim).count();
+        healthy_old == 3
+    }).await;
+    let live_new = replaced.iter().filter(|p| is_live(p) && revision_of(p) == "2").count();
+    assert_eq!(live_new, 1, "the lost task was replaced by revision 2");
+    let deployments = service_field(&ns.name, "own", "{range .status.deployments[*]}{.status} {.taskDefinition} {.desiredCount};{end}").await;
+    assert!(deployments.contains("ACTIVE own:1 3;"), "{deployments}");
 }

@@ -16,7 +16,7 @@ use super::{Context, kube_services, pods, revisions, scheduling, unplaced};
 use crate::api::{CapacityProviderSpec, SchedulingStrategy, Service, ServiceStatus};
 use crate::ecs::capacity::launch::{self, Launch};
 use crate::ecs::placement::PlacementConstraintItem;
-use crate::ecs::plan::deployment::{self, Primary};
+use crate::ecs::plan::deployment::{self, Deployment, Primary};
 use crate::ecs::plan::service::{self as planner, Scheduling, ServiceInput};
 use crate::ecs::plan::{Launched, Problem};
 use crate::ecs::render::names::label_value;
@@ -48,6 +48,12 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     let previous = service.status.as_ref().and_then(|s| s.deployments.clone()).unwrap_or_default();
     let revisions_run: Vec<_> = previous.iter().filter_map(|d| revisions::resolve(&ctx, &ns, &d.task_definition).ok()).collect();
     let primary = deployment::primary(&service.spec, spec_revision, &previous, &revisions_run);
+    // Older deployments whose revision still resolves, as each would start a task.
+    let older: BTreeMap<String, Primary> = previous.iter().filter(|d| d.id != primary.deployment.id).filter_map(|d| {
+        let resolved = revisions_run.iter().find(|r| r.reference() == d.task_definition)?.clone();
+        Some((d.id.clone(), Primary { deployment: Deployment::from_id(&d.id), resolved, launches: true, failed: None }))
+    }).collect();
+    let old_revisions: BTreeSet<String> = older.keys().cloned().collect();
     let daemon = service.spec.scheduling_strategy == Some(SchedulingStrategy::Daemon);
     let owner = format!("service/{ns}/{name}");
     let Observed { tasks, creations_in_flight } = observe::observe(&ctx, &ns, labels::SERVICE, &label_value(&name), &owner);
@@ -90,6 +96,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         creations_in_flight,
         scheduling,
         traffic: &traffic_facts,
+        old_revisions: &old_revisions,
         problem,
         unsupported: &unsupported,
         limits: &ctx.config.limits,
@@ -110,7 +117,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         ctx_ref.expectations.lock().unwrap().deleted(owner_ref, &pod, Instant::now());
         Ok(())
     }).await?;
-    let launched = start(&service, &ctx, &primary, &constraints, launch.as_ref(), &plan.starts, api, &owner).await;
+    let launched = start(&service, &ctx, &primary, &older, &constraints, launch.as_ref(), &plan.starts, api, &owner).await;
 
     // Status and events, as the planner computed them.
     let outcome = plan.outcome(&input, &launched);
@@ -139,6 +146,7 @@ async fn start(
     service: &Service,
     ctx: &Context,
     primary: &Primary,
+    older: &BTreeMap<String, Primary>,
     constraints: &[PlacementConstraintItem],
     launch: Option<&Launch>,
     starts: &[planner::TaskStart],
@@ -149,7 +157,11 @@ async fn start(
         return Launched::default();
     }
     let provider = |name: &Option<String>| name.as_ref().and_then(|n| launch?.providers.get_key_value(n)).map(|(n, p)| (n.as_str(), p));
-    let new_pods: Result<Vec<Pod>> = starts.iter().map(|s| service_task(service, ctx, primary, constraints, s.node.as_deref(), provider(&s.provider))).collect();
+    let new_pods: Result<Vec<Pod>> = starts.iter().map(|s| {
+        // The planner replaces tasks only of older deployments it was told resolve.
+        let deployment = s.deployment.as_ref().and_then(|id| older.get(id)).unwrap_or(primary);
+        service_task(service, ctx, deployment, constraints, s.node.as_deref(), provider(&s.provider))
+    }).collect();
     let new_pods = match new_pods {
         Ok(pods) => pods,
         // Validated before the plan: only a change between the two renders gets here.

@@ -4,7 +4,7 @@
 //! do on a cluster whose tasks pass their checks), and the status it computes is the next
 //! pass's input. No rule of the rollout is written here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::api::Service;
 use crate::ecs::capacity::CapacityStrategy;
-use crate::ecs::plan::deployment::Primary;
+use crate::ecs::plan::deployment::{Deployment, Primary};
 use crate::ecs::plan::service::{Scheduling, ServiceInput, Traffic, plan};
 use crate::ecs::plan::{Launched, Limits};
 use crate::ecs::task::labels;
@@ -82,6 +82,8 @@ pub fn simulate(start: Start) -> Rollout {
     let traffic = Traffic::default();
     let mut batches = vec![];
     let mut created = 0;
+    // Every older deployment's revision is known here (the cluster ran it).
+    let old_revisions: BTreeSet<String> = service.status.iter().flat_map(|s| s.deployments.iter().flatten()).map(|d| d.id.clone()).collect();
     for _ in 0..MAX_PASSES {
         let input = ServiceInput {
             service: &service,
@@ -90,6 +92,7 @@ pub fn simulate(start: Start) -> Rollout {
             creations_in_flight: 0,
             scheduling: Scheduling::Replica { strategy },
             traffic: &traffic,
+            old_revisions: &old_revisions,
             problem: None,
             unsupported: &[],
             limits: &limits,
@@ -112,7 +115,8 @@ pub fn simulate(start: Start) -> Rollout {
             created += 1;
             let name = format!("simulated-{created}");
             let zone = emptiest_zone(&zones, &survivors);
-            survivors.push(running_task(&name, &primary.deployment.label, new.provider.as_deref(), zone.as_deref(), now));
+            let deployment = new.deployment.as_deref().map_or_else(|| primary.deployment.clone(), Deployment::from_id);
+            survivors.push(running_task(&name, &deployment.label, new.provider.as_deref(), zone.as_deref(), now));
             launched.created.push((name.clone(), name));
             starts.push(Placement { zone, provider: new.provider.clone() });
         }

@@ -101,6 +101,7 @@ impl Cluster {
             creations_in_flight: self.unseen.len(),
             scheduling: Scheduling::Replica { strategy: None },
             traffic: &traffic,
+            old_revisions: &Default::default(),
             problem: None,
             unsupported: &[],
             limits: &limits,

@@ -50,6 +50,9 @@ pub struct ServiceInput<'a> {
     pub creations_in_flight: usize,
     pub scheduling: Scheduling<'a>,
     pub traffic: &'a Traffic,
+    /// Older deployments whose revision still resolves: their lost tasks can
+    /// be replaced with their own revision.
+    pub old_revisions: &'a BTreeSet<String>,
     /// The pass cannot render or place what it would start.
     pub problem: Option<Problem>,
     /// Fields accepted but not honoured.
@@ -66,11 +69,14 @@ pub struct TaskStop {
     pub drain: bool,
 }
 
-/// A task to start: bound to a node (DAEMON), on a capacity provider (strategy).
+/// A task to start: bound to a node (DAEMON), on a capacity provider
+/// (strategy), in PRIMARY or, replacing one of its lost tasks, an older deployment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TaskStart {
     pub node: Option<String>,
     pub provider: Option<String>,
+    /// The older deployment's id; None for PRIMARY.
+    pub deployment: Option<String>,
 }
 
 /// What the pass does.
@@ -88,6 +94,8 @@ pub struct ServicePlan {
     pub requeue: Duration,
     desired: usize,
     breaker: Option<Breaker>,
+    /// Each older deployment's task count: what it had, less what the roll stopped.
+    old_targets: BTreeMap<String, usize>,
     throttle: Throttle,
     stuck: bool,
     grace: Duration,
@@ -130,6 +138,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         requeue: IDLE_REQUEUE,
         desired: 0,
         breaker: None,
+        old_targets: BTreeMap::new(),
         throttle: throttle::throttle(input.tasks.iter().filter(|t| of_primary(t)), now),
         stuck: false,
         grace,
@@ -198,7 +207,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
             let daemon_plan = daemon::plan(nodes, &views, &current, bounds);
             let daemon_plan = if primary.launches { daemon_plan } else { daemon::DaemonPlan { start_on: vec![], ..daemon_plan } };
             let providers = new_task_providers(strategy, active.iter().filter(|t| of_primary(t)).copied(), daemon_plan.start_on.len());
-            let starts = daemon_plan.start_on.iter().zip(providers).map(|(n, provider)| TaskStart { node: Some(n.to_string()), provider }).collect();
+            let starts = daemon_plan.start_on.iter().zip(providers).map(|(n, provider)| TaskStart { node: Some(n.to_string()), provider, deployment: None }).collect();
             let stops = daemon_plan.stop.iter().filter(|v| active.iter().any(|t| t.name() == v.name && t.protected_until(now).is_none()));
             (starts, stops.map(|t| t.name.clone()).collect(), vec![])
         }
@@ -207,7 +216,9 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
             plan.stuck = replicas.stuck;
             let count = if primary.launches { replicas.starts } else { 0 };
             let providers = new_task_providers(strategy, active.iter().filter(|t| of_primary(t)).copied(), count);
-            (providers.into_iter().map(|provider| TaskStart { node: None, provider }).collect(), replicas.victims, replicas.unhealthy)
+            plan.old_targets = replicas.old_targets;
+            let old_starts = replicas.old_starts.into_iter().map(|id| TaskStart { node: None, provider: None, deployment: Some(id) });
+            (providers.into_iter().map(|provider| TaskStart { node: None, provider, deployment: None }).chain(old_starts).collect(), replicas.victims, replicas.unhealthy)
         }
     };
     let by_name: BTreeMap<String, &Task> = if victims.is_empty() && unhealthy.is_empty() { BTreeMap::new() } else { active.iter().map(|t| (t.name(), *t)).collect() };
@@ -295,6 +306,9 @@ fn new_task_providers<'a>(strategy: Option<&CapacityStrategy>, current: impl Ite
 
 struct ReplicaPlan {
     starts: usize,
+    /// Replacements of older deployments' lost tasks, by deployment id.
+    old_starts: Vec<String>,
+    old_targets: BTreeMap<String, usize>,
     victims: Vec<String>,
     /// Unhealthy tasks to stop now (their replacements are among the starts, or healthy).
     unhealthy: Vec<String>,
@@ -348,19 +362,47 @@ fn plan_replicas(input: &ServiceInput, active: &[&Task], healths: &[TaskHealth],
     // protection to end (unhealthy tasks are replaced all the same).
     let unprotected = |members: &[usize]| -> Vec<usize> { members.iter().copied().filter(|i| active[*i].protected_until(input.now).is_none()).collect() };
     let mut victims = vec![];
+    let mut old_victims = vec![];
     for (tasks, stops) in old.iter().zip(&step.stop_old) {
         let (fine, unwell): (Vec<usize>, Vec<usize>) = unprotected(tasks).into_iter().partition(|i| healthy(*i));
+        let before = victims.len();
         victims.extend(pick(unwell, stops.not_healthy));
         victims.extend(pick(fine, stops.healthy));
+        old_victims.push(victims.len() - before);
     }
     // Scale-in within the primary deployment.
     let primary_active = primary_tasks.len() + input.creations_in_flight;
     if primary_active > desired {
         victims.extend(pick(unprotected(&primary_tasks), (primary_active - desired) as u32));
     }
+    // Since Nov 2025 a rolling deployment replaces an older revision's
+    // unhealthy or lost tasks with that revision, and scale-out goes to both
+    // (https://aws.amazon.com/about-aws/whats-new/2025/11/amazon-ecs-service-availability-rolling-deployments):
+    // a COMPLETED older deployment keeps a target (the tasks it had, less those
+    // the roll stopped, plus a scale-out made while it was being replaced) and
+    // is refilled first, within maximumPercent.
+    let previous = previous_deployments(input.service);
+    let scale_out = input.service.status.as_ref().and_then(|s| s.desired_count).map_or(0, |before| desired.saturating_sub(before.max(0) as usize));
+    let mut room = (bounds.max_tasks(desired as u32) as usize).saturating_sub(active.len() + input.creations_in_flight);
+    let (mut old_targets, mut old_starts) = (BTreeMap::new(), vec![]);
+    for (tasks, stopped) in old.iter().zip(&old_victims) {
+        let id = deployment_id(active[tasks[0]]);
+        let Some(before) = previous.iter().find(|d| d.id == id && d.rollout_state == RolloutState::Completed) else { continue };
+        let grown = if before.status == DeploymentStatus::Active { scale_out } else { 0 };
+        let target = ((before.desired_count.max(0) as usize + grown).saturating_sub(*stopped)).min(desired);
+        // Replacements wait until the cache shows earlier creates: which deployment an unseen create is in is not known.
+        if input.creations_in_flight == 0 && input.old_revisions.contains(&id) {
+            let missing = target.saturating_sub(tasks.len() - stopped).min(room);
+            room -= missing;
+            old_starts.extend(std::iter::repeat_n(id.clone(), missing));
+        }
+        old_targets.insert(id, target);
+    }
     let only_unhealthy_left = old.is_empty();
     ReplicaPlan {
-        starts: step.start_primary as usize,
+        starts: (step.start_primary as usize).min(room),
+        old_starts,
+        old_targets,
         victims,
         unhealthy: pick(unhealthy, unhealthy_stops as u32),
         stuck: step.stuck && !only_unhealthy_left,
@@ -375,6 +417,11 @@ fn expired_records(tasks: &[Task], limits: &Limits, now: i64) -> Vec<String> {
         .filter(|(i, t)| *i >= limits.stopped_task_retention || now - t.created_seconds() > limits.stopped_task_ttl.as_secs() as i64)
         .map(|(_, t)| t.name())
         .collect()
+}
+
+/// The id of the deployment a task belongs to (its label's form when it has no annotation).
+fn deployment_id(task: &Task) -> String {
+    task.annotation(labels::DEPLOYMENT_ID).or(task.label(labels::DEPLOYMENT)).unwrap_or_default().to_string()
 }
 
 fn previous_deployments(service: &Service) -> Vec<ServiceDeployment> {
@@ -471,11 +518,12 @@ impl ServicePlan {
         for label in &others {
             let tasks = of(label);
             let sample = tasks[0];
-            let id = sample.annotation(labels::DEPLOYMENT_ID).map(str::to_string).unwrap_or_else(|| label.to_string());
+            let id = deployment_id(sample);
             let task_definition = sample.annotation(labels::TASK_DEFINITION).unwrap_or_default().to_string();
             let before = previous.iter().find(|d| d.id == id);
             let state = before.map_or(RolloutState::Completed, |d| d.rollout_state);
-            list.push(entry(&id, DeploymentStatus::Active, task_definition, 0, counts(&tasks), state, before.and_then(|d| d.rollout_state_reason.clone()), before.map_or(0, |d| d.failed_tasks)));
+            let target = self.old_targets.get(&id).copied().unwrap_or(0);
+            list.push(entry(&id, DeploymentStatus::Active, task_definition, target, counts(&tasks), state, before.and_then(|d| d.rollout_state_reason.clone()), before.map_or(0, |d| d.failed_tasks)));
         }
         for d in &previous {
             let listed = list.iter().any(|l| l.id == d.id);
@@ -689,6 +737,7 @@ mod tests {
         primary: Primary,
         traffic: Traffic,
         limits: Limits,
+        old_revisions: BTreeSet<String>,
     }
 
     fn fixture(spec: serde_json::Value) -> Fixture {
@@ -697,7 +746,7 @@ mod tests {
             "metadata": {"name": "web", "namespace": "ns", "generation": 1}, "spec": spec})).unwrap();
         let resolved = Resolved { family: "web".into(), revision: 2, spec: serde_json::from_value(serde_json::json!({"containerDefinitions": [{"name": "app", "image": "x"}]})).unwrap() };
         let primary = Primary { deployment: Deployment::of(&service.spec, &resolved), resolved, launches: true, failed: None };
-        Fixture { service, primary, traffic: Traffic::default(), limits: Limits::default() }
+        Fixture { service, primary, traffic: Traffic::default(), limits: Limits::default(), old_revisions: BTreeSet::new() }
     }
 
     impl Fixture {
@@ -709,6 +758,7 @@ mod tests {
                 creations_in_flight: 0,
                 scheduling: Scheduling::Replica { strategy: None },
                 traffic: &self.traffic,
+                old_revisions: &self.old_revisions,
                 problem,
                 unsupported: &[],
                 limits: &self.limits,
@@ -966,6 +1016,84 @@ mod tests {
         let tasks = [TaskBuilder::new("sick", 0).deployment(&label).on("n1", "a").running_since(10).health_check(false).protected_until(5000).build()];
         let plan = plan(&f.input(&tasks, None, 1000));
         assert_eq!(plan.stops.iter().map(|s| s.stop.reason.as_str()).collect::<Vec<_>>(), [FAILED_CONTAINER_HEALTH_CHECKS]);
+    }
+
+    /// A service rolling from the COMPLETED deployment `ecs-svc-old` (which ran
+    /// `old_target` tasks) to web:2, as the last status says.
+    fn rolling(desired: i32, min: i32, max: i32, old_target: i32, old_state: &str, status_desired: i32) -> Fixture {
+        let mut f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": desired,
+            "deploymentConfiguration": {"minimumHealthyPercent": min, "maximumPercent": max}}));
+        let at = "2026-01-01T00:00:00Z";
+        f.service.status = Some(serde_json::from_value(serde_json::json!({"desiredCount": status_desired, "deployments": [
+            {"id": f.primary.deployment.id, "status": "PRIMARY", "taskDefinition": "web:2", "desiredCount": status_desired, "pendingCount": 0,
+                "runningCount": 0, "failedTasks": 0, "rolloutState": "IN_PROGRESS", "createdAt": at, "updatedAt": at},
+            {"id": "ecs-svc-old", "status": "ACTIVE", "taskDefinition": "web:1", "desiredCount": old_target, "pendingCount": 0,
+                "runningCount": old_target, "failedTasks": 0, "rolloutState": old_state, "createdAt": at, "updatedAt": at}]})).unwrap());
+        f.old_revisions.insert("ecs-svc-old".into());
+        f
+    }
+
+    fn healthy_old(count: usize) -> Vec<Task> {
+        (0..count).map(|i| TaskBuilder::new(&format!("old-{i}"), 0).deployment("ecs-svc-old").on(&format!("n{i}"), "a").running_since(10).build()).collect()
+    }
+
+    fn old_starts(plan: &ServicePlan) -> usize {
+        plan.starts.iter().filter(|s| s.deployment.as_deref() == Some("ecs-svc-old")).count()
+    }
+
+    /// Since Nov 2025 (https://aws.amazon.com/about-aws/whats-new/2025/11/amazon-ecs-service-availability-rolling-deployments):
+    /// "ECS now replaces unhealthy or terminated tasks using the same service
+    /// revision they belong to", within maximumPercent (fidelity audit N6).
+    #[test]
+    fn a_lost_task_of_the_running_revision_is_replaced_with_that_revision() {
+        // desired 4, max 150 %: 6 tasks at most. The old deployment ran 4; one is gone.
+        let f = rolling(4, 100, 150, 4, "COMPLETED", 4);
+        let label = f.label().to_string();
+        let mut tasks = healthy_old(3);
+        tasks.push(TaskBuilder::new("new-0", 990).deployment(&label).on("n9", "b").build());
+        let input = f.input(&tasks, None, 1000);
+        let plan = plan(&input);
+        assert_eq!((old_starts(&plan), plan.starts.len()), (1, 2), "{plan:?}");
+        // The old deployment keeps its count of 4 in status.
+        let status = plan.outcome(&input, &Launched::default()).status;
+        assert_eq!(status.deployments.unwrap().iter().find(|d| d.id == "ecs-svc-old").unwrap().desired_count, 4);
+        // An unhealthy old task is replaced with the old revision too.
+        let mut tasks = healthy_old(3);
+        tasks.push(TaskBuilder::new("sick", 0).deployment("ecs-svc-old").on("n5", "a").running_since(10).health_check(false).build());
+        assert_eq!(old_starts(&super::plan(&f.input(&tasks, None, 1000))), 1);
+    }
+
+    #[test]
+    fn the_roll_lowers_the_older_deployments_count_as_it_stops_its_tasks() {
+        // An earlier pass stopped two of the old deployment's four tasks: its count is 2.
+        let f = rolling(4, 50, 100, 2, "COMPLETED", 4);
+        let label = f.label().to_string();
+        let mut tasks = healthy_old(2);
+        tasks.extend((0..2).map(|i| TaskBuilder::new(&format!("new-{i}"), 0).deployment(&label).on("n9", "b").running_since(10).build()));
+        let input = f.input(&tasks, None, 1000);
+        let plan = plan(&input);
+        // min 50 %: both old tasks stop (2 healthy new ones stay); none is replaced.
+        assert_eq!((plan.stops.len(), old_starts(&plan)), (2, 0), "{plan:?}");
+        let status = plan.outcome(&input, &Launched::default()).status;
+        let old = status.deployments.unwrap().into_iter().find(|d| d.id == "ecs-svc-old").unwrap();
+        assert_eq!(old.desired_count, 0);
+    }
+
+    /// "When Application Auto Scaling triggers during a rolling deployment, ECS
+    /// applies scale-out to both service revisions."
+    #[test]
+    fn a_scale_out_during_a_roll_goes_to_both_revisions() {
+        let f = rolling(6, 100, 200, 4, "COMPLETED", 4);
+        let tasks = healthy_old(4);
+        let plan = plan(&f.input(&tasks, None, 1000));
+        assert_eq!((old_starts(&plan), plan.starts.len() - old_starts(&plan)), (2, 6), "{plan:?}");
+    }
+
+    #[test]
+    fn a_failed_deployments_lost_tasks_are_not_replaced() {
+        let f = rolling(4, 100, 150, 4, "FAILED", 4);
+        let plan = plan(&f.input(&healthy_old(3), None, 1000));
+        assert_eq!(old_starts(&plan), 0, "{plan:?}");
     }
 
     /// The rollback of §2.8 across passes, as the controller drives it (PRIMARY
