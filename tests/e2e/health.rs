@@ -129,3 +129,49 @@ async fn a_task_out_of_its_load_balancers_endpoints_is_replaced() {
     })
     .await;
 }
+
+/// ecs-semantics §2.4 and fidelity audit N4: an essential container that exits
+/// stops its task, also when it runs as a native sidecar (a restartable init
+/// container, because the app depends on it) that the kubelet restarts in place;
+/// a non-essential sidecar's exit changes nothing.
+#[tokio::test]
+async fn an_essential_sidecar_that_exits_stops_its_task_a_non_essential_one_does_not() {
+    operator();
+    let ns = TestNamespace::create("health-sidecar");
+    apply(&ns.name, &manifest("TaskDefinition", "mesh", json!({"memory": "512", "containerDefinitions": [
+        {"name": "app", "image": "app:1", "dependsOn": [{"containerName": "envoy", "condition": "HEALTHY"}, {"containerName": "log", "condition": "START"}]},
+        {"name": "envoy", "image": "envoy:1", "healthCheck": check()},
+        {"name": "log", "image": "fluent-bit:3", "essential": false}]})));
+    apply(&ns.name, &manifest("Service", "mesh", json!({"taskDefinition": "mesh", "desiredCount": 2})));
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    let tasks = wait_for(pods.clone(), tasks_of("mesh"), TIMEOUT, "2 running tasks", |ps| running(ps).len() == 2).await;
+    let sidecars = |p: &Pod| p.spec.iter().flat_map(|s| s.init_containers.iter().flatten()).map(|c| c.name.clone()).collect::<Vec<_>>();
+    assert_eq!(sidecars(&tasks[0]), ["envoy", "log"], "both rendered as native sidecars");
+    let (calm, crashing) = (tasks[0].name_any(), tasks[1].name_any());
+    let restart = |pod: &str, container: &str| {
+        plane().kubectl().run(&["annotate", "-n", &ns.name, "pod", pod, &format!("sim.berth.dev/restart-container={container}")]).unwrap();
+    };
+    let restarted = |p: &Pod, container: &str| p.status.iter().flat_map(|s| s.init_container_statuses.iter().flatten()).any(|c| c.name == container && c.restart_count == 1);
+
+    // The non-essential sidecar exits and is restarted: the task runs on.
+    restart(&calm, "log");
+    wait_for(pods.clone(), named(&calm), TIMEOUT, "its log sidecar restarted", |ps| ps.iter().any(|p| restarted(p, "log"))).await;
+    // The essential one exits: its task is stopped and replaced.
+    restart(&crashing, "envoy");
+    let services = Api::<Service>::namespaced(client().await, &ns.name);
+    let found = wait_for(services, named("mesh"), TIMEOUT, "the task whose envoy exited in stoppedTasks", |ss| {
+        ss.iter().flat_map(|s| s.status.iter().flat_map(|st| st.stopped_tasks.iter().flatten())).any(|t| t.pod_name.as_deref() == Some(crashing.as_str()))
+    })
+    .await;
+    let stopped_tasks = found[0].status.clone().unwrap().stopped_tasks.unwrap();
+    let stopped = stopped_tasks.iter().find(|t| t.pod_name.as_deref() == Some(crashing.as_str())).unwrap();
+    assert_eq!(stopped.stop_code.map(|c| berth::api::wire_name(&c)).as_deref(), Some("EssentialContainerExited"));
+    let envoy = stopped.containers.iter().flatten().find(|c| c.name == "envoy").expect("envoy in the stopped task");
+    assert_eq!(envoy.exit_code, Some(1));
+    assert!(stopped_tasks.iter().all(|t| t.pod_name.as_deref() != Some(calm.as_str())), "the task whose non-essential sidecar exited was stopped");
+    wait_for(pods, tasks_of("mesh"), TIMEOUT, "2 running tasks, the calm one among them", |ps| {
+        let live = running(ps);
+        live.len() == 2 && live.iter().any(|p| p.name_any() == calm) && live.iter().all(|p| p.name_any() != crashing)
+    })
+    .await;
+}
