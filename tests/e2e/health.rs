@@ -175,3 +175,44 @@ async fn an_essential_sidecar_that_exits_stops_its_task_a_non_essential_one_does
     })
     .await;
 }
+
+/// ECS container restart policy (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/container-restart-policy.html):
+/// an essential container that exits after running restartAttemptPeriod is
+/// restarted in place and its task keeps its id; an exit code in
+/// ignoredExitCodes is not restarted, so the task stops and is replaced.
+#[tokio::test]
+async fn a_container_with_a_restart_policy_restarts_in_place() {
+    operator();
+    let ns = TestNamespace::create("health-restart");
+    const PERIOD: u64 = 60;
+    apply(&ns.name, &manifest("TaskDefinition", "worker", json!({"memory": "256", "containerDefinitions": [
+        {"name": "worker", "image": "worker:1", "restartPolicy": {"enabled": true, "ignoredExitCodes": [0], "restartAttemptPeriod": PERIOD}}]})));
+    apply(&ns.name, &manifest("Service", "worker", json!({"taskDefinition": "worker", "desiredCount": 2})));
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    let tasks = wait_for(pods.clone(), tasks_of("worker"), TIMEOUT, "2 running tasks", |ps| running(ps).len() == 2).await;
+    let (kept, ended) = (tasks[0].name_any(), tasks[1].name_any());
+    // The policy restarts only a container that ran restartAttemptPeriod: wait that long.
+    let started = tasks.iter().filter_map(|p| p.status.as_ref()?.start_time.as_ref()).map(|t| t.0.as_second()).max().expect("running tasks have a start time");
+    let wait = (started + PERIOD as i64 + 2 - k8s_openapi::jiff::Timestamp::now().as_second()).max(0) as u64;
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let restart = |pod: &str, code: &str| {
+        plane().kubectl().run(&["annotate", "-n", &ns.name, "pod", pod, "sim.berth.dev/restart-container=worker", &format!("sim.berth.dev/restart-exit-code={code}")]).unwrap();
+    };
+    restart(&kept, "1");
+    restart(&ended, "0");
+
+    let services = Api::<Service>::namespaced(client().await, &ns.name);
+    let found = wait_for(services, named("worker"), TIMEOUT, "the restart counted and the ignored exit stopped", |ss| {
+        let status = ss.first().and_then(|s| s.status.clone()).unwrap_or_default();
+        status.container_restarts == Some(1) && status.stopped_tasks.iter().flatten().any(|t| t.pod_name.as_deref() == Some(ended.as_str()))
+    })
+    .await;
+    let status = found[0].status.clone().unwrap();
+    let stopped = status.stopped_tasks.unwrap().into_iter().find(|t| t.pod_name.as_deref() == Some(ended.as_str())).unwrap();
+    assert_eq!(stopped.stop_code.map(|c| berth::api::wire_name(&c)).as_deref(), Some("EssentialContainerExited"));
+    wait_for(pods, tasks_of("worker"), TIMEOUT, "2 running tasks, the restarted one among them", |ps| {
+        let live = running(ps);
+        live.len() == 2 && live.iter().any(|p| p.name_any() == kept) && live.iter().all(|p| p.name_any() != ended)
+    })
+    .await;
+}

@@ -355,6 +355,9 @@ pub struct ServiceStatus {
     /// neither scale-in nor a deployment stops them until it expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protected_tasks: Option<i32>,
+    /// In-place restarts of the running tasks' containers, made by their `restartPolicy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_restarts: Option<i32>,
     /// Fields Berth accepts but does not act on, each `field: reason`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unsupported_fields: Option<Vec<String>>,

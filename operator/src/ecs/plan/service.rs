@@ -588,6 +588,7 @@ impl ServicePlan {
             stopped_tasks: Some(stopped_summaries(input.tasks, old.stopped_tasks.as_deref().unwrap_or_default(), &stops, &now, 10)),
             kubernetes_services: input.traffic.routes.clone(),
             protected_tasks: Some(active.iter().filter(|t| t.protected_until(input.now).is_some()).count() as i32).filter(|n| *n > 0),
+            container_restarts: Some(active.iter().flat_map(|t| &t.state.containers).map(|c| c.restarts as i32).sum()).filter(|n: &i32| *n > 0),
             unsupported_fields: (!input.unsupported.is_empty()).then(|| input.unsupported.to_vec()),
             conditions: Some(conditions::merge(old.conditions.as_deref().unwrap_or_default(), wanted, service.metadata.generation, &now)),
         };

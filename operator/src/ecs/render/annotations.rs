@@ -16,6 +16,10 @@ pub const PORT_NAMES_ANNOTATION: &str = "berth.dev/port-names";
 /// JSON object Kubernetes container name → health check `startPeriod` (seconds); present
 /// when any container sets one. The operator needs it to tell UNHEALTHY from UNKNOWN.
 pub const HEALTH_START_PERIODS_ANNOTATION: &str = "berth.dev/health-start-periods";
+/// JSON object Kubernetes container name → its ECS `restartPolicy` (enabled ones only):
+/// the kubelet restarts every container of such a task, and the operator tells from this
+/// which restarts ECS would have made and which exits stop the task.
+pub const RESTART_POLICIES_ANNOTATION: &str = "berth.dev/restart-policies";
 /// Prefix of docker labels whose key is not a valid annotation key.
 const DOCKER_LABEL_PREFIX: &str = "berth.dev/";
 
@@ -55,6 +59,33 @@ pub(super) fn name_mapping(names: &BTreeMap<String, String>) -> Option<String> {
 /// annotations (containers without one are absent).
 pub fn health_start_periods(annotations: &BTreeMap<String, String>) -> BTreeMap<String, i64> {
     annotations.get(HEALTH_START_PERIODS_ANNOTATION).and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default()
+}
+
+/// A container's restart policy as the operator applies it.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RestartRule {
+    /// Exits with these codes are not restarted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_exit_codes: Vec<i32>,
+    /// Seconds a container must have run for its exit to be restarted.
+    pub restart_attempt_period: i64,
+}
+
+/// ECS's default `restartAttemptPeriod`.
+pub const DEFAULT_RESTART_ATTEMPT_PERIOD: i64 = 300;
+
+impl RestartRule {
+    /// ECS restarts an exit unless its code is ignored or the container ran
+    /// less than restartAttemptPeriod.
+    pub fn restarts(&self, exit_code: i32, ran_seconds: i64) -> bool {
+        !self.ignored_exit_codes.contains(&exit_code) && ran_seconds >= self.restart_attempt_period
+    }
+}
+
+/// Restart rules by Kubernetes container name, read back from a rendered pod's annotations.
+pub fn restart_rules(annotations: &BTreeMap<String, String>) -> BTreeMap<String, RestartRule> {
+    annotations.get(RESTART_POLICIES_ANNOTATION).and_then(|json| serde_json::from_str(json).ok()).unwrap_or_default()
 }
 
 /// Kubernetes container name → ECS container name, read back from a rendered pod's

@@ -31,7 +31,7 @@ use crate::api::{ContainerOverride, TaskDefinitionSpec, TaskOverride};
 
 pub use annotations::{
     CONTAINER_NAMES_ANNOTATION, ESSENTIAL_CONTAINERS_ANNOTATION, HEALTH_START_PERIODS_ANNOTATION, PORT_NAMES_ANNOTATION,
-    ecs_container_names, essential_containers, health_start_periods,
+    RESTART_POLICIES_ANNOTATION, RestartRule, ecs_container_names, essential_containers, health_start_periods, restart_rules,
 };
 pub use ports::{parse_range as parse_port_range, port_names};
 pub use resources::{GPU_RESOURCE, task_cpu_units, task_memory_mib};
@@ -216,6 +216,26 @@ pub fn render_pod(spec: &TaskDefinitionSpec, ctx: &TaskContext) -> Result<Pod, R
     }
     if let Some(mapping) = annotations::name_mapping(&port_names) {
         pod_annotations.insert(PORT_NAMES_ANNOTATION.to_owned(), mapping);
+    }
+    let restart_rules: BTreeMap<&str, RestartRule> = definitions
+        .iter()
+        .zip(&kubernetes_names)
+        .filter_map(|(c, name)| {
+            let policy = c.restart_policy.as_ref().filter(|p| p.enabled)?;
+            Some((name.as_str(), RestartRule {
+                ignored_exit_codes: policy.ignored_exit_codes.clone().unwrap_or_default(),
+                restart_attempt_period: policy.restart_attempt_period.map_or(annotations::DEFAULT_RESTART_ATTEMPT_PERIOD, i64::from),
+            }))
+        })
+        .collect();
+    if !restart_rules.is_empty() {
+        // Kubernetes restarts containers per pod: the kubelet restarts them all in
+        // place, and the operator stops the task on any restart ECS would not make.
+        pod_spec.restart_policy = Some("Always".to_owned());
+        pod_annotations.insert(
+            RESTART_POLICIES_ANNOTATION.to_owned(),
+            serde_json::to_string(&restart_rules).expect("restart rules always serialise"),
+        );
     }
     pod_annotations.extend(ctx.annotations.clone());
 

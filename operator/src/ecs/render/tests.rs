@@ -589,3 +589,28 @@ proptest! {
         }
     }
 }
+
+/// A container restart policy: the kubelet restarts the task's containers in place
+/// (pod restartPolicy Always) and the annotation tells the operator which restarts
+/// ECS would make.
+#[test]
+fn a_container_restart_policy_restarts_in_place_and_is_recorded() {
+    let pod = render(
+        r#"
+containerDefinitions:
+  - name: worker
+    image: worker:1
+    restartPolicy: {enabled: true, ignoredExitCodes: [0], restartAttemptPeriod: 120}
+  - name: log
+    image: fluent-bit
+    essential: false
+    restartPolicy: {enabled: true}
+"#,
+    );
+    assert_eq!(pod.spec.as_ref().unwrap().restart_policy.as_deref(), Some("Always"));
+    let rules = crate::ecs::render::restart_rules(pod.metadata.annotations.as_ref().unwrap());
+    assert_eq!(rules["worker"], crate::ecs::render::RestartRule { ignored_exit_codes: vec![0], restart_attempt_period: 120 });
+    assert_eq!(rules["log"].restart_attempt_period, 300, "ECS's default period");
+    let plain = render("containerDefinitions: [{name: web, image: nginx, restartPolicy: {enabled: false}}]\n");
+    assert_eq!(plain.spec.as_ref().unwrap().restart_policy.as_deref(), Some("Never"));
+}

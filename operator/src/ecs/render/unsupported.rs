@@ -192,12 +192,6 @@ fn volume_fields(volume: &Volume, found: &mut Found) {
 }
 
 fn container_fields(container: &ContainerDefinition, found: &mut InContainer) {
-    if container.restart_policy.as_ref().is_some_and(|p| p.enabled) {
-        found.add(
-            "restartPolicy",
-            "containers are not restarted in place (needs the ContainerRestartRules feature gate)",
-        );
-    }
     if container
         .environment_files
         .as_ref()
@@ -369,7 +363,7 @@ containerDefinitions:
     user: "1000:1000"
     logConfiguration: {logDriver: json-file}
     resourceRequirements: [{type: GPU, value: "1"}]
-    restartPolicy: {enabled: false}
+    restartPolicy: {enabled: true, ignoredExitCodes: [0], restartAttemptPeriod: 60}
 "#;
         assert_eq!(fields(yaml), []);
     }
@@ -445,7 +439,6 @@ containerDefinitions:
     user: www-data
     ulimits: [{name: nofile, softLimit: 1024, hardLimit: 4096}]
     logConfiguration: {logDriver: awslogs}
-    restartPolicy: {enabled: true}
     environmentFiles: [{value: "arn:aws:s3:::b/app.env", type: s3}]
     resourceRequirements: [{type: GPU, value: ALL}]
     portMappings: [{containerPortRange: "10000-10100"}]
@@ -456,7 +449,6 @@ containerDefinitions:
         assert_eq!(
             paths,
             [
-                "containerDefinitions[Web_App].restartPolicy",
                 "containerDefinitions[Web_App].environmentFiles",
                 "containerDefinitions[Web_App].user",
                 "containerDefinitions[Web_App].ulimits",
@@ -470,7 +462,7 @@ containerDefinitions:
                 "containerDefinitions[Web_App].linuxParameters.tmpfs.mountOptions",
             ]
         );
-        assert!(found[4].1.contains("awslogs"));
+        assert!(found[3].1.contains("awslogs"));
     }
 
     #[test]

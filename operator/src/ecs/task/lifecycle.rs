@@ -3,9 +3,10 @@
 //! Pure: the controllers act on what this returns.
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::{Container, ContainerStateTerminated, ContainerStatus, Pod};
 
 use super::labels;
+use crate::ecs::render::RestartRule;
 pub use crate::api::{TaskLastStatus as LastStatus, TaskStopCode as StopCode};
 
 fn parse_stop_code(name: &str) -> Option<StopCode> {
@@ -31,6 +32,8 @@ pub struct ContainerState {
     pub essential: bool,
     pub started: bool,
     pub exit_code: Option<i32>,
+    /// In-place restarts its restart policy made (an exit ECS would restart).
+    pub restarts: u32,
     /// ECS-style reason for an exit or a start failure.
     pub reason: Option<String>,
 }
@@ -68,6 +71,7 @@ pub fn observe(pod: &Pod) -> TaskState {
     let annotations = pod.metadata.annotations.clone().unwrap_or_default();
     let essential: Option<BTreeSet<&str>> =
         annotations.get(labels::ESSENTIAL_CONTAINERS).map(|names| names.split(',').map(str::trim).filter(|n| !n.is_empty()).collect());
+    let rules = crate::ecs::render::restart_rules(&annotations);
     let spec_containers = task_containers(pod);
     let status = pod.status.clone().unwrap_or_default();
     let statuses: Vec<ContainerStatus> = status.container_statuses.iter().chain(&status.init_container_statuses).flatten().cloned().collect();
@@ -75,7 +79,7 @@ pub fn observe(pod: &Pod) -> TaskState {
         .iter()
         .map(|name| {
             let essential = essential.as_ref().is_none_or(|set| set.contains(name.as_str()));
-            container_state(name, essential, statuses.iter().find(|s| &s.name == name))
+            container_state(name, essential, statuses.iter().find(|s| &s.name == name), rules.get(name))
         })
         .collect();
     let recorded = recorded_stop(pod);
@@ -125,17 +129,23 @@ pub fn is_sidecar(container: &Container) -> bool {
     container.restart_policy.as_deref() == Some("Always")
 }
 
-fn container_state(name: &str, essential: bool, status: Option<&ContainerStatus>) -> ContainerState {
+/// A container's state in ECS terms. Its last exit, when the kubelet restarted
+/// it, is an exit unless its restart policy would have restarted it (ECS
+/// container restart policy): then it is a restart, and the container lives on.
+fn container_state(name: &str, essential: bool, status: Option<&ContainerStatus>, rule: Option<&RestartRule>) -> ContainerState {
     let state = status.and_then(|s| s.state.clone()).unwrap_or_default();
     let last = status.and_then(|s| s.last_state.clone()).unwrap_or_default();
-    let terminated = state.terminated.or(last.terminated);
+    let ran = |t: &ContainerStateTerminated| t.finished_at.as_ref().zip(t.started_at.as_ref()).map_or(0, |(end, start)| end.0.as_second() - start.0.as_second());
+    let restarted = state.terminated.is_none() && rule.is_some_and(|rule| last.terminated.as_ref().is_some_and(|t| rule.restarts(t.exit_code, ran(t))));
+    let restarts = if restarted { status.map_or(0, |s| s.restart_count.max(0) as u32) } else { 0 };
+    let terminated = if restarted { None } else { state.terminated.or(last.terminated) };
     let started = state.running.is_some() || terminated.as_ref().is_some_and(|t| t.started_at.is_some());
     let (exit_code, reason) = match (&terminated, &state.waiting) {
         (Some(t), _) => (Some(t.exit_code), Some(exit_reason(t.reason.as_deref(), t.message.as_deref(), t.exit_code))),
         (None, Some(w)) => (None, w.reason.as_deref().and_then(|r| start_failure_reason(r, w.message.as_deref()))),
         (None, None) => (None, None),
     };
-    ContainerState { name: name.to_string(), essential, started, exit_code, reason }
+    ContainerState { name: name.to_string(), essential, started, exit_code, restarts, reason }
 }
 
 fn exit_reason(reason: Option<&str>, message: Option<&str>, code: i32) -> String {
@@ -353,5 +363,30 @@ mod tests {
         }
         assert_eq!(crate::api::wire_name(&StopCode::EssentialContainerExited), "EssentialContainerExited");
         assert_eq!(parse_stop_code("Nope"), None);
+    }
+
+    /// ECS container restart policy (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/container-restart-policy.html):
+    /// an exit is restarted in place unless its code is in ignoredExitCodes or the
+    /// container ran less than restartAttemptPeriod; only an exit ECS would not
+    /// restart stops the task.
+    #[test]
+    fn a_restart_the_policy_allows_keeps_the_task_others_stop_it() {
+        let restarted = |code: i32, ran: i64| {
+            let started = k8s_openapi::jiff::Timestamp::from_second(1_000).unwrap().to_string();
+            let finished = k8s_openapi::jiff::Timestamp::from_second(1_000 + ran).unwrap().to_string();
+            let mut p = two_container_pod("Running", vec![json!({"name": "app", "image": "i", "imageID": "", "ready": true, "restartCount": 1,
+                "lastState": {"terminated": {"exitCode": code, "reason": "Error", "startedAt": started, "finishedAt": finished}},
+                "state": {"running": {"startedAt": finished}}}), running("log-router")], "app");
+            p.metadata.annotations.as_mut().unwrap().insert(crate::ecs::render::RESTART_POLICIES_ANNOTATION.into(),
+                json!({"app": {"ignoredExitCodes": [0], "restartAttemptPeriod": 60}}).to_string());
+            observe(&p)
+        };
+        let kept = restarted(1, 60);
+        assert_eq!((kept.stop.clone(), kept.last_status, kept.containers[0].restarts, kept.containers[0].exit_code), (None, LastStatus::Running, 1, None));
+        for (code, ran) in [(0, 600), (1, 59)] {
+            let stopped = restarted(code, ran);
+            assert_eq!(stopped.stop.map(|s| s.code), Some(StopCode::EssentialContainerExited), "exit {code} after {ran}s");
+            assert_eq!(stopped.containers[0].exit_code, Some(code));
+        }
     }
 }
