@@ -164,3 +164,57 @@ async fn a_task_lost_during_a_stalled_roll_is_replaced_with_its_own_revision() {
     let deployments = service_field(&ns.name, "own", "{range .status.deployments[*]}{.status} {.taskDefinition} {.desiredCount};{end}").await;
     assert!(deployments.contains("ACTIVE own:1 3;"), "{deployments}");
 }
+
+/// API_DeploymentCircuitBreaker: with resetOnHealthyTask "a task that reaches a
+/// healthy state resets the failure count to 0" — once, when it becomes healthy.
+/// A revision whose tasks run 15 s and exit still trips the breaker while one
+/// of its tasks stays healthy (fidelity audit N3a: a count reset on every pass
+/// never tripped).
+#[tokio::test]
+async fn a_revision_whose_tasks_exit_after_15s_trips_the_breaker_though_one_stays_healthy() {
+    operator();
+    let ns = TestNamespace::create("roll-one-healthy");
+    apply(&ns.name, &revision("late", "app:1", json!({})));
+    // One task above desired at a time: the first new task is the survivor.
+    apply(&ns.name, &service("late", 4, 100, 125, true));
+    wait_steady(&ns.name, "late", "1", 4).await;
+    let first = service_field(&ns.name, "late", "{.status.deployments[0].id}").await;
+
+    // No health check: a task counts as healthy 40 s after RUNNING, so a task
+    // that exits after 15 s never was; the first one (the survivor) stays and
+    // becomes healthy once. The test makes each other task exit after 15 s.
+    apply(&ns.name, &manifest("TaskDefinition", "late", json!({"memory": "256", "containerDefinitions": [{"name": "web", "image": "app:2"}]})));
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    let services = Api::<berth::api::Service>::namespaced(client().await, &ns.name);
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let mut survivor: Option<String> = None;
+    let mut exited = std::collections::BTreeSet::new();
+    loop {
+        assert!(std::time::Instant::now() < deadline, "no rollback within {TIMEOUT:?}; survivor {survivor:?}, exits made {exited:?}");
+        let degraded = services.get("late").await.unwrap().status.and_then(|s| s.conditions).unwrap_or_default()
+            .iter().any(|c| c.type_ == "Degraded" && c.reason == "DeploymentFailed");
+        if degraded {
+            break;
+        }
+        let now = k8s_openapi::jiff::Timestamp::now().as_second();
+        let listed = pods.list(&kube::api::ListParams::default().labels("berth.dev/service=late")).await.unwrap();
+        for pod in listed.items.iter().filter(|p| is_live(p) && revision_of(p) == "2") {
+            let name = pod.name_any();
+            let started = pod.status.as_ref().and_then(|s| s.start_time.as_ref()).map(|t| t.0.as_second());
+            let survivor = survivor.get_or_insert_with(|| name.clone());
+            if *survivor != name && started.is_some_and(|at| now - at >= 15) && exited.insert(name.clone()) {
+                berth_tests::fixture::plane().kubectl().run(&["annotate", "-n", &ns.name, "pod", &name, "sim.berth.dev/exit-code=1"]).unwrap();
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let log = events(&ns.name).await;
+    assert!(log.contains(&format!("(service late) rolling back to deployment {first}.")), "{log}");
+    let failed: i32 = service_field(&ns.name, "late", "{.status.deployments[?(@.rolloutState==\"FAILED\")].failedTasks}").await.parse().unwrap();
+    assert!(failed >= 3, "tripped after {failed} failures; the threshold for 4 tasks is 3");
+    let survivor = survivor.expect("a task of revision 2 ran");
+    let survived = pods.get_opt(&survivor).await.unwrap();
+    assert!(survived.as_ref().is_none_or(|p| berth_tests::tasks::exit_code(p, "web").is_none()), "the survivor exited");
+    assert!(exited.len() >= 3, "{exited:?}");
+    wait_steady(&ns.name, "late", "1", 4).await;
+}
