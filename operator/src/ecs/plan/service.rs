@@ -159,6 +159,11 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     stopping.extend(unplaced.iter().zip(&placement_deadlines).filter(|(_, deadline)| **deadline <= now).map(|((t, why), _)| {
         (*t, Stop::new(StopCode::TaskFailedToStart, format!("Task could not be placed within {timeout} seconds. (kube-scheduler: {why})")))
     }));
+    // A task whose containers wait on a dependency past its startTimeout fails to start.
+    let start_deadlines: Vec<i64> = input.tasks.iter().filter_map(Task::start_deadline).collect();
+    let timed_out: Vec<&Task> = input.tasks.iter().filter(|t| t.start_deadline().is_some_and(|d| d <= now) && !stopping.iter().any(|(s, _)| s.name() == t.name())).collect();
+    stopping.extend(timed_out.into_iter()
+        .map(|t| (t, Stop::new(StopCode::TaskFailedToStart, "Task failed to start: a container dependency did not reach its condition within startTimeout"))));
     let stopped_now: BTreeSet<String> = stopping.iter().map(|(t, _)| t.name()).collect();
     let active: Vec<&Task> = input.tasks.iter().filter(|t| t.is_active() && !stopped_now.contains(&t.name())).collect();
     // Each active task's health, read once: the breaker, the views and the rollout step all use it.
@@ -269,7 +274,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     // When to look again: a node loss coming due, tasks warming up, work under way.
     let node_losses = active.iter().filter_map(|t| t.node_lost_for(now)).filter(|lost| *lost <= input.limits.node_lost_grace)
         .map(|lost| input.limits.node_lost_grace - lost + Duration::from_secs(1));
-    let placements = placement_deadlines.iter().filter(|d| **d > now).map(|d| Duration::from_secs((d - now) as u64));
+    let placements = placement_deadlines.iter().chain(&start_deadlines).filter(|d| **d > now).map(|d| Duration::from_secs((d - now) as u64));
     let protections = active.iter().filter_map(|t| t.protected_until(now)).map(|until| Duration::from_secs((until - now) as u64 + 1));
     for wait in node_losses.chain(placements).chain(protections) {
         plan.requeue = plan.requeue.min(wait);
@@ -957,6 +962,21 @@ mod tests {
         let pull = |i: i64| TaskBuilder::new(&format!("pull-{i}"), 100 + i).deployment(&label).failed_to_start().build();
         let passes = vec![(vec![ran], 30), (vec![pull(0)], 100), (vec![pull(1)], 110), (vec![pull(2)], 120)];
         assert_eq!(failed_tasks_by_pass(&f, &passes).0, vec![0, 0, 0, 0]);
+    }
+
+    /// ContainerDefinition `startTimeout`: "If a startTimeout value is specified
+    /// for containerB and it doesn't reach the desired status within that time then
+    /// containerA gives up and not start. This results in the task transitioning to
+    /// a STOPPED state" (API_ContainerDefinition).
+    #[test]
+    fn a_task_waiting_on_a_dependency_past_its_start_timeout_fails_to_start() {
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 1}));
+        let label = f.label().to_string();
+        let tasks = [TaskBuilder::new("waiting", 100).deployment(&label).on("n1", "a").start_timeout(120, 100).build()];
+        let before = plan(&f.input(&tasks, None, 219));
+        assert!(before.stops.is_empty() && before.requeue <= Duration::from_secs(1), "{before:?}");
+        let after = plan(&f.input(&tasks, None, 220));
+        assert_eq!(after.stops.iter().map(|s| s.stop.code).collect::<Vec<_>>(), [StopCode::TaskFailedToStart]);
     }
 
     /// API_Deployment `failedTasks`: "a task is considered a failure if the

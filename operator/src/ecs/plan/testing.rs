@@ -107,6 +107,13 @@ impl TaskBuilder {
         self
     }
 
+    /// Its pod started at `started`, its containers' longest startTimeout `seconds`.
+    pub fn start_timeout(mut self, seconds: i64, started: i64) -> Self {
+        self.annotations.insert(crate::ecs::render::START_TIMEOUT_ANNOTATION.into(), json!(seconds.to_string()));
+        self.status["startTime"] = json!(time(started));
+        self
+    }
+
     /// Protected from scale-in and deployments until `until`.
     pub fn protected_until(mut self, until: i64) -> Self {
         self.annotations.insert(labels::PROTECTION_EXPIRES_AT.into(), json!(time(until)));

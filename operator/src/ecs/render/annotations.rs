@@ -20,6 +20,9 @@ pub const HEALTH_START_PERIODS_ANNOTATION: &str = "berth.dev/health-start-period
 /// the kubelet restarts every container of such a task, and the operator tells from this
 /// which restarts ECS would have made and which exits stop the task.
 pub const RESTART_POLICIES_ANNOTATION: &str = "berth.dev/restart-policies";
+/// The longest ECS `startTimeout` (seconds) of the task's containers: a task whose
+/// containers wait on a dependency longer than that since it started fails to start.
+pub const START_TIMEOUT_ANNOTATION: &str = "berth.dev/start-timeout";
 /// Prefix of docker labels whose key is not a valid annotation key.
 const DOCKER_LABEL_PREFIX: &str = "berth.dev/";
 

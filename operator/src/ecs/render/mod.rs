@@ -31,7 +31,7 @@ use crate::api::{ContainerOverride, TaskDefinitionSpec, TaskOverride};
 
 pub use annotations::{
     CONTAINER_NAMES_ANNOTATION, ESSENTIAL_CONTAINERS_ANNOTATION, HEALTH_START_PERIODS_ANNOTATION, PORT_NAMES_ANNOTATION,
-    RESTART_POLICIES_ANNOTATION, RestartRule, ecs_container_names, essential_containers, health_start_periods, restart_rules,
+    RESTART_POLICIES_ANNOTATION, RestartRule, START_TIMEOUT_ANNOTATION, ecs_container_names, essential_containers, health_start_periods, restart_rules,
 };
 pub use ports::{parse_range as parse_port_range, port_names};
 pub use resources::{GPU_RESOURCE, task_cpu_units, task_memory_mib};
@@ -216,6 +216,9 @@ pub fn render_pod(spec: &TaskDefinitionSpec, ctx: &TaskContext) -> Result<Pod, R
     }
     if let Some(mapping) = annotations::name_mapping(&port_names) {
         pod_annotations.insert(PORT_NAMES_ANNOTATION.to_owned(), mapping);
+    }
+    if let Some(timeout) = definitions.iter().filter_map(|c| c.start_timeout.filter(|t| *t > 0)).max() {
+        pod_annotations.insert(START_TIMEOUT_ANNOTATION.to_owned(), timeout.to_string());
     }
     let restart_rules: BTreeMap<&str, RestartRule> = definitions
         .iter()

@@ -614,3 +614,18 @@ containerDefinitions:
     let plain = render("containerDefinitions: [{name: web, image: nginx, restartPolicy: {enabled: false}}]\n");
     assert_eq!(plain.spec.as_ref().unwrap().restart_policy.as_deref(), Some("Never"));
 }
+
+/// `startTimeout` is the deadline of a container's dependents: the task records the
+/// longest, which the operator enforces from the pod's start.
+#[test]
+fn the_longest_start_timeout_is_recorded() {
+    let pod = render(
+        r#"
+containerDefinitions:
+  - {name: app, image: app, dependsOn: [{containerName: envoy, condition: HEALTHY}]}
+  - {name: envoy, image: envoy, startTimeout: 90, healthCheck: {command: [CMD, true]}}
+  - {name: seed, image: seed, essential: false, startTimeout: 30}
+"#,
+    );
+    assert_eq!(pod.metadata.annotations.as_ref().unwrap()[crate::ecs::render::START_TIMEOUT_ANNOTATION], "90");
+}

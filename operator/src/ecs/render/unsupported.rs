@@ -261,12 +261,6 @@ fn container_fields(container: &ContainerDefinition, found: &mut InContainer) {
     if container.version_consistency == Some(VersionConsistency::Enabled) {
         found.add("versionConsistency", "image tags are not pinned to digests");
     }
-    if container.start_timeout.is_some() {
-        found.add(
-            "startTimeout",
-            "not enforced yet: dependents wait without a deadline",
-        );
-    }
     for requirement in container.resource_requirements.iter().flatten() {
         match requirement.type_ {
             ResourceType::Gpu if requirement.value.trim().parse::<u32>().is_err() => {

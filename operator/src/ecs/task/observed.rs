@@ -77,6 +77,14 @@ impl Task {
         Some(until.as_second()).filter(|until| *until > now)
     }
 
+    /// When a task still waiting to run fails to start: its pod's start plus
+    /// the longest `startTimeout` of its containers (their dependencies' deadline).
+    pub fn start_deadline(&self) -> Option<i64> {
+        let timeout: i64 = self.annotation(crate::ecs::render::START_TIMEOUT_ANNOTATION)?.parse().ok()?;
+        let started = self.pod.status.as_ref()?.start_time.as_ref()?.0.as_second();
+        Some(started + timeout).filter(|_| self.is_active() && self.state.last_status == LastStatus::Pending)
+    }
+
     /// Since when the pod is Ready, in seconds, if it is.
     pub fn ready_since(&self) -> Option<i64> {
         let ready = self.pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready" && c.status == "True")?;
