@@ -30,6 +30,8 @@ pub const TASK_DEFINITION: &[(&str, &str)] = &[
     ("containerDefinitions[].healthCheck", "ecs/render/probes.rs: readiness probes"),
     ("containerDefinitions[].dependsOn", "ecs/render/dependencies.rs: start order"),
     ("containerDefinitions[].stopTimeout", "ecs/render/mod.rs: termination grace period"),
+    ("containerDefinitions[].startTimeout", "ecs/task/observed.rs: start_deadline, enforced by the service planner"),
+    ("containerDefinitions[].restartPolicy", "ecs/render/mod.rs: pod restartPolicy and rules; ecs/task/lifecycle.rs: which restarts ECS makes"),
     ("containerDefinitions[].mountPoints", "ecs/render/volumes.rs"),
     ("containerDefinitions[].volumesFrom", "ecs/render/volumes.rs"),
     ("containerDefinitions[].links", "ecs/render/network.rs: host aliases"),
