@@ -96,7 +96,7 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
         (Some(refusal), _) => Err(Error::LaunchRefused(refusal)),
         // A run waiting for its task definition or capacity provider is woken by their watches.
         (None, Some(_)) => Ok(Action::requeue(Duration::from_secs(60))),
-        (None, None) => Ok(Action::await_change()),
+        (None, None) => Ok(plan.look_again.map_or_else(Action::await_change, Action::requeue)),
     }
 }
 

@@ -51,6 +51,9 @@ impl Event {
     }
 }
 
+/// The stopped reason of a task whose containers waited on a dependency past its startTimeout.
+pub const START_TIMEOUT_REASON: &str = "Task failed to start: a container dependency did not reach its condition within startTimeout";
+
 /// The operator's settings that shape the plans.
 #[derive(Clone, Debug)]
 pub struct Limits {

@@ -163,7 +163,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     let start_deadlines: Vec<i64> = input.tasks.iter().filter_map(Task::start_deadline).collect();
     let timed_out: Vec<&Task> = input.tasks.iter().filter(|t| t.start_deadline().is_some_and(|d| d <= now) && !stopping.iter().any(|(s, _)| s.name() == t.name())).collect();
     stopping.extend(timed_out.into_iter()
-        .map(|t| (t, Stop::new(StopCode::TaskFailedToStart, "Task failed to start: a container dependency did not reach its condition within startTimeout"))));
+        .map(|t| (t, Stop::new(StopCode::TaskFailedToStart, super::START_TIMEOUT_REASON))));
     let stopped_now: BTreeSet<String> = stopping.iter().map(|(t, _)| t.name()).collect();
     let active: Vec<&Task> = input.tasks.iter().filter(|t| t.is_active() && !stopped_now.contains(&t.name())).collect();
     // Each active task's health, read once: the breaker, the views and the rollout step all use it.

@@ -5,7 +5,7 @@
 use kube::ResourceExt;
 
 use super::conditions::{self, Want};
-use super::{Event, Launched, Problem};
+use super::{Event, Launched, Problem, START_TIMEOUT_REASON};
 use crate::api::{TaskRun, TaskRunStatus, TaskSummary};
 use crate::ecs::capacity::CapacityStrategy;
 use crate::ecs::task::labels;
@@ -36,6 +36,8 @@ pub struct RunStart {
 pub struct TaskRunPlan {
     pub starts: Vec<RunStart>,
     pub stops: Vec<(String, Stop)>,
+    /// When a task still waiting on a dependency reaches its startTimeout, if one does.
+    pub look_again: Option<std::time::Duration>,
 }
 
 /// How many tasks the run asks for (RunTask's `count`, 1 to 10).
@@ -55,9 +57,13 @@ fn launched(run: &TaskRun) -> bool {
 
 pub fn plan(input: &TaskRunInput) -> TaskRunPlan {
     let run = input.run;
-    let stops = input.tasks.iter().filter(|t| t.needs_stop()).map(|t| (t.name(), t.state.stop.clone().expect("a task that needs a stop has one"))).collect();
+    let mut stops: Vec<(String, Stop)> = input.tasks.iter().filter(|t| t.needs_stop()).map(|t| (t.name(), t.state.stop.clone().expect("a task that needs a stop has one"))).collect();
+    // A task whose containers wait on a dependency past its startTimeout fails to start.
+    let deadlines: Vec<(&Task, i64)> = input.tasks.iter().filter_map(|t| Some((t, t.start_deadline()?))).collect();
+    stops.extend(deadlines.iter().filter(|(t, at)| *at <= input.now && !t.needs_stop()).map(|(t, _)| (t.name(), Stop::new(StopCode::TaskFailedToStart, START_TIMEOUT_REASON))));
+    let look_again = deadlines.iter().filter(|(_, at)| *at > input.now).map(|(_, at)| std::time::Duration::from_secs((at - input.now) as u64)).min();
     if launched(run) || input.problem.is_some() {
-        return TaskRunPlan { starts: vec![], stops };
+        return TaskRunPlan { starts: vec![], stops, look_again };
     }
     let count = count(run);
     let providers: Vec<Option<String>> = match input.strategy {
@@ -68,7 +74,7 @@ pub fn plan(input: &TaskRunInput) -> TaskRunPlan {
         .filter(|(index, _)| !input.tasks.iter().any(|t| t.name() == pod_name(run, *index)))
         .map(|(index, provider)| RunStart { index, provider })
         .collect();
-    TaskRunPlan { starts, stops }
+    TaskRunPlan { starts, stops, look_again }
 }
 
 pub struct Outcome {
@@ -202,4 +208,24 @@ fn summarise(tasks: &[Task], previous: &[TaskSummary], stopping: &[(String, Stop
     }
     summaries.sort_by(|a, b| a.pod_name.cmp(&b.pod_name));
     summaries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecs::plan::testing::TaskBuilder;
+
+    /// A RunTask task waits on its dependencies no longer than startTimeout either
+    /// (API_ContainerDefinition `startTimeout`): then it fails to start.
+    #[test]
+    fn a_run_task_waiting_past_its_start_timeout_fails_to_start() {
+        let run: TaskRun = serde_json::from_value(serde_json::json!({"apiVersion": "berth.dev/v1alpha1", "kind": "TaskRun",
+            "metadata": {"name": "once", "namespace": "ns"}, "spec": {"taskDefinition": "batch:1"}, "status": {"tasks": []}})).unwrap();
+        let tasks = [TaskBuilder::new("once-1", 100).on("n1", "a").start_timeout(60, 100).build()];
+        let input = |now| TaskRunInput { run: &run, tasks: &tasks, strategy: None, problem: None, unsupported: &[], now };
+        let waiting = plan(&input(150));
+        assert_eq!((waiting.stops.len(), waiting.look_again), (0, Some(std::time::Duration::from_secs(10))));
+        let failed = plan(&input(160));
+        assert_eq!(failed.stops, vec![("once-1".to_string(), Stop::new(StopCode::TaskFailedToStart, START_TIMEOUT_REASON))]);
+    }
 }
