@@ -342,11 +342,44 @@ impl Operator {
     pub fn terminate(&self) {
         unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
     }
+
+    /// SIGSTOP: the process freezes mid-work (a VM pause, a stalled node),
+    /// its monotonic clock running on.
+    pub fn pause(&self) {
+        unsafe { libc::kill(self.pid as i32, libc::SIGSTOP) };
+    }
+
+    /// SIGCONT: the paused process runs on from where it stopped.
+    pub fn resume(&self) {
+        unsafe { libc::kill(self.pid as i32, libc::SIGCONT) };
+    }
+
+    /// Whether the process still runs (or is paused); false once it exited.
+    pub fn is_running(&self) -> bool {
+        crate::plane::alive(self.pid)
+    }
+
+    /// Waits up to `timeout` for the process to exit; whether it did.
+    pub async fn exited_within(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        // No event to wait on for another process's exit: poll /proc, briefly.
+        while self.is_running() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        true
+    }
 }
 
 impl Drop for Operator {
     fn drop(&mut self) {
-        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
+        // SIGCONT too: a paused operator acts on SIGTERM only once resumed.
+        unsafe {
+            libc::kill(self.pid as i32, libc::SIGTERM);
+            libc::kill(self.pid as i32, libc::SIGCONT);
+        }
     }
 }
 

@@ -1,0 +1,122 @@
+//! Issue 19: faults injected while Berth works, each under the invariant
+//! recorder (no Service over maximumPercent, none below minimumHealthyPercent
+//! by Berth's choice, no duplicate task ids, convergence within a bound after
+//! the last fault). The suite runs short versions; the long ones, as in the
+//! issue, are one command (see docs/reliability.md):
+//!
+//!   BERTH_CHAOS_SERVICES=20 BERTH_CHAOS_OPERATOR_KILLS=20 BERTH_CHAOS_TASK_SERVICES=50 \
+//!   BERTH_CHAOS_TASK_KILLS=1000 cargo test -p berth-tests --test chaos
+//!
+//! `BERTH_CHAOS_SEED` replays a run's random choices (each test prints its seed).
+use std::time::{Duration, Instant};
+
+use berth_tests::chaos::{Dice, kill_task, setting};
+use berth_tests::fixture::{Operator, TestNamespace, client, install_crds};
+use berth_tests::invariants::Recorder;
+use berth_tests::objects::{apply, manifest};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+use serde_json::{Value, json};
+
+/// The deployment bounds the services are given, one each in turn: ECS's
+/// default, a fast one, a surge-limited one, a stop-first one.
+const BOUNDS: [(i32, i32); 4] = [(100, 200), (50, 200), (50, 150), (0, 100)];
+
+/// A task definition whose container has a health check, so a task is healthy
+/// once Ready rather than after ECS's 40 seconds without one.
+fn task_definition(family: &str, image: &str) -> Value {
+    manifest("TaskDefinition", family, json!({"memory": "64", "containerDefinitions": [{"name": "app", "image": image,
+        "healthCheck": {"command": ["CMD-SHELL", "true"]}}]}))
+}
+
+fn service(name: &str, desired: usize, (min, max): (i32, i32)) -> Value {
+    manifest("Service", name, json!({"taskDefinition": name, "desiredCount": desired,
+        "deploymentConfiguration": {"minimumHealthyPercent": min, "maximumPercent": max}}))
+}
+
+/// `count` services app-0.. with 1 to 4 tasks, each its own family, applied
+/// as one List.
+fn services(ns: &str, count: usize, dice: &mut Dice) {
+    let mut items = vec![];
+    for i in 0..count {
+        let name = format!("app-{i}");
+        items.push(task_definition(&name, "app:0"));
+        items.push(service(&name, dice.between(1, 4), BOUNDS[i % BOUNDS.len()]));
+    }
+    apply(ns, &json!({"apiVersion": "v1", "kind": "List", "items": items}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_killed_at_random_moments_during_rollouts_and_scaling_converges() {
+    install_crds();
+    let (count, kills) = (setting("BERTH_CHAOS_SERVICES", 6), setting("BERTH_CHAOS_OPERATOR_KILLS", 5));
+    let mut dice = Dice::from_env();
+    eprintln!("seed {}: {kills} operator SIGKILLs over {count} services", dice.seed);
+    let ns = TestNamespace::create("chaos-kill");
+    let recorder = Recorder::start(&ns.name).await;
+    services(&ns.name, count, &mut dice);
+    let start = |n: usize| Operator::start(&format!("chaos-kill-{n}"), &["--namespace", &ns.name]);
+    let mut operator = start(0);
+    let (mut rollouts, mut scalings) = (0, 0);
+    for kill in 1..=kills {
+        // One to three changes, then the kill at a random moment of their work.
+        for _ in 0..dice.between(1, 3) {
+            let name = format!("app-{}", dice.below(count));
+            if dice.below(2) == 0 {
+                rollouts += 1;
+                apply(&ns.name, &task_definition(&name, &format!("app:{kill}")));
+            } else {
+                scalings += 1;
+                let i: usize = name[4..].parse().unwrap();
+                apply(&ns.name, &service(&name, dice.between(0, 5), BOUNDS[i % BOUNDS.len()]));
+            }
+        }
+        tokio::time::sleep(dice.moment(Duration::from_millis(200), Duration::from_secs(4))).await;
+        operator.kill();
+        assert!(operator.exited_within(Duration::from_secs(10)).await, "SIGKILL did not stop {}", operator.log.display());
+        operator = start(kill);
+    }
+    let last_fault = Instant::now();
+    let converged = recorder.wait_converged(Duration::from_secs(240)).await;
+    let report = recorder.finish().await;
+    eprintln!("{kills} SIGKILLs during {rollouts} rollouts and {scalings} scale changes of {count} services; converged {converged:?} \
+        after the last; {report}");
+    assert!(last_fault.elapsed() >= converged);
+    report.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_task_kills_are_replaced_without_duplicates() {
+    install_crds();
+    let (count, kills) = (setting("BERTH_CHAOS_TASK_SERVICES", 10), setting("BERTH_CHAOS_TASK_KILLS", 100));
+    let mut dice = Dice::from_env();
+    eprintln!("seed {}: {kills} task kills over {count} services", dice.seed);
+    let ns = TestNamespace::create("chaos-tasks");
+    let recorder = Recorder::start(&ns.name).await;
+    services(&ns.name, count, &mut dice);
+    let _operator = Operator::start("chaos-tasks", &["--namespace", &ns.name]);
+    let first = recorder.wait_converged(Duration::from_secs(180)).await;
+    eprintln!("{count} services up in {first:?}");
+
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    let started = Instant::now();
+    let mut killed = 0;
+    while killed < kills {
+        let tasks = recorder.kept_tasks();
+        if tasks.is_empty() {
+            // Every task already killed and not yet replaced: let Berth catch up.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert!(started.elapsed() < Duration::from_secs(600), "no task to kill for minutes");
+            continue;
+        }
+        if kill_task(&pods, &tasks[dice.below(tasks.len())]).await {
+            killed += 1;
+        }
+        tokio::time::sleep(dice.moment(Duration::ZERO, Duration::from_millis(100))).await;
+    }
+    let killing = started.elapsed();
+    let converged = recorder.wait_converged(Duration::from_secs(180)).await;
+    let report = recorder.finish().await;
+    eprintln!("{killed} tasks killed over {killing:?} across {count} services; converged {converged:?} after the last; {report}");
+    report.assert_clean();
+}
