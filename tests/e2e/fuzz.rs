@@ -7,7 +7,7 @@
 //! refused (a task definition Berth accepts must run).
 //!
 //! The suite runs `BERTH_FUZZ_CASES` (default 2,000) cases per property and
-//! `BERTH_FUZZ_DRY_RUNS` (default 100) dry runs; the long run, documented in
+//! `BERTH_FUZZ_DRY_RUNS` (default 200) dry runs; the long run, documented in
 //! docs/reliability.md, is
 //!
 //!   BERTH_FUZZ_CASES=100000 BERTH_FUZZ_DRY_RUNS=2000 cargo test -p berth-tests --test fuzz
@@ -21,11 +21,12 @@ use berth::import::{ImportOptions, import};
 use berth_tests::chaos::setting;
 use berth_tests::ecs_shapes::{corpus, cql_expression, import_input, mutated_document, task_definitions};
 use berth_tests::fixture::{TestNamespace, client, install_crds};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, TestRunner};
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn runner(cases: usize) -> TestRunner {
     TestRunner::new(Config { cases: cases as u32, failure_persistence: None, ..Config::default() })
@@ -94,10 +95,11 @@ fn the_renderer_never_panics() {
 async fn pods_rendered_from_accepted_task_definitions_are_accepted_by_the_api_server() {
     install_crds();
     let ns = TestNamespace::create("fuzz-pods");
-    let samples = setting("BERTH_FUZZ_DRY_RUNS", 100);
+    let samples = setting("BERTH_FUZZ_DRY_RUNS", 200);
     let client = client().await;
     let definitions: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns.name, &ApiResource::erase::<TaskDefinition>(&()));
-    let pods: Api<Pod> = Api::namespaced(client, &ns.name);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+    let accounts: Api<ServiceAccount> = Api::namespaced(client, &ns.name);
     let dry_run = PostParams { dry_run: true, ..PostParams::default() };
     let strategy = mutated_document(task_definitions(&corpus()));
     let mut runner = runner(samples);
@@ -114,15 +116,20 @@ async fn pods_rendered_from_accepted_task_definitions_are_accepted_by_the_api_se
             .unwrap_or_else(|e| panic!("an accepted task definition (from {source}) does not read as a spec: {e}\n{}", stored.data["spec"]));
         let Ok(pod) = render_pod(&spec, &context(&ns.name, &name)) else { continue };
         rendered += 1;
+        // Berth makes a task role's ServiceAccount before its first task (controller/task_roles.rs).
+        if let Some(account) = pod.spec.as_ref().and_then(|s| s.service_account_name.clone()) {
+            let account = ServiceAccount { metadata: ObjectMeta { name: Some(account), ..ObjectMeta::default() }, ..ServiceAccount::default() };
+            match accounts.create(&PostParams::default(), &account).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.is_already_exists() => {}
+                Err(e) => panic!("creating the task role's ServiceAccount: {e}"),
+            }
+        }
         if let Err(e) = pods.create(&dry_run, &pod).await {
-            refused_pods.push(format!("from {source}: {e}\n  task definition: {}", compact(&stored.data["spec"])));
+            refused_pods.push(format!("from {source}: {e}\n  task definition: {}", stored.data["spec"]));
         }
     }
     eprintln!("{samples} mutated task definitions: {accepted} accepted by the API server, {rendered} rendered, {} pods refused", refused_pods.len());
     assert!(rendered > 0, "no sample got as far as a pod");
     assert!(refused_pods.is_empty(), "{} rendered pods refused by the API server:\n{}", refused_pods.len(), refused_pods.join("\n"));
-}
-
-fn compact(value: &Value) -> String {
-    value.to_string()
 }
