@@ -5,15 +5,17 @@
 //! issue, are one command (see docs/reliability.md):
 //!
 //!   BERTH_CHAOS_SERVICES=20 BERTH_CHAOS_OPERATOR_KILLS=20 BERTH_CHAOS_TASK_SERVICES=50 \
-//!   BERTH_CHAOS_TASK_KILLS=1000 cargo test -p berth-tests --test chaos
+//!   BERTH_CHAOS_TASK_KILLS=1000 BERTH_CHAOS_RESTART_SERVICES=20 cargo test -p berth-tests --test chaos
 //!
 //! `BERTH_CHAOS_SEED` replays a run's random choices (each test prints its seed).
 use std::time::{Duration, Instant};
 
 use berth_tests::chaos::{Dice, kill_task, setting};
-use berth_tests::fixture::{Operator, TestNamespace, client, install_crds};
+use berth_tests::fixture::{Operator, TestNamespace, client, client_for, install_crds, plane, repo_root};
 use berth_tests::invariants::Recorder;
-use berth_tests::objects::{apply, manifest};
+use berth_tests::kubectl::Kubectl;
+use berth_tests::objects::{apply, apply_with, manifest};
+use berth_tests::plane::{Plane, PlaneConfig};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use serde_json::{Value, json};
@@ -36,14 +38,20 @@ fn service(name: &str, desired: usize, (min, max): (i32, i32)) -> Value {
 
 /// `count` services app-0.. with 1 to 4 tasks, each its own family, applied
 /// as one List.
-fn services(ns: &str, count: usize, dice: &mut Dice) {
+fn services(kubectl: &Kubectl, ns: &str, count: usize, dice: &mut Dice) {
     let mut items = vec![];
     for i in 0..count {
         let name = format!("app-{i}");
         items.push(task_definition(&name, "app:0"));
         items.push(service(&name, dice.between(1, 4), BOUNDS[i % BOUNDS.len()]));
     }
-    apply(ns, &json!({"apiVersion": "v1", "kind": "List", "items": items}));
+    apply_with(kubectl, ns, &json!({"apiVersion": "v1", "kind": "List", "items": items}));
+}
+
+/// A new revision of every service's task definition, in one List: a rollout of all of them.
+fn roll_all(kubectl: &Kubectl, ns: &str, count: usize, image: &str) {
+    let items: Vec<Value> = (0..count).map(|i| task_definition(&format!("app-{i}"), image)).collect();
+    apply_with(kubectl, ns, &json!({"apiVersion": "v1", "kind": "List", "items": items}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -54,7 +62,7 @@ async fn the_operator_killed_at_random_moments_during_rollouts_and_scaling_conve
     eprintln!("seed {}: {kills} operator SIGKILLs over {count} services", dice.seed);
     let ns = TestNamespace::create("chaos-kill");
     let recorder = Recorder::start(&ns.name).await;
-    services(&ns.name, count, &mut dice);
+    services(&plane().kubectl(), &ns.name, count, &mut dice);
     let start = |n: usize| Operator::start(&format!("chaos-kill-{n}"), &["--namespace", &ns.name]);
     let mut operator = start(0);
     let (mut rollouts, mut scalings) = (0, 0);
@@ -93,7 +101,7 @@ async fn random_task_kills_are_replaced_without_duplicates() {
     eprintln!("seed {}: {kills} task kills over {count} services", dice.seed);
     let ns = TestNamespace::create("chaos-tasks");
     let recorder = Recorder::start(&ns.name).await;
-    services(&ns.name, count, &mut dice);
+    services(&plane().kubectl(), &ns.name, count, &mut dice);
     let _operator = Operator::start("chaos-tasks", &["--namespace", &ns.name]);
     let first = recorder.wait_converged(Duration::from_secs(180)).await;
     eprintln!("{count} services up in {first:?}");
@@ -118,5 +126,43 @@ async fn random_task_kills_are_replaced_without_duplicates() {
     let converged = recorder.wait_converged(Duration::from_secs(180)).await;
     let report = recorder.finish().await;
     eprintln!("{killed} tasks killed over {killing:?} across {count} services; converged {converged:?} after the last; {report}");
+    report.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_restart_and_an_etcd_crash_mid_rollout_converge() {
+    // A plane of its own: restarting the run's plane would fail every other test.
+    // Its processes are tied to this thread (the test's), which outlives it.
+    let mut own = Plane::start(&PlaneConfig::default()).expect("a plane of this test's own");
+    let kubectl = own.kubectl();
+    let crds = repo_root().join("crds").display().to_string();
+    kubectl.run(&["apply", "--server-side", "-f", &crds]).unwrap();
+    kubectl.run(&["wait", "--for=condition=Established", "--timeout=60s", "-f", &crds]).unwrap();
+    let ns = "restarts";
+    kubectl.run(&["create", "namespace", ns]).unwrap();
+    let count = setting("BERTH_CHAOS_RESTART_SERVICES", 6);
+    let mut dice = Dice::from_env();
+    eprintln!("seed {}: kube-apiserver restarted and etcd killed during rollouts of {count} services", dice.seed);
+    services(&kubectl, ns, count, &mut dice);
+    let recorder = Recorder::start_with(client_for(&own.kubeconfig).await, ns).await;
+    let admin = own.kubeconfig.display().to_string();
+    let _operator = Operator::start_with_env("chaos-restarts", &["--namespace", ns], &[("KUBECONFIG", admin.as_str())]);
+    let up = recorder.wait_converged(Duration::from_secs(120)).await;
+    eprintln!("{count} services up in {up:?}");
+
+    roll_all(&kubectl, ns, count, "app:1");
+    tokio::time::sleep(dice.moment(Duration::from_millis(200), Duration::from_secs(2))).await;
+    let restarting = Instant::now();
+    own.restart("kube-apiserver", libc::SIGTERM).expect("restarting kube-apiserver");
+    eprintln!("kube-apiserver restarted mid-rollout, ready again after {:?}", restarting.elapsed());
+    roll_all(&kubectl, ns, count, "app:2");
+    tokio::time::sleep(dice.moment(Duration::from_millis(200), Duration::from_secs(2))).await;
+    let killing = Instant::now();
+    own.restart("etcd", libc::SIGKILL).expect("restarting etcd");
+    eprintln!("etcd killed mid-rollout and restarted on its data; API ready again after {:?}", killing.elapsed());
+
+    let converged = recorder.wait_converged(Duration::from_secs(240)).await;
+    let report = recorder.finish().await;
+    eprintln!("converged {converged:?} after the etcd restart; {report}");
     report.assert_clean();
 }

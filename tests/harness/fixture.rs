@@ -72,7 +72,12 @@ pub fn adopt_plane(plane: SharedPlane) -> anyhow::Result<()> {
 static PLANE: OnceLock<SharedPlane> = OnceLock::new();
 
 pub async fn client() -> Client {
-    let kubeconfig = Kubeconfig::read_from(&plane().kubeconfig).expect("reading kubeconfig");
+    client_for(&plane().kubeconfig).await
+}
+
+/// A client of the plane whose admin kubeconfig is `kubeconfig` (a test's own plane).
+pub async fn client_for(kubeconfig: &std::path::Path) -> Client {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig).expect("reading kubeconfig");
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("kubeconfig");
     Client::try_from(config).expect("client")
 }

@@ -30,8 +30,8 @@ use berth::api::{SchedulingStrategy, Service};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::Api;
-use kube::runtime::watcher;
+use kube::api::{Api, ListParams};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::ResourceExt;
 use tokio::sync::Notify;
 
@@ -107,6 +107,7 @@ struct State {
 
 /// Watches one namespace from `start` until dropped.
 pub struct Recorder {
+    client: kube::Client,
     namespace: String,
     state: Arc<Mutex<State>>,
     changed: Arc<Notify>,
@@ -120,13 +121,21 @@ enum Change {
 }
 
 impl Recorder {
-    /// Starts watching `namespace`; returns once all three watches have listed.
+    /// Starts watching `namespace` of the run's plane; returns once all three watches have listed.
     pub async fn start(namespace: &str) -> Recorder {
-        let client = client().await;
+        Recorder::start_with(client().await, namespace).await
+    }
+
+    /// `start` on the plane `client` talks to. The watches back off and
+    /// resume across API server and etcd restarts.
+    pub async fn start_with(client: kube::Client, namespace: &str) -> Recorder {
+        let client_for_lists = client.clone();
         let tasks = watcher::Config::default().labels(SERVICE);
-        let pods = watcher(Api::<Pod>::namespaced(client.clone(), namespace), tasks).map(|e| e.map(Change::Pod));
-        let services = watcher(Api::<Service>::namespaced(client.clone(), namespace), watcher::Config::default()).map(|e| e.map(Change::Service));
-        let slices = watcher(Api::<EndpointSlice>::namespaced(client, namespace), watcher::Config::default()).map(|e| e.map(Change::Slice));
+        let pods = watcher(Api::<Pod>::namespaced(client.clone(), namespace), tasks).default_backoff().map(|e| e.map(Change::Pod));
+        let services = watcher(Api::<Service>::namespaced(client.clone(), namespace), watcher::Config::default()).default_backoff()
+            .map(|e| e.map(Change::Service));
+        let slices = watcher(Api::<EndpointSlice>::namespaced(client, namespace), watcher::Config::default()).default_backoff()
+            .map(|e| e.map(Change::Slice));
         let mut changes = futures::stream::select_all([pods.boxed(), services.boxed(), slices.boxed()]);
         let state = Arc::new(Mutex::new(State { started: Some(Instant::now()), ..State::default() }));
         let changed = Arc::new(Notify::new());
@@ -153,7 +162,7 @@ impl Recorder {
             }
         };
         tokio::time::timeout(Duration::from_secs(30), listed).await.expect("the invariant recorder's watches listed within 30 s");
-        Recorder { namespace: namespace.to_string(), state, changed, watching }
+        Recorder { client: client_for_lists, namespace: namespace.to_string(), state, changed, watching }
     }
 
     /// From now until [`Recorder::stale_leader_window_ends`], only a stale
@@ -171,15 +180,19 @@ impl Recorder {
     /// count of healthy tasks, none other live, status.runningCount equal to
     /// it, and every ready endpoint of its EndpointSlices a healthy task of it.
     /// Past `bound` that is a violation. Returns how long it took.
+    ///
+    /// The watches' view is confirmed by fresh lists: after a restart of the
+    /// API server a watch may not have noticed it broke, and its view is old.
     pub async fn wait_converged(&self, bound: Duration) -> Duration {
         let started = Instant::now();
         let converged = async {
             loop {
                 let notified = self.changed.notified();
-                if self.state.lock().unwrap().unconverged().is_empty() {
+                if self.state.lock().unwrap().unconverged().is_empty() && self.listed_unconverged().await.is_empty() {
                     return;
                 }
-                notified.await;
+                // A watch that broke unnoticed brings no event: look again within a second.
+                let _ = tokio::time::timeout(Duration::from_secs(1), notified).await;
             }
         };
         if tokio::time::timeout(bound, converged).await.is_err() {
@@ -192,6 +205,26 @@ impl Recorder {
             self.state.lock().unwrap().report.checks += 1;
         }
         started.elapsed()
+    }
+
+    /// `unconverged` on fresh lists from the API server (an error reads as not converged).
+    async fn listed_unconverged(&self) -> Vec<String> {
+        async fn listed<K>(api: Api<K>, params: ListParams) -> Result<BTreeMap<String, Arc<K>>, kube::Error>
+        where
+            K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+        {
+            Ok(api.list(&params).await?.items.into_iter().map(|o| (key(&o), Arc::new(o))).collect())
+        }
+        let (client, ns) = (&self.client, self.namespace.as_str());
+        let lists = futures::try_join!(
+            listed(Api::<Pod>::namespaced(client.clone(), ns), ListParams::default().labels(SERVICE)),
+            listed(Api::<Service>::namespaced(client.clone(), ns), ListParams::default()),
+            listed(Api::<EndpointSlice>::namespaced(client.clone(), ns), ListParams::default()),
+        );
+        match lists {
+            Ok((pods, services, slices)) => unconverged(&pods, &services, &slices),
+            Err(e) => vec![format!("listing: {e}")],
+        }
     }
 
     /// The live tasks not told to stop, by name: what a fault may kill.
@@ -232,20 +265,31 @@ impl State {
     fn apply(&mut self, change: Change, now: Instant) -> bool {
         self.report.events += 1;
         match change {
-            Change::Pod(event) => {
-                let (listed, touched) = self.pods.apply(event);
-                if let Some(pod) = touched {
-                    self.check_pod(&pod, now);
+            Change::Pod(event) => match self.pods.apply(event) {
+                Applied::Touched(pod) => {
+                    self.check_pod(&pod, now, true);
+                    false
                 }
-                listed
-            }
+                // What changed while the watch was down is judged as of now;
+                // the moments of stop decisions made then are unknown, so
+                // those are not judged against the minimum.
+                Applied::Listed(pods) => {
+                    pods.iter().for_each(|pod| self.check_pod(pod, now, false));
+                    true
+                }
+                Applied::Nothing => false,
+            },
             Change::Service(event) => {
                 let before = match &event {
                     watcher::Event::Apply(s) => self.services.live.get(&key(s)).and_then(|s| s.status.clone()),
                     _ => None,
                 };
-                let (listed, touched) = self.services.apply(event);
-                if let (Some(since), Some(service)) = (self.stale_since, &touched) {
+                let (listed, touched) = match self.services.apply(event) {
+                    Applied::Touched(service) => (false, vec![service]),
+                    Applied::Listed(services) => (true, services),
+                    Applied::Nothing => (false, vec![]),
+                };
+                if let (Some(since), false, Some(service)) = (self.stale_since, listed, touched.first()) {
                     // The Service is steady: a status written now is a stale leader's.
                     self.report.checks += 1;
                     if service.status != before {
@@ -253,7 +297,7 @@ impl State {
                             key(service.as_ref()), now - since, serde_json::to_string(&service.status).unwrap_or_default()));
                     }
                 }
-                if let Some(service) = touched {
+                for service in touched {
                     let desired = service.spec.desired_count.unwrap_or(0).max(0) as u32;
                     let history = self.desired.entry(key(service.as_ref())).or_default();
                     if history.back().is_none_or(|(_, last)| *last != desired) {
@@ -263,7 +307,7 @@ impl State {
                 self.confirm_suspects(now);
                 listed
             }
-            Change::Slice(event) => self.slices.apply(event).0,
+            Change::Slice(event) => matches!(self.slices.apply(event), Applied::Listed(_)),
         }
     }
 
@@ -273,7 +317,9 @@ impl State {
             .filter(|p| is_live(p) && !told_to_stop(p))
     }
 
-    fn check_pod(&mut self, pod: &Arc<Pod>, now: Instant) {
+    /// The checks of one pod event; `at_its_moment` is false for a pod met
+    /// in a relist, whose changes happened at unknown times.
+    fn check_pod(&mut self, pod: &Arc<Pod>, now: Instant, at_its_moment: bool) {
         let name = pod.name_any();
         let new_to_us = self.first_seen.insert(name.clone());
         // Unique ids: no two live tasks with one task id.
@@ -310,7 +356,8 @@ impl State {
             self.suspects.push(Suspect { service: service.clone(), at: now, count: kept, kind: Bound::Max, detail });
         }
         // Min: judged when Berth decides to stop a healthy task.
-        if told_to_stop(pod) && pod.annotations().get(STOPPED_REASON).is_some_and(|r| r.starts_with(BERTHS_CHOICE)) && self.told.insert(name.clone()) {
+        let newly_told = told_to_stop(pod) && self.told.insert(name.clone());
+        if at_its_moment && newly_told && pod.annotations().get(STOPPED_REASON).is_some_and(|r| r.starts_with(BERTHS_CHOICE)) {
             self.report.checks += 1;
             let healthy = self.kept(&service).filter(|p| is_healthy(p)).count() as u32;
             if healthy < bounds.min_healthy(desired) {
@@ -364,26 +411,32 @@ impl State {
         }
     }
 
-    /// What keeps each Service from having converged (empty when all have).
     fn unconverged(&self) -> Vec<String> {
+        unconverged(&self.pods.live, &self.services.live, &self.slices.live)
+    }
+}
+
+/// What keeps each Service from having converged (empty when all have).
+fn unconverged(pods: &BTreeMap<String, Arc<Pod>>, services: &BTreeMap<String, Arc<Service>>, slices: &BTreeMap<String, Arc<EndpointSlice>>) -> Vec<String> {
+    {
         let mut waiting = vec![];
-        for (name, svc) in &self.services.live {
+        for (name, svc) in services {
             if svc.spec.scheduling_strategy == Some(SchedulingStrategy::Daemon) {
                 continue;
             }
             let desired = svc.spec.desired_count.unwrap_or(0).max(0) as usize;
-            let tasks: Vec<&Arc<Pod>> = self.pods.live.values().filter(|p| p.labels().get(SERVICE) == Some(name) && is_live(p)).collect();
+            let tasks: Vec<&Arc<Pod>> = pods.values().filter(|p| p.labels().get(SERVICE) == Some(name) && is_live(p)).collect();
             let healthy: Vec<String> = tasks.iter().filter(|p| is_healthy(p) && !told_to_stop(p)).map(|p| p.name_any()).collect();
             let running = svc.status.as_ref().and_then(|s| s.running_count).unwrap_or(-1);
             if healthy.len() != desired || tasks.len() != desired || running != desired as i32 {
                 waiting.push(format!("{name}: desired {desired}, {} healthy, {} live, status.runningCount {running}", healthy.len(), tasks.len()));
                 continue;
             }
-            let stray = self.slices.live.values()
+            let stray = slices.values()
                 .flat_map(|s| s.endpoints.iter())
                 .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false))
                 .filter_map(|e| e.target_ref.as_ref()?.name.clone())
-                .filter(|pod| self.pods.live.get(pod).is_some_and(|p| p.labels().get(SERVICE) == Some(name)) && !healthy.contains(pod))
+                .filter(|pod| pods.get(pod).is_some_and(|p| p.labels().get(SERVICE) == Some(name)) && !healthy.contains(pod))
                 .collect::<Vec<_>>();
             if !stray.is_empty() {
                 waiting.push(format!("{name}: ready endpoints for tasks not healthy or gone: {stray:?}"));
@@ -401,42 +454,49 @@ fn told_to_stop(pod: &Pod) -> bool {
 /// The objects of one watch as it last listed and changed them.
 struct Objects<K> {
     live: BTreeMap<String, Arc<K>>,
-    /// During a re-list (after a watch broke): the names listed so far; the
-    /// others were deleted while the watch was down.
-    relisting: Option<BTreeSet<String>>,
+    /// During a (re)list: the objects listed so far. They replace `live` at
+    /// once when the list is done, so no check ever sees half a list.
+    listing: Option<BTreeMap<String, Arc<K>>>,
 }
 
 impl<K> Default for Objects<K> {
     fn default() -> Self {
-        Objects { live: BTreeMap::new(), relisting: None }
+        Objects { live: BTreeMap::new(), listing: None }
     }
 }
 
+/// What one watch event did.
+enum Applied<K> {
+    /// A (re)list finished: every object now.
+    Listed(Vec<Arc<K>>),
+    /// One object added or changed.
+    Touched(Arc<K>),
+    Nothing,
+}
+
 impl<K: kube::Resource + Clone> Objects<K> {
-    /// Applies a watch event: whether it ended a list, and the object it touched.
-    fn apply(&mut self, event: watcher::Event<K>) -> (bool, Option<Arc<K>>) {
+    fn apply(&mut self, event: watcher::Event<K>) -> Applied<K> {
         match event {
-            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
+            watcher::Event::Apply(o) => {
                 let o = Arc::new(o);
-                if let Some(listed) = self.relisting.as_mut() {
-                    listed.insert(key(o.as_ref()));
-                }
                 self.live.insert(key(o.as_ref()), o.clone());
-                (false, Some(o))
+                Applied::Touched(o)
+            }
+            watcher::Event::InitApply(o) => {
+                self.listing.get_or_insert_default().insert(key(&o), Arc::new(o));
+                Applied::Nothing
             }
             watcher::Event::Delete(o) => {
                 self.live.remove(&key(&o));
-                (false, None)
+                Applied::Nothing
             }
             watcher::Event::Init => {
-                self.relisting = Some(BTreeSet::new());
-                (false, None)
+                self.listing = Some(BTreeMap::new());
+                Applied::Nothing
             }
             watcher::Event::InitDone => {
-                if let Some(listed) = self.relisting.take() {
-                    self.live.retain(|name, _| listed.contains(name));
-                }
-                (true, None)
+                self.live = self.listing.take().unwrap_or_default();
+                Applied::Listed(self.live.values().cloned().collect())
             }
         }
     }
