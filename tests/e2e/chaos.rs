@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use berth_tests::chaos::{Dice, kill_task, setting};
-use berth_tests::fixture::{Operator, TestNamespace, client, client_for, install_crds, plane, repo_root};
+use berth_tests::fixture::{Operator, TestNamespace, client, client_for, install_crds, plane, repo_root, write_service_account_kubeconfig};
 use berth_tests::invariants::Recorder;
 use berth_tests::kubectl::Kubectl;
 use berth_tests::objects::{apply, apply_with, manifest};
@@ -129,17 +129,25 @@ async fn random_task_kills_are_replaced_without_duplicates() {
     report.assert_clean();
 }
 
+/// A plane for one test, with Berth's CRDs and a namespace for its services:
+/// for faults that would break every other test on the run's plane.
+fn own_plane() -> (Plane, &'static str) {
+    let plane = Plane::start(&PlaneConfig::default()).expect("a plane of this test's own");
+    let kubectl = plane.kubectl();
+    let crds = repo_root().join("crds").display().to_string();
+    kubectl.run(&["apply", "--server-side", "-f", &crds]).unwrap();
+    kubectl.run(&["wait", "--for=condition=Established", "--timeout=60s", "-f", &crds]).unwrap();
+    let ns = "chaos";
+    kubectl.run(&["create", "namespace", ns]).unwrap();
+    (plane, ns)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_server_restart_and_an_etcd_crash_mid_rollout_converge() {
     // A plane of its own: restarting the run's plane would fail every other test.
     // Its processes are tied to this thread (the test's), which outlives it.
-    let mut own = Plane::start(&PlaneConfig::default()).expect("a plane of this test's own");
+    let (mut own, ns) = own_plane();
     let kubectl = own.kubectl();
-    let crds = repo_root().join("crds").display().to_string();
-    kubectl.run(&["apply", "--server-side", "-f", &crds]).unwrap();
-    kubectl.run(&["wait", "--for=condition=Established", "--timeout=60s", "-f", &crds]).unwrap();
-    let ns = "restarts";
-    kubectl.run(&["create", "namespace", ns]).unwrap();
     let count = setting("BERTH_CHAOS_RESTART_SERVICES", 6);
     let mut dice = Dice::from_env();
     eprintln!("seed {}: kube-apiserver restarted and etcd killed during rollouts of {count} services", dice.seed);
@@ -164,5 +172,65 @@ async fn an_api_server_restart_and_an_etcd_crash_mid_rollout_converge() {
     let converged = recorder.wait_converged(Duration::from_secs(240)).await;
     let report = recorder.finish().await;
     eprintln!("converged {converged:?} after the etcd restart; {report}");
+    report.assert_clean();
+}
+
+/// API Priority and Fairness on the test's own plane: the operator's requests
+/// get 1 concurrency share of the server's and are refused with 429 beyond it.
+const THROTTLE: &str = r#"
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: PriorityLevelConfiguration
+metadata: {name: berth-throttled}
+spec:
+  type: Limited
+  limited:
+    nominalConcurrencyShares: 1
+    lendablePercent: 0
+    limitResponse: {type: Reject}
+---
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: FlowSchema
+metadata: {name: berth-throttled}
+spec:
+  priorityLevelConfiguration: {name: berth-throttled}
+  matchingPrecedence: 100
+  rules:
+  - subjects: [{kind: ServiceAccount, serviceAccount: {name: berth, namespace: default}}]
+    resourceRules: [{verbs: ["*"], apiGroups: ["*"], resources: ["*"], namespaces: ["*"], clusterScope: true}]
+    nonResourceRules: [{verbs: ["*"], nonResourceURLs: ["*"]}]
+"#;
+
+/// The 429s the API server answered the throttled operator with, from its metrics.
+fn throttled_requests(kubectl: &Kubectl) -> u64 {
+    let metrics = kubectl.run(&["get", "--raw=/metrics"]).expect("the API server's metrics");
+    metrics.lines().filter(|l| l.starts_with("apiserver_flowcontrol_rejected_requests_total") && l.contains("priority_level=\"berth-throttled\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum::<f64>() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_refusing_requests_with_429_is_backed_off_from_and_converged_through() {
+    let (own, ns) = own_plane();
+    let kubectl = own.kubectl();
+    // The operator as a ServiceAccount: an admin certificate is exempt from
+    // priority and fairness.
+    kubectl.run(&["create", "serviceaccount", "berth", "-n", "default"]).unwrap();
+    kubectl.run(&["create", "clusterrolebinding", "berth", "--clusterrole=cluster-admin", "--serviceaccount=default:berth"]).unwrap();
+    let operator_kubeconfig = own.dir.join("berth.kubeconfig");
+    write_service_account_kubeconfig(&kubectl, "berth", "default", &operator_kubeconfig);
+    kubectl.run_with_input(&["apply", "-f", "-"], THROTTLE).unwrap();
+    let count = setting("BERTH_CHAOS_THROTTLED_SERVICES", 10);
+    let mut dice = Dice::from_env();
+    eprintln!("seed {}: {count} services rolled out through an API server refusing the operator with 429", dice.seed);
+    let recorder = Recorder::start_with(client_for(&own.kubeconfig).await, ns).await;
+    services(&kubectl, ns, count, &mut dice);
+    let config = operator_kubeconfig.display().to_string();
+    let _operator = Operator::start_with_env("chaos-throttled", &["--namespace", ns], &[("KUBECONFIG", config.as_str())]);
+    let up = recorder.wait_converged(Duration::from_secs(240)).await;
+    roll_all(&kubectl, ns, count, "app:1");
+    let rolled = recorder.wait_converged(Duration::from_secs(240)).await;
+    let refused = throttled_requests(&kubectl);
+    let report = recorder.finish().await;
+    eprintln!("{refused} requests refused with 429; up in {up:?}, rolled out in {rolled:?}; {report}");
+    assert!(refused > 0, "the API server never refused the operator: no fault was injected");
     report.assert_clean();
 }

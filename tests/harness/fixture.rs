@@ -268,18 +268,24 @@ pub fn operator_kubeconfig() -> &'static PathBuf {
             .expect("rendering the chart's RBAC");
         kubectl.run_with_input(&["apply", "--server-side", "--force-conflicts", "-n", OPERATOR_NAMESPACE, "-f", "-"], &rbac)
             .expect("applying the chart's RBAC");
-        let token = kubectl.run(&["create", "token", OPERATOR_RELEASE, "-n", OPERATOR_NAMESPACE, "--duration=24h"]).expect("a token");
-        let admin = kubectl.run(&["config", "view", "--raw", "--minify", "-o", "json"]).expect("kubeconfig");
-        let mut config: serde_json::Value = serde_json::from_str(&admin).expect("kubeconfig JSON");
-        let user = config["contexts"][0]["context"]["user"].clone();
-        config["users"] = serde_json::json!([{"name": user, "user": {"token": token.trim()}}]);
         let path = plane().kubeconfig.with_file_name(format!("operator-{}.kubeconfig", std::process::id()));
-        std::fs::write(&path, config.to_string()).expect("writing the operator kubeconfig");
+        write_service_account_kubeconfig(&kubectl, OPERATOR_RELEASE, OPERATOR_NAMESPACE, &path);
         let whoami = kubectl.run(&["auth", "whoami", "--kubeconfig", &path.display().to_string(), "-o", "jsonpath={.status.userInfo.username}"])
             .expect("kubectl auth whoami");
         assert_eq!(whoami, format!("system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_RELEASE}"));
         path
     })
+}
+
+/// Writes to `path` a kubeconfig of the plane `kubectl` talks to that
+/// authenticates as ServiceAccount `namespace/name` (a token of a day).
+pub fn write_service_account_kubeconfig(kubectl: &Kubectl, name: &str, namespace: &str, path: &std::path::Path) {
+    let token = kubectl.run(&["create", "token", name, "-n", namespace, "--duration=24h"]).expect("a token");
+    let admin = kubectl.run(&["config", "view", "--raw", "--minify", "-o", "json"]).expect("kubeconfig");
+    let mut config: serde_json::Value = serde_json::from_str(&admin).expect("kubeconfig JSON");
+    let user = config["contexts"][0]["context"]["user"].clone();
+    config["users"] = serde_json::json!([{"name": user, "user": {"token": token.trim()}}]);
+    std::fs::write(path, config.to_string()).expect("writing a ServiceAccount kubeconfig");
 }
 
 /// A `berth-operator` process against the plane, authenticated as the
