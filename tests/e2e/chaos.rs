@@ -54,15 +54,22 @@ fn roll_all(kubectl: &Kubectl, ns: &str, count: usize, image: &str) {
     apply_with(kubectl, ns, &json!({"apiVersion": "v1", "kind": "List", "items": items}));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_operator_killed_at_random_moments_during_rollouts_and_scaling_converges() {
+/// A namespace of the run's plane with `count` services, watched by the
+/// recorder from before they exist, and the dice of the test (its seed printed).
+async fn services_under_watch(prefix: &str, count: usize, faults: &str) -> (TestNamespace, Recorder, Dice) {
     install_crds();
-    let (count, kills) = (setting("BERTH_CHAOS_SERVICES", 6), setting("BERTH_CHAOS_OPERATOR_KILLS", 5));
     let mut dice = Dice::from_env();
-    eprintln!("seed {}: {kills} operator SIGKILLs over {count} services", dice.seed);
-    let ns = TestNamespace::create("chaos-kill");
+    eprintln!("seed {}: {faults} over {count} services", dice.seed);
+    let ns = TestNamespace::create(prefix);
     let recorder = Recorder::start(&ns.name).await;
     services(&plane().kubectl(), &ns.name, count, &mut dice);
+    (ns, recorder, dice)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_killed_at_random_moments_during_rollouts_and_scaling_converges() {
+    let (count, kills) = (setting("BERTH_CHAOS_SERVICES", 6), setting("BERTH_CHAOS_OPERATOR_KILLS", 5));
+    let (ns, recorder, mut dice) = services_under_watch("chaos-kill", count, &format!("{kills} operator SIGKILLs")).await;
     let start = |n: usize| Operator::start(&format!("chaos-kill-{n}"), &["--namespace", &ns.name]);
     let mut operator = start(0);
     let (mut rollouts, mut scalings) = (0, 0);
@@ -95,13 +102,8 @@ async fn the_operator_killed_at_random_moments_during_rollouts_and_scaling_conve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_task_kills_are_replaced_without_duplicates() {
-    install_crds();
     let (count, kills) = (setting("BERTH_CHAOS_TASK_SERVICES", 10), setting("BERTH_CHAOS_TASK_KILLS", 100));
-    let mut dice = Dice::from_env();
-    eprintln!("seed {}: {kills} task kills over {count} services", dice.seed);
-    let ns = TestNamespace::create("chaos-tasks");
-    let recorder = Recorder::start(&ns.name).await;
-    services(&plane().kubectl(), &ns.name, count, &mut dice);
+    let (ns, recorder, mut dice) = services_under_watch("chaos-tasks", count, &format!("{kills} task kills")).await;
     let _operator = Operator::start("chaos-tasks", &["--namespace", &ns.name]);
     let first = recorder.wait_converged(Duration::from_secs(180)).await;
     eprintln!("{count} services up in {first:?}");
