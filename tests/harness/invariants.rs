@@ -501,3 +501,40 @@ impl<K: kube::Resource + Clone> Objects<K> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_count_bound_is_judged_against_every_desired_count_seen_around_it() {
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        let mut state = State::default();
+        state.desired.insert("web".into(), VecDeque::from([(at(0), 4), (at(10), 8)]));
+        // Pods of the scale-up seen 2 s before the count that caused them: the max is 8's.
+        assert_eq!(state.desired_between("web", at(8), at(8), Bound::Max), 8);
+        // The min is the smaller count of that moment, 4's.
+        assert_eq!(state.desired_between("web", at(8), at(8), Bound::Min), 4);
+        // After a scale-in to 2 the bound of 8 holds for SCALE_IN_GRACE, then 2's.
+        state.desired.get_mut("web").unwrap().push_back((at(20), 2));
+        assert_eq!(state.desired_between("web", at(40), at(40), Bound::Max), 8);
+        assert_eq!(state.desired_between("web", at(20) + SCALE_IN_GRACE + SKEW, at(60), Bound::Max), 2);
+    }
+
+    fn pod(name: &str) -> Pod {
+        Pod { metadata: kube::api::ObjectMeta { name: Some(name.into()), ..Default::default() }, ..Default::default() }
+    }
+
+    #[test]
+    fn a_relist_replaces_the_objects_at_once_when_it_is_done() {
+        let mut pods = Objects::<Pod>::default();
+        pods.apply(watcher::Event::Apply(pod("gone")));
+        pods.apply(watcher::Event::Init);
+        assert!(matches!(pods.apply(watcher::Event::InitApply(pod("kept"))), Applied::Nothing));
+        assert!(pods.live.contains_key("gone"), "half a list never shows");
+        let Applied::Listed(listed) = pods.apply(watcher::Event::InitDone) else { panic!("a finished list") };
+        assert_eq!(listed.iter().map(|p| p.name_any()).collect::<Vec<_>>(), ["kept"]);
+        assert_eq!(pods.live.keys().collect::<Vec<_>>(), ["kept"]);
+    }
+}
