@@ -114,6 +114,67 @@ fn invalid_manifests_are_rejected_naming_the_field() {
     assert!(problems.is_empty(), "{} of {} invalid manifests misbehaved:\n{}", problems.len(), files.len(), problems.join("\n"));
 }
 
+/// One row of `tests/fixtures/api/invalid-mutations.yaml`: a valid fixture
+/// with exactly one field set to a value the API must refuse, naming it.
+#[derive(serde::Deserialize)]
+struct Mutation {
+    base: String,
+    path: String,
+    value: Value,
+    expect: String,
+}
+
+/// Sets the field at `path` (dot-separated; a number indexes an array) to
+/// `value`, making the objects and array elements on the way.
+fn set_path(object: &mut Value, path: &str, value: Value) {
+    let mut at = object;
+    for segment in path.split('.') {
+        at = match segment.parse::<usize>() {
+            Ok(index) => {
+                if !at.is_array() {
+                    *at = Value::Array(vec![]);
+                }
+                let items = at.as_array_mut().unwrap();
+                while items.len() <= index {
+                    items.push(Value::Object(Default::default()));
+                }
+                &mut items[index]
+            }
+            Err(_) => {
+                if !at.is_object() {
+                    *at = Value::Object(Default::default());
+                }
+                at.as_object_mut().unwrap().entry(segment).or_insert(Value::Null)
+            }
+        };
+    }
+    *at = value;
+}
+
+#[test]
+fn field_mutations_of_valid_manifests_are_rejected_naming_the_field() {
+    install_crds();
+    let ns = TestNamespace::create("api-mutations");
+    let kubectl = plane().kubectl();
+    let fixtures = repo_root().join("tests/fixtures/api");
+    let table = std::fs::read_to_string(fixtures.join("invalid-mutations.yaml")).unwrap();
+    let mutations: Vec<Mutation> = serde_saphyr::from_str(&table).unwrap_or_else(|e| panic!("invalid-mutations.yaml: {e}"));
+    let invalid_files = yaml_files(&fixtures.join("invalid")).len();
+    assert!(invalid_files + mutations.len() >= 150, "at least 150 invalid manifests in all, {} files and {} mutations", invalid_files, mutations.len());
+    let mut problems = vec![];
+    for Mutation { base, path, value, expect } in mutations {
+        let mut object: Value = serde_saphyr::from_str(&std::fs::read_to_string(fixtures.join("valid").join(&base)).unwrap()).unwrap();
+        set_path(&mut object, &path, value.clone());
+        let case = format!("{base} with {path} = {value}");
+        match kubectl.run_with_input(&["apply", "--server-side", "--dry-run=server", "-n", &ns.name, "-f", "-"], &object.to_string()) {
+            Ok(_) => problems.push(format!("{case}: accepted, but should be rejected ({expect})")),
+            Err(e) if !e.to_string().contains(&expect) => problems.push(format!("{case}: message lacks '{expect}': {e}")),
+            Err(_) => {}
+        }
+    }
+    assert!(problems.is_empty(), "{} invalid mutations misbehaved:\n{}", problems.len(), problems.join("\n"));
+}
+
 const WEB: &str = r#"
 apiVersion: berth.dev/v1alpha1
 kind: TaskDefinition

@@ -5,6 +5,7 @@
 //! `BERTH_SCALE_BATCH` run it larger (e.g. 20000 and 500, with nodes to match).
 use std::time::{Duration, Instant};
 
+use berth_tests::chaos::setting;
 use berth_tests::fixture::{Operator, TestNamespace, client, wait_for};
 use berth_tests::objects::{apply, manifest};
 use berth_tests::pools::Pool;
@@ -15,10 +16,6 @@ use serde_json::json;
 
 /// The chart's memory limit for the operator (charts/berth/values.yaml).
 const CHART_MEMORY_LIMIT_MIB: u64 = 512;
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn resident_mib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the operator's /proc status");

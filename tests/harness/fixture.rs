@@ -72,7 +72,12 @@ pub fn adopt_plane(plane: SharedPlane) -> anyhow::Result<()> {
 static PLANE: OnceLock<SharedPlane> = OnceLock::new();
 
 pub async fn client() -> Client {
-    let kubeconfig = Kubeconfig::read_from(&plane().kubeconfig).expect("reading kubeconfig");
+    client_for(&plane().kubeconfig).await
+}
+
+/// A client of the plane whose admin kubeconfig is `kubeconfig` (a test's own plane).
+pub async fn client_for(kubeconfig: &std::path::Path) -> Client {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig).expect("reading kubeconfig");
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("kubeconfig");
     Client::try_from(config).expect("client")
 }
@@ -263,18 +268,24 @@ pub fn operator_kubeconfig() -> &'static PathBuf {
             .expect("rendering the chart's RBAC");
         kubectl.run_with_input(&["apply", "--server-side", "--force-conflicts", "-n", OPERATOR_NAMESPACE, "-f", "-"], &rbac)
             .expect("applying the chart's RBAC");
-        let token = kubectl.run(&["create", "token", OPERATOR_RELEASE, "-n", OPERATOR_NAMESPACE, "--duration=24h"]).expect("a token");
-        let admin = kubectl.run(&["config", "view", "--raw", "--minify", "-o", "json"]).expect("kubeconfig");
-        let mut config: serde_json::Value = serde_json::from_str(&admin).expect("kubeconfig JSON");
-        let user = config["contexts"][0]["context"]["user"].clone();
-        config["users"] = serde_json::json!([{"name": user, "user": {"token": token.trim()}}]);
         let path = plane().kubeconfig.with_file_name(format!("operator-{}.kubeconfig", std::process::id()));
-        std::fs::write(&path, config.to_string()).expect("writing the operator kubeconfig");
+        write_service_account_kubeconfig(&kubectl, OPERATOR_RELEASE, OPERATOR_NAMESPACE, &path);
         let whoami = kubectl.run(&["auth", "whoami", "--kubeconfig", &path.display().to_string(), "-o", "jsonpath={.status.userInfo.username}"])
             .expect("kubectl auth whoami");
         assert_eq!(whoami, format!("system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_RELEASE}"));
         path
     })
+}
+
+/// Writes to `path` a kubeconfig of the plane `kubectl` talks to that
+/// authenticates as ServiceAccount `namespace/name` (a token of a day).
+pub fn write_service_account_kubeconfig(kubectl: &Kubectl, name: &str, namespace: &str, path: &std::path::Path) {
+    let token = kubectl.run(&["create", "token", name, "-n", namespace, "--duration=24h"]).expect("a token");
+    let admin = kubectl.run(&["config", "view", "--raw", "--minify", "-o", "json"]).expect("kubeconfig");
+    let mut config: serde_json::Value = serde_json::from_str(&admin).expect("kubeconfig JSON");
+    let user = config["contexts"][0]["context"]["user"].clone();
+    config["users"] = serde_json::json!([{"name": user, "user": {"token": token.trim()}}]);
+    std::fs::write(path, config.to_string()).expect("writing a ServiceAccount kubeconfig");
 }
 
 /// A `berth-operator` process against the plane, authenticated as the
@@ -342,11 +353,44 @@ impl Operator {
     pub fn terminate(&self) {
         unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
     }
+
+    /// SIGSTOP: the process freezes mid-work (a VM pause, a stalled node),
+    /// its monotonic clock running on.
+    pub fn pause(&self) {
+        unsafe { libc::kill(self.pid as i32, libc::SIGSTOP) };
+    }
+
+    /// SIGCONT: the paused process runs on from where it stopped.
+    pub fn resume(&self) {
+        unsafe { libc::kill(self.pid as i32, libc::SIGCONT) };
+    }
+
+    /// Whether the process still runs (or is paused); false once it exited.
+    pub fn is_running(&self) -> bool {
+        crate::plane::alive(self.pid)
+    }
+
+    /// Waits up to `timeout` for the process to exit; whether it did.
+    pub async fn exited_within(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        // No event to wait on for another process's exit: poll /proc, briefly.
+        while self.is_running() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        true
+    }
 }
 
 impl Drop for Operator {
     fn drop(&mut self) {
-        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
+        // SIGCONT too: a paused operator acts on SIGTERM only once resumed.
+        unsafe {
+            libc::kill(self.pid as i32, libc::SIGTERM);
+            libc::kill(self.pid as i32, libc::SIGCONT);
+        }
     }
 }
 

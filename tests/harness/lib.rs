@@ -3,8 +3,11 @@
 //! tests share.
 pub mod argocd;
 pub mod bench;
+pub mod chaos;
 pub mod demo;
+pub mod ecs_shapes;
 pub mod fixture;
+pub mod invariants;
 pub mod kubectl;
 pub mod objects;
 pub mod plane;

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::fixture::plane;
+use crate::kubectl::Kubectl;
 
 /// A Berth object of `kind` (TaskDefinition, Service, TaskRun) named `name`.
 pub fn manifest(kind: &str, name: &str, spec: Value) -> Value {
@@ -12,8 +13,12 @@ pub fn manifest(kind: &str, name: &str, spec: Value) -> Value {
 
 /// Applies `manifest` (one object or a List) server-side in namespace `ns`.
 pub fn apply(ns: &str, manifest: &Value) {
-    plane().kubectl().run_with_input(&["apply", "--server-side", "-n", ns, "-f", "-"], &manifest.to_string())
-        .unwrap_or_else(|e| panic!("{e:#}"));
+    apply_with(&plane().kubectl(), ns, manifest);
+}
+
+/// `apply` on the plane `kubectl` talks to (a test's own plane).
+pub fn apply_with(kubectl: &Kubectl, ns: &str, manifest: &Value) {
+    kubectl.run_with_input(&["apply", "--server-side", "-n", ns, "-f", "-"], &manifest.to_string()).unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 /// `kubectl get OBJECT -o jsonpath=PATH` in `ns`, OBJECT as kubectl names it

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::rules;
+use super::rules::ENV_NAME_PATTERN;
 
 /// Status conditions (`Ready`, `Progressing`, `Degraded`, ...), one per `type`.
 pub type Conditions = Vec<Condition>;
@@ -17,7 +18,8 @@ pub type Conditions = Vec<Condition>;
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyValuePair {
-    /// Name of the variable or property.
+    /// Name of the variable or property: printable ASCII, no `=`.
+    #[schemars(pattern(ENV_NAME_PATTERN))]
     pub name: String,
     /// Value of the variable or property.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -182,7 +184,8 @@ pub enum LogDriver {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Secret {
-    /// Environment variable (or log option) name the secret is exposed as.
+    /// Environment variable (or log option) name the secret is exposed as: printable ASCII, no `=`.
+    #[schemars(pattern(ENV_NAME_PATTERN))]
     pub name: String,
     /// Secrets Manager ARN (optionally `:json-key:version-stage:version-id`) or SSM parameter ARN/name.
     pub value_from: String,

@@ -26,10 +26,37 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
             .and_then(|s| s.properties.as_mut())
             .and_then(|p| p.get_mut("spec"));
         if let Some(spec) = spec {
-            optional_enums_accept_unset(spec);
+            each_schema(spec, &mut |field| {
+                optional_enums_accept_unset(field);
+                int32_fields_stay_in_range(field);
+            });
         }
     }
     crds
+}
+
+/// The apiserver does not enforce `format: int32`: a larger integer was stored, and then no
+/// Berth type could read the object (found by fuzzing: `memoryReservation: 2^63 - 1`). So each
+/// 32-bit field gets the bounds of its type where its own are wider or absent.
+fn int32_fields_stay_in_range(schema: &mut JSONSchemaProps) {
+    if schema.format.as_deref() == Some("int32") {
+        let (low, high) = (f64::from(i32::MIN), f64::from(i32::MAX));
+        schema.minimum = Some(schema.minimum.map_or(low, |m| m.max(low)));
+        schema.maximum = Some(schema.maximum.map_or(high, |m| m.min(high)));
+    }
+}
+
+/// Calls `visit` on `schema` and every schema below it (properties and array items).
+fn each_schema(schema: &mut JSONSchemaProps, visit: &mut impl FnMut(&mut JSONSchemaProps)) {
+    visit(schema);
+    let children = schema.properties.iter_mut().flat_map(|p| p.values_mut());
+    let items = match schema.items.as_mut() {
+        Some(JSONSchemaPropsOrArray::Schema(items)) => Some(items.as_mut()),
+        _ => None,
+    };
+    for child in children.chain(items) {
+        each_schema(child, visit);
+    }
 }
 
 /// The ECS tools write `null` or `""` for an enum field they leave unset. The apiserver checks
@@ -48,14 +75,6 @@ fn optional_enums_accept_unset(schema: &mut JSONSchemaProps) {
             message: Some(format!("must be one of {} (or null or \"\" for unset)", values.join(", "))),
             ..ValidationRule::default()
         });
-    }
-    let children = schema.properties.iter_mut().flat_map(|p| p.values_mut());
-    let items = match schema.items.as_mut() {
-        Some(JSONSchemaPropsOrArray::Schema(items)) => Some(items.as_mut()),
-        _ => None,
-    };
-    for child in children.chain(items) {
-        optional_enums_accept_unset(child);
     }
 }
 
@@ -136,6 +155,15 @@ mod tests {
         assert_eq!(ipc_mode.get("enum"), None);
         assert_eq!(ipc_mode["x-kubernetes-validations"][0]["rule"], json!("self in ['', 'host', 'task', 'none']"));
         assert_eq!(ipc_mode["maxLength"], json!(4));
+    }
+
+    #[test]
+    fn int32_fields_are_bounded_to_their_type() {
+        let container = &schema("taskdefinitions.berth.dev")["spec"]["properties"]["containerDefinitions"]["items"]["properties"];
+        assert_eq!((&container["memoryReservation"]["minimum"], &container["memoryReservation"]["maximum"]), (&json!(0.0), &json!(2147483647.0)));
+        // A bound of its own that is narrower stays.
+        let port = &container["portMappings"]["items"]["properties"]["containerPort"];
+        assert!(port["maximum"].as_f64().unwrap() <= 65535.0, "{port}");
     }
 
     #[test]

@@ -4,6 +4,10 @@ use kube::core::Rule;
 
 /// ECS names (family, container, volume): 1-255 letters, digits, `_` and `-`.
 pub const NAME_PATTERN: &str = "^[A-Za-z0-9_-]{1,255}$";
+/// An environment variable name (and so a secret's, or a property's): what a pod's `env`
+/// accepts, printable ASCII except `=`. Anything else passed the CRD but was refused at
+/// pod creation, so the task could never start (found by fuzzing the renderer).
+pub const ENV_NAME_PATTERN: &str = "^[ -<>-~]+$";
 
 /// Launch type and capacity provider strategy (Service, TaskRun, a TaskSchedule's ECS target).
 pub fn launch_type_or_strategy() -> Rule {

@@ -74,13 +74,12 @@ async fn main() -> Result<()> {
     let health = std::sync::Arc::new(berth::runtime::http::Health::default());
     let bound = berth::runtime::http::serve(http_addr, health.clone()).await.with_context(|| format!("listening on {http_addr}"))?;
     tracing::info!("serving /livez, /readyz and /metrics on http://{bound}");
-    let client = berth::runtime::client::rate_limited(qps, burst).await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
-    tracing::info!(qps, burst, "client rate limit");
-    controller::wait_for_crds(&client).await;
     // With BERTH_LEADER_ELECTION_LEASE (the Helm chart sets it for HA) only
     // the replica holding that Lease reconciles. A standby is live and ready:
     // it is doing its job, which is to wait.
     let Ok(lease) = std::env::var("BERTH_LEADER_ELECTION_LEASE") else {
+        let client = controller_client(qps, burst, None).await?;
+        controller::wait_for_crds(&client).await;
         tracing::info!(namespace = ?config.namespace, "berth-operator started");
         controller::run(client, config, health, shutdown_signal()).await;
         tracing::info!("berth-operator stopped");
@@ -88,12 +87,16 @@ async fn main() -> Result<()> {
     };
     let lease_namespace = std::env::var("BERTH_LEADER_ELECTION_NAMESPACE").unwrap_or_else(|_| "default".into());
     let identity = std::env::var("POD_NAME").unwrap_or_else(|_| format!("berth-operator-{}", std::process::id()));
-    tracing::info!(%lease, %lease_namespace, %identity, "standing by for the leader Lease");
-    health.stand_by();
     // A client of its own, as kube-controller-manager does: renewals must not
     // queue behind the controllers' requests on a shared connection pool.
-    let election_client = berth::runtime::client::rate_limited(qps, burst).await.context("connecting to Kubernetes for leader election")?;
+    let election_client = berth::runtime::client::rate_limited(qps, burst, None).await.context("connecting to Kubernetes for leader election")?;
     let elector = berth::runtime::leader::Elector::new(election_client, &lease_namespace, &lease, &identity);
+    // The controllers' writes go out only while the Lease is known held: a
+    // leader paused past its renew deadline must not act on stale caches.
+    let client = controller_client(qps, burst, Some(elector.fence())).await?;
+    controller::wait_for_crds(&client).await;
+    tracing::info!(%lease, %lease_namespace, %identity, "standing by for the leader Lease");
+    health.stand_by();
     let mut leadership = tokio::select! {
         leadership = elector.acquire() => leadership,
         _ = shutdown_signal() => return Ok(()),
@@ -110,6 +113,13 @@ async fn main() -> Result<()> {
         // not to be trusted; a restart stands by again with fresh ones.
         _ = leadership.lost() => bail!("lost the leader Lease; exiting so that this replica stands by afresh"),
     }
+}
+
+/// The controllers' client, writing only while `fence` (if any) is open.
+async fn controller_client(qps: f64, burst: u32, fence: Option<berth::runtime::fence::Fence>) -> Result<kube::Client> {
+    let client = berth::runtime::client::rate_limited(qps, burst, fence).await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
+    tracing::info!(qps, burst, "client rate limit");
+    Ok(client)
 }
 
 /// SIGTERM or SIGINT: stop taking work and let running reconciles finish.

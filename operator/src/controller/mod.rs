@@ -19,7 +19,7 @@ mod unplaced;
 mod written;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{StreamExt, future};
 use k8s_openapi::api::apps::v1::ControllerRevision;
@@ -201,27 +201,9 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
     let recorder = Recorder::new(client.clone(), reporter);
 
-    // Pods: each change wakes the pod's owner.
     let (pods, pod_writer) = reflector::store::<Pod>();
     let (service_triggers, services_woken) = futures::channel::mpsc::unbounded();
     let (run_triggers, runs_woken) = futures::channel::mpsc::unbounded();
-    let pod_cache = watcher(api::<Pod>(&client, &ns), managed.clone()).default_backoff().modify(trim_task_pod).reflect(pod_writer)
-        .touched_objects()
-        .for_each({
-            let service_triggers = service_triggers.clone();
-            move |pod| {
-                if let Ok(pod) = pod {
-                    if let Some(owner) = controller_of::<Service>(&pod) {
-                        let _ = service_triggers.unbounded_send(owner);
-                    }
-                    if let Some(owner) = controller_of::<TaskRun>(&pod) {
-                        let _ = run_triggers.unbounded_send(owner);
-                    }
-                }
-                future::ready(())
-            }
-        });
-
     // Nodes: a change (joined, left, Ready flipped) wakes every service and
     // every capacity provider.
     let (nodes, node_writer) = reflector::store::<Node>();
@@ -286,7 +268,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
 
     // Their EndpointSlices: a task leaving them may let its draining pod be deleted.
     let (endpoint_slices, slice_writer) = reflector::store::<EndpointSlice>();
-    let slice_cache = cache(api::<EndpointSlice>(&client, &ns), managed, slice_writer)
+    let slice_cache = cache(api::<EndpointSlice>(&client, &ns), managed.clone(), slice_writer)
         .for_each({
             let (triggers, services) = (service_triggers.clone(), services.clone());
             move |slice| {
@@ -323,6 +305,26 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
         health: health.clone(),
         synced: synced_rx,
     });
+
+    // Pods: each change settles its create and wakes the pod's owner.
+    let pod_cache = watcher(api::<Pod>(&client, &ns), managed).default_backoff().modify(trim_task_pod).reflect(pod_writer)
+        .touched_objects()
+        .for_each({
+            let (service_triggers, ctx) = (service_triggers.clone(), ctx.clone());
+            move |pod| {
+                if let Ok(pod) = pod {
+                    // Settled before the owner wakes, so its pass counts the create done.
+                    ctx.expectations.lock().unwrap().observed(&pod.name_any(), Instant::now());
+                    if let Some(owner) = controller_of::<Service>(&pod) {
+                        let _ = service_triggers.unbounded_send(owner);
+                    }
+                    if let Some(owner) = controller_of::<TaskRun>(&pod) {
+                        let _ = run_triggers.unbounded_send(owner);
+                    }
+                }
+                future::ready(())
+            }
+        });
     let controller_config = controller::Config::default().concurrency(config.concurrency);
 
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));

@@ -165,6 +165,7 @@ fn invalid_reason(error: &RenderError) -> &'static str {
         RenderError::DependencyCycle(_) => "DependencyCycle",
         RenderError::InvalidTaskSize { .. } | RenderError::TaskSizeExceeded(_) => "InvalidTaskSize",
         RenderError::InvalidPortRange { .. } => "InvalidPortRange",
+        RenderError::DuplicateHostPort { .. } => "DuplicateHostPort",
         RenderError::DuplicateContainer(_)
         | RenderError::UnknownContainer { .. }
         | RenderError::UnknownVolume { .. }

@@ -19,6 +19,8 @@ use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::runtime::fence::{Fence, FenceLayer};
+
 /// kube-controller-manager's 20/30 apply to each of its controllers' own
 /// client (the Deployment and the ReplicaSet controllers, and its events,
 /// each have a bucket); Berth's one bucket serves what those do together.
@@ -33,14 +35,19 @@ pub const DEFAULT_BURST: u32 = 100;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A client for the current kubeconfig (or in-cluster config) whose requests
-/// are limited to `qps` per second with bursts of `burst`.
-pub async fn rate_limited(qps: f64, burst: u32) -> anyhow::Result<kube::Client> {
+/// are limited to `qps` per second with bursts of `burst`; with a `fence`, its
+/// writes go out only while the fence is open (a leader's Lease is held).
+pub async fn rate_limited(qps: f64, burst: u32, fence: Option<Fence>) -> anyhow::Result<kube::Client> {
     let config = kube::Config::infer().await?;
     let limit = RateLimitLayer::new(qps, burst)?;
     // The timeout sits inside the rate limit: time spent queued for a token is
-    // the client's own choice, not the server failing to answer.
+    // the client's own choice, not the server failing to answer. The fence sits
+    // between them, so it is checked after the queueing, just before sending.
     let builder = kube::client::ClientBuilder::try_from(config)?.with_layer(&TimeoutLayer(REQUEST_TIMEOUT));
-    Ok(builder.with_layer(&limit).build())
+    Ok(match fence {
+        Some(fence) => builder.with_layer(&FenceLayer(fence)).with_layer(&limit).build(),
+        None => builder.with_layer(&limit).build(),
+    })
 }
 
 /// The error of a request that got no response within its bound.

@@ -7,6 +7,10 @@
 //! local clock, so clock skew between nodes cannot cause two leaders. Writes
 //! carry the resourceVersion they were based on, so of two candidates racing
 //! for an expired Lease exactly one wins.
+//!
+//! While leading, the elector keeps a [`Fence`] open until the renew deadline
+//! of the last renewal it sent; the controllers' client sends no write past
+//! it (see [`crate::runtime::fence`]).
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -15,6 +19,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::Client;
+
+use crate::runtime::fence::Fence;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -108,6 +114,7 @@ pub struct Elector {
     api: Api<Lease>,
     name: String,
     identity: String,
+    fence: Fence,
 }
 
 /// Held while leading: `lost` resolves if leadership ends, `release` hands
@@ -120,7 +127,13 @@ pub struct Leadership {
 
 impl Elector {
     pub fn new(client: Client, namespace: &str, name: &str, identity: &str) -> Elector {
-        Elector { api: Api::namespaced(client, namespace), name: name.into(), identity: identity.into() }
+        Elector { api: Api::namespaced(client, namespace), name: name.into(), identity: identity.into(), fence: Fence::new(RENEW_DEADLINE) }
+    }
+
+    /// The fence this elector keeps open while it holds the Lease, for the
+    /// controllers' client ([`crate::runtime::fence::FenceLayer`]).
+    pub fn fence(&self) -> Fence {
+        self.fence.clone()
     }
 
     /// Waits, watching the Lease, until this candidate holds it.
@@ -132,7 +145,8 @@ impl Elector {
         let mut listed = false;
         loop {
             if listed {
-                let outcome = match next(seen.as_ref(), &self.identity, Instant::now()) {
+                let sent = Instant::now();
+                let outcome = match next(seen.as_ref(), &self.identity, sent) {
                     Next::Create => Some(self.write(None).await),
                     Next::Take => Some(self.write(current.clone()).await),
                     Next::WaitUntil(at) => tokio::select! {
@@ -141,7 +155,7 @@ impl Elector {
                     },
                 };
                 match outcome {
-                    Some(Ok(lease)) => return self.lead(lease),
+                    Some(Ok(lease)) => return self.lead(lease, sent),
                     // Lost a race (conflict) or the API failed: the watch
                     // brings the Lease as it now is.
                     Some(Err(e)) => {
@@ -185,13 +199,15 @@ impl Elector {
         }
     }
 
-    fn lead(self, lease: Lease) -> Leadership {
+    fn lead(self, lease: Lease, sent: Instant) -> Leadership {
         tracing::info!(lease = %self.name, identity = %self.identity, "acquired the leader Lease");
+        self.fence.held_from(sent);
         let (lost_tx, lost) = watch::channel(false);
         let elector = std::sync::Arc::new(self);
         let renewing = elector.clone();
         let renewer = tokio::spawn(async move {
-            renewing.renew(lease).await;
+            renewing.renew(lease, sent).await;
+            renewing.fence.close();
             let _ = lost_tx.send(true);
         });
         Leadership { lost, renewer, elector }
@@ -202,14 +218,19 @@ impl Elector {
     /// attempt gets only what is left of that deadline (client-go bounds each
     /// renew by RenewDeadline the same way), so a request the API server never
     /// answers cannot keep this replica leading past it, while a standby
-    /// takes over once LEASE_DURATION has passed.
-    async fn renew(&self, mut lease: Lease) {
-        let mut last_renewal = Instant::now();
+    /// takes over once LEASE_DURATION has passed. A renewal counts from when
+    /// it was sent, not answered: the standby's clock starts no earlier.
+    async fn renew(&self, mut lease: Lease, acquired: Instant) {
+        let mut last_renewal = acquired;
         loop {
             tokio::time::sleep(RENEW_INTERVAL).await;
+            let sent = Instant::now();
             let left = RENEW_DEADLINE.saturating_sub(last_renewal.elapsed());
             match tokio::time::timeout(left, self.try_renew(&lease)).await {
-                Ok(Renewal::Renewed(renewed)) => (lease, last_renewal) = (renewed, Instant::now()),
+                Ok(Renewal::Renewed(renewed)) => {
+                    (lease, last_renewal) = (renewed, sent);
+                    self.fence.held_from(sent);
+                }
                 Ok(Renewal::Retry(fresh)) => lease = fresh.unwrap_or(lease),
                 Ok(Renewal::Lost) => {
                     tracing::error!("the leader Lease is held by someone else now");
@@ -261,6 +282,7 @@ impl Leadership {
     pub async fn release(self) {
         self.renewer.abort();
         let elector = &self.elector;
+        elector.fence.close();
         let released = async {
             let mut lease = elector.api.get(&elector.name).await?;
             if Record::of(&lease).holder.as_deref() != Some(elector.identity.as_str()) {
@@ -316,7 +338,7 @@ mod tests {
     async fn a_renewal_the_api_server_never_answers_ends_leadership_by_the_renew_deadline() {
         let elector = Elector::new(unanswering_client(), "default", "berth", "a");
         let t0 = Instant::now();
-        elector.renew(taken(Lease::default(), "a")).await;
+        elector.renew(taken(Lease::default(), "a"), t0).await;
         let led = Instant::now() - t0;
         assert!(led <= RENEW_DEADLINE, "led for {led:?} without renewing");
         assert!(led < LEASE_DURATION);

@@ -189,9 +189,28 @@ impl Plane {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let proc = Proc::spawn(name, &self.bin_dir.join(name), &args, &self.dir.join("logs"))?;
         self.procs.push(proc);
+        self.write_pids()
+    }
+
+    /// The `pids` file beside the kubeconfig (read by `SharedPlane::pid_of`).
+    fn write_pids(&self) -> Result<()> {
         let pids: Vec<String> = self.procs.iter().map(|p| format!("{} {}", p.name, p.pid())).collect();
         std::fs::write(self.dir.join("pids"), pids.join("\n") + "\n")?;
         Ok(())
+    }
+
+    /// Restarts the plane's process `name` ("etcd", "kube-apiserver", ...) by
+    /// PID with `signal` (SIGKILL: killed; SIGTERM: an orderly restart, SIGKILL
+    /// after 10 s: kube-apiserver drains for up to a minute otherwise), on
+    /// the same arguments and data, and waits until the API server answers
+    /// ready again. The new process is tied to the calling thread, which must
+    /// outlive the plane (the test's own).
+    pub fn restart(&mut self, name: &str, signal: i32) -> Result<()> {
+        let proc = self.procs.iter_mut().find(|p| p.name == name).with_context(|| format!("no process {name} in this plane"))?;
+        proc.restart(signal)?;
+        self.write_pids()?;
+        let kubectl = self.kubectl();
+        self.wait(&format!("kube-apiserver /readyz after restarting {name}"), || Ok(kubectl.run(&["get", "--raw=/readyz"])?.trim() == "ok"))
     }
 
     /// Polls `ready` (a cheap status read) until true, failing fast if a

@@ -11,6 +11,10 @@ use anyhow::{Context, Result};
 pub struct Proc {
     pub name: String,
     child: Child,
+    /// How it was started, so that it can be started again the same way.
+    program: std::path::PathBuf,
+    args: Vec<String>,
+    log: std::path::PathBuf,
 }
 
 impl Proc {
@@ -18,11 +22,24 @@ impl Proc {
     /// calling thread (`spawn_tied`), so a killed harness cannot leak an etcd
     /// or apiserver.
     pub fn spawn(name: &str, program: &Path, args: &[String], logs: &Path) -> Result<Proc> {
-        let log = File::create(logs.join(format!("{name}.log")))?;
-        let mut cmd = Command::new(program);
-        cmd.args(args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
-        let child = spawn_tied(&mut cmd).with_context(|| format!("starting {}", program.display()))?;
-        Ok(Proc { name: name.to_string(), child })
+        let log = logs.join(format!("{name}.log"));
+        let child = start(program, args, File::create(&log)?)?;
+        Ok(Proc { name: name.to_string(), child, program: program.to_path_buf(), args: args.to_vec(), log })
+    }
+
+    /// Sends `signal` (SIGKILL: a crash; SIGTERM: an orderly restart), reaps
+    /// the process, and starts it again with the same arguments, its log
+    /// continued; tied to the calling thread like the first.
+    pub fn restart(&mut self, signal: i32) -> Result<()> {
+        if signal == libc::SIGTERM {
+            self.stop(Duration::from_secs(10));
+        } else {
+            unsafe { libc::kill(self.pid() as i32, signal) };
+            let _ = self.child.wait();
+        }
+        let log = File::options().append(true).open(&self.log)?;
+        self.child = start(&self.program, &self.args, log)?;
+        Ok(())
     }
 
     pub fn pid(&self) -> u32 {
@@ -50,6 +67,12 @@ impl Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn start(program: &Path, args: &[String], log: File) -> Result<Child> {
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    spawn_tied(&mut cmd).with_context(|| format!("starting {}", program.display()))
 }
 
 /// Spawns `cmd` in its own process group (a terminal's Ctrl-C reaches the

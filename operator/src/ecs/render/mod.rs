@@ -81,6 +81,8 @@ pub enum RenderError {
     EmptyHealthCheck { container: String },
     #[error("{field}: {range:?} is not a port range start-end within 1-65535")]
     InvalidPortRange { field: String, range: String },
+    #[error("containerDefinitions[].portMappings: host port {port}/{protocol} is mapped more than once in the task")]
+    DuplicateHostPort { port: i32, protocol: String },
 }
 
 /// The ECS path of a container field, as reported to users.
@@ -241,6 +243,7 @@ pub fn render_pod(spec: &TaskDefinitionSpec, ctx: &TaskContext) -> Result<Pod, R
         );
     }
     pod_annotations.extend(ctx.annotations.clone());
+    ports::check_host_ports_unique(pod_spec.containers.iter().chain(pod_spec.init_containers.iter().flatten()))?;
 
     Ok(Pod {
         metadata: ObjectMeta {

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::ContainerPort;
+use k8s_openapi::api::core::v1::{Container, ContainerPort};
 
 use crate::api::{NetworkMode, PortMapping, TaskDefinitionSpec, TransportProtocol};
 
@@ -69,6 +69,22 @@ pub(super) fn container_ports(
         }
     }
     Ok(ports)
+}
+
+/// A host port can be bound once per protocol on a node, so the API server refuses a pod
+/// that maps one twice, in one container or two (found by fuzzing: a duplicated port
+/// mapping). Refused here, a task definition says why instead of every start failing.
+pub(super) fn check_host_ports_unique<'a>(containers: impl Iterator<Item = &'a Container>) -> Result<(), RenderError> {
+    let mut bound = BTreeSet::new();
+    for port in containers.flat_map(|c| c.ports.iter().flatten()) {
+        if let Some(host_port) = port.host_port.filter(|p| *p > 0) {
+            let protocol = port.protocol.clone().unwrap_or_else(|| "TCP".to_owned());
+            if !bound.insert((host_port, protocol.clone())) {
+                return Err(RenderError::DuplicateHostPort { port: host_port, protocol });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `start-end` with `1 <= start <= end <= 65535`.
@@ -167,6 +183,18 @@ mod tests {
                 .collect::<Vec<_>>(),
             [7000, 7001, 7002]
         );
+    }
+
+    #[test]
+    fn a_host_port_mapped_twice_is_refused_whichever_containers_map_it() {
+        let with_ports = |json: &str| Container { ports: Some(container_ports("a", &mappings(json), Some(NetworkMode::Bridge), &BTreeMap::new()).unwrap()), ..Default::default() };
+        let twice = with_ports(r#"[{"containerPort": 80, "hostPort": 8080}, {"containerPort": 81, "hostPort": 8080}]"#);
+        assert_eq!(check_host_ports_unique([&twice].into_iter()), Err(RenderError::DuplicateHostPort { port: 8080, protocol: "TCP".into() }));
+        let (web, admin) = (with_ports(r#"[{"containerPort": 80, "hostPort": 8080}]"#), with_ports(r#"[{"containerPort": 9, "hostPort": 8080}]"#));
+        assert!(check_host_ports_unique([&web, &admin].into_iter()).is_err());
+        // Another protocol, or dynamic host ports (0 or none), do not clash.
+        let fine = with_ports(r#"[{"containerPort": 80, "hostPort": 8080}, {"containerPort": 80, "hostPort": 8080, "protocol": "udp"}, {"containerPort": 81, "hostPort": 0}, {"containerPort": 82, "hostPort": 0}]"#);
+        assert_eq!(check_host_ports_unique([&fine].into_iter()), Ok(()));
     }
 
     #[test]

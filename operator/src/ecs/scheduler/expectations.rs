@@ -1,6 +1,12 @@
 //! Expectations (as Kubernetes' ReplicaSet controller keeps them): the pods
 //! an owner created or deleted that its cache has not shown yet. Counting
 //! them stops watch lag from causing duplicate creates or double deletes.
+//!
+//! A create is settled by the pod watch delivering the pod ([`Expectations::observed`]),
+//! as the ReplicaSet controller's informer handlers lower its expectations, not
+//! only by the cache holding it when a pass looks: a task killed between two
+//! passes was never in the cache when one looked, and its create would wait out
+//! the whole TIMEOUT, its replacement with it.
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -10,6 +16,10 @@ pub const TIMEOUT: Duration = Duration::from_secs(5 * 60);
 #[derive(Debug, Default)]
 pub struct Expectations {
     owners: BTreeMap<String, Pending>,
+    /// Pods the watch has delivered, and when: a create seen before it is recorded is no expectation.
+    seen: BTreeMap<String, Instant>,
+    /// When `seen` was last trimmed of entries older than TIMEOUT (trimming on every event would cost a scan each).
+    trimmed: Option<Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -27,7 +37,21 @@ pub struct InFlight {
 
 impl Expectations {
     pub fn created(&mut self, owner: &str, pod: &str, now: Instant) {
-        self.owners.entry(owner.to_string()).or_default().creates.insert(pod.to_string(), now);
+        if !self.seen.contains_key(pod) {
+            self.owners.entry(owner.to_string()).or_default().creates.insert(pod.to_string(), now);
+        }
+    }
+
+    /// The pod watch delivered `pod` (added, changed or deleted): its create, if any, is settled.
+    pub fn observed(&mut self, pod: &str, now: Instant) {
+        if self.trimmed.is_none_or(|at| now.duration_since(at) >= TIMEOUT) {
+            self.seen.retain(|_, at| now.duration_since(*at) < TIMEOUT);
+            self.trimmed = Some(now);
+        }
+        self.seen.insert(pod.to_string(), now);
+        for pending in self.owners.values_mut() {
+            pending.creates.remove(pod);
+        }
     }
 
     pub fn deleted(&mut self, owner: &str, pod: &str, now: Instant) {
@@ -74,6 +98,18 @@ mod tests {
         e.deleted("svc", "p1", t0);
         assert_eq!(e.in_flight("svc", |_| true, t0).deletes.len(), 1);
         assert_eq!(e.in_flight("svc", |_| false, t0).deletes.len(), 0);
+    }
+
+    #[test]
+    fn a_create_the_watch_delivered_is_settled_even_if_the_pod_is_gone_by_the_next_pass() {
+        let (mut e, t0) = (Expectations::default(), Instant::now());
+        e.created("svc", "killed", t0);
+        e.observed("killed", t0);
+        assert_eq!(e.in_flight("svc", |_| false, t0), InFlight::default());
+        // Delivered before the create was recorded (the pass records after the batch).
+        e.observed("early", t0);
+        e.created("svc", "early", t0);
+        assert_eq!(e.in_flight("svc", |_| false, t0), InFlight::default());
     }
 
     #[test]
