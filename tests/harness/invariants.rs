@@ -114,10 +114,11 @@ pub struct Recorder {
     watching: tokio::task::JoinHandle<()>,
 }
 
+/// One watch event, boxed: the three kinds differ much in size.
 enum Change {
-    Pod(watcher::Event<Pod>),
-    Service(watcher::Event<Service>),
-    Slice(watcher::Event<EndpointSlice>),
+    Pod(Box<watcher::Event<Pod>>),
+    Service(Box<watcher::Event<Service>>),
+    Slice(Box<watcher::Event<EndpointSlice>>),
 }
 
 impl Recorder {
@@ -131,11 +132,11 @@ impl Recorder {
     pub async fn start_with(client: kube::Client, namespace: &str) -> Recorder {
         let client_for_lists = client.clone();
         let tasks = watcher::Config::default().labels(SERVICE);
-        let pods = watcher(Api::<Pod>::namespaced(client.clone(), namespace), tasks).default_backoff().map(|e| e.map(Change::Pod));
+        let pods = watcher(Api::<Pod>::namespaced(client.clone(), namespace), tasks).default_backoff().map(|e| e.map(|event| Change::Pod(Box::new(event))));
         let services = watcher(Api::<Service>::namespaced(client.clone(), namespace), watcher::Config::default()).default_backoff()
-            .map(|e| e.map(Change::Service));
+            .map(|e| e.map(|event| Change::Service(Box::new(event))));
         let slices = watcher(Api::<EndpointSlice>::namespaced(client, namespace), watcher::Config::default()).default_backoff()
-            .map(|e| e.map(Change::Slice));
+            .map(|e| e.map(|event| Change::Slice(Box::new(event))));
         let mut changes = futures::stream::select_all([pods.boxed(), services.boxed(), slices.boxed()]);
         let state = Arc::new(Mutex::new(State { started: Some(Instant::now()), ..State::default() }));
         let changed = Arc::new(Notify::new());
@@ -265,7 +266,7 @@ impl State {
     fn apply(&mut self, change: Change, now: Instant) -> bool {
         self.report.events += 1;
         match change {
-            Change::Pod(event) => match self.pods.apply(event) {
+            Change::Pod(event) => match self.pods.apply(*event) {
                 Applied::Touched(pod) => {
                     self.check_pod(&pod, now, true);
                     false
@@ -280,11 +281,11 @@ impl State {
                 Applied::Nothing => false,
             },
             Change::Service(event) => {
-                let before = match &event {
+                let before = match event.as_ref() {
                     watcher::Event::Apply(s) => self.services.live.get(&key(s)).and_then(|s| s.status.clone()),
                     _ => None,
                 };
-                let (listed, touched) = match self.services.apply(event) {
+                let (listed, touched) = match self.services.apply(*event) {
                     Applied::Touched(service) => (false, vec![service]),
                     Applied::Listed(services) => (true, services),
                     Applied::Nothing => (false, vec![]),
@@ -307,7 +308,7 @@ impl State {
                 self.confirm_suspects(now);
                 listed
             }
-            Change::Slice(event) => matches!(self.slices.apply(event), Applied::Listed(_)),
+            Change::Slice(event) => matches!(self.slices.apply(*event), Applied::Listed(_)),
         }
     }
 
