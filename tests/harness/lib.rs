@@ -5,6 +5,7 @@ pub mod argocd;
 pub mod bench;
 pub mod demo;
 pub mod fixture;
+pub mod gitops;
 pub mod kubectl;
 pub mod objects;
 pub mod plane;

@@ -18,9 +18,14 @@ impl Proc {
     /// calling thread (`spawn_tied`), so a killed harness cannot leak an etcd
     /// or apiserver.
     pub fn spawn(name: &str, program: &Path, args: &[String], logs: &Path) -> Result<Proc> {
+        Proc::spawn_with_env(name, program, args, &[], logs)
+    }
+
+    /// `spawn` with extra environment variables.
+    pub fn spawn_with_env(name: &str, program: &Path, args: &[String], env: &[(&str, String)], logs: &Path) -> Result<Proc> {
         let log = File::create(logs.join(format!("{name}.log")))?;
         let mut cmd = Command::new(program);
-        cmd.args(args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        cmd.args(args).envs(env.iter().map(|(k, v)| (k, v))).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         let child = spawn_tied(&mut cmd).with_context(|| format!("starting {}", program.display()))?;
         Ok(Proc { name: name.to_string(), child })
     }
