@@ -10,6 +10,7 @@ use berth_tests::gitops::{AppHistory, Application, GitRepo, assert_throughout, i
 use berth_tests::objects::{manifest, service_json};
 use berth_tests::tasks::{is_healthy, is_live, named, revision_of, tasks_of};
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use serde_json::{Value, json};
 
@@ -82,7 +83,7 @@ async fn examples_sync_turn_healthy_and_stay_synced_for_a_minute() {
     let app = Application::create(&app_name("examples"), &repo, "apps", &ns.name, json!({}));
     let synced = app.wait_synced_healthy(&revision, SYNC).await;
     let berth_objects: Vec<_> = synced.resources.iter().filter(|r| ["TaskDefinition", "Service", "TaskSchedule"].contains(&r.kind.as_str())).collect();
-    assert_eq!(berth_objects.len(), 7, "three Services with their TaskDefinitions and a TaskSchedule with its own: {:#?}", synced.resources);
+    assert_eq!(berth_objects.len(), 8, "three Services and a TaskSchedule, each with its TaskDefinition: {:#?}", synced.resources);
     for object in &berth_objects {
         assert_eq!((object.sync.as_str(), object.health.as_str()), ("Synced", "Healthy"), "{object:?}");
     }
@@ -91,7 +92,7 @@ async fn examples_sync_turn_healthy_and_stay_synced_for_a_minute() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     let history = history.finish().await;
     // With --app-resync 5, a minute is about a dozen comparisons.
-    assert_throughout(&history, 6, "Synced and Healthy at the examples' commit", |s| s.is_synced_to(&revision) && s.health == "Healthy");
+    assert_throughout(&history, 8, "Synced and Healthy at the examples' commit", |s| s.is_synced_to(&revision) && s.health == "Healthy");
 
     // What Argo CD did not see cannot have drifted: the operator owns no field of any spec.
     let owners = berth_tests::gitops::spec_field_owners(&ns.name, &["taskdefinitions", "services", "taskschedules"]).await;
@@ -116,9 +117,10 @@ async fn a_new_revision_shows_progressing_then_healthy() {
 
     repo.write_objects("app/api.yaml", &[task_definition("api", "nginx:1.28", false, json!({})), service("api", "api", Some(2))]);
     let second = repo.commit("api: nginx 1.28");
-    let rolling = app.wait(SYNC, "Synced to the new revision and Progressing", |s| s.is_synced_to(&second) && s.health == "Progressing").await;
-    let svc = rolling.resource("Service", "api").expect("the Service in the app");
-    assert_eq!(svc.health, "Progressing", "{svc:?}");
+    let rolling = app.wait(SYNC, "Synced to the new revision, the Service Progressing", |s| {
+        s.is_synced_to(&second) && s.resource("Service", "api").is_some_and(|r| r.health == "Progressing")
+    }).await;
+    assert_eq!(rolling.health, "Progressing", "the app is as healthy as its least healthy resource: {rolling:#?}");
     app.wait_synced_healthy(&second, SYNC).await;
     wait_tasks(&ns.name, "api", 2, "2").await;
 }
@@ -240,10 +242,14 @@ async fn an_autoscaler_and_argocd_share_a_service_without_fighting() {
         berth_tests::gitops::wait_autoscaled(&ns.name, "worker", expected, SYNC).await;
         wait_tasks(&ns.name, "worker", expected as usize, "1").await;
         counts.push(expected);
+        // Argo CD looked at the scaled Service (and found nothing to sync).
+        let scaled = Timestamp::now();
+        app.wait(SYNC, &format!("compared after the scale to {expected}"), |s| s.reconciled_after(scaled)).await;
     }
     let history = history.finish().await;
     assert_eq!(counts, [5, 3, 7]);
-    assert_throughout(&history, 6, "Synced to the first commit", |s| s.is_synced_to(&first));
+    // The status at the start and one comparison after each scale change at least.
+    assert_throughout(&history, counts.len() + 1, "Synced to the first commit", |s| s.is_synced_to(&first));
     let owners: Vec<String> = berth_tests::gitops::spec_field_owners(&ns.name, &["services"]).await
         .into_iter().filter(|(field, _)| field == "services/worker f:desiredCount").map(|(_, manager)| manager).collect();
     assert_eq!(owners, ["kube-controller-manager"], "the autoscaler owns desiredCount");

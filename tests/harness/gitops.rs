@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail, ensure};
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher;
+use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::argocd::HealthStatus;
@@ -164,7 +165,7 @@ impl Drop for ArgoCd {
 fn install(kubectl: &Kubectl, dir: &Path, namespace: &str) -> Result<()> {
     let crds = dir.join("crds").display().to_string();
     kubectl.run(&["apply", "--server-side", "--force-conflicts", "-f", &crds])?;
-    kubectl.run(&["wait", "--for=condition=Established", "--timeout=60s", "-f", &crds])?;
+    wait_established(kubectl, &crds)?;
     kubectl.run(&["create", "namespace", namespace])?;
     let config = dir.join("config").display().to_string();
     kubectl.run(&["apply", "-n", namespace, "-f", &config])?;
@@ -178,6 +179,19 @@ fn install(kubectl: &Kubectl, dir: &Path, namespace: &str) -> Result<()> {
     Ok(())
 }
 
+/// `kubectl wait --for=condition=Established` on CRDs just created, which
+/// fails outright while a CRD has no conditions yet.
+fn wait_established(kubectl: &Kubectl, objects: &str) -> Result<()> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        match kubectl.run(&["wait", "--for=condition=Established", "--timeout=60s", "-f", objects]) {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
 fn which(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(program)).find(|p| p.is_file())
 }
@@ -187,7 +201,8 @@ fn which(program: &str) -> Option<PathBuf> {
 pub fn argocd() -> &'static ArgoCd {
     static ARGOCD: OnceLock<ArgoCd> = OnceLock::new();
     static STARTED: OnceLock<std::sync::Mutex<()>> = OnceLock::new();
-    let _once = STARTED.get_or_init(Default::default).lock();
+    // A test that failed to start it leaves the lock poisoned; the next tries again.
+    let _once = STARTED.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(argocd) = ARGOCD.get() {
         return argocd;
     }
@@ -408,6 +423,11 @@ impl AppStatus {
         }
     }
 
+    /// Argo CD compared the app with git and the cluster after `moment`.
+    pub fn reconciled_after(&self, moment: Timestamp) -> bool {
+        self.reconciled_at.parse::<Timestamp>().is_ok_and(|at| at > moment)
+    }
+
     pub fn is_synced_to(&self, revision: &str) -> bool {
         self.sync == "Synced" && self.revision == revision
     }
@@ -466,7 +486,7 @@ pub fn assert_throughout(history: &[AppStatus], comparisons: usize, what: &str, 
     assert!(bad.is_empty(), "not {what} throughout: {bad:#?}");
     let mut times: Vec<&str> = history.iter().map(|s| s.reconciled_at.as_str()).collect();
     times.dedup();
-    assert!(times.len() > comparisons, "Argo CD compared the app only {} times ({times:?}); expected more than {comparisons}", times.len());
+    assert!(times.len() >= comparisons, "Argo CD compared the app only {} times ({times:?}); expected at least {comparisons}", times.len());
 }
 
 /// Installs (once per process) an external metric `name` for the
@@ -501,8 +521,7 @@ pub fn install_external_metric(name: &str) {
         });
         let kubectl = plane().kubectl();
         kubectl.run_with_input(&["apply", "--server-side", "-f", "-"], &crd.to_string()).expect("applying the external metric CRD");
-        kubectl.run(&["wait", "--for=condition=Established", "--timeout=60s", &format!("crd/{name}.external.metrics.k8s.io")])
-            .expect("the external metric CRD established");
+        wait_established(&kubectl, &format!("crd/{name}.external.metrics.k8s.io")).expect("the external metric CRD established");
     });
 }
 
@@ -513,7 +532,7 @@ pub fn set_external_metric(ns: &str, name: &str, labels: &Value, value: u32) {
         "apiVersion": "external.metrics.k8s.io/v1beta1", "kind": "ExternalMetricValue",
         "metadata": {"name": object_name, "namespace": ns, "labels": labels},
         "metricName": name, "metricLabels": labels, "value": value.to_string(),
-        "timestamp": k8s_openapi::jiff::Timestamp::now().to_string(),
+        "timestamp": Timestamp::now().to_string(),
     });
     plane().kubectl().run_with_input(&["apply", "--server-side", "--force-conflicts", "-f", "-"], &metric.to_string())
         .unwrap_or_else(|e| panic!("setting metric {name}: {e:#}"));
