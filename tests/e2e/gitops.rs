@@ -95,7 +95,7 @@ async fn examples_sync_turn_healthy_and_stay_synced_for_a_minute() {
     assert_throughout(&history, 8, "Synced and Healthy at the examples' commit", |s| s.is_synced_to(&revision) && s.health == "Healthy");
 
     // What Argo CD did not see cannot have drifted: the operator owns no field of any spec.
-    let owners = berth_tests::gitops::spec_field_owners(&ns.name, &["taskdefinitions", "services", "taskschedules"]).await;
+    let owners = berth_tests::gitops::spec_field_owners(&ns.name, &["taskdefinitions.berth.dev", "services.berth.dev", "taskschedules.berth.dev"]).await;
     let operator_owned: Vec<_> = owners.iter().filter(|(_, manager)| !manager.starts_with("argocd")).collect();
     assert!(operator_owned.is_empty(), "spec fields written by someone other than Argo CD: {operator_owned:?}");
     assert!(!owners.is_empty(), "no spec field owners found at all");
@@ -143,7 +143,7 @@ async fn a_failing_revision_is_degraded_but_synced_and_a_revert_heals_it() {
     let failing = repo.commit("app: a revision whose container exits 1");
     let degraded = app.wait(SYNC, "Synced to the failing commit and Degraded", |s| s.is_synced_to(&failing) && s.health == "Degraded").await;
     let svc = degraded.resource("Service", "app").expect("the Service in the app");
-    assert!(svc.message.contains("circuit breaker"), "the Service's health message says why: {svc:?}");
+    assert!(svc.message.contains("fail"), "the Service's health message says why: {svc:?}");
     let status = &service_json(&ns.name, "app").await["status"];
     let completed: Vec<&Value> = status["deployments"].as_array().expect("deployments").iter().filter(|d| d["rolloutState"] == "COMPLETED").collect();
     assert!(completed.iter().any(|d| d["taskDefinition"] == "app:1" && d["runningCount"] == 2),
@@ -250,8 +250,8 @@ async fn an_autoscaler_and_argocd_share_a_service_without_fighting() {
     assert_eq!(counts, [5, 3, 7]);
     // The status at the start and one comparison after each scale change at least.
     assert_throughout(&history, counts.len() + 1, "Synced to the first commit", |s| s.is_synced_to(&first));
-    let owners: Vec<String> = berth_tests::gitops::spec_field_owners(&ns.name, &["services"]).await
-        .into_iter().filter(|(field, _)| field == "services/worker f:desiredCount").map(|(_, manager)| manager).collect();
+    let owners: Vec<String> = berth_tests::gitops::spec_field_owners(&ns.name, &["services.berth.dev"]).await
+        .into_iter().filter(|(field, _)| field == "services.berth.dev/worker f:desiredCount").map(|(_, manager)| manager).collect();
     assert_eq!(owners, ["kube-controller-manager"], "the autoscaler owns desiredCount");
 
     // A commit Argo CD syncs (a new label on the Service) keeps the autoscaler's count.

@@ -80,6 +80,9 @@ impl ArgoCd {
             "--address", "127.0.0.1", "--port", &repo_port.to_string(),
             "--metrics-address", "127.0.0.1", "--metrics-port", &repo_metrics_port.to_string(),
             "--redis", &redis_addr, "--disable-tls", "--client-ca-path=", "--logformat", "text",
+            // How long a branch's resolved commit is cached (default 3 min): a
+            // push is seen at the next comparison, as a git webhook would make it.
+            "--revision-cache-expiration", "1s",
         ], &repo_env)?;
         // The in-cluster destination (https://kubernetes.default.svc) is the
         // plane through ARGOCD_FAKE_IN_CLUSTER and KUBECONFIG (one file).
@@ -165,7 +168,7 @@ impl Drop for ArgoCd {
 fn install(kubectl: &Kubectl, dir: &Path, namespace: &str) -> Result<()> {
     let crds = dir.join("crds").display().to_string();
     kubectl.run(&["apply", "--server-side", "--force-conflicts", "-f", &crds])?;
-    wait_established(kubectl, &crds)?;
+    wait_established(kubectl, &["-f", &crds])?;
     kubectl.run(&["create", "namespace", namespace])?;
     let config = dir.join("config").display().to_string();
     kubectl.run(&["apply", "-n", namespace, "-f", &config])?;
@@ -181,10 +184,12 @@ fn install(kubectl: &Kubectl, dir: &Path, namespace: &str) -> Result<()> {
 
 /// `kubectl wait --for=condition=Established` on CRDs just created, which
 /// fails outright while a CRD has no conditions yet.
-fn wait_established(kubectl: &Kubectl, objects: &str) -> Result<()> {
+/// `objects` as kubectl names them (`-f DIR`, `crd/NAME`).
+fn wait_established(kubectl: &Kubectl, objects: &[&str]) -> Result<()> {
     let deadline = Instant::now() + START_TIMEOUT;
+    let args = [&["wait", "--for=condition=Established", "--timeout=60s"], objects].concat();
     loop {
-        match kubectl.run(&["wait", "--for=condition=Established", "--timeout=60s", "-f", objects]) {
+        match kubectl.run(&args) {
             Ok(_) => return Ok(()),
             Err(e) if Instant::now() > deadline => return Err(e),
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
@@ -348,6 +353,7 @@ impl Application {
     pub async fn wait(&self, timeout: Duration, what: &str, mut done: impl FnMut(&AppStatus) -> bool) -> AppStatus {
         let mut last = None;
         let what = format!("Application {}: {what}", self.name);
+        let started = Instant::now();
         let found = crate::fixture::try_wait_for(self.api().await, named(&self.name), timeout, &what, |apps| {
             let status = apps.first().map(|a| AppStatus::of(a));
             let ok = status.as_ref().is_some_and(&mut done);
@@ -356,7 +362,10 @@ impl Application {
         })
         .await;
         match found {
-            Ok(apps) => AppStatus::of(&apps[0]),
+            Ok(apps) => {
+                eprintln!("{what}: after {:.1}s", started.elapsed().as_secs_f64());
+                AppStatus::of(&apps[0])
+            }
             Err(e) => panic!("{e}\nlast status: {last:#?}"),
         }
     }
@@ -521,7 +530,7 @@ pub fn install_external_metric(name: &str) {
         });
         let kubectl = plane().kubectl();
         kubectl.run_with_input(&["apply", "--server-side", "-f", "-"], &crd.to_string()).expect("applying the external metric CRD");
-        wait_established(&kubectl, &format!("crd/{name}.external.metrics.k8s.io")).expect("the external metric CRD established");
+        wait_established(&kubectl, &[&format!("crd/{name}.external.metrics.k8s.io")]).expect("the external metric CRD established");
     });
 }
 
@@ -546,8 +555,9 @@ pub fn install_default_capacity_providers() {
 }
 
 /// Who owns each top-level spec field of the objects of `resources` (e.g.
-/// "services") in `ns`, from their managedFields: ("services/web
-/// f:desiredCount", manager), one entry per owner.
+/// "services.berth.dev": qualified, as plain "services" are Kubernetes') in
+/// `ns`, from their managedFields: ("services.berth.dev/web f:desiredCount",
+/// manager), one entry per owner.
 pub async fn spec_field_owners(ns: &str, resources: &[&str]) -> Vec<(String, String)> {
     let kubectl = plane().kubectl();
     let mut owners = vec![];
