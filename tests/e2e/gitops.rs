@@ -5,8 +5,8 @@
 //! controller) scales a Service that Argo CD owns without the two fighting.
 use std::time::Duration;
 
-use berth_tests::fixture::{TestNamespace, client, operator, repo_root, unique_suffix, wait_for};
-use berth_tests::gitops::{AppHistory, Application, GitRepo, assert_throughout, install_external_metric, set_external_metric};
+use berth_tests::fixture::{client, repo_root, wait_for};
+use berth_tests::gitops::{AppHistory, GitOpsCase, assert_throughout, install_external_metric, set_external_metric, yaml_stream};
 use berth_tests::objects::{manifest, service_json};
 use berth_tests::tasks::{is_healthy, is_live, named, revision_of, tasks_of};
 use k8s_openapi::api::core::v1::Pod;
@@ -51,10 +51,6 @@ fn with_annotation(mut object: Value, key: &str, value: &str) -> Value {
     object
 }
 
-fn app_name(prefix: &str) -> String {
-    format!("{prefix}-{}", unique_suffix())
-}
-
 /// The live tasks of `svc` are `desired`, all healthy and of `revision`.
 async fn wait_tasks(ns: &str, svc: &str, desired: usize, revision: &str) {
     let pods = Api::<Pod>::namespaced(client().await, ns);
@@ -71,31 +67,28 @@ async fn wait_tasks(ns: &str, svc: &str, desired: usize, revision: &str) {
 /// nothing into it, and its status writes cause no diff.
 #[tokio::test]
 async fn examples_sync_turn_healthy_and_stay_synced_for_a_minute() {
-    operator();
     berth_tests::gitops::install_default_capacity_providers();
-    let ns = TestNamespace::create("gitops-examples");
-    let repo = GitRepo::create("examples");
-    for example in EXAMPLES {
+    let examples: Vec<(&str, String)> = EXAMPLES.iter().map(|example| {
         let path = repo_root().join("examples").join(example);
-        repo.write(&format!("apps/{example}"), &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
-    }
-    let revision = repo.commit("the examples");
-    let app = Application::create(&app_name("examples"), &repo, "apps", &ns.name, json!({}));
-    let synced = app.wait_synced_healthy(&revision, SYNC).await;
+        (*example, std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+    }).collect();
+    let case = GitOpsCase::start("examples", &examples, json!({}), SYNC).await;
+    let (app, revision) = (&case.app, &case.revision);
+    let synced = app.wait_synced_healthy(revision, SYNC).await;
     let berth_objects: Vec<_> = synced.resources.iter().filter(|r| ["TaskDefinition", "Service", "TaskSchedule"].contains(&r.kind.as_str())).collect();
     assert_eq!(berth_objects.len(), 8, "three Services and a TaskSchedule, each with its TaskDefinition: {:#?}", synced.resources);
     for object in &berth_objects {
         assert_eq!((object.sync.as_str(), object.health.as_str()), ("Synced", "Healthy"), "{object:?}");
     }
 
-    let history = AppHistory::follow(&app).await;
+    let history = AppHistory::follow(app).await;
     tokio::time::sleep(Duration::from_secs(60)).await;
     let history = history.finish().await;
     // With --app-resync 5, a minute is about a dozen comparisons.
-    assert_throughout(&history, 8, "Synced and Healthy at the examples' commit", |s| s.is_synced_to(&revision) && s.health == "Healthy");
+    assert_throughout(&history, 8, "Synced and Healthy at the examples' commit", |s| s.is_synced_to(revision) && s.health == "Healthy");
 
     // What Argo CD did not see cannot have drifted: the operator owns no field of any spec.
-    let owners = berth_tests::gitops::spec_field_owners(&ns.name, &["taskdefinitions.berth.dev", "services.berth.dev", "taskschedules.berth.dev"]).await;
+    let owners = berth_tests::gitops::spec_field_owners(&case.ns.name, &["taskdefinitions.berth.dev", "services.berth.dev", "taskschedules.berth.dev"]).await;
     let operator_owned: Vec<_> = owners.iter().filter(|(_, manager)| !manager.starts_with("argocd")).collect();
     assert!(operator_owned.is_empty(), "spec fields written by someone other than Argo CD: {operator_owned:?}");
     assert!(!owners.is_empty(), "no spec field owners found at all");
@@ -106,13 +99,8 @@ async fn examples_sync_turn_healthy_and_stay_synced_for_a_minute() {
 /// Healthy once the new revision runs everywhere.
 #[tokio::test]
 async fn a_new_revision_shows_progressing_then_healthy() {
-    operator();
-    let ns = TestNamespace::create("gitops-roll");
-    let repo = GitRepo::create("roll");
-    repo.write_objects("app/api.yaml", &[task_definition("api", "nginx:1.27", true, json!({})), service("api", "api", Some(2))]);
-    let first = repo.commit("api, 2 tasks");
-    let app = Application::create(&app_name("roll"), &repo, "app", &ns.name, json!({}));
-    app.wait_synced_healthy(&first, SYNC).await;
+    let api = yaml_stream(&[task_definition("api", "nginx:1.27", true, json!({})), service("api", "api", Some(2))]);
+    let GitOpsCase { ns, repo, app, .. } = GitOpsCase::start("roll", &[("api.yaml", api)], json!({}), SYNC).await;
     wait_tasks(&ns.name, "api", 2, "1").await;
 
     repo.write_objects("app/api.yaml", &[task_definition("api", "nginx:1.28", false, json!({})), service("api", "api", Some(2))]);
@@ -130,13 +118,8 @@ async fn a_new_revision_shows_progressing_then_healthy() {
 /// and Berth's status says the old revision runs; reverting the commit heals it.
 #[tokio::test]
 async fn a_failing_revision_is_degraded_but_synced_and_a_revert_heals_it() {
-    operator();
-    let ns = TestNamespace::create("gitops-breaker");
-    let repo = GitRepo::create("breaker");
-    repo.write_objects("app/app.yaml", &[task_definition("app", "nginx:1.27", true, json!({})), service("app", "app", Some(2))]);
-    let good = repo.commit("app, 2 tasks");
-    let app = Application::create(&app_name("breaker"), &repo, "app", &ns.name, json!({}));
-    app.wait_synced_healthy(&good, SYNC).await;
+    let objects = yaml_stream(&[task_definition("app", "nginx:1.27", true, json!({})), service("app", "app", Some(2))]);
+    let GitOpsCase { ns, repo, app, .. } = GitOpsCase::start("breaker", &[("app.yaml", objects)], json!({}), SYNC).await;
 
     repo.write_objects("app/app.yaml", &[
         task_definition("app", "nginx:1.28", true, json!({"sim.berth.dev/exit-code": "1"})), service("app", "app", Some(2))]);
@@ -159,14 +142,9 @@ async fn a_failing_revision_is_degraded_but_synced_and_a_revert_heals_it() {
 /// Removing a Service from git prunes it, and its tasks go with it.
 #[tokio::test]
 async fn pruning_a_service_removes_its_tasks() {
-    operator();
-    let ns = TestNamespace::create("gitops-prune");
-    let repo = GitRepo::create("prune");
-    repo.write_objects("app/keep.yaml", &[task_definition("keep", "nginx:1.27", true, json!({})), service("keep", "keep", Some(1))]);
-    repo.write_objects("app/gone.yaml", &[service("gone", "keep", Some(2))]);
-    let both = repo.commit("keep and gone");
-    let app = Application::create(&app_name("prune"), &repo, "app", &ns.name, json!({}));
-    app.wait_synced_healthy(&both, SYNC).await;
+    let keep = yaml_stream(&[task_definition("keep", "nginx:1.27", true, json!({})), service("keep", "keep", Some(1))]);
+    let gone = yaml_stream(&[service("gone", "keep", Some(2))]);
+    let GitOpsCase { ns, repo, app, .. } = GitOpsCase::start("prune", &[("keep.yaml", keep), ("gone.yaml", gone)], json!({}), SYNC).await;
     wait_tasks(&ns.name, "gone", 2, "1").await;
 
     repo.remove("app/gone.yaml");
@@ -185,16 +163,12 @@ async fn pruning_a_service_removes_its_tasks() {
 /// (wave 0), so the Service never starts without its task definition.
 #[tokio::test]
 async fn a_sync_wave_applies_the_task_definition_before_the_service() {
-    operator();
-    let ns = TestNamespace::create("gitops-waves");
-    let repo = GitRepo::create("waves");
-    repo.write_objects("app/web.yaml", &[
+    let web = yaml_stream(&[
         with_annotation(service("web", "web", Some(2)), "argocd.argoproj.io/sync-wave", "0"),
         with_annotation(task_definition("web", "nginx:1.27", true, json!({})), "argocd.argoproj.io/sync-wave", "-1"),
     ]);
-    let revision = repo.commit("web in two waves");
-    let app = Application::create(&app_name("waves"), &repo, "app", &ns.name, json!({}));
-    app.wait_synced_healthy(&revision, SYNC).await;
+    let case = GitOpsCase::start("waves", &[("web.yaml", web)], json!({}), SYNC).await;
+    let ns = &case.ns;
 
     let kubectl = berth_tests::fixture::plane().kubectl();
     let read = |object: &str, path: &str| kubectl.run(&["get", "-n", &ns.name, object, "-o", &format!("jsonpath={path}")]).expect("kubectl get");
@@ -221,18 +195,17 @@ async fn a_sync_wave_applies_the_task_definition_before_the_service() {
 #[tokio::test]
 async fn an_autoscaler_and_argocd_share_a_service_without_fighting() {
     const METRIC: &str = "queue-depth";
-    operator();
     install_external_metric(METRIC);
-    let ns = TestNamespace::create("gitops-hpa");
     let labels = json!({"service": "worker"});
-    // 10 per task: 20 keeps the initial 2 tasks.
-    set_external_metric(&ns.name, METRIC, &labels, 20);
-    let repo = GitRepo::create("hpa");
+    // The metric is set in the new namespace before the Application (and its
+    // autoscaler) exists, so the autoscaler has a value from its first pass.
     let autoscaler = berth_tests::gitops::service_autoscaler("worker", METRIC, &labels, 10, (1, 8));
-    repo.write_objects("app/worker.yaml", &[task_definition("worker", "nginx:1.27", true, json!({})), service("worker", "worker", Some(2)), autoscaler]);
-    let first = repo.commit("worker: 2 tasks to start with, autoscaled on queue depth");
-    let app = Application::create(&app_name("hpa"), &repo, "app", &ns.name, berth_tests::gitops::autoscaled_services_spec());
-    app.wait_synced_healthy(&first, SYNC).await;
+    let worker = yaml_stream(&[task_definition("worker", "nginx:1.27", true, json!({})), service("worker", "worker", Some(2)), autoscaler]);
+    let GitOpsCase { ns, repo, app, revision: first } = GitOpsCase::start_with("hpa", &[("worker.yaml", worker)],
+        berth_tests::gitops::autoscaled_services_spec(), SYNC, |ns| {
+            // 10 a task: 20 keeps the initial 2 tasks.
+            set_external_metric(ns, METRIC, &labels, 20);
+        }).await;
     wait_tasks(&ns.name, "worker", 2, "1").await;
 
     let history = AppHistory::follow(&app).await;

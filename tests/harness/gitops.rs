@@ -15,7 +15,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::argocd::HealthStatus;
-use crate::fixture::{client, http_get, plane, repo_root, unique_suffix};
+use crate::fixture::{TestNamespace, client, http_get, plane, repo_root, unique_suffix};
 use crate::kubectl::Kubectl;
 use crate::plane::binaries::ensure_argocd;
 use crate::plane::{Proc, free_ports};
@@ -260,10 +260,9 @@ impl GitRepo {
         std::fs::write(&file, contents).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     }
 
-    /// Writes a list of Kubernetes objects as one YAML stream (JSON documents).
+    /// Writes a list of Kubernetes objects as one YAML stream.
     pub fn write_objects(&self, path: &str, objects: &[Value]) {
-        let docs: Vec<String> = objects.iter().map(|o| o.to_string()).collect();
-        self.write(path, &(docs.join("\n---\n") + "\n"));
+        self.write(path, &yaml_stream(objects));
     }
 
     pub fn remove(&self, path: &str) {
@@ -312,6 +311,48 @@ impl GitRepo {
 impl Drop for GitRepo {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Kubernetes objects as one YAML stream (of JSON documents, which are YAML).
+pub fn yaml_stream(objects: &[Value]) -> String {
+    let docs: Vec<String> = objects.iter().map(|o| o.to_string()).collect();
+    docs.join("\n---\n") + "\n"
+}
+
+/// What each GitOps test starts from: the shared operator, a namespace, a git
+/// repository whose first commit holds `files` under `app/`, and an
+/// Application of that folder, Synced and Healthy at that commit. Dropped in
+/// field order: the Application first, so Argo CD stops before the namespace
+/// goes (a test that takes it apart binds `ns` first and `app` last, as
+/// bindings drop in reverse).
+pub struct GitOpsCase {
+    pub app: Application,
+    pub repo: GitRepo,
+    pub ns: TestNamespace,
+    /// The first commit.
+    pub revision: String,
+}
+
+impl GitOpsCase {
+    /// `files`: (path under `app/`, contents); `extra_spec` as in `Application::create`.
+    pub async fn start(prefix: &str, files: &[(&str, String)], extra_spec: Value, timeout: Duration) -> GitOpsCase {
+        GitOpsCase::start_with(prefix, files, extra_spec, timeout, |_| {}).await
+    }
+
+    /// `start`, running `prepare` on the new namespace before the Application exists.
+    pub async fn start_with(prefix: &str, files: &[(&str, String)], extra_spec: Value, timeout: Duration, prepare: impl FnOnce(&str)) -> GitOpsCase {
+        crate::fixture::operator();
+        let ns = TestNamespace::create(&format!("gitops-{prefix}"));
+        prepare(&ns.name);
+        let repo = GitRepo::create(prefix);
+        for (path, contents) in files {
+            repo.write(&format!("app/{path}"), contents);
+        }
+        let revision = repo.commit(&format!("{prefix}: the first commit"));
+        let app = Application::create(&format!("{prefix}-{}", unique_suffix()), &repo, "app", &ns.name, extra_spec);
+        app.wait_synced_healthy(&revision, timeout).await;
+        GitOpsCase { app, repo, ns, revision }
     }
 }
 
