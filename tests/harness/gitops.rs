@@ -127,11 +127,6 @@ impl ArgoCd {
         Ok(())
     }
 
-    /// PIDs of its processes.
-    pub fn pids(&self) -> Vec<u32> {
-        self.procs.iter().map(Proc::pid).collect()
-    }
-
     /// `argocd admin settings resource-overrides health OBJECT --argocd-cm-path
     /// CM`: Argo CD's own Lua runtime and settings parser on one object, no cluster.
     pub fn offline_health(argocd_dir: &Path, object: &Path, argocd_cm: &Path) -> Result<HealthStatus> {
