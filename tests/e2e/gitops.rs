@@ -67,7 +67,8 @@ async fn wait_tasks(ns: &str, svc: &str, desired: usize, revision: &str) {
 /// nothing into it, and its status writes cause no diff.
 #[tokio::test]
 async fn examples_sync_turn_healthy_and_stay_synced_for_a_minute() {
-    berth_tests::gitops::install_default_capacity_providers();
+    // Dropped last: the Application and namespace go first.
+    let _capacity_providers = berth_tests::gitops::DefaultCapacityProviders::install();
     let examples: Vec<(&str, String)> = EXAMPLES.iter().map(|example| {
         let path = repo_root().join("examples").join(example);
         (*example, std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))

@@ -583,11 +583,23 @@ pub fn set_external_metric(ns: &str, name: &str, labels: &Value, value: u32) {
         .unwrap_or_else(|e| panic!("setting metric {name}: {e:#}"));
 }
 
-/// The `ec2` and `fargate` CapacityProviders the examples' launch types use
-/// (cluster-scoped; applied server-side, so every test may apply them).
-pub fn install_default_capacity_providers() {
-    plane().kubectl().run_with_input(&["apply", "--server-side", "-f", "-"], crate::demo::DEFAULT_CAPACITY_PROVIDERS)
-        .expect("applying the default capacity providers");
+/// The `ec2` and `fargate` CapacityProviders the examples' launch types use,
+/// deleted when dropped: they are cluster-scoped, and a later test (the Helm
+/// chart's) creates its own of those names.
+pub struct DefaultCapacityProviders;
+
+impl DefaultCapacityProviders {
+    pub fn install() -> DefaultCapacityProviders {
+        plane().kubectl().run_with_input(&["apply", "--server-side", "-f", "-"], crate::demo::DEFAULT_CAPACITY_PROVIDERS)
+            .expect("applying the default capacity providers");
+        DefaultCapacityProviders
+    }
+}
+
+impl Drop for DefaultCapacityProviders {
+    fn drop(&mut self) {
+        let _ = plane().kubectl().run(&["delete", "capacityprovider", "ec2", "fargate", "--ignore-not-found", "--wait=false"]);
+    }
 }
 
 /// Who owns each top-level spec field of the objects of `resources` (e.g.
