@@ -590,6 +590,7 @@ pub struct DefaultCapacityProviders;
 
 impl DefaultCapacityProviders {
     pub fn install() -> DefaultCapacityProviders {
+        crate::fixture::install_crds();
         plane().kubectl().run_with_input(&["apply", "--server-side", "-f", "-"], crate::demo::DEFAULT_CAPACITY_PROVIDERS)
             .expect("applying the default capacity providers");
         DefaultCapacityProviders
