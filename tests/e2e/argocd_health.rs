@@ -1,12 +1,15 @@
 //! Issue 5: the Argo CD health checks in deploy/argocd. Runs every case of each
 //! kind's health_test.yaml the way Argo CD's `go test ./util/lua/` runs the
 //! bundled checks, in a Lua 5.4 interpreter set up like Argo CD's for argocd-cm
-//! scripts; and checks that argocd-cm-patch.yaml carries the same Lua.
+//! scripts, and through Argo CD's own binary; and checks that
+//! argocd-cm-patch.yaml carries the same Lua.
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use berth_tests::argocd::{HealthStatus, run};
 use berth_tests::fixture::repo_root;
+use berth_tests::gitops::ArgoCd;
+use berth_tests::plane::binaries::ensure_argocd;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -40,10 +43,17 @@ fn yaml<T: for<'de> Deserialize<'de>>(path: &Path) -> T {
     serde_saphyr::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Every case of the kind's health_test.yaml, and no fixture left without one.
+/// Every case of the kind's health_test.yaml in the embedded interpreter, and
+/// no fixture left without one.
 fn check(kind: &str) {
+    let script = read(&kind_dir(kind).join("health.lua"));
+    check_with(kind, |_, obj| run(&script, &format!("{kind}/health.lua"), obj).map_err(|e| e.to_string()));
+}
+
+/// Every case of the kind's health_test.yaml through `evaluate` (given the
+/// case's file and its object), and no fixture left without one.
+fn check_with(kind: &str, evaluate: impl Fn(&Path, &Value) -> Result<HealthStatus, String>) {
     let dir = kind_dir(kind);
-    let script = read(&dir.join("health.lua"));
     let cases: HealthTests = yaml(&dir.join("health_test.yaml"));
     let mut failures = vec![];
     for case in &cases.tests {
@@ -52,8 +62,8 @@ fn check(kind: &str) {
             ["Healthy", "Progressing", "Degraded", "Suspended"].contains(&expected.status.as_str()),
             "{kind} {}: {} is not a status a health check returns", case.input_path, expected.status
         );
-        let obj: Value = yaml(&dir.join(&case.input_path));
-        match run(&script, &format!("{kind}/health.lua"), &obj) {
+        let path = dir.join(&case.input_path);
+        match evaluate(&path, &yaml(&path)) {
             Ok(got) if &got == expected => {}
             Ok(got) => failures.push(format!("{}: expected {expected:?}, got {got:?}", case.input_path)),
             Err(e) => failures.push(format!("{}: {e}", case.input_path)),
@@ -88,6 +98,18 @@ fn task_schedule_health() {
 #[test]
 fn task_definition_health() {
     check("TaskDefinition");
+}
+
+/// Issue 21: Argo CD itself (`argocd admin settings resource-overrides
+/// health`: its gopher-lua, its argocd-cm parser) given argocd-cm-patch.yaml
+/// agrees with every case. Builds Argo CD the first time (cached after).
+#[test]
+fn argocd_itself_agrees_with_every_case() {
+    let argocd = ensure_argocd().unwrap_or_else(|e| panic!("building Argo CD: {e:#}"));
+    let argocd_cm = argocd_dir().join("argocd-cm-patch.yaml");
+    for kind in KINDS {
+        check_with(kind, |path, _| ArgoCd::offline_health(&argocd, path, &argocd_cm).map_err(|e| format!("{e:#}")));
+    }
 }
 
 #[test]

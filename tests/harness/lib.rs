@@ -7,6 +7,7 @@ pub mod chaos;
 pub mod demo;
 pub mod ecs_shapes;
 pub mod fixture;
+pub mod gitops;
 pub mod invariants;
 pub mod kubectl;
 pub mod objects;

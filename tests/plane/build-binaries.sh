@@ -3,22 +3,28 @@
 # outside the repo keyed by version: etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kwok and helm. Nothing is downloaded except Go modules.
 # Prints the bin directory on stdout; progress and timings go to stderr.
+#
+# `build-binaries.sh argocd` instead builds Argo CD (one binary serving every
+# component) into a folder of its own, keyed by its version, with the files a
+# run out of cluster needs next to it (CRDs, argocd-cm/argocd-secret, the
+# repo-server's wrapper scripts), and prints that folder.
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-1.34.4}
 ETCD_VERSION=${ETCD_VERSION:-3.6.16}
 KWOK_VERSION=${KWOK_VERSION:-0.8.0}
 HELM_VERSION=${HELM_VERSION:-3.19.5}
+ARGOCD_VERSION=${ARGOCD_VERSION:-3.6.1}
 
 CACHE=${BERTH_CACHE:-$HOME/.cache/berth}
 BIN="$CACHE/bin/k8s-v$K8S_VERSION-etcd-v$ETCD_VERSION-kwok-v$KWOK_VERSION-helm-v$HELM_VERSION"
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
+# GOFLAGS from the caller (e.g. -p 1 on a shared machine) are kept.
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=mod ${GOFLAGS:-}"
 
 log() { echo "[build-binaries] $*" >&2; }
 have() { [ -x "$BIN/$1" ]; }
 timed() { local name=$1; shift; local t0=$SECONDS; "$@"; log "$name built in $((SECONDS - t0))s"; }
 
-mkdir -p "$BIN"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -80,6 +86,45 @@ build_helm() {
   mv "$work/helm-out/helm" "$BIN/helm"
 }
 
+# Argo CD v3.6 needs Go 1.27 (fetched as a toolchain module for this step
+# only) and its nested gitops-engine module, which the module zip leaves out:
+# it is built inside a writable copy of the module with the served
+# gitops-engine of the same version put where its `replace` points.
+build_argocd() {
+  local dir=$1 src engine p="github.com/argoproj/argo-cd/v3/common"
+  export GOTOOLCHAIN=go1.27.3
+  mod_dir() { go mod download -json "$1" | sed -n 's/.*"Dir": "\(.*\)",/\1/p'; }
+  src=$(mod_dir "github.com/argoproj/argo-cd/v3@v$ARGOCD_VERSION")
+  engine=$(mod_dir "github.com/argoproj/argo-cd/gitops-engine/v3@v$ARGOCD_VERSION")
+  cp -r "$src" "$work/argo-cd" && chmod -R u+w "$work/argo-cd"
+  cp -r "$engine" "$work/argo-cd/gitops-engine" && chmod -R u+w "$work/argo-cd/gitops-engine"
+  cd "$work/argo-cd"
+  # The controller binds its metrics and /healthz listener to 0.0.0.0 with no
+  # flag to change it; the plane listens on 127.0.0.1 only.
+  sed -i 's/"0.0.0.0:%d", metricsPort/"127.0.0.1:%d", metricsPort/' controller/appcontroller.go
+  grep -q '"127.0.0.1:%d", metricsPort' controller/appcontroller.go
+  # The version keys upstream's Makefile sets.
+  go build -trimpath -ldflags "-s -w -X $p.version=$ARGOCD_VERSION -X $p.gitTag=v$ARGOCD_VERSION \
+    -X $p.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ) -X $p.gitCommit=0000000000000000000000000000000000000000 \
+    -X $p.gitTreeState=clean -X $p.kubectlVersion=v0.37.0" -o "$work/argocd" ./cmd
+  mkdir -p "$dir.tmp/crds" "$dir.tmp/config"
+  cp manifests/crds/application-crd.yaml manifests/crds/appproject-crd.yaml manifests/crds/applicationset-crd.yaml "$dir.tmp/crds/"
+  cp manifests/base/config/argocd-cm.yaml manifests/base/config/argocd-secret.yaml "$dir.tmp/config/"
+  # The image puts these on PATH; the repo-server runs git-verify-wrapper.sh on every manifest generation.
+  cp hack/git-verify-wrapper.sh hack/gpg-wrapper.sh "$dir.tmp/"
+  chmod +x "$dir.tmp/"*.sh
+  mv "$work/argocd" "$dir.tmp/argocd"
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
+if [ "${1:-}" = argocd ]; then
+  ARGOCD_DIR="$CACHE/argocd-v$ARGOCD_VERSION"
+  [ -x "$ARGOCD_DIR/argocd" ] || timed "argocd v$ARGOCD_VERSION" build_argocd "$ARGOCD_DIR"
+  echo "$ARGOCD_DIR"
+  exit 0
+fi
+
+mkdir -p "$BIN"
 have etcd || timed etcd build_etcd
 have kwok || timed kwok build_kwok
 have helm || timed helm build_helm

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use berth_tests::plane::binaries::ensure_argocd;
 use berth_tests::plane::{Plane, PlaneConfig, alive, spawn_tied};
 use berth_tests::{bench, fixture};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -42,16 +43,19 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
     match opts.first().map(String::as_str) {
         Some("up") => up(&config, !opts.iter().any(|a| a == "--no-demo"), true),
         Some("demo") => up(&config, true, false),
-        Some("run") if !rest.is_empty() => with_plane(&config, &rest, None),
+        Some("run") if !rest.is_empty() => with_plane(&config, &rest, &[], None),
         Some("bench") => bench(&opts),
         Some("test") => {
             build_operator()?;
+            // Built once and cached (about 8 minutes cold), before the plane
+            // starts, so no test waits on it.
+            let argocd = ensure_argocd().context("building Argo CD for the GitOps tests")?;
             let mut cmd = vec!["cargo".to_string(), "test".into(), "--workspace".into(), "--no-fail-fast".into()];
             if !rest.is_empty() {
                 cmd.push("--".into());
                 cmd.extend(rest);
             }
-            with_plane(&config, &cmd, Some(suite_limit()?))
+            with_plane(&config, &cmd, &[("BERTH_ARGOCD_DIR", argocd.display().to_string())], Some(suite_limit()?))
         }
         _ => bail!("usage: berth-plane up [--no-demo] | demo | run -- CMD... | test [-- ARGS] (options: --workers N) \
             | bench [--scale F] [--out DIR] [--qps Q] [--burst B]"),
@@ -210,9 +214,9 @@ fn repo() -> std::path::PathBuf {
 }
 
 /// Runs `cmd` with KUBECONFIG (and BERTH_KUBECONFIG, BERTH_BIN_DIR, PATH) set
-/// to the plane, in a process group of its own that is killed if it runs past
+/// to the plane and `env` added, in a process group of its own that is killed if it runs past
 /// `limit`; stops the plane whatever happens and returns CMD's status.
-fn with_plane(config: &PlaneConfig, cmd: &[String], limit: Option<Duration>) -> Result<ExitCode> {
+fn with_plane(config: &PlaneConfig, cmd: &[String], env: &[(&str, String)], limit: Option<Duration>) -> Result<ExitCode> {
     static CHILD: AtomicU32 = AtomicU32::new(0);
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     let handle = signals.handle();
@@ -233,6 +237,7 @@ fn with_plane(config: &PlaneConfig, cmd: &[String], limit: Option<Duration>) -> 
         .env("BERTH_BIN_DIR", &plane.bin_dir)
         .env("BERTH_OPERATOR_BIN", repo().join("target/debug/berth-operator"))
         .env("PATH", path)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .process_group(0)
         .spawn()
         .with_context(|| format!("starting {}", cmd[0]))?;

@@ -1,4 +1,4 @@
-//! Locating the control plane's binaries, building them once if needed.
+//! Locating the control plane's binaries (and Argo CD's), building them once if needed.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -10,14 +10,31 @@ pub fn ensure() -> Result<PathBuf> {
     if let Ok(dir) = std::env::var("BERTH_BIN_DIR") {
         return Ok(PathBuf::from(dir));
     }
+    build_script(&[])
+}
+
+/// Argo CD's folder (the `argocd` binary, its CRDs and config maps, the
+/// repo-server's wrapper scripts) from `BERTH_ARGOCD_DIR`, or from
+/// `build-binaries.sh argocd`, which builds it the first time (about 8 minutes
+/// on 2 cores) and caches it under its version.
+pub fn ensure_argocd() -> Result<PathBuf> {
+    if let Ok(dir) = std::env::var("BERTH_ARGOCD_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    build_script(&["argocd"])
+}
+
+/// Runs build-binaries.sh with `args`; the folder it prints last.
+fn build_script(args: &[&str]) -> Result<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("plane/build-binaries.sh");
     let out = Command::new("bash")
         .arg(&script)
+        .args(args)
         .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("running {}", script.display()))?;
     if !out.status.success() {
-        bail!("{} failed ({})", script.display(), out.status);
+        bail!("{} {} failed ({})", script.display(), args.join(" "), out.status);
     }
     let dir = String::from_utf8(out.stdout)?.trim().lines().last().unwrap_or_default().to_string();
     Ok(PathBuf::from(dir))

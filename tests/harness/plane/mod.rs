@@ -2,7 +2,7 @@
 //! kube-scheduler and kwok on 127.0.0.1, with kwok nodes that mirror
 //! `kind-config.yaml`. Dropping the `Plane` stops every process by PID and
 //! removes its temporary state.
-mod binaries;
+pub mod binaries;
 pub mod nodes;
 mod pki;
 mod process;
@@ -17,8 +17,7 @@ use crate::kubectl::Kubectl;
 pub use nodes::NodeSpec;
 pub use pki::KCM_USER;
 use pki::Pki;
-pub use process::{alive, spawn_tied};
-use process::Proc;
+pub use process::{Proc, alive, spawn_tied};
 
 /// The kwok stages that make nodes and pods behave (see the file for test hooks).
 pub const STAGES: &str = include_str!("../../plane/kwok-stages.yaml");
@@ -147,6 +146,9 @@ impl Plane {
             &format!("--root-ca-file={}", pki.path("ca.crt")),
             &format!("--kube-api-qps={qps}"), &format!("--kube-api-burst={burst}"),
             "--node-monitor-period=2s", "--profiling=false",
+            // The HPA controller's pass (default 15 s): the GitOps autoscaling
+            // test waits for several of them.
+            "--horizontal-pod-autoscaler-sync-period=3s",
         ])?;
         let scheduler_config = self.dir.join("kube-scheduler.yaml");
         std::fs::write(&scheduler_config, format!(
@@ -275,7 +277,7 @@ fn write_kubeconfig(path: &Path, port: u16, pki: &Pki, user: &str) -> Result<()>
 }
 
 /// N distinct free ports: all listeners are held until every port is chosen.
-fn free_ports<const N: usize>() -> Result<[u16; N]> {
+pub fn free_ports<const N: usize>() -> Result<[u16; N]> {
     let listeners = (0..N).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<Vec<_>>>()?;
     let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<std::io::Result<_>>()?;
     Ok(ports.try_into().expect("N ports"))

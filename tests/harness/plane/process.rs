@@ -14,6 +14,7 @@ pub struct Proc {
     /// How it was started, so that it can be started again the same way.
     program: std::path::PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     log: std::path::PathBuf,
 }
 
@@ -22,9 +23,15 @@ impl Proc {
     /// calling thread (`spawn_tied`), so a killed harness cannot leak an etcd
     /// or apiserver.
     pub fn spawn(name: &str, program: &Path, args: &[String], logs: &Path) -> Result<Proc> {
+        Proc::spawn_with_env(name, program, args, &[], logs)
+    }
+
+    /// `spawn` with extra environment variables.
+    pub fn spawn_with_env(name: &str, program: &Path, args: &[String], env: &[(&str, String)], logs: &Path) -> Result<Proc> {
         let log = logs.join(format!("{name}.log"));
-        let child = start(program, args, File::create(&log)?)?;
-        Ok(Proc { name: name.to_string(), child, program: program.to_path_buf(), args: args.to_vec(), log })
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let child = start(program, args, &env, File::create(&log)?)?;
+        Ok(Proc { name: name.to_string(), child, program: program.to_path_buf(), args: args.to_vec(), env, log })
     }
 
     /// Sends `signal` (SIGKILL: a crash; SIGTERM: an orderly restart), reaps
@@ -38,7 +45,7 @@ impl Proc {
             let _ = self.child.wait();
         }
         let log = File::options().append(true).open(&self.log)?;
-        self.child = start(&self.program, &self.args, log)?;
+        self.child = start(&self.program, &self.args, &self.env, log)?;
         Ok(())
     }
 
@@ -69,9 +76,9 @@ impl Proc {
     }
 }
 
-fn start(program: &Path, args: &[String], log: File) -> Result<Child> {
+fn start(program: &Path, args: &[String], env: &[(String, String)], log: File) -> Result<Child> {
     let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    cmd.args(args).envs(env.iter().cloned()).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
     spawn_tied(&mut cmd).with_context(|| format!("starting {}", program.display()))
 }
 
