@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use berth::runtime::leader::LEASE_DURATION;
-use berth_tests::fixture::{Operator, TestNamespace, client, install_crds, plane, try_wait_for, unique_suffix, wait_for};
+use berth_tests::fixture::{Operator, TestNamespace, client, install_crds, plane, try_wait_for, unique_suffix, wait_for, wait_for_service_status};
 use berth_tests::invariants::Recorder;
 use berth_tests::objects::{apply, manifest};
 use berth_tests::tasks::{named, running, tasks_of, undeleted};
@@ -62,8 +62,9 @@ async fn a_leader_resumed_after_losing_its_lease_writes_nothing() {
     let settled = recorder.wait_converged(Duration::from_secs(120)).await;
     eprintln!("scaled 3 -> 30 -> 4 under {standby_name}; converged in {settled:?}");
 
-    // The service is steady at 4 under the new leader: from here on only the
-    // old leader could create a task.
+    // The service is steady at 4 under the new leader, its steady status
+    // written: from here on only the old leader could create a task or write it.
+    wait_for_service_status(&ns.name, "web", "{.status.conditions[?(@.type==\"Ready\")].reason}", "SteadyState", Duration::from_secs(120)).await;
     recorder.stale_leader_window();
     leader.resume();
     assert!(leader.exited_within(Duration::from_secs(30)).await, "the resumed leader kept running: {}", leader.log.display());
