@@ -160,14 +160,16 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         (*t, Stop::new(StopCode::TaskFailedToStart, format!("Task could not be placed within {timeout} seconds. (kube-scheduler: {why})")))
     }));
     // A task whose containers wait on a dependency past its startTimeout fails to start.
-    let start_deadlines: Vec<i64> = input.tasks.iter().filter_map(Task::start_deadline).collect();
-    let timed_out: Vec<&Task> = input.tasks.iter().filter(|t| t.start_deadline().is_some_and(|d| d <= now) && !stopping.iter().any(|(s, _)| s.name() == t.name())).collect();
+    let start_deadlines: Vec<(&Task, i64)> = input.tasks.iter().filter_map(|t| Some((t, t.start_deadline()?))).collect();
+    let timed_out: Vec<&Task> = start_deadlines.iter().filter(|(t, d)| *d <= now && !stopping.iter().any(|(s, _)| s.name() == t.name())).map(|(t, _)| *t).collect();
     stopping.extend(timed_out.into_iter()
         .map(|t| (t, Stop::new(StopCode::TaskFailedToStart, super::START_TIMEOUT_REASON))));
     let stopped_now: BTreeSet<String> = stopping.iter().map(|(t, _)| t.name()).collect();
     let active: Vec<&Task> = input.tasks.iter().filter(|t| t.is_active() && !stopped_now.contains(&t.name())).collect();
     // Each active task's health, read once: the breaker, the views and the rollout step all use it.
     let healths: Vec<TaskHealth> = active.iter().map(|t| health(t)).collect();
+    // And until when each is protected from scale-in and deployments, if it is.
+    let protected: Vec<Option<i64>> = active.iter().map(|t| t.protected_until(now)).collect();
 
     let desired = match input.scheduling {
         Scheduling::Daemon { nodes, .. } => nodes.len(),
@@ -213,11 +215,12 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
             let daemon_plan = if primary.launches { daemon_plan } else { daemon::DaemonPlan { start_on: vec![], ..daemon_plan } };
             let providers = new_task_providers(strategy, active.iter().filter(|t| of_primary(t)).copied(), daemon_plan.start_on.len());
             let starts = daemon_plan.start_on.iter().zip(providers).map(|(n, provider)| TaskStart { node: Some(n.to_string()), provider, deployment: None }).collect();
-            let stops = daemon_plan.stop.iter().filter(|v| active.iter().any(|t| t.name() == v.name && t.protected_until(now).is_none()));
+            let protected_names: BTreeSet<&str> = views.iter().zip(&protected).filter(|(_, p)| p.is_some()).map(|(v, _)| v.name.as_str()).collect();
+            let stops = daemon_plan.stop.iter().filter(|v| !protected_names.contains(v.name.as_str()));
             (starts, stops.map(|t| t.name.clone()).collect(), vec![])
         }
         Scheduling::Replica { strategy } => {
-            let replicas = plan_replicas(input, &active, &healths, &views, strategy, desired);
+            let replicas = plan_replicas(input, &previous, &active, &healths, &protected, &views, strategy, desired);
             plan.stuck = replicas.stuck;
             let count = if primary.launches { replicas.starts } else { 0 };
             let providers = new_task_providers(strategy, active.iter().filter(|t| of_primary(t)).copied(), count);
@@ -274,13 +277,13 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     // When to look again: a node loss coming due, tasks warming up, work under way.
     let node_losses = active.iter().filter_map(|t| t.node_lost_for(now)).filter(|lost| *lost <= input.limits.node_lost_grace)
         .map(|lost| input.limits.node_lost_grace - lost + Duration::from_secs(1));
-    let placements = placement_deadlines.iter().chain(&start_deadlines).filter(|d| **d > now).map(|d| Duration::from_secs((d - now) as u64));
-    let protections = active.iter().filter_map(|t| t.protected_until(now)).map(|until| Duration::from_secs((until - now) as u64 + 1));
+    let placements = placement_deadlines.iter().chain(start_deadlines.iter().map(|(_, d)| d)).filter(|d| **d > now).map(|d| Duration::from_secs((d - now) as u64));
+    let protections = protected.iter().flatten().map(|until| Duration::from_secs((until - now) as u64 + 1));
     for wait in node_losses.chain(placements).chain(protections) {
         plan.requeue = plan.requeue.min(wait);
     }
     let busy = !plan.starts.is_empty() || !plan.stops.is_empty() || input.creations_in_flight > 0 || tripped || capped;
-    let warming = active.iter().any(|t| health(t) == TaskHealth::NotYetHealthy && t.state.last_status == LastStatus::Running);
+    let warming = active.iter().zip(&healths).any(|(t, h)| *h == TaskHealth::NotYetHealthy && t.state.last_status == LastStatus::Running);
     if busy || warming {
         plan.requeue = plan.requeue.min(BUSY_REQUEUE);
     }
@@ -323,7 +326,9 @@ struct ReplicaPlan {
 /// The rollout step of §2.6 across the deployments (plain replacement and
 /// scaling when there is only one), with the stopped tasks chosen to keep
 /// zones and nodes balanced.
-fn plan_replicas(input: &ServiceInput, active: &[&Task], healths: &[TaskHealth], views: &[TaskView], strategy: Option<&CapacityStrategy>, desired: usize) -> ReplicaPlan {
+#[allow(clippy::too_many_arguments)]
+fn plan_replicas(input: &ServiceInput, previous: &[ServiceDeployment], active: &[&Task], healths: &[TaskHealth], protected: &[Option<i64>], views: &[TaskView],
+    strategy: Option<&CapacityStrategy>, desired: usize) -> ReplicaPlan {
     let healthy = |i: usize| healths[i] == TaskHealth::Healthy;
     let counts = |tasks: &[usize]| DeploymentTasks {
         running: tasks.iter().filter(|i| active[**i].state.last_status == LastStatus::Running).count() as u32,
@@ -365,7 +370,7 @@ fn plan_replicas(input: &ServiceInput, active: &[&Task], healths: &[TaskHealth],
     };
     // Scale-in and deployments never stop a protected task: they wait for its
     // protection to end (unhealthy tasks are replaced all the same).
-    let unprotected = |members: &[usize]| -> Vec<usize> { members.iter().copied().filter(|i| active[*i].protected_until(input.now).is_none()).collect() };
+    let unprotected = |members: &[usize]| -> Vec<usize> { members.iter().copied().filter(|i| protected[*i].is_none()).collect() };
     let mut victims = vec![];
     let mut old_victims = vec![];
     for (tasks, stops) in old.iter().zip(&step.stop_old) {
@@ -386,7 +391,6 @@ fn plan_replicas(input: &ServiceInput, active: &[&Task], healths: &[TaskHealth],
     // a COMPLETED older deployment keeps a target (the tasks it had, less those
     // the roll stopped, plus a scale-out made while it was being replaced) and
     // is refilled first, within maximumPercent.
-    let previous = previous_deployments(input.service);
     let scale_out = input.service.status.as_ref().and_then(|s| s.desired_count).map_or(0, |before| desired.saturating_sub(before.max(0) as usize));
     let mut room = (bounds.max_tasks(desired as u32) as usize).saturating_sub(active.len() + input.creations_in_flight);
     let (mut old_targets, mut old_starts) = (BTreeMap::new(), vec![]);
