@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use berth::api::Service;
 use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for, wait_for_service_status};
-use berth_tests::objects::{apply, events, manifest};
+use berth_tests::objects::{apply, events, manifest, stopped_record, wait_for_stopped_task};
 use berth_tests::tasks::{is_healthy, named, running, tasks_of};
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
@@ -47,13 +47,7 @@ async fn an_unhealthy_essential_container_is_replaced_after_the_grace_period() {
     let started = tasks[0].status.as_ref().and_then(|s| s.start_time.clone()).expect("a running task has a start time").0.as_second();
     annotate(&ns.name, &sick, "app");
 
-    let services = Api::<Service>::namespaced(client().await, &ns.name);
-    let found = wait_for(services, named("web"), TIMEOUT, "the sick task in stoppedTasks", |ss| {
-        ss.iter().flat_map(|s| s.status.iter().flat_map(|st| st.stopped_tasks.iter().flatten())).any(|t| t.pod_name.as_deref() == Some(sick.as_str()))
-    })
-    .await;
-    let status = found[0].status.clone().unwrap();
-    let stopped = status.stopped_tasks.unwrap().into_iter().find(|t| t.pod_name.as_deref() == Some(sick.as_str())).unwrap();
+    let (_, stopped) = wait_for_stopped_task(&ns.name, "web", &sick, TIMEOUT).await;
     assert_eq!(stopped.stop_code.map(|c| berth::api::wire_name(&c)).as_deref(), Some("ServiceSchedulerInitiated"));
     assert_eq!(stopped.stopped_reason.as_deref(), Some("Task failed container health checks"));
     let stopped_at = stopped.stopped_at.expect("a stop time").0.as_second();
@@ -112,13 +106,8 @@ async fn a_task_out_of_its_load_balancers_endpoints_is_replaced() {
     annotate(&ns.name, &out, "true");
     let took_out = Instant::now();
 
-    let services = Api::<Service>::namespaced(client().await, &ns.name);
-    let found = wait_for(services, named("web"), TIMEOUT, "the task out of the endpoints in stoppedTasks", |ss| {
-        ss.iter().flat_map(|s| s.status.iter().flat_map(|st| st.stopped_tasks.iter().flatten())).any(|t| t.pod_name.as_deref() == Some(out.as_str()))
-    })
-    .await;
+    let (_, stopped) = wait_for_stopped_task(&ns.name, "web", &out, TIMEOUT).await;
     let waited = took_out.elapsed();
-    let stopped = found[0].status.clone().unwrap().stopped_tasks.unwrap().into_iter().find(|t| t.pod_name.as_deref() == Some(out.as_str())).unwrap();
     assert_eq!(stopped.stopped_reason.as_deref(), Some("Task failed ELB health checks"));
     let minute = berth::ecs::plan::deployment::LOAD_BALANCER_UNHEALTHY_AFTER;
     assert!(waited >= minute - Duration::from_secs(2), "stopped {waited:?} after it left the endpoints, before {minute:?}");
@@ -158,17 +147,11 @@ async fn an_essential_sidecar_that_exits_stops_its_task_a_non_essential_one_does
     wait_for(pods.clone(), named(&calm), TIMEOUT, "its log sidecar restarted", |ps| ps.iter().any(|p| restarted(p, "log"))).await;
     // The essential one exits: its task is stopped and replaced.
     restart(&crashing, "envoy");
-    let services = Api::<Service>::namespaced(client().await, &ns.name);
-    let found = wait_for(services, named("mesh"), TIMEOUT, "the task whose envoy exited in stoppedTasks", |ss| {
-        ss.iter().flat_map(|s| s.status.iter().flat_map(|st| st.stopped_tasks.iter().flatten())).any(|t| t.pod_name.as_deref() == Some(crashing.as_str()))
-    })
-    .await;
-    let stopped_tasks = found[0].status.clone().unwrap().stopped_tasks.unwrap();
-    let stopped = stopped_tasks.iter().find(|t| t.pod_name.as_deref() == Some(crashing.as_str())).unwrap();
+    let (status, stopped) = wait_for_stopped_task(&ns.name, "mesh", &crashing, TIMEOUT).await;
     assert_eq!(stopped.stop_code.map(|c| berth::api::wire_name(&c)).as_deref(), Some("EssentialContainerExited"));
     let envoy = stopped.containers.iter().flatten().find(|c| c.name == "envoy").expect("envoy in the stopped task");
     assert_eq!(envoy.exit_code, Some(1));
-    assert!(stopped_tasks.iter().all(|t| t.pod_name.as_deref() != Some(calm.as_str())), "the task whose non-essential sidecar exited was stopped");
+    assert!(stopped_record(&status, &calm).is_none(), "the task whose non-essential sidecar exited was stopped");
     wait_for(pods, tasks_of("mesh"), TIMEOUT, "2 running tasks, the calm one among them", |ps| {
         let live = running(ps);
         live.len() == 2 && live.iter().any(|p| p.name_any() == calm) && live.iter().all(|p| p.name_any() != crashing)
@@ -204,11 +187,11 @@ async fn a_container_with_a_restart_policy_restarts_in_place() {
     let services = Api::<Service>::namespaced(client().await, &ns.name);
     let found = wait_for(services, named("worker"), TIMEOUT, "the restart counted and the ignored exit stopped", |ss| {
         let status = ss.first().and_then(|s| s.status.clone()).unwrap_or_default();
-        status.container_restarts == Some(1) && status.stopped_tasks.iter().flatten().any(|t| t.pod_name.as_deref() == Some(ended.as_str()))
+        status.container_restarts == Some(1) && stopped_record(&status, &ended).is_some()
     })
     .await;
     let status = found[0].status.clone().unwrap();
-    let stopped = status.stopped_tasks.unwrap().into_iter().find(|t| t.pod_name.as_deref() == Some(ended.as_str())).unwrap();
+    let stopped = stopped_record(&status, &ended).unwrap();
     assert_eq!(stopped.stop_code.map(|c| berth::api::wire_name(&c)).as_deref(), Some("EssentialContainerExited"));
     wait_for(pods, tasks_of("worker"), TIMEOUT, "2 running tasks, the restarted one among them", |ps| {
         let live = running(ps);

@@ -49,3 +49,21 @@ pub async fn events(ns: &str) -> String {
     let lines = "jsonpath={range .items[*]}{.type} {.reason} {.note}{.message}{\"\\n\"}{end}";
     plane().kubectl().run_async(&["get", "events", "-n", ns, "-o", lines]).await.unwrap_or_else(|e| panic!("{e:#}"))
 }
+
+/// The record `status.stoppedTasks` keeps of the task whose pod is `pod`, if any.
+pub fn stopped_record<'a>(status: &'a berth::api::ServiceStatus, pod: &str) -> Option<&'a berth::api::TaskSummary> {
+    status.stopped_tasks.iter().flatten().find(|t| t.pod_name.as_deref() == Some(pod))
+}
+
+/// Waits (on a watch) until the Service `name` records the task of `pod` as
+/// stopped; the Service's status then, with that record.
+pub async fn wait_for_stopped_task(ns: &str, name: &str, pod: &str, timeout: std::time::Duration) -> (berth::api::ServiceStatus, berth::api::TaskSummary) {
+    let services = kube::Api::<berth::api::Service>::namespaced(crate::fixture::client().await, ns);
+    let found = crate::fixture::wait_for(services, crate::tasks::named(name), timeout, &format!("task {pod} in {name}'s stoppedTasks"), |ss| {
+        ss.iter().any(|s| s.status.as_ref().is_some_and(|st| stopped_record(st, pod).is_some()))
+    })
+    .await;
+    let status = found[0].status.clone().expect("a status with the record");
+    let record = stopped_record(&status, pod).expect("the record waited for").clone();
+    (status, record)
+}
