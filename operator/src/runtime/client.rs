@@ -55,7 +55,7 @@ pub async fn rate_limited(qps: f64, burst: u32, fence: Option<Fence>) -> anyhow:
 #[error("the API server did not answer within {0:?}")]
 pub struct TimedOut(pub Duration);
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A tower layer failing each request whose response has not started within
 /// the given time.

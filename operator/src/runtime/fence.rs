@@ -91,7 +91,7 @@ pub struct Fenced<S> {
     fence: Fence,
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use super::client::BoxError;
 
 impl<S, B> Service<http::Request<B>> for Fenced<S>
 where
