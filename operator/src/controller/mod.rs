@@ -445,10 +445,13 @@ where
 fn trim_task_pod(pod: &mut Pod) {
     pod.managed_fields_mut().clear();
     if let Some(spec) = pod.spec.take() {
-        use k8s_openapi::api::core::v1::{Container, Probe};
+        use k8s_openapi::api::core::v1::{Container, Probe, ResourceRequirements};
         // A health check's timing (what makes a container UNHEALTHY), not its command.
         let timing = |p: Probe| Probe { period_seconds: p.period_seconds, failure_threshold: p.failure_threshold, ..Default::default() };
-        let trim = |c: Container| Container { name: c.name, restart_policy: c.restart_policy, readiness_probe: c.readiness_probe.map(timing), ..Default::default() };
+        // Requests, for the room placement counts on each node.
+        let requests = |r: ResourceRequirements| ResourceRequirements { requests: r.requests, ..Default::default() };
+        let trim = |c: Container| Container { name: c.name, restart_policy: c.restart_policy, readiness_probe: c.readiness_probe.map(timing),
+            resources: c.resources.map(requests), ..Default::default() };
         let containers = spec.containers.into_iter().map(trim).collect();
         // Sidecars (restartable init containers) are task containers; run-to-completion ones are not read.
         let sidecars: Vec<Container> = spec.init_containers.into_iter().flatten().filter(crate::ecs::task::lifecycle::is_sidecar).map(trim).collect();

@@ -11,7 +11,7 @@ use super::Context;
 use super::observe::node_ready;
 use crate::api::{CapacityProviderSpec, PlacementConstraint, PlacementStrategy, TaskDefinitionSpec, wire_name};
 use crate::ecs::placement::node_match;
-use crate::ecs::placement::{ConstraintContext, PlacementConstraintItem, PlacementError, PlacementStrategyItem};
+use crate::ecs::placement::{ConstraintContext, NodeSlot, Placement, PlacementConstraintItem, PlacementError, PlacementStrategyItem, Resources, Strategy, parse_strategies, topology_spreads};
 use crate::ecs::render::names::label_value;
 use crate::ecs::task::labels;
 
@@ -30,29 +30,14 @@ pub fn constraints(task_definition: &TaskDefinitionSpec, owner: Option<&Vec<Plac
     from_task_definition.chain(from_owner).collect()
 }
 
-/// Applies constraints (required affinities) and strategies (soft topology
-/// spread; the service default when it has none) to a task's pod spec.
-pub fn apply(
-    spec: &mut PodSpec,
-    ctx: &Context,
-    group: &str,
-    constraints: &[PlacementConstraintItem],
-    strategies: Option<&Vec<PlacementStrategy>>,
-    default_spread: bool,
-) -> Result<(), PlacementError> {
+/// Applies constraints (required affinities) and, unless Berth chose the
+/// node, the spread strategies (soft topology spreads) to a task's pod spec.
+pub fn apply(spec: &mut PodSpec, ctx: &Context, group: &str, constraints: &[PlacementConstraintItem], spreads: &[Strategy]) -> Result<(), PlacementError> {
     let known = known_label_values(ctx);
     let selector = |g: &str| group_selector(g);
     let context = ConstraintContext { task_group: group, known_label_values: &known, group_selector: &selector };
     let scheduling = crate::ecs::placement::translate_constraints(constraints, &context)?;
-    let items: Vec<PlacementStrategyItem> = strategies.into_iter().flatten()
-        .map(|s| PlacementStrategyItem { strategy_type: wire_name(&s.type_), field: s.field.clone() })
-        .collect();
-    let own_group = group_selector(group);
-    let spread = if items.is_empty() {
-        if default_spread { crate::ecs::placement::default_service_spread(&own_group) } else { vec![] }
-    } else {
-        crate::ecs::placement::translate_strategies(&items, &own_group)?.topology_spread_constraints
-    };
+    let spread = topology_spreads(spreads, &group_selector(group));
     if scheduling.node_affinity.is_some() || scheduling.pod_affinity.is_some() || scheduling.pod_anti_affinity.is_some() {
         let affinity = spec.affinity.get_or_insert_with(Affinity::default);
         affinity.node_affinity = scheduling.node_affinity.or(affinity.node_affinity.take());
@@ -65,9 +50,40 @@ pub fn apply(
     Ok(())
 }
 
-/// Nodes a DAEMON service puts a task on: Ready, schedulable, without taints
-/// its tasks do not tolerate, and satisfying its memberOf constraints.
-pub fn daemon_nodes(
+/// An owner's placement strategies, validated and in order.
+pub fn strategies(items: Option<&Vec<PlacementStrategy>>) -> Result<Vec<Strategy>, PlacementError> {
+    let items: Vec<PlacementStrategyItem> = items.into_iter().flatten()
+        .map(|s| PlacementStrategyItem { strategy_type: wire_name(&s.type_), field: s.field.clone() })
+        .collect();
+    parse_strategies(&items)
+}
+
+/// The cluster as placement sees it for a task group: every node, with its
+/// allocatable less the requests of Berth's tasks on it or pinned to it, and
+/// whether the group's next task may go there.
+pub fn placement(ctx: &Context, group: &str, constraints: &[PlacementConstraintItem], pool: Option<&CapacityProviderSpec>, request: Resources) -> Result<Placement, PlacementError> {
+    let eligible = eligible_nodes(ctx, group, constraints, pool)?;
+    let mut used: BTreeMap<String, Resources> = BTreeMap::new();
+    for pod in ctx.pods.state().iter().filter(|p| !matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))) {
+        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).or_else(|| pod.labels().get(labels::NODE).cloned());
+        if let (Some(node), Some(spec)) = (node, pod.spec.as_ref()) {
+            let total = used.entry(node).or_default();
+            *total = total.plus(Resources::requested_by(spec));
+        }
+    }
+    let nodes = ctx.nodes.state().iter().map(|n| {
+        let name = n.name_any();
+        let allocatable = Resources::from_map(n.status.as_ref().and_then(|s| s.allocatable.as_ref()));
+        NodeSlot { free: allocatable.less(used.get(&name).copied().unwrap_or_default()), eligible: eligible.contains(&name), labels: n.labels().clone(), name }
+    }).collect();
+    let distinct_instance = constraints.iter().any(|c| c.constraint_type == "distinctInstance");
+    Ok(Placement { nodes, request, distinct_instance, ..Placement::default() })
+}
+
+/// Nodes a task of the group may go to (and a DAEMON service puts a task
+/// on): Ready, schedulable, without taints its tasks do not tolerate, and
+/// satisfying its memberOf constraints.
+pub fn eligible_nodes(
     ctx: &Context,
     group: &str,
     constraints: &[PlacementConstraintItem],

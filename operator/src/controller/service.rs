@@ -15,7 +15,8 @@ use super::observe::{self, Observed};
 use super::{Context, kube_services, pods, revisions, scheduling, unplaced};
 use crate::api::{CapacityProviderSpec, SchedulingStrategy, Service, ServiceStatus};
 use crate::ecs::capacity::launch::{self, Launch};
-use crate::ecs::placement::PlacementConstraintItem;
+use crate::ecs::placement::place::default_spread;
+use crate::ecs::placement::{Placement, PlacementConstraintItem, Resources, Strategy};
 use crate::ecs::plan::deployment::{self, Deployment, Primary};
 use crate::ecs::plan::service::{self as planner, Scheduling, ServiceInput};
 use crate::ecs::plan::{Launched, Problem};
@@ -58,7 +59,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     let owner = format!("service/{ns}/{name}");
     let Observed { tasks, creations_in_flight } = observe::observe(&ctx, &ns, labels::SERVICE, &label_value(&name), &owner);
 
-    // Validate: resolve the launch, find the daemon's nodes, render and place a task of PRIMARY.
+    // Validate: resolve the launch, render a task of PRIMARY, read the nodes for placement.
     let group = format!("service:{name}");
     let constraints = scheduling::constraints(&primary.resolved.spec, service.spec.placement.placement_constraints.as_ref());
     let mut problem = None;
@@ -66,22 +67,34 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         problem = Some(Problem::new(e.reason(), format!("(service {name}) cannot launch tasks of {}: {e}", primary.resolved.reference())));
         None
     });
-    let daemon_nodes = if daemon {
-        let pool = launch.as_ref().and_then(|l| l.providers.values().next());
-        scheduling::daemon_nodes(&ctx, &group, &constraints, pool).unwrap_or_else(|e| {
-            problem = problem.take().or(Some(Problem::new("PlacementInvalid", format!("(service {name}) placement: {e}"))));
-            BTreeSet::new()
-        })
-    } else {
-        BTreeSet::new()
-    };
+    let placement_problem = |e: crate::ecs::placement::PlacementError| Problem::new("PlacementInvalid", format!("(service {name}) placement: {e}"));
+    let strategies = scheduling::strategies(service.spec.placement.placement_strategy.as_ref()).map(|s| if s.is_empty() { default_spread() } else { s })
+        .unwrap_or_else(|e| {
+            problem = problem.take().or(Some(placement_problem(e)));
+            vec![]
+        });
+    let pool = launch.as_ref().and_then(|l| l.providers.values().next());
+    let mut placement = Placement::default();
     if problem.is_none() {
         let provider = launch.as_ref().and_then(|l| l.providers.iter().next()).map(|(n, p)| (n.as_str(), p));
-        let node = daemon_nodes.iter().next().map(String::as_str).filter(|_| daemon);
-        if let Err(e) = service_task(&service, &ctx, &primary, &constraints, node, provider) {
-            problem = Some(Problem::new(e.reason(), format!("(service {name}) cannot start tasks of {}: {e}", primary.resolved.reference())));
+        match service_task(&service, &ctx, &primary, &constraints, &strategies, None, provider) {
+            Err(e) => problem = Some(Problem::new(e.reason(), format!("(service {name}) cannot start tasks of {}: {e}", primary.resolved.reference()))),
+            Ok(task) => {
+                let request = task.spec.as_ref().map(Resources::requested_by).unwrap_or_default();
+                match scheduling::placement(&ctx, &group, &constraints, pool, request) {
+                    Ok(cluster) => placement = cluster,
+                    Err(e) => problem = Some(placement_problem(e)),
+                }
+            }
         }
     }
+    // Berth chooses the nodes where kube-scheduler cannot honour the strategies
+    // (one pool only: under a strategy of several providers each keeps its own).
+    let providers = launch.as_ref().map_or(0, |l| l.providers.len());
+    placement.berth_places = !daemon && providers <= 1 && !Strategy::kube_scheduler_can_place(&strategies);
+    placement.strategies = strategies;
+    placement.seed = seed(&service, now);
+    let daemon_nodes: BTreeSet<String> = if daemon { placement.nodes.iter().filter(|n| n.eligible).map(|n| n.name.clone()).collect() } else { BTreeSet::new() };
     let mut traffic = kube_services::sync(&service, &ctx, &primary.resolved.spec).await?;
 
     // Plan.
@@ -96,6 +109,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         creations_in_flight,
         scheduling,
         traffic: &traffic_facts,
+        placement: &placement,
         old_revisions: &old_revisions,
         problem,
         unsupported: &unsupported,
@@ -117,7 +131,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         ctx_ref.expectations.lock().unwrap().deleted(owner_ref, &pod, Instant::now());
         Ok(())
     }).await?;
-    let launched = start(&service, &ctx, &primary, &older, &constraints, launch.as_ref(), &plan.starts, api, &owner).await;
+    let launched = start(&service, &ctx, &primary, &older, &constraints, &placement.strategies, launch.as_ref(), &plan.starts, api, &owner).await;
 
     // Status and events, as the planner computed them.
     let outcome = plan.outcome(&input, &launched);
@@ -148,6 +162,7 @@ async fn start(
     primary: &Primary,
     older: &BTreeMap<String, Primary>,
     constraints: &[PlacementConstraintItem],
+    strategies: &[Strategy],
     launch: Option<&Launch>,
     starts: &[planner::TaskStart],
     api: &Api<Pod>,
@@ -160,7 +175,7 @@ async fn start(
     let new_pods: Result<Vec<Pod>> = starts.iter().map(|s| {
         // The planner replaces tasks only of older deployments it was told resolve.
         let deployment = s.deployment.as_ref().and_then(|id| older.get(id)).unwrap_or(primary);
-        service_task(service, ctx, deployment, constraints, s.node.as_deref(), provider(&s.provider))
+        service_task(service, ctx, deployment, constraints, strategies, s.node.as_deref(), provider(&s.provider))
     }).collect();
     let new_pods = match new_pods {
         Ok(pods) => pods,
@@ -178,13 +193,14 @@ async fn start(
 
 
 /// A new task of the service, in `deployment`, on `provider`'s nodes when it
-/// has one; for DAEMON bound to `node`, otherwise spread over zones then
-/// nodes (ECS's default, §2.3).
+/// has one; bound to `node` where Berth chose it (DAEMON, or strategies
+/// kube-scheduler cannot honour), otherwise spread by kube-scheduler.
 fn service_task(
     service: &Service,
     ctx: &Context,
     primary: &Primary,
-    constraints: &[crate::ecs::placement::PlacementConstraintItem],
+    constraints: &[PlacementConstraintItem],
+    strategies: &[Strategy],
     node: Option<&str>,
     provider: Option<(&str, &CapacityProviderSpec)>,
 ) -> Result<Pod> {
@@ -215,7 +231,7 @@ fn service_task(
         overrides: None,
     })?;
     let spec = pod.spec.get_or_insert_with(Default::default);
-    scheduling::apply(spec, ctx, &group, constraints, service.spec.placement.placement_strategy.as_ref(), node.is_none())?;
+    scheduling::apply(spec, ctx, &group, constraints, if node.is_some() { &[] } else { strategies })?;
     if let Some(node) = node {
         observe::pin_to_node(spec, node);
     }
@@ -223,6 +239,12 @@ fn service_task(
     Ok(pod)
 }
 
+
+/// The pass's seed for ties and `random`: varies with the service and the second.
+fn seed(service: &Service, now: i64) -> u64 {
+    let uid = service.uid().unwrap_or_default();
+    uid.bytes().fold(now as u64, |h, b| h.rotate_left(5) ^ u64::from(b))
+}
 
 async fn write_status(service: &Service, ctx: &Context, status: ServiceStatus) -> Result<()> {
     if service.status.as_ref() == Some(&status) {

@@ -121,7 +121,8 @@ fn run_task(run: &TaskRun, ctx: &Context, resolved: &Resolved, index: i32, provi
     })?;
     // RunTask places randomly unless told otherwise: no default spread.
     let constraints = scheduling::constraints(&resolved.spec, run.spec.placement.placement_constraints.as_ref());
-    scheduling::apply(pod.spec.get_or_insert_with(Default::default), ctx, &group, &constraints, run.spec.placement.placement_strategy.as_ref(), false)?;
+    let strategies = scheduling::strategies(run.spec.placement.placement_strategy.as_ref())?;
+    scheduling::apply(pod.spec.get_or_insert_with(Default::default), ctx, &group, &constraints, &strategies)?;
     observe::place_on_provider(&mut pod, provider);
     Ok(pod)
 }

@@ -4,6 +4,7 @@
 //! do on a cluster whose tasks pass their checks), and the status it computes is the next
 //! pass's input. No rule of the rollout is written here.
 
+use crate::ecs::placement::place::{self, default_spread};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -83,6 +84,8 @@ pub fn simulate(start: Start) -> Rollout {
     let mut batches = vec![];
     let mut created = 0;
     // Every older deployment's revision is known here (the cluster ran it).
+    // Scale-in and roll victims as the default spread picks them; new tasks land by `zones`.
+    let placement = place::Placement { strategies: default_spread(), ..Default::default() };
     let old_revisions: BTreeSet<String> = service.status.iter().flat_map(|s| s.deployments.iter().flatten()).map(|d| d.id.clone()).collect();
     for _ in 0..MAX_PASSES {
         let input = ServiceInput {
@@ -92,6 +95,7 @@ pub fn simulate(start: Start) -> Rollout {
             creations_in_flight: 0,
             scheduling: Scheduling::Replica { strategy },
             traffic: &traffic,
+            placement: &placement,
             old_revisions: &old_revisions,
             problem: None,
             unsupported: &[],

@@ -1,12 +1,15 @@
-//! ECS placement (§2.10) translated into Kubernetes scheduling (§4.7): the cluster query
-//! language of `memberOf`, placement constraints → required affinities, and placement
-//! strategies → topology spread constraints. kube-scheduler then does the placing.
+//! ECS placement (§2.10) on Kubernetes (§4.7): the cluster query language of `memberOf`,
+//! placement constraints → required affinities, spread strategies → topology spread
+//! constraints for kube-scheduler; and, for what kube-scheduler cannot express (binpack,
+//! random, ordered strategies), Berth's own choice of node (`place`).
 
 pub mod affinity;
 pub mod cql;
 pub mod dnf;
 pub mod node_labels;
 pub mod node_match;
+pub mod place;
+pub mod resources;
 pub mod strategy;
 
 pub use affinity::{
@@ -14,10 +17,9 @@ pub use affinity::{
     translate_member_of,
 };
 pub use cql::{Condition, Expression, ParseError, Predicate, Subject, parse};
-pub use strategy::{
-    BinpackResource, PlacementStrategyItem, TranslatedStrategies, default_service_spread,
-    translate_strategies,
-};
+pub use place::{NodeSlot, Placement, Strategy};
+pub use resources::Resources;
+pub use strategy::{BinpackResource, PlacementStrategyItem, parse_strategies, topology_spreads};
 
 /// Why a placement constraint or strategy cannot be honoured; messages are meant for the
 /// user, in a status condition or a Warning event.

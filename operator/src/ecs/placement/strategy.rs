@@ -1,11 +1,13 @@
-//! Placement strategies (`spread`, `binpack`, `random`) → topology spread constraints and a
-//! binpack marker (§4.7). Strategies are best effort in ECS, so spreads are `ScheduleAnyway`.
+//! Placement strategies (`spread`, `binpack`, `random`), validated; spreads alone become
+//! topology spread constraints (§4.7), best effort as in ECS, so `ScheduleAnyway`. Berth
+//! places the others itself (`place`).
 
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::PlacementError;
-use super::node_labels::{HOSTNAME_LABEL, ZONE_LABEL, label_for_attribute};
+use super::place::Strategy;
+use super::node_labels::{HOSTNAME_LABEL, label_for_attribute};
 
 /// ECS's limit on placement strategies per service or task (§5).
 pub const MAX_STRATEGIES: usize = 5;
@@ -19,83 +21,62 @@ pub struct PlacementStrategyItem {
     pub field: Option<String>,
 }
 
-/// The resource a `binpack` strategy packs on. Kubernetes has no per-pod field for it: the
-/// caller maps it to a scheduler profile whose `NodeResourcesFit` scores `MostAllocated`.
+/// The resource a `binpack` strategy packs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BinpackResource {
     Cpu,
     Memory,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TranslatedStrategies {
-    /// One per distinct spread key, in strategy order (the primary strategy first).
-    pub topology_spread_constraints: Vec<TopologySpreadConstraint>,
-    /// The first `binpack` strategy's resource; later ones can only break ties, which a
-    /// single scheduler profile cannot express.
-    pub binpack: Option<BinpackResource>,
-}
-
-/// Translates a service's or task's strategies. `selector` picks the pods to balance: the
-/// whole service across revisions, never one revision only.
-pub fn translate_strategies(
-    strategies: &[PlacementStrategyItem],
-    selector: &LabelSelector,
-) -> Result<TranslatedStrategies, PlacementError> {
+/// Validates a service's or task's strategies, keeping their order.
+pub fn parse_strategies(strategies: &[PlacementStrategyItem]) -> Result<Vec<Strategy>, PlacementError> {
     if strategies.len() > MAX_STRATEGIES {
         return Err(PlacementError::TooManyStrategies {
             count: strategies.len(),
             max: MAX_STRATEGIES,
         });
     }
-    let mut translated = TranslatedStrategies::default();
-    for strategy in strategies {
-        let field = strategy
-            .field
-            .as_deref()
-            .map(str::trim)
-            .filter(|f| !f.is_empty());
-        match (strategy.strategy_type.as_str(), field) {
-            ("random", None) => {}
-            ("spread", Some(field)) => {
-                let key = spread_key(field).ok_or_else(|| {
-                    invalid_field(strategy, "instanceId, host or attribute:<name>")
-                })?;
-                if !translated
-                    .topology_spread_constraints
-                    .iter()
-                    .any(|c| c.topology_key == key)
-                {
-                    translated
-                        .topology_spread_constraints
-                        .push(spread(key, selector));
-                }
-            }
-            ("binpack", Some(field)) => {
-                let resource = binpack_resource(field)
-                    .ok_or_else(|| invalid_field(strategy, "cpu or memory"))?;
-                translated.binpack.get_or_insert(resource);
-            }
-            ("random", Some(_)) => return Err(invalid_field(strategy, "no field")),
-            ("spread", None) => {
-                return Err(invalid_field(
+    strategies
+        .iter()
+        .map(|strategy| {
+            let field = strategy
+                .field
+                .as_deref()
+                .map(str::trim)
+                .filter(|f| !f.is_empty());
+            match (strategy.strategy_type.as_str(), field) {
+                ("random", None) => Ok(Strategy::Random),
+                ("spread", Some(field)) => spread_key(field)
+                    .map(|key| Strategy::Spread(key.to_string()))
+                    .ok_or_else(|| invalid_field(strategy, "instanceId, host or attribute:<name>")),
+                ("binpack", Some(field)) => binpack_resource(field)
+                    .map(Strategy::Binpack)
+                    .ok_or_else(|| invalid_field(strategy, "cpu or memory")),
+                ("random", Some(_)) => Err(invalid_field(strategy, "no field")),
+                ("spread", None) => Err(invalid_field(
                     strategy,
                     "instanceId, host or attribute:<name>",
-                ));
+                )),
+                ("binpack", None) => Err(invalid_field(strategy, "cpu or memory")),
+                (other, _) => Err(PlacementError::UnknownStrategyType(other.to_string())),
             }
-            ("binpack", None) => return Err(invalid_field(strategy, "cpu or memory")),
-            (other, _) => return Err(PlacementError::UnknownStrategyType(other.to_string())),
-        }
-    }
-    Ok(translated)
+        })
+        .collect()
 }
 
-/// The spread ECS applies to a REPLICA service on EC2 without strategies: zones, then nodes.
-pub fn default_service_spread(selector: &LabelSelector) -> Vec<TopologySpreadConstraint> {
-    vec![
-        spread(ZONE_LABEL, selector),
-        spread(HOSTNAME_LABEL, selector),
-    ]
+/// Spread strategies as soft topology spread constraints, one per distinct
+/// key in strategy order, for kube-scheduler to place by. `selector` picks the
+/// pods to balance: the whole service across revisions, never one revision only.
+pub fn topology_spreads(strategies: &[Strategy], selector: &LabelSelector) -> Vec<TopologySpreadConstraint> {
+    let mut constraints: Vec<TopologySpreadConstraint> = vec![];
+    for strategy in strategies {
+        if let Strategy::Spread(key) = strategy
+            && !constraints.iter().any(|c| &c.topology_key == key)
+        {
+            constraints.push(spread(key, selector));
+        }
+    }
+    constraints
 }
 
 fn spread_key(field: &str) -> Option<&str> {
@@ -139,6 +120,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::ecs::placement::node_labels::ZONE_LABEL;
 
     fn service_selector() -> LabelSelector {
         LabelSelector {
@@ -164,9 +146,13 @@ mod tests {
             .collect()
     }
 
+    fn spreads(strategies: &[PlacementStrategyItem]) -> Vec<TopologySpreadConstraint> {
+        topology_spreads(&parse_strategies(strategies).unwrap(), &service_selector())
+    }
+
     #[test]
     fn default_spread_is_zone_then_hostname_soft_with_skew_one() {
-        let spread = default_service_spread(&service_selector());
+        let spread = topology_spreads(&crate::ecs::placement::place::default_spread(), &service_selector());
         assert_eq!(keys(&spread), vec![ZONE_LABEL, HOSTNAME_LABEL]);
         for constraint in &spread {
             assert_eq!(
@@ -189,54 +175,41 @@ mod tests {
             item("spread", Some("attribute:rack")),
             item("spread", Some("host")),
         ];
-        let translated = translate_strategies(&strategies, &service_selector()).unwrap();
-        assert_eq!(
-            keys(&translated.topology_spread_constraints),
-            vec![ZONE_LABEL, HOSTNAME_LABEL, "rack"]
-        );
-        assert_eq!(translated.binpack, None);
+        assert_eq!(keys(&spreads(&strategies)), vec![ZONE_LABEL, HOSTNAME_LABEL, "rack"]);
     }
 
     #[test]
-    fn binpack_becomes_a_marker_and_random_adds_nothing() {
+    fn binpack_and_random_parse_in_order_and_add_no_spread() {
         let strategies = [
             item("random", None),
             item("binpack", Some("memory")),
-            item("binpack", Some("cpu")),
+            item("binpack", Some("CPU")),
         ];
-        let translated = translate_strategies(&strategies, &service_selector()).unwrap();
-        assert_eq!(translated.binpack, Some(BinpackResource::Memory));
-        assert!(translated.topology_spread_constraints.is_empty());
         assert_eq!(
-            translate_strategies(&[], &service_selector()).unwrap(),
-            TranslatedStrategies::default()
+            parse_strategies(&strategies).unwrap(),
+            vec![Strategy::Random, Strategy::Binpack(BinpackResource::Memory), Strategy::Binpack(BinpackResource::Cpu)]
         );
+        assert!(spreads(&strategies).is_empty());
+        assert_eq!(parse_strategies(&[]).unwrap(), vec![]);
     }
 
     #[test]
     fn invalid_strategies_are_rejected_with_what_was_expected() {
-        let error = translate_strategies(&[item("binpack", Some("disk"))], &service_selector())
-            .unwrap_err();
+        let error = parse_strategies(&[item("binpack", Some("disk"))]).unwrap_err();
         assert_eq!(
             error.to_string(),
             "placement strategy binpack does not accept field \"disk\"; expected cpu or memory"
         );
-        assert!(translate_strategies(&[item("spread", None)], &service_selector()).is_err());
-        assert!(
-            translate_strategies(
-                &[item("spread", Some("attribute:bad key"))],
-                &service_selector()
-            )
-            .is_err()
-        );
-        assert!(translate_strategies(&[item("random", Some("cpu"))], &service_selector()).is_err());
+        assert!(parse_strategies(&[item("spread", None)]).is_err());
+        assert!(parse_strategies(&[item("spread", Some("attribute:bad key"))]).is_err());
+        assert!(parse_strategies(&[item("random", Some("cpu"))]).is_err());
         assert_eq!(
-            translate_strategies(&[item("roundrobin", None)], &service_selector()),
+            parse_strategies(&[item("roundrobin", None)]),
             Err(PlacementError::UnknownStrategyType("roundrobin".into()))
         );
         let six = vec![item("random", None); 6];
         assert_eq!(
-            translate_strategies(&six, &service_selector()),
+            parse_strategies(&six),
             Err(PlacementError::TooManyStrategies { count: 6, max: 5 })
         );
     }

@@ -5,6 +5,8 @@
 //! healthy 40 s after that, §2.4). With `lag`, the cache shows a created task
 //! only a pass later, as a watch does: meanwhile the planner sees it as a
 //! create in flight, and must not start it again.
+use crate::ecs::placement::Placement;
+use crate::ecs::placement::place::default_spread;
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
@@ -101,6 +103,7 @@ impl Cluster {
             creations_in_flight: self.unseen.len(),
             scheduling: Scheduling::Replica { strategy: None },
             traffic: &traffic,
+            placement: &Placement { strategies: default_spread(), ..Default::default() },
             old_revisions: &Default::default(),
             problem: None,
             unsupported: &[],

@@ -13,8 +13,9 @@ use super::throttle::{self, Throttle};
 use super::{Event, Launched, Limits, Problem};
 use crate::api::{CircuitBreakerProgress, DeploymentStatus, RolloutState, Service, ServiceDeployment, ServiceStatus, TaskStopCode, TaskSummary, TrafficRoute, wire_name};
 use crate::ecs::capacity::CapacityStrategy;
+use crate::ecs::placement::Placement;
 use crate::ecs::rollout::{self, CircuitBreakerState, DeploymentTasks, TaskEvent, TaskHealth};
-use crate::ecs::scheduler::{TaskView, daemon, replica};
+use crate::ecs::scheduler::{TaskView, daemon};
 use crate::ecs::task::labels;
 use crate::ecs::task::lifecycle::{LastStatus, Stop, StopCode};
 use crate::ecs::task::observed::Task;
@@ -50,6 +51,9 @@ pub struct ServiceInput<'a> {
     pub creations_in_flight: usize,
     pub scheduling: Scheduling<'a>,
     pub traffic: &'a Traffic,
+    /// The nodes, the strategies and what a task requests: where Berth puts
+    /// new tasks when it places them itself, and which tasks scale-in stops.
+    pub placement: &'a Placement,
     /// Older deployments whose revision still resolves: their lost tasks can
     /// be replaced with their own revision.
     pub old_revisions: &'a BTreeSet<String>,
@@ -99,6 +103,8 @@ pub struct ServicePlan {
     throttle: Throttle,
     stuck: bool,
     grace: Duration,
+    /// Why the tasks Berth could not place were left unplaced, in ECS's words.
+    unplaced: Option<String>,
 }
 
 /// The circuit breaker as this pass leaves it.
@@ -142,6 +148,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         throttle: throttle::throttle(input.tasks.iter().filter(|t| of_primary(t)), now),
         stuck: false,
         grace,
+        unplaced: None,
     };
 
     // Tasks that stop now: an essential container exited, a start failed, their node is lost.
@@ -256,6 +263,9 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     }
     let capped = starts.len() > input.limits.max_starts_per_pass;
     starts.truncate(input.limits.max_starts_per_pass);
+    if input.placement.berth_places && matches!(input.scheduling, Scheduling::Replica { .. }) {
+        starts = place(input, &active, &views, starts, &mut plan);
+    }
     plan.starts = starts;
 
     // Traffic: tasks to put behind the Services, drained tasks to delete.
@@ -288,6 +298,32 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         plan.requeue = plan.requeue.min(BUSY_REQUEUE);
     }
     plan
+}
+
+/// Berth's choice of node for each new task (the strategies need it): one
+/// at a time over the nodes, counting the group's tasks where they are. A
+/// task no node has room for is not started, and the pass says why.
+fn place(input: &ServiceInput, active: &[&Task], views: &[TaskView], starts: Vec<TaskStart>, plan: &mut ServicePlan) -> Vec<TaskStart> {
+    // Unseen creates have nodes the counts would miss: wait until the cache shows them.
+    if input.creations_in_flight > 0 || starts.is_empty() {
+        return vec![];
+    }
+    let mut group: BTreeMap<String, usize> = BTreeMap::new();
+    for node in views.iter().filter_map(|v| v.node.clone()) {
+        *group.entry(node).or_default() += 1;
+    }
+    // A node that refused a task pinned to it (its room was taken by pods Berth
+    // does not count) gets no more until that task is placed or stopped.
+    let refused: BTreeSet<&str> = active.iter().zip(views).filter(|(t, _)| t.unschedulable().is_some()).filter_map(|(_, v)| v.node.as_deref()).collect();
+    let mut placement = input.placement.clone();
+    for node in placement.nodes.iter_mut().filter(|n| refused.contains(n.name.as_str())) {
+        node.eligible = false;
+    }
+    let nodes = placement.place(&group, starts.len());
+    if nodes.iter().any(Option::is_none) {
+        plan.unplaced = Some(placement.why_unplaced());
+    }
+    starts.into_iter().zip(nodes).filter_map(|(start, node)| Some(TaskStart { node: Some(node?), ..start })).collect()
 }
 
 /// The scheduler's view of an active task, with health as ECS counts it.
@@ -364,7 +400,7 @@ fn plan_replicas(input: &ServiceInput, previous: &[ServiceDeployment], active: &
         let candidates: Vec<TaskView> = members.into_iter().map(|i| views[i].clone()).collect();
         let victims = match strategy {
             Some(strategy) => crate::ecs::capacity::split::scale_in_victims(strategy, &candidates, count as usize),
-            None => replica::scale_in_victims(&candidates, count as usize),
+            None => input.placement.scale_in_victims(&candidates, count as usize),
         };
         victims.into_iter().map(|t| t.name.clone()).collect()
     };
@@ -636,6 +672,9 @@ impl ServicePlan {
             };
             events.push(Event::warning("TaskFailedHealthChecks", format!("(service {name}) (task {}) failed {checks} health checks.", task_id(&stop.pod))));
         }
+        if let Some(why) = &self.unplaced {
+            events.push(Event::warning("ServiceTaskPlacementFailure", format!("(service {name}) was unable to place a task because no container instance met all of its requirements. {why}")));
+        }
         if let Some(refusal) = &launched.refused {
             events.push(Event::warning("TaskLaunchRefused", format!("(service {name}) was unable to launch tasks: the API server refused the task: {refusal}")));
         }
@@ -748,6 +787,11 @@ mod tests {
         traffic: Traffic,
         limits: Limits,
         old_revisions: BTreeSet<String>,
+        placement: Placement,
+    }
+
+    fn default_placement() -> Placement {
+        Placement { strategies: crate::ecs::placement::place::default_spread(), ..Placement::default() }
     }
 
     fn fixture(spec: serde_json::Value) -> Fixture {
@@ -756,7 +800,7 @@ mod tests {
             "metadata": {"name": "web", "namespace": "ns", "generation": 1}, "spec": spec})).unwrap();
         let resolved = Resolved { family: "web".into(), revision: 2, spec: serde_json::from_value(serde_json::json!({"containerDefinitions": [{"name": "app", "image": "x"}]})).unwrap() };
         let primary = Primary { deployment: Deployment::of(&service.spec, &resolved), resolved, launches: true, failed: None };
-        Fixture { service, primary, traffic: Traffic::default(), limits: Limits::default(), old_revisions: BTreeSet::new() }
+        Fixture { service, primary, traffic: Traffic::default(), limits: Limits::default(), old_revisions: BTreeSet::new(), placement: default_placement() }
     }
 
     impl Fixture {
@@ -768,6 +812,7 @@ mod tests {
                 creations_in_flight: 0,
                 scheduling: Scheduling::Replica { strategy: None },
                 traffic: &self.traffic,
+                placement: &self.placement,
                 old_revisions: &self.old_revisions,
                 problem,
                 unsupported: &[],

@@ -2,9 +2,9 @@
 //! tasks to stop the way ECS does (§2.3): pending and unhealthy tasks first,
 //! then from the zone with the most tasks of the service, then the node with
 //! the most, keeping the spread balanced.
-use std::collections::BTreeMap;
-
 use super::TaskView;
+use crate::ecs::placement::Placement;
+use crate::ecs::placement::place::default_spread;
 
 /// How many tasks to start: the gap to `desired`, counting creations already
 /// sent but not yet seen (expectations), so a slow cache never duplicates.
@@ -12,40 +12,18 @@ pub fn tasks_to_start(desired: usize, active: usize, creations_in_flight: usize)
     desired.saturating_sub(active + creations_in_flight)
 }
 
-/// The `count` tasks to stop, best victim first. Chosen one at a time so every
-/// pick sees the zone and node counts the previous picks left.
+/// The `count` tasks to stop, best victim first, by ECS's default spread
+/// (zones, then nodes): pending and unhealthy tasks first, then from the
+/// zone with the most tasks of the service, then the node with the most.
 pub fn scale_in_victims(tasks: &[TaskView], count: usize) -> Vec<&TaskView> {
-    let mut remaining: Vec<&TaskView> = tasks.iter().collect();
-    let mut victims = Vec::with_capacity(count.min(tasks.len()));
-    for _ in 0..count.min(tasks.len()) {
-        let zones = tally(remaining.iter().map(|t| t.zone.as_deref()));
-        let nodes = tally(remaining.iter().map(|t| t.node.as_deref()));
-        let rank = |t: &&TaskView| {
-            (
-                t.pending,
-                !t.healthy,
-                zones[&t.zone.as_deref()],
-                nodes[&t.node.as_deref()],
-                t.created,
-                std::cmp::Reverse(t.name.clone()),
-            )
-        };
-        let (index, _) = remaining.iter().enumerate().max_by_key(|(_, t)| rank(t)).expect("count bounded by len");
-        victims.push(remaining.swap_remove(index));
-    }
-    victims
-}
-
-fn tally<'a>(keys: impl Iterator<Item = Option<&'a str>>) -> BTreeMap<Option<&'a str>, usize> {
-    let mut counts = BTreeMap::new();
-    for key in keys {
-        *counts.entry(key).or_default() += 1;
-    }
-    counts
+    let spread = Placement { strategies: default_spread(), ..Placement::default() };
+    spread.scale_in_victims(tasks, count)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use proptest::prelude::*;
 

@@ -1,0 +1,202 @@
+//! Placement as the ECS scheduler does it (§2.10), for the strategies
+//! kube-scheduler cannot express: `binpack`, `random` and several strategies
+//! applied in order. Berth picks each new task's node and pins the pod to it,
+//! as the DaemonSet controller pins its pods; kube-scheduler still binds it
+//! and checks that it fits.
+//!
+//! Strategies apply in order: each keeps the best of the nodes the one before
+//! it kept, so the first decides and later ones only break its ties. What
+//! ties remain after the last is settled at random, as on ECS.
+use std::collections::BTreeMap;
+
+use super::node_labels::{HOSTNAME_LABEL, ZONE_LABEL};
+use super::strategy::BinpackResource;
+use super::resources::Resources;
+use crate::ecs::scheduler::TaskView;
+
+/// One placement strategy, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    Random,
+    /// Balance the group's tasks over the values of this node label (the node's name for `instanceId`/`host`).
+    Spread(String),
+    Binpack(BinpackResource),
+}
+
+impl Strategy {
+    /// Whether kube-scheduler can honour these strategies by itself (topology
+    /// spread constraints): one spread, or the default. Any binpack or random,
+    /// or strategies in order, need Berth to choose the node.
+    pub fn kube_scheduler_can_place(strategies: &[Strategy]) -> bool {
+        // Two soft topology spreads are summed by kube-scheduler, not ordered;
+        // for ECS's default pair the two agree closely enough.
+        strategies == default_spread().as_slice() || matches!(strategies, [] | [Strategy::Spread(_)])
+    }
+}
+
+/// ECS's spread for a REPLICA service without strategies (§2.3).
+pub fn default_spread() -> Vec<Strategy> {
+    vec![Strategy::Spread(ZONE_LABEL.into()), Strategy::Spread(HOSTNAME_LABEL.into())]
+}
+
+/// One node as placement sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeSlot {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// Allocatable, less the requests of the Berth tasks on it or pinned to it.
+    pub free: Resources,
+    /// A task of this service may go there: Ready, schedulable, tolerated, in
+    /// its capacity provider's pool, and meeting its placement constraints.
+    pub eligible: bool,
+}
+
+impl NodeSlot {
+    /// The node's value of a spread key; nodes without the label share the empty value.
+    fn value(&self, key: &str) -> String {
+        if key == HOSTNAME_LABEL {
+            return self.name.clone();
+        }
+        self.labels.get(key).cloned().unwrap_or_default()
+    }
+}
+
+/// What placing a service's new tasks, or choosing which to stop, starts from.
+#[derive(Clone, Debug, Default)]
+pub struct Placement {
+    pub nodes: Vec<NodeSlot>,
+    pub strategies: Vec<Strategy>,
+    /// What one task requests.
+    pub request: Resources,
+    /// `distinctInstance`: at most one task of the group per node.
+    pub distinct_instance: bool,
+    /// Berth chooses the nodes of new tasks (the strategies need it).
+    pub berth_places: bool,
+    /// Settles ties and `random`; the caller varies it per pass.
+    pub seed: u64,
+}
+
+impl Placement {
+    /// The nodes of `count` new tasks, chosen one at a time so each sees the
+    /// tasks chosen before it; `None` for a task no eligible node has room for
+    /// (ECS leaves it unplaced). `group` is the group's active tasks by node.
+    pub fn place(&self, group: &BTreeMap<String, usize>, count: usize) -> Vec<Option<String>> {
+        let mut group = group.clone();
+        let mut free: BTreeMap<&str, Resources> = self.nodes.iter().map(|n| (n.name.as_str(), n.free)).collect();
+        let mut placed = Vec::with_capacity(count);
+        for step in 0..count {
+            let candidates: Vec<&NodeSlot> = self.nodes.iter()
+                .filter(|n| n.eligible && free[n.name.as_str()].holds(self.request))
+                .filter(|n| !self.distinct_instance || group.get(&n.name).copied().unwrap_or(0) == 0)
+                .collect();
+            let Some(chosen) = self.best(candidates, &group, &free, step as u64) else {
+                // Nothing fits now, nor will it for the tasks after this one.
+                placed.resize(count, None);
+                break;
+            };
+            *group.entry(chosen.to_string()).or_default() += 1;
+            let left = free[chosen].less(self.request);
+            free.insert(chosen, left);
+            placed.push(Some(chosen.to_string()));
+        }
+        placed
+    }
+
+    /// Narrows the candidates strategy by strategy, then settles what ties remain.
+    fn best<'n>(&self, mut candidates: Vec<&'n NodeSlot>, group: &BTreeMap<String, usize>, free: &BTreeMap<&str, Resources>, step: u64) -> Option<&'n str> {
+        if candidates.is_empty() {
+            return None;
+        }
+        for (i, strategy) in self.strategies.iter().enumerate() {
+            let score = |n: &NodeSlot| -> i64 {
+                match strategy {
+                    // The fewest of the group's tasks on the node's value of the key.
+                    Strategy::Spread(key) => {
+                        let value = n.value(key);
+                        self.nodes.iter().filter(|m| m.value(key) == value).map(|m| group.get(&m.name).copied().unwrap_or(0) as i64).sum()
+                    }
+                    // The least of the resource left once the task is on it.
+                    Strategy::Binpack(resource) => free[n.name.as_str()].of(*resource),
+                    Strategy::Random => mix(self.seed, step * 31 + i as u64, &n.name) as i64,
+                }
+            };
+            let low = candidates.iter().map(|n| score(n)).min().expect("not empty");
+            candidates.retain(|n| score(n) == low);
+        }
+        candidates.iter().min_by_key(|n| mix(self.seed, step, &n.name)).map(|n| n.name.as_str())
+    }
+
+    /// Why a task found no node, in the words of ECS's
+    /// SERVICE_TASK_PLACEMENT_FAILURE event: the eligible node with the most
+    /// room is the closest match, and what it lacks is the reason.
+    pub fn why_unplaced(&self) -> String {
+        let closest = self.nodes.iter().filter(|n| n.eligible).max_by_key(|n| (n.free.memory.min(self.request.memory), n.free.cpu.min(self.request.cpu), n.free));
+        match closest {
+            None => "Reason: No Container Instances were found in your cluster that meet the task's placement constraints.".to_string(),
+            Some(n) if n.free.memory < self.request.memory => format!("The closest matching container instance {} has insufficient memory available.", n.name),
+            Some(n) if n.free.cpu < self.request.cpu => format!("The closest matching container instance {} has insufficient CPU units available.", n.name),
+            Some(n) if self.distinct_instance => format!("The closest matching container instance {} encountered error \"DistinctInstance placement constraint unsatisfied.\"", n.name),
+            Some(n) => format!("The closest matching container instance {} has insufficient memory available.", n.name),
+        }
+    }
+
+    /// The `count` tasks to stop, best victim first (§2.10): pending, then
+    /// unhealthy tasks, then as the strategies say: a spread stops from the
+    /// value with the most of the group's tasks, binpack the task whose node
+    /// is left with the most free, random any; later strategies break ties,
+    /// then the newest task goes. Chosen one at a time, so each pick sees the
+    /// counts the previous picks left.
+    pub fn scale_in_victims<'t>(&self, tasks: &'t [TaskView], count: usize) -> Vec<&'t TaskView> {
+        let by_name: BTreeMap<&str, &NodeSlot> = self.nodes.iter().map(|n| (n.name.as_str(), n)).collect();
+        let value = |task: &TaskView, key: &str| -> String {
+            match (key, task.node.as_deref()) {
+                (HOSTNAME_LABEL, node) => node.unwrap_or_default().to_string(),
+                // The zone is observed with the task, even where its node has left the cache.
+                (ZONE_LABEL, _) => task.zone.clone().unwrap_or_default(),
+                (_, node) => node.and_then(|n| by_name.get(n)).map(|n| n.value(key)).unwrap_or_default(),
+            }
+        };
+        let mut free: BTreeMap<String, Resources> = self.nodes.iter().map(|n| (n.name.clone(), n.free)).collect();
+        let mut remaining: Vec<&TaskView> = tasks.iter().collect();
+        let mut victims = Vec::with_capacity(count.min(tasks.len()));
+        for step in 0..count.min(tasks.len()) {
+            let keys: Vec<Vec<i64>> = remaining.iter().map(|t| {
+                self.strategies.iter().map(|strategy| match strategy {
+                    Strategy::Spread(key) => {
+                        let mine = value(t, key);
+                        remaining.iter().filter(|o| value(o, key) == mine).count() as i64
+                    }
+                    Strategy::Binpack(resource) => t.node.as_ref().and_then(|n| free.get(n)).map_or(i64::MAX, |f| f.of(*resource)),
+                    Strategy::Random => mix(self.seed, step as u64, &t.name) as i64,
+                }).collect()
+            }).collect();
+            let rank = |i: usize| {
+                let t = remaining[i];
+                (t.pending, !t.healthy, keys[i].clone(), t.created, std::cmp::Reverse(t.name.clone()))
+            };
+            let index = (0..remaining.len()).max_by_key(|i| rank(*i)).expect("count bounded by len");
+            let victim = remaining.swap_remove(index);
+            if let Some(node) = victim.node.as_ref().and_then(|n| free.get_mut(n)) {
+                *node = node.plus(self.request);
+            }
+            victims.push(victim);
+        }
+        victims
+    }
+}
+
+/// A deterministic hash of a seed, a step and a name (SplitMix64 finalizer
+/// over FNV-1a): uniform enough to settle ties and `random` fairly.
+fn mix(seed: u64, step: u64, name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut z = h ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ step.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests;
