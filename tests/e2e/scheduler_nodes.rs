@@ -9,8 +9,7 @@ use std::time::Duration;
 use berth_tests::fixture::{Operator, TestNamespace, client, plane, unique_suffix, wait_for, wait_for_service_status, wait_until};
 use berth_tests::invariants::Recorder;
 use berth_tests::objects::{apply, events, manifest, service_field};
-use berth_tests::plane::NodeSpec;
-use berth_tests::plane::nodes::node_manifest;
+use berth_tests::pools::add_test_pool_node;
 use berth_tests::tasks::{node_of, revision_of, running, tasks_of};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams};
@@ -33,15 +32,7 @@ fn add_pool_node(pool: &str, name: &str) {
 }
 
 fn add_pool_node_in(pool: &str, name: &str, zone: &str) {
-    let spec = NodeSpec {
-        name: name.to_string(),
-        labels: BTreeMap::from([
-            ("topology.kubernetes.io/zone".to_string(), zone.to_string()),
-            ("berth.dev/test-pool".to_string(), pool.to_string()),
-        ]),
-        taints: vec![],
-    };
-    plane().kubectl().run_with_input(&["apply", "-f", "-"], &node_manifest(&spec).to_string()).unwrap();
+    add_test_pool_node(pool, name, zone, "32Gi");
 }
 
 fn pool_service(ns: &str, name: &str, pool: &str, extra: serde_json::Value) {

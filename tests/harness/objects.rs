@@ -50,6 +50,15 @@ pub async fn events(ns: &str) -> String {
     plane().kubectl().run_async(&["get", "events", "-n", ns, "-o", lines]).await.unwrap_or_else(|e| panic!("{e:#}"))
 }
 
+/// Waits, on a watch, for an event in `ns` whose message contains `text`,
+/// and returns that message.
+pub async fn wait_for_event(ns: &str, text: &str, timeout: std::time::Duration) -> String {
+    let api = kube::Api::<k8s_openapi::api::core::v1::Event>::namespaced(crate::fixture::client().await, ns);
+    let says = |e: &k8s_openapi::api::core::v1::Event| e.message.as_deref().is_some_and(|m| m.contains(text));
+    let seen = crate::fixture::wait_for(api, kube::runtime::watcher::Config::default(), timeout, &format!("an event saying {text:?}"), |es| es.iter().any(|e| says(e))).await;
+    seen.iter().find(|e| says(e)).and_then(|e| e.message.clone()).unwrap_or_default()
+}
+
 /// The record `status.stoppedTasks` keeps of the task whose pod is `pod`, if any.
 pub fn stopped_record<'a>(status: &'a berth::api::ServiceStatus, pod: &str) -> Option<&'a berth::api::TaskSummary> {
     status.stopped_tasks.iter().flatten().find(|t| t.pod_name.as_deref() == Some(pod))

@@ -18,6 +18,28 @@ pub struct Pool {
     pub nodes: Vec<String>,
 }
 
+/// The label of an untainted test node that a service reaches by a memberOf
+/// constraint on it (`attribute:berth.dev/test-pool == <pool>`).
+pub const TEST_POOL_LABEL: &str = "berth.dev/test-pool";
+
+/// An untainted kwok node in `zone`, labelled with test pool `pool`, with
+/// `memory` allocatable (8 CPUs, as every kwok node of the plane).
+pub fn add_test_pool_node(pool: &str, name: &str, zone: &str, memory: &str) {
+    let spec = NodeSpec {
+        name: name.to_string(),
+        labels: BTreeMap::from([
+            ("topology.kubernetes.io/zone".to_string(), zone.to_string()),
+            (TEST_POOL_LABEL.to_string(), pool.to_string()),
+        ]),
+        taints: vec![],
+    };
+    let mut manifest = node_manifest(&spec);
+    for field in ["allocatable", "capacity"] {
+        manifest["status"][field]["memory"] = json!(memory);
+    }
+    plane().kubectl().run_with_input(&["apply", "-f", "-"], &manifest.to_string()).unwrap();
+}
+
 impl Pool {
     /// `nodes` nodes of `cpu` CPUs, labelled and tainted `berth.dev/pool=<provider>`,
     /// and the provider selecting and tolerating them.

@@ -457,6 +457,7 @@ fn trim_task_pod(pod: &mut Pod) {
         let sidecars: Vec<Container> = spec.init_containers.into_iter().flatten().filter(crate::ecs::task::lifecycle::is_sidecar).map(trim).collect();
         pod.spec = Some(k8s_openapi::api::core::v1::PodSpec {
             node_name: spec.node_name,
+            resources: spec.resources.map(requests),
             containers,
             init_containers: (!sidecars.is_empty()).then_some(sidecars),
             ..Default::default()

@@ -3,7 +3,7 @@
 //! task's pod, and the nodes a DAEMON service covers.
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{Affinity, Node, NodeSelector, PodSpec};
+use k8s_openapi::api::core::v1::{Affinity, Node, NodeSelector, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 
@@ -58,15 +58,44 @@ pub fn strategies(items: Option<&Vec<PlacementStrategy>>) -> Result<Vec<Strategy
     parse_strategies(&items)
 }
 
+/// Binds a task to the node Berth chose for it: the node's label (so
+/// placement counts it there before it is scheduled) and a required affinity
+/// on the node's name, as the DaemonSet controller binds its pods.
+pub fn pin(pod: &mut Pod, node: &str) {
+    pod.metadata.labels.get_or_insert_with(BTreeMap::new).insert(labels::NODE.to_string(), label_value(node));
+    super::observe::pin_to_node(pod.spec.get_or_insert_with(Default::default), node);
+}
+
+/// The active tasks of a task group on each node, all owners together.
+pub fn group_tasks_by_node(ctx: &Context, group: &str) -> BTreeMap<String, usize> {
+    let value = label_value(group);
+    let mut counts = BTreeMap::new();
+    for pod in ctx.pods.state().iter().filter(|p| p.labels().get(labels::TASK_GROUP) == Some(&value) && active(p)) {
+        if let Some(node) = node_of(pod) {
+            *counts.entry(node).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// Not finished: its requests still hold room on its node.
+fn active(pod: &Pod) -> bool {
+    !matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+}
+
+/// The node a task runs on or is pinned to.
+fn node_of(pod: &Pod) -> Option<String> {
+    pod.spec.as_ref().and_then(|s| s.node_name.clone()).or_else(|| pod.labels().get(labels::NODE).cloned())
+}
+
 /// The cluster as placement sees it for a task group: every node, with its
 /// allocatable less the requests of Berth's tasks on it or pinned to it, and
 /// whether the group's next task may go there.
 pub fn placement(ctx: &Context, group: &str, constraints: &[PlacementConstraintItem], pool: Option<&CapacityProviderSpec>, request: Resources) -> Result<Placement, PlacementError> {
     let eligible = eligible_nodes(ctx, group, constraints, pool)?;
     let mut used: BTreeMap<String, Resources> = BTreeMap::new();
-    for pod in ctx.pods.state().iter().filter(|p| !matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))) {
-        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).or_else(|| pod.labels().get(labels::NODE).cloned());
-        if let (Some(node), Some(spec)) = (node, pod.spec.as_ref()) {
+    for pod in ctx.pods.state().iter().filter(|p| active(p)) {
+        if let (Some(node), Some(spec)) = (node_of(pod), pod.spec.as_ref()) {
             let total = used.entry(node).or_default();
             *total = total.plus(Resources::requested_by(spec));
         }

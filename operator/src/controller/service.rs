@@ -212,9 +212,6 @@ fn service_task(
         (labels::DEPLOYMENT.to_string(), deployment.label.clone()),
         (labels::TASK_GROUP.to_string(), label_value(&group)),
     ]);
-    if let Some(node) = node {
-        task_labels.insert(labels::NODE.to_string(), label_value(node));
-    }
     if crate::ecs::traffic::routes_traffic(&service.spec) {
         task_labels.insert(labels::TRAFFIC.to_string(), labels::TRAFFIC_SERVE.to_string());
     }
@@ -233,7 +230,7 @@ fn service_task(
     let spec = pod.spec.get_or_insert_with(Default::default);
     scheduling::apply(spec, ctx, &group, constraints, if node.is_some() { &[] } else { strategies })?;
     if let Some(node) = node {
-        observe::pin_to_node(spec, node);
+        scheduling::pin(&mut pod, node);
     }
     observe::place_on_provider(&mut pod, provider);
     Ok(pod)

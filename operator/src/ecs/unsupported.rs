@@ -6,6 +6,7 @@ use crate::api::{
     DeploymentStrategy, EnabledState, LaunchPlacement, PropagateTags, ServiceSpec, TaskRunSpec,
     TaskScheduleSpec, set_fields,
 };
+use crate::ecs::placement::{PlacementStrategyItem, Strategy, parse_strategies};
 pub use crate::ecs::render::UnsupportedField;
 use crate::ecs::render::{READ_ONLY_REASON, TAGS_REASON};
 
@@ -188,6 +189,13 @@ fn launch_fields(placement: &LaunchPlacement, add: &mut impl FnMut(&str, String)
     if placement.tags.as_ref().is_some_and(|tags| !tags.is_empty()) {
         add("tags", TAGS_REASON.into());
     }
+    // Berth places binpack, random and ordered strategies itself, within one pool.
+    let items: Vec<PlacementStrategyItem> = placement.placement_strategy.iter().flatten()
+        .map(|s| PlacementStrategyItem { strategy_type: crate::api::wire_name(&s.type_), field: s.field.clone() }).collect();
+    let berth_places = parse_strategies(&items).is_ok_and(|s| !Strategy::kube_scheduler_can_place(&s));
+    if berth_places && placement.capacity_provider_strategy.as_ref().is_some_and(|s| s.len() > 1) {
+        add("placementStrategy", "not applied with a capacity provider strategy of several providers: each provider's tasks are spread by kube-scheduler".into());
+    }
 }
 
 /// The cluster name of an ECS cluster name or ARN (`arn:aws:ecs:<region>:<account>:cluster/<name>`).
@@ -246,6 +254,8 @@ mod tests {
             (json!({"deploymentConfiguration": {"alarms": {"alarmNames": ["high-cpu"], "enable": true, "rollback": true}}}), "deploymentConfiguration.alarms"),
             (json!({"loadBalancers": [{"targetGroupArn": "tg", "advancedConfiguration": {"roleArn": "r"}}]}), "loadBalancers[0].advancedConfiguration"),
             (json!({"availabilityZoneRebalancing": "ENABLED"}), "availabilityZoneRebalancing"),
+            (json!({"placementStrategy": [{"type": "binpack", "field": "memory"}],
+                    "capacityProviderStrategy": [{"capacityProvider": "a"}, {"capacityProvider": "b"}]}), "placementStrategy"),
             (json!({"propagateTags": "SERVICE"}), "propagateTags"),
             (json!({"enableECSManagedTags": true}), "enableECSManagedTags"),
             (json!({"enableExecuteCommand": true}), "enableExecuteCommand"),

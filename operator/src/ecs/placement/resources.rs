@@ -50,8 +50,16 @@ impl Resources {
         let inits = spec.init_containers.iter().flatten();
         let sidecars = inits.clone().filter(|c| c.restart_policy.as_deref() == Some("Always"));
         let running = spec.containers.iter().chain(sidecars).map(requests).fold(Resources::default(), Resources::plus);
-        inits.filter(|c| c.restart_policy.as_deref() != Some("Always")).map(requests)
-            .fold(running, |most, init| Resources { cpu: most.cpu.max(init.cpu), memory: most.memory.max(init.memory) })
+        let containers = inits.filter(|c| c.restart_policy.as_deref() != Some("Always")).map(requests)
+            .fold(running, |most, init| Resources { cpu: most.cpu.max(init.cpu), memory: most.memory.max(init.memory) });
+        // Pod-level requests (an ECS task's cpu and memory) take the place of the containers' sum.
+        let pod = spec.resources.as_ref().and_then(|r| r.requests.as_ref());
+        let pod_level = Resources::from_map(pod);
+        let set = |key: &str| pod.is_some_and(|m| m.contains_key(key));
+        Resources {
+            cpu: if set("cpu") { pod_level.cpu } else { containers.cpu },
+            memory: if set("memory") { pod_level.memory } else { containers.memory },
+        }
     }
 }
 
@@ -96,5 +104,8 @@ mod tests {
             "initContainers": [{"name": "envoy", "restartPolicy": "Always", "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}},
                                {"name": "migrate", "resources": {"requests": {"cpu": "2", "memory": "64Mi"}}}]})).unwrap();
         assert_eq!(Resources::requested_by(&spec), Resources { cpu: 2000, memory: (1 << 30) + (256 << 20) });
+        let task_sized: PodSpec = serde_json::from_value(serde_json::json!({"resources": {"requests": {"memory": "512Mi"}},
+            "containers": [{"name": "app", "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]})).unwrap();
+        assert_eq!(Resources::requested_by(&task_sized), Resources { cpu: 100, memory: 512 << 20 });
     }
 }

@@ -1,0 +1,106 @@
+//! Issue 16: placement strategies as ECS applies them, on kwok nodes of
+//! different sizes. Each test has its own untainted nodes, carrying a test
+//! pool label its services are constrained to, so no other task lands there.
+//! The expected counts follow the ECS developer guide's strategies
+//! (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-placement-strategies.html).
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_tests::fixture::{TestNamespace, client, operator, plane, unique_suffix, wait_for};
+use berth_tests::objects::{apply, manifest, wait_for_event};
+use berth_tests::pools::{TEST_POOL_LABEL, add_test_pool_node};
+use berth_tests::tasks::{is_live, node_of, running, tasks_of};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+use serde_json::json;
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Nodes of 2, 4 and 8 GiB in three zones, named `<pool>-2g`, `-4g`, `-8g`.
+struct SizedNodes {
+    pool: String,
+}
+
+impl SizedNodes {
+    fn add(prefix: &str) -> SizedNodes {
+        let pool = format!("{prefix}-{}", unique_suffix());
+        for (size, zone) in [("2", "us-east-1a"), ("4", "us-east-1b"), ("8", "us-east-1c")] {
+            add_test_pool_node(&pool, &format!("{pool}-{size}g"), zone, &format!("{size}Gi"));
+        }
+        SizedNodes { pool }
+    }
+
+    fn node(&self, size: &str) -> String {
+        format!("{}-{size}g", self.pool)
+    }
+}
+
+impl Drop for SizedNodes {
+    fn drop(&mut self) {
+        let _ = plane().kubectl().run(&["delete", "node", "-l", &format!("{TEST_POOL_LABEL}={}", self.pool), "--wait=false"]);
+    }
+}
+
+/// A service of `count` half-GiB tasks on the pool's nodes, with `strategies`.
+fn service(ns: &str, name: &str, pool: &str, count: u32, strategies: serde_json::Value) {
+    apply(ns, &manifest("TaskDefinition", name, json!({"containerDefinitions": [{"name": "app", "image": "app:1", "memory": 512}]})));
+    apply(ns, &manifest("Service", name, json!({"taskDefinition": name, "desiredCount": count, "placementStrategy": strategies,
+        "placementConstraints": [{"type": "memberOf", "expression": format!("attribute:{TEST_POOL_LABEL} == {pool}")}]})));
+}
+
+fn running_by_node(pods: &[Arc<Pod>]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for p in running(pods) {
+        *counts.entry(node_of(p).unwrap_or_default().to_string()).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test]
+async fn binpack_fills_the_fewest_nodes_and_scale_in_empties_the_emptiest_first() {
+    operator();
+    let ns = TestNamespace::create("binpack");
+    let nodes = SizedNodes::add("binpack");
+    service(&ns.name, "packed", &nodes.pool, 10, json!([{"type": "binpack", "field": "memory"}]));
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    // 2 GiB holds 4 half-GiB tasks, 4 GiB the other 6; the 8 GiB node stays empty.
+    let packed = BTreeMap::from([(nodes.node("2"), 4), (nodes.node("4"), 6)]);
+    let seen = wait_for(pods.clone(), tasks_of("packed"), TIMEOUT, "10 tasks on the two smallest nodes", |ps| running_by_node(ps) == packed).await;
+    assert_eq!(seen.iter().filter(|p| is_live(p)).count(), 10, "no task beyond the ten");
+
+    // Scale-in stops the tasks whose node keeps the most free memory: the 4 GiB node's.
+    apply(&ns.name, &manifest("Service", "packed", json!({"taskDefinition": "packed", "desiredCount": 4,
+        "placementStrategy": [{"type": "binpack", "field": "memory"}],
+        "placementConstraints": [{"type": "memberOf", "expression": format!("attribute:{TEST_POOL_LABEL} == {}", nodes.pool)}]})));
+    let full_node_only = BTreeMap::from([(nodes.node("2"), 4)]);
+    wait_for(pods, tasks_of("packed"), TIMEOUT, "the 4 tasks left on the 2 GiB node", |ps| {
+        running_by_node(ps) == full_node_only && ps.iter().filter(|p| is_live(p)).count() == 4
+    }).await;
+}
+
+#[tokio::test]
+async fn spread_over_instances_then_binpack_covers_every_node() {
+    operator();
+    let ns = TestNamespace::create("spread-binpack");
+    let nodes = SizedNodes::add("spreadpack");
+    service(&ns.name, "even", &nodes.pool, 10, json!([{"type": "spread", "field": "instanceId"}, {"type": "binpack", "field": "memory"}]));
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    // Spread first: 3 per node; binpack breaks the last tie toward the fullest node.
+    let expected = BTreeMap::from([(nodes.node("2"), 4), (nodes.node("4"), 3), (nodes.node("8"), 3)]);
+    wait_for(pods, tasks_of("even"), TIMEOUT, "10 tasks over every node, 4/3/3", |ps| running_by_node(ps) == expected).await;
+}
+
+#[tokio::test]
+async fn tasks_no_node_has_room_for_are_left_unplaced_with_the_ecs_event() {
+    operator();
+    let ns = TestNamespace::create("binpack-full");
+    let nodes = SizedNodes::add("full");
+    // 28 half-GiB tasks fill the three nodes; 2 more find no room.
+    service(&ns.name, "crowd", &nodes.pool, 30, json!([{"type": "binpack", "field": "memory"}]));
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    let seen = wait_for(pods, tasks_of("crowd"), TIMEOUT, "28 running tasks", |ps| running(ps).len() == 28).await;
+    assert_eq!(seen.iter().filter(|p| is_live(p)).count(), 28, "no pod created for the tasks that do not fit");
+    let message = wait_for_event(&ns.name, "(service crowd) was unable to place a task because no container instance met all of its requirements.", TIMEOUT).await;
+    assert!(message.contains("The closest matching container instance") && message.contains("has insufficient memory available."), "{message}");
+}
