@@ -358,6 +358,10 @@ pub struct ServiceStatus {
     /// In-place restarts of the running tasks' containers, made by their `restartPolicy`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container_restarts: Option<i32>,
+    /// Availability Zone rebalancing (`availabilityZoneRebalancing`): whether tasks are being
+    /// moved to even the zones out, and when the last move started and ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability_zone_rebalancing: Option<RebalancingStatus>,
     /// Fields Berth accepts but does not act on, each `field: reason`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unsupported_fields: Option<Vec<String>>,
@@ -366,6 +370,19 @@ pub struct ServiceStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Option<Conditions>,
+}
+
+/// An Availability Zone rebalancing, as the ECS service events tell it
+/// (SERVICE_REBALANCING_STARTED, then SERVICE_REBALANCING_COMPLETED).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RebalancingStatus {
+    /// Tasks are being moved from the zones with the most to those with the fewest.
+    pub in_progress: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<Time>,
 }
 
 /// A Kubernetes Service carrying traffic to one container port of the service's tasks.

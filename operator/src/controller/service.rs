@@ -13,7 +13,7 @@ use kube::{Resource, ResourceExt};
 use super::error::{Error, Result};
 use super::observe::{self, Observed};
 use super::{Context, kube_services, pods, revisions, scheduling, unplaced};
-use crate::api::{CapacityProviderSpec, SchedulingStrategy, Service, ServiceStatus};
+use crate::api::{CapacityProviderSpec, EnabledState, SchedulingStrategy, Service, ServiceStatus};
 use crate::ecs::capacity::launch::{self, Launch};
 use crate::ecs::placement::place::default_spread;
 use crate::ecs::placement::{Placement, PlacementConstraintItem, Resources, Strategy};
@@ -92,6 +92,9 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     // (one pool only: under a strategy of several providers each keeps its own).
     let providers = launch.as_ref().map_or(0, |l| l.providers.len());
     placement.berth_places = !daemon && providers <= 1 && !Strategy::kube_scheduler_can_place(&strategies);
+    // ENABLED unless set DISABLED, as ECS creates a service; binpack services are not compatible (ecs-2025 §7).
+    placement.zone_rebalancing = service.spec.availability_zone_rebalancing != Some(EnabledState::Disabled)
+        && !strategies.iter().any(|s| matches!(s, Strategy::Binpack(_)));
     placement.strategies = strategies;
     placement.seed = seed(&service, now);
     let daemon_nodes: BTreeSet<String> = if daemon { placement.nodes.iter().filter(|n| n.eligible).map(|n| n.name.clone()).collect() } else { BTreeSet::new() };

@@ -45,9 +45,6 @@ pub fn service_unsupported_fields(spec: &ServiceSpec, name: &str, namespace: &st
             add(&format!("loadBalancers[{index}].advancedConfiguration"), "blue/green listener rules are not changed; the Kubernetes Service routes to every task".into());
         }
     }
-    if spec.availability_zone_rebalancing == Some(EnabledState::Enabled) {
-        add("availabilityZoneRebalancing", "running tasks are not moved between zones; new tasks are spread over zones".into());
-    }
     if spec.propagate_tags.is_some_and(|p| p != PropagateTags::None) {
         add("propagateTags", TAGS_REASON.into());
     }
@@ -253,7 +250,6 @@ mod tests {
             (json!({"deploymentConfiguration": {"lifecycleHooks": [{"hookTargetArn": "arn"}]}}), "deploymentConfiguration.lifecycleHooks"),
             (json!({"deploymentConfiguration": {"alarms": {"alarmNames": ["high-cpu"], "enable": true, "rollback": true}}}), "deploymentConfiguration.alarms"),
             (json!({"loadBalancers": [{"targetGroupArn": "tg", "advancedConfiguration": {"roleArn": "r"}}]}), "loadBalancers[0].advancedConfiguration"),
-            (json!({"availabilityZoneRebalancing": "ENABLED"}), "availabilityZoneRebalancing"),
             (json!({"placementStrategy": [{"type": "binpack", "field": "memory"}],
                     "capacityProviderStrategy": [{"capacityProvider": "a"}, {"capacityProvider": "b"}]}), "placementStrategy"),
             (json!({"propagateTags": "SERVICE"}), "propagateTags"),

@@ -72,6 +72,8 @@ pub struct Placement {
     pub distinct_instance: bool,
     /// Berth chooses the nodes of new tasks (the strategies need it).
     pub berth_places: bool,
+    /// Availability Zone rebalancing is on for the service.
+    pub zone_rebalancing: bool,
     /// Settles ties and `random`; the caller varies it per pass.
     pub seed: u64,
 }

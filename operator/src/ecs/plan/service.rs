@@ -11,11 +11,12 @@ use super::conditions::{self, Want};
 use super::deployment::{self, FAILED_CONTAINER_HEALTH_CHECKS, FAILED_ELB_HEALTH_CHECKS, Primary};
 use super::throttle::{self, Throttle};
 use super::{Event, Launched, Limits, Problem};
-use crate::api::{CircuitBreakerProgress, DeploymentStatus, RolloutState, Service, ServiceDeployment, ServiceStatus, TaskStopCode, TaskSummary, TrafficRoute, wire_name};
+use crate::api::{CircuitBreakerProgress, DeploymentStatus, RebalancingStatus, RolloutState, Service, ServiceDeployment, ServiceStatus, TaskStopCode, TaskSummary, TrafficRoute, wire_name};
 use crate::ecs::capacity::CapacityStrategy;
-use crate::ecs::placement::Placement;
+use crate::ecs::placement::node_labels::ZONE_LABEL;
+use crate::ecs::placement::{Placement, Strategy};
 use crate::ecs::rollout::{self, CircuitBreakerState, DeploymentTasks, TaskEvent, TaskHealth};
-use crate::ecs::scheduler::{TaskView, daemon};
+use crate::ecs::scheduler::{TaskView, daemon, rebalance};
 use crate::ecs::task::labels;
 use crate::ecs::task::lifecycle::{LastStatus, Stop, StopCode};
 use crate::ecs::task::observed::Task;
@@ -105,6 +106,9 @@ pub struct ServicePlan {
     grace: Duration,
     /// Why the tasks Berth could not place were left unplaced, in ECS's words.
     unplaced: Option<String>,
+    /// The Availability Zone rebalancing as this pass leaves it, if one applies.
+    rebalancing: Option<RebalancingStatus>,
+    rebalance_events: Vec<Event>,
 }
 
 /// The circuit breaker as this pass leaves it.
@@ -149,6 +153,8 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         stuck: false,
         grace,
         unplaced: None,
+        rebalancing: None,
+        rebalance_events: vec![],
     };
 
     // Tasks that stop now: an essential container exited, a start failed, their node is lost.
@@ -213,6 +219,10 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     }
 
     let views: Vec<TaskView> = active.iter().zip(&healths).map(|(t, h)| view(t, *h)).collect();
+    let rebalancing = zone_rebalancing(input, previous_primary, &active, &views, desired);
+    if let Some((step, counts)) = &rebalancing {
+        plan.rebalancing = Some(rebalancing_status(input, step, counts, &mut plan.rebalance_events));
+    }
     let scale_in = Stop::new(StopCode::ServiceSchedulerInitiated, format!("Scaling activity initiated by (deployment {})", primary.deployment.id));
     let (mut starts, victims, unhealthy): (Vec<TaskStart>, Vec<String>, Vec<String>) = match input.scheduling {
         Scheduling::Daemon { nodes, strategy } => {
@@ -225,6 +235,10 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
             let protected_names: BTreeSet<&str> = views.iter().zip(&protected).filter(|(_, p)| p.is_some()).map(|(v, _)| v.name.as_str()).collect();
             let stops = daemon_plan.stop.iter().filter(|v| !protected_names.contains(v.name.as_str()));
             (starts, stops.map(|t| t.name.clone()).collect(), vec![])
+        }
+        Scheduling::Replica { strategy: None } if rebalancing.as_ref().is_some_and(|(step, _)| *step != rebalance::Step::None) => {
+            let (step, _) = rebalancing.as_ref().expect("checked");
+            rebalance_moves(input, step, &views, &protected)
         }
         Scheduling::Replica { strategy } => {
             let replicas = plan_replicas(input, &previous, &active, &healths, &protected, &views, strategy, desired);
@@ -308,10 +322,7 @@ fn place(input: &ServiceInput, active: &[&Task], views: &[TaskView], starts: Vec
     if input.creations_in_flight > 0 || starts.is_empty() {
         return vec![];
     }
-    let mut group: BTreeMap<String, usize> = BTreeMap::new();
-    for node in views.iter().filter_map(|v| v.node.clone()) {
-        *group.entry(node).or_default() += 1;
-    }
+    let group = tasks_by_node(views);
     // A node that refused a task pinned to it (its room was taken by pods Berth
     // does not count) gets no more until that task is placed or stopped.
     let refused: BTreeSet<&str> = active.iter().zip(views).filter(|(t, _)| t.unschedulable().is_some()).filter_map(|(_, v)| v.node.as_deref()).collect();
@@ -319,11 +330,99 @@ fn place(input: &ServiceInput, active: &[&Task], views: &[TaskView], starts: Vec
     for node in placement.nodes.iter_mut().filter(|n| refused.contains(n.name.as_str())) {
         node.eligible = false;
     }
-    let nodes = placement.place(&group, starts.len());
+    // Rebalancing moves come with their node already chosen.
+    let (chosen, open): (Vec<TaskStart>, Vec<TaskStart>) = starts.into_iter().partition(|s| s.node.is_some());
+    let nodes = placement.place(&group, open.len());
     if nodes.iter().any(Option::is_none) {
         plan.unplaced = Some(placement.why_unplaced());
     }
-    starts.into_iter().zip(nodes).filter_map(|(start, node)| Some(TaskStart { node: Some(node?), ..start })).collect()
+    chosen.into_iter().chain(open.into_iter().zip(nodes).filter_map(|(start, node)| Some(TaskStart { node: Some(node?), ..start }))).collect()
+}
+
+fn tasks_by_node(views: &[TaskView]) -> BTreeMap<String, usize> {
+    let mut group: BTreeMap<String, usize> = BTreeMap::new();
+    for node in views.iter().filter_map(|v| v.node.clone()) {
+        *group.entry(node).or_default() += 1;
+    }
+    group
+}
+
+/// The Availability Zone rebalancing step of a service whose deployment
+/// completed, when it has rebalancing on and no capacity provider strategy
+/// (which splits tasks by provider, not zone); with the tasks per zone.
+fn zone_rebalancing(input: &ServiceInput, previous_primary: Option<&ServiceDeployment>, active: &[&Task], views: &[TaskView], desired: usize)
+    -> Option<(rebalance::Step, BTreeMap<String, usize>)> {
+    let status = input.service.status.as_ref().and_then(|s| s.availability_zone_rebalancing.clone()).unwrap_or_default();
+    let steady = previous_primary.is_some_and(|d| d.rollout_state == RolloutState::Completed) && input.primary.launches
+        && active.iter().all(|t| t.label(labels::DEPLOYMENT) == Some(input.primary.deployment.label.as_str()));
+    let applies = input.placement.zone_rebalancing && steady && input.creations_in_flight == 0
+        && matches!(input.scheduling, Scheduling::Replica { strategy: None });
+    if !applies {
+        return None;
+    }
+    let zones: BTreeSet<String> = input.placement.nodes.iter().filter(|n| n.eligible).filter_map(|n| n.labels.get(ZONE_LABEL).cloned()).collect();
+    let bounds = deployment::bounds(input.service.spec.deployment_configuration.as_ref(), false);
+    let balance = rebalance::Balance {
+        tasks: views,
+        desired,
+        max_tasks: bounds.max_tasks(desired as u32) as usize,
+        zones: &zones,
+        in_progress: status.in_progress,
+        completed_at: status.completed_at.as_ref().map(|t| t.0.as_second()),
+        now: input.now,
+    };
+    let step = rebalance::step(&balance);
+    (step != rebalance::Step::None || status.in_progress).then(|| (step, rebalance::zone_counts(views, &zones)))
+}
+
+/// The starts and stops of a rebalancing step: new tasks pinned to a node of
+/// each light zone, or the surplus stopped from the heaviest zones first.
+fn rebalance_moves(input: &ServiceInput, step: &rebalance::Step, views: &[TaskView], protected: &[Option<i64>]) -> (Vec<TaskStart>, Vec<String>, Vec<String>) {
+    match step {
+        rebalance::Step::Start(zones) => {
+            let mut group = tasks_by_node(views);
+            let starts = zones.iter().filter_map(|zone| {
+                let mut in_zone = input.placement.clone();
+                for node in in_zone.nodes.iter_mut() {
+                    node.eligible &= node.labels.get(ZONE_LABEL) == Some(zone);
+                }
+                let node = in_zone.place(&group, 1).pop().flatten()?;
+                *group.entry(node.clone()).or_default() += 1;
+                Some(TaskStart { node: Some(node), provider: None, deployment: None })
+            }).collect();
+            (starts, vec![], vec![])
+        }
+        rebalance::Step::Stop(count) => {
+            let mut zone_first = input.placement.clone();
+            zone_first.strategies.retain(|s| *s != Strategy::Spread(ZONE_LABEL.into()));
+            zone_first.strategies.insert(0, Strategy::Spread(ZONE_LABEL.into()));
+            let candidates: Vec<TaskView> = views.iter().zip(protected).filter(|(_, p)| p.is_none()).map(|(v, _)| v.clone()).collect();
+            let victims = zone_first.scale_in_victims(&candidates, *count).into_iter().map(|v| v.name.clone()).collect();
+            (vec![], victims, vec![])
+        }
+        rebalance::Step::Hold | rebalance::Step::Complete | rebalance::Step::None => (vec![], vec![], vec![]),
+    }
+}
+
+/// The rebalancing status after this step, with ECS's STARTED / COMPLETED events.
+fn rebalancing_status(input: &ServiceInput, step: &rebalance::Step, counts: &BTreeMap<String, usize>, events: &mut Vec<Event>) -> RebalancingStatus {
+    let name = input.service.name_any();
+    let mut status = input.service.status.as_ref().and_then(|s| s.availability_zone_rebalancing.clone()).unwrap_or_default();
+    let now = conditions::time(input.now);
+    match step {
+        rebalance::Step::Start(_) if !status.in_progress => {
+            events.push(Event::normal("ServiceRebalancingStarted", rebalance::message(&name, counts, false)));
+            status = RebalancingStatus { in_progress: true, started_at: Some(now), completed_at: status.completed_at };
+        }
+        rebalance::Step::Complete => {
+            events.push(Event::normal("ServiceRebalancingCompleted", rebalance::message(&name, counts, true)));
+            status = RebalancingStatus { in_progress: false, started_at: status.started_at, completed_at: Some(now) };
+        }
+        // A rebalancing the service left (a deployment, a scale change) ends without its event.
+        rebalance::Step::None => status.in_progress = false,
+        _ => {}
+    }
+    status
 }
 
 /// The scheduler's view of an active task, with health as ECS counts it.
@@ -633,11 +732,13 @@ impl ServicePlan {
             stopped_tasks: Some(stopped_summaries(input.tasks, old.stopped_tasks.as_deref().unwrap_or_default(), &stops, &now, 10)),
             kubernetes_services: input.traffic.routes.clone(),
             protected_tasks: Some(active.iter().filter(|t| t.protected_until(input.now).is_some()).count() as i32).filter(|n| *n > 0),
+            availability_zone_rebalancing: self.rebalancing.clone().or_else(|| old.availability_zone_rebalancing.clone()),
             container_restarts: Some(active.iter().flat_map(|t| &t.state.containers).map(|c| c.restarts as i32).sum()).filter(|n: &i32| *n > 0),
             unsupported_fields: (!input.unsupported.is_empty()).then(|| input.unsupported.to_vec()),
             conditions: Some(conditions::merge(old.conditions.as_deref().unwrap_or_default(), wanted, service.metadata.generation, &now)),
         };
         let mut events = self.report(input, launched, &stops);
+        events.extend(self.rebalance_events.iter().cloned());
         events.extend(transitions(input, &status));
         Outcome { status, events }
     }
@@ -1164,6 +1265,54 @@ mod tests {
         let f = rolling(4, 100, 150, 4, "FAILED", 4);
         let plan = plan(&f.input(&healthy_old(3), None, 1000));
         assert_eq!(old_starts(&plan), 0, "{plan:?}");
+    }
+
+    /// AZ rebalancing across passes: 3/3/0 over three zones starts two tasks
+    /// pinned to the empty zone (STARTED event), holds while they warm up,
+    /// stops two from the full zones, and completes at 2/2/2, never above
+    /// maximumPercent nor below desired.
+    #[test]
+    fn a_recovered_zone_is_rebalanced_start_first() {
+        let mut f = fixture(serde_json::json!({"taskDefinition": "web", "desiredCount": 6,
+            "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 200}}));
+        let node = |name: &str, zone: &str| crate::ecs::placement::NodeSlot {
+            name: name.into(), labels: BTreeMap::from([(ZONE_LABEL.to_string(), zone.to_string())]),
+            free: crate::ecs::placement::Resources { cpu: 8000, memory: 1 << 34 }, eligible: true };
+        f.placement.nodes = vec![node("na", "a"), node("nb", "b"), node("nc", "c")];
+        f.placement.zone_rebalancing = true;
+        let deployment = f.primary.deployment.clone();
+        let task = |name: &str, zone: &str, since: i64| TaskBuilder::new(name, since - 5).of_deployment(&deployment, "web:2").on(&format!("n{zone}"), zone).running_since(since).build();
+        let mut tasks: Vec<Task> = ["a", "a", "a", "b", "b", "b"].iter().enumerate().map(|(i, z)| task(&format!("t{i}"), z, 10)).collect();
+        let mut service = f.service.clone();
+        let input = ServiceInput { service: &service, ..f.input(&tasks, None, 100) };
+        service.status = Some(plan(&input).outcome(&input, &Launched::default()).status);
+
+        let mut now = 200;
+        let mut events = vec![];
+        for pass in 0..4 {
+            let input = ServiceInput { service: &service, ..f.input(&tasks, None, now) };
+            let pass_plan = plan(&input);
+            let started: Vec<Task> = pass_plan.starts.iter().enumerate().map(|(i, s)| {
+                assert_eq!(s.node.as_deref(), Some("nc"), "moves go to the empty zone");
+                task(&format!("new{pass}{i}"), "c", now + 20)
+            }).collect();
+            let launched = Launched { created: started.iter().map(|t| (t.name(), t.name())).collect(), refused: None };
+            let outcome = pass_plan.outcome(&input, &launched);
+            events.extend(outcome.events.iter().map(|e| e.message.clone()));
+            service.status = Some(outcome.status);
+            tasks.retain(|t| !pass_plan.stops.iter().any(|s| s.pod == t.name()));
+            tasks.extend(started);
+            assert!(tasks.len() <= 12 && tasks.len() >= 6, "{} tasks", tasks.len());
+            now += 30;
+        }
+        let zones: Vec<&str> = tasks.iter().filter_map(|t| t.zone.as_deref()).collect();
+        for zone in ["a", "b", "c"] {
+            assert_eq!(zones.iter().filter(|z| **z == zone).count(), 2, "{zones:?}");
+        }
+        assert!(events.iter().any(|e| e == "service (web) is not AZ balanced with 3 tasks in a, 3 tasks in b, and 0 tasks in c. AZ Rebalancing in progress."), "{events:?}");
+        assert!(events.iter().any(|e| e == "service (web) is AZ balanced with 2 tasks in a, 2 tasks in b, and 2 tasks in c."), "{events:?}");
+        let status = service.status.unwrap().availability_zone_rebalancing.unwrap();
+        assert!(!status.in_progress && status.completed_at.is_some());
     }
 
     /// The rollback of §2.8 across passes, as the controller drives it (PRIMARY

@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod daemon;
 pub mod expectations;
+pub mod rebalance;
 pub mod replica;
 
 /// What the scheduler knows of one task.

@@ -25,7 +25,7 @@ fn node(name: &str, zone: &str, memory_gib: i64) -> NodeSlot {
 }
 
 fn placement(nodes: Vec<NodeSlot>, strategies: Vec<Strategy>) -> Placement {
-    Placement { nodes, strategies, request: Resources { cpu: 250, memory: GIB / 2 }, distinct_instance: false, berth_places: true, seed: 7 }
+    Placement { nodes, strategies, request: Resources { cpu: 250, memory: GIB / 2 }, distinct_instance: false, berth_places: true, zone_rebalancing: false, seed: 7 }
 }
 
 fn tally(placed: &[Option<String>]) -> BTreeMap<String, usize> {
