@@ -1,10 +1,13 @@
 //! ECS placement (§2.10) translated into Kubernetes scheduling (§4.7): the cluster query
 //! language of `memberOf`, placement constraints → required affinities, and placement
-//! strategies → topology spread constraints. kube-scheduler then does the placing.
+//! strategies → topology spread constraints. kube-scheduler then does the placing, except
+//! for `memberOf` expressions affinity cannot express: Berth evaluates those on each node
+//! itself (`member_of`) and pins the task.
 
 pub mod affinity;
 pub mod cql;
 pub mod dnf;
+pub mod member_of;
 pub mod node_labels;
 pub mod node_match;
 pub mod strategy;
@@ -14,6 +17,7 @@ pub use affinity::{
     translate_member_of,
 };
 pub use cql::{Condition, Expression, ParseError, Predicate, Subject, parse};
+pub use member_of::{NodeFacts, holds, needs_berth_placement};
 pub use strategy::{
     BinpackResource, PlacementStrategyItem, TranslatedStrategies, default_service_spread,
     translate_strategies,
@@ -32,17 +36,25 @@ pub enum PlacementError {
     )]
     TooManyAlternatives { max: usize },
     #[error(
-        "task:group conditions cannot be combined with `or`: Kubernetes ANDs pod affinity terms"
+        "task:group conditions combined with `or` cannot be pod affinity (Kubernetes ANDs pod affinity terms); Berth places such tasks itself"
     )]
     TaskGroupInDisjunction,
-    #[error("{condition} needs an integer argument, got {value:?}")]
-    NotAnInteger { condition: String, value: String },
+    #[error("{condition} needs {expected}, got {value:?}")]
+    InvalidArgument {
+        condition: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{subject} does not take operator {operator}; ECS allows {allowed}")]
+    InvalidOperator {
+        subject: String,
+        operator: &'static str,
+        allowed: &'static str,
+    },
     #[error(
         "invalid regular expression {pattern:?} (Berth uses Rust regex syntax, without look-around or backreferences): {reason}"
     )]
     InvalidRegex { pattern: String, reason: String },
-    #[error("no node has a value of label {label} that matches {pattern:?}")]
-    NoMatchingLabelValue { label: String, pattern: String },
     #[error("attribute {0:?} is not a valid Kubernetes node label key")]
     InvalidLabelKey(String),
     #[error("at most {max} placement constraints are allowed, got {count}")]
