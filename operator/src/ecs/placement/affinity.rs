@@ -15,6 +15,7 @@ use super::PlacementError;
 use super::cql::{self, Condition, Expression, Predicate, Subject};
 use super::dnf::{Disjunction, disjunctive_normal_form};
 use super::node_labels::{HOSTNAME_LABEL, attribute_value, label_for_attribute, label_value};
+use crate::ecs::render::names::is_label_value;
 
 /// ECS's limit on placement constraints per task (§5).
 pub const MAX_CONSTRAINTS: usize = 10;
@@ -214,11 +215,20 @@ fn node_requirement(
             values,
         })
     };
+    // No node label holds a value outside label syntax, and the API server would reject
+    // the pod that names one, so such comparisons are left to Berth.
     let labels = |values: &[String]| {
         values
             .iter()
-            .map(|v| label_value(attribute, v))
-            .collect::<Vec<_>>()
+            .map(|value| {
+                Some(label_value(attribute, value))
+                    .filter(|label| is_label_value(label))
+                    .ok_or_else(|| PlacementError::InvalidLabelValue {
+                        attribute: attribute.clone(),
+                        value: value.clone(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()
     };
     let integer = |value: &str, offset: i64| {
         let number = value
@@ -243,10 +253,10 @@ fn node_requirement(
             .collect())
     };
     Ok(match &condition.predicate {
-        Predicate::Equals(value) => requirement("In", labels(std::slice::from_ref(value))),
-        Predicate::NotEquals(value) => requirement("NotIn", labels(std::slice::from_ref(value))),
-        Predicate::In(values) => requirement("In", labels(values)),
-        Predicate::NotIn(values) => requirement("NotIn", labels(values)),
+        Predicate::Equals(value) => requirement("In", labels(std::slice::from_ref(value))?),
+        Predicate::NotEquals(value) => requirement("NotIn", labels(std::slice::from_ref(value))?),
+        Predicate::In(values) => requirement("In", labels(values)?),
+        Predicate::NotIn(values) => requirement("NotIn", labels(values)?),
         Predicate::Exists => requirement("Exists", Vec::new()),
         Predicate::NotExists => requirement("DoesNotExist", Vec::new()),
         Predicate::GreaterThan(value) => requirement("Gt", integer(value, 0)?),

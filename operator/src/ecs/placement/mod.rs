@@ -57,6 +57,10 @@ pub enum PlacementError {
     InvalidRegex { pattern: String, reason: String },
     #[error("attribute {0:?} is not a valid Kubernetes node label key")]
     InvalidLabelKey(String),
+    #[error(
+        "attribute:{attribute} value {value:?} is not a valid Kubernetes label value, so node affinity cannot compare it; Berth places such tasks itself"
+    )]
+    InvalidLabelValue { attribute: String, value: String },
     #[error("at most {max} placement constraints are allowed, got {count}")]
     TooManyConstraints { count: usize, max: usize },
     #[error("unknown placement constraint type {0:?}; expected distinctInstance or memberOf")]

@@ -352,6 +352,13 @@ fn subjects_without_node_affinity_are_rejected_as_placed_by_berth() {
         member_of("attribute:Bad/Key/x exists"),
         Err(PlacementError::InvalidLabelKey("Bad/Key/x".into()))
     );
+    assert_eq!(
+        member_of("attribute:team in [a, 'b c']"),
+        Err(PlacementError::InvalidLabelValue {
+            attribute: "team".into(),
+            value: "b c".into()
+        })
+    );
 }
 
 #[test]

@@ -156,6 +156,9 @@ fn attribute_operators_in_every_spelling() {
             ("attribute:cores greater_than_equal 16", true),
             ("attribute:cores less_than 16", false),
             ("attribute:cores less_than_equal 16", true),
+            // Values no label can hold compare as any other string.
+            ("attribute:tier != 'a b'", true),
+            ("attribute:tier in ['a b', \"b\"]", true),
         ],
     );
 }
@@ -495,6 +498,7 @@ fn needs_berth_placement_exactly_when_affinity_cannot_express_it() {
         "task:group =~ service:.*",
         "attribute:version > 1.5",
         "attribute:Bad/Key/x exists",
+        "attribute:team != 'a b'",
         too_many.as_str(),
     ] {
         assert!(
@@ -624,10 +628,10 @@ fn any_condition() -> BoxedStrategy<Condition> {
         .boxed()
 }
 
-/// Attribute conditions that node affinity can express, over the labels of `fleet()`;
-/// only `cores` (integer labels) is compared by order.
+/// Attribute conditions over the labels of `fleet()`, mostly ones node affinity can
+/// express; only `cores` (integer labels) is compared by order.
 fn affinity_condition() -> BoxedStrategy<Condition> {
-    let words = prop::sample::select(vec!["x86_64", "amd64", "arm64", "a", "b", "c"])
+    let words = prop::sample::select(vec!["x86_64", "amd64", "arm64", "a", "b", "c", "a b"])
         .prop_map(str::to_string);
     let patterns = prop::sample::select(vec!["x86.*", "arm.*", "a|b", "c", "z.*", ".*"])
         .prop_map(str::to_string);
