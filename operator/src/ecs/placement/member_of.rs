@@ -61,7 +61,7 @@ pub fn needs_berth_placement(expression: &Expression) -> bool {
 }
 
 /// A subject's value on a node, or a condition's argument, typed as ECS compares it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug, PartialEq)]
 enum Value {
     /// Attribute values (as the node label spells them), instance ids, task groups and
     /// agentConnected's `true` / `false`; `==` is string equality.
