@@ -13,6 +13,7 @@ use berth_tests::pools::{TEST_POOL_LABEL, add_test_pool_node};
 use berth_tests::tasks::{is_live, node_of, running, tasks_of};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
+use kube::runtime::watcher;
 use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -103,4 +104,34 @@ async fn tasks_no_node_has_room_for_are_left_unplaced_with_the_ecs_event() {
     assert_eq!(seen.iter().filter(|p| is_live(p)).count(), 28, "no pod created for the tasks that do not fit");
     let message = wait_for_event(&ns.name, "(service crowd) was unable to place a task because no container instance met all of its requirements.", TIMEOUT).await;
     assert!(message.contains("The closest matching container instance") && message.contains("has insufficient memory available."), "{message}");
+}
+
+/// memberOf expressions node affinity cannot express are evaluated by Berth
+/// on each node (cluster query language,
+/// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/cluster-query-language.html):
+/// `ec2InstanceId` against the node's provider id, and `runningTasksCount`.
+#[tokio::test]
+async fn member_of_on_instance_ids_and_running_task_counts_is_evaluated_by_berth() {
+    operator();
+    let ns = TestNamespace::create("cql");
+    let nodes = SizedNodes::add("cql");
+    let pool = &nodes.pool;
+    apply(&ns.name, &manifest("TaskDefinition", "app", json!({"containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]})));
+    let in_pool = format!("attribute:{TEST_POOL_LABEL} == {pool}");
+    apply(&ns.name, &manifest("Service", "pinned", json!({"taskDefinition": "app", "desiredCount": 3,
+        "placementConstraints": [{"type": "memberOf", "expression": format!("{in_pool} and ec2InstanceId in ['{}', \"{}\"]", nodes.node("4"), nodes.node("8"))}]})));
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    wait_for(pods.clone(), tasks_of("pinned"), TIMEOUT, "3 tasks on the two named instances", |ps| {
+        let by_node = running_by_node(ps);
+        by_node.values().sum::<usize>() == 3 && by_node.keys().all(|n| *n == nodes.node("4") || *n == nodes.node("8"))
+    }).await;
+    // At most 2 tasks per node, whoever's: 3 nodes hold 6, counting the 3 above.
+    apply(&ns.name, &manifest("Service", "sparse", json!({"taskDefinition": "app", "desiredCount": 3,
+        "placementConstraints": [{"type": "memberOf", "expression": format!("{in_pool} and runningTasksCount < 2")}]})));
+    let seen = wait_for(pods, watcher::Config::default(), TIMEOUT, "6 tasks, at most 2 per node", |ps| running(ps).len() == 6).await;
+    let mut per_node = BTreeMap::<String, usize>::new();
+    for p in running(&seen) {
+        *per_node.entry(node_of(p).unwrap_or_default().to_string()).or_default() += 1;
+    }
+    assert!(per_node.values().all(|c| *c <= 2), "{per_node:?}");
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use berth_tests::fixture::{Operator, TestNamespace, client, plane, unique_suffix, wait_for, wait_for_service_status, wait_until};
 use berth_tests::invariants::Recorder;
-use berth_tests::objects::{apply, events, manifest, service_field};
+use berth_tests::objects::{apply, events, manifest, service_field, wait_for_event};
 use berth_tests::pools::add_test_pool_node;
 use berth_tests::tasks::{node_of, revision_of, running, tasks_of};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -85,7 +85,10 @@ async fn tasks_of_a_not_ready_node_are_replaced_on_other_nodes() {
 /// Issue 19: a whole zone NotReady, then back. What holds today: every task
 /// of the lost zone is replaced in the other within the node-lost grace, no
 /// invariant breaks, and the Service stays converged when the zone returns.
-/// Moving tasks back to rebalance the zones is issue 16's; it is not asserted.
+/// Then Availability Zone rebalancing (ECS's default) moves tasks back to
+/// 3/3, start first, with ECS's SERVICE_REBALANCING_STARTED/_COMPLETED
+/// events, and the recorder sees maximumPercent and minimumHealthyPercent
+/// hold throughout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zone_not_ready_then_back_keeps_every_task() {
     operator();
@@ -119,6 +122,18 @@ async fn a_zone_not_ready_then_back_keeps_every_task() {
         ns.iter().filter(|n| lost.iter().any(|l| Some(l.as_str()) == n.metadata.name.as_deref()))
             .all(|n| n.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")))
     }).await;
+    let by_zone = |ps: &[Arc<Pod>]| {
+        let mut zones = BTreeMap::<&str, usize>::new();
+        for (node, count) in running_by_node(ps) {
+            *zones.entry(zone_of(&node)).or_default() += count;
+        }
+        zones
+    };
+    wait_for(pods.clone(), tasks_of("svc"), TIMEOUT, "3 tasks in each zone again", |ps| {
+        by_zone(ps) == BTreeMap::from([("us-east-1a", 3), ("us-east-1b", 3)]) && ps.iter().filter(|p| berth_tests::tasks::is_live(p)).count() == 6
+    }).await;
+    wait_for_event(&ns.name, "service (svc) is not AZ balanced with 0 tasks in us-east-1a, and 6 tasks in us-east-1b. AZ Rebalancing in progress.", TIMEOUT).await;
+    wait_for_event(&ns.name, "service (svc) is AZ balanced with 3 tasks in us-east-1a, and 3 tasks in us-east-1b.", TIMEOUT).await;
     let back = recorder.wait_converged(TIMEOUT).await;
     let report = recorder.finish().await;
     let after = running_by_node(&pods.list(&Default::default()).await.unwrap().items.into_iter().map(Arc::new).collect::<Vec<_>>());

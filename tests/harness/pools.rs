@@ -23,7 +23,8 @@ pub struct Pool {
 pub const TEST_POOL_LABEL: &str = "berth.dev/test-pool";
 
 /// An untainted kwok node in `zone`, labelled with test pool `pool`, with
-/// `memory` allocatable (8 CPUs, as every kwok node of the plane).
+/// `memory` allocatable (8 CPUs, as every kwok node of the plane) and an EC2
+/// provider id whose instance id is `name`.
 pub fn add_test_pool_node(pool: &str, name: &str, zone: &str, memory: &str) {
     let spec = NodeSpec {
         name: name.to_string(),
@@ -37,6 +38,8 @@ pub fn add_test_pool_node(pool: &str, name: &str, zone: &str, memory: &str) {
     for field in ["allocatable", "capacity"] {
         manifest["status"][field]["memory"] = json!(memory);
     }
+    // As the AWS cloud provider names an EC2 node: its instance id is the node's name here.
+    manifest["spec"]["providerID"] = json!(format!("aws:///{zone}/{name}"));
     plane().kubectl().run_with_input(&["apply", "-f", "-"], &manifest.to_string()).unwrap();
 }
 

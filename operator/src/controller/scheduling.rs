@@ -3,14 +3,14 @@
 //! task's pod, and the nodes a DAEMON service covers.
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{Affinity, Node, NodeSelector, Pod, PodSpec};
+use k8s_openapi::api::core::v1::{Affinity, Node, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 
 use super::Context;
 use super::observe::node_ready;
 use crate::api::{CapacityProviderSpec, PlacementConstraint, PlacementStrategy, TaskDefinitionSpec, wire_name};
-use crate::ecs::placement::node_match;
+use crate::ecs::placement::{Expression, cql, needs_berth_placement};
 use crate::ecs::placement::{ConstraintContext, NodeSlot, Placement, PlacementConstraintItem, PlacementError, PlacementStrategyItem, Resources, Strategy, parse_strategies, topology_spreads};
 use crate::ecs::render::names::label_value;
 use crate::ecs::task::labels;
@@ -30,9 +30,13 @@ pub fn constraints(task_definition: &TaskDefinitionSpec, owner: Option<&Vec<Plac
     from_task_definition.chain(from_owner).collect()
 }
 
-/// Applies constraints (required affinities) and, unless Berth chose the
-/// node, the spread strategies (soft topology spreads) to a task's pod spec.
-pub fn apply(spec: &mut PodSpec, ctx: &Context, group: &str, constraints: &[PlacementConstraintItem], spreads: &[Strategy]) -> Result<(), PlacementError> {
+/// Applies constraints (required affinities) and spread strategies (soft
+/// topology spreads) to a task's pod spec, for kube-scheduler to place it.
+/// A task Berth places gets neither: its node meets them, and it is pinned.
+pub fn apply(spec: &mut PodSpec, ctx: &Context, group: &str, constraints: &[PlacementConstraintItem], spreads: &[Strategy], pinned: bool) -> Result<(), PlacementError> {
+    if pinned {
+        return Ok(());
+    }
     let known = known_label_values(ctx);
     let selector = |g: &str| group_selector(g);
     let context = ConstraintContext { task_group: group, known_label_values: &known, group_selector: &selector };
@@ -89,49 +93,55 @@ fn node_of(pod: &Pod) -> Option<String> {
 }
 
 /// The cluster as placement sees it for a task group: every node, with its
-/// allocatable less the requests of Berth's tasks on it or pinned to it, and
-/// whether the group's next task may go there.
+/// allocatable less the requests of Berth's tasks on it or pinned to it, the
+/// facts memberOf expressions read, and whether Kubernetes lets the task
+/// there (Ready, schedulable, tolerated, in the pool). An expression that
+/// cannot be evaluated is an error here, before anything is started.
 pub fn placement(ctx: &Context, group: &str, constraints: &[PlacementConstraintItem], pool: Option<&CapacityProviderSpec>, request: Resources) -> Result<Placement, PlacementError> {
-    let eligible = eligible_nodes(ctx, group, constraints, pool)?;
     let mut used: BTreeMap<String, Resources> = BTreeMap::new();
+    let mut running: BTreeMap<String, usize> = BTreeMap::new();
+    let mut groups: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for pod in ctx.pods.state().iter().filter(|p| active(p)) {
-        if let (Some(node), Some(spec)) = (node_of(pod), pod.spec.as_ref()) {
-            let total = used.entry(node).or_default();
-            *total = total.plus(Resources::requested_by(spec));
+        let (Some(node), Some(spec)) = (node_of(pod), pod.spec.as_ref()) else { continue };
+        let total = used.entry(node.clone()).or_default();
+        *total = total.plus(Resources::requested_by(spec));
+        *running.entry(node.clone()).or_default() += 1;
+        if let Some(group) = pod.annotations().get(labels::GROUP) {
+            *groups.entry(node).or_default().entry(group.clone()).or_default() += 1;
         }
     }
     let nodes = ctx.nodes.state().iter().map(|n| {
         let name = n.name_any();
         let allocatable = Resources::from_map(n.status.as_ref().and_then(|s| s.allocatable.as_ref()));
-        NodeSlot { free: allocatable.less(used.get(&name).copied().unwrap_or_default()), eligible: eligible.contains(&name), labels: n.labels().clone(), name }
+        NodeSlot {
+            free: allocatable.less(used.get(&name).copied().unwrap_or_default()),
+            eligible: node_ready(n) && schedulable(n, pool),
+            labels: n.labels().clone(),
+            provider_id: n.spec.as_ref().and_then(|s| s.provider_id.clone()),
+            registered_at: n.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()),
+            kubelet_version: n.status.as_ref().and_then(|s| s.node_info.as_ref()).map(|i| i.kubelet_version.clone()),
+            running_tasks: running.get(&name).copied().unwrap_or(0),
+            task_groups: groups.remove(&name).unwrap_or_default(),
+            name,
+        }
     }).collect();
     let distinct_instance = constraints.iter().any(|c| c.constraint_type == "distinctInstance");
-    Ok(Placement { nodes, request, distinct_instance, ..Placement::default() })
+    let placement = Placement { nodes, request, distinct_instance, group: group.to_string(), member_of: member_of_expressions(constraints)?, ..Placement::default() };
+    placement.admitting()?;
+    Ok(placement)
 }
 
-/// Nodes a task of the group may go to (and a DAEMON service puts a task
-/// on): Ready, schedulable, without taints its tasks do not tolerate, and
-/// satisfying its memberOf constraints.
-pub fn eligible_nodes(
-    ctx: &Context,
-    group: &str,
-    constraints: &[PlacementConstraintItem],
-    pool: Option<&CapacityProviderSpec>,
-) -> Result<BTreeSet<String>, PlacementError> {
-    let known = known_label_values(ctx);
-    let selector = |g: &str| group_selector(g);
-    let context = ConstraintContext { task_group: group, known_label_values: &known, group_selector: &selector };
-    let required: Option<NodeSelector> = crate::ecs::placement::translate_constraints(constraints, &context)?
-        .node_affinity
-        .and_then(|a| a.required_during_scheduling_ignored_during_execution);
-    Ok(ctx
-        .nodes
-        .state()
-        .iter()
-        .filter(|n| node_ready(n) && schedulable(n, pool))
-        .filter(|n| required.as_ref().is_none_or(|r| node_match::matches(r, &n.name_any(), n.labels())))
-        .map(|n| n.name_any())
-        .collect())
+/// The parsed `memberOf` expressions of a task's constraints.
+fn member_of_expressions(constraints: &[PlacementConstraintItem]) -> Result<Vec<Expression>, PlacementError> {
+    constraints.iter().filter(|c| c.constraint_type == "memberOf").filter_map(|c| c.expression.as_deref())
+        .map(|e| Ok(cql::parse(e)?)).collect()
+}
+
+/// Whether Berth must choose the task's node itself: strategies kube-scheduler
+/// cannot honour, or memberOf expressions node affinity cannot express.
+pub fn berth_places(strategies: &[Strategy], constraints: &[PlacementConstraintItem]) -> bool {
+    let expressible = member_of_expressions(constraints).map_or(true, |es| !es.iter().any(needs_berth_placement));
+    !Strategy::kube_scheduler_can_place(strategies) || !expressible
 }
 
 /// Not cordoned, and in the task's pool: without a capacity provider, any

@@ -60,7 +60,6 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     let Observed { tasks, creations_in_flight } = observe::observe(&ctx, &ns, labels::SERVICE, &label_value(&name), &owner);
 
     // Validate: resolve the launch, render a task of PRIMARY, read the nodes for placement.
-    let group = format!("service:{name}");
     let constraints = scheduling::constraints(&primary.resolved.spec, service.spec.placement.placement_constraints.as_ref());
     let mut problem = None;
     let launch = launch::resolve(&service.spec.placement, &primary.resolved.spec, daemon, |p| ctx.capacity_provider(p)).unwrap_or_else(|e| {
@@ -74,30 +73,31 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
             vec![]
         });
     let pool = launch.as_ref().and_then(|l| l.providers.values().next());
+    // Berth chooses the nodes where kube-scheduler cannot honour the strategies
+    // or constraints (one pool only: under a strategy of several providers each keeps its own).
+    let providers = launch.as_ref().map_or(0, |l| l.providers.len());
+    let berth_places = daemon || (providers <= 1 && scheduling::berth_places(&strategies, &constraints));
     let mut placement = Placement::default();
     if problem.is_none() {
         let provider = launch.as_ref().and_then(|l| l.providers.iter().next()).map(|(n, p)| (n.as_str(), p));
-        match service_task(&service, &ctx, &primary, &constraints, &strategies, None, provider) {
+        match service_task(&service, &ctx, &primary, &constraints, &strategies, None, berth_places, provider) {
             Err(e) => problem = Some(Problem::new(e.reason(), format!("(service {name}) cannot start tasks of {}: {e}", primary.resolved.reference()))),
             Ok(task) => {
                 let request = task.spec.as_ref().map(Resources::requested_by).unwrap_or_default();
-                match scheduling::placement(&ctx, &group, &constraints, pool, request) {
+                match scheduling::placement(&ctx, &format!("service:{name}"), &constraints, pool, request) {
                     Ok(cluster) => placement = cluster,
                     Err(e) => problem = Some(placement_problem(e)),
                 }
             }
         }
     }
-    // Berth chooses the nodes where kube-scheduler cannot honour the strategies
-    // (one pool only: under a strategy of several providers each keeps its own).
-    let providers = launch.as_ref().map_or(0, |l| l.providers.len());
-    placement.berth_places = !daemon && providers <= 1 && !Strategy::kube_scheduler_can_place(&strategies);
+    placement.berth_places = berth_places && !daemon;
     // ENABLED unless set DISABLED, as ECS creates a service; binpack services are not compatible (ecs-2025 §7).
     placement.zone_rebalancing = service.spec.availability_zone_rebalancing != Some(EnabledState::Disabled)
         && !strategies.iter().any(|s| matches!(s, Strategy::Binpack(_)));
     placement.strategies = strategies;
     placement.seed = seed(&service, now);
-    let daemon_nodes: BTreeSet<String> = if daemon { placement.nodes.iter().filter(|n| n.eligible).map(|n| n.name.clone()).collect() } else { BTreeSet::new() };
+    let daemon_nodes: BTreeSet<String> = if daemon { placement.admitting().unwrap_or_default().into_iter().map(|n| n.name.clone()).collect() } else { BTreeSet::new() };
     let mut traffic = kube_services::sync(&service, &ctx, &primary.resolved.spec).await?;
 
     // Plan.
@@ -178,7 +178,7 @@ async fn start(
     let new_pods: Result<Vec<Pod>> = starts.iter().map(|s| {
         // The planner replaces tasks only of older deployments it was told resolve.
         let deployment = s.deployment.as_ref().and_then(|id| older.get(id)).unwrap_or(primary);
-        service_task(service, ctx, deployment, constraints, strategies, s.node.as_deref(), provider(&s.provider))
+        service_task(service, ctx, deployment, constraints, strategies, s.node.as_deref(), s.node.is_some(), provider(&s.provider))
     }).collect();
     let new_pods = match new_pods {
         Ok(pods) => pods,
@@ -205,6 +205,7 @@ fn service_task(
     constraints: &[PlacementConstraintItem],
     strategies: &[Strategy],
     node: Option<&str>,
+    pinned: bool,
     provider: Option<(&str, &CapacityProviderSpec)>,
 ) -> Result<Pod> {
     let (resolved, deployment) = (&primary.resolved, &primary.deployment);
@@ -231,7 +232,7 @@ fn service_task(
         overrides: None,
     })?;
     let spec = pod.spec.get_or_insert_with(Default::default);
-    scheduling::apply(spec, ctx, &group, constraints, if node.is_some() { &[] } else { strategies })?;
+    scheduling::apply(spec, ctx, &group, constraints, strategies, pinned)?;
     if let Some(node) = node {
         scheduling::pin(&mut pod, node);
     }

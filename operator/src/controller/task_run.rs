@@ -15,7 +15,7 @@ use super::observe::{self, Observed};
 use super::{Context, pods, revisions, scheduling, task_roles};
 use crate::api::{CapacityProviderSpec, TaskRun};
 use crate::ecs::capacity::launch::{self, Launch};
-use crate::ecs::placement::{Resources, Strategy};
+use crate::ecs::placement::Resources;
 use crate::ecs::plan::task_run::{self as planner, TaskRunInput};
 use crate::ecs::plan::{Launched, Problem};
 use crate::ecs::render::names::label_value;
@@ -46,7 +46,9 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
                 Err(e) => problem = Some(Problem::new(e.reason(), format!("(task run {name}) cannot run task definition {}: {e}", resolved.reference()))),
                 Ok(launch) => {
                     let provider = launch.as_ref().and_then(|l| l.providers.iter().next()).map(|(n, p)| (n.as_str(), p));
-                    match run_task(&run, &ctx, &resolved, 1, provider, None) {
+                    let constraints = scheduling::constraints(&resolved.spec, run.spec.placement.placement_constraints.as_ref());
+                    let berth_places = scheduling::strategies(run.spec.placement.placement_strategy.as_ref()).is_ok_and(|s| scheduling::berth_places(&s, &constraints));
+                    match run_task(&run, &ctx, &resolved, 1, provider, None, berth_places) {
                         Err(e) => problem = Some(Problem::new(e.reason(), format!("(task run {name}) cannot run task definition {}: {e}", resolved.reference()))),
                         Ok(_) => ready = Some((resolved, launch)),
                     }
@@ -78,7 +80,7 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
             task_roles::reconcile(&ctx, run.as_ref(), role).await?;
             let provider = |name: &Option<String>| name.as_ref().and_then(|n| launch.as_ref()?.providers.get_key_value(n)).map(|(n, p)| (n.as_str(), p));
             let nodes = berth_placed_nodes(&run, &ctx, resolved, launch.as_ref(), plan.starts.len())?;
-            let new_pods = plan.starts.iter().zip(nodes).map(|(s, node)| run_task(&run, &ctx, resolved, s.index, provider(&s.provider), node.as_deref())).collect::<Result<Vec<Pod>>>();
+            let new_pods = plan.starts.iter().zip(nodes).map(|(s, node)| run_task(&run, &ctx, resolved, s.index, provider(&s.provider), node.as_deref(), node.is_some())).collect::<Result<Vec<Pod>>>();
             match new_pods {
                 Ok(new_pods) => pods::create_in_batches(api, new_pods).await,
                 Err(e) => Launched { refused: Some(e.to_string()), ..Default::default() },
@@ -108,14 +110,14 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
 /// kube-scheduler, which sees pods Berth does not count and may find it room.
 fn berth_placed_nodes(run: &TaskRun, ctx: &Context, resolved: &Resolved, launch: Option<&Launch>, count: usize) -> Result<Vec<Option<String>>> {
     let strategies = scheduling::strategies(run.spec.placement.placement_strategy.as_ref())?;
+    let constraints = scheduling::constraints(&resolved.spec, run.spec.placement.placement_constraints.as_ref());
     let providers = launch.map_or(0, |l| l.providers.len());
-    if Strategy::kube_scheduler_can_place(&strategies) || providers > 1 {
+    if !scheduling::berth_places(&strategies, &constraints) || providers > 1 {
         return Ok(vec![None; count]);
     }
     let group = task_group(run, resolved);
-    let sample = run_task(run, ctx, resolved, 1, None, None)?;
+    let sample = run_task(run, ctx, resolved, 1, None, None, true)?;
     let request = sample.spec.as_ref().map(Resources::requested_by).unwrap_or_default();
-    let constraints = scheduling::constraints(&resolved.spec, run.spec.placement.placement_constraints.as_ref());
     let pool = launch.and_then(|l| l.providers.values().next());
     let mut placement = scheduling::placement(ctx, &group, &constraints, pool, request)?;
     placement.strategies = strategies;
@@ -127,7 +129,7 @@ fn task_group(run: &TaskRun, resolved: &Resolved) -> String {
     run.spec.group.clone().unwrap_or_else(|| format!("family:{}", resolved.family))
 }
 
-fn run_task(run: &TaskRun, ctx: &Context, resolved: &Resolved, index: i32, provider: Option<(&str, &CapacityProviderSpec)>, node: Option<&str>) -> Result<Pod> {
+fn run_task(run: &TaskRun, ctx: &Context, resolved: &Resolved, index: i32, provider: Option<(&str, &CapacityProviderSpec)>, node: Option<&str>, pinned: bool) -> Result<Pod> {
     let name = run.name_any();
     let group = task_group(run, resolved);
     let mut annotations = BTreeMap::from([(labels::GROUP.to_string(), group.clone())]);
@@ -149,7 +151,7 @@ fn run_task(run: &TaskRun, ctx: &Context, resolved: &Resolved, index: i32, provi
     // RunTask places randomly unless told otherwise: no default spread.
     let constraints = scheduling::constraints(&resolved.spec, run.spec.placement.placement_constraints.as_ref());
     let strategies = scheduling::strategies(run.spec.placement.placement_strategy.as_ref())?;
-    scheduling::apply(pod.spec.get_or_insert_with(Default::default), ctx, &group, &constraints, if node.is_some() { &[] } else { &strategies })?;
+    scheduling::apply(pod.spec.get_or_insert_with(Default::default), ctx, &group, &constraints, &strategies, pinned)?;
     if let Some(node) = node {
         scheduling::pin(&mut pod, node);
     }

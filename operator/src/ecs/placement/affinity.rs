@@ -13,8 +13,9 @@ use regex::Regex;
 
 use super::PlacementError;
 use super::cql::{self, Condition, Expression, Predicate, Subject};
-use super::dnf::disjunctive_normal_form;
+use super::dnf::{Disjunction, disjunctive_normal_form};
 use super::node_labels::{HOSTNAME_LABEL, attribute_value, label_for_attribute, label_value};
+use crate::ecs::render::names::is_label_value;
 
 /// ECS's limit on placement constraints per task (§5).
 pub const MAX_CONSTRAINTS: usize = 10;
@@ -86,32 +87,25 @@ pub fn translate_constraints(
     Ok(translated)
 }
 
-/// Translates one parsed `memberOf` expression.
+/// Translates one parsed `memberOf` expression. Expressions for which
+/// `needs_berth_placement` holds are rejected: Berth places those tasks itself.
 pub fn translate_member_of(
     expression: &Expression,
     context: &ConstraintContext,
 ) -> Result<SchedulingConstraints, PlacementError> {
-    let terms = disjunctive_normal_form(expression, MAX_NODE_SELECTOR_TERMS).map_err(|_| {
-        PlacementError::TooManyAlternatives {
-            max: MAX_NODE_SELECTOR_TERMS,
-        }
-    })?;
-    let mentions_group = terms
-        .iter()
-        .flatten()
-        .any(|c| c.subject == Subject::TaskGroup);
-    if mentions_group && terms.len() > 1 {
-        return Err(PlacementError::TaskGroupInDisjunction);
-    }
-
+    let terms = scheduler_terms(expression)?;
     let mut translated = SchedulingConstraints::default();
     let mut node_terms = Vec::new();
-    let mut first_unsatisfiable = None;
+    let mut first_unsatisfiable_key = None;
     for term in &terms {
         let mut requirements = Some(Vec::new());
         for condition in term {
             if condition.subject == Subject::TaskGroup {
-                add_group_term(&condition.predicate, context, &mut translated)?;
+                let (relation, groups) = group_relation(&condition.predicate)?;
+                let pod_terms = groups
+                    .iter()
+                    .map(|group| pod_affinity_term((context.group_selector)(group)));
+                translated.required_pod_terms(relation).extend(pod_terms);
                 continue;
             }
             match node_requirement(condition, context.known_label_values)? {
@@ -121,8 +115,8 @@ pub fn translate_member_of(
                     }
                 }
                 NodeCondition::Always => {}
-                NodeCondition::Never(reason) => {
-                    first_unsatisfiable.get_or_insert(reason);
+                NodeCondition::Never { key } => {
+                    first_unsatisfiable_key.get_or_insert(key);
                     requirements = None;
                 }
             }
@@ -130,8 +124,8 @@ pub fn translate_member_of(
         node_terms.extend(requirements);
     }
 
-    if let (true, Some(reason)) = (node_terms.is_empty(), first_unsatisfiable) {
-        return Err(reason);
+    if let (true, Some(key)) = (node_terms.is_empty(), first_unsatisfiable_key) {
+        node_terms.push(impossible_requirements(key));
     }
     // A term without requirements is always true (Kubernetes would read it as never).
     if node_terms
@@ -155,25 +149,64 @@ pub fn translate_member_of(
     Ok(translated)
 }
 
+/// The expression as an OR of ANDs that node and pod affinity can express, or why
+/// kube-scheduler cannot evaluate it (then Berth places the task itself).
+pub(super) fn scheduler_terms(expression: &Expression) -> Result<Disjunction, PlacementError> {
+    let terms = disjunctive_normal_form(expression, MAX_NODE_SELECTOR_TERMS).map_err(|_| {
+        PlacementError::TooManyAlternatives {
+            max: MAX_NODE_SELECTOR_TERMS,
+        }
+    })?;
+    let mentions_group = terms
+        .iter()
+        .flatten()
+        .any(|c| c.subject == Subject::TaskGroup);
+    if mentions_group && terms.len() > 1 {
+        return Err(PlacementError::TaskGroupInDisjunction);
+    }
+    for condition in terms.iter().flatten() {
+        if condition.subject == Subject::TaskGroup {
+            group_relation(&condition.predicate)?;
+        } else {
+            node_requirement(condition, &BTreeMap::new())?;
+        }
+    }
+    Ok(terms)
+}
+
 enum NodeCondition {
     Requirement(NodeSelectorRequirement),
     Always,
-    Never(PlacementError),
+    /// No node has a value of label `key` that the condition accepts.
+    Never {
+        key: String,
+    },
+}
+
+/// A term no node satisfies: the label both exists and does not. A required node affinity
+/// of only this keeps the task Pending (unschedulable), as ECS keeps a task whose
+/// constraints no instance meets. `In` with a made-up value would need a valid label
+/// value that some node might one day carry; `Exists` with `DoesNotExist` needs none.
+fn impossible_requirements(key: String) -> Vec<NodeSelectorRequirement> {
+    ["Exists", "DoesNotExist"]
+        .into_iter()
+        .map(|operator| NodeSelectorRequirement {
+            key: key.clone(),
+            operator: operator.to_string(),
+            values: None,
+        })
+        .collect()
 }
 
 fn node_requirement(
     condition: &Condition,
     known_label_values: &BTreeMap<String, BTreeSet<String>>,
 ) -> Result<NodeCondition, PlacementError> {
-    let (key, attribute) = match &condition.subject {
-        Subject::Attribute(name) => (
-            label_for_attribute(name)
-                .ok_or_else(|| PlacementError::InvalidLabelKey(name.clone()))?,
-            name.as_str(),
-        ),
-        Subject::Ec2InstanceId => (HOSTNAME_LABEL, ""),
-        other => return Err(unsupported_subject(other)),
+    let Subject::Attribute(attribute) = &condition.subject else {
+        return Err(unsupported_subject(&condition.subject));
     };
+    let key = label_for_attribute(attribute)
+        .ok_or_else(|| PlacementError::InvalidLabelKey(attribute.clone()))?;
     let requirement = |operator: &str, values: Vec<String>| {
         let values = (!values.is_empty()).then_some(values);
         NodeCondition::Requirement(NodeSelectorRequirement {
@@ -182,11 +215,20 @@ fn node_requirement(
             values,
         })
     };
+    // No node label holds a value outside label syntax, and the API server would reject
+    // the pod that names one, so such comparisons are left to Berth.
     let labels = |values: &[String]| {
         values
             .iter()
-            .map(|v| label_value(attribute, v))
-            .collect::<Vec<_>>()
+            .map(|value| {
+                Some(label_value(attribute, value))
+                    .filter(|label| is_label_value(label))
+                    .ok_or_else(|| PlacementError::InvalidLabelValue {
+                        attribute: attribute.clone(),
+                        value: value.clone(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()
     };
     let integer = |value: &str, offset: i64| {
         let number = value
@@ -196,18 +238,14 @@ fn node_requirement(
             .and_then(|n| n.checked_add(offset));
         number
             .map(|n| vec![n.to_string()])
-            .ok_or_else(|| PlacementError::NotAnInteger {
+            .ok_or_else(|| PlacementError::InvalidArgument {
                 condition: format!("{} {}", condition.subject, condition.predicate.operator()),
                 value: value.to_string(),
+                expected: "an integer to be node affinity",
             })
     };
     let matching_values = |pattern: &str| -> Result<Vec<String>, PlacementError> {
-        // Anchored: ECS evaluates a Java regex with `matches`, which must match the whole value.
-        let regex =
-            Regex::new(&format!("^(?:{pattern})$")).map_err(|e| PlacementError::InvalidRegex {
-                pattern: pattern.to_string(),
-                reason: e.to_string(),
-            })?;
+        let regex = whole_value_regex(pattern)?;
         let known = known_label_values.get(key).into_iter().flatten();
         Ok(known
             .filter(|value| regex.is_match(&attribute_value(attribute, value)))
@@ -215,10 +253,10 @@ fn node_requirement(
             .collect())
     };
     Ok(match &condition.predicate {
-        Predicate::Equals(value) => requirement("In", labels(std::slice::from_ref(value))),
-        Predicate::NotEquals(value) => requirement("NotIn", labels(std::slice::from_ref(value))),
-        Predicate::In(values) => requirement("In", labels(values)),
-        Predicate::NotIn(values) => requirement("NotIn", labels(values)),
+        Predicate::Equals(value) => requirement("In", labels(std::slice::from_ref(value))?),
+        Predicate::NotEquals(value) => requirement("NotIn", labels(std::slice::from_ref(value))?),
+        Predicate::In(values) => requirement("In", labels(values)?),
+        Predicate::NotIn(values) => requirement("NotIn", labels(values)?),
         Predicate::Exists => requirement("Exists", Vec::new()),
         Predicate::NotExists => requirement("DoesNotExist", Vec::new()),
         Predicate::GreaterThan(value) => requirement("Gt", integer(value, 0)?),
@@ -226,18 +264,24 @@ fn node_requirement(
         Predicate::LessThan(value) => requirement("Lt", integer(value, 0)?),
         Predicate::LessThanOrEqual(value) => requirement("Lt", integer(value, 1)?),
         Predicate::Matches(pattern) => match matching_values(pattern)? {
-            matched if matched.is_empty() => {
-                NodeCondition::Never(PlacementError::NoMatchingLabelValue {
-                    label: key.to_string(),
-                    pattern: pattern.clone(),
-                })
-            }
+            matched if matched.is_empty() => NodeCondition::Never {
+                key: key.to_string(),
+            },
             matched => requirement("In", matched),
         },
         Predicate::NotMatches(pattern) => match matching_values(pattern)? {
             matched if matched.is_empty() => NodeCondition::Always,
             matched => requirement("NotIn", matched),
         },
+    })
+}
+
+/// A `=~` pattern compiled to match whole values: ECS evaluates a Java regex with
+/// `matches`, which must match the whole value.
+pub(super) fn whole_value_regex(pattern: &str) -> Result<Regex, PlacementError> {
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| PlacementError::InvalidRegex {
+        pattern: pattern.to_string(),
+        reason: e.to_string(),
     })
 }
 
@@ -268,34 +312,23 @@ impl SchedulingConstraints {
 }
 
 /// `task:group == G` needs a task of G on the same node; `!=` / `not_in` forbid one.
-fn add_group_term(
-    predicate: &Predicate,
-    context: &ConstraintContext,
-    translated: &mut SchedulingConstraints,
-) -> Result<(), PlacementError> {
-    let (relation, groups) = match predicate {
-        Predicate::Equals(group) => (GroupRelation::Affinity, std::slice::from_ref(group)),
-        Predicate::In(groups) if groups.len() == 1 => (GroupRelation::Affinity, groups.as_slice()),
-        Predicate::NotEquals(group) => (GroupRelation::AntiAffinity, std::slice::from_ref(group)),
-        Predicate::NotIn(groups) => (GroupRelation::AntiAffinity, groups.as_slice()),
-        Predicate::In(_) => {
-            return Err(PlacementError::Unsupported {
-                what: "task:group in [...] with several groups".to_string(),
-                reason: "required pod affinity terms are ANDed, so \"next to any one of these groups\" cannot be expressed".to_string(),
-            });
+fn group_relation(predicate: &Predicate) -> Result<(GroupRelation, &[String]), PlacementError> {
+    match predicate {
+        Predicate::Equals(group) => Ok((GroupRelation::Affinity, std::slice::from_ref(group))),
+        Predicate::In(groups) if groups.len() == 1 => Ok((GroupRelation::Affinity, groups)),
+        Predicate::NotEquals(group) => {
+            Ok((GroupRelation::AntiAffinity, std::slice::from_ref(group)))
         }
-        other => {
-            return Err(PlacementError::Unsupported {
-                what: format!("task:group {}", other.operator()),
-                reason: "task groups become pod affinity, which supports only ==, !=, in with one group, and not_in".to_string(),
-            });
-        }
-    };
-    let terms = groups
-        .iter()
-        .map(|group| pod_affinity_term((context.group_selector)(group)));
-    translated.required_pod_terms(relation).extend(terms);
-    Ok(())
+        Predicate::NotIn(groups) => Ok((GroupRelation::AntiAffinity, groups)),
+        Predicate::In(_) => Err(PlacementError::Unsupported {
+            what: "task:group in [...] with several groups as pod affinity".to_string(),
+            reason: "required pod affinity terms are ANDed, so \"next to any one of these groups\" cannot be expressed; Berth places such tasks itself".to_string(),
+        }),
+        other => Err(PlacementError::Unsupported {
+            what: format!("task:group {} as pod affinity", other.operator()),
+            reason: "pod affinity supports only ==, !=, in with one group, and not_in; Berth places such tasks itself".to_string(),
+        }),
+    }
 }
 
 fn pod_affinity_term(selector: LabelSelector) -> PodAffinityTerm {
@@ -311,16 +344,17 @@ fn unsupported_subject(subject: &Subject) -> PlacementError {
         Subject::RunningTasksCount => {
             "the number of tasks on a node changes with every placement, and kube-scheduler cannot filter on it"
         }
-        Subject::AgentVersion => "Kubernetes nodes run a kubelet, not the ECS container agent",
-        Subject::AgentConnected => "kube-scheduler already places pods only on Ready nodes",
+        Subject::AgentVersion => "node affinity cannot compare kubelet versions",
+        Subject::AgentConnected => "node affinity cannot read the Ready condition",
         Subject::RegisteredAt => "node affinity cannot compare node registration times",
-        Subject::Attribute(_) | Subject::Ec2InstanceId | Subject::TaskGroup => {
-            "it has no node label equivalent"
+        Subject::Ec2InstanceId => {
+            "the instance id is in spec.providerID, which node affinity cannot read"
         }
+        Subject::Attribute(_) | Subject::TaskGroup => "it has no node affinity equivalent",
     };
     PlacementError::Unsupported {
-        what: subject.to_string(),
-        reason: reason.to_string(),
+        what: format!("{subject} as node affinity"),
+        reason: format!("{reason}; Berth places such tasks itself"),
     }
 }
 

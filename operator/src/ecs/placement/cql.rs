@@ -6,8 +6,8 @@
 //! and-chain  := unary (("&&" | "and") unary)*
 //! unary      := ("!" | "not") unary | "(" expression ")" | subject operator [argument]
 //! ```
-//! Arguments are bare words or quoted with `'` or `"` (a Berth extension for values with
-//! spaces or punctuation). A regex argument also runs on through balanced parentheses, so
+//! Arguments are bare words or quoted with `'` or `"`, as the ECS docs quote list items
+//! (`ec2InstanceId in ['i-abcd1234', 'i-wxyz7890']`); quotes keep spaces and punctuation. A regex argument also runs on through balanced parentheses, so
 //! `=~ (g2|p3).*` parses. The parser works on characters and reports 1-based columns; it
 //! never panics, whatever the input.
 
@@ -575,6 +575,83 @@ mod tests {
         assert_eq!(
             parse("attribute:t == 'a b'"),
             Ok(condition(attribute("t"), Predicate::Equals("a b".into())))
+        );
+    }
+
+    #[test]
+    fn quoted_values_keep_spaces_commas_and_brackets() {
+        assert_eq!(
+            parse(r#"attribute:ecs.instance-type in ["t2.small", 't2.medium']"#),
+            Ok(condition(
+                attribute("ecs.instance-type"),
+                Predicate::In(vec!["t2.small".into(), "t2.medium".into()])
+            ))
+        );
+        assert_eq!(
+            parse(r#"attribute:team not_in ['a, b', "c d", ']', bare,"(x)"]"#),
+            Ok(condition(
+                attribute("team"),
+                Predicate::NotIn(vec![
+                    "a, b".into(),
+                    "c d".into(),
+                    "]".into(),
+                    "bare".into(),
+                    "(x)".into()
+                ])
+            ))
+        );
+        assert_eq!(
+            parse(r#"attribute:note == "it's" and attribute:t =~ 'a b|(c'"#),
+            Ok(Expression::And(vec![
+                condition(attribute("note"), Predicate::Equals("it's".into())),
+                condition(attribute("t"), Predicate::Matches("a b|(c".into())),
+            ]))
+        );
+        assert_eq!(
+            parse("attribute:x == ''"),
+            Ok(condition(attribute("x"), Predicate::Equals(String::new())))
+        );
+        assert_eq!(
+            parse(r#"attribute:x in ["a" "b"]"#).unwrap_err().expected,
+            "`,` or `]`"
+        );
+    }
+
+    #[test]
+    fn task_group_may_appear_inside_or() {
+        assert_eq!(
+            parse("task:group == service:web or task:group in [service:api, family:batch]"),
+            Ok(Expression::Or(vec![
+                condition(Subject::TaskGroup, Predicate::Equals("service:web".into())),
+                condition(
+                    Subject::TaskGroup,
+                    Predicate::In(vec!["service:api".into(), "family:batch".into()])
+                ),
+            ]))
+        );
+    }
+
+    #[test]
+    fn runtime_subjects_take_dates_and_versions_as_bare_values() {
+        assert_eq!(
+            parse("registeredAt < 2018-06-18T22:28:28+00:00"),
+            Ok(condition(
+                Subject::RegisteredAt,
+                Predicate::LessThan("2018-06-18T22:28:28+00:00".into())
+            ))
+        );
+        assert_eq!(
+            parse("agentVersion >= v1.34.2 && runningTasksCount <= 3"),
+            Ok(Expression::And(vec![
+                condition(
+                    Subject::AgentVersion,
+                    Predicate::GreaterThanOrEqual("v1.34.2".into())
+                ),
+                condition(
+                    Subject::RunningTasksCount,
+                    Predicate::LessThanOrEqual("3".into())
+                ),
+            ]))
         );
     }
 

@@ -1,11 +1,13 @@
 //! ECS placement (§2.10) on Kubernetes (§4.7): the cluster query language of `memberOf`,
 //! placement constraints → required affinities, spread strategies → topology spread
 //! constraints for kube-scheduler; and, for what kube-scheduler cannot express (binpack,
-//! random, ordered strategies), Berth's own choice of node (`place`).
+//! random, ordered strategies) and for `memberOf` expressions affinity cannot express
+//! (`member_of`), Berth's own choice of node (`place`), to which it pins the task.
 
 pub mod affinity;
 pub mod cql;
 pub mod dnf;
+pub mod member_of;
 pub mod node_labels;
 pub mod node_match;
 pub mod place;
@@ -17,6 +19,7 @@ pub use affinity::{
     translate_member_of,
 };
 pub use cql::{Condition, Expression, ParseError, Predicate, Subject, parse};
+pub use member_of::{NodeFacts, holds, needs_berth_placement};
 pub use place::{NodeSlot, Placement, Strategy};
 pub use resources::Resources;
 pub use strategy::{BinpackResource, PlacementStrategyItem, parse_strategies, topology_spreads};
@@ -34,19 +37,31 @@ pub enum PlacementError {
     )]
     TooManyAlternatives { max: usize },
     #[error(
-        "task:group conditions cannot be combined with `or`: Kubernetes ANDs pod affinity terms"
+        "task:group conditions combined with `or` cannot be pod affinity (Kubernetes ANDs pod affinity terms); Berth places such tasks itself"
     )]
     TaskGroupInDisjunction,
-    #[error("{condition} needs an integer argument, got {value:?}")]
-    NotAnInteger { condition: String, value: String },
+    #[error("{condition} needs {expected}, got {value:?}")]
+    InvalidArgument {
+        condition: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{subject} does not take operator {operator}; ECS allows {allowed}")]
+    InvalidOperator {
+        subject: String,
+        operator: &'static str,
+        allowed: &'static str,
+    },
     #[error(
         "invalid regular expression {pattern:?} (Berth uses Rust regex syntax, without look-around or backreferences): {reason}"
     )]
     InvalidRegex { pattern: String, reason: String },
-    #[error("no node has a value of label {label} that matches {pattern:?}")]
-    NoMatchingLabelValue { label: String, pattern: String },
     #[error("attribute {0:?} is not a valid Kubernetes node label key")]
     InvalidLabelKey(String),
+    #[error(
+        "attribute:{attribute} value {value:?} is not a valid Kubernetes label value, so node affinity cannot compare it; Berth places such tasks itself"
+    )]
+    InvalidLabelValue { attribute: String, value: String },
     #[error("at most {max} placement constraints are allowed, got {count}")]
     TooManyConstraints { count: usize, max: usize },
     #[error("unknown placement constraint type {0:?}; expected distinctInstance or memberOf")]

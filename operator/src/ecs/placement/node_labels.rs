@@ -1,5 +1,7 @@
 //! Where ECS instance attributes live on a Kubernetes node (§4.7, "ECS attributes").
 
+use crate::ecs::render::names::is_qualified_name;
+
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 pub const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 const ARCHITECTURE_ATTRIBUTE: &str = "ecs.cpu-architecture";
@@ -23,7 +25,7 @@ pub fn label_for_attribute(attribute: &str) -> Option<&str> {
         .iter()
         .find(|(name, _)| *name == attribute)
         .map_or(attribute, |(_, label)| label);
-    is_valid_label_key(label).then_some(label)
+    is_qualified_name(label).then_some(label)
 }
 
 /// An ECS attribute value as the node label spells it.
@@ -48,32 +50,6 @@ fn architecture_pair(
         .iter()
         .filter(|_| attribute == ARCHITECTURE_ATTRIBUTE)
         .find(|pair| matches(pair))
-}
-
-/// Kubernetes label key syntax: optional DNS-subdomain prefix and `/`, then a name of at most
-/// 63 alphanumerics, `-`, `_` and `.`, starting and ending alphanumeric.
-fn is_valid_label_key(key: &str) -> bool {
-    let (prefix, name) = key
-        .rsplit_once('/')
-        .map_or((None, key), |(prefix, name)| (Some(prefix), name));
-    let name_ok = (1..=63).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    let prefix_ok = prefix.is_none_or(|prefix| {
-        prefix.len() <= 253
-            && prefix.split('.').all(|part| {
-                !part.is_empty()
-                    && part
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                    && !part.starts_with('-')
-                    && !part.ends_with('-')
-            })
-    });
-    name_ok && prefix_ok
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@
 use std::collections::BTreeMap;
 
 use super::node_labels::{HOSTNAME_LABEL, ZONE_LABEL};
+use super::PlacementError;
+use super::cql::Expression;
+use super::member_of::{NodeFacts, holds};
 use super::strategy::BinpackResource;
 use super::resources::Resources;
 use crate::ecs::scheduler::TaskView;
@@ -46,9 +49,16 @@ pub struct NodeSlot {
     pub labels: BTreeMap<String, String>,
     /// Allocatable, less the requests of the Berth tasks on it or pinned to it.
     pub free: Resources,
-    /// A task of this service may go there: Ready, schedulable, tolerated, in
-    /// its capacity provider's pool, and meeting its placement constraints.
+    /// A task of this service may go there as far as Kubernetes goes: Ready,
+    /// schedulable, tolerated, in its capacity provider's pool.
     pub eligible: bool,
+    /// What memberOf expressions read of the node besides its labels.
+    pub provider_id: Option<String>,
+    pub registered_at: Option<i64>,
+    pub kubelet_version: Option<String>,
+    /// Active Berth tasks on the node, all owners, and by task group.
+    pub running_tasks: usize,
+    pub task_groups: BTreeMap<String, usize>,
 }
 
 impl NodeSlot {
@@ -70,6 +80,11 @@ pub struct Placement {
     pub request: Resources,
     /// `distinctInstance`: at most one task of the group per node.
     pub distinct_instance: bool,
+    /// The task group placed, counted on a node once a task goes there.
+    pub group: String,
+    /// The task's memberOf constraints: a node must meet every one, read
+    /// again after each task placed (runningTasksCount and task:group change).
+    pub member_of: Vec<Expression>,
     /// Berth chooses the nodes of new tasks (the strategies need it).
     pub berth_places: bool,
     /// Availability Zone rebalancing is on for the service.
@@ -86,9 +101,11 @@ impl Placement {
         let mut group = group.clone();
         let mut free: BTreeMap<&str, Resources> = self.nodes.iter().map(|n| (n.name.as_str(), n.free)).collect();
         let mut placed = Vec::with_capacity(count);
+        let mut added: BTreeMap<&str, usize> = BTreeMap::new();
         for step in 0..count {
             let candidates: Vec<&NodeSlot> = self.nodes.iter()
-                .filter(|n| n.eligible && free[n.name.as_str()].holds(self.request))
+                .filter(|n| free[n.name.as_str()].holds(self.request))
+                .filter(|n| self.admits(n, added.get(n.name.as_str()).copied().unwrap_or(0)).unwrap_or(false))
                 .filter(|n| !self.distinct_instance || group.get(&n.name).copied().unwrap_or(0) == 0)
                 .collect();
             let Some(chosen) = self.best(candidates, &group, &free, step as u64) else {
@@ -99,9 +116,49 @@ impl Placement {
             *group.entry(chosen.to_string()).or_default() += 1;
             let left = free[chosen].less(self.request);
             free.insert(chosen, left);
+            *added.entry(chosen).or_default() += 1;
             placed.push(Some(chosen.to_string()));
         }
         placed
+    }
+
+    /// Whether a task may go to `node` with `added` of the group's tasks
+    /// placed there by this pass: eligible, and meeting every memberOf.
+    pub fn admits(&self, node: &NodeSlot, added: usize) -> Result<bool, PlacementError> {
+        if !node.eligible {
+            return Ok(false);
+        }
+        let mut task_groups = node.task_groups.clone();
+        if added > 0 {
+            *task_groups.entry(self.group.clone()).or_default() += added;
+        }
+        let facts = NodeFacts {
+            name: &node.name,
+            labels: &node.labels,
+            provider_id: node.provider_id.as_deref(),
+            registered_at: node.registered_at,
+            ready: node.eligible,
+            kubelet_version: node.kubelet_version.as_deref(),
+            running_tasks: node.running_tasks + added,
+            task_groups: &task_groups,
+        };
+        let mut meets = true;
+        for expression in &self.member_of {
+            meets &= holds(expression, &facts)?;
+        }
+        Ok(meets)
+    }
+
+    /// The nodes a task may go to now; an expression that cannot be evaluated
+    /// (a bad regex or argument) is an error on every node.
+    pub fn admitting(&self) -> Result<Vec<&NodeSlot>, PlacementError> {
+        let mut nodes = vec![];
+        for node in &self.nodes {
+            if self.admits(node, 0)? {
+                nodes.push(node);
+            }
+        }
+        Ok(nodes)
     }
 
     /// Narrows the candidates strategy by strategy, then settles what ties remain.
@@ -132,7 +189,7 @@ impl Placement {
     /// SERVICE_TASK_PLACEMENT_FAILURE event: the eligible node with the most
     /// room is the closest match, and what it lacks is the reason.
     pub fn why_unplaced(&self) -> String {
-        let closest = self.nodes.iter().filter(|n| n.eligible).max_by_key(|n| (n.free.memory.min(self.request.memory), n.free.cpu.min(self.request.cpu), n.free));
+        let closest = self.nodes.iter().filter(|n| self.admits(n, 0).unwrap_or(false)).max_by_key(|n| (n.free.memory.min(self.request.memory), n.free.cpu.min(self.request.cpu), n.free));
         match closest {
             None => "Reason: No Container Instances were found in your cluster that meet the task's placement constraints.".to_string(),
             Some(n) if n.free.memory < self.request.memory => format!("The closest matching container instance {} has insufficient memory available.", n.name),

@@ -360,7 +360,7 @@ fn zone_rebalancing(input: &ServiceInput, previous_primary: Option<&ServiceDeplo
     if !applies {
         return None;
     }
-    let zones: BTreeSet<String> = input.placement.nodes.iter().filter(|n| n.eligible).filter_map(|n| n.labels.get(ZONE_LABEL).cloned()).collect();
+    let zones: BTreeSet<String> = input.placement.admitting().unwrap_or_default().iter().filter_map(|n| n.labels.get(ZONE_LABEL).cloned()).collect();
     let bounds = deployment::bounds(input.service.spec.deployment_configuration.as_ref(), false);
     let balance = rebalance::Balance {
         tasks: views,
@@ -1277,7 +1277,7 @@ mod tests {
             "deploymentConfiguration": {"minimumHealthyPercent": 100, "maximumPercent": 200}}));
         let node = |name: &str, zone: &str| crate::ecs::placement::NodeSlot {
             name: name.into(), labels: BTreeMap::from([(ZONE_LABEL.to_string(), zone.to_string())]),
-            free: crate::ecs::placement::Resources { cpu: 8000, memory: 1 << 34 }, eligible: true };
+            free: crate::ecs::placement::Resources { cpu: 8000, memory: 1 << 34 }, eligible: true, ..Default::default() };
         f.placement.nodes = vec![node("na", "a"), node("nb", "b"), node("nc", "c")];
         f.placement.zone_rebalancing = true;
         let deployment = f.primary.deployment.clone();

@@ -125,21 +125,41 @@ fn regex_matches_the_whole_value_in_ecs_vocabulary() {
         node_terms(&translated),
         vec![vec!["kubernetes.io/arch In amd64"]]
     );
-    assert!(
-        member_of("attribute:ecs.instance-type =~ g2").is_err(),
+    assert_eq!(
+        node_terms(&member_of("attribute:ecs.instance-type =~ g2").unwrap()),
+        impossible_instance_type(),
         "g2 alone matches no whole value"
     );
 }
 
+/// The term no node satisfies, on the instance-type label.
+fn impossible_instance_type() -> Vec<Vec<&'static str>> {
+    vec![vec![
+        "node.kubernetes.io/instance-type Exists",
+        "node.kubernetes.io/instance-type DoesNotExist",
+    ]]
+}
+
 #[test]
-fn regex_matching_no_node_is_an_error_and_its_negation_is_no_constraint() {
-    assert_eq!(
-        member_of("attribute:ecs.instance-type =~ p3.*"),
-        Err(PlacementError::NoMatchingLabelValue {
-            label: "node.kubernetes.io/instance-type".into(),
-            pattern: "p3.*".into()
-        })
-    );
+fn regex_matching_no_node_keeps_the_task_pending_and_its_negation_is_no_constraint() {
+    let none = member_of("attribute:ecs.instance-type =~ p3.*").unwrap();
+    assert_eq!(node_terms(&none), impossible_instance_type());
+    let selector = none
+        .node_affinity
+        .and_then(|a| a.required_during_scheduling_ignored_during_execution)
+        .unwrap();
+    let p3 = BTreeMap::from([(
+        "node.kubernetes.io/instance-type".to_string(),
+        "p3.2xlarge".to_string(),
+    )]);
+    assert!(!crate::ecs::placement::node_match::matches(
+        &selector, "n", &p3
+    ));
+    assert!(!crate::ecs::placement::node_match::matches(
+        &selector,
+        "n",
+        &BTreeMap::new()
+    ));
     assert_eq!(
         member_of("attribute:ecs.instance-type !~ p3.*"),
         Ok(SchedulingConstraints::default())
@@ -288,23 +308,20 @@ fn integer_comparisons_become_gt_and_lt() {
     );
     assert_eq!(
         member_of("attribute:cores > four"),
-        Err(PlacementError::NotAnInteger {
+        Err(PlacementError::InvalidArgument {
             condition: "attribute:cores >".into(),
-            value: "four".into()
+            value: "four".into(),
+            expected: "an integer to be node affinity",
         })
     );
     assert!(matches!(
         member_of(&format!("attribute:cores <= {}", i64::MAX)),
-        Err(PlacementError::NotAnInteger { .. })
+        Err(PlacementError::InvalidArgument { .. })
     ));
 }
 
 #[test]
-fn instance_id_is_the_hostname_and_existence_maps_directly() {
-    assert_eq!(
-        node_terms(&member_of("ec2InstanceId in [node-1, node-2]").unwrap()),
-        vec![vec!["kubernetes.io/hostname In node-1,node-2"]]
-    );
+fn existence_maps_directly() {
     assert_eq!(
         node_terms(&member_of("attribute:gpu exists && attribute:spot !exists").unwrap()),
         vec![vec!["gpu Exists", "spot DoesNotExist"]]
@@ -312,8 +329,9 @@ fn instance_id_is_the_hostname_and_existence_maps_directly() {
 }
 
 #[test]
-fn agent_and_runtime_subjects_are_rejected_with_a_reason() {
+fn subjects_without_node_affinity_are_rejected_as_placed_by_berth() {
     for subject in [
+        "ec2InstanceId in [i-1, i-2]",
         "runningTasksCount > 2",
         "agentVersion == 1.0",
         "agentConnected == true",
@@ -322,6 +340,10 @@ fn agent_and_runtime_subjects_are_rejected_with_a_reason() {
         let error = member_of(subject).unwrap_err().to_string();
         assert!(error.contains("is not supported by Berth: "), "{error}");
         assert!(
+            error.ends_with("; Berth places such tasks itself"),
+            "{error}"
+        );
+        assert!(
             error.starts_with(subject.split(' ').next().unwrap()),
             "{error}"
         );
@@ -329,6 +351,13 @@ fn agent_and_runtime_subjects_are_rejected_with_a_reason() {
     assert_eq!(
         member_of("attribute:Bad/Key/x exists"),
         Err(PlacementError::InvalidLabelKey("Bad/Key/x".into()))
+    );
+    assert_eq!(
+        member_of("attribute:team in [a, 'b c']"),
+        Err(PlacementError::InvalidLabelValue {
+            attribute: "team".into(),
+            value: "b c".into()
+        })
     );
 }
 

@@ -21,11 +21,12 @@ fn node(name: &str, zone: &str, memory_gib: i64) -> NodeSlot {
         labels: BTreeMap::from([(ZONE_LABEL.to_string(), zone.to_string()), ("rack".to_string(), format!("r-{name}"))]),
         free: Resources { cpu: 16_000, memory: memory_gib * GIB },
         eligible: true,
+        ..NodeSlot::default()
     }
 }
 
 fn placement(nodes: Vec<NodeSlot>, strategies: Vec<Strategy>) -> Placement {
-    Placement { nodes, strategies, request: Resources { cpu: 250, memory: GIB / 2 }, distinct_instance: false, berth_places: true, zone_rebalancing: false, seed: 7 }
+    Placement { nodes, strategies, request: Resources { cpu: 250, memory: GIB / 2 }, seed: 7, group: "service:web".into(), ..Placement::default() }
 }
 
 fn tally(placed: &[Option<String>]) -> BTreeMap<String, usize> {
@@ -224,4 +225,23 @@ proptest! {
         // Balanced within one before, so within one after any number of stops.
         prop_assert!(counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 1, "{:?}", counts);
     }
+}
+
+/// runningTasksCount is read again after each task placed: three tasks with
+/// `runningTasksCount < 2` over two empty nodes and one holding a task fill
+/// each node up to two, never beyond.
+#[test]
+fn member_of_is_evaluated_again_after_each_task() {
+    let mut nodes = vec![node("n1", "a", 8), node("n2", "b", 8), node("n3", "c", 8)];
+    nodes[2].running_tasks = 1;
+    let mut p = placement(nodes, vec![Strategy::Random]);
+    p.member_of = vec![crate::ecs::placement::parse("runningTasksCount < 2").unwrap()];
+    let placed = p.place(&BTreeMap::new(), 6);
+    let counts = tally(&placed);
+    assert_eq!(counts, BTreeMap::from([("n1".into(), 2), ("n2".into(), 2), ("n3".into(), 1)]), "{placed:?}");
+    assert_eq!(placed.iter().filter(|n| n.is_none()).count(), 1);
+    // task:group affinity counts the tasks placed by this pass too.
+    let mut q = placement(vec![node("n1", "a", 8), node("n2", "b", 8)], vec![instance()]);
+    q.member_of = vec![crate::ecs::placement::parse("not(task:group == service:web)").unwrap()];
+    assert_eq!(tally(&q.place(&BTreeMap::new(), 3)).len(), 2, "one per node, the third unplaced");
 }
