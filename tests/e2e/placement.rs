@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_tests::fixture::{TestNamespace, client, operator, plane, unique_suffix, wait_for};
+use berth_tests::invariants::Recorder;
 use berth_tests::objects::{apply, manifest, wait_for_event};
 use berth_tests::pools::{TEST_POOL_LABEL, add_test_pool_node};
 use berth_tests::tasks::{is_live, node_of, running, tasks_of};
@@ -134,4 +135,38 @@ async fn member_of_on_instance_ids_and_running_task_counts_is_evaluated_by_berth
         *per_node.entry(node_of(p).unwrap_or_default().to_string()).or_default() += 1;
     }
     assert!(per_node.values().all(|c| *c <= 2), "{per_node:?}");
+}
+
+/// Berth's extension `rebalanceAcross: [instanceId]`: a node that joins gets
+/// its share of a steady service's tasks, start first, and the invariant
+/// recorder sees maximumPercent and minimumHealthyPercent hold throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_joins_gets_its_share_when_the_service_balances_nodes() {
+    operator();
+    let ns = TestNamespace::create("node-rebalance");
+    let recorder = Recorder::start(&ns.name).await;
+    let pool = format!("join-{}", unique_suffix());
+    let node = |i: u32| format!("{pool}-n{i}");
+    let _nodes = SizedNodes { pool: pool.clone() };
+    for i in 1..=2 {
+        add_test_pool_node(&pool, &node(i), "us-east-1a", "32Gi");
+    }
+    apply(&ns.name, &manifest("TaskDefinition", "web", json!({"containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]})));
+    apply(&ns.name, &manifest("Service", "web", json!({"taskDefinition": "web", "desiredCount": 6, "rebalanceAcross": ["instanceId"],
+        "deploymentConfiguration": {"maximumPercent": 150, "minimumHealthyPercent": 100},
+        "placementConstraints": [{"type": "memberOf", "expression": format!("attribute:{TEST_POOL_LABEL} == {pool}")}]})));
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    wait_for(pods.clone(), tasks_of("web"), TIMEOUT, "6 tasks, 3 per node", |ps| {
+        running_by_node(ps) == BTreeMap::from([(node(1), 3), (node(2), 3)])
+    }).await;
+    recorder.wait_converged(TIMEOUT).await;
+
+    add_test_pool_node(&pool, &node(3), "us-east-1a", "32Gi");
+    let even = BTreeMap::from([(node(1), 2), (node(2), 2), (node(3), 2)]);
+    wait_for(pods, tasks_of("web"), TIMEOUT, "2 tasks per node", |ps| {
+        running_by_node(ps) == even && ps.iter().filter(|p| is_live(p)).count() == 6
+    }).await;
+    wait_for_event(&ns.name, "service (web) is balanced across instanceId with", TIMEOUT).await;
+    recorder.wait_converged(TIMEOUT).await;
+    recorder.finish().await.assert_clean();
 }

@@ -129,6 +129,14 @@ pub struct ServiceSpec {
     /// ENABLED keeps tasks balanced across zones; DISABLED does not.
     #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub availability_zone_rebalancing: Option<EnabledState>,
+    /// Berth extension: keep the tasks balanced over these spread attributes too, the way
+    /// Availability Zone rebalancing keeps zones even (start first in the lightest value, then
+    /// stop in the heaviest, within maximumPercent and minimumHealthyPercent, at most once
+    /// per 5 minutes): `instanceId` (or `host`) for nodes, `attribute:<name>` for a node label.
+    /// Off unless set; useful when nodes join a busy cluster (aws/containers-roadmap#42).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 5))]
+    pub rebalance_across: Option<Vec<String>>,
     /// Service Connect: each published port becomes a ClusterIP Service named after its client
     /// alias (no proxy: timeouts, TLS and access logs are accepted, not acted on).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -379,6 +387,9 @@ pub struct ServiceStatus {
 pub struct RebalancingStatus {
     /// Tasks are being moved from the zones with the most to those with the fewest.
     pub in_progress: bool,
+    /// The node label balanced, when not zones (`rebalanceAcross`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
     #[serde(skip_serializing_if = "Option::is_none")]

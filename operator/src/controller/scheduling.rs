@@ -92,6 +92,12 @@ fn node_of(pod: &Pod) -> Option<String> {
     pod.spec.as_ref().and_then(|s| s.node_name.clone()).or_else(|| pod.labels().get(labels::NODE).cloned())
 }
 
+/// The node label keys of `rebalanceAcross` entries, which name attributes as a spread strategy does.
+pub fn rebalance_keys(fields: &[String]) -> Result<Vec<String>, PlacementError> {
+    let spreads: Vec<PlacementStrategyItem> = fields.iter().map(|f| PlacementStrategyItem { strategy_type: "spread".into(), field: Some(f.clone()) }).collect();
+    Ok(parse_strategies(&spreads)?.into_iter().filter_map(|s| match s { Strategy::Spread(key) => Some(key), _ => None }).collect())
+}
+
 /// The cluster as placement sees it for a task group: every node, with its
 /// allocatable less the requests of Berth's tasks on it or pinned to it, the
 /// facts memberOf expressions read, and whether Kubernetes lets the task

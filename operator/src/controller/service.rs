@@ -97,6 +97,10 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         && !strategies.iter().any(|s| matches!(s, Strategy::Binpack(_)));
     placement.strategies = strategies;
     placement.seed = seed(&service, now);
+    placement.rebalance_across = scheduling::rebalance_keys(service.spec.rebalance_across.as_deref().unwrap_or_default()).unwrap_or_else(|e| {
+        problem = problem.take().or(Some(Problem::new("PlacementInvalid", format!("(service {name}) rebalanceAcross: {e}"))));
+        vec![]
+    });
     let daemon_nodes: BTreeSet<String> = if daemon { placement.admitting().unwrap_or_default().into_iter().map(|n| n.name.clone()).collect() } else { BTreeSet::new() };
     let mut traffic = kube_services::sync(&service, &ctx, &primary.resolved.spec).await?;
 
@@ -198,6 +202,7 @@ async fn start(
 /// A new task of the service, in `deployment`, on `provider`'s nodes when it
 /// has one; bound to `node` where Berth chose it (DAEMON, or strategies
 /// kube-scheduler cannot honour), otherwise spread by kube-scheduler.
+#[allow(clippy::too_many_arguments)]
 fn service_task(
     service: &Service,
     ctx: &Context,

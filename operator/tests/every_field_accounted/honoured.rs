@@ -55,8 +55,8 @@ pub const TASK_DEFINITION: &[(&str, &str)] = &[
 pub const LAUNCH: &[(&str, &str)] = &[
     ("launchType", "ecs/capacity/launch.rs: capacity provider of the launch type"),
     ("capacityProviderStrategy", "ecs/capacity/split.rs: base and weight split"),
-    ("placementConstraints", "ecs/placement: node affinity and anti-affinity"),
-    ("placementStrategy", "ecs/placement/strategy.rs: spread and binpack scoring"),
+    ("placementConstraints", "ecs/placement: node affinity, or evaluated per node by member_of.rs"),
+    ("placementStrategy", "ecs/placement/place.rs: Berth places binpack, random and ordered strategies; spreads as topology spread"),
 ];
 
 pub const SERVICE: &[(&str, &str)] = &[
@@ -69,6 +69,8 @@ pub const SERVICE: &[(&str, &str)] = &[
     ("deploymentController", "CEL admits only ECS, the rolling updates Berth performs"),
     ("healthCheckGracePeriodSeconds", "controller/service.rs: health grace"),
     ("forceNewDeployment", "controller/deployments.rs: a new deployment on change"),
+    ("availabilityZoneRebalancing", "ecs/scheduler/rebalance.rs: zones kept even, start first"),
+    ("rebalanceAcross", "ecs/scheduler/rebalance.rs: any spread attribute kept even"),
     ("loadBalancers[].targetGroupArn", "ecs/traffic: a Kubernetes Service per target group"),
     ("loadBalancers[].loadBalancerName", "ecs/traffic: a Kubernetes Service per load balancer"),
     ("loadBalancers[].containerName", "ecs/traffic"),

@@ -63,7 +63,7 @@ pub struct NodeSlot {
 
 impl NodeSlot {
     /// The node's value of a spread key; nodes without the label share the empty value.
-    fn value(&self, key: &str) -> String {
+    pub fn value(&self, key: &str) -> String {
         if key == HOSTNAME_LABEL {
             return self.name.clone();
         }
@@ -89,6 +89,8 @@ pub struct Placement {
     pub berth_places: bool,
     /// Availability Zone rebalancing is on for the service.
     pub zone_rebalancing: bool,
+    /// Further spread keys the service is kept balanced over (Berth's extension).
+    pub rebalance_across: Vec<String>,
     /// Settles ties and `random`; the caller varies it per pass.
     pub seed: u64,
 }
@@ -185,6 +187,16 @@ impl Placement {
         candidates.iter().min_by_key(|n| mix(self.seed, step, &n.name)).map(|n| n.name.as_str())
     }
 
+    /// A task's value of a spread key: its node's, or `None` while it has no node.
+    pub fn value_of(&self, task: &TaskView, key: &str) -> Option<String> {
+        match key {
+            HOSTNAME_LABEL => task.node.clone(),
+            // The zone is observed with the task, even where its node has left the cache.
+            ZONE_LABEL => task.zone.clone(),
+            _ => task.node.as_ref().and_then(|n| self.nodes.iter().find(|m| &m.name == n)).map(|n| n.value(key)),
+        }
+    }
+
     /// Why a task found no node, in the words of ECS's
     /// SERVICE_TASK_PLACEMENT_FAILURE event: the eligible node with the most
     /// room is the closest match, and what it lacks is the reason.
@@ -206,15 +218,7 @@ impl Placement {
     /// then the newest task goes. Chosen one at a time, so each pick sees the
     /// counts the previous picks left.
     pub fn scale_in_victims<'t>(&self, tasks: &'t [TaskView], count: usize) -> Vec<&'t TaskView> {
-        let by_name: BTreeMap<&str, &NodeSlot> = self.nodes.iter().map(|n| (n.name.as_str(), n)).collect();
-        let value = |task: &TaskView, key: &str| -> String {
-            match (key, task.node.as_deref()) {
-                (HOSTNAME_LABEL, node) => node.unwrap_or_default().to_string(),
-                // The zone is observed with the task, even where its node has left the cache.
-                (ZONE_LABEL, _) => task.zone.clone().unwrap_or_default(),
-                (_, node) => node.and_then(|n| by_name.get(n)).map(|n| n.value(key)).unwrap_or_default(),
-            }
-        };
+        let value = |task: &TaskView, key: &str| self.value_of(task, key).unwrap_or_default();
         let mut free: BTreeMap<String, Resources> = self.nodes.iter().map(|n| (n.name.clone(), n.free)).collect();
         let mut remaining: Vec<&TaskView> = tasks.iter().collect();
         let mut victims = Vec::with_capacity(count.min(tasks.len()));

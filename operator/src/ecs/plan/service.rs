@@ -220,8 +220,8 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
 
     let views: Vec<TaskView> = active.iter().zip(&healths).map(|(t, h)| view(t, *h)).collect();
     let rebalancing = zone_rebalancing(input, previous_primary, &active, &views, desired);
-    if let Some((step, counts)) = &rebalancing {
-        plan.rebalancing = Some(rebalancing_status(input, step, counts, &mut plan.rebalance_events));
+    if let Some(rebalance) = &rebalancing {
+        plan.rebalancing = Some(rebalancing_status(input, rebalance, &mut plan.rebalance_events));
     }
     let scale_in = Stop::new(StopCode::ServiceSchedulerInitiated, format!("Scaling activity initiated by (deployment {})", primary.deployment.id));
     let (mut starts, victims, unhealthy): (Vec<TaskStart>, Vec<String>, Vec<String>) = match input.scheduling {
@@ -236,9 +236,8 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
             let stops = daemon_plan.stop.iter().filter(|v| !protected_names.contains(v.name.as_str()));
             (starts, stops.map(|t| t.name.clone()).collect(), vec![])
         }
-        Scheduling::Replica { strategy: None } if rebalancing.as_ref().is_some_and(|(step, _)| *step != rebalance::Step::None) => {
-            let (step, _) = rebalancing.as_ref().expect("checked");
-            rebalance_moves(input, step, &views, &protected)
+        Scheduling::Replica { strategy: None } if rebalancing.as_ref().is_some_and(|r| r.step != rebalance::Step::None) => {
+            rebalance_moves(input, rebalancing.as_ref().expect("checked"), &views, &protected)
         }
         Scheduling::Replica { strategy } => {
             let replicas = plan_replicas(input, &previous, &active, &healths, &protected, &views, strategy, desired);
@@ -347,57 +346,78 @@ fn tasks_by_node(views: &[TaskView]) -> BTreeMap<String, usize> {
     group
 }
 
-/// The Availability Zone rebalancing step of a service whose deployment
-/// completed, when it has rebalancing on and no capacity provider strategy
-/// (which splits tasks by provider, not zone); with the tasks per zone.
+/// The rebalancing step of a service whose deployment completed, when it
+/// has Availability Zone rebalancing on (or balances other attributes) and
+/// no capacity provider strategy (which splits tasks by provider, not zone):
+/// the attribute balanced, the step, and the tasks per value. A rebalancing
+/// under way goes on over its attribute; otherwise zones come first.
 fn zone_rebalancing(input: &ServiceInput, previous_primary: Option<&ServiceDeployment>, active: &[&Task], views: &[TaskView], desired: usize)
-    -> Option<(rebalance::Step, BTreeMap<String, usize>)> {
+    -> Option<Rebalance> {
     let status = input.service.status.as_ref().and_then(|s| s.availability_zone_rebalancing.clone()).unwrap_or_default();
     let steady = previous_primary.is_some_and(|d| d.rollout_state == RolloutState::Completed) && input.primary.launches
         && active.iter().all(|t| t.label(labels::DEPLOYMENT) == Some(input.primary.deployment.label.as_str()));
-    let applies = input.placement.zone_rebalancing && steady && input.creations_in_flight == 0
-        && matches!(input.scheduling, Scheduling::Replica { strategy: None });
-    if !applies {
+    if !steady || input.creations_in_flight > 0 || !matches!(input.scheduling, Scheduling::Replica { strategy: None }) {
         return None;
     }
-    let zones: BTreeSet<String> = input.placement.admitting().unwrap_or_default().iter().filter_map(|n| n.labels.get(ZONE_LABEL).cloned()).collect();
+    let placement = input.placement;
+    let mut keys: Vec<String> = placement.zone_rebalancing.then(|| ZONE_LABEL.to_string()).into_iter().chain(placement.rebalance_across.iter().cloned()).collect();
+    if status.in_progress {
+        keys.retain(|k| Some(k.as_str()) == status.attribute.as_deref().or(Some(ZONE_LABEL)));
+    }
+    let admitting = placement.admitting().unwrap_or_default();
     let bounds = deployment::bounds(input.service.spec.deployment_configuration.as_ref(), false);
-    let balance = rebalance::Balance {
-        tasks: views,
-        desired,
-        max_tasks: bounds.max_tasks(desired as u32) as usize,
-        zones: &zones,
-        in_progress: status.in_progress,
-        completed_at: status.completed_at.as_ref().map(|t| t.0.as_second()),
-        now: input.now,
-    };
-    let step = rebalance::step(&balance);
-    (step != rebalance::Step::None || status.in_progress).then(|| (step, rebalance::zone_counts(views, &zones)))
+    for key in keys {
+        let values: BTreeSet<String> = admitting.iter().map(|n| n.value(&key)).filter(|v| !v.is_empty()).collect();
+        let task_values: Vec<Option<String>> = views.iter().map(|v| placement.value_of(v, &key).filter(|v| !v.is_empty())).collect();
+        let balance = rebalance::Balance {
+            tasks: views,
+            values: &task_values,
+            desired,
+            max_tasks: bounds.max_tasks(desired as u32) as usize,
+            zones: &values,
+            in_progress: status.in_progress,
+            completed_at: status.completed_at.as_ref().map(|t| t.0.as_second()),
+            now: input.now,
+        };
+        let step = rebalance::step(&balance);
+        if step != rebalance::Step::None || status.in_progress {
+            return Some(Rebalance { counts: rebalance::zone_counts(&task_values, &values), key, step });
+        }
+    }
+    None
+}
+
+/// A rebalancing step over one attribute (a node label key, zones first).
+struct Rebalance {
+    key: String,
+    step: rebalance::Step,
+    counts: BTreeMap<String, usize>,
 }
 
 /// The starts and stops of a rebalancing step: new tasks pinned to a node of
-/// each light zone, or the surplus stopped from the heaviest zones first.
-fn rebalance_moves(input: &ServiceInput, step: &rebalance::Step, views: &[TaskView], protected: &[Option<i64>]) -> (Vec<TaskStart>, Vec<String>, Vec<String>) {
-    match step {
-        rebalance::Step::Start(zones) => {
+/// each light value, or the surplus stopped from the heaviest values first.
+fn rebalance_moves(input: &ServiceInput, rebalance: &Rebalance, views: &[TaskView], protected: &[Option<i64>]) -> (Vec<TaskStart>, Vec<String>, Vec<String>) {
+    let key = &rebalance.key;
+    match &rebalance.step {
+        rebalance::Step::Start(values) => {
             let mut group = tasks_by_node(views);
-            let starts = zones.iter().filter_map(|zone| {
-                let mut in_zone = input.placement.clone();
-                for node in in_zone.nodes.iter_mut() {
-                    node.eligible &= node.labels.get(ZONE_LABEL) == Some(zone);
+            let starts = values.iter().filter_map(|value| {
+                let mut there = input.placement.clone();
+                for node in there.nodes.iter_mut() {
+                    node.eligible &= node.value(key) == *value;
                 }
-                let node = in_zone.place(&group, 1).pop().flatten()?;
+                let node = there.place(&group, 1).pop().flatten()?;
                 *group.entry(node.clone()).or_default() += 1;
                 Some(TaskStart { node: Some(node), provider: None, deployment: None })
             }).collect();
             (starts, vec![], vec![])
         }
         rebalance::Step::Stop(count) => {
-            let mut zone_first = input.placement.clone();
-            zone_first.strategies.retain(|s| *s != Strategy::Spread(ZONE_LABEL.into()));
-            zone_first.strategies.insert(0, Strategy::Spread(ZONE_LABEL.into()));
+            let mut heaviest_first = input.placement.clone();
+            heaviest_first.strategies.retain(|s| *s != Strategy::Spread(key.clone()));
+            heaviest_first.strategies.insert(0, Strategy::Spread(key.clone()));
             let candidates: Vec<TaskView> = views.iter().zip(protected).filter(|(_, p)| p.is_none()).map(|(v, _)| v.clone()).collect();
-            let victims = zone_first.scale_in_victims(&candidates, *count).into_iter().map(|v| v.name.clone()).collect();
+            let victims = heaviest_first.scale_in_victims(&candidates, *count).into_iter().map(|v| v.name.clone()).collect();
             (vec![], victims, vec![])
         }
         rebalance::Step::Hold | rebalance::Step::Complete | rebalance::Step::None => (vec![], vec![], vec![]),
@@ -405,18 +425,21 @@ fn rebalance_moves(input: &ServiceInput, step: &rebalance::Step, views: &[TaskVi
 }
 
 /// The rebalancing status after this step, with ECS's STARTED / COMPLETED events.
-fn rebalancing_status(input: &ServiceInput, step: &rebalance::Step, counts: &BTreeMap<String, usize>, events: &mut Vec<Event>) -> RebalancingStatus {
+fn rebalancing_status(input: &ServiceInput, rebalance: &Rebalance, events: &mut Vec<Event>) -> RebalancingStatus {
+    let (step, counts) = (&rebalance.step, &rebalance.counts);
+    let attribute = (rebalance.key != ZONE_LABEL).then(|| rebalance.key.clone());
+    let over = attribute.as_deref().map(|key| if key == crate::ecs::placement::node_labels::HOSTNAME_LABEL { "instanceId" } else { key });
     let name = input.service.name_any();
     let mut status = input.service.status.as_ref().and_then(|s| s.availability_zone_rebalancing.clone()).unwrap_or_default();
     let now = conditions::time(input.now);
     match step {
         rebalance::Step::Start(_) if !status.in_progress => {
-            events.push(Event::normal("ServiceRebalancingStarted", rebalance::message(&name, counts, false)));
-            status = RebalancingStatus { in_progress: true, started_at: Some(now), completed_at: status.completed_at };
+            events.push(Event::normal("ServiceRebalancingStarted", rebalance::message(&name, counts, false, over)));
+            status = RebalancingStatus { in_progress: true, attribute, started_at: Some(now), completed_at: status.completed_at };
         }
         rebalance::Step::Complete => {
-            events.push(Event::normal("ServiceRebalancingCompleted", rebalance::message(&name, counts, true)));
-            status = RebalancingStatus { in_progress: false, started_at: status.started_at, completed_at: Some(now) };
+            events.push(Event::normal("ServiceRebalancingCompleted", rebalance::message(&name, counts, true, over)));
+            status = RebalancingStatus { in_progress: false, attribute, started_at: status.started_at, completed_at: Some(now) };
         }
         // A rebalancing the service left (a deployment, a scale change) ends without its event.
         rebalance::Step::None => status.in_progress = false,

@@ -4,6 +4,9 @@
 //! to, start tasks in the zones with the fewest, and once they are healthy
 //! stop as many in the zones with the most. Start first, so the service never
 //! has fewer healthy tasks than desired, and never more than maximumPercent.
+//! Berth balances any spread attribute the same way (nodes, custom labels),
+//! where a service asks for it: ECS users have long asked for that
+//! (aws/containers-roadmap#42). The "zones" here are the attribute's values.
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::TaskView;
@@ -14,12 +17,14 @@ pub const COOLDOWN_SECONDS: i64 = 300;
 
 /// What the rebalancer sees of a service in one pass.
 pub struct Balance<'a> {
-    /// The service's active tasks, all of its one deployment.
+    /// The service's active tasks, all of its one deployment, each with its
+    /// value of the attribute balanced (its zone, its node...).
     pub tasks: &'a [TaskView],
+    pub values: &'a [Option<String>],
     pub desired: usize,
     /// maximumPercent of desired, as a task count.
     pub max_tasks: usize,
-    /// Zones with a node a new task may go to.
+    /// The attribute's values of the nodes a new task may go to.
     pub zones: &'a BTreeSet<String>,
     pub in_progress: bool,
     /// When the last rebalancing completed.
@@ -42,10 +47,10 @@ pub enum Step {
     Complete,
 }
 
-/// The service's tasks per zone, over the zones it may use (each counted, even empty).
-pub fn zone_counts(tasks: &[TaskView], zones: &BTreeSet<String>) -> BTreeMap<String, usize> {
+/// The service's tasks per value, over the values it may use (each counted, even empty).
+pub fn zone_counts(values: &[Option<String>], zones: &BTreeSet<String>) -> BTreeMap<String, usize> {
     let mut counts: BTreeMap<String, usize> = zones.iter().map(|z| (z.clone(), 0)).collect();
-    for zone in tasks.iter().filter_map(|t| t.zone.as_ref()) {
+    for zone in values.iter().flatten() {
         if let Some(count) = counts.get_mut(zone) {
             *count += 1;
         }
@@ -80,7 +85,7 @@ fn lightest_zones(counts: &BTreeMap<String, usize>, room: usize) -> Vec<String> 
 }
 
 pub fn step(balance: &Balance) -> Step {
-    let Balance { tasks, desired, max_tasks, zones, in_progress, completed_at, now } = *balance;
+    let Balance { tasks, values, desired, max_tasks, zones, in_progress, completed_at, now } = *balance;
     if desired == 0 || zones.len() < 2 || tasks.len() < desired {
         // Too few tasks: the usual pass starts them where the strategies say.
         return Step::None;
@@ -93,7 +98,7 @@ pub fn step(balance: &Balance) -> Step {
     if tasks.len() > desired {
         return if in_progress { Step::Stop(tasks.len() - desired) } else { Step::None };
     }
-    let counts = zone_counts(tasks, zones);
+    let counts = zone_counts(values, zones);
     if balanced(&counts) {
         return if in_progress { Step::Complete } else { Step::None };
     }
@@ -107,18 +112,20 @@ pub fn step(balance: &Balance) -> Step {
     }
 }
 
-/// ECS's SERVICE_REBALANCING_STARTED / _COMPLETED message for these counts.
-pub fn message(service: &str, counts: &BTreeMap<String, usize>, completed: bool) -> String {
+/// ECS's SERVICE_REBALANCING_STARTED / _COMPLETED message for these counts;
+/// `over` names an attribute other than zones.
+pub fn message(service: &str, counts: &BTreeMap<String, usize>, completed: bool, over: Option<&str>) -> String {
     let tasks: Vec<String> = counts.iter().map(|(zone, count)| format!("{count} tasks in {zone}")).collect();
     let list = match tasks.as_slice() {
         [] => String::new(),
         [one] => one.clone(),
         [init @ .., last] => format!("{}, and {last}", init.join(", ")),
     };
-    if completed {
-        format!("service ({service}) is AZ balanced with {list}.")
-    } else {
-        format!("service ({service}) is not AZ balanced with {list}. AZ Rebalancing in progress.")
+    match (over, completed) {
+        (None, true) => format!("service ({service}) is AZ balanced with {list}."),
+        (None, false) => format!("service ({service}) is not AZ balanced with {list}. AZ Rebalancing in progress."),
+        (Some(attribute), true) => format!("service ({service}) is balanced across {attribute} with {list}."),
+        (Some(attribute), false) => format!("service ({service}) is not balanced across {attribute} with {list}. Rebalancing in progress."),
     }
 }
 
@@ -140,33 +147,38 @@ mod tests {
         spec.iter().flat_map(|(zone, n)| (0..*n).map(move |i| task(&format!("{zone}{i}"), zone))).collect()
     }
 
-    fn balance<'a>(tasks: &'a [TaskView], zones: &'a BTreeSet<String>, in_progress: bool) -> Balance<'a> {
-        Balance { tasks, desired: 6, max_tasks: 12, zones, in_progress, completed_at: None, now: 1000 }
+    fn zones_of(tasks: &[TaskView]) -> Vec<Option<String>> {
+        tasks.iter().map(|t| t.zone.clone()).collect()
+    }
+
+    fn balance<'a>(tasks: &'a [TaskView], values: &'a [Option<String>], zones: &'a BTreeSet<String>, in_progress: bool) -> Balance<'a> {
+        Balance { tasks, values, desired: 6, max_tasks: 12, zones, in_progress, completed_at: None, now: 1000 }
     }
 
     #[test]
     fn a_recovered_zone_gets_its_share_back_start_first() {
         let zones = zones();
         let tasks = in_zones(&[("a", 3), ("b", 3)]);
-        assert_eq!(step(&balance(&tasks, &zones, false)), Step::Start(vec!["c".into(), "c".into()]));
+        assert_eq!(step(&balance(&tasks, &zones_of(&tasks), &zones, false)), Step::Start(vec!["c".into(), "c".into()]));
         // The two new tasks warm up: hold; healthy: stop the surplus; then even.
         let mut moved = in_zones(&[("a", 3), ("b", 3), ("c", 2)]);
         moved[6].pending = true;
-        assert_eq!(step(&balance(&moved, &zones, true)), Step::Hold);
+        assert_eq!(step(&balance(&moved, &zones_of(&moved), &zones, true)), Step::Hold);
         moved[6].pending = false;
-        assert_eq!(step(&balance(&moved, &zones, true)), Step::Stop(2));
+        assert_eq!(step(&balance(&moved, &zones_of(&moved), &zones, true)), Step::Stop(2));
         let even = in_zones(&[("a", 2), ("b", 2), ("c", 2)]);
-        assert_eq!(step(&balance(&even, &zones, true)), Step::Complete);
-        assert_eq!(step(&balance(&even, &zones, false)), Step::None);
+        assert_eq!(step(&balance(&even, &zones_of(&even), &zones, true)), Step::Complete);
+        assert_eq!(step(&balance(&even, &zones_of(&even), &zones, false)), Step::None);
     }
 
     #[test]
     fn maximum_percent_bounds_the_moves_and_100_percent_waits() {
         let zones = zones();
         let tasks = in_zones(&[("a", 4), ("b", 2)]);
-        let bounded = Balance { max_tasks: 7, ..balance(&tasks, &zones, false) };
+        let values = zones_of(&tasks);
+        let bounded = Balance { max_tasks: 7, ..balance(&tasks, &values, &zones, false) };
         assert_eq!(step(&bounded), Step::Start(vec!["c".into()]));
-        let full = Balance { max_tasks: 6, ..balance(&tasks, &zones, false) };
+        let full = Balance { max_tasks: 6, ..balance(&tasks, &values, &zones, false) };
         assert_eq!(step(&full), Step::None);
     }
 
@@ -174,9 +186,10 @@ mod tests {
     fn a_recent_rebalancing_keeps_the_next_waiting() {
         let zones = zones();
         let tasks = in_zones(&[("a", 4), ("b", 2)]);
-        let recent = Balance { completed_at: Some(900), ..balance(&tasks, &zones, false) };
+        let values = zones_of(&tasks);
+        let recent = Balance { completed_at: Some(900), ..balance(&tasks, &values, &zones, false) };
         assert_eq!(step(&recent), Step::None);
-        let later = Balance { completed_at: Some(900 - COOLDOWN_SECONDS), ..balance(&tasks, &zones, false) };
+        let later = Balance { completed_at: Some(900 - COOLDOWN_SECONDS), ..balance(&tasks, &values, &zones, false) };
         assert!(matches!(step(&later), Step::Start(_)));
     }
 
@@ -184,19 +197,20 @@ mod tests {
     fn one_zone_or_a_short_service_is_left_to_the_usual_pass() {
         let one: BTreeSet<String> = ["a".to_string()].into();
         let tasks = in_zones(&[("a", 6)]);
-        assert_eq!(step(&balance(&tasks, &one, false)), Step::None);
+        assert_eq!(step(&balance(&tasks, &zones_of(&tasks), &one, false)), Step::None);
         let zones = zones();
         let short = in_zones(&[("a", 5)]);
-        assert_eq!(step(&balance(&short, &zones, true)), Step::None);
+        assert_eq!(step(&balance(&short, &zones_of(&short), &zones, true)), Step::None);
     }
 
     #[test]
     fn events_say_what_ecs_says() {
         let counts = BTreeMap::from([("us-east-1a".to_string(), 3), ("us-east-1b".to_string(), 3), ("us-east-1c".to_string(), 0)]);
-        assert_eq!(message("web", &counts, false),
+        assert_eq!(message("web", &counts, false, None),
             "service (web) is not AZ balanced with 3 tasks in us-east-1a, 3 tasks in us-east-1b, and 0 tasks in us-east-1c. AZ Rebalancing in progress.");
         let even = BTreeMap::from([("us-east-1a".to_string(), 2), ("us-east-1b".to_string(), 2)]);
-        assert_eq!(message("web", &even, true), "service (web) is AZ balanced with 2 tasks in us-east-1a, and 2 tasks in us-east-1b.");
+        assert_eq!(message("web", &even, true, None), "service (web) is AZ balanced with 2 tasks in us-east-1a, and 2 tasks in us-east-1b.");
+        assert_eq!(message("web", &even, true, Some("instanceId")), "service (web) is balanced across instanceId with 2 tasks in us-east-1a, and 2 tasks in us-east-1b.");
     }
 
     proptest! {
@@ -212,7 +226,8 @@ mod tests {
             let mut in_progress = false;
             let mut next = 0;
             for _ in 0..50 {
-                let s = step(&Balance { tasks: &tasks, desired, max_tasks, zones: &zones, in_progress, completed_at: None, now: 0 });
+                let values = zones_of(&tasks);
+                let s = step(&Balance { tasks: &tasks, values: &values, desired, max_tasks, zones: &zones, in_progress, completed_at: None, now: 0 });
                 match s {
                     Step::Start(moves) => {
                         in_progress = true;
@@ -224,7 +239,7 @@ mod tests {
                     Step::Stop(n) => {
                         // The heaviest zones lose them, as the zone-first scale-in picks.
                         for _ in 0..n {
-                            let counts = zone_counts(&tasks, &zones);
+                            let counts = zone_counts(&zones_of(&tasks), &zones);
                             let heaviest = counts.iter().max_by_key(|(_, c)| **c).map(|(z, _)| z.clone()).unwrap();
                             let index = tasks.iter().position(|t| t.zone.as_deref() == Some(heaviest.as_str())).unwrap();
                             tasks.remove(index);
@@ -239,7 +254,8 @@ mod tests {
             }
             prop_assert_eq!(tasks.len(), desired);
             if max_tasks > desired {
-                prop_assert!(balanced(&zone_counts(&tasks, &zones)), "{:?}", zone_counts(&tasks, &zones));
+                let counts = zone_counts(&zones_of(&tasks), &zones);
+                prop_assert!(balanced(&counts), "{:?}", counts);
             }
         }
     }
