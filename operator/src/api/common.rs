@@ -104,7 +104,12 @@ pub enum PlacementStrategyType {
 }
 
 /// A best-effort rule for choosing among nodes (ECS PlacementStrategy). The first entry is
-/// primary, later entries break ties.
+/// primary, later entries break ties. On Kubernetes: one `spread` becomes a soft topology
+/// spread constraint for kube-scheduler; `binpack`, `random` and several strategies in order
+/// are applied by Berth itself, which picks each new task's node from the nodes' allocatable
+/// less its tasks' requests and pins the pod there (a required node affinity on the node's
+/// name, as the DaemonSet controller does); kube-scheduler still binds it. Scale-in follows
+/// the same strategies.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[x_kube(validation = Rule::new("self.type != 'random' || !has(self.field)")
     .message("placementStrategy: a random strategy takes no field"))]
@@ -114,10 +119,14 @@ pub enum PlacementStrategyType {
     .message("placementStrategy: a spread strategy requires a field such as instanceId, host or attribute:ecs.availability-zone"))]
 #[serde(rename_all = "camelCase")]
 pub struct PlacementStrategy {
-    /// `random`, `spread` or `binpack`.
+    /// `random`: uniformly random among the nodes that fit. `spread`: balance the service's
+    /// tasks over the values of `field`; scale-in keeps them balanced. `binpack`: the node
+    /// with the least of `field` left that still fits; scale-in stops the task whose node
+    /// keeps the most free.
     #[serde(rename = "type")]
     pub type_: PlacementStrategyType,
-    /// `spread`: `instanceId`, `host` or `attribute:<name>`; `binpack`: `cpu` or `memory`.
+    /// `spread`: `instanceId`, `host` or `attribute:<name>` (a node label; `ecs.availability-zone`
+    /// is `topology.kubernetes.io/zone`); `binpack`: `cpu` or `memory`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 255))]
     pub field: Option<String>,
