@@ -17,7 +17,9 @@ use berth_tests::chaos::{Dice, kill_task, setting};
 use std::sync::atomic::Ordering::Relaxed;
 
 use berth_tests::fault_proxy::FaultProxy;
-use berth_tests::fixture::{Operator, TestNamespace, client, client_for, install_crds, operator_kubeconfig, plane, repo_root, write_service_account_kubeconfig};
+use berth_tests::fixture::{Operator, TestNamespace, client, client_for, install_crds, operator_kubeconfig, plane, repo_root, wait_for, write_service_account_kubeconfig};
+use berth_tests::tasks::undeleted;
+use kube::runtime::watcher;
 use berth_tests::invariants::Recorder;
 use berth_tests::kubectl::Kubectl;
 use berth_tests::objects::{apply, apply_with, manifest};
@@ -58,6 +60,13 @@ fn services(kubectl: &Kubectl, ns: &str, count: usize, dice: &mut Dice) {
 fn roll_all(kubectl: &Kubectl, ns: &str, count: usize, image: &str) {
     let items: Vec<Value> = (0..count).map(|i| task_definition(&format!("app-{i}"), image)).collect();
     apply_with(kubectl, ns, &json!({"apiVersion": "v1", "kind": "List", "items": items}));
+}
+
+/// Waits until every task of `ns` not told to stop runs `image`: a rollout done.
+async fn every_task_runs(client: kube::Client, ns: &str, image: &str, timeout: Duration) {
+    let image_of = |p: &Pod| p.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default();
+    wait_for(Api::<Pod>::namespaced(client, ns), watcher::Config::default(), timeout, &format!("every task on {image}"),
+        |ps| !ps.is_empty() && undeleted(ps).iter().all(|p| image_of(p) == image)).await;
 }
 
 /// A namespace of the run's plane with `count` services, watched by the
@@ -235,7 +244,10 @@ async fn an_api_server_refusing_requests_with_429_is_backed_off_from_and_converg
     let _operator = Operator::start_with_env("chaos-throttled", &["--namespace", ns], &[("KUBECONFIG", config.as_str())]);
     let up = recorder.wait_converged(Duration::from_secs(240)).await;
     roll_all(&kubectl, ns, count, "app:1");
-    let rolled = recorder.wait_converged(Duration::from_secs(240)).await;
+    let rolling = Instant::now();
+    every_task_runs(client_for(&own.kubeconfig).await, ns, "app:1", Duration::from_secs(240)).await;
+    recorder.wait_converged(Duration::from_secs(240)).await;
+    let rolled = rolling.elapsed();
     let refused = throttled_requests(&kubectl);
     let report = recorder.finish().await;
     eprintln!("{refused} requests refused with 429; up in {up:?}, rolled out in {rolled:?}; {report}");
@@ -258,7 +270,11 @@ async fn an_api_server_failing_writes_with_500_is_backed_off_from_and_converged_
     let operator = Operator::start_with_env("chaos-500", &["--namespace", &ns.name], &[("KUBECONFIG", config.as_str())]);
     let up = recorder.wait_converged(Duration::from_secs(240)).await;
     roll_all(&plane().kubectl(), &ns.name, count, "app:1");
-    let rolled = recorder.wait_converged(Duration::from_secs(240)).await;
+    let rolling = Instant::now();
+    // Converged at once otherwise: the old revision's tasks satisfy the counts until Berth acts.
+    every_task_runs(client().await, &ns.name, "app:1", Duration::from_secs(240)).await;
+    recorder.wait_converged(Duration::from_secs(240)).await;
+    let rolled = rolling.elapsed();
     let report = recorder.finish().await;
     let counts = &proxy.counts;
     let (failed, forwarded, reads) = (counts.failed_writes.load(Relaxed), counts.forwarded_writes.load(Relaxed), counts.reads.load(Relaxed));
