@@ -668,3 +668,30 @@ fn a_schedule_target_follows_run_task_rules() {
     );
     assert_rejected::<TaskSchedule>(schedule("rate(1 hour)", target(json!({"taskDefinitionArn": "report", "propagateTags": "SERVICE"}))), "propagateTags: a scheduled task may only use TASK_DEFINITION");
 }
+
+/// Two containers of a bridge-mode task mapping the same host port and protocol:
+/// refused at apply rather than at every task start.
+#[test]
+fn no_two_containers_map_one_host_port() {
+    let two = |first: Value, second: Value| json!({"networkMode": "bridge", "memory": "512", "containerDefinitions": [
+        {"name": "a", "image": "nginx", "portMappings": [first]},
+        {"name": "b", "image": "nginx", "portMappings": [{"containerPort": 9000}, second]},
+    ]});
+    assert_rejected::<TaskDefinition>(
+        two(json!({"containerPort": 80, "hostPort": 8080}), json!({"containerPort": 81, "hostPort": 8080})),
+        "hostPort: two containers may not map the same hostPort and protocol",
+    );
+    // The same port over tcp and udp, dynamic ports, distinct ports: all fine.
+    assert_accepted::<TaskDefinition>(two(json!({"containerPort": 53, "hostPort": 53}), json!({"containerPort": 53, "hostPort": 53, "protocol": "udp"})));
+    assert_accepted::<TaskDefinition>(two(json!({"containerPort": 80, "hostPort": 0}), json!({"containerPort": 80, "hostPort": 0})));
+    assert_accepted::<TaskDefinition>(two(json!({"containerPort": 80}), json!({"containerPort": 80})));
+    assert_accepted::<TaskDefinition>(two(json!({"containerPort": 80, "hostPort": 8080}), json!({"containerPort": 81, "hostPort": 8081})));
+    // With host networking each mapping binds its containerPort.
+    let mut host = two(json!({"containerPort": 80}), json!({"containerPort": 80, "hostPort": 80}));
+    host["networkMode"] = json!("host");
+    assert_rejected::<TaskDefinition>(host, "two containers may not use the same port and protocol");
+    // awsvpc binds no host port.
+    let mut awsvpc = two(json!({"containerPort": 80}), json!({"containerPort": 80}));
+    awsvpc["networkMode"] = json!("awsvpc");
+    assert_accepted::<TaskDefinition>(awsvpc);
+}

@@ -7,11 +7,19 @@
 //!   BERTH_CHAOS_SERVICES=20 BERTH_CHAOS_OPERATOR_KILLS=20 BERTH_CHAOS_TASK_SERVICES=50 \
 //!   BERTH_CHAOS_TASK_KILLS=1000 BERTH_CHAOS_RESTART_SERVICES=20 cargo test -p berth-tests --test chaos
 //!
+//! The 500 test runs on the run's plane, its faults injected by a proxy in
+//! front of its own operator only (`BERTH_CHAOS_500_PERCENT`, default 30).
+//!
 //! `BERTH_CHAOS_SEED` replays a run's random choices (each test prints its seed).
 use std::time::{Duration, Instant};
 
 use berth_tests::chaos::{Dice, kill_task, setting};
-use berth_tests::fixture::{Operator, TestNamespace, client, client_for, install_crds, plane, repo_root, write_service_account_kubeconfig};
+use std::sync::atomic::Ordering::Relaxed;
+
+use berth_tests::fault_proxy::FaultProxy;
+use berth_tests::fixture::{Operator, TestNamespace, client, client_for, install_crds, operator_kubeconfig, plane, repo_root, wait_for, write_service_account_kubeconfig};
+use berth_tests::tasks::undeleted;
+use kube::runtime::watcher;
 use berth_tests::invariants::Recorder;
 use berth_tests::kubectl::Kubectl;
 use berth_tests::objects::{apply, apply_with, manifest};
@@ -52,6 +60,13 @@ fn services(kubectl: &Kubectl, ns: &str, count: usize, dice: &mut Dice) {
 fn roll_all(kubectl: &Kubectl, ns: &str, count: usize, image: &str) {
     let items: Vec<Value> = (0..count).map(|i| task_definition(&format!("app-{i}"), image)).collect();
     apply_with(kubectl, ns, &json!({"apiVersion": "v1", "kind": "List", "items": items}));
+}
+
+/// Waits until every task of `ns` not told to stop runs `image`: a rollout done.
+async fn every_task_runs(client: kube::Client, ns: &str, image: &str, timeout: Duration) {
+    let image_of = |p: &Pod| p.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default();
+    wait_for(Api::<Pod>::namespaced(client, ns), watcher::Config::default(), timeout, &format!("every task on {image}"),
+        |ps| !ps.is_empty() && undeleted(ps).iter().all(|p| image_of(p) == image)).await;
 }
 
 /// A namespace of the run's plane with `count` services, watched by the
@@ -229,10 +244,47 @@ async fn an_api_server_refusing_requests_with_429_is_backed_off_from_and_converg
     let _operator = Operator::start_with_env("chaos-throttled", &["--namespace", ns], &[("KUBECONFIG", config.as_str())]);
     let up = recorder.wait_converged(Duration::from_secs(240)).await;
     roll_all(&kubectl, ns, count, "app:1");
-    let rolled = recorder.wait_converged(Duration::from_secs(240)).await;
+    let rolling = Instant::now();
+    every_task_runs(client_for(&own.kubeconfig).await, ns, "app:1", Duration::from_secs(240)).await;
+    recorder.wait_converged(Duration::from_secs(240)).await;
+    let rolled = rolling.elapsed();
     let refused = throttled_requests(&kubectl);
     let report = recorder.finish().await;
     eprintln!("{refused} requests refused with 429; up in {up:?}, rolled out in {rolled:?}; {report}");
     assert!(refused > 0, "the API server never refused the operator: no fault was injected");
+    report.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_failing_writes_with_500_is_backed_off_from_and_converged_through() {
+    // The operator reaches the run's plane through a proxy that answers a
+    // share of its writes 500 and forwards the rest as the chart's
+    // ServiceAccount: only this test's operator sees the faults.
+    let percent = setting("BERTH_CHAOS_500_PERCENT", 30) as u64;
+    let count = setting("BERTH_CHAOS_500_SERVICES", 8);
+    let (ns, recorder, dice) = services_under_watch("chaos-500", count, &format!("{percent}% of the operator's writes answered 500")).await;
+    let proxy = FaultProxy::start(client_for(operator_kubeconfig()).await, percent, dice.seed).await;
+    let kubeconfig = operator_kubeconfig().with_file_name(format!("fault-proxy-{}.kubeconfig", proxy.port));
+    proxy.write_kubeconfig(&kubeconfig);
+    let config = kubeconfig.display().to_string();
+    let operator = Operator::start_with_env("chaos-500", &["--namespace", &ns.name], &[("KUBECONFIG", config.as_str())]);
+    let up = recorder.wait_converged(Duration::from_secs(240)).await;
+    roll_all(&plane().kubectl(), &ns.name, count, "app:1");
+    let rolling = Instant::now();
+    // Converged at once otherwise: the old revision's tasks satisfy the counts until Berth acts.
+    every_task_runs(client().await, &ns.name, "app:1", Duration::from_secs(240)).await;
+    recorder.wait_converged(Duration::from_secs(240)).await;
+    let rolled = rolling.elapsed();
+    let report = recorder.finish().await;
+    let counts = &proxy.counts;
+    let (failed, forwarded, reads) = (counts.failed_writes.load(Relaxed), counts.forwarded_writes.load(Relaxed), counts.reads.load(Relaxed));
+    let log = std::fs::read_to_string(&operator.log).unwrap_or_default();
+    let retried = log.lines().filter(|l| l.contains("injected by the test's fault proxy")).count();
+    eprintln!("{failed} writes answered 500, {forwarded} forwarded, {reads} reads; {retried} operator log lines name the injected error; \
+        up in {up:?}, rolled out in {rolled:?}; {report}");
+    assert!(failed > 0, "the proxy failed no write: no fault was injected");
+    // Backing off: the failed writes are retried later, not in a loop as fast
+    // as the API server answers (which would be thousands for this work).
+    assert!(failed + forwarded < 2_000, "{failed} failed and {forwarded} forwarded writes for {count} services: no back-off");
     report.assert_clean();
 }

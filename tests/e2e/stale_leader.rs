@@ -5,7 +5,13 @@
 //!
 //! The operators' client is throttled (5 requests a second) so that the
 //! leader is paused in the middle of a scale-up, with creates queued in its
-//! client: exactly what a resumed leader would send first.
+//! client: exactly what a resumed leader would send first. Its renewer wakes
+//! late on resume (the test hook BERTH_TEST_RENEWER_LAG_SECONDS), so its
+//! controllers run first on their stale state: the worst order, the one the
+//! fence is for. Without the hook the renewer usually noticed the lost Lease
+//! first and the process exited before trying anything, and the test passed
+//! with the fence removed too. Now it asserts, from the old leader's log, that
+//! it did try writes after resuming and that the fence held each back.
 use std::time::{Duration, Instant};
 
 use berth::runtime::leader::LEASE_DURATION;
@@ -17,6 +23,10 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use serde_json::json;
+
+/// How late the resumed leader's renewer notices the lost Lease: time for
+/// its controllers to try their queued and stale writes.
+const RENEWER_LAG_SECONDS: &str = "5";
 
 fn holder(leases: &[std::sync::Arc<Lease>]) -> Option<String> {
     leases.first()?.spec.as_ref()?.holder_identity.clone()
@@ -35,7 +45,7 @@ async fn a_leader_resumed_after_losing_its_lease_writes_nothing() {
     let admin = plane().kubeconfig.display().to_string();
     let start = |identity: &str| Operator::start_with_env(identity, &["--namespace", &ns.name, "--kube-api-qps", "5", "--kube-api-burst", "1"], &[
         ("BERTH_LEADER_ELECTION_LEASE", lease.as_str()), ("BERTH_LEADER_ELECTION_NAMESPACE", ns.name.as_str()), ("POD_NAME", identity),
-        ("KUBECONFIG", admin.as_str()),
+        ("KUBECONFIG", admin.as_str()), ("BERTH_TEST_RENEWER_LAG_SECONDS", RENEWER_LAG_SECONDS),
     ]);
     let operators = [start("stale-a"), start("stale-b")];
     let leases = Api::<Lease>::namespaced(client().await, &ns.name);
@@ -67,7 +77,7 @@ async fn a_leader_resumed_after_losing_its_lease_writes_nothing() {
     wait_for_service_status(&ns.name, "web", "{.status.conditions[?(@.type==\"Ready\")].reason}", "SteadyState", Duration::from_secs(120)).await;
     recorder.stale_leader_window();
     leader.resume();
-    assert!(leader.exited_within(Duration::from_secs(30)).await, "the resumed leader kept running: {}", leader.log.display());
+    assert!(leader.exited_within(Duration::from_secs(40)).await, "the resumed leader kept running: {}", leader.log.display());
     // Whatever it sent before exiting has been answered and watched by now.
     let mut most_after_resume = 0;
     let fifth = try_wait_for(pods.clone(), tasks_of("web"), Duration::from_secs(5), "a fifth task", |ps| {
@@ -79,8 +89,12 @@ async fn a_leader_resumed_after_losing_its_lease_writes_nothing() {
     recorder.stale_leader_window_ends();
     let report = recorder.finish().await;
     let log = std::fs::read_to_string(&leader.log).unwrap_or_default();
-    let held_back = log.matches("cannot be sure it still holds the leader Lease").count();
-    eprintln!("old leader resumed and exited; {most_after_resume} tasks at most; {held_back} log lines of writes held back by the fence; {report}");
+    assert!(log.contains("test hook BERTH_TEST_RENEWER_LAG_SECONDS"), "the resumed leader's renewer never woke late: {}", leader.log.display());
+    // Every write the old leader tried after resuming, each held back by the fence.
+    let held_back: Vec<&str> = log.lines().filter(|l| l.contains("write held back by the fence")).collect();
+    eprintln!("old leader resumed and exited; {most_after_resume} tasks at most; {} writes held back by the fence, the first: {:?}; {report}",
+        held_back.len(), held_back.first());
+    assert!(!held_back.is_empty(), "the resumed leader tried no write (or none was fenced): the test proved nothing: {}", leader.log.display());
     assert_eq!(most_after_resume, 4);
     assert!(standby.is_running(), "the new leader exited: {}", standby.log.display());
     report.assert_clean();

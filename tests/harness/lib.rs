@@ -5,6 +5,7 @@ pub mod argocd;
 pub mod bench;
 pub mod chaos;
 pub mod demo;
+pub mod fault_proxy;
 pub mod ecs_shapes;
 pub mod fixture;
 pub mod gitops;
@@ -13,6 +14,7 @@ pub mod kubectl;
 pub mod objects;
 pub mod plane;
 pub mod pools;
+pub mod suite;
 pub mod tasks;
 
 #[cfg(test)]

@@ -23,6 +23,33 @@ fn each_container(check: &str, message: &str) -> Rule {
     Rule::new(format!("self.containerDefinitions.all(c, {check})")).message(message)
 }
 
+/// No two containers may bind one host port for one protocol (Kubernetes refuses such a pod,
+/// so every task would fail to start; found by fuzzing the renderer, which refuses it too).
+/// With `host` networking a mapping binds its containerPort (another rule makes hostPort
+/// omitted or equal to it); with `bridge` (or no mode) its hostPort when above 0 (0 or none is a
+/// dynamic port); `awsvpc` and `none` bind none. Each container's ports are mapped to keys
+/// once (a port times 2, plus 1 for udp) and bound by iterating a one-element list (CEL has no
+/// `let` the API server and kube's client-side check both take); the other containers' mappings
+/// are then looked up with `in`. Four nested loops over 10 containers of 100 mappings, or the
+/// map recomputed per mapping, put the API server's cost estimate 2.2 times over its budget.
+/// Duplicates within one container are left to the renderer (`DuplicateHostPort`).
+fn host_ports_unique_across_containers(host: bool) -> Rule {
+    let (port, mode, message) = if host {
+        ("containerPort", "has(self.networkMode) && self.networkMode == 'host'",
+            "containerDefinitions[].portMappings[].hostPort (the containerPort, with networkMode host): two containers may not use the same port and protocol")
+    } else {
+        ("hostPort", "!has(self.networkMode) || self.networkMode in ['', 'bridge']",
+            "containerDefinitions[].portMappings[].hostPort: two containers may not map the same hostPort and protocol")
+    };
+    let key = |x: &str| format!("(has({x}.{port}) ? {x}.{port} : 0) * 2 + (has({x}.protocol) && {x}.protocol == 'udp' ? 1 : 0)");
+    Rule::new(format!(
+        "!({mode}) || self.containerDefinitions.all(c, !has(c.portMappings) || [c.portMappings.map(p, {kp})].all(ports, \
+         self.containerDefinitions.all(o, o.name == c.name || !has(o.portMappings) || o.portMappings.all(q, !has(q.{port}) || q.{port} == 0 || !(({kq}) in ports)))))",
+        kq = key("q"), kp = key("p"),
+    ))
+    .message(message)
+}
+
 /// An ECS task definition family. Every change to `spec` registers a new immutable revision;
 /// revisions are kept as ControllerRevisions and listed in `status.revisions`.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
@@ -74,6 +101,8 @@ fn each_container(check: &str, message: &str) -> Rule {
     .message("networkMode none allows no containerDefinitions[].portMappings"))]
 #[x_kube(validation = Rule::new("!has(self.networkMode) || !(self.networkMode in ['awsvpc', 'host']) || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.hostPort) || (has(p.containerPort) && p.hostPort == p.containerPort)))")
     .message("containerDefinitions[].portMappings[].hostPort: with networkMode awsvpc or host it must be omitted or equal containerPort"))]
+#[x_kube(validation = host_ports_unique_across_containers(false))]
+#[x_kube(validation = host_ports_unique_across_containers(true))]
 #[x_kube(validation = Rule::new("!has(self.networkMode) || self.networkMode in ['', 'bridge', 'awsvpc'] || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.containerPortRange)))")
     .message("containerDefinitions[].portMappings[].containerPortRange is only allowed with networkMode bridge or awsvpc"))]
 #[x_kube(validation = Rule::new("!has(self.networkMode) || self.networkMode in ['', 'bridge'] || self.containerDefinitions.all(c, !has(c.links) || size(c.links) == 0)")

@@ -16,6 +16,9 @@
 //! The monotonic clock keeps running while a process is stopped, so a process
 //! resumed after the deadline finds its fence closed before it can send
 //! anything, whatever order its tasks wake in.
+//!
+//! Each write held back is logged (`write held back by the fence`, with its
+//! method and path) and counted in `berth_fenced_writes_total`.
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -59,6 +62,10 @@ impl Fence {
         self.open_until.lock().expect("fence").is_some_and(|until| now < until)
     }
 }
+
+/// Writes held back by any fence of this process, for `berth_fenced_writes_total`.
+pub static FENCED_WRITES: std::sync::LazyLock<prometheus_client::metrics::counter::Counter> =
+    std::sync::LazyLock::new(Default::default);
 
 /// The error of a write the fence held back.
 #[derive(Debug, thiserror::Error)]
@@ -108,12 +115,14 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let write = is_write(&request);
+        let write = is_write(&request).then(|| (request.method().clone(), request.uri().path().to_owned()));
         // The inner future is lazy: nothing is sent before it is polled.
         let response = self.inner.call(request);
         let fence = self.fence.clone();
         Box::pin(async move {
-            if write && !fence.is_open(Instant::now()) {
+            if let Some((method, path)) = write.filter(|_| !fence.is_open(Instant::now())) {
+                FENCED_WRITES.inc();
+                tracing::warn!(%method, %path, "write held back by the fence: the leader Lease is not known held");
                 return Err(Box::new(WriteFenced) as BoxError);
             }
             response.await.map_err(Into::into)

@@ -222,8 +222,13 @@ impl Elector {
     /// it was sent, not answered: the standby's clock starts no earlier.
     async fn renew(&self, mut lease: Lease, acquired: Instant) {
         let mut last_renewal = acquired;
+        let lag = renewer_lag();
         loop {
             tokio::time::sleep(RENEW_INTERVAL).await;
+            if let Some(lag) = lag.filter(|_| last_renewal.elapsed() >= RENEW_DEADLINE) {
+                tracing::warn!("test hook BERTH_TEST_RENEWER_LAG_SECONDS: the renewer woke past its deadline and waits {lag:?} more");
+                tokio::time::sleep(lag).await;
+            }
             let sent = Instant::now();
             let left = RENEW_DEADLINE.saturating_sub(last_renewal.elapsed());
             match tokio::time::timeout(left, self.try_renew(&lease)).await {
@@ -261,6 +266,18 @@ impl Elector {
             }
         }
     }
+}
+
+/// A test hook, `BERTH_TEST_RENEWER_LAG_SECONDS`: a renewer that wakes past
+/// its renew deadline (the process was paused) waits this long before it
+/// notices, so the controllers' tasks, woken by the same resume, run first.
+/// That is the worst order the runtime may pick, and the one the fence exists
+/// for; without the hook the renewer usually wins the race and the process
+/// exits before its controllers try anything, so an end-to-end test could not
+/// tell a fenced leader from an unfenced one. Never set outside the tests.
+fn renewer_lag() -> Option<Duration> {
+    let seconds: u64 = std::env::var("BERTH_TEST_RENEWER_LAG_SECONDS").ok()?.parse().ok()?;
+    Some(Duration::from_secs(seconds))
 }
 
 /// The outcome of one renewal attempt.

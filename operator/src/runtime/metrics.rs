@@ -50,6 +50,8 @@ impl Default for Metrics {
         registry.register("tasks_stopped", "Tasks stopped, by ECS stop code", tasks_stopped.clone());
         let leader = Gauge::default();
         registry.register("leader", "1 while this replica reconciles (holds the leader Lease, or runs without election)", leader.clone());
+        registry.register("fenced_writes", "Writes the leader-Lease fence held back (sent while the Lease was not known held)",
+            crate::runtime::fence::FENCED_WRITES.clone());
         Metrics { registry, reconciles, failures, duration, tasks_started, tasks_stopped, leader }
     }
 }
@@ -116,5 +118,6 @@ mod tests {
         assert!(text.contains("berth_tasks_stopped_total{stop_code=\"EssentialContainerExited\"} 1"), "{text}");
         assert!(text.contains("berth_reconcile_duration_seconds_count{controller=\"service\"} 1"), "{text}");
         assert!(text.contains("berth_leader 1"), "{text}");
+        assert!(text.contains("berth_fenced_writes_total "), "{text}");
     }
 }

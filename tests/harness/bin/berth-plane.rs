@@ -4,8 +4,10 @@
 //!                                           the operator, show the demo, run until Ctrl-C
 //!   berth-plane demo [--workers N]          the same, but stop after the demo
 //!   berth-plane run [--workers N] -- CMD..  start it, run CMD against it, stop it
-//!   berth-plane test [-- CARGO TEST ARGS]   run the whole test suite against one plane, killing it
-//!                                           after BERTH_TEST_TIMEOUT_MINUTES (default 40)
+//!   berth-plane test [-- TEST ARGS]         build every test binary, then run them BERTH_TEST_JOBS at a
+//!                                           time (default 4), each slot on a plane of its own, killing
+//!                                           what still runs after BERTH_TEST_TIMEOUT_MINUTES (default 40);
+//!                                           BERTH_TEST_ONLY=health,cli runs only those binaries
 //!   berth-plane bench [--scale F] [--out DIR] [--qps Q] [--burst B]
 //!                                           Berth against kube-controller-manager and the raw
 //!                                           limit; a JSON report and a PNG chart in DIR
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use berth_tests::plane::binaries::ensure_argocd;
 use berth_tests::plane::{Plane, PlaneConfig, alive, spawn_tied};
-use berth_tests::{bench, fixture};
+use berth_tests::{bench, fixture, suite};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -43,34 +45,109 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
     match opts.first().map(String::as_str) {
         Some("up") => up(&config, !opts.iter().any(|a| a == "--no-demo"), true),
         Some("demo") => up(&config, true, false),
-        Some("run") if !rest.is_empty() => with_plane(&config, &rest, &[], None),
+        Some("run") if !rest.is_empty() => with_plane(&config, &rest),
         Some("bench") => bench(&opts),
-        Some("test") => {
-            build_operator()?;
-            // Built once and cached (about 8 minutes cold), before the plane
-            // starts, so no test waits on it.
-            let argocd = ensure_argocd().context("building Argo CD for the GitOps tests")?;
-            let mut cmd = vec!["cargo".to_string(), "test".into(), "--workspace".into(), "--no-fail-fast".into()];
-            if !rest.is_empty() {
-                cmd.push("--".into());
-                cmd.extend(rest);
-            }
-            with_plane(&config, &cmd, &[("BERTH_ARGOCD_DIR", argocd.display().to_string())], Some(suite_limit()?))
-        }
+        Some("test") => test(&config, &rest),
         _ => bail!("usage: berth-plane up [--no-demo] | demo | run -- CMD... | test [-- ARGS] (options: --workers N) \
             | bench [--scale F] [--out DIR] [--qps Q] [--burst B]"),
     }
 }
 
-/// How long the whole test run may take (a warm run takes about 6 minutes on
-/// 2 cores): `BERTH_TEST_TIMEOUT_MINUTES`, by default 40. Each kubectl call and
-/// each wait has a bound of its own; this one catches whatever has none.
+/// How long the whole test run may take: `BERTH_TEST_TIMEOUT_MINUTES`, by
+/// default 40. A warm run takes about 6 minutes of wall time on 2 cores with
+/// the test binaries run 4 at a time (they ran one after another before and
+/// took about 18 minutes); each kubectl call and each wait has a bound of its
+/// own; this one catches whatever has none, and is far above a warm run so
+/// that a loaded machine (other builds sharing the cores) stays under it.
 fn suite_limit() -> Result<Duration> {
     let minutes: u64 = match std::env::var("BERTH_TEST_TIMEOUT_MINUTES") {
         Ok(value) => value.parse().context("BERTH_TEST_TIMEOUT_MINUTES takes a whole number of minutes")?,
         Err(_) => 40,
     };
     Ok(Duration::from_secs(minutes * 60))
+}
+
+/// `berth-plane test`: the operator and every test binary built first (and
+/// Argo CD, cached, for the GitOps tests), then the binaries run
+/// `BERTH_TEST_JOBS` at a time, each slot on a plane of its own (see
+/// `berth_tests::suite` for why), longest first; a block of output per binary
+/// as it ends, then a table of them all.
+fn test(config: &PlaneConfig, args: &[String]) -> Result<ExitCode> {
+    let started = Instant::now();
+    let deadline = started + suite_limit()?;
+    build_operator()?;
+    // Built once and cached (about 8 minutes cold), before any plane starts,
+    // so no test waits on it.
+    let argocd = ensure_argocd().context("building Argo CD for the GitOps tests")?;
+    let mut jobs = suite::build_test_binaries(&repo(), args)?;
+    jobs.push(suite::doc_tests(&repo(), args));
+    let mut jobs = suite::select(jobs, std::env::var("BERTH_TEST_ONLY").ok().as_deref());
+    if jobs.is_empty() {
+        bail!("no test binary matches BERTH_TEST_ONLY");
+    }
+    let times = repo().join("target/test-times.tsv");
+    suite::longest_first(&mut jobs, &suite::read_times(&times));
+    let slots: usize = match std::env::var("BERTH_TEST_JOBS") {
+        Ok(n) => n.parse().context("BERTH_TEST_JOBS takes a number")?,
+        Err(_) => 4,
+    };
+    let slots = slots.clamp(1, jobs.len());
+    let logs = repo().join("target/test-logs");
+    std::fs::create_dir_all(&logs)?;
+    eprintln!("berth-plane: {} test binaries, {slots} at a time, longest first: {}", jobs.len(),
+        jobs.iter().map(|j| j.name.as_str()).collect::<Vec<_>>().join(", "));
+    let shared = suite::Shared::new(jobs, deadline, logs);
+
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    let handle = signals.handle();
+    let on_signal = shared.clone();
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            eprintln!("berth-plane: stopping the tests");
+            on_signal.abort();
+        }
+    });
+    let running = Instant::now();
+    let workers: Vec<_> = (0..slots).map(|slot| {
+        let (shared, config, argocd) = (shared.clone(), config.clone(), argocd.clone());
+        // The plane's processes are tied to this thread: it lives until the
+        // plane is stopped.
+        std::thread::spawn(move || -> Result<()> {
+            let mut plane = start(&config).with_context(|| format!("starting slot {slot}'s plane"))?;
+            let mut env = plane_env(&plane);
+            env.push(("BERTH_ARGOCD_DIR".into(), argocd.display().to_string()));
+            shared.work(slot, &env);
+            stop_and_check(&mut plane)
+        })
+    }).collect();
+    let mut planes_ok = true;
+    for worker in workers {
+        if let Err(e) = worker.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a slot panicked"))) {
+            eprintln!("berth-plane: {e:#}");
+            planes_ok = false;
+        }
+    }
+    handle.close();
+    let outcomes = shared.finish();
+    // A run with test filters times only part of each binary.
+    if args.is_empty() {
+        suite::record_times(&times, &outcomes);
+    }
+    print!("\n{}", suite::summary(&outcomes, running.elapsed()));
+    eprintln!("berth-plane: {:.0} s in all, builds included", started.elapsed().as_secs_f64());
+    Ok(if planes_ok && outcomes.iter().all(|o| o.passed) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The environment a command gets to use `plane`: KUBECONFIG (and
+/// BERTH_KUBECONFIG, BERTH_BIN_DIR, PATH) and the operator binary.
+fn plane_env(plane: &Plane) -> Vec<(String, String)> {
+    vec![
+        ("KUBECONFIG".into(), plane.kubeconfig.display().to_string()),
+        ("BERTH_KUBECONFIG".into(), plane.kubeconfig.display().to_string()),
+        ("BERTH_BIN_DIR".into(), plane.bin_dir.display().to_string()),
+        ("BERTH_OPERATOR_BIN".into(), repo().join("target/debug/berth-operator").display().to_string()),
+        ("PATH".into(), format!("{}:{}", plane.bin_dir.display(), std::env::var("PATH").unwrap_or_default())),
+    ]
 }
 
 /// Builds the operator binary the end-to-end tests run as a process.
@@ -214,9 +291,9 @@ fn repo() -> std::path::PathBuf {
 }
 
 /// Runs `cmd` with KUBECONFIG (and BERTH_KUBECONFIG, BERTH_BIN_DIR, PATH) set
-/// to the plane and `env` added, in a process group of its own that is killed if it runs past
-/// `limit`; stops the plane whatever happens and returns CMD's status.
-fn with_plane(config: &PlaneConfig, cmd: &[String], env: &[(&str, String)], limit: Option<Duration>) -> Result<ExitCode> {
+/// to the plane, in a process group of its own (SIGTERMed on Ctrl-C); stops
+/// the plane whatever happens and returns CMD's status.
+fn with_plane(config: &PlaneConfig, cmd: &[String]) -> Result<ExitCode> {
     static CHILD: AtomicU32 = AtomicU32::new(0);
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     let handle = signals.handle();
@@ -229,49 +306,18 @@ fn with_plane(config: &PlaneConfig, cmd: &[String], env: &[(&str, String)], limi
         }
     });
     let mut plane = start(config)?;
-    let path = format!("{}:{}", plane.bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     let mut child = Command::new(&cmd[0])
         .args(&cmd[1..])
-        .env("KUBECONFIG", &plane.kubeconfig)
-        .env("BERTH_KUBECONFIG", &plane.kubeconfig)
-        .env("BERTH_BIN_DIR", &plane.bin_dir)
-        .env("BERTH_OPERATOR_BIN", repo().join("target/debug/berth-operator"))
-        .env("PATH", path)
-        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs(plane_env(&plane))
         .process_group(0)
         .spawn()
         .with_context(|| format!("starting {}", cmd[0]))?;
     CHILD.store(child.id(), Ordering::SeqCst);
-    let deadline = limit.map(|limit| (Instant::now() + limit, limit));
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if let Some((_, limit)) = deadline.filter(|(at, _)| Instant::now() >= *at) {
-            eprintln!("berth-plane: `{}` ran past its limit of {} min (BERTH_TEST_TIMEOUT_MINUTES); killing it (process group {})",
-                cmd.join(" "), limit.as_secs() / 60, child.id());
-            kill_group(&mut child);
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let status = child.wait();
     CHILD.store(0, Ordering::SeqCst);
     handle.close();
     stop_and_check(&mut plane)?;
-    Ok(if status.is_some_and(|s| s.success()) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-/// SIGTERM to the process group `child` leads, SIGKILL to what is left of it
-/// once `child` has exited or 10 s have passed; reaps `child`.
-fn kill_group(child: &mut std::process::Child) {
-    let group = -(child.id() as i32);
-    let sent = Instant::now();
-    unsafe { libc::kill(group, libc::SIGTERM) };
-    while sent.elapsed() < Duration::from_secs(10) && child.try_wait().ok().flatten().is_none() {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    unsafe { libc::kill(group, libc::SIGKILL) };
-    let _ = child.wait();
+    Ok(if status?.success() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Stops the plane and proves that none of its processes outlived it.

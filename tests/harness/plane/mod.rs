@@ -304,7 +304,11 @@ fn remove_stale_dirs() {
             continue;
         }
         let owner = std::fs::read_to_string(path.join("owner.pid")).ok().and_then(|s| s.trim().parse().ok());
-        if owner.is_none_or(|pid| !alive(pid)) {
+        // No owner.pid yet may be a plane another thread is creating this
+        // moment (`cargo plane test` starts one per slot at once): only a
+        // directory a minute old without one is stale.
+        let young = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age < Duration::from_secs(60));
+        if owner.map_or(!young, |pid| !alive(pid)) {
             let _ = std::fs::remove_dir_all(&path);
         }
     }
