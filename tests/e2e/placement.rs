@@ -170,3 +170,22 @@ async fn a_node_that_joins_gets_its_share_when_the_service_balances_nodes() {
     recorder.wait_converged(TIMEOUT).await;
     recorder.finish().await.assert_clean();
 }
+
+/// A `=~` that matches no node's value today leaves the tasks unplaced,
+/// with ECS's placement event, instead of refusing the whole service; a node
+/// that matches later takes them.
+#[tokio::test]
+async fn a_regex_no_node_matches_leaves_tasks_unplaced_until_one_does() {
+    operator();
+    let ns = TestNamespace::create("cql-regex");
+    let nodes = SizedNodes::add("regex");
+    apply(&ns.name, &manifest("TaskDefinition", "app", json!({"containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]})));
+    apply(&ns.name, &manifest("Service", "gpu", json!({"taskDefinition": "app", "desiredCount": 2, "placementConstraints": [{"type": "memberOf",
+        "expression": format!("attribute:{TEST_POOL_LABEL} == {} and attribute:ecs.instance-type =~ g5\\..*", nodes.pool)}]})));
+    wait_for_event(&ns.name, "(service gpu) was unable to place a task because no container instance met all of its requirements.", TIMEOUT).await;
+    let ready = berth_tests::objects::service_field(&ns.name, "gpu", "{.status.conditions[?(@.type==\"Ready\")].reason}").await;
+    assert_ne!(ready, "PlacementInvalid", "the service is not refused");
+    plane().kubectl().run(&["label", "node", &nodes.node("4"), "node.kubernetes.io/instance-type=g5.xlarge"]).unwrap();
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    wait_for(pods, tasks_of("gpu"), TIMEOUT, "both tasks on the g5 node", |ps| running_by_node(ps) == BTreeMap::from([(nodes.node("4"), 2)])).await;
+}

@@ -56,8 +56,20 @@ pub fn holds(expression: &Expression, node: &NodeFacts) -> Result<bool, Placemen
 /// itself and pin the pod. Also true for what affinity cannot say about attributes
 /// (order comparisons with a non-integer argument, names that are not label keys) and for
 /// expressions that expand to too many node selector terms.
+///
+/// Regexes too: node affinity can only list the label values that match today, so a pod
+/// rendered before a matching node joins would never go there; Berth evaluates the regex
+/// on each node at each placement instead.
 pub fn needs_berth_placement(expression: &Expression) -> bool {
-    scheduler_terms(expression).is_err()
+    scheduler_terms(expression).is_err() || uses_regex(expression)
+}
+
+fn uses_regex(expression: &Expression) -> bool {
+    match expression {
+        Expression::Condition(condition) => matches!(condition.predicate, Predicate::Matches(_) | Predicate::NotMatches(_)),
+        Expression::Not(inner) => uses_regex(inner),
+        Expression::And(operands) | Expression::Or(operands) => operands.iter().any(uses_regex),
+    }
 }
 
 /// A subject's value on a node, or a condition's argument, typed as ECS compares it.
