@@ -150,6 +150,13 @@ impl<S> Layer<S> for RateLimitLayer {
     }
 }
 
+/// How long each request waited for a token, for
+/// `berth_client_rate_limiter_wait_seconds` (client-go's
+/// `rest_client_rate_limiter_duration_seconds`): the first sign that the
+/// client's QPS, not the API server, is what holds Berth back.
+pub static RATE_LIMITER_WAIT: std::sync::LazyLock<prometheus_client::metrics::histogram::Histogram> =
+    std::sync::LazyLock::new(|| prometheus_client::metrics::histogram::Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 15)));
+
 #[derive(Clone, Debug)]
 pub struct RateLimited<S> {
     inner: S,
@@ -173,6 +180,7 @@ where
     /// polled), so waiting before polling it delays the request itself.
     fn call(&mut self, request: Req) -> Self::Future {
         let wait = self.bucket.lock().expect("rate limit bucket").reserve(Instant::now());
+        RATE_LIMITER_WAIT.observe(wait.as_secs_f64());
         let response = self.inner.call(request);
         Box::pin(async move {
             if !wait.is_zero() {

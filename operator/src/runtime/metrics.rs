@@ -52,6 +52,8 @@ impl Default for Metrics {
         registry.register("leader", "1 while this replica reconciles (holds the leader Lease, or runs without election)", leader.clone());
         registry.register("fenced_writes", "Writes the leader-Lease fence held back (sent while the Lease was not known held)",
             crate::runtime::fence::FENCED_WRITES.clone());
+        registry.register("client_rate_limiter_wait_seconds", "How long each API request waited for the client-side rate limiter",
+            crate::runtime::client::RATE_LIMITER_WAIT.clone());
         Metrics { registry, reconciles, failures, duration, tasks_started, tasks_stopped, leader }
     }
 }
@@ -119,5 +121,6 @@ mod tests {
         assert!(text.contains("berth_reconcile_duration_seconds_count{controller=\"service\"} 1"), "{text}");
         assert!(text.contains("berth_leader 1"), "{text}");
         assert!(text.contains("berth_fenced_writes_total "), "{text}");
+        assert!(text.contains("berth_client_rate_limiter_wait_seconds_count "), "{text}");
     }
 }
