@@ -218,8 +218,13 @@ async fn a_protected_task_survives_scale_in_and_a_deployment_until_it_expires() 
     };
     wait_for(pods.clone(), tasks_of("web"), TIMEOUT, "only the protected task left", only_kept).await;
     let status = berth_json(ns, &["describe-services", "--services", "web"]).await;
-    assert_eq!(status["services"][0]["deployments"][0]["rolloutState"], "IN_PROGRESS", "{status:#}");
-    assert_eq!(plane().kubectl().run(&["get", "ecssvc", "web", "-n", ns, "-o", "jsonpath={.status.protectedTasks}"]).unwrap(), "1");
+    let protected_count = plane().kubectl().run(&["get", "ecssvc", "web", "-n", ns, "-o", "jsonpath={.status.protectedTasks}"]).unwrap();
+    // Read while the protection holds (a loaded machine can take the whole minute to get
+    // here; then the deployment has rightly moved on, which the stoppedAt check below covers).
+    if k8s_openapi::jiff::Timestamp::now().as_second() + 5 < expires.as_second() {
+        assert_eq!(status["services"][0]["deployments"][0]["rolloutState"], "IN_PROGRESS", "{status:#}");
+        assert_eq!(protected_count, "1");
+    }
 
     // Once the protection expires the deployment stops it and completes on revision 2.
     let ran = berth(ns, &["wait", "services-stable", "--services", "web", "--timeout", "150"]).await;

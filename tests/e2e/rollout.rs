@@ -8,6 +8,7 @@ use berth_tests::fixture::{TestNamespace, client, operator, wait_for, wait_for_s
 use berth_tests::objects::{apply, events, manifest, service_field, service_json};
 use berth_tests::tasks::{is_healthy, is_live, named, revision_of, tasks_of};
 use k8s_openapi::api::core::v1::Pod;
+use futures::StreamExt;
 use kube::ResourceExt;
 use kube::api::Api;
 use serde_json::{Value, json};
@@ -48,22 +49,33 @@ async fn wait_steady(ns: &str, name: &str, revision: &str, desired: usize) -> Ve
 /// at once); Argo CD shows the roll as Progressing while two deployments run.
 async fn roll(ns: &str, name: &str, desired: usize) -> (usize, usize) {
     let pods = Api::<Pod>::namespaced(client().await, ns);
+    // Every status the Service is written with, from a watch: a read at each
+    // pod change can miss a short-lived one on a loaded machine.
+    let services = Api::<berth::api::Service>::namespaced(client().await, ns);
+    let mut statuses = kube::runtime::watcher(services, kube::runtime::watcher::Config::default().fields(&format!("metadata.name={name}"))).boxed();
+    let argocd_during_roll = Arc::new(std::sync::Mutex::new(vec![]));
+    let seen = argocd_during_roll.clone();
+    let recorder = tokio::spawn(async move {
+        while let Some(Ok(event)) = statuses.next().await {
+            let (kube::runtime::watcher::Event::Apply(service) | kube::runtime::watcher::Event::InitApply(service)) = event else { continue };
+            let service = serde_json::to_value(&service).unwrap_or_default();
+            let roles: Vec<&str> = service["status"]["deployments"].as_array().into_iter().flatten().filter_map(|d| d["status"].as_str()).collect();
+            if roles == ["PRIMARY", "ACTIVE"] {
+                seen.lock().unwrap().push(berth_tests::argocd::health("Service", &service).status);
+            }
+        }
+    });
     apply(ns, &revision(name, "web:2", json!({})));
     let (mut most, mut fewest_healthy) = (0, usize::MAX);
-    let mut argocd_during_roll = vec![];
     wait_until(pods, tasks_of(name), TIMEOUT, "the roll to revision 2", async |ps: &[Arc<Pod>]| {
         most = most.max(ps.iter().filter(|p| is_live(p)).count());
         fewest_healthy = fewest_healthy.min(ps.iter().filter(|p| is_healthy(p)).count());
-        // One read of the object for both: it changes between reads.
-        let service = service_json(ns, name).await;
-        let roles: Vec<&str> = service["status"]["deployments"].as_array().into_iter().flatten().filter_map(|d| d["status"].as_str()).collect();
-        if roles == ["PRIMARY", "ACTIVE"] {
-            argocd_during_roll.push(berth_tests::argocd::health("Service", &service).status);
-        }
         let current: Vec<_> = ps.iter().filter(|p| is_live(p)).collect();
         current.len() == desired && current.iter().all(|p| is_healthy(p) && revision_of(p) == "2")
             && service_field(ns, name, "{.status.deployments[*].rolloutState}").await == "COMPLETED"
     }).await;
+    recorder.abort();
+    let argocd_during_roll = argocd_during_roll.lock().unwrap().clone();
     assert!(!argocd_during_roll.is_empty(), "never saw the roll with two deployments");
     assert!(argocd_during_roll.iter().all(|s| s == "Progressing"), "Argo CD during the roll: {argocd_during_roll:?}");
     (most, fewest_healthy)
