@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use berth_tests::fault_proxy::FaultProxy;
 use berth_tests::fixture::{Operator, TestNamespace, client, client_for, install_crds, operator_kubeconfig, plane, repo_root, wait_for, write_service_account_kubeconfig};
-use berth_tests::tasks::undeleted;
+use berth_tests::tasks::{revision_of, undeleted};
 use kube::runtime::watcher;
 use berth_tests::invariants::Recorder;
 use berth_tests::kubectl::Kubectl;
@@ -62,11 +62,11 @@ fn roll_all(kubectl: &Kubectl, ns: &str, count: usize, image: &str) {
     apply_with(kubectl, ns, &json!({"apiVersion": "v1", "kind": "List", "items": items}));
 }
 
-/// Waits until every task of `ns` not told to stop runs `image`: a rollout done.
-async fn every_task_runs(client: kube::Client, ns: &str, image: &str, timeout: Duration) {
-    let image_of = |p: &Pod| p.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default();
-    wait_for(Api::<Pod>::namespaced(client, ns), watcher::Config::default(), timeout, &format!("every task on {image}"),
-        |ps| !ps.is_empty() && undeleted(ps).iter().all(|p| image_of(p) == image)).await;
+/// Waits until every task of `ns` not told to stop is of task definition
+/// revision `revision`: a rollout done.
+async fn every_task_of_revision(client: kube::Client, ns: &str, revision: &str, timeout: Duration) {
+    wait_for(Api::<Pod>::namespaced(client, ns), watcher::Config::default(), timeout, &format!("every task of revision {revision}"),
+        |ps| !ps.is_empty() && undeleted(ps).iter().all(|p| revision_of(p) == revision)).await;
 }
 
 /// A namespace of the run's plane with `count` services, watched by the
@@ -245,7 +245,7 @@ async fn an_api_server_refusing_requests_with_429_is_backed_off_from_and_converg
     let up = recorder.wait_converged(Duration::from_secs(240)).await;
     roll_all(&kubectl, ns, count, "app:1");
     let rolling = Instant::now();
-    every_task_runs(client_for(&own.kubeconfig).await, ns, "app:1", Duration::from_secs(240)).await;
+    every_task_of_revision(client_for(&own.kubeconfig).await, ns, "2", Duration::from_secs(240)).await;
     recorder.wait_converged(Duration::from_secs(240)).await;
     let rolled = rolling.elapsed();
     let refused = throttled_requests(&kubectl);
@@ -272,7 +272,7 @@ async fn an_api_server_failing_writes_with_500_is_backed_off_from_and_converged_
     roll_all(&plane().kubectl(), &ns.name, count, "app:1");
     let rolling = Instant::now();
     // Converged at once otherwise: the old revision's tasks satisfy the counts until Berth acts.
-    every_task_runs(client().await, &ns.name, "app:1", Duration::from_secs(240)).await;
+    every_task_of_revision(client().await, &ns.name, "2", Duration::from_secs(240)).await;
     recorder.wait_converged(Duration::from_secs(240)).await;
     let rolled = rolling.elapsed();
     let report = recorder.finish().await;

@@ -54,10 +54,12 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
 }
 
 /// How long the whole test run may take: `BERTH_TEST_TIMEOUT_MINUTES`, by
-/// default 40. A warm run takes about 6 minutes of wall time on 2 cores with
-/// the test binaries run 4 at a time (they ran one after another before and
-/// took about 18 minutes); each kubectl call and each wait has a bound of its
-/// own; this one catches whatever has none, and is far above a warm run so
+/// default 40, counted from the start of `cargo plane test` (builds included);
+/// a test binary still running then is killed and marked FAILED. One after
+/// another the test binaries took about 18 minutes warm on 2 cores; 4 at a
+/// time, 8 of them that took 860 s one after another took 275 s (the whole
+/// suite not timed so yet). Each kubectl call and each wait has a bound of its
+/// own; this one catches whatever has none, and stays far above a warm run so
 /// that a loaded machine (other builds sharing the cores) stays under it.
 fn suite_limit() -> Result<Duration> {
     let minutes: u64 = match std::env::var("BERTH_TEST_TIMEOUT_MINUTES") {
