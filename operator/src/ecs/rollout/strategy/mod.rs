@@ -20,7 +20,8 @@ const SECONDS_PER_MINUTE: u64 = 60;
 /// Traffic weights are multiples of 0.1 %, so they are computed in tenths of a percent.
 const FULL_WEIGHT_TENTHS: u32 = 1000;
 /// ECS fails (and rolls back) a stage that runs longer than 24 h (ecs-2025 §2.3). Only
-/// SCALE_UP waits on something without its own limit: green tasks becoming healthy.
+/// waits for tasks to become healthy (green in SCALE_UP, blue in a rollback) have no
+/// limit of their own.
 pub const STAGE_TIMEOUT_SECONDS: u64 = 24 * 60 * 60;
 /// `timeoutConfiguration.timeoutInMinutes` when absent (ecs-2025 §2.4).
 pub const DEFAULT_HOOK_TIMEOUT_MINUTES: u32 = 1440;
@@ -356,13 +357,15 @@ pub enum DeploymentStatus {
     /// Failed without rollback (an alarm with `rollback: false`); traffic stays as it was.
     Failed,
     RollbackSuccessful,
+    /// Blue could not be brought back within the stage limit; green keeps production.
+    RollbackFailed,
 }
 
 impl DeploymentStatus {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Self::Successful | Self::Failed | Self::RollbackSuccessful
+            Self::Successful | Self::Failed | Self::RollbackSuccessful | Self::RollbackFailed
         )
     }
 }
@@ -589,7 +592,8 @@ impl Machine<'_> {
         if let Some(reason) = self.alarm_failure() {
             return match &self.policy.alarms {
                 Some(AlarmPolicy { rollback: true, .. }) => self.begin_rollback(reason),
-                _ => self.fail(reason),
+                // Without rollback, traffic and tasks stay as they are for the user to act.
+                _ => self.finish(DeploymentStatus::Failed, reason),
             };
         }
         match self.resolve_hooks() {
@@ -796,17 +800,16 @@ impl Machine<'_> {
         self.state.status = status;
         self.state.finished_at = Some(self.now);
         self.state.hooks = None;
-        let event = if status == DeploymentStatus::Failed {
+        let failed = matches!(
+            status,
+            DeploymentStatus::Failed | DeploymentStatus::RollbackFailed
+        );
+        let event = if failed {
             DeploymentEvent::ServiceDeploymentFailed
         } else {
             DeploymentEvent::ServiceDeploymentCompleted
         };
         self.actions.push(Action::Emit { event, reason });
-    }
-
-    /// Fails without rollback: traffic and tasks stay as they are for the user to act.
-    fn fail(&mut self, reason: String) {
-        self.finish(DeploymentStatus::Failed, reason);
     }
 
     fn begin_rollback(&mut self, reason: String) {
@@ -829,7 +832,8 @@ impl Machine<'_> {
     }
 
     /// Production goes back to blue in one step, but only once blue can serve it all
-    /// (blue runs until CLEAN_UP, so normally at once); then green is scaled in.
+    /// (blue runs until CLEAN_UP, so normally at once); then green is scaled in. Blue not
+    /// back within the stage limit fails the rollback, with green still serving.
     fn roll_back(&mut self) {
         let desired = self.observation.desired;
         let Some(rollback) = self.state.rollback.as_mut() else {
@@ -837,10 +841,18 @@ impl Machine<'_> {
         };
         if !rollback.traffic_restored {
             if self.observation.blue.healthy < desired {
+                let give_up_at = rollback.started_at + STAGE_TIMEOUT_SECONDS;
+                if self.now >= give_up_at {
+                    return self.finish(
+                        DeploymentStatus::RollbackFailed,
+                        "the previous revision's tasks did not become healthy within 24 hours"
+                            .into(),
+                    );
+                }
                 if self.observation.blue.active() < desired {
                     self.actions.push(Action::ScaleBlue(desired));
                 }
-                return;
+                return self.wake_at(give_up_at);
             }
             rollback.traffic_restored = true;
             self.state.production_weight = 0.0;

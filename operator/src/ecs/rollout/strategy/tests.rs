@@ -1034,6 +1034,45 @@ fn a_stop_during_clean_up_keeps_green_serving_until_blue_is_back() {
 }
 
 #[test]
+fn a_rollback_whose_blue_never_returns_fails_with_green_still_serving() {
+    let p = policy(blue_green(0));
+    let mut state = DeploymentState::start(T0, &[], false);
+    let mut world = World::new(false);
+    while state.stage != CleanUp {
+        let step = advance(&p, &state, &world.observe(), T0);
+        world.apply(&step.actions);
+        state = step.state;
+    }
+    let mut observation = world.observe();
+    observation.stop_requested = true;
+    let stopped = advance(&p, &state, &observation, T0);
+    assert_eq!(stopped.next_check, Some(T0 + STAGE_TIMEOUT_SECONDS));
+    observation.stop_requested = false;
+    observation.blue = DeploymentTasks {
+        running: DESIRED,
+        pending: 0,
+        healthy: 0,
+    };
+    let still_waiting = advance(
+        &p,
+        &stopped.state,
+        &observation,
+        T0 + STAGE_TIMEOUT_SECONDS - 1,
+    );
+    assert_eq!(still_waiting.state, stopped.state);
+    let failed = advance(&p, &stopped.state, &observation, T0 + STAGE_TIMEOUT_SECONDS);
+    assert_eq!(failed.state.status, DeploymentStatus::RollbackFailed);
+    assert_eq!(failed.state.production_weight, 100.0);
+    assert!(matches!(
+        failed.actions.as_slice(),
+        [Action::Emit {
+            event: DeploymentEvent::ServiceDeploymentFailed,
+            ..
+        }]
+    ));
+}
+
+#[test]
 fn a_finished_deployment_ignores_further_requests() {
     let (state, _, _) = all_ok(&policy(blue_green(0)));
     let mut observation = all_stages_observation();
@@ -1140,6 +1179,11 @@ fn simulate(
         let changed = step.state != state || !step.actions.is_empty();
         state = step.state;
         if state.status.is_final() {
+            let (green, blue) = match state.status {
+                DeploymentStatus::Successful => (DESIRED, 0),
+                _ => (0, DESIRED),
+            };
+            assert_eq!((world.green_target, world.blue_target), (green, blue));
             return state;
         }
         world.tick();
