@@ -630,7 +630,12 @@ impl Machine<'_> {
         let Some(wait) = self.state.hooks.as_mut() else {
             return HookVerdict::Done;
         };
-        if wait.continued.is_none() {
+        // ContinueServiceDeployment only applies while a PAUSE hook awaits action.
+        let pausing = self
+            .policy
+            .hooks_at(wait.stage)
+            .any(|(_, h)| h.target == HookTarget::Pause);
+        if pausing && wait.continued.is_none() {
             wait.continued = self.observation.continue_request;
         }
         let wait = wait.clone();
@@ -644,23 +649,29 @@ impl Machine<'_> {
                     .find(|r| r.invocation == wait.invocation && r.hook == index)
                     .map(|r| {
                         if r.succeeded {
-                            HookTimeoutAction::Continue
+                            Ok(())
                         } else {
-                            HookTimeoutAction::Rollback
+                            Err("returned FAILED")
                         }
                     }),
-                HookTarget::Pause => wait.continued,
+                HookTarget::Pause => wait.continued.map(|action| match action {
+                    HookTimeoutAction::Continue => Ok(()),
+                    HookTimeoutAction::Rollback => Err("was continued with ROLLBACK"),
+                }),
             };
             let deadline = hook.deadline(wait.since);
-            let answer = answer.or((self.now >= deadline).then_some(hook.timeout_action));
-            match answer {
-                Some(HookTimeoutAction::Rollback) => {
+            let timed_out = (self.now >= deadline).then_some(match hook.timeout_action {
+                HookTimeoutAction::Continue => Ok(()),
+                HookTimeoutAction::Rollback => Err("timed out"),
+            });
+            match answer.or(timed_out) {
+                Some(Err(what)) => {
                     return HookVerdict::Rollback(format!(
-                        "lifecycle hook {index} at {} failed, was rolled back or timed out",
+                        "lifecycle hook {index} at {} {what}",
                         ecs_name(wait.stage)
                     ));
                 }
-                Some(HookTimeoutAction::Continue) => {}
+                Some(Ok(())) => {}
                 None => {
                     self.wake_at(deadline);
                     verdict = HookVerdict::Waiting;

@@ -734,7 +734,7 @@ fn any_failing_hook_of_a_stage_rolls_back() {
             .rollback
             .unwrap()
             .reason
-            .contains("hook 1 at POST_SCALE_UP")
+            .ends_with("hook 1 at POST_SCALE_UP returned FAILED")
     );
 }
 
@@ -771,18 +771,35 @@ fn pause_hooks_wait_for_continue() {
         observation.continue_request = Some(HookTimeoutAction::Rollback);
         let rolled_back = advance(&p, &state, &observation, now + 10);
         assert_eq!(
-            rolled_back.state.status,
-            DeploymentStatus::RollbackInProgress,
-            "{name}"
+            rolled_back.state.rollback.unwrap().reason,
+            format!("lifecycle hook 0 at {name} was continued with ROLLBACK")
         );
 
         let expired = advance(&p, &state, &all_stages_observation(), now + 3600);
         assert_eq!(
-            expired.state.status,
-            DeploymentStatus::RollbackInProgress,
-            "{name}"
+            expired.state.rollback.unwrap().reason,
+            format!("lifecycle hook 0 at {name} timed out")
         );
     }
+}
+
+// ContinueServiceDeployment is "allowed only while the hook is AWAITING_ACTION":
+// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/continue-service-deployment.html
+#[test]
+fn a_continue_without_an_awaiting_pause_hook_is_not_kept() {
+    let p = DeploymentPolicy {
+        hooks: vec![hook(
+            HookTarget::Invoke,
+            &["POST_SCALE_UP"],
+            60,
+            HookTimeoutAction::Rollback,
+        )],
+        ..policy(blue_green(0))
+    };
+    let (state, now) = until_hooks(&p, HookStage::PostScaleUp);
+    let mut observation = all_stages_observation();
+    observation.continue_request = Some(HookTimeoutAction::Rollback);
+    assert_eq!(advance(&p, &state, &observation, now).state, state);
 }
 
 #[test]
