@@ -8,6 +8,7 @@ pub mod bounds;
 pub mod circuit_breaker;
 pub mod health;
 pub mod step;
+pub mod strategy;
 
 #[cfg(test)]
 mod properties;
