@@ -430,7 +430,16 @@ fn unconverged(pods: &BTreeMap<String, Arc<Pod>>, services: &BTreeMap<String, Ar
             let healthy: Vec<String> = tasks.iter().filter(|p| is_healthy(p) && !told_to_stop(p)).map(|p| p.name_any()).collect();
             let running = svc.status.as_ref().and_then(|s| s.running_count).unwrap_or(-1);
             if healthy.len() != desired || tasks.len() != desired || running != desired as i32 {
-                waiting.push(format!("{name}: desired {desired}, {} healthy, {} live, status.runningCount {running}", healthy.len(), tasks.len()));
+                // How each task that is not healthy stands, so a failure says where it got stuck.
+                let stuck: Vec<String> = tasks.iter().filter(|p| !healthy.contains(&p.name_any())).map(|p| {
+                    let status = p.status.as_ref();
+                    let conditions: Vec<String> = status.and_then(|s| s.conditions.as_ref()).into_iter().flatten()
+                        .map(|c| format!("{}={}{}", c.type_, c.status, c.reason.as_ref().map(|r| format!("({r})")).unwrap_or_default())).collect();
+                    format!("{} phase {:?} node {:?} [{}]", p.name_any(), status.and_then(|s| s.phase.clone()).unwrap_or_default(),
+                        p.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default(), conditions.join(" "))
+                }).collect();
+                waiting.push(format!("{name}: desired {desired}, {} healthy, {} live, status.runningCount {running}; not healthy: {}",
+                    healthy.len(), tasks.len(), stuck.join(", ")));
                 continue;
             }
             let stray = slices.values()
