@@ -57,8 +57,8 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
 /// default 40, counted from the start of `cargo plane test` (builds included);
 /// a test binary still running then is killed and marked FAILED. One after
 /// another the test binaries took about 18 minutes warm on 2 cores; 4 at a
-/// time, 8 of them that took 860 s one after another took 275 s (the whole
-/// suite not timed so yet). Each kubectl call and each wait has a bound of its
+/// time the 39 binaries take about 10 minutes (2,209 s of them one after
+/// another; 18 minutes with cold builds). Each kubectl call and each wait has a bound of its
 /// own; this one catches whatever has none, and stays far above a warm run so
 /// that a loaded machine (other builds sharing the cores) stays under it.
 fn suite_limit() -> Result<Duration> {
