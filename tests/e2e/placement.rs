@@ -4,14 +4,13 @@
 //! The expected counts follow the ECS developer guide's strategies
 //! (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-placement-strategies.html).
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use berth_tests::fixture::{TestNamespace, client, operator, plane, unique_suffix, wait_for};
 use berth_tests::invariants::Recorder;
 use berth_tests::objects::{apply, manifest, wait_for_event};
 use berth_tests::pools::{TEST_POOL_LABEL, add_test_pool_node};
-use berth_tests::tasks::{is_live, node_of, running, tasks_of};
+use berth_tests::tasks::{is_live, running, running_by_node, tasks_of};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use kube::runtime::watcher;
@@ -49,14 +48,6 @@ fn service(ns: &str, name: &str, pool: &str, count: u32, strategies: serde_json:
     apply(ns, &manifest("TaskDefinition", name, json!({"containerDefinitions": [{"name": "app", "image": "app:1", "memory": 512}]})));
     apply(ns, &manifest("Service", name, json!({"taskDefinition": name, "desiredCount": count, "placementStrategy": strategies,
         "placementConstraints": [{"type": "memberOf", "expression": format!("attribute:{TEST_POOL_LABEL} == {pool}")}]})));
-}
-
-fn running_by_node(pods: &[Arc<Pod>]) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for p in running(pods) {
-        *counts.entry(node_of(p).unwrap_or_default().to_string()).or_default() += 1;
-    }
-    counts
 }
 
 #[tokio::test]
@@ -130,10 +121,7 @@ async fn member_of_on_instance_ids_and_running_task_counts_is_evaluated_by_berth
     apply(&ns.name, &manifest("Service", "sparse", json!({"taskDefinition": "app", "desiredCount": 3,
         "placementConstraints": [{"type": "memberOf", "expression": format!("{in_pool} and runningTasksCount < 2")}]})));
     let seen = wait_for(pods, watcher::Config::default(), TIMEOUT, "6 tasks, at most 2 per node", |ps| running(ps).len() == 6).await;
-    let mut per_node = BTreeMap::<String, usize>::new();
-    for p in running(&seen) {
-        *per_node.entry(node_of(p).unwrap_or_default().to_string()).or_default() += 1;
-    }
+    let per_node = running_by_node(&seen);
     assert!(per_node.values().all(|c| *c <= 2), "{per_node:?}");
 }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use berth_tests::fixture::{Operator, TestNamespace, client, plane, unique_suffix, wait_for, wait_for_service_status, wait_until};
 use berth_tests::invariants::Recorder;
 use berth_tests::objects::{apply, events, manifest, service_field, wait_for_event};
-use berth_tests::pools::add_test_pool_node;
-use berth_tests::tasks::{node_of, revision_of, running, tasks_of};
+use berth_tests::pools::{TEST_POOL_LABEL, add_test_pool_node};
+use berth_tests::tasks::{node_of, revision_of, running, running_by_node, tasks_of};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams};
 use kube::runtime::watcher;
@@ -38,18 +38,9 @@ fn add_pool_node_in(pool: &str, name: &str, zone: &str) {
 fn pool_service(ns: &str, name: &str, pool: &str, extra: serde_json::Value) {
     apply(ns, &manifest("TaskDefinition", name, json!({"memory": "256", "containerDefinitions": [{"name": "app", "image": "app:1"}]})));
     let mut spec = json!({"taskDefinition": name,
-        "placementConstraints": [{"type": "memberOf", "expression": format!("attribute:berth.dev/test-pool == {pool}")}]});
+        "placementConstraints": [{"type": "memberOf", "expression": format!("attribute:{TEST_POOL_LABEL} == {pool}")}]});
     spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     apply(ns, &manifest("Service", name, spec));
-}
-
-/// Running tasks per node.
-fn running_by_node(pods: &[Arc<Pod>]) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for p in running(pods) {
-        *counts.entry(node_of(p).unwrap_or_default().to_string()).or_default() += 1;
-    }
-    counts
 }
 
 #[tokio::test]

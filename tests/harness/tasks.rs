@@ -80,6 +80,15 @@ pub fn running(pods: &[Arc<Pod>]) -> Vec<&Arc<Pod>> {
     pods.iter().filter(|p| is_running(p)).collect()
 }
 
+/// Running tasks among `pods`, counted by the node each runs on.
+pub fn running_by_node(pods: &[Arc<Pod>]) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for p in running(pods) {
+        *counts.entry(node_of(p).unwrap_or_default().to_string()).or_default() += 1;
+    }
+    counts
+}
+
 /// The pods not being deleted, whatever their phase: every task that still
 /// exists, for counting the most that ever existed at once.
 pub fn undeleted(pods: &[Arc<Pod>]) -> Vec<&Arc<Pod>> {
