@@ -9,6 +9,7 @@ pub mod cql;
 pub mod dnf;
 pub mod member_of;
 pub mod node_labels;
+#[cfg(test)]
 pub mod node_match;
 pub mod place;
 pub mod resources;

@@ -1,6 +1,6 @@
 //! Whether a node satisfies a required node affinity, evaluated as
-//! kube-scheduler does; Berth needs it to know which nodes a DAEMON service
-//! covers.
+//! kube-scheduler does: the oracle the tests hold translated `memberOf`
+//! expressions to (Berth itself evaluates them with `member_of`).
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{NodeSelector, NodeSelectorRequirement};

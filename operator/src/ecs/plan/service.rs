@@ -219,7 +219,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     }
 
     let views: Vec<TaskView> = active.iter().zip(&healths).map(|(t, h)| view(t, *h)).collect();
-    let rebalancing = zone_rebalancing(input, previous_primary, &active, &views, desired);
+    let rebalancing = rebalance_step(input, previous_primary, &active, &views, desired);
     if let Some(rebalance) = &rebalancing {
         plan.rebalancing = Some(rebalancing_status(input, rebalance, &mut plan.rebalance_events));
     }
@@ -351,7 +351,7 @@ fn tasks_by_node(views: &[TaskView]) -> BTreeMap<String, usize> {
 /// no capacity provider strategy (which splits tasks by provider, not zone):
 /// the attribute balanced, the step, and the tasks per value. A rebalancing
 /// under way goes on over its attribute; otherwise zones come first.
-fn zone_rebalancing(input: &ServiceInput, previous_primary: Option<&ServiceDeployment>, active: &[&Task], views: &[TaskView], desired: usize)
+fn rebalance_step(input: &ServiceInput, previous_primary: Option<&ServiceDeployment>, active: &[&Task], views: &[TaskView], desired: usize)
     -> Option<Rebalance> {
     let status = input.service.status.as_ref().and_then(|s| s.availability_zone_rebalancing.clone()).unwrap_or_default();
     let steady = previous_primary.is_some_and(|d| d.rollout_state == RolloutState::Completed) && input.primary.launches
