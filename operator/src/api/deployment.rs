@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use kube::KubeSchema;
 
 /// How a rolling deployment replaces tasks, and when it fails.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[x_kube(validation = Rule::new("!has(self.minimumHealthyPercent) || !has(self.maximumPercent) || self.minimumHealthyPercent <= self.maximumPercent")
     .message("deploymentConfiguration: minimumHealthyPercent must not exceed maximumPercent"))]
 #[serde(rename_all = "camelCase")]
@@ -27,20 +27,25 @@ pub struct DeploymentConfiguration {
     /// CloudWatch alarms that fail the deployment (accepted, not acted on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alarms: Option<DeploymentAlarms>,
-    /// ROLLING (ECS default), BLUE_GREEN, LINEAR or CANARY. Berth performs ROLLING deployments.
+    /// ROLLING (ECS default): tasks replaced in batches within minimumHealthyPercent and
+    /// maximumPercent. BLUE_GREEN: the new revision scales to desiredCount beside the old, takes
+    /// test traffic (the `<service>-test` Kubernetes Services), then all production traffic in one
+    /// switch; the old revision stays through `bakeTimeInMinutes` for an instant rollback.
+    /// LINEAR and CANARY shift production in steps (`linearConfiguration`, `canaryConfiguration`)
+    /// by the share of ready endpoints of each revision behind the production Services.
     #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub strategy: Option<DeploymentStrategy>,
     /// Minutes both revisions run side by side before a blue/green deployment completes, 0-1440.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 1440))]
     pub bake_time_in_minutes: Option<i32>,
-    /// Lambda hooks run at deployment stages (blue/green; accepted, not acted on).
+    /// Hooks run at lifecycle stages of BLUE_GREEN, LINEAR and CANARY deployments.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lifecycle_hooks: Option<Vec<DeploymentLifecycleHook>>,
-    /// Linear traffic shifting settings (accepted, not acted on).
+    /// LINEAR: stepPercent of production per step (default 10), stepBakeTimeInMinutes between steps (default 6).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub linear_configuration: Option<LinearConfiguration>,
-    /// Canary traffic shifting settings (accepted, not acted on).
+    /// CANARY: canaryPercent of production (default 5) for canaryBakeTimeInMinutes (default 10), then the rest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canary_configuration: Option<CanaryConfiguration>,
 }
@@ -106,11 +111,41 @@ pub enum DeploymentStrategy {
     Canary,
 }
 
-/// A deployment lifecycle hook.
+/// What a lifecycle hook is.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HookTargetType {
+    /// An invoked target (ECS: a Lambda function; Berth: an HTTP(S) URL).
+    AwsLambda,
+    /// Waits until the deployment is continued (or the timeout).
+    Pause,
+}
+
+/// How long a hook may take, and what then.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HookTimeoutConfiguration {
+    /// 1-20160 minutes (ECS default 1440).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 20160))]
+    pub timeout_in_minutes: Option<i32>,
+    /// ROLLBACK (ECS default) or CONTINUE.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<super::HookTimeoutAction>,
+}
+
+/// A deployment lifecycle hook (BLUE_GREEN, LINEAR, CANARY). Berth calls an `http://` or
+/// `https://` hookTargetArn with a JSON POST in ECS's Lambda payload and reads ECS's reply
+/// (`hookStatus` SUCCEEDED, FAILED or IN_PROGRESS); a Lambda ARN cannot be called here and is
+/// listed in `status.unsupportedFields`. A PAUSE hook waits for the annotation
+/// `berth.dev/continue-deployment: <hookId>[=ROLLBACK]` (or `kubectl ecs continue-service-deployment`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentLifecycleHook {
-    /// Lambda function ARN to invoke.
+    /// AWS_LAMBDA (ECS default: an invoked target) or PAUSE.
+    #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
+    pub target_type: Option<HookTargetType>,
+    /// What to invoke: an `http(s)://` URL (a Lambda ARN is accepted but cannot be called).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hook_target_arn: Option<String>,
     /// Role ECS assumes to invoke the hook.
@@ -123,6 +158,9 @@ pub struct DeploymentLifecycleHook {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::common::any_json")]
     pub hook_details: Option<serde_json::Value>,
+    /// How long the hook may take before its timeout action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_configuration: Option<HookTimeoutConfiguration>,
 }
 
 /// Linear traffic shifting.
@@ -160,11 +198,12 @@ pub enum DeploymentControllerType {
 
 /// Who runs deployments of the service.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
-#[x_kube(validation = Rule::new("self.type == 'ECS'")
-    .message("deploymentController.type: only ECS (rolling updates) is supported by Berth; CODE_DEPLOY and EXTERNAL are out of scope"))]
+#[x_kube(validation = Rule::new("self.type != 'EXTERNAL'")
+    .message("deploymentController.type: EXTERNAL is not supported by Berth (it runs the deployments); use ECS, or CODE_DEPLOY which runs as BLUE_GREEN"))]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentController {
-    /// ECS (rolling, the ECS default). CODE_DEPLOY and EXTERNAL are rejected: Berth does not support them.
+    /// ECS (the default: `deploymentConfiguration.strategy` decides). CODE_DEPLOY runs as a
+    /// BLUE_GREEN deployment (CodeDeploy's AppSpec is not read). EXTERNAL is rejected.
     #[serde(rename = "type")]
     pub type_: DeploymentControllerType,
 }

@@ -91,7 +91,7 @@ pub struct ServiceSpec {
     /// Rolling deployment bounds and the circuit breaker.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment_configuration: Option<DeploymentConfiguration>,
-    /// Deployment controller; only ECS (the default) is supported.
+    /// Deployment controller: ECS (the default) or CODE_DEPLOY (run as BLUE_GREEN).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment_controller: Option<DeploymentController>,
     /// Launch type or capacity providers, placement, networking and tags.
@@ -351,6 +351,10 @@ pub struct ServiceStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["id".into()]))]
     pub deployments: Option<Vec<ServiceDeployment>>,
+    /// The service's BLUE_GREEN, LINEAR and CANARY deployments, newest first (at most 10):
+    /// source and target revisions, lifecycle stage, traffic weights, hooks and rollback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_deployments: Option<Vec<super::ServiceDeploymentRecord>>,
     /// Recently stopped tasks, newest first, bounded in length.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_tasks: Option<Vec<TaskSummary>>,
@@ -422,6 +426,10 @@ pub struct TrafficRoute {
     /// The ECS target: target group ARN, load balancer name or registry ARN.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// A test Service (BLUE_GREEN, LINEAR, CANARY): it selects the revision being deployed
+    /// from TEST_TRAFFIC_SHIFT on, as ECS's test listener rule does, and production's otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 /// The spec field a traffic route comes from.

@@ -8,7 +8,7 @@
 
 pub mod advise;
 pub mod args;
-pub mod arn;
+pub use crate::ecs::arn;
 pub mod cluster;
 pub mod import;
 pub mod output;

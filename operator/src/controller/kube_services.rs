@@ -20,7 +20,7 @@ use super::{Context, MANAGER, pods};
 use crate::api::{Service, TaskDefinitionSpec, TrafficRoute};
 use crate::ecs::plan::conditions::Want;
 use crate::ecs::plan::service::{self as planner, TaskStop};
-use crate::ecs::traffic::{self, APPLIED_HASH, Plan, Problem};
+use crate::ecs::traffic::{self, APPLIED_HASH, Plan, Problem, Selection};
 
 /// The condition type that says whether every traffic route has its Service.
 const CONDITION: &str = "TrafficRouted";
@@ -36,48 +36,55 @@ pub struct Traffic {
     drained: Vec<String>,
 }
 
-/// Applies the Services `service` should have for the task definition `td` its new tasks
-/// run, and deletes the Services it owns that are no longer wanted.
-pub async fn sync(service: &Service, ctx: &Context, td: &TaskDefinitionSpec) -> Result<Traffic> {
-    let (ns, name) = (service.namespace().unwrap_or_default(), service.name_any());
-    let plan = traffic::plan(&name, &service.spec, service.annotations(), td);
-    let api: Api<CoreService> = Api::namespaced(ctx.client.clone(), &ns);
-    let uid = service.uid();
-    let ours = |s: &CoreService| s.owner_references().iter().any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref());
-    let headless = |s: &CoreService| s.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()) == Some("None");
-    let mut routes = vec![];
-    let mut problems = plan.problems.clone();
-    for route in &plan.routes {
-        let wanted = traffic::kubernetes_service(service, route);
-        let existing = ctx.services.get(&ObjectRef::new(&route.status.name).within(&ns));
-        match existing {
-            Some(s) if !ours(&s) => {
-                problems.push(Problem { reason: "ServiceNameConflict", message: format!(
-                    "(service {name}) Kubernetes Service {} already exists and belongs to someone else; it is left alone", route.status.name) });
-                continue;
-            }
-            Some(s) if s.annotations().get(APPLIED_HASH) == wanted.annotations().get(APPLIED_HASH) => {}
-            Some(s) => {
-                // The cluster IP of a Service cannot change: a headless Service is recreated.
-                if headless(&s) != headless(&wanted) {
-                    delete(&api, &route.status.name).await?;
+/// The Services `service` should have for the task definition `td` its new tasks run;
+/// nothing is applied until [`Traffic::apply`].
+pub fn plan(service: &Service, td: &TaskDefinitionSpec) -> Traffic {
+    let plan = traffic::plan(&service.name_any(), &service.spec, service.annotations(), td);
+    let problems = plan.problems.clone();
+    Traffic { serves: traffic::routes_traffic(&service.spec), plan, routes: vec![], problems, drained: vec![] }
+}
+
+impl Traffic {
+    /// Applies the planned Services, selecting the tasks `selection` names, and deletes the
+    /// Services it owns that are no longer wanted.
+    pub async fn apply(&mut self, service: &Service, ctx: &Context, selection: &Selection) -> Result<()> {
+        let (ns, name) = (service.namespace().unwrap_or_default(), service.name_any());
+        let api: Api<CoreService> = Api::namespaced(ctx.client.clone(), &ns);
+        let uid = service.uid();
+        let ours = |s: &CoreService| s.owner_references().iter().any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref());
+        let headless = |s: &CoreService| s.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()) == Some("None");
+        for route in &self.plan.routes {
+            let wanted = traffic::kubernetes_service(service, route, selection);
+            let existing = ctx.services.get(&ObjectRef::new(&route.status.name).within(&ns));
+            match existing {
+                Some(s) if !ours(&s) => {
+                    self.problems.push(Problem { reason: "ServiceNameConflict", message: format!(
+                        "(service {name}) Kubernetes Service {} already exists and belongs to someone else; it is left alone", route.status.name) });
+                    continue;
                 }
-                api.patch(&route.status.name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&wanted)).await?;
+                Some(s) if s.annotations().get(APPLIED_HASH) == wanted.annotations().get(APPLIED_HASH) => {}
+                Some(s) => {
+                    // The cluster IP of a Service cannot change: a headless Service is recreated.
+                    if headless(&s) != headless(&wanted) {
+                        delete(&api, &route.status.name).await?;
+                    }
+                    api.patch(&route.status.name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&wanted)).await?;
+                }
+                None => {
+                    api.patch(&route.status.name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&wanted)).await?;
+                }
             }
-            None => {
-                api.patch(&route.status.name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&wanted)).await?;
-            }
+            self.routes.push(route.status.clone());
         }
-        routes.push(route.status.clone());
+        let stale: Vec<String> = ctx.services.state().iter()
+            .filter(|s| s.namespace().as_deref() == Some(ns.as_str()) && ours(s) && !self.routes.iter().any(|r| r.name == s.name_any()))
+            .map(|s| s.name_any())
+            .collect();
+        for stale in stale {
+            delete(&api, &stale).await?;
+        }
+        Ok(())
     }
-    let stale: Vec<String> = ctx.services.state().iter()
-        .filter(|s| s.namespace().as_deref() == Some(ns.as_str()) && ours(s) && !routes.iter().any(|r| r.name == s.name_any()))
-        .map(|s| s.name_any())
-        .collect();
-    for stale in stale {
-        delete(&api, &stale).await?;
-    }
-    Ok(Traffic { serves: traffic::routes_traffic(&service.spec), plan, routes, problems, drained: vec![] })
 }
 
 async fn delete(api: &Api<CoreService>, name: &str) -> Result<()> {

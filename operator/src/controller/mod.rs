@@ -6,6 +6,7 @@
 mod capacity_providers;
 mod error;
 mod errors;
+mod hooks;
 mod kube_services;
 mod observe;
 mod pods;

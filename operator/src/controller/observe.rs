@@ -67,9 +67,10 @@ pub fn observe(ctx: &Context, ns: &str, key: &str, value: &str, owner: &str) -> 
     Observed { tasks, creations_in_flight: in_flight.creates.len() }
 }
 
-/// The pods that the cached EndpointSlices of `ns` list.
+/// The pods that the cached EndpointSlices of `ns` list, but for test Services' (they select
+/// a deployment's tasks whether or not they take production traffic).
 fn endpoints_of(ctx: &Context, ns: &str) -> BTreeSet<String> {
-    ctx.endpoint_slices.state().iter().filter(|s| s.namespace().as_deref() == Some(ns))
+    ctx.endpoint_slices.state().iter().filter(|s| s.namespace().as_deref() == Some(ns) && !s.labels().contains_key(labels::TEST_TRAFFIC))
         .flat_map(|slice| slice.endpoints.iter().filter_map(|e| e.target_ref.as_ref()).filter(|r| r.kind.as_deref() == Some("Pod")).filter_map(|r| r.name.clone()).collect::<Vec<_>>())
         .collect()
 }

@@ -12,12 +12,13 @@ use kube::{Resource, ResourceExt};
 
 use super::error::{Error, Result};
 use super::observe::{self, Observed};
-use super::{Context, kube_services, pods, revisions, scheduling, unplaced};
+use super::{Context, hooks, kube_services, pods, revisions, scheduling, unplaced};
 use crate::api::{CapacityProviderSpec, EnabledState, SchedulingStrategy, Service, ServiceStatus};
 use crate::ecs::capacity::launch::{self, Launch};
 use crate::ecs::placement::place::default_spread;
 use crate::ecs::placement::{Placement, PlacementConstraintItem, Resources, Strategy};
 use crate::ecs::plan::deployment::{self, Deployment, Primary};
+use crate::ecs::plan::lifecycle;
 use crate::ecs::plan::service::{self as planner, Scheduling, ServiceInput};
 use crate::ecs::plan::{Launched, Problem};
 use crate::ecs::render::names::label_value;
@@ -101,8 +102,16 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         problem = problem.take().or(Some(Problem::new("PlacementInvalid", format!("(service {name}) rebalanceAcross: {e}"))));
         vec![]
     });
+    // A BLUE_GREEN, LINEAR or CANARY policy ECS would refuse starts nothing.
+    let lifecycle_policy = if lifecycle::shifts_traffic(&service.spec) && !daemon {
+        lifecycle::policy(&service.spec, ctx.config.limits.deployment_minute).map_err(|p| {
+            problem = problem.take().or(Some(Problem::new(&p.reason, format!("(service {name}) {}", p.message))));
+        }).ok()
+    } else {
+        None
+    };
     let daemon_nodes: BTreeSet<String> = if daemon { placement.admitting().unwrap_or_default().into_iter().map(|n| n.name.clone()).collect() } else { BTreeSet::new() };
-    let mut traffic = kube_services::sync(&service, &ctx, &primary.resolved.spec).await?;
+    let mut traffic = kube_services::plan(&service, &primary.resolved.spec);
 
     // Plan.
     let strategy = launch.as_ref().map(|l| &l.strategy);
@@ -118,19 +127,27 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         traffic: &traffic_facts,
         placement: &placement,
         old_revisions: &old_revisions,
+        lifecycle: lifecycle_policy.as_ref(),
         problem,
         unsupported: &unsupported,
         limits: &ctx.config.limits,
         now,
     };
-    let plan = planner::plan(&input);
+    let mut plan = planner::plan(&input);
 
     // Act: stops (draining those that take traffic), records, deletes of what is done, starts.
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let api = &pods_api;
     traffic.stop(&ctx, api, &owner, &plan.stops, now).await?;
     pods::concurrently(plan.records.clone(), |(pod, stop)| async move { pods::record(api, &pod, &stop).await }).await?;
-    pods::concurrently(plan.enlist.clone(), |pod| async move { pods::label_serving(api, &pod).await }).await?;
+    // Production never loses its last endpoint: tasks join, the Services' selectors change, then tasks leave.
+    pods::concurrently(plan.enlist.clone(), |pod| async move { pods::label_serving(api, &pod, true).await }).await?;
+    traffic.apply(&service, &ctx, &plan.selection).await?;
+    pods::concurrently(plan.delist.clone(), |pod| async move { pods::label_serving(api, &pod, false).await }).await?;
+    if let Some(lifecycle) = plan.lifecycle.as_mut() {
+        let answers = hooks::call(&lifecycle.calls, now).await;
+        lifecycle.record = lifecycle::with_answers(lifecycle.record.clone(), answers);
+    }
     let owner_ref = &owner;
     let ctx_ref = &ctx;
     pods::concurrently(plan.forget.clone(), |pod| async move {
@@ -138,9 +155,11 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         ctx_ref.expectations.lock().unwrap().deleted(owner_ref, &pod, Instant::now());
         Ok(())
     }).await?;
-    let launched = start(&service, &ctx, &primary, &older, &constraints, &placement.strategies, launch.as_ref(), &plan.starts, api, &owner).await;
+    let launched = start(&service, &ctx, &primary, &older, &constraints, &placement.strategies, launch.as_ref(), &plan, api, &owner).await;
 
-    // Status and events, as the planner computed them.
+    // Status and events, as the planner computed them, with the routes as applied.
+    let traffic_facts = traffic.facts();
+    let input = ServiceInput { traffic: &traffic_facts, ..input };
     let outcome = plan.outcome(&input, &launched);
     // What the pass decided, so a run's log tells its story (the status holds only the last pass).
     let deployments: Vec<String> = outcome.status.deployments.iter().flatten()
@@ -171,10 +190,11 @@ async fn start(
     constraints: &[PlacementConstraintItem],
     strategies: &[Strategy],
     launch: Option<&Launch>,
-    starts: &[planner::TaskStart],
+    plan: &planner::ServicePlan,
     api: &Api<Pod>,
     owner: &str,
 ) -> Launched {
+    let starts = &plan.starts;
     if starts.is_empty() {
         return Launched::default();
     }
@@ -182,7 +202,13 @@ async fn start(
     let new_pods: Result<Vec<Pod>> = starts.iter().map(|s| {
         // The planner replaces tasks only of older deployments it was told resolve.
         let deployment = s.deployment.as_ref().and_then(|id| older.get(id)).unwrap_or(primary);
-        service_task(service, ctx, deployment, constraints, strategies, s.node.as_deref(), s.node.is_some(), provider(&s.provider))
+        let task = service_task(service, ctx, deployment, constraints, strategies, s.node.as_deref(), s.node.is_some(), provider(&s.provider));
+        task.map(|mut pod| {
+            if plan.hold_traffic {
+                pod.labels_mut().remove(labels::TRAFFIC);
+            }
+            pod
+        })
     }).collect();
     let new_pods = match new_pods {
         Ok(pods) => pods,

@@ -21,20 +21,29 @@ pub fn service_unsupported_fields(spec: &ServiceSpec, name: &str, namespace: &st
         add("cluster", format!("{cluster} differs from the namespace; the service runs in {namespace}"));
     }
     if let Some(deployment) = &spec.deployment_configuration {
-        if let Some(strategy) = deployment.strategy.filter(|s| *s != DeploymentStrategy::Rolling) {
-            add("deploymentConfiguration.strategy", format!("{} is not supported; Berth rolls out with ROLLING", crate::api::wire_name(&strategy)));
+        let strategy = crate::ecs::plan::lifecycle::strategy_of(spec);
+        let daemon = spec.scheduling_strategy == Some(crate::api::SchedulingStrategy::Daemon);
+        if strategy != DeploymentStrategy::Rolling && daemon {
+            add("deploymentConfiguration.strategy", format!("{} does not apply to a DAEMON service; it rolls out with ROLLING", crate::api::wire_name(&strategy)));
         }
-        if deployment.bake_time_in_minutes.is_some() {
-            add("deploymentConfiguration.bakeTimeInMinutes", "blue/green bake time is not used by ROLLING deployments".into());
+        let family = strategy != DeploymentStrategy::Rolling && !daemon;
+        if deployment.bake_time_in_minutes.is_some() && !family {
+            add("deploymentConfiguration.bakeTimeInMinutes", "used only by BLUE_GREEN, LINEAR and CANARY deployments".into());
         }
-        if deployment.linear_configuration.is_some() {
-            add("deploymentConfiguration.linearConfiguration", "traffic is not shifted in steps; Berth rolls out with ROLLING".into());
+        if deployment.linear_configuration.is_some() && (strategy != DeploymentStrategy::Linear || daemon) {
+            add("deploymentConfiguration.linearConfiguration", "used only by the LINEAR strategy".into());
         }
-        if deployment.canary_configuration.is_some() {
-            add("deploymentConfiguration.canaryConfiguration", "traffic is not shifted to a canary; Berth rolls out with ROLLING".into());
+        if deployment.canary_configuration.is_some() && (strategy != DeploymentStrategy::Canary || daemon) {
+            add("deploymentConfiguration.canaryConfiguration", "used only by the CANARY strategy".into());
         }
-        if deployment.lifecycle_hooks.as_ref().is_some_and(|hooks| !hooks.is_empty()) {
-            add("deploymentConfiguration.lifecycleHooks", "Lambda hooks are not invoked".into());
+        for (index, hook) in deployment.lifecycle_hooks.iter().flatten().enumerate() {
+            let pause = hook.target_type == Some(crate::api::HookTargetType::Pause);
+            if !family {
+                add(&format!("deploymentConfiguration.lifecycleHooks[{index}]"), "hooks run only in BLUE_GREEN, LINEAR and CANARY deployments".into());
+            } else if !pause && !crate::ecs::plan::lifecycle::callable(hook.hook_target_arn.as_deref()) {
+                add(&format!("deploymentConfiguration.lifecycleHooks[{index}].hookTargetArn"),
+                    "a Lambda function cannot be invoked from Kubernetes; give an http:// or https:// URL (the hook is skipped)".into());
+            }
         }
         if deployment.alarms.as_ref().is_some_and(|alarms| alarms.enable) {
             add("deploymentConfiguration.alarms", "CloudWatch alarms are not watched; only the circuit breaker fails a deployment".into());
@@ -42,7 +51,7 @@ pub fn service_unsupported_fields(spec: &ServiceSpec, name: &str, namespace: &st
     }
     for (index, balancer) in spec.load_balancers.iter().flatten().enumerate() {
         if balancer.advanced_configuration.is_some() {
-            add(&format!("loadBalancers[{index}].advancedConfiguration"), "blue/green listener rules are not changed; the Kubernetes Service routes to every task".into());
+            add(&format!("loadBalancers[{index}].advancedConfiguration"), "listener rules and the alternate target group are not read; a BLUE_GREEN, LINEAR or CANARY service's test traffic goes to its <name>-test Kubernetes Service".into());
         }
     }
     if spec.propagate_tags.is_some_and(|p| p != PropagateTags::None) {
@@ -243,11 +252,13 @@ mod tests {
         let cases = [
             (json!({"serviceName": "Web"}), "serviceName"),
             (json!({"cluster": "prod"}), "cluster"),
-            (json!({"deploymentConfiguration": {"strategy": "BLUE_GREEN"}}), "deploymentConfiguration.strategy"),
+            (json!({"schedulingStrategy": "DAEMON", "deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5}}), "deploymentConfiguration.strategy"),
             (json!({"deploymentConfiguration": {"bakeTimeInMinutes": 5}}), "deploymentConfiguration.bakeTimeInMinutes"),
-            (json!({"deploymentConfiguration": {"linearConfiguration": {"stepPercent": 10.0}}}), "deploymentConfiguration.linearConfiguration"),
+            (json!({"deploymentConfiguration": {"strategy": "CANARY", "linearConfiguration": {"stepPercent": 10.0}}}), "deploymentConfiguration.linearConfiguration"),
             (json!({"deploymentConfiguration": {"canaryConfiguration": {"canaryPercent": 5.0}}}), "deploymentConfiguration.canaryConfiguration"),
-            (json!({"deploymentConfiguration": {"lifecycleHooks": [{"hookTargetArn": "arn"}]}}), "deploymentConfiguration.lifecycleHooks"),
+            (json!({"deploymentConfiguration": {"lifecycleHooks": [{"hookTargetArn": "https://hooks.example/pre"}]}}), "deploymentConfiguration.lifecycleHooks[0]"),
+            (json!({"deploymentConfiguration": {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 5,
+                    "lifecycleHooks": [{"hookTargetArn": "arn:aws:lambda:us-east-1:123456789012:function:check"}]}}), "deploymentConfiguration.lifecycleHooks[0].hookTargetArn"),
             (json!({"deploymentConfiguration": {"alarms": {"alarmNames": ["high-cpu"], "enable": true, "rollback": true}}}), "deploymentConfiguration.alarms"),
             (json!({"loadBalancers": [{"targetGroupArn": "tg", "advancedConfiguration": {"roleArn": "r"}}]}), "loadBalancers[0].advancedConfiguration"),
             (json!({"placementStrategy": [{"type": "binpack", "field": "memory"}],

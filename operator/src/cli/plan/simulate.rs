@@ -97,6 +97,7 @@ pub fn simulate(start: Start) -> Rollout {
             traffic: &traffic,
             placement: &placement,
             old_revisions: &old_revisions,
+            lifecycle: None,
             problem: None,
             unsupported: &[],
             limits: &limits,

@@ -76,7 +76,9 @@ pub fn primary(spec: &ServiceSpec, resolved: Resolved, previous: &[ServiceDeploy
     if !failed {
         return Primary { deployment: wanted, resolved, launches: true, failed: None };
     }
-    let rollback = breaker_config(spec).is_some_and(|b| b.rollback);
+    // A BLUE_GREEN, LINEAR or CANARY deployment fails by rolling back: production is already
+    // back on the last completed deployment, which stays PRIMARY.
+    let rollback = breaker_config(spec).is_some_and(|b| b.rollback) || super::lifecycle::shifts_traffic(spec);
     let target = previous.iter().find(|d| d.id != wanted.id && d.rollout_state == RolloutState::Completed);
     let target = target.filter(|_| rollback).and_then(|t| Some((Deployment::from_id(&t.id), revisions.iter().find(|r| r.reference() == t.task_definition)?.clone())));
     match target {

@@ -8,6 +8,7 @@
 //! with a problem stops nothing and starts nothing.
 pub mod conditions;
 pub mod deployment;
+pub mod lifecycle;
 pub mod service;
 pub mod task_run;
 pub mod throttle;
@@ -69,6 +70,8 @@ pub struct Limits {
     /// Tasks one pass creates at most (kube-controller-manager's ReplicaSet
     /// controller creates at most 500 pods per sync); the pass requeues for more.
     pub max_starts_per_pass: usize,
+    /// Seconds in a minute of a bake time or hook timeout: 60, fewer only under a test knob.
+    pub deployment_minute: u64,
 }
 
 impl Default for Limits {
@@ -79,6 +82,7 @@ impl Default for Limits {
             stopped_task_retention: 10,
             stopped_task_ttl: Duration::from_secs(3600),
             max_starts_per_pass: 500,
+            deployment_minute: 60,
         }
     }
 }

@@ -105,6 +105,7 @@ impl Cluster {
             traffic: &traffic,
             placement: &Placement { strategies: default_spread(), ..Default::default() },
             old_revisions: &Default::default(),
+            lifecycle: None,
             problem: None,
             unsupported: &[],
             limits: &limits,

@@ -9,6 +9,7 @@ use kube::ResourceExt;
 
 use super::conditions::{self, Want};
 use super::deployment::{self, FAILED_CONTAINER_HEALTH_CHECKS, FAILED_ELB_HEALTH_CHECKS, Primary};
+use super::lifecycle::{self, Lifecycle, LifecycleInput, LifecyclePolicy, ServingTask};
 use super::throttle::{self, Throttle};
 use super::{Event, Launched, Limits, Problem};
 use crate::api::{CircuitBreakerProgress, DeploymentStatus, RebalancingStatus, RolloutState, Service, ServiceDeployment, ServiceStatus, TaskStopCode, TaskSummary, TrafficRoute, wire_name};
@@ -20,6 +21,7 @@ use crate::ecs::scheduler::{TaskView, daemon, rebalance};
 use crate::ecs::task::labels;
 use crate::ecs::task::lifecycle::{LastStatus, Stop, StopCode};
 use crate::ecs::task::observed::Task;
+use crate::ecs::traffic::Selection;
 
 /// How the service's tasks are placed.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +60,8 @@ pub struct ServiceInput<'a> {
     /// Older deployments whose revision still resolves: their lost tasks can
     /// be replaced with their own revision.
     pub old_revisions: &'a BTreeSet<String>,
+    /// The checked policy of a BLUE_GREEN, LINEAR or CANARY service.
+    pub lifecycle: Option<&'a LifecyclePolicy>,
     /// The pass cannot render or place what it would start.
     pub problem: Option<Problem>,
     /// Fields accepted but not honoured.
@@ -93,6 +97,14 @@ pub struct ServicePlan {
     pub starts: Vec<TaskStart>,
     /// Tasks that take traffic but lack the label their Services select.
     pub enlist: Vec<String>,
+    /// Tasks to take out of production once the Services select as [`Self::selection`] says.
+    pub delist: Vec<String>,
+    /// The deployments the Services select.
+    pub selection: Selection,
+    /// New tasks start out of production: the lifecycle puts them in.
+    pub hold_traffic: bool,
+    /// The step of a BLUE_GREEN, LINEAR or CANARY deployment under way.
+    pub lifecycle: Option<Lifecycle>,
     /// Pods to delete: expired stop records, and drained tasks out of every endpoint.
     pub forget: Vec<String>,
     /// When to look again at the latest, if nothing wakes the service before.
@@ -144,6 +156,10 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         records,
         starts: vec![],
         enlist: vec![],
+        delist: vec![],
+        selection: Selection::default(),
+        hold_traffic: false,
+        lifecycle: None,
         forget: vec![],
         requeue: IDLE_REQUEUE,
         desired: 0,
@@ -219,6 +235,10 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     }
 
     let views: Vec<TaskView> = active.iter().zip(&healths).map(|(t, h)| view(t, *h)).collect();
+    plan.lifecycle = match (input.lifecycle, input.scheduling) {
+        (Some(policy), Scheduling::Replica { .. }) if primary.failed.is_none() => lifecycle_step(input, policy, &active, &healths, desired),
+        _ => None,
+    };
     let rebalancing = rebalance_step(input, previous_primary, &active, &views, desired);
     if let Some(rebalance) = &rebalancing {
         plan.rebalancing = Some(rebalancing_status(input, rebalance, &mut plan.rebalance_events));
@@ -240,7 +260,10 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
             rebalance_moves(input, rebalancing.as_ref().expect("checked"), &views, &protected)
         }
         Scheduling::Replica { strategy } => {
-            let replicas = plan_replicas(input, &previous, &active, &healths, &protected, &views, strategy, desired);
+            let replicas = match &plan.lifecycle {
+                Some(lifecycle) => plan_lifecycle(input, lifecycle, &active, &healths, &protected, &views, strategy),
+                None => plan_replicas(input, &previous, &active, &healths, &protected, &views, strategy, desired),
+            };
             plan.stuck = replicas.stuck;
             let count = if primary.launches { replicas.starts } else { 0 };
             let providers = new_task_providers(strategy, active.iter().filter(|t| of_primary(t)).copied(), count);
@@ -281,9 +304,34 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     }
     plan.starts = starts;
 
-    // Traffic: tasks to put behind the Services, drained tasks to delete.
-    if input.traffic.serves {
-        plan.enlist = active.iter().filter(|t| t.label(labels::TRAFFIC).is_none()).map(|t| t.name()).collect();
+    // Traffic: tasks to put behind the Services (or, under a lifecycle, to take out), drained tasks to delete.
+    let stopped: BTreeSet<&str> = plan.stops.iter().map(|s| s.pod.as_str()).collect();
+    let serving: Vec<&Task> = active.iter().filter(|t| !stopped.contains(t.name().as_str())).copied().collect();
+    if let Some(lifecycle) = &plan.lifecycle {
+        let blue_label = lifecycle.blue.as_ref().map_or(primary.deployment.label.as_str(), |b| b.label.as_str());
+        let (green, blue): (Vec<&Task>, Vec<&Task>) = serving.iter().partition(|t| of_primary(t));
+        let split = |tasks: Vec<&Task>| tasks.iter().map(|t| ServingTask { name: t.name(), serving: t.label(labels::TRAFFIC).is_some(), ready: t.state.ready }).collect::<Vec<_>>();
+        let split = lifecycle::serving(lifecycle.production_weight, desired as u32, &split(green), &split(blue), &primary.deployment.label, blue_label);
+        plan.selection = Selection {
+            production: split.production,
+            test: Some(if lifecycle.test_on_green { primary.deployment.label.clone() } else { blue_label.to_string() }),
+        };
+        plan.hold_traffic = true;
+        if input.traffic.serves {
+            (plan.enlist, plan.delist) = (split.enlist, split.delist);
+        }
+        let due = lifecycle.next_check.map(|at| Duration::from_secs((at - now).max(1) as u64));
+        let calling = (!lifecycle.calls.is_empty()).then_some(Duration::from_secs(1));
+        for wait in due.into_iter().chain(calling) {
+            plan.requeue = plan.requeue.min(wait);
+        }
+    } else {
+        if lifecycle::shifts_traffic(spec) {
+            plan.selection = Selection { production: Some(primary.deployment.label.clone()), test: Some(primary.deployment.label.clone()) };
+        }
+        if input.traffic.serves {
+            plan.enlist = serving.iter().filter(|t| t.label(labels::TRAFFIC).is_none()).map(|t| t.name()).collect();
+        }
     }
     let delay = input.traffic.deregistration_delay.as_secs() as i64;
     // A drained task is expected deleted from the moment it drains, so `deleting` says nothing here.
@@ -576,6 +624,91 @@ fn plan_replicas(input: &ServiceInput, previous: &[ServiceDeployment], active: &
     }
 }
 
+/// The step of the spec deployment's BLUE_GREEN, LINEAR or CANARY lifecycle, if one
+/// applies: green is PRIMARY, blue the older deployment with the most tasks.
+fn lifecycle_step(input: &ServiceInput, policy: &LifecyclePolicy, active: &[&Task], healths: &[TaskHealth], desired: usize) -> Option<Lifecycle> {
+    let primary = input.primary;
+    let counts = |of_green: bool| {
+        let tasks = active.iter().zip(healths).filter(|(t, _)| (t.label(labels::DEPLOYMENT) == Some(primary.deployment.label.as_str())) == of_green);
+        tasks.fold(DeploymentTasks::default(), |mut c, (t, h)| {
+            if t.state.last_status == LastStatus::Running { c.running += 1 } else { c.pending += 1 }
+            c.healthy += u32::from(*h == TaskHealth::Healthy);
+            c
+        })
+    };
+    let mut older: BTreeMap<&str, (usize, &Task)> = BTreeMap::new();
+    for task in active.iter().filter(|t| t.label(labels::DEPLOYMENT) != Some(primary.deployment.label.as_str())) {
+        older.entry(task.label(labels::DEPLOYMENT).unwrap_or_default()).or_insert((0, task)).0 += 1;
+    }
+    let blue = older.into_iter().max_by_key(|(label, (count, _))| (*count, std::cmp::Reverse(*label))).map(|(label, (_, task))| lifecycle::Blue {
+        id: deployment_id(task),
+        label: label.to_string(),
+        task_definition: task.annotation(labels::TASK_DEFINITION).unwrap_or_default().to_string(),
+    });
+    let service = input.service;
+    let history = service.status.as_ref().and_then(|s| s.service_deployments.as_deref()).unwrap_or_default();
+    let (namespace, name) = (service.metadata.namespace.clone().unwrap_or_default(), service.name_any());
+    let lifecycle_input = LifecycleInput {
+        spec: &service.spec,
+        namespace: &namespace,
+        name: &name,
+        annotations: service.annotations(),
+        history,
+        green_id: &primary.deployment.id,
+        green_task_definition: primary.resolved.reference(),
+        blue,
+        green_tasks: counts(true),
+        blue_tasks: counts(false),
+        desired: desired as u32,
+        now: input.now,
+    };
+    lifecycle::decide(&lifecycle_input, policy)
+}
+
+/// The starts and stops that bring green and blue to the lifecycle's counts: unhealthy
+/// tasks stop (and are replaced in their deployment), blue's lost tasks are replaced with
+/// blue's revision, surplus tasks stop as scale-in would choose them.
+fn plan_lifecycle(input: &ServiceInput, lifecycle: &Lifecycle, active: &[&Task], healths: &[TaskHealth], protected: &[Option<i64>], views: &[TaskView],
+    strategy: Option<&CapacityStrategy>) -> ReplicaPlan {
+    let primary_label = input.primary.deployment.label.as_str();
+    let unhealthy: Vec<usize> = (0..active.len()).filter(|i| healths[*i] == TaskHealth::Unhealthy).collect();
+    let (green, blue): (Vec<usize>, Vec<usize>) = (0..active.len()).filter(|i| !unhealthy.contains(i))
+        .partition(|i| active[*i].label(labels::DEPLOYMENT) == Some(primary_label));
+    let pick = |members: Vec<usize>, count: usize| -> Vec<String> {
+        let candidates: Vec<TaskView> = members.into_iter().filter(|i| protected[*i].is_none()).map(|i| views[i].clone()).collect();
+        let victims = match strategy {
+            Some(strategy) => crate::ecs::capacity::split::scale_in_victims(strategy, &candidates, count),
+            None => input.placement.scale_in_victims(&candidates, count),
+        };
+        victims.into_iter().map(|t| t.name.clone()).collect()
+    };
+    let green_now = green.len() + input.creations_in_flight;
+    let (green_target, blue_target) = (lifecycle.green_target as usize, lifecycle.blue_target as usize);
+    let mut victims = pick(green.clone(), green_now.saturating_sub(green_target));
+    victims.extend(pick(blue.clone(), blue.len().saturating_sub(blue_target)));
+    let mut old_targets = BTreeMap::new();
+    let mut old_starts = vec![];
+    if let Some(main) = &lifecycle.blue {
+        for task in blue.iter().map(|i| active[*i]) {
+            old_targets.entry(deployment_id(task)).or_insert(0);
+        }
+        old_targets.insert(main.id.clone(), blue_target);
+        // Replacements wait until the cache shows earlier creates: which deployment an unseen create is in is not known.
+        if input.creations_in_flight == 0 && input.old_revisions.contains(&main.id) {
+            old_starts = vec![main.id.clone(); blue_target.saturating_sub(blue.len())];
+        }
+    }
+    let unhealthy_count = unhealthy.len();
+    ReplicaPlan {
+        starts: green_target.saturating_sub(green_now),
+        old_starts,
+        old_targets,
+        victims,
+        unhealthy: pick(unhealthy, unhealthy_count),
+        stuck: false,
+    }
+}
+
 /// Pods of stopped tasks beyond the newest `stopped_task_retention`, or older than the TTL.
 fn expired_records(tasks: &[Task], limits: &Limits, now: i64) -> Vec<String> {
     let mut stopped: Vec<&Task> = tasks.iter().filter(|t| t.state.last_status == LastStatus::Stopped && !t.deleting).collect();
@@ -636,7 +769,9 @@ impl ServicePlan {
             && self.throttle.wait.is_none() && !self.stuck;
 
         let previous_primary = previous.iter().find(|d| d.id == primary.deployment.id);
-        let rollout_state = if tripped || !primary.launches {
+        // A lifecycle that ended without its deployment taking over failed it.
+        let lifecycle_failed = self.lifecycle.as_ref().map(|l| &l.record).filter(|r| r.lifecycle.status.is_final() && r.lifecycle.status != lifecycle::LifecycleStatus::Successful);
+        let rollout_state = if tripped || !primary.launches || lifecycle_failed.is_some() {
             RolloutState::Failed
         } else if steady || previous_primary.is_some_and(|d| d.rollout_state == RolloutState::Completed) {
             RolloutState::Completed
@@ -644,6 +779,7 @@ impl ServicePlan {
             RolloutState::InProgress
         };
         let reason = match (rollout_state, &primary.failed) {
+            (RolloutState::Failed, _) if lifecycle_failed.is_some() => lifecycle_failed.and_then(|r| r.status_reason.clone()).unwrap_or_default(),
             (RolloutState::Failed, _) => "ECS deployment circuit breaker: task failed to start.".to_string(),
             (RolloutState::InProgress, Some(_)) => format!("ECS deployment circuit breaker: rolling back to deploymentId {}.", primary.deployment.id),
             (RolloutState::Completed, _) => format!("ECS deployment {} completed.", primary.deployment.id),
@@ -702,9 +838,13 @@ impl ServicePlan {
         }
 
         let failed = list.iter().find(|d| d.rollout_state == RolloutState::Failed && primary.failed.as_ref().is_none_or(|f| f.id == d.id));
+        // Why a BLUE_GREEN, LINEAR or CANARY deployment failed, from its record.
+        let records: Vec<&crate::api::ServiceDeploymentRecord> = self.lifecycle.iter().map(|l| &l.record).chain(old.service_deployments.iter().flatten()).collect();
+        let lifecycle_reason = |id: &str| records.iter().find(|r| r.service_deployment_id == id).and_then(|r| r.status_reason.clone());
         let launch_refused = launched.refused.as_ref().map(|e| format!("(service {name}) was unable to launch tasks: the API server refused the task: {e}"));
         let degraded: Option<(String, String)> = match () {
             _ if input.problem.is_some() => input.problem.as_ref().map(|p| (p.reason.clone(), p.message.clone())),
+            _ if failed.and_then(|d| lifecycle_reason(&d.id)).is_some() => failed.and_then(|d| lifecycle_reason(&d.id)).map(|why| ("DeploymentFailed".to_string(), why)),
             _ if failed.is_some() => failed.map(|d| ("DeploymentFailed".to_string(), format!("(service {name}) (deployment {}) deployment failed: tasks failed to start. {}", d.id,
                 if primary.failed.is_some() && primary.launches { format!("Running {} instead.", primary.resolved.reference()) } else { String::new() }))),
             _ if launch_refused.is_some() => launch_refused.clone().map(|m| ("TaskLaunchRefused".to_string(), m)),
@@ -754,6 +894,7 @@ impl ServicePlan {
             deployments: Some(list),
             stopped_tasks: Some(stopped_summaries(input.tasks, old.stopped_tasks.as_deref().unwrap_or_default(), &stops, &now, 10)),
             kubernetes_services: input.traffic.routes.clone(),
+            service_deployments: lifecycle::history(old.service_deployments.as_deref().unwrap_or_default(), self.lifecycle.as_ref().map(|l| &l.record), input.now),
             protected_tasks: Some(active.iter().filter(|t| t.protected_until(input.now).is_some()).count() as i32).filter(|n| *n > 0),
             availability_zone_rebalancing: self.rebalancing.clone().or_else(|| old.availability_zone_rebalancing.clone()),
             container_restarts: Some(active.iter().flat_map(|t| &t.state.containers).map(|c| c.restarts as i32).sum()).filter(|n: &i32| *n > 0),
@@ -762,6 +903,7 @@ impl ServicePlan {
         };
         let mut events = self.report(input, launched, &stops);
         events.extend(self.rebalance_events.iter().cloned());
+        events.extend(self.lifecycle.iter().flat_map(|l| l.events.iter().cloned()));
         events.extend(transitions(input, &status));
         Outcome { status, events }
     }
@@ -848,8 +990,10 @@ fn transitions(input: &ServiceInput, new: &ServiceStatus) -> Vec<Event> {
     let state = |status: Option<&ServiceStatus>, id: &str| status.and_then(|s| s.deployments.as_ref()).and_then(|ds| ds.iter().find(|d| d.id == id)).map(|d| d.rollout_state);
     let old_primary = old.and_then(|s| s.deployments.as_ref()).and_then(|ds| ds.iter().find(|d| d.status == DeploymentStatus::Primary));
     let mut events = vec![];
+    // A lifecycle's failure has its own SERVICE_DEPLOYMENT_FAILED event.
+    let lifecycle_owned = |id: &str| new.service_deployments.iter().flatten().any(|r| r.service_deployment_id == id);
     for d in new.deployments.iter().flatten() {
-        if d.rollout_state == RolloutState::Failed && state(old, &d.id) != Some(RolloutState::Failed) {
+        if d.rollout_state == RolloutState::Failed && state(old, &d.id) != Some(RolloutState::Failed) && !lifecycle_owned(&d.id) {
             events.push(Event::warning("ServiceDeploymentFailed", rollout::deployment_failed_message(&name, &d.id)));
         }
     }
@@ -938,6 +1082,7 @@ mod tests {
                 traffic: &self.traffic,
                 placement: &self.placement,
                 old_revisions: &self.old_revisions,
+                lifecycle: None,
                 problem,
                 unsupported: &[],
                 limits: &self.limits,

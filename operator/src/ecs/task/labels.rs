@@ -47,6 +47,9 @@ pub const TASK_GROUP: &str = "berth.dev/task-group";
 /// it. Removed when the task starts draining, which takes it out of their endpoints.
 pub const TRAFFIC: &str = "berth.dev/traffic";
 pub const TRAFFIC_SERVE: &str = "serve";
+/// Label of a test Kubernetes Service (and so of its EndpointSlices), whose endpoints do not
+/// hold up a draining task.
+pub const TEST_TRAFFIC: &str = "berth.dev/test-traffic";
 /// When a task left its Services' endpoints to be stopped (Unix seconds): its pod is
 /// deleted once the deregistration delay has passed and no EndpointSlice lists it.
 pub const DRAINING_SINCE: &str = "berth.dev/draining-since";

@@ -18,7 +18,10 @@
 //!   like the rest of the alias (`internal`), as the Cloud Map namespace was.
 //!
 //! Every Service selects the tasks of this Berth service that carry
-//! [`labels::TRAFFIC`]; Berth removes that label to drain a task before stopping it.
+//! [`labels::TRAFFIC`]; Berth removes that label to drain a task before stopping it. A service
+//! that deploys BLUE_GREEN, LINEAR or CANARY also has, for each load balancer and Service
+//! Connect route, a test Service `<name>-test`, and its Services name in their selector the
+//! deployment whose tasks they carry ([`Selection`], decided by `ecs::plan::lifecycle`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -143,7 +146,7 @@ pub fn plan(name: &str, spec: &ServiceSpec, annotations: &BTreeMap<String, Strin
             Ok(Some(port)) => plan.add(port.route(service_name, TrafficSource::ServiceRegistries, HEADLESS, port.number, Some(name.to_string()), target)),
             Ok(None) => plan.add(Route {
                 status: TrafficRoute { name: service_name, source: TrafficSource::ServiceRegistries, type_: HEADLESS.into(), container_name: None,
-                    container_port: None, port: None, dns_name: Some(name.to_string()), target },
+                    container_port: None, port: None, dns_name: Some(name.to_string()), target, test: false },
                 port_name: None, protocol: "TCP", app_protocol: None,
             }),
             Err(why) => plan.problem("InvalidServiceRegistry", format!("(service {name}) service registry: {why}; no Kubernetes Service is created for it")),
@@ -164,6 +167,14 @@ pub fn plan(name: &str, spec: &ServiceSpec, annotations: &BTreeMap<String, Strin
         let client_port = alias.map_or(port.number, |a| a.port);
         let first_label = dns_name.split('.').next().unwrap_or(&dns_name);
         plan.add(port.route(kubernetes_name(first_label), TrafficSource::ServiceConnectConfiguration, "ClusterIP", client_port, Some(dns_name.clone()), None));
+    }
+    if crate::ecs::plan::lifecycle::shifts_traffic(spec) {
+        let tested: Vec<Route> = plan.routes.iter().filter(|r| r.status.source != TrafficSource::ServiceRegistries).cloned().collect();
+        for route in tested {
+            let name = kubernetes_name(&format!("{}-test", route.status.name));
+            let dns_name = route.status.dns_name.as_ref().map(|d| format!("{d}-test"));
+            plan.add(Route { status: TrafficRoute { name, type_: "ClusterIP".into(), dns_name, test: true, ..route.status.clone() }, ..route });
+        }
     }
     plan
 }
@@ -280,6 +291,7 @@ impl Port<'_> {
                 port: Some(port),
                 dns_name,
                 target,
+                test: false,
             },
             port_name: self.kubernetes_name.clone(),
             protocol: match self.mapping.protocol {
@@ -296,25 +308,48 @@ impl Port<'_> {
     }
 }
 
-/// The selector of a Berth service's tasks that take traffic.
-fn selector(service: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (labels::SERVICE.to_string(), label_value(service)),
-        (labels::TRAFFIC.to_string(), labels::TRAFFIC_SERVE.to_string()),
-    ])
+/// The deployments (by label) a service's Services select, when one deployment has all
+/// of their traffic; None selects by [`labels::TRAFFIC`] alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub production: Option<String>,
+    pub test: Option<String>,
+}
+
+/// The selector of a Berth service's tasks that take `route`'s traffic: those that carry
+/// [`labels::TRAFFIC`] (in the production deployment, when one has it all), or for a test
+/// route all of the test deployment's tasks.
+fn selector(service: &str, route: &Route, selection: &Selection) -> BTreeMap<String, String> {
+    let mut selector = BTreeMap::from([(labels::SERVICE.to_string(), label_value(service))]);
+    match selection.test.as_ref().filter(|_| route.status.test) {
+        Some(test) => {
+            selector.insert(labels::DEPLOYMENT.to_string(), test.clone());
+        }
+        None => {
+            selector.insert(labels::TRAFFIC.to_string(), labels::TRAFFIC_SERVE.to_string());
+            if let Some(production) = &selection.production {
+                selector.insert(labels::DEPLOYMENT.to_string(), production.clone());
+            }
+        }
+    }
+    selector
 }
 
 /// The labels of a Berth service's Kubernetes Services (EndpointSlices inherit them).
-fn service_labels(service: &str) -> BTreeMap<String, String> {
-    BTreeMap::from([
+fn service_labels(service: &str, test: bool) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([
         (labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string()),
         (labels::SERVICE.to_string(), label_value(service)),
-    ])
+    ]);
+    if test {
+        labels.insert(labels::TEST_TRAFFIC.to_string(), "true".to_string());
+    }
+    labels
 }
 
 /// The Kubernetes Service for `route`, controlled by `owner` (so it is garbage-collected
 /// with it) and annotated with the hash of its content.
-pub fn kubernetes_service(owner: &Service, route: &Route) -> CoreService {
+pub fn kubernetes_service(owner: &Service, route: &Route, selection: &Selection) -> CoreService {
     let name = owner.name_any();
     let status = &route.status;
     let ports = status.port.map(|port| {
@@ -337,7 +372,7 @@ pub fn kubernetes_service(owner: &Service, route: &Route) -> CoreService {
         metadata: ObjectMeta {
             name: Some(status.name.clone()),
             namespace: owner.namespace(),
-            labels: Some(service_labels(&name)),
+            labels: Some(service_labels(&name, status.test)),
             annotations: Some(annotations),
             owner_references: owner.controller_owner_ref(&()).map(|o| vec![o]),
             ..Default::default()
@@ -345,7 +380,7 @@ pub fn kubernetes_service(owner: &Service, route: &Route) -> CoreService {
         spec: Some(CoreServiceSpec {
             type_: Some(if headless { "ClusterIP" } else { status.type_.as_str() }.to_string()),
             cluster_ip: headless.then(|| "None".to_string()),
-            selector: Some(selector(&name)),
+            selector: Some(selector(&name, route, selection)),
             ports,
             ..Default::default()
         }),

@@ -156,7 +156,7 @@ fn routes_traffic_only_when_asked() {
 fn the_kubernetes_service_selects_serving_tasks_of_this_service_only() {
     let svc = service("taskDefinition: orders\nloadBalancers: [{loadBalancerName: lb, containerName: web, containerPort: 8080}]\n");
     let plan = plan("orders", &svc.spec, &BTreeMap::new(), &td());
-    let k8s = serde_json::to_value(kubernetes_service(&svc, &plan.routes[0])).unwrap();
+    let k8s = serde_json::to_value(kubernetes_service(&svc, &plan.routes[0], &Selection::default())).unwrap();
     let hash = k8s["metadata"]["annotations"][APPLIED_HASH].as_str().unwrap().to_string();
     assert_eq!(k8s, serde_json::json!({
         "apiVersion": "v1", "kind": "Service",
@@ -175,7 +175,7 @@ fn the_kubernetes_service_selects_serving_tasks_of_this_service_only() {
     }));
 
     let headless = plan_for("taskDefinition: orders\nserviceRegistries: [{}]\n", &[]);
-    let k8s = kubernetes_service(&svc, &headless.routes[0]);
+    let k8s = kubernetes_service(&svc, &headless.routes[0], &Selection::default());
     let spec = k8s.spec.unwrap();
     assert_eq!((spec.cluster_ip.as_deref(), spec.type_.as_deref(), spec.ports), (Some("None"), Some("ClusterIP"), None));
 }
@@ -185,11 +185,11 @@ fn the_hash_follows_the_content() {
     let svc = service("taskDefinition: orders\nloadBalancers: [{loadBalancerName: lb, containerName: web, containerPort: 8080}]\n");
     let plan = plan("orders", &svc.spec, &BTreeMap::new(), &td());
     let hash = |s: &CoreService| s.metadata.annotations.as_ref().unwrap()[APPLIED_HASH].clone();
-    let before = kubernetes_service(&svc, &plan.routes[0]);
+    let before = kubernetes_service(&svc, &plan.routes[0], &Selection::default());
     let mut moved = plan.routes[0].clone();
     moved.status.port = Some(80);
-    assert_eq!(hash(&before), hash(&kubernetes_service(&svc, &plan.routes[0])));
-    assert_ne!(hash(&before), hash(&kubernetes_service(&svc, &moved)));
+    assert_eq!(hash(&before), hash(&kubernetes_service(&svc, &plan.routes[0], &Selection::default())));
+    assert_ne!(hash(&before), hash(&kubernetes_service(&svc, &moved, &Selection::default())));
 }
 
 #[test]
@@ -202,7 +202,7 @@ fn cloud_load_balancer_annotations_go_to_load_balancer_services_only() {
     ]));
     let plan = plan("orders", &svc.spec, svc.annotations(), &td());
     let keys = |route: &Route| {
-        let k8s = kubernetes_service(&svc, route);
+        let k8s = kubernetes_service(&svc, route, &Selection::default());
         k8s.metadata.annotations.unwrap().into_keys().filter(|k| k != APPLIED_HASH).collect::<Vec<_>>()
     };
     assert_eq!(keys(&plan.routes[0]), ["service.beta.kubernetes.io/aws-load-balancer-type", "service.kubernetes.io/topology-mode"]);

@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use super::step::DeploymentTasks;
 use crate::api::{DeploymentConfiguration, DeploymentStrategy};
+pub use crate::api::{
+    DeploymentState, HookStage, HookTimeoutAction, HookWait, RollbackInfo, ServiceDeploymentStatus as DeploymentStatus,
+    ShiftPhase, Stage,
+};
 
 #[cfg(test)]
 mod tests;
@@ -175,38 +179,6 @@ impl Strategy {
     }
 }
 
-/// `ServiceDeployment.lifecycleStage`.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Stage {
-    /// Only when the deployment starts while more than one revision is ACTIVE.
-    ReconcileService,
-    PreScaleUp,
-    ScaleUp,
-    PostScaleUp,
-    TestTrafficShift,
-    PostTestTrafficShift,
-    ProductionTrafficShift,
-    PostProductionTrafficShift,
-    BakeTime,
-    CleanUp,
-}
-
-/// `DeploymentLifecycleHook.lifecycleStages[]`: the lifecycle stages that allow hooks, plus
-/// PRE_PRODUCTION_TRAFFIC_SHIFT, which is a hook stage only (before every production step).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum HookStage {
-    ReconcileService,
-    PreScaleUp,
-    PostScaleUp,
-    TestTrafficShift,
-    PostTestTrafficShift,
-    PreProductionTrafficShift,
-    ProductionTrafficShift,
-    PostProductionTrafficShift,
-}
-
 /// The ECS spelling of a stage, for messages.
 fn ecs_name(stage: HookStage) -> String {
     serde_json::to_value(stage)
@@ -220,14 +192,6 @@ impl HookStage {
     fn allows_pause(self) -> bool {
         !matches!(self, Self::TestTrafficShift | Self::ProductionTrafficShift)
     }
-}
-
-/// `timeoutConfiguration.action`.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum HookTimeoutAction {
-    Rollback,
-    Continue,
 }
 
 /// What a hook is: an invoked target (ECS: Lambda; Berth: HTTP or TaskRun), or a PAUSE
@@ -245,6 +209,8 @@ pub struct HookSpec {
     pub stages: Vec<HookStage>,
     pub timeout_minutes: u32,
     pub timeout_action: HookTimeoutAction,
+    /// Seconds in a minute: 60, fewer only under a test knob.
+    pub minute: u64,
 }
 
 impl HookSpec {
@@ -291,11 +257,12 @@ impl HookSpec {
             stages,
             timeout_minutes,
             timeout_action: timeout_action.unwrap_or(HookTimeoutAction::Rollback),
+            minute: SECONDS_PER_MINUTE,
         })
     }
 
     fn deadline(&self, since: u64) -> u64 {
-        since + u64::from(self.timeout_minutes) * SECONDS_PER_MINUTE
+        since + u64::from(self.timeout_minutes) * self.minute
     }
 }
 
@@ -337,104 +304,28 @@ impl DeploymentPolicy {
         })
     }
 
+    /// The policy with minutes of `minute` seconds (a test knob shortens bake times and
+    /// hook timeouts; ECS's minute is 60 s).
+    pub fn with_minute(mut self, minute: u64) -> Self {
+        let scale = |seconds: u64| seconds * minute / SECONDS_PER_MINUTE;
+        self.strategy = match self.strategy {
+            Strategy::Rolling => Strategy::Rolling,
+            Strategy::BlueGreen { bake } => Strategy::BlueGreen { bake: scale(bake) },
+            Strategy::Linear { step_percent, step_bake, bake } => Strategy::Linear { step_percent, step_bake: scale(step_bake), bake: scale(bake) },
+            Strategy::Canary { canary_percent, canary_bake, bake } => Strategy::Canary { canary_percent, canary_bake: scale(canary_bake), bake: scale(bake) },
+        };
+        for hook in &mut self.hooks {
+            hook.minute = minute;
+        }
+        self
+    }
+
     fn hooks_at(&self, stage: HookStage) -> impl Iterator<Item = (usize, &HookSpec)> {
         self.hooks
             .iter()
             .enumerate()
             .filter(move |(_, h)| h.stages.contains(&stage))
     }
-}
-
-/// `ServiceDeployment.status`.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum DeploymentStatus {
-    /// Created; the first [`advance`] starts it.
-    Pending,
-    InProgress,
-    RollbackInProgress,
-    Successful,
-    /// Failed without rollback (an alarm with `rollback: false`); traffic stays as it was.
-    Failed,
-    RollbackSuccessful,
-    /// Blue could not be brought back within the stage limit; green keeps production.
-    RollbackFailed,
-}
-
-impl DeploymentStatus {
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            Self::Successful | Self::Failed | Self::RollbackSuccessful | Self::RollbackFailed
-        )
-    }
-}
-
-/// Where a production traffic shift step is.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ShiftPhase {
-    /// PRE_PRODUCTION_TRAFFIC_SHIFT hooks before the step.
-    PreShift,
-    /// The weight is set; PRODUCTION_TRAFFIC_SHIFT hooks run.
-    Shift,
-    /// Waiting the step (or canary) bake time before the next step.
-    StepBake,
-}
-
-/// Hooks of one stage that have been started and not yet resolved.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct HookWait {
-    pub stage: HookStage,
-    /// Unique within the deployment: PRE_PRODUCTION hooks run once per step, each a new
-    /// invocation (ECS mints a new hookId per step).
-    pub invocation: u32,
-    pub since: u64,
-    /// The `ContinueServiceDeployment` action received for this invocation's PAUSE hooks.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub continued: Option<HookTimeoutAction>,
-}
-
-/// Why and when a rollback started (`ServiceDeployment.rollback`).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct RollbackInfo {
-    pub reason: String,
-    pub started_at: u64,
-    /// Green's traffic is back on blue; green is being scaled in.
-    pub traffic_restored: bool,
-}
-
-/// A deployment's progress, kept in the Service's status between calls to [`advance`].
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct DeploymentState {
-    pub status: DeploymentStatus,
-    pub stage: Stage,
-    /// When `stage` (or the current production step phase) began.
-    pub since: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub shift_phase: Option<ShiftPhase>,
-    /// Production shift steps taken (1-based once the first step is taken).
-    pub step: u32,
-    /// Green's share of production traffic, percent (ECS `requestedProductionTrafficWeight`).
-    pub production_weight: f64,
-    /// Test traffic goes to green.
-    pub test_traffic_on_green: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hooks: Option<HookWait>,
-    /// Hook invocations so far, for the next [`HookWait::invocation`].
-    pub hook_invocations: u32,
-    /// Alarms firing when the deployment started: ignored for this deployment, as ECS does.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ignored_alarms: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub triggered_alarms: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rollback: Option<RollbackInfo>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub finished_at: Option<u64>,
 }
 
 impl DeploymentState {

@@ -1,4 +1,4 @@
-//! ECS ARNs for Berth objects. Berth has no AWS account or region: its ARNs use the
+//! ECS ARNs for Berth objects (the CLI prints them; lifecycle hooks receive them). Berth has no AWS account or region: its ARNs use the
 //! region `berth` and the account `000000000000`, so scripts that split ARNs on `:` and
 //! `/` (the cluster, the service, the task id) keep working.
 
