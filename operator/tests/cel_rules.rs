@@ -579,11 +579,15 @@ fn daemon_services() {
 }
 
 #[test]
-fn only_the_ecs_deployment_controller() {
+fn the_external_deployment_controller_is_refused_and_code_deploy_accepted() {
     let spec = edited(SERVICE, |s| {
+        s["deploymentController"]["type"] = json!("EXTERNAL")
+    });
+    assert_rejected::<Service>(spec, "deploymentController.type: EXTERNAL");
+    let code_deploy = edited(SERVICE, |s| {
         s["deploymentController"]["type"] = json!("CODE_DEPLOY")
     });
-    assert_rejected::<Service>(spec, "deploymentController.type: only ECS");
+    assert_accepted::<Service>(code_deploy);
 }
 
 const TASK_RUN: &str = "taskrun-migrate.json";

@@ -16,6 +16,7 @@ pub mod plane;
 pub mod pools;
 pub mod suite;
 pub mod tasks;
+pub mod traffic;
 
 #[cfg(test)]
 mod tests {

@@ -39,8 +39,10 @@ pub struct DeploymentConfiguration {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 1440))]
     pub bake_time_in_minutes: Option<i32>,
-    /// Hooks run at lifecycle stages of BLUE_GREEN, LINEAR and CANARY deployments.
+    /// Hooks run at lifecycle stages of BLUE_GREEN, LINEAR and CANARY deployments (ECS allows
+    /// 10 PAUSE and 10 invoked hooks per service).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 20))]
     pub lifecycle_hooks: Option<Vec<DeploymentLifecycleHook>>,
     /// LINEAR: stepPercent of production per step (default 10), stepBakeTimeInMinutes between steps (default 6).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,7 +157,7 @@ pub struct DeploymentLifecycleHook {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lifecycle_stages: Option<Vec<String>>,
     /// Free-form JSON passed to the hook.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::common::any_json")]
     pub hook_details: Option<serde_json::Value>,
     /// How long the hook may take before its timeout action.

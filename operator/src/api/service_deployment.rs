@@ -180,7 +180,7 @@ pub struct HookInvocation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_call_at: Option<u64>,
     /// `hookDetails` the hook returned, passed to its next call.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::common::any_json")]
     pub hook_details: Option<serde_json::Value>,
 }

@@ -123,7 +123,11 @@ impl Context {
             Some((cut, _)) => format!("{}...", &note[..cut]),
             None => note.to_string(),
         };
-        let event = Event { type_, reason: reason.into(), note: Some(note), action: reason.into(), secondary: None };
+        // The recorder folds events of one key into a series that keeps the first note; as
+        // client-go's correlator, a different message is a different event: the note's hash
+        // is part of the action, which is part of the key.
+        let action = format!("{reason}-{:08x}", crate::ecs::render::names::fnv1a(&note) as u32);
+        let event = Event { type_, reason: reason.into(), note: Some(note), action, secondary: None };
         if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
             tracing::warn!("publishing event {reason}: {e}");
         }

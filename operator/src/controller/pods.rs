@@ -88,9 +88,10 @@ pub async fn drain(api: &Api<Pod>, pod: &str, stop: &Stop, now: i64) -> Result<(
     ignore_not_found(api.patch(pod, &PatchParams::default(), &Patch::Merge(&drain)).await.map(drop))
 }
 
-/// Puts a task behind its service's Kubernetes Services (`serve`), or takes it out.
+/// Puts a task behind its service's production Kubernetes Services (`serve`), or holds it
+/// out of them (its health is still read from its readiness).
 pub async fn label_serving(api: &Api<Pod>, pod: &str, serve: bool) -> Result<(), kube::Error> {
-    let value = if serve { json!(labels::TRAFFIC_SERVE) } else { serde_json::Value::Null };
+    let value = if serve { labels::TRAFFIC_SERVE } else { labels::TRAFFIC_HOLD };
     let label = json!({"metadata": {"labels": {labels::TRAFFIC: value}}});
     ignore_not_found(api.patch(pod, &PatchParams::default(), &Patch::Merge(&label)).await.map(drop))
 }

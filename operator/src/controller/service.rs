@@ -135,15 +135,17 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     };
     let mut plan = planner::plan(&input);
 
-    // Act: stops (draining those that take traffic), records, deletes of what is done, starts.
+    // Act: traffic first (tasks join, Services switch, tasks leave), stops, records, deletes of what is done, starts.
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let api = &pods_api;
-    traffic.stop(&ctx, api, &owner, &plan.stops, now).await?;
     pods::concurrently(plan.records.clone(), |(pod, stop)| async move { pods::record(api, &pod, &stop).await }).await?;
     // Production never loses its last endpoint: tasks join, the Services' selectors change, then tasks leave.
     pods::concurrently(plan.enlist.clone(), |pod| async move { pods::label_serving(api, &pod, true).await }).await?;
     traffic.apply(&service, &ctx, &plan.selection).await?;
     pods::concurrently(plan.delist.clone(), |pod| async move { pods::label_serving(api, &pod, false).await }).await?;
+    // Stops (draining those that take traffic) after the switch: a rollback's green tasks
+    // leave production only once blue has it.
+    traffic.stop(&ctx, api, &owner, &plan.stops, now).await?;
     if let Some(lifecycle) = plan.lifecycle.as_mut() {
         let answers = hooks::call(&lifecycle.calls, now).await;
         lifecycle.record = lifecycle::with_answers(lifecycle.record.clone(), answers);
@@ -204,8 +206,8 @@ async fn start(
         let deployment = s.deployment.as_ref().and_then(|id| older.get(id)).unwrap_or(primary);
         let task = service_task(service, ctx, deployment, constraints, strategies, s.node.as_deref(), s.node.is_some(), provider(&s.provider));
         task.map(|mut pod| {
-            if plan.hold_traffic {
-                pod.labels_mut().remove(labels::TRAFFIC);
+            if plan.hold_traffic && pod.labels().contains_key(labels::TRAFFIC) {
+                pod.labels_mut().insert(labels::TRAFFIC.to_string(), labels::TRAFFIC_HOLD.to_string());
             }
             pod
         })

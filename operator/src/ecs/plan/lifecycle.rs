@@ -6,7 +6,7 @@
 //!
 //! Traffic moves by endpoints: the production Kubernetes Services select the tasks of one
 //! deployment (its label in their selector, so a switch is one change of one selector), and
-//! for a share in between they select the tasks carrying [`labels::TRAFFIC`], as many ready
+//! for a share in between they select the tasks labelled `berth.dev/traffic=serve`, as many ready
 //! tasks of each deployment as come closest to the share. Test Services select green from
 //! TEST_TRAFFIC_SHIFT on.
 
@@ -250,7 +250,10 @@ pub fn decide(input: &LifecycleInput, checked: &LifecyclePolicy) -> Option<Lifec
     let state = &lifecycle.record.lifecycle;
     if state.status.is_final() && lifecycle.record.finished_at.is_none() {
         lifecycle.record.finished_at = Some(conditions::time(input.now));
-        lifecycle.record.status_reason = lifecycle.events.iter().rev().find(|e| e.reason != "ServiceDeploymentLifecycleStage").map(|e| e.message.clone());
+        lifecycle.record.status_reason = match &state.rollback {
+            Some(rollback) => Some(format!("(service {name}) (deployment {id}) rolled back: {}.", rollback.reason)),
+            None => lifecycle.events.iter().rev().find(|e| e.reason != "ServiceDeploymentLifecycleStage").map(|e| e.message.clone()),
+        };
     }
     let rolled_back = state.rollback.as_ref().is_some_and(|r| r.traffic_restored);
     let green_started = !matches!(state.stage, Stage::ReconcileService | Stage::PreScaleUp);
@@ -379,9 +382,9 @@ pub fn history(previous: &[ServiceDeploymentRecord], current: Option<&ServiceDep
 /// Which tasks carry production traffic for green's `weight` (percent).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Serving {
-    /// Tasks to label [`labels::TRAFFIC`] before the Services change.
+    /// Tasks to label `berth.dev/traffic=serve` before the Services change.
     pub enlist: Vec<String>,
-    /// Tasks to unlabel after the Services changed.
+    /// Tasks to hold out of production (`berth.dev/traffic=hold`) after the Services changed.
     pub delist: Vec<String>,
     /// The deployment label the production Services select, when one deployment has it all.
     pub production: Option<String>,

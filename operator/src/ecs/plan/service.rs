@@ -310,7 +310,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     if let Some(lifecycle) = &plan.lifecycle {
         let blue_label = lifecycle.blue.as_ref().map_or(primary.deployment.label.as_str(), |b| b.label.as_str());
         let (green, blue): (Vec<&Task>, Vec<&Task>) = serving.iter().partition(|t| of_primary(t));
-        let split = |tasks: Vec<&Task>| tasks.iter().map(|t| ServingTask { name: t.name(), serving: t.label(labels::TRAFFIC).is_some(), ready: t.state.ready }).collect::<Vec<_>>();
+        let split = |tasks: Vec<&Task>| tasks.iter().map(|t| ServingTask { name: t.name(), serving: t.label(labels::TRAFFIC) == Some(labels::TRAFFIC_SERVE), ready: t.state.ready }).collect::<Vec<_>>();
         let split = lifecycle::serving(lifecycle.production_weight, desired as u32, &split(green), &split(blue), &primary.deployment.label, blue_label);
         plan.selection = Selection {
             production: split.production,
@@ -330,7 +330,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
             plan.selection = Selection { production: Some(primary.deployment.label.clone()), test: Some(primary.deployment.label.clone()) };
         }
         if input.traffic.serves {
-            plan.enlist = serving.iter().filter(|t| t.label(labels::TRAFFIC).is_none()).map(|t| t.name()).collect();
+            plan.enlist = serving.iter().filter(|t| t.label(labels::TRAFFIC) != Some(labels::TRAFFIC_SERVE)).map(|t| t.name()).collect();
         }
     }
     let delay = input.traffic.deregistration_delay.as_secs() as i64;

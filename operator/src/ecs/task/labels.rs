@@ -47,6 +47,9 @@ pub const TASK_GROUP: &str = "berth.dev/task-group";
 /// it. Removed when the task starts draining, which takes it out of their endpoints.
 pub const TRAFFIC: &str = "berth.dev/traffic";
 pub const TRAFFIC_SERVE: &str = "serve";
+/// [`TRAFFIC`] of a task that takes traffic but is kept out of production for now (a
+/// BLUE_GREEN, LINEAR or CANARY deployment's): health-checked as a task behind a load balancer.
+pub const TRAFFIC_HOLD: &str = "hold";
 /// Label of a test Kubernetes Service (and so of its EndpointSlices), whose endpoints do not
 /// hold up a draining task.
 pub const TEST_TRAFFIC: &str = "berth.dev/test-traffic";
