@@ -7,7 +7,8 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use berth::cli::shape::testing::conforms;
-use berth_tests::fixture::{TestNamespace, berth_cli, client, operator, plane, repo_root, wait_for};
+use berth_tests::cli::{berth, berth_json};
+use berth_tests::fixture::{TestNamespace, client, operator, plane, repo_root, wait_for};
 use berth_tests::objects::{apply, manifest};
 use berth_tests::tasks::{is_live, revision_of, tasks_of};
 use k8s_openapi::api::core::v1::Pod;
@@ -16,40 +17,6 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(180);
-/// The longest one CLI call may take (the waits are given their own, shorter, --timeout).
-const CALL_LIMIT: Duration = Duration::from_secs(200);
-
-/// What one run of the CLI printed.
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
-    }
-}
-
-/// `berth ARGS --cluster NS` with the plane's kubeconfig, killed after CALL_LIMIT.
-async fn berth(ns: &str, args: &[&str]) -> Ran {
-    let mut command = tokio::process::Command::new(berth_cli());
-    command.args(args).args(["--cluster", ns]).env("KUBECONFIG", &plane().kubeconfig).kill_on_drop(true);
-    let output = tokio::time::timeout(CALL_LIMIT, command.output()).await
-        .unwrap_or_else(|_| panic!("berth {args:?} ran longer than {CALL_LIMIT:?}"))
-        .expect("running berth");
-    Ran { code: output.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&output.stdout).into(), stderr: String::from_utf8_lossy(&output.stderr).into() }
-}
-
-/// `berth ARGS` that must succeed, its JSON output.
-async fn berth_json(ns: &str, args: &[&str]) -> Value {
-    let mut with_output = args.to_vec();
-    with_output.extend(["--output", "json"]);
-    let ran = berth(ns, &with_output).await;
-    assert_eq!(ran.code, 0, "berth {args:?}: {}", ran.stderr);
-    ran.json()
-}
 
 /// A task definition with a health check, so a task counts as healthy once Ready.
 fn task_definition(name: &str, image: &str) -> Value {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::post;
+use berth_tests::cli::berth_json;
 use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for_service_status};
 use berth_tests::objects::{apply, events, manifest, service_json, wait_for_event};
 use berth_tests::traffic::TrafficRecorder;
@@ -181,13 +182,22 @@ async fn a_pause_hook_holds_until_continued_and_a_failing_http_hook_rolls_back()
     let production = steady_on_revision_one(&ns.name, 2, json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 0,
         "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["POST_SCALE_UP"]}]})).await;
     apply(&ns.name, &task_definition("nginx:1.28"));
-    let awaiting = wait_for_event(&ns.name, "awaits action", TIMEOUT).await;
-    let hook_id = awaiting.split_whitespace().skip_while(|w| *w != "hook").nth(1).unwrap().to_string();
+    wait_for_event(&ns.name, "awaits action", TIMEOUT).await;
+    wait_for_service_status(&ns.name, "web", "{.status.serviceDeployments[0].lifecycle.stage}", "POST_SCALE_UP", TIMEOUT).await;
+    // As an ECS user: find the paused hook with the AWS CLI's verbs, then continue it.
+    let listed = berth_json(&ns.name, &["list-service-deployments", "--service", "web"]).await;
+    let arn = listed["serviceDeployments"][0]["serviceDeploymentArn"].as_str().unwrap().to_string();
+    assert_eq!(listed["serviceDeployments"][0]["status"], "IN_PROGRESS", "{listed}");
+    let described = berth_json(&ns.name, &["describe-service-deployments", "--service-deployment-arns", &arn]).await;
+    let hook = &described["serviceDeployments"][0]["lifecycleHookDetails"][0];
+    assert_eq!((&hook["status"], &hook["lifecycleStage"]), (&json!("AWAITING_ACTION"), &json!("POST_SCALE_UP")), "{described}");
+    let hook_id = hook["hookId"].as_str().unwrap().to_string();
     // Held: a minute of the test clock (1 s) passes many times over, production stays on blue.
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(record_of(&ns.name).await["lifecycle"]["stage"], "POST_SCALE_UP");
     assert!(shares(&production).iter().all(|(_, green)| *green == 0), "{:?}", shares(&production));
-    annotate(&ns.name, "berth.dev/continue-deployment", &hook_id).await;
+    let continued = berth_json(&ns.name, &["continue-service-deployment", "--service-deployment-arn", &arn, "--hook-id", &hook_id]).await;
+    assert_eq!(continued["serviceDeploymentArn"], arn.as_str());
     wait_for_service_status(&ns.name, "web", "{.status.serviceDeployments[0].lifecycle.status}", "SUCCESSFUL", TIMEOUT).await;
     production.wait_until(TIMEOUT, "every task of revision 2 behind production", |s| s.len() == 1 && s.get("2") == Some(&2)).await;
 

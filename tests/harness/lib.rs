@@ -4,6 +4,7 @@
 pub mod argocd;
 pub mod bench;
 pub mod chaos;
+pub mod cli;
 pub mod demo;
 pub mod fault_proxy;
 pub mod ecs_shapes;

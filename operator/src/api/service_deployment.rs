@@ -205,6 +205,10 @@ pub struct ServiceDeploymentRecord {
     /// Why it ended as it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_reason: Option<String>,
+    /// The hookId of the PAUSE hooks awaiting action (ECS hook status AWAITING_ACTION):
+    /// annotate the Service `berth.dev/continue-deployment: <hookId>` to continue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub awaiting_action: Option<String>,
     /// The lifecycle: status, stage, traffic weights, hooks awaited, rollback.
     pub lifecycle: DeploymentState,
     /// The answers of the HTTP hooks invoked so far.

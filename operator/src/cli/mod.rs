@@ -10,6 +10,7 @@ pub mod advise;
 pub mod args;
 pub use crate::ecs::arn;
 pub mod cluster;
+pub mod deployments;
 pub mod import;
 pub mod output;
 pub mod plan;
@@ -41,6 +42,10 @@ the ECS cluster is a namespace: --cluster NAME (or -n NAME), default the kubecon
   stop-task                 --task ID [--reason TEXT]
   update-task-protection    --tasks ID... --protection-enabled|--no-protection-enabled [--expires-in-minutes N (1-2880, default 120)]
   get-task-protection       --tasks ID...
+  list-service-deployments      --service NAME [--status S,...]      BLUE_GREEN, LINEAR and CANARY deployments
+  describe-service-deployments  --service-deployment-arns ARN...     stage, traffic weights, hooks awaiting action
+  stop-service-deployment       --service-deployment-arn ARN [--stop-type ROLLBACK]
+  continue-service-deployment   --service-deployment-arn ARN --hook-id ID [--action CONTINUE|ROLLBACK]
   wait services-stable      --services NAME... [--timeout SECONDS]     exit 255 on failure or timeout
   wait tasks-running        --tasks ID... [--timeout SECONDS]
   wait tasks-stopped        --tasks ID... [--timeout SECONDS]
@@ -131,8 +136,9 @@ pub fn main(words: Vec<String>) -> ExitCode {
 }
 
 /// The verbs that talk to the cluster.
-const VERBS: [&str; 15] = ["describe-services", "list-services", "update-service", "describe-task-definition", "list-task-definitions",
-    "register-task-definition", "list-tasks", "describe-tasks", "run-task", "stop-task", "update-task-protection", "get-task-protection", "wait", "plan", "advise"];
+const VERBS: [&str; 19] = ["describe-services", "list-services", "update-service", "describe-task-definition", "list-task-definitions",
+    "register-task-definition", "list-tasks", "describe-tasks", "run-task", "stop-task", "update-task-protection", "get-task-protection", "wait", "plan", "advise",
+    "list-service-deployments", "describe-service-deployments", "stop-service-deployment", "continue-service-deployment"];
 
 /// A verb that talks to the cluster; its printed answer, if it has one.
 async fn run(verb: &str, mut args: Args) -> Result<Option<String>, CliError> {
@@ -158,6 +164,10 @@ async fn run(verb: &str, mut args: Args) -> Result<Option<String>, CliError> {
         "stop-task" => tasks::stop_task(&cluster, args).await?,
         "update-task-protection" => tasks::update_task_protection(&cluster, args).await?,
         "get-task-protection" => tasks::get_task_protection(&cluster, args).await?,
+        "list-service-deployments" => deployments::list_service_deployments(&cluster, args).await?,
+        "describe-service-deployments" => deployments::describe_service_deployments(&cluster, args).await?,
+        "stop-service-deployment" => deployments::stop_service_deployment(&cluster, args).await?,
+        "continue-service-deployment" => deployments::continue_service_deployment(&cluster, args).await?,
         "wait" => return wait::wait(&cluster, args).await.map(|()| None),
         "plan" => plan::run(&cluster, args).await?,
         "advise" => advise::run(&cluster, args).await?,

@@ -32,6 +32,11 @@ impl Arns {
         format!("{PREFIX}:container/{}/{task_id}/{container}", self.cluster)
     }
 
+    /// A deployment (`ecs-svc/<number>`) of the service `name`.
+    pub fn service_deployment(&self, name: &str, id: &str) -> String {
+        format!("{PREFIX}:service-deployment/{}/{name}/{}", self.cluster, id.trim_start_matches("ecs-svc/"))
+    }
+
     /// `family:revision` as a task definition ARN.
     pub fn task_definition(&self, reference: &str) -> String {
         format!("{PREFIX}:task-definition/{reference}")

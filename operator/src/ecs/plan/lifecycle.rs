@@ -180,6 +180,7 @@ pub fn decide(input: &LifecycleInput, checked: &LifecyclePolicy) -> Option<Lifec
                 created_at: conditions::time(input.now),
                 finished_at: None,
                 status_reason: None,
+                awaiting_action: None,
                 lifecycle: DeploymentState::start(now, &[], several_active),
                 hook_results: vec![],
             }
@@ -248,6 +249,9 @@ pub fn decide(input: &LifecycleInput, checked: &LifecyclePolicy) -> Option<Lifec
         }
     }
     let state = &lifecycle.record.lifecycle;
+    lifecycle.record.awaiting_action = state.hooks.as_ref()
+        .filter(|wait| policy.hooks.iter().any(|h| h.target == HookTarget::Pause && h.stages.contains(&wait.stage)))
+        .map(|wait| pause_hook_id(wait.invocation));
     if state.status.is_final() && lifecycle.record.finished_at.is_none() {
         lifecycle.record.finished_at = Some(conditions::time(input.now));
         lifecycle.record.status_reason = match &state.rollback {

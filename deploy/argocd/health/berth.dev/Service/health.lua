@@ -23,6 +23,24 @@ local function message(c)
   return nil
 end
 
+-- A BLUE_GREEN, LINEAR or CANARY deployment under way: Suspended while a PAUSE hook awaits
+-- action, Progressing through its stages and bake times.
+local current = (status.serviceDeployments or {})[1]
+if current ~= nil and current.lifecycle ~= nil then
+  local state = current.lifecycle.status
+  if state == "PENDING" or state == "IN_PROGRESS" or state == "ROLLBACK_IN_PROGRESS" then
+    if current.awaitingAction ~= nil then
+      hs.status = "Suspended"
+      hs.message = "(deployment " .. current.serviceDeploymentId .. ") hook " .. current.awaitingAction ..
+        " at " .. (current.lifecycle.stage or "") .. " awaits action (annotation berth.dev/continue-deployment)"
+      return hs
+    end
+    hs.message = "(deployment " .. current.serviceDeploymentId .. ") " .. state .. " at " .. (current.lifecycle.stage or "") ..
+      " from " .. (current.sourceTaskDefinition or "") .. " to " .. current.targetTaskDefinition
+    return hs
+  end
+end
+
 -- A rollout the circuit breaker failed: say why, in ECS wording.
 if status.rolloutState == "FAILED" then
   hs.status = "Degraded"

@@ -126,6 +126,7 @@ fn a_pause_hook_holds_until_the_annotation_names_its_hook_id() {
     let paused = service.pass(1001).unwrap();
     assert_eq!(paused.record.lifecycle.stage, Stage::PostScaleUp);
     let hook_id = pause_hook_id(paused.record.lifecycle.hooks.as_ref().unwrap().invocation);
+    assert_eq!(paused.record.awaiting_action.as_deref(), Some(hook_id.as_str()));
     assert!(paused.events.iter().any(|e| e.reason == "HOOK_AWAITING_ACTION" && e.message.contains(&hook_id)), "{:?}", paused.events);
     assert_eq!(paused.next_check, Some(1001 + 1440 * 60), "the default timeout is 1440 minutes");
 
@@ -134,6 +135,7 @@ fn a_pause_hook_holds_until_the_annotation_names_its_hook_id() {
     service.annotations.insert(CONTINUE_DEPLOYMENT.into(), hook_id);
     let continued = service.pass(2001).unwrap();
     assert_eq!(continued.production_weight, 100.0);
+    assert_eq!(continued.record.awaiting_action, None);
 }
 
 #[test]
