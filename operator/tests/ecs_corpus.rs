@@ -123,7 +123,7 @@ fn every_read_only_field_of_describe_output_is_reported_as_ignored() {
             }
             ResourceKind::Service => {
                 let spec: ServiceSpec = assert_fits(&path, &resource.fields);
-                (service_unsupported_fields(&spec, "any", "any").into_iter().map(|u| u.field).collect(), &SERVICE_READ_ONLY)
+                (service_unsupported_fields(&spec, "any", "any", true).into_iter().map(|u| u.field).collect(), &SERVICE_READ_ONLY)
             }
             ResourceKind::Schedule | ResourceKind::ScheduleRule => panic!("{path}: the ECS corpus holds no EventBridge schedules"),
         };

@@ -109,7 +109,7 @@ fn every_task_definition_field_is_honoured_or_reported() {
 fn every_service_field_is_honoured_or_reported() {
     assert_accounted("Service", spec_schema(Service::crd()), &[honoured::SERVICE, honoured::LAUNCH].concat(), |sample| {
         let spec: ServiceSpec = serde_json::from_value(sample).expect("sample fits the type");
-        service_unsupported_fields(&spec, "web", "default").into_iter().map(|u| u.field).collect()
+        service_unsupported_fields(&spec, "web", "default", true).into_iter().map(|u| u.field).collect()
     });
 }
 

@@ -51,6 +51,7 @@ async fn main() -> Result<()> {
             "--schedule-time-scale" => {
                 config.schedule_time_scale = args.next().context("--schedule-time-scale takes a number")?.parse::<i64>()?.max(1)
             }
+            "--prometheus-url" => config.prometheus_url = Some(args.next().context("--prometheus-url takes a URL")?),
             // A test knob: bake times and hook timeouts count minutes of N seconds.
             "--deployment-minute-seconds" => {
                 config.limits.deployment_minute = args.next().context("--deployment-minute-seconds takes a number")?.parse::<u64>()?.max(1)
@@ -61,7 +62,7 @@ async fn main() -> Result<()> {
             }
             "-h" | "--help" => {
                 println!("berth-operator [--namespace NS] [--log-format text|json] [--http-addr HOST:PORT] [--node-lost-grace-seconds N] [--placement-timeout-seconds N (default {})] \
-                    [--max-starts-per-pass N (default {})] [--deployment-minute-seconds N (tests only; default 60)] [--kube-api-qps Q (default {qps})] [--kube-api-burst B (default {burst})] \
+                    [--max-starts-per-pass N (default {})] [--deployment-minute-seconds N (tests only; default 60)] [--prometheus-url URL (deployment alarms)] [--kube-api-qps Q (default {qps})] [--kube-api-burst B (default {burst})] \
                     [--task-role-annotations KEY[,KEY...] (default {})]", config.limits.placement_timeout.as_secs(), config.limits.max_starts_per_pass, config.task_role_annotations.join(","));
                 return Ok(());
             }

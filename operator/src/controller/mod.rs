@@ -6,9 +6,9 @@
 mod capacity_providers;
 mod error;
 mod errors;
-mod hooks;
 mod kube_services;
 mod observe;
+mod outbound;
 mod pods;
 mod revisions;
 mod scheduling;
@@ -58,6 +58,8 @@ pub struct Config {
     /// Schedule time runs this many times as fast as real time (1 but in end-to-end tests,
     /// which see a minute's schedule pass in a second).
     pub schedule_time_scale: i64,
+    /// The Prometheus whose firing alerts are the deployment alarms (None: alarms are not watched).
+    pub prometheus_url: Option<String>,
 }
 
 impl Default for Config {
@@ -68,6 +70,7 @@ impl Default for Config {
             concurrency: 8,
             task_role_annotations: vec![crate::ecs::task::roles::IRSA_ROLE_ARN.to_string()],
             schedule_time_scale: 1,
+            prometheus_url: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use kube::{Resource, ResourceExt};
 
 use super::error::{Error, Result};
 use super::observe::{self, Observed};
-use super::{Context, hooks, kube_services, pods, revisions, scheduling, unplaced};
+use super::{Context, kube_services, outbound, pods, revisions, scheduling, unplaced};
 use crate::api::{CapacityProviderSpec, EnabledState, SchedulingStrategy, Service, ServiceStatus};
 use crate::ecs::capacity::launch::{self, Launch};
 use crate::ecs::placement::place::default_spread;
@@ -116,7 +116,8 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     // Plan.
     let strategy = launch.as_ref().map(|l| &l.strategy);
     let scheduling = if daemon { Scheduling::Daemon { nodes: &daemon_nodes, strategy } } else { Scheduling::Replica { strategy } };
-    let unsupported: Vec<String> = crate::ecs::unsupported::service_unsupported_fields(&service.spec, &name, &ns).iter().map(|u| format!("{}: {}", u.field, u.reason)).collect();
+    let firing_alarms = firing_alarms(&service, &ctx, lifecycle_policy.as_ref()).await;
+    let unsupported: Vec<String> = crate::ecs::unsupported::service_unsupported_fields(&service.spec, &name, &ns, ctx.config.prometheus_url.is_some()).iter().map(|u| format!("{}: {}", u.field, u.reason)).collect();
     let traffic_facts = traffic.facts();
     let input = ServiceInput {
         service: &service,
@@ -128,6 +129,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         placement: &placement,
         old_revisions: &old_revisions,
         lifecycle: lifecycle_policy.as_ref(),
+        firing_alarms: &firing_alarms,
         problem,
         unsupported: &unsupported,
         limits: &ctx.config.limits,
@@ -147,7 +149,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     // leave production only once blue has it.
     traffic.stop(&ctx, api, &owner, &plan.stops, now).await?;
     if let Some(lifecycle) = plan.lifecycle.as_mut() {
-        let answers = hooks::call(&lifecycle.calls, now).await;
+        let answers = outbound::call_hooks(&lifecycle.calls, now).await;
         lifecycle.record = lifecycle::with_answers(lifecycle.record.clone(), answers);
     }
     let owner_ref = &owner;
@@ -179,6 +181,20 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         // Retried with the controller's per-object backoff, not after the idle requeue.
         Some(refusal) => Err(Error::LaunchRefused(refusal)),
         None => Ok(Action::requeue(plan.requeue)),
+    }
+}
+
+/// The alerts firing in the configured Prometheus, when the service watches alarms. One that
+/// cannot be read counts as not firing (as an alarm without data is not in ALARM), with a Warning.
+async fn firing_alarms(service: &Service, ctx: &Context, policy: Option<&lifecycle::LifecyclePolicy>) -> Vec<String> {
+    let (Some(url), Some(_)) = (&ctx.config.prometheus_url, policy.and_then(|p| p.policy.alarms.as_ref())) else { return vec![] };
+    match outbound::firing_alerts(url).await {
+        Ok(names) => names,
+        Err(e) => {
+            let message = format!("(service {}) cannot read the deployment alarms from Prometheus: {e}", service.name_any());
+            ctx.publish(service, kube::runtime::events::EventType::Warning, "AlarmsUnavailable", &message).await;
+            vec![]
+        }
     }
 }
 

@@ -11,7 +11,7 @@ pub use crate::ecs::render::UnsupportedField;
 use crate::ecs::render::{READ_ONLY_REASON, TAGS_REASON};
 
 /// Every field of the Service `name` in `namespace` that Berth accepts but does not honour.
-pub fn service_unsupported_fields(spec: &ServiceSpec, name: &str, namespace: &str) -> Vec<UnsupportedField> {
+pub fn service_unsupported_fields(spec: &ServiceSpec, name: &str, namespace: &str, alarms_source: bool) -> Vec<UnsupportedField> {
     let mut found = Vec::new();
     let mut add = |field: &str, reason: String| found.push(UnsupportedField { field: field.into(), reason });
     if let Some(service_name) = spec.service_name.as_deref().filter(|s| *s != name) {
@@ -46,7 +46,11 @@ pub fn service_unsupported_fields(spec: &ServiceSpec, name: &str, namespace: &st
             }
         }
         if deployment.alarms.as_ref().is_some_and(|alarms| alarms.enable) {
-            add("deploymentConfiguration.alarms", "CloudWatch alarms are not watched; only the circuit breaker fails a deployment".into());
+            if !family {
+                add("deploymentConfiguration.alarms", "alarms are watched only in BLUE_GREEN, LINEAR and CANARY deployments".into());
+            } else if !alarms_source {
+                add("deploymentConfiguration.alarms", "no Prometheus to read alarms from: the operator runs without --prometheus-url (chart value alarms.prometheusUrl)".into());
+            }
         }
     }
     for (index, balancer) in spec.load_balancers.iter().flatten().enumerate() {
@@ -232,7 +236,7 @@ mod tests {
     }
 
     fn service_fields(extra: Value) -> Vec<String> {
-        fields(service_unsupported_fields(&service(extra), "web", "shop"))
+        fields(service_unsupported_fields(&service(extra), "web", "shop", true))
     }
 
     #[test]
@@ -245,6 +249,14 @@ mod tests {
             "networkConfiguration": {"awsvpcConfiguration": {"subnets": []}},
         });
         assert_eq!(service_fields(neutral), Vec::<String>::new());
+    }
+
+    #[test]
+    fn alarms_are_unsupported_without_a_prometheus_to_read_them_from() {
+        let spec = service(json!({"deploymentConfiguration": {"strategy": "CANARY",
+            "alarms": {"alarmNames": ["HighErrors"], "enable": true, "rollback": true}}}));
+        assert_eq!(fields(service_unsupported_fields(&spec, "web", "shop", true)), Vec::<String>::new());
+        assert_eq!(fields(service_unsupported_fields(&spec, "web", "shop", false)), vec!["deploymentConfiguration.alarms".to_string()]);
     }
 
     #[test]

@@ -98,6 +98,7 @@ pub fn simulate(start: Start) -> Rollout {
             placement: &placement,
             old_revisions: &old_revisions,
             lifecycle: None,
+            firing_alarms: &[],
             problem: None,
             unsupported: &[],
             limits: &limits,

@@ -125,6 +125,8 @@ pub struct LifecycleInput<'a> {
     pub green_tasks: DeploymentTasks,
     pub blue_tasks: DeploymentTasks,
     pub desired: u32,
+    /// Alarms (Prometheus alerts) firing now.
+    pub firing_alarms: &'a [String],
     pub now: i64,
 }
 
@@ -181,7 +183,7 @@ pub fn decide(input: &LifecycleInput, checked: &LifecyclePolicy) -> Option<Lifec
                 finished_at: None,
                 status_reason: None,
                 awaiting_action: None,
-                lifecycle: DeploymentState::start(now, &[], several_active),
+                lifecycle: DeploymentState::start(now, input.firing_alarms, several_active),
                 hook_results: vec![],
             }
         }
@@ -199,7 +201,7 @@ pub fn decide(input: &LifecycleInput, checked: &LifecyclePolicy) -> Option<Lifec
             Some(HookResult { invocation: r.invocation, hook: hook_indexes.iter().position(|i| *i == r.hook as usize)?, succeeded })
         }).collect(),
         continue_request: continue_request(input.annotations, &record.lifecycle),
-        firing_alarms: vec![],
+        firing_alarms: input.firing_alarms.to_vec(),
         stop_requested: input.annotations.get(STOP_DEPLOYMENT).is_some_and(|id| id.trim() == input.green_id),
     };
     let mut lifecycle = Lifecycle {
@@ -354,6 +356,18 @@ pub fn hook_answer(call: &HookCall, reply: Result<(u16, String), String>, now: i
         next_call_at: (status == HookStatus::InProgress).then(|| now.max(0) as u64 + delay),
         hook_details: answer.get("hookDetails").cloned(),
     }
+}
+
+/// The names of the firing alerts in a Prometheus `/api/v1/alerts` answer (an alert pending
+/// its `for` is not firing, as an alarm in INSUFFICIENT_DATA or OK is not in ALARM).
+pub fn firing_alert_names(body: &str) -> Result<Vec<String>, String> {
+    let answer: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("not Prometheus's alerts JSON: {e}"))?;
+    let alerts = answer["data"]["alerts"].as_array().ok_or("no data.alerts in Prometheus's answer")?;
+    let mut names: Vec<String> = alerts.iter().filter(|a| a["state"] == "firing")
+        .filter_map(|a| a["labels"]["alertname"].as_str().map(str::to_string)).collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 /// The record with the hooks' answers, each replacing the earlier answer of its invocation.

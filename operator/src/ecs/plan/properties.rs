@@ -106,6 +106,7 @@ impl Cluster {
             placement: &Placement { strategies: default_spread(), ..Default::default() },
             old_revisions: &Default::default(),
             lifecycle: None,
+            firing_alarms: &[],
             problem: None,
             unsupported: &[],
             limits: &limits,

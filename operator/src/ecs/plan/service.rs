@@ -62,6 +62,8 @@ pub struct ServiceInput<'a> {
     pub old_revisions: &'a BTreeSet<String>,
     /// The checked policy of a BLUE_GREEN, LINEAR or CANARY service.
     pub lifecycle: Option<&'a LifecyclePolicy>,
+    /// The deployment alarms (Prometheus alerts) firing now.
+    pub firing_alarms: &'a [String],
     /// The pass cannot render or place what it would start.
     pub problem: Option<Problem>,
     /// Fields accepted but not honoured.
@@ -660,6 +662,7 @@ fn lifecycle_step(input: &ServiceInput, policy: &LifecyclePolicy, active: &[&Tas
         green_tasks: counts(true),
         blue_tasks: counts(false),
         desired: desired as u32,
+        firing_alarms: input.firing_alarms,
         now: input.now,
     };
     lifecycle::decide(&lifecycle_input, policy)
@@ -1083,6 +1086,7 @@ mod tests {
                 placement: &self.placement,
                 old_revisions: &self.old_revisions,
                 lifecycle: None,
+                firing_alarms: &[],
                 problem,
                 unsupported: &[],
                 limits: &self.limits,

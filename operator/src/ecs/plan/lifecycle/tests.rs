@@ -26,11 +26,12 @@ struct Service {
     annotations: BTreeMap<String, String>,
     green: DeploymentTasks,
     blue: DeploymentTasks,
+    firing: Vec<String>,
 }
 
 impl Service {
     fn new(configuration: serde_json::Value) -> Self {
-        Service { spec: spec(configuration), history: vec![], annotations: BTreeMap::new(), green: tasks(0), blue: tasks(4) }
+        Service { spec: spec(configuration), history: vec![], annotations: BTreeMap::new(), green: tasks(0), blue: tasks(4), firing: vec![] }
     }
 
     /// One pass at `now`: the step, with the history written back.
@@ -48,6 +49,7 @@ impl Service {
             green_tasks: self.green,
             blue_tasks: self.blue,
             desired: 4,
+            firing_alarms: &self.firing,
             now,
         };
         let step = decide(&input, &checked)?;
@@ -259,4 +261,32 @@ fn serving_selects_one_deployment_at_the_ends_and_ready_tasks_in_ratio_between()
     let all_green = serving(100.0, 4, &green, &blue, "green", "blue");
     assert_eq!(all_green.production.as_deref(), Some("green"));
     assert_eq!((all_green.enlist.len(), all_green.delist.len()), (4, 4), "green joins before the selector moves, blue leaves after");
+}
+
+#[test]
+fn an_alarm_firing_during_the_deployment_rolls_it_back_and_one_firing_at_its_start_is_ignored() {
+    // ECS ignores alarms already in ALARM when the deployment starts
+    // (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-alarm-failure.html).
+    let mut service = Service::new(json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 10,
+        "alarms": {"alarmNames": ["HighErrors", "HighLatency"], "enable": true, "rollback": true}}));
+    service.firing = vec!["HighLatency".into()];
+    service.pass(1000);
+    let baking = service.pass(1001).unwrap();
+    assert_eq!(baking.record.lifecycle.stage, Stage::BakeTime, "an alarm firing at the start does not fail it");
+    service.firing.push("HighErrors".into());
+    let back = service.pass(1002).unwrap();
+    assert_eq!(back.record.lifecycle.status, LifecycleStatus::RollbackInProgress);
+    assert_eq!(back.record.lifecycle.triggered_alarms, vec!["HighErrors".to_string()]);
+    assert_eq!(back.production_weight, 0.0);
+}
+
+#[test]
+fn firing_alerts_are_read_from_prometheus_answer() {
+    let body = r#"{"status":"success","data":{"alerts":[
+        {"labels":{"alertname":"HighErrors","severity":"page"},"state":"firing"},
+        {"labels":{"alertname":"SlowStart"},"state":"pending"},
+        {"labels":{"alertname":"HighErrors","instance":"b"},"state":"firing"}]}}"#;
+    assert_eq!(firing_alert_names(body).unwrap(), vec!["HighErrors".to_string()]);
+    assert!(firing_alert_names("<html>").is_err());
+    assert!(firing_alert_names("{}").is_err());
 }
