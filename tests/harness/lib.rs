@@ -15,6 +15,7 @@ pub mod kubectl;
 pub mod objects;
 pub mod plane;
 pub mod pools;
+pub mod prometheus;
 pub mod suite;
 pub mod tasks;
 pub mod traffic;

@@ -1,4 +1,5 @@
-//! Locating the control plane's binaries (and Argo CD's), building them once if needed.
+//! Locating the control plane's binaries (and Argo CD's and Prometheus'),
+//! building them once if needed.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -22,6 +23,17 @@ pub fn ensure_argocd() -> Result<PathBuf> {
         return Ok(PathBuf::from(dir));
     }
     build_script(&["argocd"])
+}
+
+/// Prometheus' folder (the `prometheus` server binary) from
+/// `BERTH_PROMETHEUS_DIR`, or from `build-binaries.sh prometheus`, which
+/// builds it the first time (23 minutes on 2 busy cores) and caches it under
+/// its version.
+pub fn ensure_prometheus() -> Result<PathBuf> {
+    if let Ok(dir) = std::env::var("BERTH_PROMETHEUS_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    build_script(&["prometheus"])
 }
 
 /// Runs build-binaries.sh with `args`; the folder it prints last.
