@@ -1,19 +1,23 @@
 //! Issue 17 acceptance: BLUE_GREEN, LINEAR and CANARY deployments on the local plane, with a
 //! recorder of every change of the production Service's ready endpoints (what kube-proxy
-//! sends traffic to). The shared operator runs minutes of one second
-//! (`--deployment-minute-seconds 1`), so bake times pass in seconds.
+//! sends traffic to). This binary's operator runs minutes of one second
+//! (`--deployment-minute-seconds 1`), so bake times pass in seconds, and reads its alarms from
+//! a real Prometheus that scrapes an error gauge the tests set.
 //!
 //! ECS sources: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-blue-green.html,
 //! .../deployment-type-linear.html, .../deployment-type-canary.html, .../pause-lifecycle-hooks.html,
 //! .../stop-service-deployment.html.
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::post;
 use berth_tests::cli::berth_json;
-use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for_service_status};
+use berth_tests::fixture::{Operator, TestNamespace, client, plane, wait_for_service_status};
+use berth_tests::prometheus::Prometheus;
 use berth_tests::objects::{apply, events, manifest, service_json, wait_for_event};
 use berth_tests::traffic::TrafficRecorder;
 use k8s_openapi::api::core::v1::Service as CoreService;
@@ -25,6 +29,46 @@ const TARGET_GROUP: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:
 /// The production and test Kubernetes Services of the target group.
 const PRODUCTION: &str = "web-tg";
 const TEST: &str = "web-tg-test";
+
+/// The alert the alarm test names, firing while the gauge it watches is above 0.
+const ALERT: &str = "DeployErrors";
+
+/// What every test of this binary shares: a Prometheus with [`ALERT`] over a gauge the
+/// tests set, and the operator that reads it.
+struct Deployments {
+    errors: Arc<AtomicU32>,
+    prometheus: Prometheus,
+    _operator: Operator,
+}
+
+fn deployments() -> &'static Deployments {
+    static SHARED: OnceLock<Deployments> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        plane();
+        let errors: Arc<AtomicU32> = Arc::default();
+        let target = serve_gauge(errors.clone());
+        let rules = format!("groups:\n- name: deployments\n  rules:\n  - alert: {ALERT}\n    expr: deploy_errors > 0\n");
+        let prometheus = Prometheus::start(&rules, &[target]).expect("Prometheus starts");
+        let operator = Operator::start("strategies", &["--deployment-minute-seconds", "1", "--prometheus-url", &prometheus.url()]);
+        Deployments { errors, prometheus, _operator: operator }
+    })
+}
+
+/// Serves `deploy_errors <value>` on 127.0.0.1 from a thread of its own (it outlives each
+/// test's runtime); its `host:port`.
+fn serve_gauge(value: Arc<AtomicU32>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let body = format!("deploy_errors {}\n", value.load(Ordering::SeqCst));
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    address
+}
 
 fn task_definition(image: &str) -> Value {
     manifest("TaskDefinition", "web", json!({"family": "web", "networkMode": "awsvpc", "memory": "256",
@@ -70,8 +114,7 @@ fn shares(recorder: &TrafficRecorder) -> Vec<(usize, usize)> {
 
 #[tokio::test]
 async fn blue_green_switches_production_in_one_step_and_a_stop_during_bake_restores_blue_at_once() {
-    plane();
-    operator();
+    deployments();
     let ns = TestNamespace::create("bluegreen");
     let production = steady_on_revision_one(&ns.name, 3, json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 600})).await;
     let test = TrafficRecorder::start(&ns.name, TEST, "web").await;
@@ -124,8 +167,7 @@ async fn blue_green_switches_production_in_one_step_and_a_stop_during_bake_resto
 
 #[tokio::test]
 async fn linear_moves_production_in_twenty_percent_steps_and_canary_sends_its_share_first() {
-    plane();
-    operator();
+    deployments();
     for (name, deployment, expected) in [
         ("linear", json!({"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 20.0, "stepBakeTimeInMinutes": 4}}),
             vec![(5, 0), (4, 1), (3, 2), (2, 3), (1, 4), (0, 5)]),
@@ -175,8 +217,7 @@ async fn hook_server(answer: Value) -> (String, Arc<Mutex<Vec<Value>>>) {
 
 #[tokio::test]
 async fn a_pause_hook_holds_until_continued_and_a_failing_http_hook_rolls_back() {
-    plane();
-    operator();
+    deployments();
     // PAUSE at POST_SCALE_UP: green is up, production stays on blue until the annotation.
     let ns = TestNamespace::create("pause");
     let production = steady_on_revision_one(&ns.name, 2, json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 0,
@@ -218,4 +259,27 @@ async fn a_pause_hook_holds_until_continued_and_a_failing_http_hook_rolls_back()
     assert_eq!(call["hookDetails"], json!({"check": "smoke"}));
     // The test Service exists beside production.
     assert!(Api::<CoreService>::namespaced(client().await, &ns.name).get_opt(TEST).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_prometheus_alert_firing_during_the_canary_bake_rolls_it_back() {
+    let shared = deployments();
+    let ns = TestNamespace::create("alarm");
+    let production = steady_on_revision_one(&ns.name, 5, json!({"strategy": "CANARY",
+        "canaryConfiguration": {"canaryPercent": 20.0, "canaryBakeTimeInMinutes": 600},
+        "alarms": {"alarmNames": [ALERT], "enable": true, "rollback": true}})).await;
+    apply(&ns.name, &task_definition("nginx:1.28"));
+    production.wait_until(TIMEOUT, "the canary's share of production", |s| s.get("1") == Some(&4) && s.get("2") == Some(&1)).await;
+
+    shared.errors.store(1, Ordering::SeqCst);
+    shared.prometheus.wait_firing(ALERT, TIMEOUT).await;
+    wait_for_service_status(&ns.name, "web", "{.status.serviceDeployments[0].lifecycle.status}", "ROLLBACK_SUCCESSFUL", TIMEOUT).await;
+    shared.errors.store(0, Ordering::SeqCst);
+    let record = record_of(&ns.name).await;
+    assert_eq!(record["lifecycle"]["triggeredAlarms"], json!([ALERT]), "{record}");
+    assert!(record["statusReason"].as_str().unwrap_or_default().contains(ALERT), "{record}");
+    production.wait_until(TIMEOUT, "production back on revision 1", |s| s.len() == 1 && s.get("1") == Some(&5)).await;
+    let all = shares(&production);
+    assert!(all.iter().all(|(blue, green)| blue + green > 0), "production never had no ready endpoint: {all:?}");
+    assert!(all.iter().all(|(_, green)| *green <= 1), "the canary never had more than its share: {all:?}");
 }

@@ -397,8 +397,7 @@ impl Drop for Operator {
 /// The operator shared by every test of this process (watching all namespaces).
 pub fn operator() -> &'static Operator {
     static OPERATOR: OnceLock<Operator> = OnceLock::new();
-    // Minutes of bake times and hook timeouts last a second, so deployments run in seconds.
-    OPERATOR.get_or_init(|| Operator::start("shared", &["--deployment-minute-seconds", "1"]))
+    OPERATOR.get_or_init(|| Operator::start("shared", &[]))
 }
 
 /// `BERTH_OPERATOR_BIN` (set by `cargo plane test`, which builds it), or the

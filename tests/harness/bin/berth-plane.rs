@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use berth_tests::plane::binaries::ensure_argocd;
+use berth_tests::plane::binaries::{ensure_argocd, ensure_prometheus};
 use berth_tests::plane::{Plane, PlaneConfig, alive, spawn_tied};
 use berth_tests::{bench, fixture, suite};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -70,7 +70,7 @@ fn suite_limit() -> Result<Duration> {
 }
 
 /// `berth-plane test`: the operator and every test binary built first (and
-/// Argo CD, cached, for the GitOps tests), then the binaries run
+/// Argo CD and Prometheus, cached, for the GitOps and deployment tests), then the binaries run
 /// `BERTH_TEST_JOBS` at a time, each slot on a plane of its own (see
 /// `berth_tests::suite` for why), longest first; a block of output per binary
 /// as it ends, then a table of them all.
@@ -81,6 +81,8 @@ fn test(config: &PlaneConfig, args: &[String]) -> Result<ExitCode> {
     // Built once and cached (about 8 minutes cold), before any plane starts,
     // so no test waits on it.
     let argocd = ensure_argocd().context("building Argo CD for the GitOps tests")?;
+    // The same for Prometheus (about 20 minutes cold on 2 cores), for the deployment alarms.
+    let prometheus = ensure_prometheus().context("building Prometheus for the deployment alarm tests")?;
     let mut jobs = suite::build_test_binaries(&repo(), args)?;
     jobs.push(suite::doc_tests(&repo(), args));
     let mut jobs = suite::select(jobs, std::env::var("BERTH_TEST_ONLY").ok().as_deref());
@@ -111,13 +113,14 @@ fn test(config: &PlaneConfig, args: &[String]) -> Result<ExitCode> {
     });
     let running = Instant::now();
     let workers: Vec<_> = (0..slots).map(|slot| {
-        let (shared, config, argocd) = (shared.clone(), config.clone(), argocd.clone());
+        let (shared, config, argocd, prometheus) = (shared.clone(), config.clone(), argocd.clone(), prometheus.clone());
         // The plane's processes are tied to this thread: it lives until the
         // plane is stopped.
         std::thread::spawn(move || -> Result<()> {
             let mut plane = start(&config).with_context(|| format!("starting slot {slot}'s plane"))?;
             let mut env = plane_env(&plane);
             env.push(("BERTH_ARGOCD_DIR".into(), argocd.display().to_string()));
+            env.push(("BERTH_PROMETHEUS_DIR".into(), prometheus.display().to_string()));
             shared.work(slot, &env);
             stop_and_check(&mut plane)
         })

@@ -38,6 +38,8 @@ pub const STOP_DEPLOYMENT: &str = "berth.dev/stop-deployment";
 pub const HISTORY: usize = 10;
 /// ECS calls an IN_PROGRESS hook again after 30 s unless it gave a `callBackDelay`.
 pub const DEFAULT_CALL_BACK_SECONDS: u64 = 30;
+/// Alarms are read again this often while a deployment that watches them is under way.
+pub const ALARM_POLL_SECONDS: i64 = 5;
 /// A pass walks through stages with nothing to wait for, at most this many.
 const STEPS_PER_PASS: usize = 32;
 
@@ -270,8 +272,9 @@ pub fn decide(input: &LifecycleInput, checked: &LifecyclePolicy) -> Option<Lifec
     lifecycle.test_on_green = state.test_traffic_on_green;
     lifecycle.calls = hook_calls(input, policy, hook_indexes, &lifecycle.record, now);
     let next_calls = lifecycle.record.hook_results.iter().filter(|r| r.status == HookStatus::InProgress).filter_map(|r| r.next_call_at);
-    for at in next_calls {
-        lifecycle.next_check = Some(lifecycle.next_check.map_or(at as i64, |t| t.min(at as i64)));
+    let alarm_poll = (policy.alarms.is_some() && !lifecycle.record.lifecycle.status.is_final()).then_some(input.now + ALARM_POLL_SECONDS);
+    for at in next_calls.map(|at| at as i64).chain(alarm_poll) {
+        lifecycle.next_check = Some(lifecycle.next_check.map_or(at, |t| t.min(at)));
     }
     Some(lifecycle)
 }

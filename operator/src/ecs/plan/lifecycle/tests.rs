@@ -273,6 +273,7 @@ fn an_alarm_firing_during_the_deployment_rolls_it_back_and_one_firing_at_its_sta
     service.pass(1000);
     let baking = service.pass(1001).unwrap();
     assert_eq!(baking.record.lifecycle.stage, Stage::BakeTime, "an alarm firing at the start does not fail it");
+    assert_eq!(baking.next_check, Some(1001 + ALARM_POLL_SECONDS), "alarms are read again while it bakes");
     service.firing.push("HighErrors".into());
     let back = service.pass(1002).unwrap();
     assert_eq!(back.record.lifecycle.status, LifecycleStatus::RollbackInProgress);
