@@ -19,6 +19,8 @@ use super::task_definitions::{family, stored_revision};
 use crate::api::{CapacityProvider, SchedulingStrategy, Service, TaskDefinition, TaskDefinitionSpec};
 use crate::ecs::capacity::launch;
 use crate::ecs::plan::deployment::{self, Deployment};
+use crate::ecs::plan::lifecycle;
+use crate::ecs::rollout::strategy::HookTarget;
 use crate::ecs::render::names::label_value;
 use crate::ecs::task::labels;
 use crate::ecs::task::observed::Task;
@@ -155,6 +157,29 @@ async fn plan_service(cluster: &Cluster, changes: &Changes, changed: Service) ->
     }).collect();
     let mut zones: Vec<String> = cluster.node_zones().await?.into_values().collect();
     zones.dedup();
+    // A BLUE_GREEN, LINEAR or CANARY deployment scales green to desired at once and removes
+    // blue at CLEAN_UP; between them production moves in the strategy's steps.
+    let shifting = lifecycle::shifts_traffic(&service.spec).then(|| lifecycle::policy(&service.spec, 60))
+        .transpose().map_err(|p| CliError::usage(format!("service {name}: {}", p.message)))?;
+    let new_deployment = current_primary.is_none_or(|d| d.id != primary.deployment.id);
+    if let Some(policy) = shifting.filter(|_| new_deployment && current_primary.is_some()) {
+        let (old_label, old_count) = (current_primary.map(|d| d.id.replace('/', "-")).unwrap_or_default(), tasks.iter().filter(|t| t.is_active()).count());
+        let desired = service.spec.desired_count.unwrap_or(0).max(0) as usize;
+        let rollout = Rollout {
+            batches: vec![
+                simulate::Batch { starts: vec![simulate::Placement { zone: None, provider: None }; desired], stops: BTreeMap::new(),
+                    after: BTreeMap::from([(old_label.clone(), old_count), (primary.deployment.label.clone(), desired)]) },
+                simulate::Batch { starts: vec![], stops: BTreeMap::from([(old_label, (old_count, "CLEAN_UP".to_string()))]),
+                    after: BTreeMap::from([(primary.deployment.label.clone(), desired)]) },
+            ],
+            end: End::Completed,
+        };
+        let bounds = deployment::bounds(service.spec.deployment_configuration.as_ref(), false);
+        let mut plan = report(&name, &primary.deployment, &resolved.reference(), current_primary.map(|d| (d.id.as_str(), d.task_definition.as_str())),
+            service.spec.desired_count.unwrap_or(0), (bounds.minimum_healthy_percent, bounds.maximum_percent), &rollout);
+        plan["lifecycle"] = lifecycle_outline(&policy);
+        return Ok(plan);
+    }
     let rollout = simulate(Start {
         service: service.clone(),
         primary: &primary,
@@ -166,6 +191,18 @@ async fn plan_service(cluster: &Cluster, changes: &Changes, changed: Service) ->
     let bounds = deployment::bounds(service.spec.deployment_configuration.as_ref(), false);
     Ok(report(&name, &primary.deployment, &resolved.reference(), current_primary.map(|d| (d.id.as_str(), d.task_definition.as_str())),
         service.spec.desired_count.unwrap_or(0), (bounds.minimum_healthy_percent, bounds.maximum_percent), &rollout))
+}
+
+/// The traffic steps of a BLUE_GREEN, LINEAR or CANARY deployment: green's production
+/// weight after each step and the minutes waited after it, then the bake time.
+fn lifecycle_outline(policy: &lifecycle::LifecyclePolicy) -> Value {
+    let strategy = policy.policy.strategy;
+    json!({
+        "productionTrafficShifts": strategy.production_steps().iter().map(|(weight, wait)| json!({"weight": weight, "bakeTimeInMinutes": wait / 60})).collect::<Vec<_>>(),
+        "bakeTimeInMinutes": strategy.bake() / 60,
+        "lifecycleHooks": policy.policy.hooks.iter().map(|h| json!({"pause": h.target == HookTarget::Pause,
+            "lifecycleStages": h.stages.iter().map(crate::api::wire_name).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+    })
 }
 
 /// `ecs-svc-<n>` (a deployment's label) as its id `ecs-svc/<n>`.
@@ -232,7 +269,12 @@ fn plan_table(plan: &Value) -> String {
         Some("STUCK") => "STUCK: the deployment configuration allows neither a start nor a stop; change minimumHealthyPercent or maximumPercent".to_string(),
         _ => "still rolling after the passes simulated".to_string(),
     };
-    format!("service {}: {headline}\ndesired {}, minimumHealthyPercent {}, maximumPercent {}\n{}{end}\n", plan["serviceName"].as_str().unwrap_or_default(),
+    let shifts: Vec<String> = plan["lifecycle"]["productionTrafficShifts"].as_array().into_iter().flatten()
+        .map(|s| format!("{}% (then {} min)", s["weight"], s["bakeTimeInMinutes"])).collect();
+    let lifecycle = if shifts.is_empty() { String::new() } else {
+        format!("production traffic to the new revision: {}; bake {} min, then CLEAN_UP stops the old revision\n", shifts.join(", "), plan["lifecycle"]["bakeTimeInMinutes"])
+    };
+    format!("service {}: {headline}\ndesired {}, minimumHealthyPercent {}, maximumPercent {}\n{}{lifecycle}{end}\n", plan["serviceName"].as_str().unwrap_or_default(),
         plan["desiredCount"], plan["minimumHealthyPercent"], plan["maximumPercent"],
         table(&["PASS", "START", "STOP", "NEW TASKS GO TO", "TASKS AFTER"], &rows))
 }
@@ -276,5 +318,19 @@ mod tests {
         assert!(text.contains("new deployment ecs-svc/2 (web:2) replaces ecs-svc/1 (web:1)") && text.contains("2 of ecs-svc/1") && text.contains("completes after 2 passes"), "{text}");
         let unchanged = report("web", &new, "web:2", Some(("ecs-svc/2", "web:2")), 4, (100, 200), &Rollout { batches: vec![], end: End::Completed });
         assert!(plan_table(&unchanged).contains("no new deployment"));
+    }
+
+    #[test]
+    fn a_linear_deployment_is_outlined_by_its_traffic_steps() {
+        let spec: crate::api::ServiceSpec = serde_json::from_value(json!({"taskDefinition": "web", "deploymentConfiguration": {"strategy": "LINEAR",
+            "linearConfiguration": {"stepPercent": 25.0, "stepBakeTimeInMinutes": 3}, "bakeTimeInMinutes": 15,
+            "lifecycleHooks": [{"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}]}})).unwrap();
+        let outline = lifecycle_outline(&lifecycle::policy(&spec, 60).unwrap());
+        let weights: Vec<f64> = outline["productionTrafficShifts"].as_array().unwrap().iter().map(|s| s["weight"].as_f64().unwrap()).collect();
+        assert_eq!(weights, vec![25.0, 50.0, 75.0, 100.0]);
+        assert_eq!(outline["productionTrafficShifts"][0]["bakeTimeInMinutes"], 3);
+        assert_eq!(outline["productionTrafficShifts"][3]["bakeTimeInMinutes"], 0);
+        assert_eq!(outline["bakeTimeInMinutes"], 15);
+        assert_eq!(outline["lifecycleHooks"][0], json!({"pause": true, "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"]}));
     }
 }

@@ -169,7 +169,26 @@ impl Strategy {
         }
     }
 
-    fn bake(self) -> u64 {
+    /// Green's production weight (percent) after each production step, with the seconds
+    /// waited after it (none after the step that reaches 100 %).
+    pub fn production_steps(self) -> Vec<(f64, u64)> {
+        if self == Self::Rolling {
+            return vec![];
+        }
+        let mut steps = vec![];
+        for step in 1.. {
+            let weight = self.weight_after_step(step);
+            let full = weight == FULL_WEIGHT_TENTHS;
+            steps.push((f64::from(weight) / 10.0, if full { 0 } else { self.step_bake() }));
+            if full {
+                return steps;
+            }
+        }
+        steps
+    }
+
+    /// Seconds both revisions run once green has all of production.
+    pub fn bake(self) -> u64 {
         match self {
             Self::BlueGreen { bake } | Self::Linear { bake, .. } | Self::Canary { bake, .. } => {
                 bake
