@@ -18,7 +18,7 @@ use axum::routing::post;
 use berth_tests::cli::berth_json;
 use berth_tests::fixture::{Operator, TestNamespace, client, plane, wait_for_service_status};
 use berth_tests::prometheus::Prometheus;
-use berth_tests::objects::{apply, events, manifest, service_json, wait_for_event};
+use berth_tests::objects::{apply, events, manifest, object_json, service_json, wait_for_event};
 use berth_tests::traffic::TrafficRecorder;
 use k8s_openapi::api::core::v1::Service as CoreService;
 use kube::api::{Api, Patch, PatchParams};
@@ -282,4 +282,24 @@ async fn a_prometheus_alert_firing_during_the_canary_bake_rolls_it_back() {
     let all = shares(&production);
     assert!(all.iter().all(|(blue, green)| blue + green > 0), "production never had no ready endpoint: {all:?}");
     assert!(all.iter().all(|(_, green)| *green <= 1), "the canary never had more than its share: {all:?}");
+}
+
+#[tokio::test]
+async fn a_task_run_hook_whose_task_exits_1_rolls_the_deployment_back() {
+    deployments();
+    let ns = TestNamespace::create("hookrun");
+    // The hook's task definition: its container exits 1 at once (the simulator's exit code).
+    apply(&ns.name, &manifest("TaskDefinition", "smoke", json!({"family": "smoke", "memory": "128",
+        "containerDefinitions": [{"name": "check", "image": "busybox", "dockerLabels": {"sim.berth.dev/exit-code": "1"}}]})));
+    let production = steady_on_revision_one(&ns.name, 2, json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 0,
+        "lifecycleHooks": [{"hookTargetArn": "taskrun:smoke", "lifecycleStages": ["POST_SCALE_UP"]}]})).await;
+    apply(&ns.name, &task_definition("nginx:1.28"));
+    wait_for_service_status(&ns.name, "web", "{.status.serviceDeployments[0].lifecycle.status}", "ROLLBACK_SUCCESSFUL", TIMEOUT).await;
+    let record = record_of(&ns.name).await;
+    assert!(record["statusReason"].as_str().unwrap_or_default().contains("returned FAILED"), "{record}");
+    let answer = &record["hookResults"][0];
+    assert!(answer["reason"].as_str().unwrap_or_default().contains("check exited 1"), "{record}");
+    let run = object_json(&ns.name, "taskrun", &format!("web-hook-{}-0", answer["invocation"])).await;
+    assert_eq!(run["spec"]["taskDefinition"], "smoke");
+    assert!(shares(&production).iter().all(|(_, green)| *green == 0), "green never took production: {:?}", shares(&production));
 }

@@ -39,8 +39,13 @@ pub async fn service_field(ns: &str, name: &str, path: &str) -> String {
 
 /// The whole Service object as the API server has it.
 pub async fn service_json(ns: &str, name: &str) -> Value {
-    let json = plane().kubectl().run_async(&["get", "-n", ns, "ecssvc", name, "-o", "json"]).await.unwrap_or_else(|e| panic!("{e:#}"));
-    serde_json::from_str(&json).unwrap_or_else(|e| panic!("service {name} as JSON: {e}: {json}"))
+    object_json(ns, "ecssvc", name).await
+}
+
+/// Any object, `kind` as kubectl names it (`taskrun`), as the API server has it.
+pub async fn object_json(ns: &str, kind: &str, name: &str) -> Value {
+    let json = plane().kubectl().run_async(&["get", "-n", ns, kind, name, "-o", "json"]).await.unwrap_or_else(|e| panic!("{e:#}"));
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{kind} {name} as JSON: {e}: {json}"))
 }
 
 /// The namespace's events, one a line: type, reason, message

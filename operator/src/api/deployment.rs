@@ -138,8 +138,9 @@ pub struct HookTimeoutConfiguration {
 
 /// A deployment lifecycle hook (BLUE_GREEN, LINEAR, CANARY). Berth calls an `http://` or
 /// `https://` hookTargetArn with a JSON POST in ECS's Lambda payload and reads ECS's reply
-/// (`hookStatus` SUCCEEDED, FAILED or IN_PROGRESS); a Lambda ARN cannot be called here and is
-/// listed in `status.unsupportedFields`. A PAUSE hook waits for the annotation
+/// (`hookStatus` SUCCEEDED, FAILED or IN_PROGRESS); `taskrun:FAMILY[:REVISION]` runs a TaskRun
+/// of one task, which succeeds when its containers exit 0; a Lambda ARN cannot be called here
+/// and is listed in `status.unsupportedFields`. A PAUSE hook waits for the annotation
 /// `berth.dev/continue-deployment: <hookId>[=ROLLBACK]` (or `kubectl ecs continue-service-deployment`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -147,7 +148,8 @@ pub struct DeploymentLifecycleHook {
     /// AWS_LAMBDA (ECS default: an invoked target) or PAUSE.
     #[serde(default, deserialize_with = "super::unset::empty_as_none", skip_serializing_if = "Option::is_none")]
     pub target_type: Option<HookTargetType>,
-    /// What to invoke: an `http(s)://` URL (a Lambda ARN is accepted but cannot be called).
+    /// What to invoke: an `http(s)://` URL or `taskrun:FAMILY[:REVISION]` (a Lambda ARN is
+    /// accepted but cannot be called).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hook_target_arn: Option<String>,
     /// Role ECS assumes to invoke the hook.

@@ -149,7 +149,11 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     // leave production only once blue has it.
     traffic.stop(&ctx, api, &owner, &plan.stops, now).await?;
     if let Some(lifecycle) = plan.lifecycle.as_mut() {
-        let answers = outbound::call_hooks(&lifecycle.calls, now).await;
+        let (runs, calls): (Vec<_>, Vec<_>) = lifecycle.calls.iter().cloned().partition(|c| lifecycle::task_run_target(&c.url).is_some());
+        let mut answers = outbound::call_hooks(&calls, now).await;
+        for call in &runs {
+            answers.push(hook_run(&service, &ctx, call, now).await?);
+        }
         lifecycle.record = lifecycle::with_answers(lifecycle.record.clone(), answers);
     }
     let owner_ref = &owner;
@@ -182,6 +186,29 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         Some(refusal) => Err(Error::LaunchRefused(refusal)),
         None => Ok(Action::requeue(plan.requeue)),
     }
+}
+
+/// A `taskrun:` hook: its TaskRun (of one task, owned by the Service) made once, then read.
+async fn hook_run(service: &Service, ctx: &Context, call: &lifecycle::HookCall, now: i64) -> Result<crate::api::HookInvocation> {
+    let ns = service.namespace().unwrap_or_default();
+    let name = lifecycle::hook_run_name(&service.name_any(), call);
+    if let Some(run) = ctx.task_runs.get(&kube::runtime::reflector::ObjectRef::new(&name).within(&ns)) {
+        let task = run.status.as_ref().and_then(|s| s.tasks.as_ref()).and_then(|tasks| tasks.first());
+        return Ok(lifecycle::task_run_answer(call, task, now));
+    }
+    let run: crate::api::TaskRun = serde_json::from_value(serde_json::json!({
+        "apiVersion": "berth.dev/v1alpha1", "kind": "TaskRun",
+        "metadata": {"name": name, "namespace": ns, "ownerReferences": [service.controller_owner_ref(&())]},
+        "spec": {"taskDefinition": lifecycle::task_run_target(&call.url), "count": 1, "startedBy": format!("berth-hook/{}", service.name_any())},
+    }))?;
+    let api: Api<crate::api::TaskRun> = Api::namespaced(ctx.client.clone(), &ns);
+    match api.create(&kube::api::PostParams { field_manager: Some(super::MANAGER.into()), ..Default::default() }, &run).await {
+        Ok(_) => {}
+        // Made by a pass whose status write was lost.
+        Err(kube::Error::Api(status)) if status.is_already_exists() => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(lifecycle::task_run_answer(call, None, now))
 }
 
 /// The alerts firing in the configured Prometheus, when the service watches alarms. One that

@@ -42,7 +42,7 @@ pub fn service_unsupported_fields(spec: &ServiceSpec, name: &str, namespace: &st
                 add(&format!("deploymentConfiguration.lifecycleHooks[{index}]"), "hooks run only in BLUE_GREEN, LINEAR and CANARY deployments".into());
             } else if !pause && !crate::ecs::plan::lifecycle::callable(hook.hook_target_arn.as_deref()) {
                 add(&format!("deploymentConfiguration.lifecycleHooks[{index}].hookTargetArn"),
-                    "a Lambda function cannot be invoked from Kubernetes; give an http:// or https:// URL (the hook is skipped)".into());
+                    "a Lambda function cannot be invoked from Kubernetes; give an http:// or https:// URL or taskrun:FAMILY[:REVISION] (the hook is skipped)".into());
             }
         }
         if deployment.alarms.as_ref().is_some_and(|alarms| alarms.enable) {

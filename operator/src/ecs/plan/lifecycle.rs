@@ -36,6 +36,8 @@ pub const CONTINUE_DEPLOYMENT: &str = "berth.dev/continue-deployment";
 pub const STOP_DEPLOYMENT: &str = "berth.dev/stop-deployment";
 /// Records kept in `status.serviceDeployments`, newest first.
 pub const HISTORY: usize = 10;
+/// A `taskrun:` hook's TaskRun is looked at again this often until its task stops.
+pub const TASK_RUN_HOOK_POLL_SECONDS: u64 = 5;
 /// ECS calls an IN_PROGRESS hook again after 30 s unless it gave a `callBackDelay`.
 pub const DEFAULT_CALL_BACK_SECONDS: u64 = 30;
 /// Alarms are read again this often while a deployment that watches them is under way.
@@ -64,9 +66,41 @@ pub fn shifts_traffic(spec: &ServiceSpec) -> bool {
     strategy_of(spec) != DeploymentStrategy::Rolling
 }
 
-/// Whether a hook target can be called by Berth: an HTTP(S) URL (a Lambda ARN cannot).
+/// Whether a hook target can be called by Berth: an HTTP(S) URL, or `taskrun:FAMILY[:REVISION]`
+/// (a TaskRun of one task; a Lambda ARN cannot be called).
 pub fn callable(target: Option<&str>) -> bool {
-    target.is_some_and(|t| t.starts_with("http://") || t.starts_with("https://"))
+    target.is_some_and(|t| t.starts_with("http://") || t.starts_with("https://") || task_run_target(t).is_some())
+}
+
+/// The task definition a `taskrun:` hook target runs.
+pub fn task_run_target(target: &str) -> Option<&str> {
+    target.strip_prefix("taskrun:").filter(|td| !td.is_empty())
+}
+
+/// The name of the TaskRun of one invocation of a `taskrun:` hook.
+pub fn hook_run_name(service: &str, call: &HookCall) -> String {
+    crate::ecs::render::names::dns_label(&format!("{service}-hook-{}-{}", call.invocation, call.hook))
+}
+
+/// Reads a `taskrun:` hook's TaskRun as ECS reads a Lambda's answer: its task stopped with
+/// every container's exit code 0 is SUCCEEDED, any other stop FAILED, anything else
+/// IN_PROGRESS (looked at again shortly).
+pub fn task_run_answer(call: &HookCall, task: Option<&crate::api::TaskSummary>, now: i64) -> HookInvocation {
+    let answer = |status: HookStatus, reason: Option<String>| HookInvocation {
+        hook: call.hook, invocation: call.invocation, status, reason,
+        next_call_at: (status == HookStatus::InProgress).then(|| now.max(0) as u64 + TASK_RUN_HOOK_POLL_SECONDS),
+        hook_details: None,
+    };
+    let Some(task) = task.filter(|t| t.last_status == Some(crate::api::TaskLastStatus::Stopped)) else {
+        return answer(HookStatus::InProgress, None);
+    };
+    let exits: Vec<(String, i32)> = task.containers.iter().flatten().filter_map(|c| Some((c.name.clone(), c.exit_code?))).collect();
+    if !exits.is_empty() && exits.iter().all(|(_, code)| *code == 0) {
+        return answer(HookStatus::Succeeded, None);
+    }
+    let codes: Vec<String> = exits.iter().map(|(name, code)| format!("{name} exited {code}")).collect();
+    let why = task.stopped_reason.clone().unwrap_or_default();
+    answer(HookStatus::Failed, Some(format!("{} (task {}) stopped: {why} {}", call.url, task.task_id, codes.join(", ")).trim_end().to_string()))
 }
 
 /// A service's deployment policy, checked.

@@ -291,3 +291,23 @@ fn firing_alerts_are_read_from_prometheus_answer() {
     assert!(firing_alert_names("<html>").is_err());
     assert!(firing_alert_names("{}").is_err());
 }
+
+#[test]
+fn a_task_run_hook_succeeds_when_its_task_exits_0_and_fails_otherwise() {
+    let call = HookCall { hook: 1, invocation: 2, url: "taskrun:smoke:3".into(), payload: json!({}) };
+    assert!(callable(Some("taskrun:smoke")) && !callable(Some("taskrun:")));
+    assert_eq!(task_run_target(&call.url), Some("smoke:3"));
+    assert_eq!(hook_run_name("web", &call), "web-hook-2-1");
+    let task = |status: &str, codes: &[i32]| -> crate::api::TaskSummary {
+        serde_json::from_value(json!({"taskId": "t1", "lastStatus": status, "stoppedReason": "Essential container in task exited",
+            "containers": codes.iter().enumerate().map(|(i, c)| json!({"name": format!("c{i}"), "exitCode": c})).collect::<Vec<_>>()})).unwrap()
+    };
+    let waiting = task_run_answer(&call, None, 100);
+    assert_eq!((waiting.status, waiting.next_call_at), (HookStatus::InProgress, Some(100 + TASK_RUN_HOOK_POLL_SECONDS)));
+    assert_eq!(task_run_answer(&call, Some(&task("RUNNING", &[])), 100).status, HookStatus::InProgress);
+    assert_eq!(task_run_answer(&call, Some(&task("STOPPED", &[0, 0])), 100).status, HookStatus::Succeeded);
+    let failed = task_run_answer(&call, Some(&task("STOPPED", &[0, 1])), 100);
+    assert_eq!(failed.status, HookStatus::Failed);
+    assert!(failed.reason.as_deref().unwrap_or_default().contains("c1 exited 1"), "{failed:?}");
+    assert_eq!(task_run_answer(&call, Some(&task("STOPPED", &[])), 100).status, HookStatus::Failed, "a task stopped before its containers ran");
+}
