@@ -17,14 +17,15 @@ use berth_tests::chaos::{Dice, kill_task, setting};
 use std::sync::atomic::Ordering::Relaxed;
 
 use berth_tests::fault_proxy::FaultProxy;
-use berth_tests::fixture::{Operator, TestNamespace, client, client_for, install_crds, operator_kubeconfig, plane, repo_root, wait_for, write_service_account_kubeconfig};
-use berth_tests::tasks::{revision_of, undeleted};
+use berth_tests::fixture::{Operator, TestNamespace, client, client_for, install_crds, operator_kubeconfig, plane, repo_root, try_wait_for, write_service_account_kubeconfig};
+use berth_tests::tasks::{is_deleting, phase, revision_of, undeleted};
 use kube::runtime::watcher;
 use berth_tests::invariants::Recorder;
 use berth_tests::kubectl::Kubectl;
 use berth_tests::objects::{apply, apply_with, manifest};
 use berth_tests::plane::{Plane, PlaneConfig};
 use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
 use kube::api::Api;
 use serde_json::{Value, json};
 
@@ -65,8 +66,16 @@ fn roll_all(kubectl: &Kubectl, ns: &str, count: usize, image: &str) {
 /// Waits until every task of `ns` not told to stop is of task definition
 /// revision `revision`: a rollout done.
 async fn every_task_of_revision(client: kube::Client, ns: &str, revision: &str, timeout: Duration) {
-    wait_for(Api::<Pod>::namespaced(client, ns), watcher::Config::default(), timeout, &format!("every task of revision {revision}"),
+    let what = format!("every task of revision {revision}");
+    let waited = try_wait_for(Api::<Pod>::namespaced(client.clone(), ns), watcher::Config::default(), timeout, &what,
         |ps| !ps.is_empty() && undeleted(ps).iter().all(|p| revision_of(p) == revision)).await;
+    if let Err(e) = waited {
+        // Failed twice in a loaded CI run while the operator reported every service complete:
+        // say what each pod was, as the API server has it now.
+        let pods = Api::<Pod>::namespaced(client, ns).list(&Default::default()).await.map(|l| l.items).unwrap_or_default();
+        let states: Vec<String> = pods.iter().map(|p| format!("{} revision {:?} phase {} deleting {}", p.name_any(), revision_of(p), phase(p), is_deleting(p))).collect();
+        panic!("{e}\nnow: {states:#?}");
+    }
 }
 
 /// A namespace of the run's plane with `count` services, watched by the
