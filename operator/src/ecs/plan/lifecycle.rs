@@ -271,14 +271,13 @@ pub fn decide(input: &LifecycleInput, checked: &LifecyclePolicy) -> Option<Lifec
             lifecycle.events.push(Event::normal("ServiceDeploymentLifecycleStage",
                 format!("(service {name}) (deployment {id}) entered {}{weight}.", crate::api::wire_name(&state.stage))));
         }
-        if let Some(wait) = state.hooks.as_ref().filter(|w| before.hooks.as_ref().is_none_or(|b| b.invocation != w.invocation)) {
-            let pausing = policy.hooks.iter().any(|h| h.target == HookTarget::Pause && h.stages.contains(&wait.stage));
-            if pausing {
-                let hook_id = pause_hook_id(wait.invocation);
-                lifecycle.events.push(Event::normal("HOOK_AWAITING_ACTION", format!(
-                    "(service {name}) (deployment {id}) hook {hook_id} at {} awaits action: annotate the Service {CONTINUE_DEPLOYMENT}={hook_id} (or ={hook_id}=ROLLBACK).",
-                    crate::api::wire_name(&wait.stage))));
-            }
+        if let Some(wait) = state.hooks.as_ref().filter(|w| before.hooks.as_ref().is_none_or(|b| b.invocation != w.invocation))
+            && policy.pauses_at(wait.stage)
+        {
+            let hook_id = pause_hook_id(wait.invocation);
+            lifecycle.events.push(Event::normal("HOOK_AWAITING_ACTION", format!(
+                "(service {name}) (deployment {id}) hook {hook_id} at {} awaits action: annotate the Service {CONTINUE_DEPLOYMENT}={hook_id} (or ={hook_id}=ROLLBACK).",
+                crate::api::wire_name(&wait.stage))));
         }
         lifecycle.record.lifecycle = step.state.clone();
         lifecycle.next_check = step.next_check.map(|t| t as i64);
@@ -288,7 +287,7 @@ pub fn decide(input: &LifecycleInput, checked: &LifecyclePolicy) -> Option<Lifec
     }
     let state = &lifecycle.record.lifecycle;
     lifecycle.record.awaiting_action = state.hooks.as_ref()
-        .filter(|wait| policy.hooks.iter().any(|h| h.target == HookTarget::Pause && h.stages.contains(&wait.stage)))
+        .filter(|wait| policy.pauses_at(wait.stage))
         .map(|wait| pause_hook_id(wait.invocation));
     if state.status.is_final() && lifecycle.record.finished_at.is_none() {
         lifecycle.record.finished_at = Some(conditions::time(input.now));

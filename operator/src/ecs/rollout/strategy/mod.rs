@@ -339,6 +339,11 @@ impl DeploymentPolicy {
         self
     }
 
+    /// Whether a PAUSE hook runs at `stage` (so the stage awaits `ContinueServiceDeployment`).
+    pub fn pauses_at(&self, stage: HookStage) -> bool {
+        self.hooks_at(stage).any(|(_, h)| h.target == HookTarget::Pause)
+    }
+
     fn hooks_at(&self, stage: HookStage) -> impl Iterator<Item = (usize, &HookSpec)> {
         self.hooks
             .iter()
@@ -541,10 +546,7 @@ impl Machine<'_> {
             return HookVerdict::Done;
         };
         // ContinueServiceDeployment only applies while a PAUSE hook awaits action.
-        let pausing = self
-            .policy
-            .hooks_at(wait.stage)
-            .any(|(_, h)| h.target == HookTarget::Pause);
+        let pausing = self.policy.pauses_at(wait.stage);
         if pausing && wait.continued.is_none() {
             wait.continued = self.observation.continue_request;
         }
