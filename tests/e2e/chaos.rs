@@ -13,6 +13,7 @@
 //! `BERTH_CHAOS_SEED` replays a run's random choices (each test prints its seed).
 use std::time::{Duration, Instant};
 
+use berth::ecs::rollout::bounds::DeploymentBounds;
 use berth_tests::chaos::{Dice, kill_task, setting};
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -40,6 +41,19 @@ fn task_definition(family: &str, image: &str) -> Value {
         "healthCheck": {"command": ["CMD-SHELL", "true"]}}]}))
 }
 
+/// A desired count in `low..=high` that `bounds` can roll: ECS (and Berth) leave a
+/// deployment stuck, with an event, where neither a start nor a stop fits, as 1 task
+/// under 50/150 (`DeploymentBounds::deadlocks`); the faults are the subject here.
+fn rollable_count(dice: &mut Dice, low: usize, high: usize, (min, max): (i32, i32)) -> usize {
+    let bounds = DeploymentBounds { minimum_healthy_percent: min as u32, maximum_percent: max as u32 };
+    loop {
+        let desired = dice.between(low, high);
+        if !bounds.deadlocks(desired as u32) {
+            return desired;
+        }
+    }
+}
+
 fn service(name: &str, desired: usize, (min, max): (i32, i32)) -> Value {
     manifest("Service", name, json!({"taskDefinition": name, "desiredCount": desired,
         "deploymentConfiguration": {"minimumHealthyPercent": min, "maximumPercent": max}}))
@@ -52,7 +66,8 @@ fn services(kubectl: &Kubectl, ns: &str, count: usize, dice: &mut Dice) {
     for i in 0..count {
         let name = format!("app-{i}");
         items.push(task_definition(&name, "app:0"));
-        items.push(service(&name, dice.between(1, 4), BOUNDS[i % BOUNDS.len()]));
+        let bounds = BOUNDS[i % BOUNDS.len()];
+        items.push(service(&name, rollable_count(dice, 1, 4, bounds), bounds));
     }
     apply_with(kubectl, ns, &json!({"apiVersion": "v1", "kind": "List", "items": items}));
 }
@@ -107,7 +122,8 @@ async fn the_operator_killed_at_random_moments_during_rollouts_and_scaling_conve
             } else {
                 scalings += 1;
                 let i: usize = name[4..].parse().unwrap();
-                apply(&ns.name, &service(&name, dice.between(0, 5), BOUNDS[i % BOUNDS.len()]));
+                let bounds = BOUNDS[i % BOUNDS.len()];
+                apply(&ns.name, &service(&name, rollable_count(&mut dice, 0, 5, bounds), bounds));
             }
         }
         tokio::time::sleep(dice.moment(Duration::from_millis(200), Duration::from_secs(4))).await;
