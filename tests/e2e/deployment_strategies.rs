@@ -19,7 +19,7 @@ use berth_tests::cli::berth_json;
 use berth_tests::fixture::{Operator, TestNamespace, client, plane, wait_for_service_status};
 use berth_tests::prometheus::Prometheus;
 use berth_tests::objects::{apply, events, manifest, object_json, service_json, wait_for_event};
-use berth_tests::traffic::TrafficRecorder;
+use berth_tests::traffic::{TrafficRecorder, WeightRecorder};
 use k8s_openapi::api::core::v1::Service as CoreService;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -118,6 +118,7 @@ async fn blue_green_switches_production_in_one_step_and_a_stop_during_bake_resto
     let ns = TestNamespace::create("bluegreen");
     let production = steady_on_revision_one(&ns.name, 3, json!({"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 600})).await;
     let test = TrafficRecorder::start(&ns.name, TEST, "web").await;
+    let weights = WeightRecorder::start(&ns.name, PRODUCTION).await;
 
     apply(&ns.name, &task_definition("nginx:1.28"));
     wait_for_service_status(&ns.name, "web", "{.status.serviceDeployments[0].lifecycle.stage}", "BAKE_TIME", TIMEOUT).await;
@@ -125,7 +126,8 @@ async fn blue_green_switches_production_in_one_step_and_a_stop_during_bake_resto
     assert_eq!(record["strategy"], "BLUE_GREEN");
     assert_eq!(record["sourceTaskDefinition"], "web:1");
     assert_eq!(record["targetTaskDefinition"], "web:2");
-    assert_eq!(record["trafficShift"], "EndpointRatio");
+    // The plane serves the Gateway API: the weights are also the HTTPRoute's.
+    assert_eq!(record["trafficShift"], "HTTPRoute");
     assert_eq!(record["lifecycle"]["productionWeight"], 100.0);
     let before_rollback = shares(&production);
 
@@ -149,6 +151,10 @@ async fn blue_green_switches_production_in_one_step_and_a_stop_during_bake_resto
         phases
     });
     assert_eq!(phases, vec!["blue", "green", "blue"], "production endpoints over the run: {all:?}");
+    // The HTTPRoute under the production Service: blue's backend all, none, all again (per mille).
+    weights.wait_until(TIMEOUT, "blue's backend alone again", |w| w.len() == 1).await;
+    assert_eq!(weights.first_backend_weights(), [1000, 0, 1000], "HTTPRoute weights over the run: {:?}", weights.weights());
+    assert_eq!(weights.parents(), [format!("Service/{PRODUCTION}")]);
     assert!(before_rollback.iter().all(|(blue, green)| *blue == 0 || *green == 0), "{before_rollback:?}");
     assert!(all.iter().filter(|(blue, _)| *blue > 0).all(|(blue, _)| *blue == 3), "blue was whole whenever it served: {all:?}");
     // The test Service had green before production did.
@@ -168,14 +174,15 @@ async fn blue_green_switches_production_in_one_step_and_a_stop_during_bake_resto
 #[tokio::test]
 async fn linear_moves_production_in_twenty_percent_steps_and_canary_sends_its_share_first() {
     deployments();
-    for (name, deployment, expected) in [
+    for (name, deployment, expected, blue_weights) in [
         ("linear", json!({"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 20.0, "stepBakeTimeInMinutes": 4}}),
-            vec![(5, 0), (4, 1), (3, 2), (2, 3), (1, 4), (0, 5)]),
+            vec![(5, 0), (4, 1), (3, 2), (2, 3), (1, 4), (0, 5)], vec![1000, 800, 600, 400, 200, 0]),
         ("canary", json!({"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 20.0, "canaryBakeTimeInMinutes": 4}}),
-            vec![(5, 0), (4, 1), (0, 5)]),
+            vec![(5, 0), (4, 1), (0, 5)], vec![1000, 800, 0]),
     ] {
         let ns = TestNamespace::create(name);
         let production = steady_on_revision_one(&ns.name, 5, deployment).await;
+        let weights = WeightRecorder::start(&ns.name, PRODUCTION).await;
         apply(&ns.name, &task_definition("nginx:1.28"));
         wait_for_service_status(&ns.name, "web", "{.status.serviceDeployments[0].lifecycle.status}", "SUCCESSFUL", TIMEOUT).await;
         wait_for_service_status(&ns.name, "web", "{.status.conditions[?(@.type==\"Ready\")].status}", "True", TIMEOUT).await;
@@ -192,6 +199,12 @@ async fn linear_moves_production_in_twenty_percent_steps_and_canary_sends_its_sh
         assert_eq!(steps, expected, "{name}: production endpoints over the run: {all:?}");
         let greens: Vec<usize> = all.iter().map(|(_, green)| *green).collect();
         assert!(greens.windows(2).all(|w| w[0] <= w[1]), "{name}: green's share never fell: {all:?}");
+        // The exact weights, per mille, on the HTTPRoute; then green's backend alone, with green's tasks.
+        weights.wait_until(TIMEOUT, "green's backend alone", |w| w.len() == 1).await;
+        assert_eq!(weights.first_backend_weights(), blue_weights, "{name}: HTTPRoute weights over the run: {:?}", weights.weights());
+        let green_backend = weights.weights().last().unwrap()[0].0.clone();
+        TrafficRecorder::start(&ns.name, &green_backend, "web").await
+            .wait_until(TIMEOUT, "green's backend Service selects green's tasks", |s| s.len() == 1 && s.get("2") == Some(&5)).await;
         let said = events(&ns.name).await;
         assert!(said.contains("production traffic on the new revision 20%"), "{said}");
         assert!(said.contains("SERVICE_DEPLOYMENT_COMPLETED"), "{said}");

@@ -1,6 +1,7 @@
-//! A recorder of where a Kubernetes Service sends traffic: every change of its ready
-//! endpoints (from its EndpointSlices, as kube-proxy would read them), each read as the task
-//! definition revisions of the tasks behind them.
+//! Recorders of where traffic goes: every change of a Kubernetes Service's ready endpoints
+//! (from its EndpointSlices, as kube-proxy would read them), each read as the task
+//! definition revisions of the tasks behind them; and every change of a Gateway API
+//! HTTPRoute's backend weights (as a mesh or a Gateway would read them).
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,7 +10,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
-use kube::api::Api;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher;
 use tokio::task::JoinHandle;
 
@@ -135,4 +136,88 @@ fn ready_endpoints<'a>(slices: impl Iterator<Item = &'a EndpointSlice>) -> Endpo
         .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
         .filter_map(|e| e.target_ref.as_ref().and_then(|r| r.name.clone()))
         .collect()
+}
+
+/// Each backend Service of an HTTPRoute's first rule, with its weight.
+pub type Weights = Vec<(String, u64)>;
+
+pub struct WeightRecorder {
+    snapshots: Arc<Mutex<Vec<Weights>>>,
+    parents: Arc<Mutex<Vec<String>>>,
+    changes: tokio::sync::watch::Receiver<usize>,
+    watch: JoinHandle<()>,
+}
+
+impl WeightRecorder {
+    /// Starts recording the HTTPRoute `name` in `ns` (none yet is no snapshot).
+    pub async fn start(ns: &str, name: &str) -> WeightRecorder {
+        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute"));
+        let routes = Api::<DynamicObject>::namespaced_with(client().await, ns, &resource);
+        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let snapshots: Arc<Mutex<Vec<Weights>>> = Arc::default();
+        let parents: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (recorded, parented) = (snapshots.clone(), parents.clone());
+        let (changed, changes) = tokio::sync::watch::channel(0usize);
+        let watch = tokio::spawn(async move {
+            let mut events = watcher(routes, config).boxed();
+            while let Some(event) = events.next().await {
+                let Ok(watcher::Event::Apply(route) | watcher::Event::InitApply(route)) = event else { continue };
+                let spec = &route.data["spec"];
+                let weights: Weights = spec["rules"][0]["backendRefs"].as_array().into_iter().flatten()
+                    .map(|b| (b["name"].as_str().unwrap_or_default().to_string(), b["weight"].as_u64().unwrap_or(1)))
+                    .collect();
+                *parented.lock().unwrap() = spec["parentRefs"].as_array().into_iter().flatten()
+                    .map(|p| format!("{}/{}", p["kind"].as_str().unwrap_or_default(), p["name"].as_str().unwrap_or_default())).collect();
+                let mut snapshots = recorded.lock().unwrap();
+                if snapshots.last() != Some(&weights) {
+                    snapshots.push(weights);
+                    changed.send_modify(|n| *n += 1);
+                }
+            }
+        });
+        WeightRecorder { snapshots, parents, changes, watch }
+    }
+
+    /// Waits until the latest weights satisfy `done`.
+    pub async fn wait_until(&self, timeout: Duration, what: &str, done: impl Fn(&Weights) -> bool) {
+        let mut changes = self.changes.clone();
+        let waited = tokio::time::timeout(timeout, async {
+            while !self.snapshots.lock().unwrap().last().is_some_and(&done) {
+                if changes.changed().await.is_err() {
+                    return;
+                }
+            }
+        }).await;
+        assert!(waited.is_ok(), "{what} within {timeout:?}; weights over the run: {:?}", self.weights());
+    }
+
+    /// The weight of the backend that had all of it in the first snapshot (production before
+    /// the deployment), at each change: 0 where it is no longer a backend; repeats folded.
+    pub fn first_backend_weights(&self) -> Vec<u64> {
+        let snapshots = self.weights();
+        let Some(first) = snapshots.first().and_then(|s| s.first()).map(|(name, _)| name.clone()) else { return vec![] };
+        snapshots.iter().map(|s| s.iter().find(|(name, _)| *name == first).map_or(0, |(_, w)| *w))
+            .fold(vec![], |mut weights, w| {
+                if weights.last() != Some(&w) {
+                    weights.push(w);
+                }
+                weights
+            })
+    }
+
+    /// Every distinct set of weights so far.
+    pub fn weights(&self) -> Vec<Weights> {
+        self.snapshots.lock().unwrap().clone()
+    }
+
+    /// The latest parentRefs, each `kind/name`.
+    pub fn parents(&self) -> Vec<String> {
+        self.parents.lock().unwrap().clone()
+    }
+}
+
+impl Drop for WeightRecorder {
+    fn drop(&mut self) {
+        self.watch.abort();
+    }
 }

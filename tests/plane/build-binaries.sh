@@ -11,6 +11,9 @@
 #
 # `build-binaries.sh prometheus` builds the Prometheus server the same way into
 # a folder of its own, keyed by its module version, and prints that folder.
+#
+# `build-binaries.sh gateway-api` copies the Gateway API's standard CRDs out of
+# its Go module into a folder keyed by its version, and prints that folder.
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-1.34.4}
@@ -20,6 +23,7 @@ HELM_VERSION=${HELM_VERSION:-3.19.5}
 ARGOCD_VERSION=${ARGOCD_VERSION:-3.6.1}
 # Prometheus 3.x is published as Go module v0.3xx.y (3.16.0 here).
 PROMETHEUS_VERSION=${PROMETHEUS_VERSION:-0.316.0}
+GATEWAY_API_VERSION=${GATEWAY_API_VERSION:-1.4.0}
 
 CACHE=${BERTH_CACHE:-$HOME/.cache/berth}
 BIN="$CACHE/bin/k8s-v$K8S_VERSION-etcd-v$ETCD_VERSION-kwok-v$KWOK_VERSION-helm-v$HELM_VERSION"
@@ -134,6 +138,24 @@ build_prometheus() {
     "github.com/prometheus/prometheus/cmd/prometheus@v$PROMETHEUS_VERSION"
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
+
+# The standard channel (HTTPRoute, Gateway, GatewayClass, GRPCRoute,
+# ReferenceGrant, BackendTLSPolicy), as the release's standard-install.yaml has them.
+copy_gateway_api() {
+  local dir=$1 src
+  src=$(go mod download -json "sigs.k8s.io/gateway-api@v$GATEWAY_API_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+  mkdir -p "$dir.tmp"
+  cp "$src"/config/crd/standard/*.yaml "$dir.tmp/"
+  chmod u+w "$dir.tmp"/*.yaml
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
+if [ "${1:-}" = gateway-api ]; then
+  GATEWAY_API_DIR="$CACHE/gateway-api-v$GATEWAY_API_VERSION"
+  [ -f "$GATEWAY_API_DIR/gateway.networking.k8s.io_httproutes.yaml" ] || timed "gateway-api v$GATEWAY_API_VERSION" copy_gateway_api "$GATEWAY_API_DIR"
+  echo "$GATEWAY_API_DIR"
+  exit 0
+fi
 
 if [ "${1:-}" = prometheus ]; then
   PROMETHEUS_DIR="$CACHE/prometheus-v$PROMETHEUS_VERSION"

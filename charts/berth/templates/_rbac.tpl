@@ -44,6 +44,13 @@ watched namespace.
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["list", "watch", "create", "patch", "delete"]
+# Gateway API HTTPRoutes giving a BLUE_GREEN, LINEAR or CANARY service's
+# revisions their exact production weights (where the cluster serves them):
+# listed by the service's label, written by server-side apply, deleted when
+# no longer wanted. Not watched.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
+  verbs: ["list", "create", "patch", "delete"]
 # Their EndpointSlices, read only: a draining task's pod is deleted only once
 # no EndpointSlice lists it.
 - apiGroups: ["discovery.k8s.io"]

@@ -153,6 +153,11 @@ pub enum TrafficShift {
     /// The production Kubernetes Services select one revision's tasks at a time, and for a
     /// share in between, as many ready tasks of each revision as come closest to it.
     EndpointRatio,
+    /// As EndpointRatio, and Gateway API HTTPRoutes (parent: the production Service, for a
+    /// mesh; and the Gateway of `berth.dev/gateway`) give each revision's backend Service its
+    /// exact weight, in tenths of a percent.
+    #[serde(rename = "HTTPRoute")]
+    HttpRoute,
 }
 
 /// An invoked hook's answer (`hookStatus`), or a hook that timed out.

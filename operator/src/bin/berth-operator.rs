@@ -51,6 +51,13 @@ async fn main() -> Result<()> {
             "--schedule-time-scale" => {
                 config.schedule_time_scale = args.next().context("--schedule-time-scale takes a number")?.parse::<i64>()?.max(1)
             }
+            "--http-routes" => {
+                config.http_routes = match args.next().as_deref() {
+                    Some("auto") => true,
+                    Some("off") => false,
+                    _ => bail!("--http-routes takes auto or off"),
+                }
+            }
             "--prometheus-url" => config.prometheus_url = Some(args.next().context("--prometheus-url takes a URL")?),
             // A test knob: bake times and hook timeouts count minutes of N seconds.
             "--deployment-minute-seconds" => {
@@ -62,7 +69,7 @@ async fn main() -> Result<()> {
             }
             "-h" | "--help" => {
                 println!("berth-operator [--namespace NS] [--log-format text|json] [--http-addr HOST:PORT] [--node-lost-grace-seconds N] [--placement-timeout-seconds N (default {})] \
-                    [--max-starts-per-pass N (default {})] [--deployment-minute-seconds N (tests only; default 60)] [--prometheus-url URL (deployment alarms)] [--kube-api-qps Q (default {qps})] [--kube-api-burst B (default {burst})] \
+                    [--max-starts-per-pass N (default {})] [--deployment-minute-seconds N (tests only; default 60)] [--prometheus-url URL (deployment alarms)] [--http-routes auto|off (Gateway API weights; default auto)] [--kube-api-qps Q (default {qps})] [--kube-api-burst B (default {burst})] \
                     [--task-role-annotations KEY[,KEY...] (default {})]", config.limits.placement_timeout.as_secs(), config.limits.max_starts_per_pass, config.task_role_annotations.join(","));
                 return Ok(());
             }

@@ -16,11 +16,12 @@ use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 
 use super::error::Result;
-use super::{Context, MANAGER, pods};
+use super::{Context, MANAGER, http_routes, pods};
 use crate::api::{Service, TaskDefinitionSpec, TrafficRoute};
 use crate::ecs::plan::conditions::Want;
 use crate::ecs::plan::service::{self as planner, TaskStop};
-use crate::ecs::traffic::{self, APPLIED_HASH, Plan, Problem, Selection};
+use crate::ecs::task::labels;
+use crate::ecs::traffic::{self, APPLIED_HASH, Plan, Problem, Route, Selection, gateway};
 
 /// The condition type that says whether every traffic route has its Service.
 const CONDITION: &str = "TrafficRouted";
@@ -34,26 +35,38 @@ pub struct Traffic {
     routes: Vec<TrafficRoute>,
     problems: Vec<Problem>,
     drained: Vec<String>,
+    /// Production weights also go through HTTPRoutes (the cluster serves them, the service
+    /// shifts traffic, a route can carry them).
+    http_routes: bool,
+    /// The HTTPRoutes applied.
+    applied_http_routes: Vec<String>,
 }
 
-/// The Services `service` should have for the task definition `td` its new tasks run;
-/// nothing is applied until [`Traffic::apply`].
-pub fn plan(service: &Service, td: &TaskDefinitionSpec) -> Traffic {
+/// The Services `service` should have for the task definition `td` its new tasks run,
+/// and HTTPRoutes where `http_routes_served`; nothing is applied until [`Traffic::apply`].
+pub fn plan(service: &Service, td: &TaskDefinitionSpec, http_routes_served: bool) -> Traffic {
     let plan = traffic::plan(&service.name_any(), &service.spec, service.annotations(), td);
     let problems = plan.problems.clone();
-    Traffic { serves: traffic::routes_traffic(&service.spec), plan, routes: vec![], problems, drained: vec![] }
+    let http_routes = http_routes_served && plan.routes.iter().any(gateway::weighted);
+    Traffic { serves: traffic::routes_traffic(&service.spec), plan, routes: vec![], problems, drained: vec![], http_routes, applied_http_routes: vec![] }
 }
 
 impl Traffic {
-    /// Applies the planned Services, selecting the tasks `selection` names, and deletes the
-    /// Services it owns that are no longer wanted.
+    /// Applies the planned Services, selecting the tasks `selection` names, then the
+    /// HTTPRoutes with its weights (their backend Services first), and deletes the Services
+    /// and HTTPRoutes it owns that are no longer wanted.
     pub async fn apply(&mut self, service: &Service, ctx: &Context, selection: &Selection) -> Result<()> {
         let (ns, name) = (service.namespace().unwrap_or_default(), service.name_any());
         let api: Api<CoreService> = Api::namespaced(ctx.client.clone(), &ns);
         let uid = service.uid();
         let ours = |s: &CoreService| s.owner_references().iter().any(|o| o.controller == Some(true) && Some(&o.uid) == uid.as_ref());
         let headless = |s: &CoreService| s.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()) == Some("None");
-        for route in &self.plan.routes {
+        let weighted: Vec<&Route> = if self.http_routes { self.plan.routes.iter().filter(|r| gateway::weighted(r)).collect() } else { vec![] };
+        let backends: Vec<Route> = weighted.iter()
+            .flat_map(|route| selection.backends.iter().map(|b| gateway::backend_route(route, &b.deployment)))
+            .collect();
+        let mut backend_names = vec![];
+        for (route, backend) in self.plan.routes.iter().map(|r| (r, false)).chain(backends.iter().map(|r| (r, true))) {
             let wanted = traffic::kubernetes_service(service, route, selection);
             let existing = ctx.services.get(&ObjectRef::new(&route.status.name).within(&ns));
             match existing {
@@ -74,10 +87,20 @@ impl Traffic {
                     api.patch(&route.status.name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&wanted)).await?;
                 }
             }
-            self.routes.push(route.status.clone());
+            if backend {
+                backend_names.push(route.status.name.clone());
+            } else {
+                self.routes.push(route.status.clone());
+            }
         }
-        let stale: Vec<String> = ctx.services.state().iter()
-            .filter(|s| s.namespace().as_deref() == Some(ns.as_str()) && ours(s) && !self.routes.iter().any(|r| r.name == s.name_any()))
+        let cached_ours: Vec<_> = ctx.services.state().into_iter().filter(|s| s.namespace().as_deref() == Some(ns.as_str()) && ours(s)).collect();
+        // HTTPRoutes are listed only where there are some to have or, by their backend Services, some to delete.
+        if self.http_routes || cached_ours.iter().any(|s| s.labels().contains_key(labels::HTTP_ROUTE_BACKEND)) {
+            let routes: Vec<&Route> = weighted.into_iter().filter(|r| self.routes.iter().any(|applied| applied.name == r.status.name)).collect();
+            self.applied_http_routes = http_routes::sync(service, ctx, &routes, &selection.backends, self.plan.gateway.as_ref()).await?;
+        }
+        let stale: Vec<String> = cached_ours.iter()
+            .filter(|s| !self.routes.iter().any(|r| r.name == s.name_any()) && !backend_names.contains(&s.name_any()))
             .map(|s| s.name_any())
             .collect();
         for stale in stale {
@@ -103,6 +126,7 @@ impl Traffic {
             deregistration_delay: self.plan.deregistration_delay,
             routes: self.status(),
             condition: self.condition().map(|w| (w.status, w.reason.to_string(), w.message)),
+            http_routes: self.http_routes,
         }
     }
 
@@ -145,7 +169,8 @@ impl Traffic {
                 type_: CONDITION,
                 status: true,
                 reason: "ServicesApplied",
-                message: format!("Kubernetes Services carrying the traffic: {}", self.routes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")),
+                message: format!("Kubernetes Services carrying the traffic: {}{}", self.routes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "),
+                    if self.applied_http_routes.is_empty() { String::new() } else { format!("; HTTPRoutes weighting production: {}", self.applied_http_routes.join(", ")) }),
             },
         })
     }

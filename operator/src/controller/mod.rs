@@ -6,6 +6,7 @@
 mod capacity_providers;
 mod error;
 mod errors;
+mod http_routes;
 mod kube_services;
 mod observe;
 mod outbound;
@@ -60,6 +61,8 @@ pub struct Config {
     pub schedule_time_scale: i64,
     /// The Prometheus whose firing alerts are the deployment alarms (None: alarms are not watched).
     pub prometheus_url: Option<String>,
+    /// Give exact production weights through Gateway API HTTPRoutes where the cluster serves them.
+    pub http_routes: bool,
 }
 
 impl Default for Config {
@@ -71,6 +74,7 @@ impl Default for Config {
             task_role_annotations: vec![crate::ecs::task::roles::IRSA_ROLE_ARN.to_string()],
             schedule_time_scale: 1,
             prometheus_url: None,
+            http_routes: true,
         }
     }
 }
@@ -102,6 +106,8 @@ pub struct Context {
     /// Consecutive failed reconciles per object, for the backoff.
     pub errors: errors::Failures,
     pub health: Arc<crate::runtime::http::Health>,
+    /// Whether the cluster serves Gateway API HTTPRoutes.
+    pub http_routes_served: http_routes::Served,
     /// True once every cache has listed (see `synced`).
     synced: tokio::sync::watch::Receiver<bool>,
 }
@@ -311,6 +317,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
         written: written::Written::default(),
         errors: errors::Failures::default(),
         health: health.clone(),
+        http_routes_served: Default::default(),
         synced: synced_rx,
     });
 

@@ -73,12 +73,12 @@ pub async fn stop(api: &Api<Pod>, pod: &str, stop: &Stop) -> Result<(), kube::Er
     ignore_not_found(api.delete(pod, &DeleteParams::default()).await.map(drop))
 }
 
-/// Starts draining a task that takes traffic: one patch drops the label its Services
+/// Starts draining a task that takes traffic: one patch drops the labels its Services
 /// select (so it leaves their endpoints), records why it stops and since when it drains.
 /// The pod is deleted later, once the planner finds it drained.
 pub async fn drain(api: &Api<Pod>, pod: &str, stop: &Stop, now: i64) -> Result<(), kube::Error> {
     let drain = json!({"metadata": {
-        "labels": {labels::TRAFFIC: null},
+        "labels": {labels::TRAFFIC: null, labels::ROUTABLE: null},
         "annotations": {
             labels::STOP_CODE: wire_name(&stop.code),
             labels::STOPPED_REASON: stop.reason,

@@ -111,7 +111,8 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         None
     };
     let daemon_nodes: BTreeSet<String> = if daemon { placement.admitting().unwrap_or_default().into_iter().map(|n| n.name.clone()).collect() } else { BTreeSet::new() };
-    let mut traffic = kube_services::plan(&service, &primary.resolved.spec);
+    let http_routes = ctx.config.http_routes && lifecycle::shifts_traffic(&service.spec) && ctx.http_routes_served.ask(&ctx.client).await;
+    let mut traffic = kube_services::plan(&service, &primary.resolved.spec, http_routes);
 
     // Plan.
     let strategy = launch.as_ref().map(|l| &l.strategy);
@@ -294,6 +295,7 @@ fn service_task(
     ]);
     if crate::ecs::traffic::routes_traffic(&service.spec) {
         task_labels.insert(labels::TRAFFIC.to_string(), labels::TRAFFIC_SERVE.to_string());
+        task_labels.insert(labels::ROUTABLE.to_string(), "true".to_string());
     }
     let mut pod = observe::render(resolved, observe::NewTask {
         namespace: service.namespace().unwrap_or_default(),
@@ -442,6 +444,7 @@ mod tests {
             written: Default::default(),
             errors: Default::default(),
             health: Arc::default(),
+            http_routes_served: Default::default(),
             synced,
         });
 

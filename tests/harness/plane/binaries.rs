@@ -36,6 +36,15 @@ pub fn ensure_prometheus() -> Result<PathBuf> {
     build_script(&["prometheus"])
 }
 
+/// The Gateway API's standard CRDs (HTTPRoute among them) from `BERTH_GATEWAY_API_DIR`,
+/// or from `build-binaries.sh gateway-api`, which copies them out of their Go module.
+pub fn ensure_gateway_api() -> Result<PathBuf> {
+    if let Ok(dir) = std::env::var("BERTH_GATEWAY_API_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    build_script(&["gateway-api"])
+}
+
 /// Runs build-binaries.sh with `args`; the folder it prints last.
 fn build_script(args: &[&str]) -> Result<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("plane/build-binaries.sh");

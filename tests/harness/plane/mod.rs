@@ -166,6 +166,11 @@ impl Plane {
             "--node-lease-duration-seconds=40", "--cidr=10.244.0.0/16", "--node-ip=10.255.0.1",
         ])?;
         self.add_nodes(&self.workers.clone())?;
+        // The Gateway API, as a cluster with a mesh or a Gateway controller has it: Berth gives
+        // BLUE_GREEN, LINEAR and CANARY weights through HTTPRoutes where it is served.
+        let gateway_api = binaries::ensure_gateway_api()?.display().to_string();
+        kubectl.run(&["apply", "--server-side", "-f", &gateway_api])?;
+        kubectl.run(&["wait", "--for=condition=Established", "--timeout=60s", "-f", &gateway_api])?;
         // Pods need the namespace's default ServiceAccount (kcm creates it).
         self.wait("default ServiceAccount", || Ok(kubectl.run(&["get", "serviceaccount", "default", "-o", "name"]).is_ok()))?;
         Ok(())

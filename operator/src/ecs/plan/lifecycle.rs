@@ -8,7 +8,8 @@
 //! deployment (its label in their selector, so a switch is one change of one selector), and
 //! for a share in between they select the tasks labelled `berth.dev/traffic=serve`, as many ready
 //! tasks of each deployment as come closest to the share. Test Services select green from
-//! TEST_TRAFFIC_SHIFT on.
+//! TEST_TRAFFIC_SHIFT on. Where the Gateway API is served, HTTPRoutes also carry the exact
+//! weights (`ecs::traffic::gateway`).
 
 use std::collections::BTreeMap;
 
@@ -163,6 +164,8 @@ pub struct LifecycleInput<'a> {
     pub desired: u32,
     /// Alarms (Prometheus alerts) firing now.
     pub firing_alarms: &'a [String],
+    /// How a new deployment's production weights are made.
+    pub traffic_shift: TrafficShift,
     pub now: i64,
 }
 
@@ -214,7 +217,7 @@ pub fn decide(input: &LifecycleInput, checked: &LifecyclePolicy) -> Option<Lifec
                 strategy,
                 source_task_definition: Some(blue.task_definition.clone()),
                 target_task_definition: input.green_task_definition.clone(),
-                traffic_shift: TrafficShift::EndpointRatio,
+                traffic_shift: input.traffic_shift,
                 created_at: conditions::time(input.now),
                 finished_at: None,
                 status_reason: None,

@@ -12,7 +12,7 @@ use super::deployment::{self, FAILED_CONTAINER_HEALTH_CHECKS, FAILED_ELB_HEALTH_
 use super::lifecycle::{self, Lifecycle, LifecycleInput, LifecyclePolicy, ServingTask};
 use super::throttle::{self, Throttle};
 use super::{Event, Launched, Limits, Problem};
-use crate::api::{CircuitBreakerProgress, DeploymentStatus, RebalancingStatus, RolloutState, Service, ServiceDeployment, ServiceStatus, TaskStopCode, TaskSummary, TrafficRoute, wire_name};
+use crate::api::{CircuitBreakerProgress, DeploymentStatus, RebalancingStatus, RolloutState, Service, ServiceDeployment, ServiceStatus, TaskStopCode, TaskSummary, TrafficRoute, TrafficShift, wire_name};
 use crate::ecs::capacity::CapacityStrategy;
 use crate::ecs::placement::node_labels::ZONE_LABEL;
 use crate::ecs::placement::{Placement, Strategy};
@@ -21,7 +21,7 @@ use crate::ecs::scheduler::{TaskView, daemon, rebalance};
 use crate::ecs::task::labels;
 use crate::ecs::task::lifecycle::{LastStatus, Stop, StopCode};
 use crate::ecs::task::observed::Task;
-use crate::ecs::traffic::Selection;
+use crate::ecs::traffic::{Selection, gateway};
 
 /// How the service's tasks are placed.
 #[derive(Clone, Copy, Debug)]
@@ -41,6 +41,8 @@ pub struct Traffic {
     /// The status's routes and the `TrafficRouted` condition, from the traffic sync.
     pub routes: Option<Vec<TrafficRoute>>,
     pub condition: Option<(bool, String, String)>,
+    /// Production weights are also given exactly by Gateway API HTTPRoutes.
+    pub http_routes: bool,
 }
 
 /// Everything one pass decides from.
@@ -317,6 +319,11 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         plan.selection = Selection {
             production: split.production,
             test: Some(if lifecycle.test_on_green { primary.deployment.label.clone() } else { blue_label.to_string() }),
+            backends: if input.traffic.http_routes {
+                gateway::split(&primary.deployment.label, Some(blue_label), lifecycle.production_weight)
+            } else {
+                vec![]
+            },
         };
         plan.hold_traffic = true;
         if input.traffic.serves {
@@ -329,7 +336,9 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         }
     } else {
         if lifecycle::shifts_traffic(spec) {
-            plan.selection = Selection { production: Some(primary.deployment.label.clone()), test: Some(primary.deployment.label.clone()) };
+            let label = &primary.deployment.label;
+            let backends = if input.traffic.http_routes { gateway::split(label, None, 100.0) } else { vec![] };
+            plan.selection = Selection { production: Some(label.clone()), test: Some(label.clone()), backends };
         }
         if input.traffic.serves {
             plan.enlist = serving.iter().filter(|t| t.label(labels::TRAFFIC) != Some(labels::TRAFFIC_SERVE)).map(|t| t.name()).collect();
@@ -663,6 +672,7 @@ fn lifecycle_step(input: &ServiceInput, policy: &LifecyclePolicy, active: &[&Tas
         blue_tasks: counts(false),
         desired: desired as u32,
         firing_alarms: input.firing_alarms,
+        traffic_shift: if input.traffic.http_routes { TrafficShift::HttpRoute } else { TrafficShift::EndpointRatio },
         now: input.now,
     };
     lifecycle::decide(&lifecycle_input, policy)
@@ -1645,5 +1655,33 @@ mod tests {
         // Room for two new tasks; the one healthy old task is kept, the unhealthy one may go.
         assert_eq!(plan.starts.len(), 2);
         assert!(plan.stops.iter().all(|s| s.pod == "old-2"), "{:?}", plan.stops);
+    }
+
+    /// A CANARY deployment where HTTPRoutes are served: the record says so, and the
+    /// selection weighs green's backend at 0 and blue's at the whole until the canary step.
+    #[test]
+    fn under_http_routes_a_new_deployment_weighs_each_revision_s_backend() {
+        let mut f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2,
+            "deploymentConfiguration": {"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 0.1}},
+            "loadBalancers": [{"loadBalancerName": "lb", "containerName": "app", "containerPort": 80}]}));
+        let blue = "ecs-svc-0000000000000000007";
+        let tasks = [
+            TaskBuilder::new("blue-1", 0).deployment(blue).on("n1", "a").running_since(10).health_check(true).serving().build(),
+            TaskBuilder::new("blue-2", 0).deployment(blue).on("n2", "b").running_since(10).health_check(true).serving().build(),
+        ];
+        let policy = lifecycle::policy(&f.service.spec, 60).unwrap();
+        for (served, shift, backends) in [
+            (false, TrafficShift::EndpointRatio, vec![]),
+            (true, TrafficShift::HttpRoute, gateway::split(&f.primary.deployment.label, Some(blue), 0.0)),
+        ] {
+            f.traffic = Traffic { serves: true, http_routes: served, ..Traffic::default() };
+            let input = ServiceInput { lifecycle: Some(&policy), ..f.input(&tasks, None, 1000) };
+            let plan = plan(&input);
+            let record = &plan.lifecycle.as_ref().expect("a CANARY deployment replacing blue").record;
+            assert_eq!(record.traffic_shift, shift);
+            assert_eq!(plan.selection.backends, backends);
+            assert_eq!(plan.selection.production.as_deref(), Some(blue), "blue keeps production until the canary step");
+        }
+        assert_eq!(gateway::split(&f.primary.deployment.label, Some(blue), 0.0)[1], gateway::Backend { deployment: blue.into(), weight: 1000 });
     }
 }

@@ -50,6 +50,12 @@ pub const TRAFFIC_SERVE: &str = "serve";
 /// [`TRAFFIC`] of a task that takes traffic but is kept out of production for now (a
 /// BLUE_GREEN, LINEAR or CANARY deployment's): health-checked as a task behind a load balancer.
 pub const TRAFFIC_HOLD: &str = "hold";
+/// On a service task that takes traffic, while it does not drain: the per-deployment
+/// backend Services of the Gateway API HTTPRoutes select it (with its [`DEPLOYMENT`]),
+/// whether production holds it or not; removed with [`TRAFFIC`] when it starts draining.
+pub const ROUTABLE: &str = "berth.dev/routable";
+/// Label of an HTTPRoute's backend Service: the deployment (label value) it selects.
+pub const HTTP_ROUTE_BACKEND: &str = "berth.dev/http-route-backend";
 /// Label of a test Kubernetes Service (and so of its EndpointSlices), whose endpoints do not
 /// hold up a draining task.
 pub const TEST_TRAFFIC: &str = "berth.dev/test-traffic";

@@ -21,7 +21,9 @@
 //! [`labels::TRAFFIC`]; Berth removes that label to drain a task before stopping it. A service
 //! that deploys BLUE_GREEN, LINEAR or CANARY also has, for each load balancer and Service
 //! Connect route, a test Service `<name>-test`, and its Services name in their selector the
-//! deployment whose tasks they carry ([`Selection`], decided by `ecs::plan::lifecycle`).
+//! deployment whose tasks they carry ([`Selection`], decided by `ecs::plan::lifecycle`). Where
+//! the Gateway API is served, its production routes also get HTTPRoutes with exact weights
+//! ([`gateway`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -37,6 +39,8 @@ use crate::api::{
 };
 use crate::ecs::render::names::{dns_label, fnv1a, label_value};
 use crate::ecs::task::labels;
+
+pub mod gateway;
 
 /// Berth Service annotation: the Kubernetes Service type of load balancer Services.
 pub const LOAD_BALANCER_TYPE: &str = "berth.dev/load-balancer-type";
@@ -64,6 +68,8 @@ pub struct Route {
     pub port_name: Option<String>,
     pub protocol: &'static str,
     pub app_protocol: Option<&'static str>,
+    /// A backend Service of an HTTPRoute: the deployment (label value) whose routable tasks it selects.
+    pub backend: Option<String>,
 }
 
 /// An entry that gets no Service, and why.
@@ -79,6 +85,8 @@ pub struct Plan {
     pub problems: Vec<Problem>,
     /// How long a stopping task is kept out of the endpoints before its pod is deleted.
     pub deregistration_delay: Duration,
+    /// The Gateway the HTTPRoutes also attach to (annotation [`gateway::GATEWAY`]).
+    pub gateway: Option<gateway::GatewayRef>,
 }
 
 /// Whether the service's tasks take traffic through Kubernetes Services, so carry
@@ -102,6 +110,10 @@ pub fn plan(name: &str, spec: &ServiceSpec, annotations: &BTreeMap<String, Strin
             "ClusterIP"
         }
     };
+    plan.gateway = gateway::gateway(name, annotations).unwrap_or_else(|problem| {
+        plan.problems.push(problem);
+        None
+    });
     let has_load_balancers = spec.load_balancers.as_ref().is_some_and(|l| !l.is_empty());
     let default_delay = if has_load_balancers { DEFAULT_DEREGISTRATION_DELAY } else { Duration::ZERO };
     plan.deregistration_delay = match annotations.get(DEREGISTRATION_DELAY).map(|v| v.trim().parse::<u64>()) {
@@ -147,7 +159,7 @@ pub fn plan(name: &str, spec: &ServiceSpec, annotations: &BTreeMap<String, Strin
             Ok(None) => plan.add(Route {
                 status: TrafficRoute { name: service_name, source: TrafficSource::ServiceRegistries, type_: HEADLESS.into(), container_name: None,
                     container_port: None, port: None, dns_name: Some(name.to_string()), target, test: false },
-                port_name: None, protocol: "TCP", app_protocol: None,
+                port_name: None, protocol: "TCP", app_protocol: None, backend: None,
             }),
             Err(why) => plan.problem("InvalidServiceRegistry", format!("(service {name}) service registry: {why}; no Kubernetes Service is created for it")),
         }
@@ -304,23 +316,31 @@ impl Port<'_> {
                 ApplicationProtocol::Http2 => "kubernetes.io/h2c",
                 ApplicationProtocol::Grpc => "grpc",
             }),
+            backend: None,
         }
     }
 }
 
 /// The deployments (by label) a service's Services select, when one deployment has all
-/// of their traffic; None selects by [`labels::TRAFFIC`] alone.
+/// of their traffic; None selects by [`labels::TRAFFIC`] alone. `backends`: the weights of
+/// the HTTPRoutes, when the service has them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Selection {
     pub production: Option<String>,
     pub test: Option<String>,
+    pub backends: Vec<gateway::Backend>,
 }
 
 /// The selector of a Berth service's tasks that take `route`'s traffic: those that carry
-/// [`labels::TRAFFIC`] (in the production deployment, when one has it all), or for a test
-/// route all of the test deployment's tasks.
+/// [`labels::TRAFFIC`] (in the production deployment, when one has it all), for a test
+/// route all of the test deployment's tasks, for a backend its deployment's routable tasks.
 fn selector(service: &str, route: &Route, selection: &Selection) -> BTreeMap<String, String> {
     let mut selector = BTreeMap::from([(labels::SERVICE.to_string(), label_value(service))]);
+    if let Some(deployment) = &route.backend {
+        selector.insert(labels::DEPLOYMENT.to_string(), deployment.clone());
+        selector.insert(labels::ROUTABLE.to_string(), "true".to_string());
+        return selector;
+    }
     match selection.test.as_ref().filter(|_| route.status.test) {
         Some(test) => {
             selector.insert(labels::DEPLOYMENT.to_string(), test.clone());
@@ -368,11 +388,15 @@ pub fn kubernetes_service(owner: &Service, route: &Route, selection: &Selection)
         let for_load_balancers = owner.annotations().iter().filter(|(k, _)| LOAD_BALANCER_ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p)));
         annotations.extend(for_load_balancers.map(|(k, v)| (k.clone(), v.clone())));
     }
+    let mut labels = service_labels(&name, status.test);
+    if let Some(deployment) = &route.backend {
+        labels.insert(labels::HTTP_ROUTE_BACKEND.to_string(), deployment.clone());
+    }
     let mut service = CoreService {
         metadata: ObjectMeta {
             name: Some(status.name.clone()),
             namespace: owner.namespace(),
-            labels: Some(service_labels(&name, status.test)),
+            labels: Some(labels),
             annotations: Some(annotations),
             owner_references: owner.controller_owner_ref(&()).map(|o| vec![o]),
             ..Default::default()

@@ -208,3 +208,60 @@ fn cloud_load_balancer_annotations_go_to_load_balancer_services_only() {
     assert_eq!(keys(&plan.routes[0]), ["service.beta.kubernetes.io/aws-load-balancer-type", "service.kubernetes.io/topology-mode"]);
     assert_eq!(keys(&plan.routes[1]), [DNS_NAME]);
 }
+
+#[test]
+fn an_http_route_weights_each_revision_s_backend_service_under_the_production_service() {
+    let svc = service("taskDefinition: orders\ndeploymentConfiguration: {strategy: CANARY}\nloadBalancers:\n  \
+        - {targetGroupArn: 'arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web/1', containerName: web, containerPort: 8080}\n");
+    let annotations = BTreeMap::from([(gateway::GATEWAY.to_string(), "infra/edge".to_string())]);
+    let plan = plan("orders", &svc.spec, &annotations, &td());
+    let production = plan.routes.iter().find(|r| !r.status.test).unwrap();
+    let test_route = plan.routes.iter().find(|r| r.status.test).unwrap();
+    assert!(gateway::weighted(production) && !gateway::weighted(test_route), "test traffic goes to green through its own Service");
+    let (green, blue) = ("ecs-svc-0000000000000000011", "ecs-svc-0000000000000000022");
+    let backends = gateway::split(green, Some(blue), 0.1);
+    let route = gateway::http_route(&svc, production, &backends, plan.gateway.as_ref());
+    assert_eq!(route["spec"], serde_json::json!({
+        "parentRefs": [
+            {"group": "", "kind": "Service", "name": "web", "port": 8080},
+            {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "edge", "namespace": "infra"},
+        ],
+        "rules": [{"backendRefs": [
+            {"kind": "Service", "name": "web-00000011", "port": 8080, "weight": 1},
+            {"kind": "Service", "name": "web-00000022", "port": 8080, "weight": 999},
+        ]}],
+    }));
+    assert_eq!(route["metadata"]["ownerReferences"][0]["uid"], "uid-1");
+    assert_eq!(route["metadata"]["labels"]["berth.dev/service"], "orders");
+    let moved = gateway::http_route(&svc, production, &gateway::split(green, Some(blue), 0.2), plan.gateway.as_ref());
+    assert_ne!(route["metadata"]["annotations"][APPLIED_HASH], moved["metadata"]["annotations"][APPLIED_HASH], "a new weight is a new write");
+
+    // The backend Service of green: same port, green's tasks that do not drain, whether production holds them or not.
+    let backend = kubernetes_service(&svc, &gateway::backend_route(production, green), &Selection::default());
+    assert_eq!(backend.metadata.name.as_deref(), Some("web-00000011"));
+    assert_eq!(backend.metadata.labels.as_ref().unwrap()[labels::HTTP_ROUTE_BACKEND], green);
+    let spec = backend.spec.unwrap();
+    assert_eq!(spec.selector.unwrap(), BTreeMap::from([
+        (labels::SERVICE.to_string(), "orders".to_string()),
+        (labels::DEPLOYMENT.to_string(), green.to_string()),
+        (labels::ROUTABLE.to_string(), "true".to_string()),
+    ]));
+    assert_eq!(spec.ports.unwrap()[0].port, 8080);
+    assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
+}
+
+#[test]
+fn a_bad_gateway_annotation_is_a_problem_and_the_routes_still_get_services() {
+    let plan = plan_for("taskDefinition: orders\ndeploymentConfiguration: {strategy: LINEAR}\nloadBalancers: [{loadBalancerName: lb, containerName: web, containerPort: 8080}]\n",
+        &[(gateway::GATEWAY, "Not A Gateway")]);
+    assert_eq!(plan.gateway, None);
+    assert_eq!(plan.problems.iter().map(|p| p.reason).collect::<Vec<_>>(), ["InvalidGateway"]);
+    assert_eq!(names(&plan).len(), 2, "the route and its test route: {:?}", names(&plan));
+}
+
+#[test]
+fn udp_and_cloud_map_routes_get_no_http_route() {
+    let plan = plan_for("taskDefinition: orders\ndeploymentConfiguration: {strategy: BLUE_GREEN}\n\
+        loadBalancers: [{loadBalancerName: dns, containerName: web, containerPort: 5353}]\nserviceRegistries: [{port: 8080}]\n", &[]);
+    assert!(plan.routes.iter().all(|r| !gateway::weighted(r)), "{:?}", names(&plan));
+}

@@ -50,6 +50,7 @@ impl Service {
             blue_tasks: self.blue,
             desired: 4,
             firing_alarms: &self.firing,
+            traffic_shift: TrafficShift::EndpointRatio,
             now,
         };
         let step = decide(&input, &checked)?;
