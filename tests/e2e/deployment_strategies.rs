@@ -246,6 +246,10 @@ async fn a_pause_hook_holds_until_continued_and_a_failing_http_hook_rolls_back()
     let hook = &described["serviceDeployments"][0]["lifecycleHookDetails"][0];
     assert_eq!((&hook["status"], &hook["lifecycleStage"]), (&json!("AWAITING_ACTION"), &json!("POST_SCALE_UP")), "{described}");
     let hook_id = hook["hookId"].as_str().unwrap().to_string();
+    // ECS's ServiceRevisionSummary: green scaled up beside blue, production all blue's.
+    let (target, source) = (&described["serviceDeployments"][0]["targetServiceRevision"], &described["serviceDeployments"][0]["sourceServiceRevisions"][0]);
+    assert_eq!((&target["requestedTaskCount"], &target["runningTaskCount"], &target["requestedProductionTrafficWeight"]), (&json!(2), &json!(2), &json!(0.0)), "{described}");
+    assert_eq!((&source["runningTaskCount"], &source["requestedProductionTrafficWeight"]), (&json!(2), &json!(100.0)), "{described}");
     // Held: a minute of the test clock (1 s) passes many times over, production stays on blue.
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(record_of(&ns.name).await["lifecycle"]["stage"], "POST_SCALE_UP");

@@ -190,6 +190,16 @@ pub struct HookInvocation {
     pub hook_details: Option<serde_json::Value>,
 }
 
+/// The task counts of one revision in a deployment (ECS `ServiceRevisionSummary`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionTasks {
+    /// Tasks the deployment wants of the revision now.
+    pub requested: u32,
+    pub running: u32,
+    pub pending: u32,
+}
+
 /// One service deployment of the blue/green family (ECS `ServiceDeployment`): what it
 /// moves from and to, and where its lifecycle is. Status only, never written to `spec`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -216,6 +226,12 @@ pub struct ServiceDeploymentRecord {
     pub awaiting_action: Option<String>,
     /// The lifecycle: status, stage, traffic weights, hooks awaited, rollback.
     pub lifecycle: DeploymentState,
+    /// Green's tasks (ECS `targetServiceRevision`'s counts), as of the last step.
+    #[serde(default)]
+    pub target_tasks: RevisionTasks,
+    /// Blue's tasks (ECS `sourceServiceRevisions[]`'s counts), as of the last step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_tasks: Option<RevisionTasks>,
     /// The answers of the HTTP hooks invoked so far.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hook_results: Vec<HookInvocation>,

@@ -12,7 +12,7 @@ use super::output::{Response, failure_lines, table, text};
 use super::services::FIELD_MANAGER;
 use super::shape::{epoch_seconds, failure, insert_some};
 use super::CliError;
-use crate::api::{Service, ServiceDeploymentRecord};
+use crate::api::{RevisionTasks, Service, ServiceDeploymentRecord};
 use crate::ecs::plan::lifecycle::{CONTINUE_DEPLOYMENT, STOP_DEPLOYMENT};
 
 /// A record as ECS's `ServiceDeployment` (describe) or `ServiceDeploymentBrief` (list).
@@ -34,10 +34,18 @@ pub fn shaped(record: &ServiceDeploymentRecord, service: &str, arns: &Arns, brie
     }
     shaped["lifecycleStage"] = json!(crate::api::wire_name(&state.stage));
     shaped["deploymentConfiguration"] = json!({"strategy": crate::api::wire_name(&record.strategy)});
-    shaped["sourceServiceRevisions"] = json!(record.source_task_definition.iter().map(|td| json!({"arn": arns.task_definition(td)})).collect::<Vec<_>>());
-    shaped["targetServiceRevision"] = json!({"arn": arns.task_definition(&record.target_task_definition)});
+    // ECS ServiceRevisionSummary: each revision's task counts and requested traffic weights.
+    let test_weight = if state.test_traffic_on_green { 100.0 } else { 0.0 };
+    let revision = |td: &str, tasks: Option<&RevisionTasks>, production: f64, test: f64| {
+        let tasks = tasks.copied().unwrap_or_default();
+        json!({"arn": arns.task_definition(td), "requestedTaskCount": tasks.requested, "runningTaskCount": tasks.running,
+            "pendingTaskCount": tasks.pending, "requestedProductionTrafficWeight": production, "requestedTestTrafficWeight": test})
+    };
+    shaped["sourceServiceRevisions"] = json!(record.source_task_definition.iter()
+        .map(|td| revision(td, record.source_tasks.as_ref(), 100.0 - state.production_weight, 100.0 - test_weight)).collect::<Vec<_>>());
+    shaped["targetServiceRevision"] = revision(&record.target_task_definition, Some(&record.target_tasks), state.production_weight, test_weight);
     shaped["productionTrafficWeight"] = json!(state.production_weight);
-    shaped["testTrafficWeight"] = json!(if state.test_traffic_on_green { 100.0 } else { 0.0 });
+    shaped["testTrafficWeight"] = json!(test_weight);
     if let Some(hook_id) = &record.awaiting_action {
         shaped["lifecycleHookDetails"] = json!([{"hookId": hook_id, "status": "AWAITING_ACTION", "lifecycleStage": crate::api::wire_name(&state.stage)}]);
     }

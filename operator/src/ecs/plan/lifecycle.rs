@@ -18,8 +18,8 @@ use serde_json::json;
 use super::conditions;
 use super::{Event, Problem};
 use crate::api::{
-    DeploymentControllerType, DeploymentStrategy, HookInvocation, HookStatus, HookTargetType, ServiceDeploymentRecord, ServiceSpec,
-    TrafficShift,
+    DeploymentControllerType, DeploymentStrategy, HookInvocation, HookStatus, HookTargetType, RevisionTasks, ServiceDeploymentRecord,
+    ServiceSpec, TrafficShift,
 };
 use crate::ecs::arn::Arns;
 use crate::ecs::rollout::DeploymentTasks;
@@ -223,6 +223,8 @@ pub fn decide(input: &LifecycleInput, checked: &LifecyclePolicy) -> Option<Lifec
                 status_reason: None,
                 awaiting_action: None,
                 lifecycle: DeploymentState::start(now, input.firing_alarms, several_active),
+                target_tasks: RevisionTasks::default(),
+                source_tasks: None,
                 hook_results: vec![],
             }
         }
@@ -304,6 +306,9 @@ pub fn decide(input: &LifecycleInput, checked: &LifecyclePolicy) -> Option<Lifec
     lifecycle.green_target = if rolled_back || !green_started { 0 } else { input.desired };
     let blue_gone = state.rollback.is_none() && (state.stage == Stage::CleanUp || state.status == DeploymentStatus::Successful);
     lifecycle.blue_target = if blue_gone { 0 } else { input.desired };
+    let counts = |requested: u32, tasks: DeploymentTasks| RevisionTasks { requested, running: tasks.running, pending: tasks.pending };
+    lifecycle.record.target_tasks = counts(lifecycle.green_target, input.green_tasks);
+    lifecycle.record.source_tasks = lifecycle.blue.as_ref().map(|_| counts(lifecycle.blue_target, input.blue_tasks));
     lifecycle.production_weight = state.production_weight;
     lifecycle.test_on_green = state.test_traffic_on_green;
     lifecycle.calls = hook_calls(input, policy, hook_indexes, &lifecycle.record, now);

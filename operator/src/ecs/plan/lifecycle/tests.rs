@@ -74,6 +74,9 @@ fn a_blue_green_deployment_scales_green_to_desired_switches_in_one_step_bakes_th
     assert_eq!((first.green_target, first.blue_target, first.production_weight), (4, 4, 0.0), "green scales to 100 % with no traffic");
     assert!(first.events.iter().any(|e| e.reason == "SERVICE_DEPLOYMENT_IN_PROGRESS"), "{:?}", first.events);
     assert_eq!(first.record.source_task_definition.as_deref(), Some("web:1"));
+    // ECS's ServiceRevisionSummary counts: green asked for 4 and has none yet, blue runs its 4.
+    assert_eq!(first.record.target_tasks, RevisionTasks { requested: 4, running: 0, pending: 0 });
+    assert_eq!(first.record.source_tasks, Some(RevisionTasks { requested: 4, running: 4, pending: 0 }));
 
     // Green is healthy: test traffic, then all production at once; blue stays through the bake.
     let switched = service.pass(1010).unwrap();
@@ -86,6 +89,7 @@ fn a_blue_green_deployment_scales_green_to_desired_switches_in_one_step_bakes_th
     assert_eq!((baking.record.lifecycle.stage, baking.blue_target), (Stage::BakeTime, 4));
     let cleaning = service.pass(1010 + 300).unwrap();
     assert_eq!((cleaning.record.lifecycle.stage, cleaning.blue_target), (Stage::CleanUp, 0));
+    assert_eq!(cleaning.record.source_tasks.map(|t| t.requested), Some(0), "blue is asked for no task from CLEAN_UP");
     let done = service.pass(1400).unwrap();
     assert_eq!(done.record.lifecycle.status, LifecycleStatus::Successful);
     assert!(done.record.finished_at.is_some());
