@@ -1,6 +1,7 @@
 //! What a BLUE_GREEN, LINEAR or CANARY deployment asks of the world outside the cluster:
 //! its HTTP lifecycle hooks (a JSON POST of ECS's Lambda payload, read by
 //! `ecs::plan::lifecycle::hook_answer`) and its alarms (the alerts Prometheus has firing).
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
@@ -35,11 +36,22 @@ pub async fn firing_alerts(base: &str) -> Result<Vec<String>, String> {
     }
 }
 
+type HttpsClient = Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<Bytes>>;
+
+/// One client for every call, so connections to a hook or Prometheus are reused and the
+/// system's TLS roots are read once; an error reading them is kept and reported per call.
+fn client() -> Result<&'static HttpsClient, String> {
+    static CLIENT: OnceLock<Result<HttpsClient, String>> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new().with_native_roots().map_err(|e| format!("no TLS roots: {e}"))?
+            .https_or_http().enable_http1().build();
+        Ok(Client::builder(TokioExecutor::new()).build(connector))
+    }).as_ref().map_err(Clone::clone)
+}
+
 /// One HTTP(S) request, bounded in time: the status code and the body.
 async fn send(method: http::Method, url: &str, json: Option<String>) -> Result<(u16, String), String> {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new().with_native_roots().map_err(|e| format!("no TLS roots: {e}"))?
-        .https_or_http().enable_http1().build();
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    let client = client()?;
     let request = http::Request::builder().method(method).uri(url)
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(json.unwrap_or_default())))
