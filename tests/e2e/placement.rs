@@ -10,7 +10,8 @@ use berth_tests::fixture::{TestNamespace, client, operator, plane, unique_suffix
 use berth_tests::invariants::Recorder;
 use berth_tests::objects::{apply, manifest, wait_for_event};
 use berth_tests::pools::{TEST_POOL_LABEL, add_test_pool_node};
-use berth_tests::tasks::{is_live, running, running_by_node, tasks_of};
+use berth_tests::cli::berth_json;
+use berth_tests::tasks::{is_live, node_of, revision_of, running, running_by_node, tasks_of};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use kube::runtime::watcher;
@@ -82,6 +83,49 @@ async fn spread_over_instances_then_binpack_covers_every_node() {
     // Spread first: 3 per node; binpack breaks the last tie toward the fullest node.
     let expected = BTreeMap::from([(nodes.node("2"), 4), (nodes.node("4"), 3), (nodes.node("8"), 3)]);
     wait_for(pods, tasks_of("even"), TIMEOUT, "10 tasks over every node, 4/3/3", |ps| running_by_node(ps) == expected).await;
+}
+
+/// Issue 20: `kubectl ecs plan` names the nodes a rollout's new tasks go to, with the
+/// operator's own placement, and the rollout then puts them there.
+#[tokio::test]
+async fn plan_names_the_nodes_a_binpack_rollout_then_places_its_new_tasks_on() {
+    operator();
+    let ns = TestNamespace::create("plan-binpack");
+    let nodes = SizedNodes::add("planpack");
+    service(&ns.name, "packed", &nodes.pool, 4, json!([{"type": "binpack", "field": "memory"}]));
+    let pods = Api::<Pod>::namespaced(client().await, &ns.name);
+    let full = BTreeMap::from([(nodes.node("2"), 4)]);
+    wait_for(pods.clone(), tasks_of("packed"), TIMEOUT, "4 tasks on the 2 GiB node", |ps| running_by_node(ps) == full).await;
+
+    // ECS's default 100/200 starts the 4 new tasks beside the old: the 2 GiB node is full,
+    // so binpack fills the 4 GiB one.
+    let revision_two = manifest("TaskDefinition", "packed", json!({"containerDefinitions": [{"name": "app", "image": "app:2", "memory": 512}]}));
+    let file = std::env::temp_dir().join(format!("berth-plan-{}.json", ns.name));
+    std::fs::write(&file, revision_two.to_string()).unwrap();
+    let plan = berth_json(&ns.name, &["plan", "-f", file.to_str().unwrap()]).await;
+    std::fs::remove_file(&file).unwrap();
+    let mut predicted: BTreeMap<String, usize> = BTreeMap::new();
+    for placement in plan["plans"][0]["batches"].as_array().unwrap().iter().flat_map(|b| b["placements"].as_array().unwrap()) {
+        *predicted.entry(placement["node"].as_str().unwrap_or("-").to_string()).or_default() += placement["count"].as_u64().unwrap() as usize;
+    }
+    assert_eq!(predicted, BTreeMap::from([(nodes.node("4"), 4)]), "{plan:#}");
+
+    apply(&ns.name, &revision_two);
+    let mut landed: BTreeMap<String, String> = BTreeMap::new();
+    wait_for(pods, tasks_of("packed"), TIMEOUT, "the roll to revision 2", |ps| {
+        for p in ps.iter().filter(|p| revision_of(p) == "2") {
+            if let Some(node) = node_of(p) {
+                landed.entry(p.metadata.name.clone().unwrap_or_default()).or_insert_with(|| node.to_string());
+            }
+        }
+        let live: Vec<_> = ps.iter().filter(|p| is_live(p)).collect();
+        live.len() == 4 && live.iter().all(|p| revision_of(p) == "2")
+    }).await;
+    let mut actual: BTreeMap<String, usize> = BTreeMap::new();
+    for node in landed.values() {
+        *actual.entry(node.clone()).or_default() += 1;
+    }
+    assert_eq!(actual, predicted, "the plan's nodes are where the rollout put the new tasks");
 }
 
 #[tokio::test]

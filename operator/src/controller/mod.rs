@@ -12,7 +12,7 @@ mod observe;
 mod outbound;
 mod pods;
 mod revisions;
-mod scheduling;
+pub(crate) mod scheduling;
 mod service;
 mod task_roles;
 mod task_run;

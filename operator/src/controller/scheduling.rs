@@ -2,6 +2,7 @@
 //! constraints and strategies (ecs-semantics §2.10, §4.7), applied to the
 //! task's pod, and the nodes a DAEMON service covers.
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Affinity, Node, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -104,10 +105,17 @@ pub fn rebalance_keys(fields: &[String]) -> Result<Vec<String>, PlacementError> 
 /// there (Ready, schedulable, tolerated, in the pool). An expression that
 /// cannot be evaluated is an error here, before anything is started.
 pub fn placement(ctx: &Context, group: &str, constraints: &[PlacementConstraintItem], pool: Option<&CapacityProviderSpec>, request: Resources) -> Result<Placement, PlacementError> {
+    cluster_placement(&ctx.pods.state(), &ctx.nodes.state(), group, constraints, pool, request)
+}
+
+/// [`placement`] from lists of the nodes and of Berth's task pods, as the operator caches
+/// them or a client (`kubectl ecs plan`) lists them.
+pub fn cluster_placement(pods: &[Arc<Pod>], nodes: &[Arc<Node>], group: &str, constraints: &[PlacementConstraintItem], pool: Option<&CapacityProviderSpec>,
+    request: Resources) -> Result<Placement, PlacementError> {
     let mut used: BTreeMap<String, Resources> = BTreeMap::new();
     let mut running: BTreeMap<String, usize> = BTreeMap::new();
     let mut groups: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for pod in ctx.pods.state().iter().filter(|p| active(p)) {
+    for pod in pods.iter().filter(|p| active(p)) {
         let (Some(node), Some(spec)) = (node_of(pod), pod.spec.as_ref()) else { continue };
         let total = used.entry(node.clone()).or_default();
         *total = total.plus(Resources::requested_by(spec));
@@ -116,7 +124,7 @@ pub fn placement(ctx: &Context, group: &str, constraints: &[PlacementConstraintI
             *groups.entry(node).or_default().entry(group.clone()).or_default() += 1;
         }
     }
-    let nodes = ctx.nodes.state().iter().map(|n| {
+    let nodes = nodes.iter().map(|n| {
         let name = n.name_any();
         let allocatable = Resources::from_map(n.status.as_ref().and_then(|s| s.allocatable.as_ref()));
         NodeSlot {

@@ -17,7 +17,17 @@ use super::cluster::Cluster;
 use super::output::{Response, table};
 use super::task_definitions::{family, stored_revision};
 use crate::api::{CapacityProvider, SchedulingStrategy, Service, TaskDefinition, TaskDefinitionSpec};
-use crate::ecs::capacity::launch;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::Api;
+
+use crate::controller::scheduling;
+use crate::ecs::capacity::launch::{self, Launch};
+use crate::ecs::placement::place::{Placement, default_spread};
+use crate::ecs::placement::Resources;
+use crate::ecs::plan::deployment::Primary;
+use crate::ecs::render::{TaskContext, render_pod};
 use crate::ecs::plan::deployment::{self, Deployment};
 use crate::ecs::plan::lifecycle;
 use crate::ecs::rollout::strategy::HookTarget;
@@ -149,14 +159,12 @@ async fn plan_service(cluster: &Cluster, changes: &Changes, changed: Service) ->
     let launch = launch::resolve(&service.spec.placement, &primary.resolved.spec, false, lookup)
         .map_err(|e| CliError::usage(format!("service {name}: the operator would start no task: {e}")))?;
 
-    let placement = cluster.placements().await?;
+    let where_runs = cluster.placements().await?;
     let pods = cluster.task_pods(Some(format!("{}={}", labels::SERVICE, label_value(&name)))).await?;
     let tasks: Vec<Task> = pods.into_iter().map(|pod| {
-        let zone = placement(&pod).zone;
+        let zone = where_runs(&pod).zone;
         Task { zone, ..Task::of(pod) }
     }).collect();
-    let mut zones: Vec<String> = cluster.node_zones().await?.into_values().collect();
-    zones.dedup();
     // A BLUE_GREEN, LINEAR or CANARY deployment scales green to desired at once and removes
     // blue at CLEAN_UP; between them production moves in the strategy's steps.
     let shifting = lifecycle::shifts_traffic(&service.spec).then(|| lifecycle::policy(&service.spec, 60))
@@ -167,7 +175,7 @@ async fn plan_service(cluster: &Cluster, changes: &Changes, changed: Service) ->
         let desired = service.spec.desired_count.unwrap_or(0).max(0) as usize;
         let rollout = Rollout {
             batches: vec![
-                simulate::Batch { starts: vec![simulate::Placement { zone: None, provider: None }; desired], stops: BTreeMap::new(),
+                simulate::Batch { starts: vec![simulate::Placement::default(); desired], stops: BTreeMap::new(),
                     after: BTreeMap::from([(old_label.clone(), old_count), (primary.deployment.label.clone(), desired)]) },
                 simulate::Batch { starts: vec![], stops: BTreeMap::from([(old_label, (old_count, "CLEAN_UP".to_string()))]),
                     after: BTreeMap::from([(primary.deployment.label.clone(), desired)]) },
@@ -185,12 +193,41 @@ async fn plan_service(cluster: &Cluster, changes: &Changes, changed: Service) ->
         primary: &primary,
         tasks,
         strategy: launch.as_ref().map(|l| &l.strategy),
-        zones,
+        placement: placement(cluster, &service, &primary, launch.as_ref()).await?,
         now: k8s_openapi::jiff::Timestamp::now().as_second(),
     });
     let bounds = deployment::bounds(service.spec.deployment_configuration.as_ref(), false);
     Ok(report(&name, &primary.deployment, &resolved.reference(), current_primary.map(|d| (d.id.as_str(), d.task_definition.as_str())),
         service.spec.desired_count.unwrap_or(0), (bounds.minimum_healthy_percent, bounds.maximum_percent), &rollout))
+}
+
+/// The cluster as the operator's placement would see it for the service's new tasks: the
+/// nodes with the room Berth's tasks leave (every namespace's, where the user may list them),
+/// the service's constraints and strategies, and whether Berth or kube-scheduler chooses.
+async fn placement(cluster: &Cluster, service: &Service, primary: &Primary, launch: Option<&Launch>) -> Result<Placement, CliError> {
+    let name = service.name_any();
+    let invalid = |e: crate::ecs::placement::PlacementError| CliError::usage(format!("service {name}: placement: {e}"));
+    let constraints = scheduling::constraints(&primary.resolved.spec, service.spec.placement.placement_constraints.as_ref());
+    let strategies = scheduling::strategies(service.spec.placement.placement_strategy.as_ref()).map_err(invalid)?;
+    let strategies = if strategies.is_empty() { default_spread() } else { strategies };
+    let context = TaskContext { namespace: cluster.namespace.clone(), pod_name: format!("{name}-plan"), ..TaskContext::default() };
+    let task = render_pod(&primary.resolved.spec, &context).map_err(|e| CliError::usage(format!("service {name}: the operator would start no task: {e}")))?;
+    let request = task.spec.as_ref().map(Resources::requested_by).unwrap_or_default();
+    let nodes: Vec<Arc<Node>> = Api::<Node>::all(cluster.client.clone()).list(&ListParams::default()).await.map_err(CliError::api)?
+        .items.into_iter().map(Arc::new).collect();
+    let managed = ListParams::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
+    let pods = match Api::<Pod>::all(cluster.client.clone()).list(&managed).await {
+        Ok(list) => list.items,
+        Err(kube::Error::Api(status)) if status.code == 403 => cluster.task_pods(None).await?,
+        Err(e) => return Err(CliError::api(e)),
+    };
+    let pods: Vec<Arc<Pod>> = pods.into_iter().map(Arc::new).collect();
+    let providers = launch.map_or(0, |l| l.providers.len());
+    let pool = launch.and_then(|l| l.providers.values().next());
+    let mut placement = scheduling::cluster_placement(&pods, &nodes, &format!("service:{name}"), &constraints, pool, request).map_err(invalid)?;
+    placement.berth_places = providers <= 1 && scheduling::berth_places(&strategies, &constraints);
+    placement.strategies = strategies;
+    Ok(placement)
 }
 
 /// The traffic steps of a BLUE_GREEN, LINEAR or CANARY deployment: green's production
@@ -214,16 +251,18 @@ fn deployment_id(label: &str) -> String {
 pub fn report(service: &str, deployment: &Deployment, task_definition: &str, current: Option<(&str, &str)>, desired: i32, (minimum, maximum): (u32, u32), rollout: &Rollout) -> Value {
     let new_deployment = current.is_none_or(|(id, _)| id != deployment.id);
     let batches: Vec<Value> = rollout.batches.iter().enumerate().map(|(i, batch)| {
-        let mut placements: BTreeMap<(String, String), usize> = BTreeMap::new();
+        let mut placements: BTreeMap<(String, String, String), usize> = BTreeMap::new();
         for start in &batch.starts {
-            *placements.entry((start.zone.clone().unwrap_or_default(), start.provider.clone().unwrap_or_default())).or_insert(0) += 1;
+            let key = (start.node.clone().unwrap_or_default(), start.zone.clone().unwrap_or_default(), start.provider.clone().unwrap_or_default());
+            *placements.entry(key).or_insert(0) += 1;
         }
         json!({
             "pass": i + 1,
             "start": batch.starts.len(),
             "stop": batch.stops.iter().map(|(label, (count, reason))| json!({"deployment": deployment_id(label), "count": count, "reason": reason})).collect::<Vec<_>>(),
-            "placements": placements.iter().map(|((zone, provider), count)| {
+            "placements": placements.iter().map(|((node, zone, provider), count)| {
                 let mut placement = json!({"count": count});
+                super::shape::insert_some(&mut placement, "node", Some(node).filter(|n| !n.is_empty()));
                 super::shape::insert_some(&mut placement, "availabilityZone", Some(zone).filter(|z| !z.is_empty()));
                 super::shape::insert_some(&mut placement, "capacityProvider", Some(provider).filter(|p| !p.is_empty()));
                 placement
@@ -258,7 +297,7 @@ fn plan_table(plan: &Value) -> String {
     let rows: Vec<Vec<String>> = plan["batches"].as_array().into_iter().flatten().map(|batch| {
         let stops: Vec<String> = batch["stop"].as_array().into_iter().flatten().map(|s| format!("{} of {}", s["count"], s["deployment"].as_str().unwrap_or_default())).collect();
         let placements: Vec<String> = batch["placements"].as_array().into_iter().flatten().map(|p| {
-            let place: Vec<&str> = [p["availabilityZone"].as_str(), p["capacityProvider"].as_str()].into_iter().flatten().collect();
+            let place: Vec<&str> = [p["node"].as_str(), p["availabilityZone"].as_str(), p["capacityProvider"].as_str()].into_iter().flatten().collect();
             format!("{}x {}", p["count"], if place.is_empty() { "any node".to_string() } else { place.join("/") })
         }).collect();
         let running: Vec<String> = batch["runningAfter"].as_object().into_iter().flatten().map(|(id, n)| format!("{id}={n}")).collect();
@@ -301,7 +340,7 @@ mod tests {
         let new = Deployment::from_id("ecs-svc/2");
         let rollout = Rollout {
             batches: vec![
-                Batch { starts: vec![Placement { zone: Some("a".into()), provider: None }; 2], stops: BTreeMap::new(),
+                Batch { starts: vec![Placement { node: Some("n1".into()), zone: Some("a".into()), provider: None }; 2], stops: BTreeMap::new(),
                     after: BTreeMap::from([("ecs-svc-1".into(), 2), ("ecs-svc-2".into(), 2)]) },
                 Batch { starts: vec![], stops: BTreeMap::from([("ecs-svc-1".into(), (2, "Scaling activity initiated by (deployment ecs-svc/2)".into()))]),
                     after: BTreeMap::from([("ecs-svc-2".into(), 2)]) },
@@ -311,7 +350,7 @@ mod tests {
         let plan = report("web", &new, "web:2", Some(("ecs-svc/1", "web:1")), 2, (100, 200), &rollout);
         assert_eq!(plan["deployment"]["new"], true);
         assert_eq!(plan["deployment"]["replaces"]["id"], "ecs-svc/1");
-        assert_eq!(plan["batches"][0]["placements"][0], json!({"count": 2, "availabilityZone": "a"}));
+        assert_eq!(plan["batches"][0]["placements"][0], json!({"count": 2, "node": "n1", "availabilityZone": "a"}));
         assert_eq!(plan["batches"][1]["stop"][0]["deployment"], "ecs-svc/1");
         assert_eq!(plan["batches"][1]["runningAfter"], json!({"ecs-svc/2": 2}));
         let text = plan_table(&plan);

@@ -4,7 +4,9 @@
 //! do on a cluster whose tasks pass their checks), and the status it computes is the next
 //! pass's input. No rule of the rollout is written here.
 
+use crate::ecs::placement::node_labels::ZONE_LABEL;
 use crate::ecs::placement::place::{self, default_spread};
+use crate::ecs::placement::Resources;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -38,8 +40,11 @@ pub struct Batch {
 }
 
 /// Where a new task goes.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Placement {
+    /// The node: Berth's choice where it places the service's tasks, else the one
+    /// kube-scheduler would score best (the zone the spread asks for, the least allocated node).
+    pub node: Option<String>,
     pub zone: Option<String>,
     pub provider: Option<String>,
 }
@@ -71,21 +76,22 @@ pub struct Start<'a> {
     /// Its current tasks, each with its zone.
     pub tasks: Vec<Task>,
     pub strategy: Option<&'a CapacityStrategy>,
-    /// The zones of the nodes new tasks may go to; tasks spread evenly over them, as the
-    /// topology spread constraint Berth puts on every service task asks kube-scheduler.
-    pub zones: Vec<String>,
+    /// The cluster as the operator's placement sees it for the service: its nodes with their
+    /// room, the service's strategies, and whether Berth chooses the nodes.
+    pub placement: place::Placement,
     pub now: i64,
 }
 
 pub fn simulate(start: Start) -> Rollout {
-    let Start { mut service, primary, mut tasks, strategy, zones, mut now } = start;
+    let Start { mut service, primary, mut tasks, strategy, mut placement, mut now } = start;
     let limits = Limits::default();
     let traffic = Traffic::default();
     let mut batches = vec![];
     let mut created = 0;
+    if placement.strategies.is_empty() {
+        placement.strategies = default_spread();
+    }
     // Every older deployment's revision is known here (the cluster ran it).
-    // Scale-in and roll victims as the default spread picks them; new tasks land by `zones`.
-    let placement = place::Placement { strategies: default_spread(), ..Default::default() };
     let old_revisions: BTreeSet<String> = service.status.iter().flat_map(|s| s.deployments.iter().flatten()).map(|d| d.id.clone()).collect();
     for _ in 0..MAX_PASSES {
         let input = ServiceInput {
@@ -109,10 +115,16 @@ pub fn simulate(start: Start) -> Rollout {
             let old_left = tasks.iter().any(|t| t.is_active() && t.label(labels::DEPLOYMENT) != Some(primary.deployment.label.as_str()));
             return Rollout { batches, end: if old_left { End::Stuck } else { End::Completed } };
         }
+        // The room the pass's stops free and its starts take, for the next pass's placement.
+        let mut room = placement.clone();
         let mut stops: BTreeMap<String, (usize, String)> = BTreeMap::new();
         for stop in &pass.stops {
-            let deployment = tasks.iter().find(|t| t.name() == stop.pod).and_then(|t| t.label(labels::DEPLOYMENT)).unwrap_or_default().to_string();
+            let stopped = tasks.iter().find(|t| t.name() == stop.pod);
+            let deployment = stopped.and_then(|t| t.label(labels::DEPLOYMENT)).unwrap_or_default().to_string();
             stops.entry(deployment).or_insert((0, stop.stop.reason.clone())).0 += 1;
+            if let Some(node) = stopped.and_then(|t| t.node()) {
+                occupy(&mut room, node, -1);
+            }
         }
         let mut launched = Launched::default();
         let mut starts = vec![];
@@ -120,14 +132,22 @@ pub fn simulate(start: Start) -> Rollout {
         for new in &pass.starts {
             created += 1;
             let name = format!("simulated-{created}");
-            let zone = emptiest_zone(&zones, &survivors);
+            let node = new.node.clone().or_else(|| kube_scheduler_node(&room, &survivors));
+            let zone = match &node {
+                Some(node) => zone_of(&room, node),
+                None => emptiest_zone(&zones(&room), &survivors),
+            };
+            if let Some(node) = &node {
+                occupy(&mut room, node, 1);
+            }
             let deployment = new.deployment.as_deref().map_or_else(|| primary.deployment.clone(), Deployment::from_id);
-            survivors.push(running_task(&name, &deployment.label, new.provider.as_deref(), zone.as_deref(), now));
+            survivors.push(running_task(&name, &deployment.label, new.provider.as_deref(), node.as_deref(), zone.as_deref(), now));
             launched.created.push((name.clone(), name));
-            starts.push(Placement { zone, provider: new.provider.clone() });
+            starts.push(Placement { node, zone, provider: new.provider.clone() });
         }
         let outcome = pass.outcome(&input, &launched);
         service.status = Some(outcome.status);
+        placement = room;
         let mut after = BTreeMap::new();
         for task in survivors.iter().filter(|t| t.is_active()) {
             *after.entry(task.label(labels::DEPLOYMENT).unwrap_or_default().to_string()).or_insert(0) += 1;
@@ -139,6 +159,40 @@ pub fn simulate(start: Start) -> Rollout {
     Rollout { batches, end: End::Unfinished }
 }
 
+/// The zones of the nodes a task may go to.
+fn zones(placement: &place::Placement) -> Vec<String> {
+    let zones: BTreeSet<String> = placement.nodes.iter().filter(|n| n.eligible).filter_map(|n| n.labels.get(ZONE_LABEL).cloned()).collect();
+    zones.into_iter().collect()
+}
+
+fn zone_of(placement: &place::Placement, node: &str) -> Option<String> {
+    placement.nodes.iter().find(|n| n.name == node).and_then(|n| n.labels.get(ZONE_LABEL).cloned())
+}
+
+/// A task of the service taking (`1`) or giving back (`-1`) its room on `node`, as the next
+/// pass's placement would count it.
+fn occupy(placement: &mut place::Placement, node: &str, tasks: i64) {
+    let (request, group) = (placement.request, placement.group.clone());
+    let Some(slot) = placement.nodes.iter_mut().find(|n| n.name == node) else { return };
+    let scaled = Resources { cpu: request.cpu * tasks, memory: request.memory * tasks };
+    slot.free = slot.free.less(scaled);
+    slot.running_tasks = slot.running_tasks.saturating_add_signed(tasks as isize);
+    let in_group = slot.task_groups.entry(group).or_default();
+    *in_group = in_group.saturating_add_signed(tasks as isize);
+}
+
+/// The node kube-scheduler would give a task Berth does not place: in the zone the
+/// service's topology spread asks for (the emptiest), the node with the most free memory
+/// that holds the task (NodeResourcesFit's LeastAllocated). None without node facts.
+fn kube_scheduler_node(placement: &place::Placement, tasks: &[Task]) -> Option<String> {
+    let zone = emptiest_zone(&zones(placement), tasks);
+    let admitted = placement.admitting().ok()?;
+    admitted.into_iter()
+        .filter(|n| n.free.holds(placement.request) && (zone.is_none() || n.labels.get(ZONE_LABEL) == zone.as_ref()))
+        .max_by_key(|n| (n.free.memory, n.free.cpu, std::cmp::Reverse(n.name.clone())))
+        .map(|n| n.name.clone())
+}
+
 /// The zone with the fewest active tasks (the first such, in name order).
 fn emptiest_zone(zones: &[String], tasks: &[Task]) -> Option<String> {
     let load = |zone: &String| tasks.iter().filter(|t| t.is_active() && t.zone.as_ref() == Some(zone)).count();
@@ -148,8 +202,8 @@ fn emptiest_zone(zones: &[String], tasks: &[Task]) -> Option<String> {
     sorted.into_iter().min_by_key(load)
 }
 
-/// A task of `deployment` running and Ready since `since`, in `zone`.
-fn running_task(name: &str, deployment: &str, provider: Option<&str>, zone: Option<&str>, since: i64) -> Task {
+/// A task of `deployment` running and Ready since `since`, on `node` in `zone`.
+fn running_task(name: &str, deployment: &str, provider: Option<&str>, node: Option<&str>, zone: Option<&str>, since: i64) -> Task {
     let started = k8s_openapi::jiff::Timestamp::from_second(since).map(|t| t.to_string()).unwrap_or_default();
     let mut pod_labels = json!({labels::TASK_ID: name, labels::DEPLOYMENT: deployment});
     if let Some(provider) = provider {
@@ -157,7 +211,8 @@ fn running_task(name: &str, deployment: &str, provider: Option<&str>, zone: Opti
     }
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": name, "creationTimestamp": started, "labels": pod_labels},
-        "spec": {"nodeName": zone.map_or_else(|| "node".to_string(), |z| format!("node-in-{z}")), "containers": [{"name": "task", "image": "simulated"}]},
+        "spec": {"nodeName": node.map_or_else(|| zone.map_or_else(|| "node".to_string(), |z| format!("node-in-{z}")), str::to_string),
+            "containers": [{"name": "task", "image": "simulated"}]},
         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
             "containerStatuses": [{"name": "task", "image": "simulated", "imageID": "", "ready": true, "restartCount": 0, "state": {"running": {"startedAt": started}}}]},
     })).expect("a simulated pod is a valid pod");
@@ -181,18 +236,38 @@ mod tests {
         deployment::primary(&service.spec, resolved, &[], &[])
     }
 
-    /// `count` healthy tasks of an old deployment, spread over zones a, b, c.
+    const MIB: i64 = 1024 * 1024;
+
+    /// `count` healthy tasks of an old deployment, spread over the nodes of zones a, b, c.
     fn old_tasks(count: usize) -> Vec<Task> {
         let zones = ["a", "b", "c"];
-        (0..count).map(|i| running_task(&format!("old-{i}"), &Deployment::from_id("ecs-svc/1").label, None, Some(zones[i % 3]), 0)).collect()
+        (0..count).map(|i| {
+            let zone = zones[i % 3];
+            running_task(&format!("old-{i}"), &Deployment::from_id("ecs-svc/1").label, None, Some(&format!("n-{zone}")), Some(zone), 0)
+        }).collect()
+    }
+
+    /// Nodes `n-<zone>` with `MiB` free each, tasks of 512 MiB, the default spread (kube-scheduler places).
+    fn cluster(nodes: &[(&str, i64)]) -> place::Placement {
+        let nodes = nodes.iter().map(|(zone, mib)| place::NodeSlot {
+            name: format!("n-{zone}"),
+            labels: BTreeMap::from([(ZONE_LABEL.to_string(), zone.to_string())]),
+            free: Resources { cpu: 4000, memory: mib * MIB },
+            eligible: true,
+            ..Default::default()
+        }).collect();
+        place::Placement { nodes, request: Resources { cpu: 250, memory: 512 * MIB }, group: "service:web".into(), ..Default::default() }
+    }
+
+    fn rollout_on(config: serde_json::Value, desired: i32, old: usize, placement: place::Placement) -> (Rollout, String) {
+        let service = service(config, desired);
+        let primary = primary(&service);
+        let rollout = simulate(Start { service, primary: &primary, tasks: old_tasks(old), strategy: None, placement, now: 1000 });
+        (rollout, primary.deployment.label.clone())
     }
 
     fn rollout(config: serde_json::Value, desired: i32, old: usize) -> (Rollout, String) {
-        let service = service(config, desired);
-        let primary = primary(&service);
-        let zones = vec!["a".to_string(), "b".to_string(), "c".to_string()];
-        let rollout = simulate(Start { service, primary: &primary, tasks: old_tasks(old), strategy: None, zones, now: 1000 });
-        (rollout, primary.deployment.label.clone())
+        rollout_on(config, desired, old, cluster(&[("a", 8192), ("b", 8192), ("c", 8192)]))
     }
 
     fn counts(batch: &Batch) -> (usize, usize) {
@@ -222,6 +297,32 @@ mod tests {
         let mut zones: Vec<Option<String>> = rollout.batches[0].starts.iter().map(|p| p.zone.clone()).collect();
         zones.sort();
         assert_eq!(zones.iter().flatten().map(String::as_str).collect::<Vec<_>>(), ["a", "a", "b", "b", "c", "c"]);
+    }
+
+    #[test]
+    fn kube_scheduler_s_node_is_the_least_allocated_of_the_zone_the_spread_asks_for() {
+        let mut placement = cluster(&[("a", 1024), ("b", 8192), ("c", 8192)]);
+        placement.nodes.push(place::NodeSlot { name: "n-a2".into(), eligible: true, free: Resources { cpu: 4000, memory: 4096 * MIB },
+            labels: BTreeMap::from([(ZONE_LABEL.to_string(), "a".to_string())]), ..Default::default() });
+        let (rollout, _) = rollout_on(json!({}), 3, 0, placement);
+        let nodes: BTreeSet<String> = rollout.batches[0].starts.iter().filter_map(|p| p.node.clone()).collect();
+        assert_eq!(nodes, BTreeSet::from(["n-a2".to_string(), "n-b".to_string(), "n-c".to_string()]), "zone a's roomier node");
+    }
+
+    /// Where Berth places (binpack), the plan's nodes are the operator's own choice, and each
+    /// pass sees the room the earlier ones took.
+    #[test]
+    fn under_binpack_new_tasks_fill_the_fullest_node_that_holds_them_first() {
+        let mut placement = cluster(&[("a", 2048), ("b", 4096), ("c", 8192)]);
+        placement.strategies = vec![place::Strategy::Binpack(crate::ecs::placement::BinpackResource::Memory)];
+        placement.berth_places = true;
+        let (rollout, _) = rollout_on(json!({"minimumHealthyPercent": 100, "maximumPercent": 200}), 6, 0, placement);
+        let mut by_node: BTreeMap<String, usize> = BTreeMap::new();
+        for start in rollout.batches.iter().flat_map(|b| &b.starts) {
+            *by_node.entry(start.node.clone().unwrap_or_default()).or_default() += 1;
+        }
+        assert_eq!(by_node, BTreeMap::from([("n-a".to_string(), 4), ("n-b".to_string(), 2)]), "{rollout:?}");
+        assert!(rollout.batches[0].starts.iter().all(|s| s.zone.as_deref() == Some(&s.node.as_deref().unwrap()[2..])), "zones follow the nodes");
     }
 
     #[test]
