@@ -144,10 +144,15 @@ async fn service_verbs_describe_update_wait_and_plan() {
     let ran = berth(ns, &["wait", "services-stable", "--services", "web", "--timeout", "150"]).await;
     assert_eq!(ran.code, 0, "{}", ran.stderr);
 
-    // advise: both costs and a choice for the service, from the bundled price table.
+    // advise: both costs and a choice for the service, from the bundled price table; an
+    // autoscaler that may take it to 8 tasks is the peak EC2 capacity must hold.
+    apply(ns, &json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
+        "spec": {"scaleTargetRef": {"apiVersion": "berth.dev/v1alpha1", "kind": "Service", "name": "web"}, "minReplicas": 1, "maxReplicas": 8}}));
     let advice = berth_json(ns, &["advise"]).await;
     let web = &advice["workloads"][0];
     assert_eq!((web["name"].as_str(), advice["region"].as_str()), (Some("service/web"), Some("us-east-1")), "{advice:#}");
+    assert_eq!(web["peakTasks"], 8.0, "{advice:#}");
+    assert!(advice["ec2UtilizationSource"].is_string(), "{advice:#}");
     assert!(web["advice"]["fargateMonthly"].as_f64().unwrap() > 0.0 && web["advice"]["ec2Monthly"].as_f64().unwrap() > 0.0, "{advice:#}");
     assert!(["EC2", "FARGATE"].contains(&web["advice"]["recommendation"].as_str().unwrap()), "{advice:#}");
 }

@@ -55,6 +55,9 @@ pub struct Workload {
 pub const EC2_MIN_SAVING: f64 = 0.10;
 /// A service of this many tasks or fewer leaves most of an instance idle.
 pub const SMALL_SERVICE_TASKS: f64 = 2.0;
+/// A service that may scale to this many times the tasks it runs is bursty: EC2 capacity
+/// sized for its peak idles most of the month.
+pub const BURSTY: f64 = 1.5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -98,12 +101,16 @@ pub fn advise(workload: &Workload, prices: &Prices, utilization: f64, periodic: 
     let fargate = fargate_monthly(workload, prices);
     let (ec2, instance_type, instances) = ec2_monthly(workload, prices, utilization)?;
     let saving = if fargate > 0.0 { 1.0 - ec2 / fargate } else { 0.0 };
+    let average = workload.task_hours / prices.hours_per_month;
     let (recommendation, reason) = if periodic {
         (Mode::Fargate, format!("periodic: tasks run {:.0} task-hours a month; Fargate bills only those, EC2 instances would idle between runs", workload.task_hours))
     } else if workload.peak_tasks <= SMALL_SERVICE_TASKS {
         (Mode::Fargate, format!("small: {} task(s) would leave most of a {instance_type} idle", workload.peak_tasks))
     } else if saving >= EC2_MIN_SAVING {
         (Mode::Ec2, format!("steady and large: {instances}x {instance_type} with binpack placement saves {:.0}% over Fargate", saving * 100.0))
+    } else if workload.peak_tasks >= BURSTY * average {
+        (Mode::Fargate, format!("bursty: {average:.0} task(s) run now and up to {} may; EC2 must hold the peak all month, Fargate bills what runs",
+            workload.peak_tasks))
     } else {
         (Mode::Fargate, format!("EC2 would save {:.0}% (less than {:.0}%): not worth managing instances", saving * 100.0, EC2_MIN_SAVING * 100.0))
     };
@@ -153,6 +160,17 @@ mod tests {
         assert_eq!((advice.fargate_monthly, advice.ec2_monthly, advice.ec2_instances), (1441.6, 1427.15, 23));
         assert_eq!(advice.recommendation, Mode::Fargate);
         assert!(advice.reason.contains("save 1%"), "{}", advice.reason);
+    }
+
+    #[test]
+    fn a_bursty_service_stays_on_fargate_when_capacity_for_its_peak_costs_more() {
+        // Autoscaled to at most 40 tasks (0.5 vCPU / 1 GiB), 6 running: Fargate bills 6 x 730 task-hours = 108.12 $;
+        // EC2 holds the 40 all month: 12 t3.medium, 364.42 $.
+        let autoscaled = Workload { vcpu: 0.5, memory_gib: 1.0, peak_tasks: 40.0, task_hours: 6.0 * 730.0 };
+        let advice = advise(&autoscaled, &default_prices(), 0.9, false).unwrap();
+        assert_eq!((advice.fargate_monthly, advice.ec2_monthly), (108.12, 364.42));
+        assert_eq!(advice.recommendation, Mode::Fargate);
+        assert!(advice.reason.starts_with("bursty: 6 task(s) run now and up to 40"), "{}", advice.reason);
     }
 
     #[test]

@@ -7,9 +7,10 @@ pub mod cost;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt;
-use kube::api::ListParams;
+use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
 
 use super::CliError;
@@ -17,7 +18,9 @@ use super::args::Args;
 use super::cluster::Cluster;
 use super::output::{Response, table};
 use super::task_definitions::{family, stored_revision};
-use crate::api::{Service, TaskDefinitionSpec, TaskRun};
+use crate::api::{CapacityProvider, CapacityProviderType, Service, TaskDefinitionSpec, TaskRun};
+use crate::ecs::placement::Resources;
+use crate::ecs::task::labels;
 use crate::ecs::render::{task_cpu_units, task_memory_mib};
 use crate::ecs::task::observed::Task;
 use crate::ecs::task::reference;
@@ -51,6 +54,59 @@ async fn size_of(cluster: &Cluster, task_definition: &str) -> Result<(f64, f64),
     Ok(task_size(&spec))
 }
 
+/// How much of the EC2 capacity providers' nodes Berth's tasks use: their requests over the
+/// nodes' allocatable, the larger of CPU and memory (what binpack fills first), over the
+/// nodes of every EC2 provider that runs a task. None where there is none, or where the
+/// user may not list nodes and pods cluster-wide.
+async fn measured_utilization(cluster: &Cluster) -> Result<Option<f64>, CliError> {
+    let forbidden = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 403);
+    let providers = match Api::<CapacityProvider>::all(cluster.client.clone()).list(&ListParams::default()).await {
+        Ok(list) => list.items,
+        Err(e) if forbidden(&e) => return Ok(None),
+        Err(e) => return Err(CliError::api(e)),
+    };
+    let pools: Vec<_> = providers.iter().filter(|p| p.spec.type_ == CapacityProviderType::Ec2).map(|p| p.spec.clone()).collect();
+    let nodes = match Api::<Node>::all(cluster.client.clone()).list(&ListParams::default()).await {
+        Ok(list) => list.items,
+        Err(e) if forbidden(&e) => return Ok(None),
+        Err(e) => return Err(CliError::api(e)),
+    };
+    let managed = ListParams::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
+    let pods = match Api::<Pod>::all(cluster.client.clone()).list(&managed).await {
+        Ok(list) => list.items,
+        Err(e) if forbidden(&e) => return Ok(None),
+        Err(e) => return Err(CliError::api(e)),
+    };
+    let ec2_nodes: Vec<&Node> = nodes.iter().filter(|n| {
+        let taints = n.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default();
+        pools.iter().any(|pool| crate::ecs::capacity::pool::admits(Some(pool), n.labels(), taints))
+    }).collect();
+    let allocatable = ec2_nodes.iter().map(|n| Resources::from_map(n.status.as_ref().and_then(|s| s.allocatable.as_ref()))).fold(Resources::default(), Resources::plus);
+    let on_them = |p: &&Pod| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some_and(|node| ec2_nodes.iter().any(|n| n.name_any() == *node))
+        && !matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"));
+    let used = pods.iter().filter(on_them).filter_map(|p| p.spec.as_ref()).map(Resources::requested_by).fold(Resources::default(), Resources::plus);
+    Ok(utilization(used, allocatable))
+}
+
+/// The share of `allocatable` that `used` takes, the larger of CPU and memory; None when
+/// nothing is used, at least the 10 % `--ec2-utilization` allows.
+pub fn utilization(used: Resources, allocatable: Resources) -> Option<f64> {
+    let share = |used: i64, of: i64| if of > 0 { used as f64 / of as f64 } else { 0.0 };
+    let larger = share(used.cpu, allocatable.cpu).max(share(used.memory, allocatable.memory));
+    (larger > 0.0).then(|| larger.clamp(0.1, 1.0))
+}
+
+/// The most tasks each Service may be scaled to: `maxReplicas` of the
+/// HorizontalPodAutoscalers (Application Auto Scaling's counterpart) that scale it.
+async fn autoscaling_ranges(cluster: &Cluster) -> Result<BTreeMap<String, i32>, CliError> {
+    let autoscalers = cluster.api::<HorizontalPodAutoscaler>().list(&ListParams::default()).await.map_err(CliError::api)?;
+    Ok(autoscalers.items.into_iter().filter_map(|hpa| {
+        let spec = hpa.spec?;
+        let target = &spec.scale_target_ref;
+        (target.kind == "Service" && target.api_version.as_deref().is_some_and(|v| v.starts_with("berth.dev/"))).then(|| (target.name.clone(), spec.max_replicas))
+    }).collect())
+}
+
 pub async fn run(cluster: &Cluster, mut args: Args) -> Result<Response, CliError> {
     let prices: Prices = match args.value("--prices")? {
         Some(file) => {
@@ -63,20 +119,31 @@ pub async fn run(cluster: &Cluster, mut args: Args) -> Result<Response, CliError
     if let Some(region) = args.value("--region")?.filter(|r| *r != prices.region) {
         return Err(CliError::usage(format!("--region {region}: the price table is for {}; give one for {region} with --prices FILE", prices.region)));
     }
-    let utilization = match args.value("--ec2-utilization")? {
-        None => DEFAULT_UTILIZATION,
-        Some(text) => text.parse::<f64>().ok().filter(|u| (0.1..=1.0).contains(u))
-            .ok_or_else(|| CliError::usage(format!("--ec2-utilization: {text:?} is not a fraction between 0.1 and 1")))?,
+    let given = match args.value("--ec2-utilization")? {
+        None => None,
+        Some(text) => Some(text.parse::<f64>().ok().filter(|u| (0.1..=1.0).contains(u))
+            .ok_or_else(|| CliError::usage(format!("--ec2-utilization: {text:?} is not a fraction between 0.1 and 1")))?),
     };
     args.finish()?;
+    let measured = measured_utilization(cluster).await?;
+    let (utilization, utilization_source) = match (given, measured) {
+        (Some(u), _) => (u, "--ec2-utilization".to_string()),
+        (None, Some(u)) => (u, "measured on the EC2 capacity providers' nodes".to_string()),
+        (None, None) => (DEFAULT_UTILIZATION, "default; no EC2 capacity provider node runs tasks".to_string()),
+    };
 
+    let autoscaled = autoscaling_ranges(cluster).await?;
     let mut rows: Vec<(String, Workload, bool)> = vec![];
     for service in cluster.api::<Service>().list(&ListParams::default()).await.map_err(CliError::api)?.items {
         let status = service.status.clone().unwrap_or_default();
         let reference = status.task_definition.clone().unwrap_or_else(|| service.spec.task_definition.clone());
         let (vcpu, memory_gib) = size_of(cluster, &reference).await?;
-        let tasks = f64::from(service.spec.desired_count.or(status.desired_count).unwrap_or(0).max(0));
-        rows.push((format!("service/{}", service.name_any()), Workload { vcpu, memory_gib, peak_tasks: tasks, task_hours: tasks * prices.hours_per_month }, false));
+        let desired = service.spec.desired_count.or(status.desired_count).unwrap_or(0).max(0);
+        // What runs now is what Fargate bills; EC2 must hold the most the service may run.
+        let running = status.running_count.unwrap_or(desired).max(0);
+        let peak = autoscaled.get(&service.name_any()).map_or(desired.max(running), |max| (*max).max(running));
+        let workload = Workload { vcpu, memory_gib, peak_tasks: f64::from(peak), task_hours: f64::from(running) * prices.hours_per_month };
+        rows.push((format!("service/{}", service.name_any()), workload, false));
     }
     let now = k8s_openapi::jiff::Timestamp::now().as_second();
     let mut runs: BTreeMap<String, (Workload, i64)> = BTreeMap::new();
@@ -105,7 +172,8 @@ pub async fn run(cluster: &Cluster, mut args: Args) -> Result<Response, CliError
                 lines.push(vec![name.clone(), format!("{} vCPU / {} GiB", workload.vcpu, workload.memory_gib), format!("{:.0}", workload.task_hours),
                     format!("{:.2}", a.fargate_monthly), format!("{:.2} ({}x {})", a.ec2_monthly, a.ec2_instances, a.ec2_instance_type),
                     serde_json::to_value(a.recommendation).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(), a.reason.clone()]);
-                json!({"name": name, "vcpu": workload.vcpu, "memoryGiB": workload.memory_gib, "taskHoursPerMonth": workload.task_hours, "advice": a})
+                json!({"name": name, "vcpu": workload.vcpu, "memoryGiB": workload.memory_gib, "peakTasks": workload.peak_tasks,
+                    "taskHoursPerMonth": workload.task_hours, "advice": a})
             }
             None => {
                 lines.push(vec![name.clone(), format!("{} vCPU / {} GiB", workload.vcpu, workload.memory_gib), "-".into(), "-".into(), "-".into(), "FARGATE".into(),
@@ -115,9 +183,9 @@ pub async fn run(cluster: &Cluster, mut args: Args) -> Result<Response, CliError
         };
         advice.push(entry);
     }
-    let header = format!("prices: {} ({}); EC2 instances {:.0}% used by tasks\n", prices.region, prices.source, utilization * 100.0);
+    let header = format!("prices: {} ({}); EC2 instances {:.0}% used by tasks ({utilization_source})\n", prices.region, prices.source, utilization * 100.0);
     Ok(Response {
-        json: json!({"region": prices.region, "ec2Utilization": utilization, "workloads": advice}),
+        json: json!({"region": prices.region, "ec2Utilization": utilization, "ec2UtilizationSource": utilization_source, "workloads": advice}),
         table: header + &table(&["WORKLOAD", "TASK SIZE", "TASK-HOURS/MONTH", "FARGATE $/MONTH", "EC2 $/MONTH", "CHOOSE", "WHY"], &lines),
     })
 }
@@ -135,6 +203,15 @@ mod tests {
         assert_eq!(task_size(&spec), (1.0, 2.0));
         let tiny: TaskDefinitionSpec = serde_json::from_value(json!({"containerDefinitions": [{"name": "a", "image": "x", "memory": 128}]})).unwrap();
         assert_eq!(task_size(&tiny), (0.25, 0.5), "Fargate's smallest size");
+    }
+
+    #[test]
+    fn utilization_is_the_larger_share_of_cpu_and_memory() {
+        let allocatable = Resources { cpu: 4000, memory: 8 << 30 };
+        assert_eq!(utilization(Resources { cpu: 1000, memory: 6 << 30 }, allocatable), Some(0.75), "memory is the fuller");
+        assert_eq!(utilization(Resources { cpu: 3000, memory: 1 << 30 }, allocatable), Some(0.75), "cpu is the fuller");
+        assert_eq!(utilization(Resources::default(), allocatable), None, "no task: nothing measured");
+        assert_eq!(utilization(Resources { cpu: 10, memory: 0 }, allocatable), Some(0.1), "at least 10 %");
     }
 
     #[test]
