@@ -157,6 +157,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         }
         lifecycle.record = lifecycle::with_answers(lifecycle.record.clone(), answers);
     }
+    forget_hook_runs(&service, &ctx, plan.lifecycle.as_ref()).await?;
     let owner_ref = &owner;
     let ctx_ref = &ctx;
     pods::concurrently(plan.forget.clone(), |pod| async move {
@@ -189,6 +190,24 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     }
 }
 
+/// Deletes the hook TaskRuns of the deployments whose lifecycle is not under way any more.
+async fn forget_hook_runs(service: &Service, ctx: &Context, lifecycle: Option<&lifecycle::Lifecycle>) -> Result<()> {
+    let (ns, uid) = (service.namespace().unwrap_or_default(), service.uid());
+    let runs: Vec<(String, String)> = ctx.task_runs.state().iter()
+        .filter(|r| r.namespace().as_deref() == Some(ns.as_str()) && r.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref()))
+        .filter_map(|r| Some((r.name_any(), r.labels().get(labels::HOOK_DEPLOYMENT)?.clone())))
+        .collect();
+    let under_way = lifecycle.filter(|l| !l.record.lifecycle.status.is_final()).map(|l| l.record.service_deployment_id.replace('/', "-"));
+    let api: Api<crate::api::TaskRun> = Api::namespaced(ctx.client.clone(), &ns);
+    for name in lifecycle::stale_hook_runs(&runs, under_way.as_deref()) {
+        match api.delete(&name, &kube::api::DeleteParams::default()).await {
+            Err(kube::Error::Api(status)) if status.is_not_found() => {}
+            other => drop(other?),
+        }
+    }
+    Ok(())
+}
+
 /// A `taskrun:` hook: its TaskRun (of one task, owned by the Service) made once, then read.
 async fn hook_run(service: &Service, ctx: &Context, call: &lifecycle::HookCall, now: i64) -> Result<crate::api::HookInvocation> {
     let ns = service.namespace().unwrap_or_default();
@@ -199,7 +218,8 @@ async fn hook_run(service: &Service, ctx: &Context, call: &lifecycle::HookCall, 
     }
     let run: crate::api::TaskRun = serde_json::from_value(serde_json::json!({
         "apiVersion": "berth.dev/v1alpha1", "kind": "TaskRun",
-        "metadata": {"name": name, "namespace": ns, "ownerReferences": [service.controller_owner_ref(&())]},
+        "metadata": {"name": name, "namespace": ns, "ownerReferences": [service.controller_owner_ref(&())],
+            "labels": {labels::HOOK_DEPLOYMENT: call.deployment}},
         "spec": {"taskDefinition": lifecycle::task_run_target(&call.url), "count": 1, "startedBy": format!("berth-hook/{}", service.name_any())},
     }))?;
     let api: Api<crate::api::TaskRun> = Api::namespaced(ctx.client.clone(), &ns);

@@ -78,9 +78,18 @@ pub fn task_run_target(target: &str) -> Option<&str> {
     target.strip_prefix("taskrun:").filter(|td| !td.is_empty())
 }
 
-/// The name of the TaskRun of one invocation of a `taskrun:` hook.
+/// The name of the TaskRun of one invocation of a `taskrun:` hook: invocations are numbered
+/// per deployment, so the deployment's last digits make it unique to this deployment.
 pub fn hook_run_name(service: &str, call: &HookCall) -> String {
-    crate::ecs::render::names::dns_label(&format!("{service}-hook-{}-{}", call.invocation, call.hook))
+    let digits = &call.deployment[call.deployment.len().saturating_sub(8)..];
+    crate::ecs::render::names::dns_label(&format!("{service}-{digits}-hook-{}-{}", call.invocation, call.hook))
+}
+
+/// The hook TaskRuns (name, the deployment label of their `berth.dev/hook-deployment`) to
+/// delete: those of every deployment but the one whose lifecycle is under way, once their
+/// answers are in its record or it is over.
+pub fn stale_hook_runs(runs: &[(String, String)], under_way: Option<&str>) -> Vec<String> {
+    runs.iter().filter(|(_, deployment)| Some(deployment.as_str()) != under_way).map(|(name, _)| name.clone()).collect()
 }
 
 /// Reads a `taskrun:` hook's TaskRun as ECS reads a Lambda's answer: its task stopped with
@@ -172,6 +181,8 @@ pub struct LifecycleInput<'a> {
 /// One HTTP hook to call now.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HookCall {
+    /// The deployment (label value) that calls it.
+    pub deployment: String,
     /// Index into `lifecycleHooks`.
     pub hook: u32,
     pub invocation: u32,
@@ -351,6 +362,7 @@ fn hook_calls(input: &LifecycleInput, policy: &DeploymentPolicy, indexes: &[usiz
             Some(r) => r.status == HookStatus::InProgress && r.next_call_at.is_none_or(|at| at <= now),
         };
         due.then(|| HookCall {
+            deployment: record.service_deployment_id.replace('/', "-"),
             hook: *index as u32,
             invocation: wait.invocation,
             url: spec.hook_target_arn.clone().unwrap_or_default(),

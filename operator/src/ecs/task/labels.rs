@@ -56,6 +56,9 @@ pub const TRAFFIC_HOLD: &str = "hold";
 pub const ROUTABLE: &str = "berth.dev/routable";
 /// Label of an HTTPRoute's backend Service: the deployment (label value) it selects.
 pub const HTTP_ROUTE_BACKEND: &str = "berth.dev/http-route-backend";
+/// On a `taskrun:` lifecycle hook's TaskRun: the deployment (label value) that ran it; the
+/// TaskRun is deleted once that deployment's lifecycle is over.
+pub const HOOK_DEPLOYMENT: &str = "berth.dev/hook-deployment";
 /// Label of a test Kubernetes Service (and so of its EndpointSlices), whose endpoints do not
 /// hold up a draining task.
 pub const TEST_TRAFFIC: &str = "berth.dev/test-traffic";

@@ -196,7 +196,7 @@ fn an_http_hook_is_called_with_ecs_payload_until_it_answers_and_a_failure_rolls_
 
 #[test]
 fn a_hook_reply_ecs_would_not_accept_fails_the_hook() {
-    let call = HookCall { hook: 0, invocation: 0, url: "http://h".into(), payload: json!({}) };
+    let call = HookCall { deployment: "ecs-svc-0000000000000000002".into(), hook: 0, invocation: 0, url: "http://h".into(), payload: json!({}) };
     let status = |reply: Result<(u16, String), String>| hook_answer(&call, reply, 0).status;
     assert_eq!(status(Ok((200, r#"{"hookStatus": "SUCCEEDED"}"#.into()))), HookStatus::Succeeded);
     assert_eq!(status(Ok((200, r#"{"hookStatus": "IN_PROGRESS"}"#.into()))), HookStatus::InProgress);
@@ -299,10 +299,16 @@ fn firing_alerts_are_read_from_prometheus_answer() {
 
 #[test]
 fn a_task_run_hook_succeeds_when_its_task_exits_0_and_fails_otherwise() {
-    let call = HookCall { hook: 1, invocation: 2, url: "taskrun:smoke:3".into(), payload: json!({}) };
+    let call = HookCall { deployment: "ecs-svc-0000000001234567890".into(), hook: 1, invocation: 2, url: "taskrun:smoke:3".into(), payload: json!({}) };
     assert!(callable(Some("taskrun:smoke")) && !callable(Some("taskrun:")));
     assert_eq!(task_run_target(&call.url), Some("smoke:3"));
-    assert_eq!(hook_run_name("web", &call), "web-hook-2-1");
+    assert_eq!(hook_run_name("web", &call), "web-34567890-hook-2-1");
+    // The next deployment's first invocation is another TaskRun, not the last one's answer.
+    let next = HookCall { deployment: "ecs-svc-0000000009876543210".into(), ..call.clone() };
+    assert_ne!(hook_run_name("web", &next), hook_run_name("web", &call));
+    let runs = [("web-34567890-hook-2-1".to_string(), call.deployment.clone()), ("web-76543210-hook-2-1".to_string(), next.deployment.clone())];
+    assert_eq!(stale_hook_runs(&runs, Some(&next.deployment)), ["web-34567890-hook-2-1"]);
+    assert_eq!(stale_hook_runs(&runs, None).len(), 2, "none under way: every hook run is done with");
     let task = |status: &str, codes: &[i32]| -> crate::api::TaskSummary {
         serde_json::from_value(json!({"taskId": "t1", "lastStatus": status, "stoppedReason": "Essential container in task exited",
             "containers": codes.iter().enumerate().map(|(i, c)| json!({"name": format!("c{i}"), "exitCode": c})).collect::<Vec<_>>()})).unwrap()
