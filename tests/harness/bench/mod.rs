@@ -58,7 +58,14 @@ pub struct Params {
     /// so every measurement starts on a quiet plane (about 5 s each: the
     /// namespace controller's pace). A run that measures nothing may skip it.
     pub settle: bool,
+    /// The phases to run (`scale-up` with the idle figures, `replacement`, `rollout`,
+    /// `memory`); all when empty. For measuring one change; the report's figures are
+    /// the full set only without it.
+    pub only: Vec<String>,
 }
+
+/// The phases `Params::only` may name.
+pub const PHASES: [&str; 4] = ["scale-up", "replacement", "rollout", "memory"];
 
 impl Params {
     /// The sizes times `scale` (1.0: 1,000 tasks, 100 Services of 10,
@@ -76,7 +83,12 @@ impl Params {
             memory_tasks: n(10_000.0, 20),
             timeout: Duration::from_secs_f64(120.0 + 480.0 * scale.min(1.0)),
             settle: true,
+            only: vec![],
         }
+    }
+
+    fn runs(&self, phase: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == phase)
     }
 }
 
@@ -107,7 +119,7 @@ pub async fn run(target: &Target, params: &Params, report: &mut Report) -> Resul
 
     let phase = Instant::now();
     let (n, s, k) = (params.one_service_tasks, params.services, params.tasks_per_service);
-    for contender in CONTENDERS {
+    for contender in CONTENDERS.into_iter().filter(|_| params.runs("scale-up")) {
         let ns = arena(target, "one", contender).await?;
         let times = scale_up::run(c, &ns, contender, 1, n, t).await?;
         report.set("scale-up", &format!("1 service x {n}: all exist"), "s", contender, times.exist);
@@ -129,7 +141,7 @@ pub async fn run(target: &Target, params: &Params, report: &mut Report) -> Resul
 
     let phase = Instant::now();
     let r = params.replacements;
-    for contender in CONTENDERS {
+    for contender in CONTENDERS.into_iter().filter(|_| params.runs("replacement")) {
         let ns = arena(target, "replace", contender).await?;
         let replaced = replacement::run(c, &ns, contender, r, t).await?;
         for (how, latencies) in [("one at a time", &replaced.one_at_a_time), ("burst", &replaced.burst)] {
@@ -144,7 +156,7 @@ pub async fn run(target: &Target, params: &Params, report: &mut Report) -> Resul
 
     let phase = Instant::now();
     let n = params.rollout_tasks;
-    for contender in CONTENDERS {
+    for contender in CONTENDERS.into_iter().filter(|_| params.runs("rollout")) {
         let ns = arena(target, "roll", contender).await?;
         let seconds = rollout::run(c, &ns, contender, n, t).await?;
         report.set("rollout", &format!("roll {n} tasks (min 50 % / max 200 %)"), "s", contender, seconds);
@@ -156,7 +168,7 @@ pub async fn run(target: &Target, params: &Params, report: &mut Report) -> Resul
     let n = params.memory_tasks;
     // Berth caches only its own pods, kcm every pod: kcm goes first, so
     // neither holds the other's.
-    for contender in [Contender::Kcm, Contender::Berth] {
+    for contender in [Contender::Kcm, Contender::Berth].into_iter().filter(|_| params.runs("memory")) {
         let ns = arena(target, "memory", contender).await?;
         let mib = steady::memory(target, &ns, contender, n, t).await?;
         report.set("steady", &format!("resident memory with {n} tasks"), "MiB", contender, mib);

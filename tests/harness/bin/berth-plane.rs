@@ -178,6 +178,10 @@ fn bench(opts: &[String]) -> Result<ExitCode> {
     let out = flag("--out").map(std::path::PathBuf::from).unwrap_or_else(|| repo().join("target/bench"));
     let qps: u32 = flag("--qps").map(|s| s.parse()).transpose().context("--qps takes a number")?.unwrap_or(BENCH_QPS_BURST.0);
     let burst: u32 = flag("--burst").map(|s| s.parse()).transpose().context("--burst takes a number")?.unwrap_or(BENCH_QPS_BURST.1);
+    let only: Vec<String> = flag("--only").map(|s| s.split(',').map(str::to_string).collect()).unwrap_or_default();
+    if let Some(unknown) = only.iter().find(|p| !bench::PHASES.contains(&p.as_str())) {
+        bail!("--only {unknown}: the phases are {}", bench::PHASES.join(", "));
+    }
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
 
     let building = std::time::Instant::now();
@@ -209,7 +213,7 @@ fn bench(opts: &[String]) -> Result<ExitCode> {
                     format!("kube-controller-manager: --kube-api-qps {qps} --kube-api-burst {burst}, default concurrent syncs"),
                 ],
             };
-            let params = bench::Params::scaled(scale);
+            let params = bench::Params { only: only.clone(), ..bench::Params::scaled(scale) };
             let mut report = bench::Report::new(&target, &params)?;
             let finished = bench::run(&target, &params, &mut report).await;
             Ok::<_, anyhow::Error>((report, finished))
