@@ -138,10 +138,9 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     };
     let mut plan = planner::plan(&input);
 
-    // Act: traffic first (tasks join, Services switch, tasks leave), stops, records, deletes of what is done, starts.
+    // Act: traffic first (tasks join, Services switch, tasks leave), stops, starts, records, hooks, deletes of what is done.
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let api = &pods_api;
-    pods::concurrently(plan.records.clone(), |(pod, stop)| async move { pods::record(api, &pod, &stop).await }).await?;
     // Production never loses its last endpoint: tasks join, the Services' selectors change, then tasks leave.
     pods::concurrently(plan.enlist.clone(), |pod| async move { pods::label_serving(api, &pod, true).await }).await?;
     traffic.apply(&service, &ctx, &plan.selection).await?;
@@ -149,6 +148,10 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     // Stops (draining those that take traffic) after the switch: a rollback's green tasks
     // leave production only once blue has it.
     traffic.stop(&ctx, api, &owner, &plan.stops, now).await?;
+    // Replacements go out before the records of the tasks they replace (a patch each): a
+    // burst of failures is replaced at once, and a record lost to a failed pass is made again.
+    let launched = start(&service, &ctx, &primary, &older, &constraints, &placement.strategies, launch.as_ref(), &plan, api, &owner).await;
+    pods::concurrently(plan.records.clone(), |(pod, stop)| async move { pods::record(api, &pod, &stop).await }).await?;
     if let Some(lifecycle) = plan.lifecycle.as_mut() {
         let (runs, calls): (Vec<_>, Vec<_>) = lifecycle.calls.iter().cloned().partition(|c| lifecycle::task_run_target(&c.url).is_some());
         let mut answers = outbound::call_hooks(&calls, now).await;
@@ -165,7 +168,6 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         ctx_ref.expectations.lock().unwrap().deleted(owner_ref, &pod, Instant::now());
         Ok(())
     }).await?;
-    let launched = start(&service, &ctx, &primary, &older, &constraints, &placement.strategies, launch.as_ref(), &plan, api, &owner).await;
 
     // Status and events, as the planner computed them, with the routes as applied.
     let traffic_facts = traffic.facts();
