@@ -199,7 +199,7 @@ async fn forget_hook_runs(service: &Service, ctx: &Context, lifecycle: Option<&l
         .filter(|r| r.namespace().as_deref() == Some(ns.as_str()) && r.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref()))
         .filter_map(|r| Some((r.name_any(), r.labels().get(labels::HOOK_DEPLOYMENT)?.clone())))
         .collect();
-    let under_way = lifecycle.filter(|l| !l.record.lifecycle.status.is_final()).map(|l| l.record.service_deployment_id.replace('/', "-"));
+    let under_way = lifecycle.filter(|l| !l.record.lifecycle.status.is_final()).map(|l| Deployment::from_id(&l.record.service_deployment_id).label);
     let api: Api<crate::api::TaskRun> = Api::namespaced(ctx.client.clone(), &ns);
     for name in lifecycle::stale_hook_runs(&runs, under_way.as_deref()) {
         match api.delete(&name, &kube::api::DeleteParams::default()).await {

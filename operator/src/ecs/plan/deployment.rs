@@ -52,6 +52,12 @@ impl Deployment {
     pub fn from_id(id: &str) -> Deployment {
         Deployment { id: id.to_string(), label: id.replace('/', "-") }
     }
+
+    /// The last 8 digits of a deployment's label (`ecs-svc-<19 digits>`): what names the
+    /// objects that belong to one deployment apart in a short name.
+    pub fn digits(label: &str) -> &str {
+        &label[label.len().saturating_sub(8)..]
+    }
 }
 
 /// The deployment that gets new tasks.

@@ -22,6 +22,7 @@ use crate::api::{
     ServiceSpec, TrafficShift,
 };
 use crate::ecs::arn::Arns;
+use crate::ecs::plan::deployment::Deployment;
 use crate::ecs::rollout::DeploymentTasks;
 use crate::ecs::rollout::strategy::{
     self, Action, DeploymentEvent, DeploymentPolicy, DeploymentState, DeploymentStatus, HookResult, HookSpec, HookTarget,
@@ -81,7 +82,7 @@ pub fn task_run_target(target: &str) -> Option<&str> {
 /// The name of the TaskRun of one invocation of a `taskrun:` hook: invocations are numbered
 /// per deployment, so the deployment's last digits make it unique to this deployment.
 pub fn hook_run_name(service: &str, call: &HookCall) -> String {
-    let digits = &call.deployment[call.deployment.len().saturating_sub(8)..];
+    let digits = Deployment::digits(&call.deployment);
     crate::ecs::render::names::dns_label(&format!("{service}-{digits}-hook-{}-{}", call.invocation, call.hook))
 }
 
@@ -362,7 +363,7 @@ fn hook_calls(input: &LifecycleInput, policy: &DeploymentPolicy, indexes: &[usiz
             Some(r) => r.status == HookStatus::InProgress && r.next_call_at.is_none_or(|at| at <= now),
         };
         due.then(|| HookCall {
-            deployment: record.service_deployment_id.replace('/', "-"),
+            deployment: Deployment::from_id(&record.service_deployment_id).label,
             hook: *index as u32,
             invocation: wait.invocation,
             url: spec.hook_target_arn.clone().unwrap_or_default(),

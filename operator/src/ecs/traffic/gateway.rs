@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 
 use super::{APPLIED_HASH, Problem, Route, TrafficRoute, kubernetes_name, service_labels};
 use crate::api::{Service, TrafficSource};
+use crate::ecs::plan::deployment::Deployment;
 use crate::ecs::render::names::fnv1a;
 
 /// Berth Service annotation: the Gateway its HTTPRoutes also attach to, `[namespace/]name`.
@@ -83,8 +84,7 @@ pub fn weighted(route: &Route) -> bool {
 
 /// The name of `route`'s backend Service for `deployment` (`ecs-svc-<19 digits>`).
 pub fn backend_name(route: &str, deployment: &str) -> String {
-    let digits = &deployment[deployment.len().saturating_sub(8)..];
-    kubernetes_name(&format!("{route}-{digits}"))
+    kubernetes_name(&format!("{route}-{}", Deployment::digits(deployment)))
 }
 
 /// `route`'s backend Service for `deployment`: a ClusterIP Service on the same port that
