@@ -39,6 +39,24 @@ impl Cluster {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
 
+    /// Every object of kind `K` in the whole cluster (every namespace), narrowed by `params`;
+    /// None where the user may not list them there (403).
+    pub async fn list_everywhere<K>(&self, params: &ListParams) -> Result<Option<Vec<K>>, CliError>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    {
+        match Api::<K>::all(self.client.clone()).list(params).await {
+            Ok(list) => Ok(Some(list.items)),
+            Err(kube::Error::Api(status)) if status.code == 403 => Ok(None),
+            Err(e) => Err(CliError::api(e)),
+        }
+    }
+
+    /// Every pod Berth made, in every namespace; None where the user may not list them there.
+    pub async fn berth_pods_everywhere(&self) -> Result<Option<Vec<Pod>>, CliError> {
+        self.list_everywhere(&ListParams::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE))).await
+    }
+
     /// Task pods (every pod Berth made for a Service or TaskRun), narrowed by `selector`.
     pub async fn task_pods(&self, selector: Option<String>) -> Result<Vec<Pod>, CliError> {
         let base = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt;
-use kube::api::{Api, ListParams};
+use kube::api::ListParams;
 use serde_json::{Value, json};
 
 use super::CliError;
@@ -20,7 +20,6 @@ use super::output::{Response, table};
 use super::task_definitions::{family, stored_revision};
 use crate::api::{CapacityProvider, CapacityProviderType, Service, TaskDefinitionSpec, TaskRun};
 use crate::ecs::placement::Resources;
-use crate::ecs::task::labels;
 use crate::ecs::render::{task_cpu_units, task_memory_mib};
 use crate::ecs::task::observed::Task;
 use crate::ecs::task::reference;
@@ -59,24 +58,10 @@ async fn size_of(cluster: &Cluster, task_definition: &str) -> Result<(f64, f64),
 /// nodes of every EC2 provider that runs a task. None where there is none, or where the
 /// user may not list nodes and pods cluster-wide.
 async fn measured_utilization(cluster: &Cluster) -> Result<Option<f64>, CliError> {
-    let forbidden = |e: &kube::Error| matches!(e, kube::Error::Api(s) if s.code == 403);
-    let providers = match Api::<CapacityProvider>::all(cluster.client.clone()).list(&ListParams::default()).await {
-        Ok(list) => list.items,
-        Err(e) if forbidden(&e) => return Ok(None),
-        Err(e) => return Err(CliError::api(e)),
-    };
+    let Some(providers) = cluster.list_everywhere::<CapacityProvider>(&ListParams::default()).await? else { return Ok(None) };
     let pools: Vec<_> = providers.iter().filter(|p| p.spec.type_ == CapacityProviderType::Ec2).map(|p| p.spec.clone()).collect();
-    let nodes = match Api::<Node>::all(cluster.client.clone()).list(&ListParams::default()).await {
-        Ok(list) => list.items,
-        Err(e) if forbidden(&e) => return Ok(None),
-        Err(e) => return Err(CliError::api(e)),
-    };
-    let managed = ListParams::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
-    let pods = match Api::<Pod>::all(cluster.client.clone()).list(&managed).await {
-        Ok(list) => list.items,
-        Err(e) if forbidden(&e) => return Ok(None),
-        Err(e) => return Err(CliError::api(e)),
-    };
+    let Some(nodes) = cluster.list_everywhere::<Node>(&ListParams::default()).await? else { return Ok(None) };
+    let Some(pods) = cluster.berth_pods_everywhere().await? else { return Ok(None) };
     let ec2_nodes: Vec<&Node> = nodes.iter().filter(|n| {
         let taints = n.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or_default();
         pools.iter().any(|pool| crate::ecs::capacity::pool::admits(Some(pool), n.labels(), taints))

@@ -215,11 +215,9 @@ async fn placement(cluster: &Cluster, service: &Service, primary: &Primary, laun
     let request = task.spec.as_ref().map(Resources::requested_by).unwrap_or_default();
     let nodes: Vec<Arc<Node>> = Api::<Node>::all(cluster.client.clone()).list(&ListParams::default()).await.map_err(CliError::api)?
         .items.into_iter().map(Arc::new).collect();
-    let managed = ListParams::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
-    let pods = match Api::<Pod>::all(cluster.client.clone()).list(&managed).await {
-        Ok(list) => list.items,
-        Err(kube::Error::Api(status)) if status.code == 403 => cluster.task_pods(None).await?,
-        Err(e) => return Err(CliError::api(e)),
+    let pods = match cluster.berth_pods_everywhere().await? {
+        Some(pods) => pods,
+        None => cluster.task_pods(None).await?,
     };
     let pods: Vec<Arc<Pod>> = pods.into_iter().map(Arc::new).collect();
     let providers = launch.map_or(0, |l| l.providers.len());
