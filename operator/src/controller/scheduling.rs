@@ -63,6 +63,12 @@ pub fn strategies(items: Option<&Vec<PlacementStrategy>>) -> Result<Vec<Strategy
     parse_strategies(&items)
 }
 
+/// A Service's placement strategies, ECS's default (spread over zones, then instances) when
+/// it names none: the operator's and `kubectl ecs plan`'s.
+pub fn service_strategies(items: Option<&Vec<PlacementStrategy>>) -> Result<Vec<Strategy>, PlacementError> {
+    strategies(items).map(|s| if s.is_empty() { crate::ecs::placement::place::default_spread() } else { s })
+}
+
 /// Binds a task to the node Berth chose for it: the node's label (so
 /// placement counts it there before it is scheduled) and a required affinity
 /// on the node's name, as the DaemonSet controller binds its pods.

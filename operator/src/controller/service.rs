@@ -15,7 +15,6 @@ use super::observe::{self, Observed};
 use super::{Context, kube_services, outbound, pods, revisions, scheduling, unplaced};
 use crate::api::{CapacityProviderSpec, EnabledState, SchedulingStrategy, Service, ServiceStatus};
 use crate::ecs::capacity::launch::{self, Launch};
-use crate::ecs::placement::place::default_spread;
 use crate::ecs::placement::{Placement, PlacementConstraintItem, Resources, Strategy};
 use crate::ecs::plan::deployment::{self, Deployment, Primary};
 use crate::ecs::plan::lifecycle;
@@ -68,7 +67,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         None
     });
     let placement_problem = |e: crate::ecs::placement::PlacementError| Problem::new("PlacementInvalid", format!("(service {name}) placement: {e}"));
-    let strategies = scheduling::strategies(service.spec.placement.placement_strategy.as_ref()).map(|s| if s.is_empty() { default_spread() } else { s })
+    let strategies = scheduling::service_strategies(service.spec.placement.placement_strategy.as_ref())
         .unwrap_or_else(|e| {
             problem = problem.take().or(Some(placement_problem(e)));
             vec![]

@@ -24,7 +24,7 @@ use kube::Api;
 
 use crate::controller::scheduling;
 use crate::ecs::capacity::launch::{self, Launch};
-use crate::ecs::placement::place::{Placement, default_spread};
+use crate::ecs::placement::place::Placement;
 use crate::ecs::placement::Resources;
 use crate::ecs::plan::deployment::Primary;
 use crate::ecs::render::{TaskContext, render_pod};
@@ -208,8 +208,7 @@ async fn placement(cluster: &Cluster, service: &Service, primary: &Primary, laun
     let name = service.name_any();
     let invalid = |e: crate::ecs::placement::PlacementError| CliError::usage(format!("service {name}: placement: {e}"));
     let constraints = scheduling::constraints(&primary.resolved.spec, service.spec.placement.placement_constraints.as_ref());
-    let strategies = scheduling::strategies(service.spec.placement.placement_strategy.as_ref()).map_err(invalid)?;
-    let strategies = if strategies.is_empty() { default_spread() } else { strategies };
+    let strategies = scheduling::service_strategies(service.spec.placement.placement_strategy.as_ref()).map_err(invalid)?;
     let context = TaskContext { namespace: cluster.namespace.clone(), pod_name: format!("{name}-plan"), ..TaskContext::default() };
     let task = render_pod(&primary.resolved.spec, &context).map_err(|e| CliError::usage(format!("service {name}: the operator would start no task: {e}")))?;
     let request = task.spec.as_ref().map(Resources::requested_by).unwrap_or_default();

@@ -5,7 +5,7 @@
 //! pass's input. No rule of the rollout is written here.
 
 use crate::ecs::placement::node_labels::ZONE_LABEL;
-use crate::ecs::placement::place::{self, default_spread};
+use crate::ecs::placement::place;
 use crate::ecs::placement::Resources;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -77,7 +77,8 @@ pub struct Start<'a> {
     pub tasks: Vec<Task>,
     pub strategy: Option<&'a CapacityStrategy>,
     /// The cluster as the operator's placement sees it for the service: its nodes with their
-    /// room, the service's strategies, and whether Berth chooses the nodes.
+    /// room, the service's strategies (the default spread when it names none), and whether
+    /// Berth chooses the nodes.
     pub placement: place::Placement,
     pub now: i64,
 }
@@ -88,9 +89,6 @@ pub fn simulate(start: Start) -> Rollout {
     let traffic = Traffic::default();
     let mut batches = vec![];
     let mut created = 0;
-    if placement.strategies.is_empty() {
-        placement.strategies = default_spread();
-    }
     // Every older deployment's revision is known here (the cluster ran it).
     let old_revisions: BTreeSet<String> = service.status.iter().flat_map(|s| s.deployments.iter().flatten()).map(|d| d.id.clone()).collect();
     for _ in 0..MAX_PASSES {
@@ -256,7 +254,8 @@ mod tests {
             eligible: true,
             ..Default::default()
         }).collect();
-        place::Placement { nodes, request: Resources { cpu: 250, memory: 512 * MIB }, group: "service:web".into(), ..Default::default() }
+        place::Placement { nodes, strategies: place::default_spread(), request: Resources { cpu: 250, memory: 512 * MIB }, group: "service:web".into(),
+            ..Default::default() }
     }
 
     fn rollout_on(config: serde_json::Value, desired: i32, old: usize, placement: place::Placement) -> (Rollout, String) {
