@@ -189,6 +189,11 @@ async fn a_protected_task_survives_scale_in_and_a_deployment_until_it_expires() 
         live.len() == 1 && live[0].labels().get("berth.dev/task-id") == Some(&kept)
     };
     wait_for(pods.clone(), tasks_of("web"), TIMEOUT, "only the protected task left", only_kept).await;
+    // The scale-in alone leaves only the protected task: wait for the deployment of web:2 too.
+    let services = Api::<berth::api::Service>::namespaced(client().await, ns);
+    wait_for(services, kube::runtime::watcher::Config::default(), TIMEOUT, "the deployment of web:2", |ss: &[Arc<berth::api::Service>]| {
+        ss.iter().any(|s| s.status.as_ref().and_then(|st| st.task_definition.as_deref()).is_some_and(|td| td.ends_with(":2")))
+    }).await;
     let status = berth_json(ns, &["describe-services", "--services", "web"]).await;
     let protected_count = plane().kubectl().run(&["get", "ecssvc", "web", "-n", ns, "-o", "jsonpath={.status.protectedTasks}"]).unwrap();
     // Read while the protection holds (a loaded machine can take the whole minute to get
