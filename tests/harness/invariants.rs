@@ -36,7 +36,7 @@ use kube::ResourceExt;
 use tokio::sync::Notify;
 
 use crate::fixture::client;
-use crate::tasks::{is_deleting, is_draining, is_healthy, is_live};
+use crate::tasks::{is_deleting, is_draining, is_healthy, is_live, is_ready, phase};
 
 /// How far apart in time the watches may deliver causally related events.
 pub const SKEW: Duration = Duration::from_secs(5);
@@ -358,7 +358,7 @@ impl State {
         }
         // Min: judged when Berth decides to stop a healthy task.
         let newly_told = told_to_stop(pod) && self.told.insert(name.clone());
-        if at_its_moment && newly_told && pod.annotations().get(STOPPED_REASON).is_some_and(|r| r.starts_with(BERTHS_CHOICE)) {
+        if at_its_moment && newly_told && berths_choice(pod) {
             self.report.checks += 1;
             let healthy = self.kept(&service).filter(|p| is_healthy(p)).count() as u32;
             if healthy < bounds.min_healthy(desired) {
@@ -453,6 +453,19 @@ fn unconverged(pods: &BTreeMap<String, Arc<Pod>>, services: &BTreeMap<String, Ar
             }
         }
         waiting
+    }
+}
+
+/// A stop Berth chose (a scale-in, a deployment's replacement, a rebalance), which
+/// minimumHealthyPercent bounds, at the event that tells it: a task drained with ECS's scaling
+/// reason, or a task still Running and Ready deleted gracefully with no DisruptionTarget
+/// (Berth deletes such a task without a record on it; the chaos kills at once, and
+/// Kubernetes' own evictions say so). Stops of unhealthy or exited tasks are not.
+fn berths_choice(pod: &Pod) -> bool {
+    let disrupted = pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "DisruptionTarget" && c.status == "True"));
+    match pod.annotations().get(STOPPED_REASON) {
+        Some(reason) => reason.starts_with(BERTHS_CHOICE),
+        None => is_deleting(pod) && phase(pod) == "Running" && is_ready(pod) && !disrupted,
     }
 }
 

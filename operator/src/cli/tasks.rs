@@ -144,15 +144,37 @@ async fn describe(cluster: &Cluster, ids: &[String], pods: &[Arc<Pod>]) -> Resul
     let placement = cluster.placements().await?;
     let mut tasks = vec![];
     let mut failures = vec![];
-    for (id, found) in TaskLookup::new(cluster).find(ids, pods).await? {
+    let lookup = TaskLookup::new(cluster);
+    let found = lookup.find(ids, pods).await?;
+    // Berth deletes the tasks it stops without a record on the pod: while one terminates,
+    // why it stops is in its owner's status.
+    let unrecorded = |pod: &Pod| pod.metadata.deletion_timestamp.is_some() && !pod.annotations().contains_key(labels::STOP_CODE);
+    let records = if found.iter().any(|(_, f)| matches!(f, Found::Pod(p) if unrecorded(p))) { lookup.records().await? } else { vec![] };
+    for (id, found) in found {
         match found {
-            Found::Pod(pod) => tasks.push(from_pod(pod, &placement(pod), &cluster.arns)),
+            Found::Pod(pod) => {
+                let task_id = pod.labels().get(labels::TASK_ID);
+                let record = records.iter().map(|(r, _)| r).find(|r| unrecorded(pod) && task_id == Some(&r.task_id));
+                let pod = record.map_or_else(|| pod.clone(), |r| with_record(pod, r));
+                tasks.push(from_pod(&pod, &placement(&pod), &cluster.arns))
+            }
             Found::Record(record, group) => tasks.push(from_record(&record, &group, &cluster.arns)),
             Found::Missing => failures.push(failure(&cluster.arns.task(&id), "MISSING")),
         }
     }
     let table = tasks_table(&tasks) + &failure_lines(&failures);
     Ok(Response { json: json!({"tasks": tasks, "failures": failures}), table })
+}
+
+/// A copy of `pod` carrying the stop its owner recorded (for the view only).
+fn with_record(pod: &Pod, record: &TaskSummary) -> Pod {
+    let mut pod = pod.clone();
+    let annotations = pod.metadata.annotations.get_or_insert_with(Default::default);
+    if let Some(code) = record.stop_code {
+        annotations.insert(labels::STOP_CODE.to_string(), wire_name(&code));
+    }
+    annotations.insert(labels::STOPPED_REASON.to_string(), record.stopped_reason.clone().unwrap_or_default());
+    pod
 }
 
 /// Tasks for people: states, health, and how each ended.
@@ -313,6 +335,19 @@ mod tests {
             "spec": {"nodeName": "n", "containers": [{"name": "app", "image": "x"}]},
             "status": {"phase": phase},
         })).unwrap())
+    }
+
+    #[test]
+    fn a_terminating_task_shows_the_stop_its_owner_recorded() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p", "labels": {labels::TASK_ID: "t"}, "deletionTimestamp": "2026-11-29T10:00:00Z"},
+            "spec": {"nodeName": "n", "containers": [{"name": "app", "image": "x"}]},
+            "status": {"phase": "Running"}})).unwrap();
+        assert_eq!(Task::of(pod.clone()).state.stop.map(|s| s.code), Some(TaskStopCode::UserInitiated), "no record: someone else deleted it");
+        let record = TaskSummary { task_id: "t".into(), stop_code: Some(TaskStopCode::ServiceSchedulerInitiated),
+            stopped_reason: Some("Scaling activity initiated by (deployment ecs-svc/7)".into()), pod_name: None, last_status: None, stopped_at: None, containers: None };
+        let stop = Task::of(with_record(&pod, &record)).state.stop.unwrap();
+        assert_eq!((stop.code, stop.reason.as_str()), (TaskStopCode::ServiceSchedulerInitiated, "Scaling activity initiated by (deployment ecs-svc/7)"));
     }
 
     #[test]

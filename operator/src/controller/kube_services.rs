@@ -138,7 +138,7 @@ impl Traffic {
             if stop.drain {
                 pods::drain(api, &stop.pod, &stop.stop, now).await?;
             } else {
-                pods::stop(api, &stop.pod, &stop.stop).await?;
+                pods::stop(api, &ctx.stopping, owner, &stop.pod, &stop.stop).await?;
             }
             ctx.expectations.lock().unwrap().deleted(owner, &stop.pod, Instant::now());
             Ok(())

@@ -1,7 +1,7 @@
 //! An owner's tasks as the planner takes them: its pods from the shared cache
 //! with their nodes' facts and what is still in flight; and the pods of new
 //! tasks, rendered from the plan.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -36,8 +36,10 @@ pub fn observe(ctx: &Context, ns: &str, key: &str, value: &str, owner: &str) -> 
         .into_iter()
         .filter(|p| p.namespace().as_deref() == Some(ns) && p.labels().get(key).map(String::as_str) == Some(value))
         .collect();
-    let live = |name: &str| pods.iter().any(|p| p.name_any() == name && p.metadata.deletion_timestamp.is_none());
-    let in_flight = ctx.expectations.lock().unwrap().in_flight(owner, live, Instant::now());
+    // Pod name → whether it is live (not terminating).
+    let cached: HashMap<&str, bool> = pods.iter().filter_map(|p| Some((p.metadata.name.as_deref()?, p.metadata.deletion_timestamp.is_none()))).collect();
+    let in_flight = ctx.expectations.lock().unwrap().in_flight(owner, |name| cached.get(name) == Some(&true), Instant::now());
+    let stopping = ctx.stopping.of(owner, |name| cached.contains_key(name));
     let listed = endpoints_of(ctx, ns);
     let mut tasks: Vec<Task> = pods
         .into_iter()
@@ -54,7 +56,7 @@ pub fn observe(ctx: &Context, ns: &str, key: &str, value: &str, owner: &str) -> 
             };
             let name = pod.name_any();
             Task {
-                state: lifecycle::observe(&pod),
+                state: lifecycle::observe_stopped(&pod, stopping.get(&name)),
                 zone,
                 node_status,
                 in_endpoints: listed.contains(&name),

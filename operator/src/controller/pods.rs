@@ -13,6 +13,7 @@ use crate::ecs::plan::Launched;
 use crate::ecs::task::labels;
 use crate::api::wire_name;
 use crate::ecs::task::lifecycle::Stop;
+use super::stopping::Stopping;
 
 /// Creates pods in batches of 1, 2, 4, ... (the ReplicaSet controller's slow
 /// start): a failing create (quota, admission) costs one call, not hundreds.
@@ -66,11 +67,12 @@ where
     futures::stream::iter(items).map(act).buffer_unordered(CONCURRENT_REQUESTS).try_collect().await
 }
 
-/// Records why the task stops on the pod, then deletes it (its containers get
-/// SIGTERM and the grace period from stopTimeout). A pod already gone is fine.
-pub async fn stop(api: &Api<Pod>, pod: &str, stop: &Stop) -> Result<(), kube::Error> {
-    record(api, pod, stop).await?;
-    ignore_not_found(api.delete(pod, &DeleteParams::default()).await.map(drop))
+/// Deletes the pod of a task `owner` stops (its containers get SIGTERM and the grace period
+/// from stopTimeout), keeping why in `stopping` rather than on the pod: one request, as the
+/// ReplicaSet controller's delete. A pod already gone is fine.
+pub async fn stop(api: &Api<Pod>, stopping: &Stopping, owner: &str, pod: &str, stop: &Stop) -> Result<(), kube::Error> {
+    stopping.stopping(owner, pod, stop);
+    forget(api, pod).await
 }
 
 /// Starts draining a task that takes traffic: one patch drops the labels its Services

@@ -379,7 +379,7 @@ mod tests {
     type Requests = Arc<Mutex<Vec<String>>>;
 
     /// Records `METHOD path` of every request; answers writes with the object
-    /// they name (`reply`) or, for events, with the event sent.
+    /// they name (`reply`), deletes with a Status, and events with the event sent.
     #[derive(Clone)]
     struct Recording {
         requests: Requests,
@@ -399,7 +399,13 @@ mod tests {
                 let line = format!("{} {}", request.method(), request.uri().path());
                 requests.lock().unwrap().push(line.clone());
                 let body = request.into_body().collect_bytes().await.unwrap_or_default();
-                let answer = if line.contains("/events") { body.to_vec() } else { serde_json::to_vec(&reply).unwrap() };
+                let answer = if line.contains("/events") {
+                    body.to_vec()
+                } else if line.starts_with("DELETE") {
+                    serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Status", "status": "Success"})).unwrap()
+                } else {
+                    serde_json::to_vec(&reply).unwrap()
+                };
                 Ok(http::Response::builder().status(200).body(kube::client::Body::from(answer)).unwrap())
             })
         }
@@ -435,17 +441,15 @@ mod tests {
                     "state": {"running": {"startedAt": "2026-01-01T00:00:10Z"}}}]}})).unwrap()
     }
 
-    #[tokio::test]
-    async fn a_pass_whose_new_revision_cannot_render_sends_no_delete_and_no_stop() {
-        let service: Service = serde_json::from_value(json!({
-            "apiVersion": "berth.dev/v1alpha1", "kind": "Service",
-            "metadata": {"name": "web", "namespace": "ns", "uid": "u1", "generation": 2, "resourceVersion": "7"},
-            "spec": {"taskDefinition": "web", "desiredCount": 2, "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 200}}})).unwrap();
+    /// The requests of one pass over `service`, whose task definition's latest revision is
+    /// `latest` (revision 2 has a dependency cycle, which cannot render), with two tasks.
+    async fn one_pass(service: serde_json::Value, latest: i64) -> Vec<String> {
+        let service: Service = serde_json::from_value(service).unwrap();
         let task_definition: TaskDefinition = serde_json::from_value(json!({
             "apiVersion": "berth.dev/v1alpha1", "kind": "TaskDefinition",
             "metadata": {"name": "web", "namespace": "ns", "uid": "t1"},
             "spec": {"family": "web", "containerDefinitions": [{"name": "app", "image": "nginx"}]},
-            "status": {"latestRevision": 2}})).unwrap();
+            "status": {"latestRevision": latest}})).unwrap();
         let node: Node = serde_json::from_value(json!({"metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "a"}},
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}})).unwrap();
         let requests: Requests = Arc::default();
@@ -466,6 +470,7 @@ mod tests {
             services: store(vec![]),
             endpoint_slices: store(vec![]),
             expectations: Mutex::default(),
+            stopping: Default::default(),
             unplaced: Mutex::default(),
             written: Default::default(),
             errors: Default::default(),
@@ -475,7 +480,32 @@ mod tests {
         });
 
         reconcile(Arc::new(service), ctx).await.expect("the pass reports, it does not fail");
-        let requests = requests.lock().unwrap().clone();
+        requests.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn a_scale_in_stops_a_task_with_one_delete_and_no_patch_of_the_pod() {
+        let at = "2026-01-01T00:00:00Z";
+        let requests = one_pass(json!({
+            "apiVersion": "berth.dev/v1alpha1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "ns", "uid": "u1", "generation": 3, "resourceVersion": "7"},
+            "spec": {"taskDefinition": "web", "desiredCount": 1},
+            "status": {"observedGeneration": 2, "deployments": [{"id": "ecs-svc/old", "status": "PRIMARY", "taskDefinition": "web:1", "desiredCount": 2,
+                "pendingCount": 0, "runningCount": 2, "failedTasks": 0, "rolloutState": "COMPLETED", "createdAt": at, "updatedAt": at}]}}), 1).await;
+        let pod_requests: Vec<&String> = requests.iter().filter(|r| r.contains("/pods")).collect();
+        assert_eq!(pod_requests.len(), 1, "{requests:?}");
+        assert!(pod_requests[0].starts_with("DELETE /api/v1/namespaces/ns/pods/web-"), "{requests:?}");
+        let delete = requests.iter().position(|r| r.starts_with("DELETE"));
+        let status = requests.iter().position(|r| r == "PATCH /apis/berth.dev/v1alpha1/namespaces/ns/services/web/status");
+        assert!(delete < status, "{requests:?}");
+    }
+
+    #[tokio::test]
+    async fn a_pass_whose_new_revision_cannot_render_sends_no_delete_and_no_stop() {
+        let requests = one_pass(json!({
+            "apiVersion": "berth.dev/v1alpha1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "ns", "uid": "u1", "generation": 2, "resourceVersion": "7"},
+            "spec": {"taskDefinition": "web", "desiredCount": 2, "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 200}}}), 2).await;
         assert!(requests.iter().all(|r| !r.starts_with("DELETE") && !r.contains("/pods")), "a pod was touched: {requests:?}");
         let status = requests.iter().position(|r| r == "PATCH /apis/berth.dev/v1alpha1/namespaces/ns/services/web/status");
         let event = requests.iter().position(|r| r.starts_with("POST") && r.ends_with("/events"));

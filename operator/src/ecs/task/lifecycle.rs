@@ -1,7 +1,7 @@
 //! Reading a task pod as an ECS task (ecs-semantics §3, §4.9): its lastStatus,
 //! whether it must stop, and its stop code, stopped reason and exit codes.
 //! Pure: the controllers act on what this returns.
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Container, ContainerStateTerminated, ContainerStatus, Pod};
 
@@ -68,22 +68,29 @@ const ESSENTIAL_EXITED: &str = "Essential container in task exited";
 
 /// The ECS view of a task pod.
 pub fn observe(pod: &Pod) -> TaskState {
-    let annotations = pod.metadata.annotations.clone().unwrap_or_default();
+    observe_stopped(pod, None)
+}
+
+/// [`observe`] of a task whose owner deleted it because of `stop` (its cause is not on the pod).
+pub fn observe_stopped(pod: &Pod, stop: Option<&Stop>) -> TaskState {
+    // Read in place: every pass observes every task of its service.
+    let no_annotations = BTreeMap::new();
+    let annotations = pod.metadata.annotations.as_ref().unwrap_or(&no_annotations);
     let essential: Option<BTreeSet<&str>> =
         annotations.get(labels::ESSENTIAL_CONTAINERS).map(|names| names.split(',').map(str::trim).filter(|n| !n.is_empty()).collect());
-    let rules = crate::ecs::render::restart_rules(&annotations);
+    let rules = crate::ecs::render::restart_rules(annotations);
     let spec_containers = task_containers(pod);
-    let status = pod.status.clone().unwrap_or_default();
-    let statuses: Vec<ContainerStatus> = status.container_statuses.iter().chain(&status.init_container_statuses).flatten().cloned().collect();
+    let status = pod.status.as_ref();
+    let statuses: Vec<&ContainerStatus> = status.iter().flat_map(|s| s.container_statuses.iter().chain(&s.init_container_statuses)).flatten().collect();
     let containers: Vec<ContainerState> = spec_containers
         .iter()
         .map(|name| {
             let essential = essential.as_ref().is_none_or(|set| set.contains(name.as_str()));
-            container_state(name, essential, statuses.iter().find(|s| &s.name == name), rules.get(name))
+            container_state(name, essential, statuses.iter().find(|s| &s.name == name).copied(), rules.get(name))
         })
         .collect();
-    let recorded = recorded_stop(pod);
-    let phase = status.phase.as_deref().unwrap_or("Pending");
+    let recorded = recorded_stop(pod).or_else(|| stop.cloned());
+    let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
     let ready = conditions_true(pod, "Ready");
     let essential_running = containers.iter().filter(|c| c.essential).all(|c| c.started);
     let ever_running = containers.iter().any(|c| c.started) || phase == "Running";
