@@ -458,14 +458,14 @@ fn unconverged(pods: &BTreeMap<String, Arc<Pod>>, services: &BTreeMap<String, Ar
 
 /// A stop Berth chose (a scale-in, a deployment's replacement, a rebalance), which
 /// minimumHealthyPercent bounds, at the event that tells it: a task drained with ECS's scaling
-/// reason, or a task still Running and Ready deleted gracefully with no DisruptionTarget
-/// (Berth deletes such a task without a record on it; the chaos kills at once, and
-/// Kubernetes' own evictions say so). Stops of unhealthy or exited tasks are not.
+/// reason, or a task still Running and Ready deleted with a grace period and no
+/// DisruptionTarget (Berth deletes such a task without a record on it; the chaos kills with
+/// none, and Kubernetes' own evictions say so). Stops of unhealthy or exited tasks are not.
 fn berths_choice(pod: &Pod) -> bool {
     let disrupted = pod.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "DisruptionTarget" && c.status == "True"));
     match pod.annotations().get(STOPPED_REASON) {
         Some(reason) => reason.starts_with(BERTHS_CHOICE),
-        None => is_deleting(pod) && phase(pod) == "Running" && is_ready(pod) && !disrupted,
+        None => pod.metadata.deletion_grace_period_seconds.is_some_and(|grace| grace > 0) && phase(pod) == "Running" && is_ready(pod) && !disrupted,
     }
 }
 
