@@ -8,6 +8,7 @@ mod error;
 mod errors;
 mod http_routes;
 mod kube_services;
+mod node_wakes;
 mod observe;
 mod outbound;
 mod pods;
@@ -221,16 +222,21 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     let (pods, pod_writer) = reflector::store::<Pod>();
     let (service_triggers, services_woken) = futures::channel::mpsc::unbounded();
     let (run_triggers, runs_woken) = futures::channel::mpsc::unbounded();
-    // Nodes: a change (joined, left, Ready flipped) wakes every service and
-    // every capacity provider.
+    // Nodes: a change that matters to placement (joined, left, relabelled, Ready flipped;
+    // not a heartbeat) wakes every service and every capacity provider.
     let (nodes, node_writer) = reflector::store::<Node>();
     let (node_triggers, node_changes) = futures::channel::mpsc::unbounded();
     let (provider_node_triggers, provider_node_changes) = futures::channel::mpsc::unbounded();
-    let node_cache = cache(Api::<Node>::all(client.clone()), watcher::Config::default(), node_writer)
-        .for_each(move |_| {
-            let _ = node_triggers.unbounded_send(());
-            let _ = provider_node_triggers.unbounded_send(());
-            future::ready(())
+    let node_cache = reflected(Api::<Node>::all(client.clone()), watcher::Config::default(), node_writer)
+        .for_each({
+            let mut wakes = node_wakes::NodeWakes::default();
+            move |event| {
+                if event.is_ok_and(|e| wakes.matters(&e)) {
+                    let _ = node_triggers.unbounded_send(());
+                    let _ = provider_node_triggers.unbounded_send(());
+                }
+                future::ready(())
+            }
         });
 
     // CapacityProviders: a pool created, changed or removed wakes its own
@@ -452,8 +458,15 @@ fn cache<K>(api: Api<K>, config: watcher::Config, writer: reflector::store::Writ
 where
     K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
+    reflected(api, config, writer).touched_objects()
+}
+
+/// [`cache`]'s watch as its events, relists included.
+fn reflected<K>(api: Api<K>, config: watcher::Config, writer: reflector::store::Writer<K>) -> impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>>
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
     watcher(api, config).default_backoff().modify(|o| o.managed_fields_mut().clear()).reflect(writer)
-        .touched_objects()
 }
 
 /// Keeps of a cached task pod only what Berth reads: its metadata (less
