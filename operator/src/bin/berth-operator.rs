@@ -83,6 +83,7 @@ async fn main() -> Result<()> {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
 
+    berth::runtime::memory::release_freed_memory();
     let health = std::sync::Arc::new(berth::runtime::http::Health::default());
     let bound = berth::runtime::http::serve(http_addr, health.clone()).await.with_context(|| format!("listening on {http_addr}"))?;
     tracing::info!("serving /livez, /readyz and /metrics on http://{bound}");

@@ -5,4 +5,5 @@ pub mod client;
 pub mod fence;
 pub mod http;
 pub mod leader;
+pub mod memory;
 pub mod metrics;
