@@ -137,6 +137,8 @@ impl Traffic {
         pods::concurrently(stops.iter().cloned(), |stop| async move {
             if stop.drain {
                 pods::drain(api, &stop.pod, &stop.stop, now).await?;
+            } else if stop.record {
+                pods::stop_recorded(api, &stop.pod, &stop.stop).await?;
             } else {
                 pods::stop(api, &ctx.stopping, owner, &stop.pod, &stop.stop).await?;
             }

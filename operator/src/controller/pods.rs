@@ -75,6 +75,13 @@ pub async fn stop(api: &Api<Pod>, stopping: &Stopping, owner: &str, pod: &str, s
     forget(api, pod).await
 }
 
+/// Records why the task stops on its pod, then deletes it: a stop for the task's failure,
+/// which stays with the task.
+pub async fn stop_recorded(api: &Api<Pod>, pod: &str, stop: &Stop) -> Result<(), kube::Error> {
+    record(api, pod, stop).await?;
+    forget(api, pod).await
+}
+
 /// Starts draining a task that takes traffic: one patch drops the labels its Services
 /// select (so it leaves their endpoints), records why it stops and since when it drains.
 /// The pod is deleted later, once the planner finds it drained.

@@ -1,16 +1,17 @@
-//! Why Berth stopped each task it deleted, per owner, until the task's pod leaves the cache.
+//! Why a Service stopped each task it deleted by its own choice (a scale-in, a deployment's
+//! replacements, a rebalance), until the task's pod leaves the cache.
 //!
-//! A stop costs one request, the delete, as the ReplicaSet controller's does: its cause is
-//! not patched onto the pod first. The pass that stops a task writes the cause into its
-//! owner's status (a Service's `stoppedTasks`, a TaskRun's `tasks`); the passes that still
-//! see the pod terminating read it here. A task that stops by itself is different: its
-//! record on the pod is what makes the circuit breaker count it once, and stays.
+//! Such a stop costs one request, the delete, as the ReplicaSet controller's does: its cause
+//! is not patched onto the pod first. The pass that stops a task writes the cause into the
+//! Service's `stoppedTasks`; the passes that still see the pod terminating read it here.
+//! Stops for a task's failure are recorded on the pod (the circuit breaker counts each
+//! failure once by that record, and it stays with the task).
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::ecs::task::lifecycle::Stop;
 
-/// Per owner (`service/<ns>/<name>`, `taskrun/<ns>/<name>`): pod name → why it stops.
+/// Per owner (`service/<ns>/<name>`): pod name → why it stops.
 #[derive(Debug, Default)]
 pub struct Stopping(Mutex<HashMap<String, HashMap<String, Stop>>>);
 

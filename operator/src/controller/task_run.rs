@@ -72,8 +72,7 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
     // Act: stop the tasks whose essential container exited, create the new ones.
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let api = &pods_api;
-    let (stopping, owner) = (&ctx.stopping, &owner);
-    pods::concurrently(plan.stops.clone(), |(pod, stop)| async move { pods::stop(api, stopping, owner, &pod, &stop).await }).await?;
+    pods::concurrently(plan.stops.clone(), |(pod, stop)| async move { pods::stop_recorded(api, &pod, &stop).await }).await?;
     let launched = match &ready {
         Some((resolved, launch)) if !plan.starts.is_empty() => {
             // The overriding role's ServiceAccount first, or its tasks would be refused.

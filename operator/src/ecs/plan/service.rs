@@ -80,6 +80,11 @@ pub struct TaskStop {
     pub pod: String,
     pub stop: Stop,
     pub drain: bool,
+    /// Recorded on the pod before it goes: a stop for the task's failure (exited, unhealthy,
+    /// unplaced, its node lost), kept with the task for whoever reads it. The scheduler's own
+    /// choices (a scale-in, a deployment's replacements, a rebalance) are a delete each, as
+    /// the ReplicaSet controller's, their cause in the status.
+    pub record: bool,
 }
 
 /// A task to start: bound to a node (DAEMON), on a capacity provider
@@ -287,6 +292,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     stopping.extend(victims.iter().filter_map(|v| by_name.get(v)).map(|t| (*t, scale_in.clone())));
     plan.stops = stopping.iter().map(|(t, stop)| TaskStop {
         pod: t.name(),
+        record: !victims.contains(&t.name()),
         stop: stop.clone(),
         drain: input.traffic.serves && t.label(labels::TRAFFIC).is_some() && t.state.last_status == LastStatus::Running,
     }).collect();
@@ -1171,7 +1177,7 @@ mod tests {
         ];
         let input = f.input(&tasks, None, 1000);
         let plan = plan(&input);
-        assert_eq!(plan.stops, vec![TaskStop { pod: "b".into(), stop: Stop::new(StopCode::EssentialContainerExited, "Essential container in task exited"), drain: false }]);
+        assert_eq!(plan.stops, vec![TaskStop { pod: "b".into(), stop: Stop::new(StopCode::EssentialContainerExited, "Essential container in task exited"), drain: false, record: true }]);
         assert_eq!(plan.starts.len(), 1);
         let outcome = plan.outcome(&input, &Launched { created: vec![("web-x".into(), "x".into())], ..Default::default() });
         let stopped = outcome.events.iter().find(|e| e.reason == "TasksStopped").unwrap();
@@ -1577,7 +1583,7 @@ mod tests {
         let replaced = [tasks[0].clone(), tasks[1].clone(), TaskBuilder::new("new", 131).deployment(&label).on("n3", "c").running_since(135).health_check(true).build()];
         let input = f.input(&replaced, None, 140);
         let plan = plan(&input);
-        assert_eq!(plan.stops, vec![TaskStop { pod: "sick".into(), stop: Stop::new(StopCode::ServiceSchedulerInitiated, FAILED_CONTAINER_HEALTH_CHECKS), drain: false }]);
+        assert_eq!(plan.stops, vec![TaskStop { pod: "sick".into(), stop: Stop::new(StopCode::ServiceSchedulerInitiated, FAILED_CONTAINER_HEALTH_CHECKS), drain: false, record: true }]);
         assert!(plan.starts.is_empty());
         let events = plan.outcome(&input, &Launched::default()).events;
         assert!(events.iter().any(|e| e.message == "(service web) (task sick) failed container health checks."), "{events:?}");
