@@ -18,7 +18,10 @@ impl NodeWakes {
     /// Does this watch event of the node cache matter to the services?
     pub fn matters(&mut self, event: &Event<Node>) -> bool {
         match event {
-            Event::Apply(node) | Event::InitApply(node) => self.0.insert(node.name_any(), facts(node)) != Some(facts(node)),
+            Event::Apply(node) | Event::InitApply(node) => {
+                let facts = facts(node);
+                self.0.insert(node.name_any(), facts) != Some(facts)
+            }
             Event::Delete(node) => {
                 self.0.remove(&node.name_any());
                 true
