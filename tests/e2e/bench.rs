@@ -4,7 +4,7 @@
 //! tests); `cargo plane bench` measures on a plane of its own.
 use std::time::Duration;
 
-use berth_tests::bench::{self, Params, Target};
+use berth_tests::bench::{self, Contender, Params, Target};
 use berth_tests::fixture::{OPERATOR_NAMESPACE, OPERATOR_RELEASE, client, operator, plane, unique_suffix};
 
 #[tokio::test]
@@ -18,6 +18,7 @@ async fn every_scenario_converges_and_is_reported() {
         rollout_tasks: 20,
         steady_window: Duration::from_secs(3),
         memory_tasks: 50,
+        repeats: 1,
         timeout: Duration::from_secs(180),
         settle: false,
         ..Params::scaled(0.03)
@@ -47,9 +48,13 @@ async fn every_scenario_converges_and_is_reported() {
     for figure in &report.figures {
         assert!(figure.berth.is_some() && figure.kcm.is_some(), "{figure:?}");
         assert_eq!(figure.raw.is_some(), !["steady", "whole run"].contains(&figure.scenario.as_str()), "{figure:?}");
+        for runs in [&figure.berth, &figure.kcm, &figure.raw].into_iter().flatten() {
+            assert!(runs.min <= runs.median && runs.median <= runs.max && runs.values.len() == params.repeats.max(1), "{figure:?}");
+        }
     }
     let whole_run = report.figures.iter().find(|f| f.scenario == "whole run").unwrap();
-    assert!(whole_run.berth > Some(0.0) && whole_run.kcm > Some(0.0), "the FlowSchemas attribute no requests: {whole_run:?}");
+    assert!(whole_run.median(Contender::Berth) > Some(0.0) && whole_run.median(Contender::Kcm) > Some(0.0),
+        "the FlowSchemas attribute no requests: {whole_run:?}");
 
     let dir = std::env::temp_dir().join(format!("berth-bench-{}", unique_suffix()));
     std::fs::create_dir_all(&dir).unwrap();

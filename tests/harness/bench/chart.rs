@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 
+use super::CONTENDERS;
 use super::report::Figure;
 
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
@@ -35,7 +36,7 @@ fn register_font() -> bool {
 }
 
 fn panel(figure: &Figure, area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, labelled: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let values = [figure.berth, figure.kcm, figure.raw];
+    let values = CONTENDERS.map(|c| figure.median(c));
     let top = values.iter().flatten().copied().fold(0.0_f64, f64::max).max(1e-9) * 1.15;
     let mut builder = ChartBuilder::on(area);
     builder.margin(12);

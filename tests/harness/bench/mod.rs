@@ -1,9 +1,10 @@
-//! The benchmark (issue 7): Berth side by side with kube-controller-manager's
+//! The benchmark (issues 7 and 18): Berth side by side with kube-controller-manager's
 //! ReplicaSet/Deployment controllers and with the raw limit (the same pods
-//! created directly), on one control plane, in one run. Each scenario runs
-//! once per contender, each in a namespace of its own that is deleted (and
-//! waited for) before the next starts. `cargo plane bench` runs it at full
-//! scale; `tests/e2e/bench.rs` at a small one.
+//! created directly), on one control plane, in one run. Each short scenario
+//! runs `repeats` times per contender (the report keeps the median, min and
+//! max), the long ones once; every run in a namespace of its own that is
+//! deleted (and waited for) before the next starts. `cargo plane bench` runs
+//! it at full scale; `tests/e2e/bench.rs` at a small one.
 pub mod chart;
 mod probe;
 mod replacement;
@@ -51,6 +52,9 @@ pub struct Params {
     #[serde(serialize_with = "report::seconds")]
     pub steady_window: Duration,
     pub memory_tasks: usize,
+    /// Runs of each short scenario (scale-up with the idle figures,
+    /// replacement, rollout) per contender; the report keeps their median.
+    pub repeats: usize,
     /// The longest any one wait may take.
     #[serde(serialize_with = "report::seconds")]
     pub timeout: Duration,
@@ -69,7 +73,8 @@ pub const PHASES: [&str; 4] = ["scale-up", "replacement", "rollout", "memory"];
 
 impl Params {
     /// The issue's sizes times `scale` (1.0: 1,000 tasks, 100 Services of 10,
-    /// 100 replacements, a roll of 500, 60 s idle, 10,000 tasks for memory).
+    /// 100 replacements, a roll of 500, 60 s idle, 10,000 tasks for memory),
+    /// the short scenarios 3 times each.
     pub fn scaled(scale: f64) -> Params {
         let n = |full: f64, least: usize| ((full * scale).round() as usize).max(least);
         Params {
@@ -81,6 +86,7 @@ impl Params {
             rollout_tasks: n(500.0, 10),
             steady_window: Duration::from_secs_f64((60.0 * scale).max(3.0)),
             memory_tasks: n(10_000.0, 20),
+            repeats: 3,
             timeout: Duration::from_secs_f64(120.0 + 480.0 * scale.min(1.0)),
             settle: true,
             only: vec![],
@@ -114,81 +120,112 @@ pub async fn run(target: &Target, params: &Params, report: &mut Report) -> Resul
     let sa = &target.operator_service_account;
     let schemas = FlowSchemas::install(&target.kubectl, &target.prefix, (&sa.0, &sa.1))?;
     let requests_before = [probe::dispatched_requests(&target.kubectl, &schemas.operator)?, probe::dispatched_requests(&target.kubectl, &schemas.kcm)?];
-    let t = params.timeout;
-    let c = &target.client;
 
     let phase = Instant::now();
-    let (n, s, k) = (params.one_service_tasks, params.services, params.tasks_per_service);
-    for contender in CONTENDERS.into_iter().filter(|_| params.runs("scale-up")) {
-        let ns = arena(target, "one", contender).await?;
-        let times = scale_up::run(c, &ns, contender, 1, n, t).await?;
-        report.set("scale-up", &format!("1 service x {n}: all exist"), "s", contender, times.exist);
-        report.set("scale-up", &format!("1 service x {n}: all running"), "s", contender, times.running);
-        if contender != Contender::Raw {
-            let idle = steady::idle(target, &schemas, contender, params.steady_window).await?;
-            let window = params.steady_window.as_secs_f64();
-            report.set("steady", &format!("API requests in {window:.0} s idle ({n} tasks)"), "requests", contender, idle.requests);
-            report.set("steady", &format!("CPU time in {window:.0} s idle ({n} tasks)"), "cpu-s", contender, idle.cpu_seconds);
-        }
-        remove(target, &ns, t, params.settle).await?;
-        let ns = arena(target, "many", contender).await?;
-        let times = scale_up::run(c, &ns, contender, s, k, t).await?;
-        report.set("scale-up", &format!("{s} services x {k}: all exist"), "s", contender, times.exist);
-        report.set("scale-up", &format!("{s} services x {k}: all running"), "s", contender, times.running);
-        remove(target, &ns, t, params.settle).await?;
+    if params.runs("scale-up") {
+        scale_ups(target, params, &schemas, report).await?;
+        report.took("scale-up and steady state", phase);
     }
-    report.took("scale-up and steady state", phase);
-
     let phase = Instant::now();
-    let r = params.replacements;
-    for contender in CONTENDERS.into_iter().filter(|_| params.runs("replacement")) {
-        let ns = arena(target, "replace", contender).await?;
-        let replaced = replacement::run(c, &ns, contender, r, t).await?;
-        for (how, latencies) in [("one at a time", &replaced.one_at_a_time), ("burst", &replaced.burst)] {
-            let summary = stats::summarize(latencies).with_context(|| format!("no replacement latencies ({how})"))?;
-            for (which, value) in [("p50", summary.p50), ("p99", summary.p99), ("max", summary.max)] {
-                report.set("replacement", &format!("{r} failures {how}: {which}"), "s", contender, value);
-            }
-        }
-        remove(target, &ns, t, params.settle).await?;
+    if params.runs("replacement") {
+        replacements(target, params, report).await?;
+        report.took("replacement", phase);
     }
-    report.took("replacement", phase);
-
     let phase = Instant::now();
-    let n = params.rollout_tasks;
-    for contender in CONTENDERS.into_iter().filter(|_| params.runs("rollout")) {
-        let ns = arena(target, "roll", contender).await?;
-        let seconds = rollout::run(c, &ns, contender, n, t).await?;
-        report.set("rollout", &format!("roll {n} tasks (min 50 % / max 200 %)"), "s", contender, seconds);
-        remove(target, &ns, t, params.settle).await?;
+    if params.runs("rollout") {
+        rollouts(target, params, report).await?;
+        report.took("rollout", phase);
     }
-    report.took("rollout", phase);
-
     let phase = Instant::now();
-    let n = params.memory_tasks;
-    // Berth caches only its own pods, kcm every pod: kcm goes first, so
-    // neither holds the other's.
-    for contender in [Contender::Kcm, Contender::Berth].into_iter().filter(|_| params.runs("memory")) {
-        let ns = arena(target, "memory", contender).await?;
-        let mib = steady::memory(target, &ns, contender, n, t).await?;
-        report.set("steady", &format!("resident memory with {n} tasks"), "MiB", contender, mib);
-        // Nothing is measured after the last one: no need to wait for it.
-        remove(target, &ns, t, params.settle && contender != Contender::Berth).await?;
+    if params.runs("memory") {
+        memory(target, params, report).await?;
+        report.took("memory", phase);
     }
-    report.took("memory", phase);
     // Also proves the FlowSchemas attribute requests (an idle window may see none).
     for (contender, schema, before) in [(Contender::Berth, &schemas.operator, requests_before[0]), (Contender::Kcm, &schemas.kcm, requests_before[1])] {
         let requests = probe::dispatched_requests(&target.kubectl, schema)? - before;
-        report.set("whole run", "API requests over the whole benchmark", "requests", contender, requests);
+        report.record("whole run", "API requests over the whole benchmark", "requests", contender, requests);
     }
     report.took("total", started);
     Ok(())
 }
 
-/// A fresh namespace for one contender's run of one scenario.
-async fn arena(target: &Target, scenario: &str, contender: Contender) -> Result<String> {
-    let ns = format!("{}-{scenario}-{}", target.prefix, serde_json::to_value(contender)?.as_str().unwrap_or_default());
-    eprintln!("bench: {scenario} / {contender:?} in namespace {ns}");
+/// Each repeat runs every contender in turn, so drift over the run (a
+/// growing etcd, a warming cache) touches every contender alike.
+fn rounds(params: &Params) -> impl Iterator<Item = (usize, Contender)> {
+    (1..=params.repeats).flat_map(|round| CONTENDERS.map(|contender| (round, contender)))
+}
+
+/// 1 × n and s × k from nothing, and the idle figures with the 1 × n fleet.
+async fn scale_ups(target: &Target, params: &Params, schemas: &FlowSchemas, report: &mut Report) -> Result<()> {
+    let (c, t) = (&target.client, params.timeout);
+    let (n, s, k) = (params.one_service_tasks, params.services, params.tasks_per_service);
+    for (round, contender) in rounds(params) {
+        let ns = arena(target, "one", contender, round).await?;
+        let times = scale_up::run(c, &ns, contender, 1, n, t).await?;
+        report.record("scale-up", &format!("1 service x {n}: all exist"), "s", contender, times.exist);
+        report.record("scale-up", &format!("1 service x {n}: all running"), "s", contender, times.running);
+        if contender != Contender::Raw {
+            let idle = steady::idle(target, schemas, contender, params.steady_window).await?;
+            let window = params.steady_window.as_secs_f64();
+            report.record("steady", &format!("API requests in {window:.0} s idle ({n} tasks)"), "requests", contender, idle.requests);
+            report.record("steady", &format!("CPU time in {window:.0} s idle ({n} tasks)"), "cpu-s", contender, idle.cpu_seconds);
+        }
+        remove(target, &ns, t, params.settle).await?;
+        let ns = arena(target, "many", contender, round).await?;
+        let times = scale_up::run(c, &ns, contender, s, k, t).await?;
+        report.record("scale-up", &format!("{s} services x {k}: all exist"), "s", contender, times.exist);
+        report.record("scale-up", &format!("{s} services x {k}: all running"), "s", contender, times.running);
+        remove(target, &ns, t, params.settle).await?;
+    }
+    Ok(())
+}
+
+async fn replacements(target: &Target, params: &Params, report: &mut Report) -> Result<()> {
+    let r = params.replacements;
+    for (round, contender) in rounds(params) {
+        let ns = arena(target, "replace", contender, round).await?;
+        let replaced = replacement::run(&target.client, &ns, contender, r, params.timeout).await?;
+        for (how, latencies) in [("one at a time", &replaced.one_at_a_time), ("burst", &replaced.burst)] {
+            let summary = stats::summarize(latencies).with_context(|| format!("no replacement latencies ({how})"))?;
+            for (which, value) in [("p50", summary.p50), ("p99", summary.p99), ("max", summary.max)] {
+                report.record("replacement", &format!("{r} failures {how}: {which}"), "s", contender, value);
+            }
+        }
+        remove(target, &ns, params.timeout, params.settle).await?;
+    }
+    Ok(())
+}
+
+async fn rollouts(target: &Target, params: &Params, report: &mut Report) -> Result<()> {
+    let n = params.rollout_tasks;
+    for (round, contender) in rounds(params) {
+        let ns = arena(target, "roll", contender, round).await?;
+        let seconds = rollout::run(&target.client, &ns, contender, n, params.timeout).await?;
+        report.record("rollout", &format!("roll {n} tasks (min 50 % / max 200 %)"), "s", contender, seconds);
+        remove(target, &ns, params.timeout, params.settle).await?;
+    }
+    Ok(())
+}
+
+/// Once each: a long scenario whose figure varies little.
+async fn memory(target: &Target, params: &Params, report: &mut Report) -> Result<()> {
+    let n = params.memory_tasks;
+    // Berth caches only its own pods, kcm every pod: kcm goes first, so
+    // neither holds the other's.
+    for contender in [Contender::Kcm, Contender::Berth] {
+        let ns = arena(target, "memory", contender, 1).await?;
+        let mib = steady::memory(target, &ns, contender, n, params.timeout).await?;
+        report.record("steady", &format!("resident memory with {n} tasks"), "MiB", contender, mib);
+        remove(target, &ns, params.timeout, params.settle).await?;
+    }
+    Ok(())
+}
+
+/// A fresh namespace for one contender's `round`th run of one scenario.
+async fn arena(target: &Target, scenario: &str, contender: Contender, round: usize) -> Result<String> {
+    let ns = format!("{}-{scenario}-{}-{round}", target.prefix, serde_json::to_value(contender)?.as_str().unwrap_or_default());
+    eprintln!("bench: {scenario} / {contender:?} (run {round}) in namespace {ns}");
     let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
     target.kubectl.run_with_input(&["apply", "--server-side", "-f", "-"], &namespace.to_string())?;
     // Pods need the namespace's default ServiceAccount (kcm creates it).

@@ -1,6 +1,6 @@
-//! The benchmark's report: every figure for Berth and the two references,
-//! Berth's ratios to them, the parameters and how long each part took; as
-//! JSON and as a table.
+//! The benchmark's report: every figure for Berth and the two references
+//! (each the median of its runs, with min and max), Berth's ratios to them,
+//! the parameters and how long each part took; as JSON and as a table.
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -8,26 +8,62 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::stats::ratio;
+use super::stats::{median, ratio};
 use super::{Contender, Params, Target};
 
 pub const READING: &str = "Every figure is lower-is-better (seconds, requests, CPU seconds, MiB). \
-    berth_vs_kcm and berth_vs_raw are Berth's figure divided by the reference's: below 1 Berth did better, above 1 worse. \
+    Each contender's figure is the median of its runs (values, in run order), with their min and max: the short scenarios \
+    (scale-up with the idle figures, replacement, rollout) run `repeats` times, every contender once per repeat in turn, \
+    the others once. berth_vs_kcm and berth_vs_raw are Berth's median divided by the reference's: below 1 Berth did \
+    better, above 1 worse. \
     kcm: kube-controller-manager's Deployment/ReplicaSet controllers doing the same work; raw: the same pods created \
     (or deleted) directly by the benchmark, 32 requests at a time, no client rate limit. Replacement latency: from the \
     failure being seen on a pod watch (Berth: phase Failed; kcm: the pod being deleted) to the replacement pod being \
     seen on the same watch; for raw, the round trip of one pod create. Steady-state and whole-run figures have no raw reference; the whole-run count of kcm includes all of its controllers (garbage collector, namespace deletion, ...).";
+
+/// One contender's runs of one figure: the median is the figure, min and max its spread.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Runs {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Every run's value, in run order.
+    pub values: Vec<f64>,
+}
+
+impl Runs {
+    fn add(&mut self, value: f64) {
+        self.values.push(value);
+        self.median = median(&self.values).unwrap_or(value);
+        self.min = self.values.iter().copied().fold(f64::INFINITY, f64::min);
+        self.max = self.values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    }
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Figure {
     pub scenario: String,
     pub metric: String,
     pub unit: String,
-    pub berth: Option<f64>,
-    pub kcm: Option<f64>,
-    pub raw: Option<f64>,
+    pub berth: Option<Runs>,
+    pub kcm: Option<Runs>,
+    pub raw: Option<Runs>,
     pub berth_vs_kcm: Option<f64>,
     pub berth_vs_raw: Option<f64>,
+}
+
+impl Figure {
+    pub fn runs(&self, contender: Contender) -> Option<&Runs> {
+        match contender {
+            Contender::Berth => self.berth.as_ref(),
+            Contender::Kcm => self.kcm.as_ref(),
+            Contender::Raw => self.raw.as_ref(),
+        }
+    }
+
+    pub fn median(&self, contender: Contender) -> Option<f64> {
+        self.runs(contender).map(|r| r.median)
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -57,8 +93,8 @@ impl Report {
         Ok(Report { reading: READING, parameters: params.clone(), environment, figures: vec![], durations: vec![], error: None })
     }
 
-    /// Records `value` for `contender` under (`scenario`, `metric`).
-    pub fn set(&mut self, scenario: &str, metric: &str, unit: &str, contender: Contender, value: f64) {
+    /// Adds one run's `value` for `contender` under (`scenario`, `metric`).
+    pub fn record(&mut self, scenario: &str, metric: &str, unit: &str, contender: Contender, value: f64) {
         let index = match self.figures.iter().position(|f| f.scenario == scenario && f.metric == metric) {
             Some(i) => i,
             None => {
@@ -68,13 +104,15 @@ impl Report {
             }
         };
         let figure = &mut self.figures[index];
-        *match contender {
+        match contender {
             Contender::Berth => &mut figure.berth,
             Contender::Kcm => &mut figure.kcm,
             Contender::Raw => &mut figure.raw,
-        } = Some(value);
-        figure.berth_vs_kcm = ratio(figure.berth, figure.kcm);
-        figure.berth_vs_raw = ratio(figure.berth, figure.raw);
+        }
+        .get_or_insert_default()
+        .add(value);
+        figure.berth_vs_kcm = ratio(figure.median(Contender::Berth), figure.median(Contender::Kcm));
+        figure.berth_vs_raw = ratio(figure.median(Contender::Berth), figure.median(Contender::Raw));
         eprintln!("bench:   {metric}: {contender:?} {value:.3} {unit}");
     }
 
@@ -87,12 +125,18 @@ impl Report {
         Ok(())
     }
 
+    /// One line per figure: each contender's median, and [min-max] when it ran more than once.
     pub fn print_table(&self, out: &mut dyn Write) -> Result<()> {
-        let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
-        writeln!(out, "{:<12} {:<52} {:>9} {:>10} {:>10} {:>10} {:>8} {:>8}", "SCENARIO", "METRIC", "UNIT", "BERTH", "KCM", "RAW", "B/KCM", "B/RAW")?;
+        let ratio = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+        let runs = |r: Option<&Runs>| match r {
+            None => "-".to_string(),
+            Some(r) if r.values.len() > 1 => format!("{:.3} [{:.3}-{:.3}]", r.median, r.min, r.max),
+            Some(r) => format!("{:.3}", r.median),
+        };
+        writeln!(out, "{:<12} {:<56} {:>9} {:>25} {:>25} {:>25} {:>8} {:>8}", "SCENARIO", "METRIC", "UNIT", "BERTH", "KCM", "RAW", "B/KCM", "B/RAW")?;
         for f in &self.figures {
-            writeln!(out, "{:<12} {:<52} {:>9} {:>10} {:>10} {:>10} {:>8} {:>8}", f.scenario, f.metric, f.unit,
-                cell(f.berth), cell(f.kcm), cell(f.raw), cell(f.berth_vs_kcm), cell(f.berth_vs_raw))?;
+            writeln!(out, "{:<12} {:<56} {:>9} {:>25} {:>25} {:>25} {:>8} {:>8}", f.scenario, f.metric, f.unit,
+                runs(f.berth.as_ref()), runs(f.kcm.as_ref()), runs(f.raw.as_ref()), ratio(f.berth_vs_kcm), ratio(f.berth_vs_raw))?;
         }
         let durations: Vec<String> = self.durations.iter().map(|(part, s)| format!("{part} {s:.0}s")).collect();
         writeln!(out, "took: {}", durations.join(", "))?;
@@ -102,4 +146,19 @@ impl Report {
 
 pub fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_keep_their_median_and_ends() {
+        let mut runs = Runs::default();
+        for value in [3.0, 1.0, 2.0] {
+            runs.add(value);
+        }
+        assert_eq!((runs.median, runs.min, runs.max), (2.0, 1.0, 3.0));
+        assert_eq!(runs.values, [3.0, 1.0, 2.0]);
+    }
 }

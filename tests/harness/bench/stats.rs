@@ -1,5 +1,5 @@
-//! Pure statistics for the benchmark: percentiles, replacement latencies and
-//! ratios to the references.
+//! Pure statistics for the benchmark: percentiles, medians, replacement
+//! latencies, ratios to the references and a least-squares slope.
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -44,6 +44,26 @@ pub fn replacement_latencies(failures: &[Instant], creations: &[Instant]) -> Vec
     failures.iter().zip(&creations).map(|(failed, created)| created.saturating_duration_since(*failed)).collect()
 }
 
+/// The median of `values` (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    match sorted.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(sorted[middle]),
+        _ => Some((sorted[middle - 1] + sorted[middle]) / 2.0),
+    }
+}
+
+/// The least-squares slope of y over x of `points` (x, y); None without two distinct x.
+pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    let (mean_x, mean_y) = (points.iter().map(|p| p.0).sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n);
+    let spread: f64 = points.iter().map(|(x, _)| (x - mean_x).powi(2)).sum();
+    (spread > 0.0).then(|| points.iter().map(|(x, y)| (x - mean_x) * (y - mean_y)).sum::<f64>() / spread)
+}
+
 /// `value / reference`, when both exist and the reference is not zero.
 pub fn ratio(value: Option<f64>, reference: Option<f64>) -> Option<f64> {
     match (value, reference) {
@@ -83,6 +103,21 @@ mod tests {
         assert_eq!(latencies, vec![Duration::from_millis(50), Duration::from_millis(100)]);
         // An unanswered failure has no latency; an early replacement counts as zero.
         assert_eq!(replacement_latencies(&[at(10), at(20)], &[at(5)]), vec![Duration::ZERO]);
+    }
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0]), Some(2.5));
+        assert_eq!(median(&[7.0]), Some(7.0));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn a_slope_through_points() {
+        assert_eq!(slope(&[(1.0, 3.0), (2.0, 5.0), (4.0, 9.0)]), Some(2.0));
+        assert_eq!(slope(&[(1.0, 3.0), (1.0, 5.0)]), None);
+        assert_eq!(slope(&[]), None);
     }
 
     #[test]
