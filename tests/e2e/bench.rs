@@ -1,15 +1,14 @@
-//! Issue 7 acceptance, scaled down: every benchmark scenario converges for
+//! Issues 7 and 18, scaled down: every benchmark scenario converges for
 //! Berth, kube-controller-manager and the raw reference, and the report has
 //! every figure. No timing is asserted (the shared plane is busy with other
 //! tests); `cargo plane bench` measures on a plane of its own.
 use std::time::Duration;
 
 use berth_tests::bench::{self, Contender, Params, Target};
-use berth_tests::fixture::{OPERATOR_NAMESPACE, OPERATOR_RELEASE, client, operator, plane, unique_suffix};
+use berth_tests::fixture::{OPERATOR_NAMESPACE, OPERATOR_RELEASE, Operator, client, plane, unique_suffix};
 
 #[tokio::test]
 async fn every_scenario_converges_and_is_reported() {
-    let operator = operator();
     let params = Params {
         one_service_tasks: 30,
         services: 3,
@@ -18,11 +17,17 @@ async fn every_scenario_converges_and_is_reported() {
         rollout_tasks: 20,
         steady_window: Duration::from_secs(3),
         memory_tasks: 50,
+        zone_services: 2,
+        zone_tasks_per_service: 6,
+        // Short, so the zone outage takes seconds; the operator gets the same.
+        node_lost_grace: Duration::from_secs(5),
         repeats: 1,
         timeout: Duration::from_secs(180),
         settle: false,
         ..Params::scaled(0.03)
     };
+    let grace = params.node_lost_grace.as_secs().to_string();
+    let operator = Operator::start("bench", &["--node-lost-grace-seconds", &grace]);
     let target = Target {
         client: client().await,
         kubectl: plane().kubectl(),
@@ -30,7 +35,7 @@ async fn every_scenario_converges_and_is_reported() {
         kcm_pid: plane().pid_of("kube-controller-manager").expect("kube-controller-manager's PID beside the kubeconfig"),
         operator_service_account: (OPERATOR_NAMESPACE.into(), OPERATOR_RELEASE.into()),
         prefix: format!("bench-{}", unique_suffix()),
-        notes: vec!["e2e: shared plane and operator (debug build)".into()],
+        notes: vec!["e2e: shared plane, an operator of its own (debug build)".into()],
     };
     let mut report = bench::Report::new(&target, &params).unwrap();
     bench::run(&target, &params, &mut report).await.unwrap();
@@ -40,14 +45,14 @@ async fn every_scenario_converges_and_is_reported() {
     eprintln!("{table}");
 
     let scenarios: Vec<&str> = report.figures.iter().map(|f| f.scenario.as_str()).collect();
-    for scenario in ["scale-up", "replacement", "rollout", "steady"] {
+    for scenario in ["scale-up", "replacement", "rollout", "steady", "zone-outage"] {
         assert!(scenarios.contains(&scenario), "no {scenario} figures:\n{table}");
     }
-    // 4 scale-up, 6 replacement, 1 rollout, 2 idle, 1 memory and 1 whole-run figure.
-    assert_eq!(report.figures.len(), 15, "{table}");
+    // 4 scale-up, 6 replacement, 1 rollout, 2 idle, 1 zone-outage, 1 memory and 1 whole-run figure.
+    assert_eq!(report.figures.len(), 16, "{table}");
     for figure in &report.figures {
         assert!(figure.berth.is_some() && figure.kcm.is_some(), "{figure:?}");
-        assert_eq!(figure.raw.is_some(), !["steady", "whole run"].contains(&figure.scenario.as_str()), "{figure:?}");
+        assert_eq!(figure.raw.is_some(), !["steady", "zone-outage", "whole run"].contains(&figure.scenario.as_str()), "{figure:?}");
         for runs in [&figure.berth, &figure.kcm, &figure.raw].into_iter().flatten() {
             assert!(runs.min <= runs.median && runs.median <= runs.max && runs.values.len() == params.repeats.max(1), "{figure:?}");
         }
@@ -61,7 +66,7 @@ async fn every_scenario_converges_and_is_reported() {
     report.write_json(&dir.join("bench-report.json")).unwrap();
     bench::chart::draw(&report.figures, &dir.join("bench-chart.png")).unwrap();
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("bench-report.json")).unwrap()).unwrap();
-    assert_eq!(json["figures"].as_array().map(Vec::len), Some(15));
+    assert_eq!(json["figures"].as_array().map(Vec::len), Some(report.figures.len()));
     assert!(std::fs::metadata(dir.join("bench-chart.png")).unwrap().len() > 0);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -6,6 +6,7 @@
 //! deleted (and waited for) before the next starts. `cargo plane bench` runs
 //! it at full scale; `tests/e2e/bench.rs` at a small one.
 pub mod chart;
+mod nodes;
 mod probe;
 mod replacement;
 pub mod report;
@@ -15,6 +16,7 @@ pub mod stats;
 mod steady;
 mod timeline;
 pub mod workload;
+mod zone_outage;
 
 use std::time::{Duration, Instant};
 
@@ -52,6 +54,13 @@ pub struct Params {
     #[serde(serialize_with = "report::seconds")]
     pub steady_window: Duration,
     pub memory_tasks: usize,
+    /// The zone outage's fleet: services of `zone_tasks_per_service` each.
+    pub zone_services: usize,
+    pub zone_tasks_per_service: usize,
+    /// How long a task may sit on a lost node before it is replaced: the
+    /// operator's `--node-lost-grace-seconds`, and the kcm pods' tolerations.
+    #[serde(serialize_with = "report::seconds")]
+    pub node_lost_grace: Duration,
     /// Runs of each short scenario (scale-up with the idle figures,
     /// replacement, rollout) per contender; the report keeps their median.
     pub repeats: usize,
@@ -62,19 +71,18 @@ pub struct Params {
     /// so every measurement starts on a quiet plane (about 5 s each: the
     /// namespace controller's pace). A run that measures nothing may skip it.
     pub settle: bool,
-    /// The phases to run (`scale-up` with the idle figures, `replacement`, `rollout`,
-    /// `memory`); all when empty. For measuring one change; the report's figures are
-    /// the full set only without it.
+    /// The phases to run (see [`PHASES`]); the default ones when empty. For
+    /// measuring one change; the report's figures are the full set only without it.
     pub only: Vec<String>,
 }
 
-/// The phases `Params::only` may name.
-pub const PHASES: [&str; 4] = ["scale-up", "replacement", "rollout", "memory"];
+/// The phases `Params::only` may name, in the order they run.
+pub const PHASES: [&str; 5] = ["scale-up", "replacement", "rollout", "zone-outage", "memory"];
 
 impl Params {
-    /// The sizes times `scale` (1.0: 1,000 tasks, 100 Services of 10,
-    /// 100 replacements, a roll of 500, 60 s idle, 10,000 tasks for memory),
-    /// the short scenarios 3 times each.
+    /// The issues' sizes times `scale` (1.0: 1,000 tasks, 100 Services of 10,
+    /// 100 replacements, a roll of 500, 60 s idle, 100 Services of 10 in the
+    /// zone outage, 10,000 tasks for memory), the short scenarios 3 times each.
     pub fn scaled(scale: f64) -> Params {
         let n = |full: f64, least: usize| ((full * scale).round() as usize).max(least);
         Params {
@@ -86,6 +94,9 @@ impl Params {
             rollout_tasks: n(500.0, 10),
             steady_window: Duration::from_secs_f64((60.0 * scale).max(3.0)),
             memory_tasks: n(10_000.0, 20),
+            zone_services: n(100.0, 2),
+            zone_tasks_per_service: 10,
+            node_lost_grace: Duration::from_secs(30),
             repeats: 3,
             timeout: Duration::from_secs_f64(120.0 + 480.0 * scale.min(1.0)),
             settle: true,
@@ -135,6 +146,11 @@ pub async fn run(target: &Target, params: &Params, report: &mut Report) -> Resul
     if params.runs("rollout") {
         rollouts(target, params, report).await?;
         report.took("rollout", phase);
+    }
+    let phase = Instant::now();
+    if params.runs("zone-outage") {
+        zone_outages(target, params, report).await?;
+        report.took("zone outage", phase);
     }
     let phase = Instant::now();
     if params.runs("memory") {
@@ -203,6 +219,19 @@ async fn rollouts(target: &Target, params: &Params, report: &mut Report) -> Resu
         let ns = arena(target, "roll", contender, round).await?;
         let seconds = rollout::run(&target.client, &ns, contender, n, params.timeout).await?;
         report.record("rollout", &format!("roll {n} tasks (min 50 % / max 200 %)"), "s", contender, seconds);
+        remove(target, &ns, params.timeout, params.settle).await?;
+    }
+    Ok(())
+}
+
+/// Once each: a long scenario (the node-lost grace is most of it). No raw
+/// reference: nothing replaces bare pods.
+async fn zone_outages(target: &Target, params: &Params, report: &mut Report) -> Result<()> {
+    let (s, k) = (params.zone_services, params.zone_tasks_per_service);
+    for contender in [Contender::Berth, Contender::Kcm] {
+        let ns = arena(target, "zone", contender, 1).await?;
+        let seconds = zone_outage::run(&target.client, &ns, contender, s, k, params.node_lost_grace, params.timeout).await?;
+        report.record("zone-outage", &format!("{s} services x {k}: a zone NotReady, all running again"), "s", contender, seconds);
         remove(target, &ns, params.timeout, params.settle).await?;
     }
     Ok(())

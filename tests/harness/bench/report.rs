@@ -19,7 +19,13 @@ pub const READING: &str = "Every figure is lower-is-better (seconds, requests, C
     kcm: kube-controller-manager's Deployment/ReplicaSet controllers doing the same work; raw: the same pods created \
     (or deleted) directly by the benchmark, 32 requests at a time, no client rate limit. Replacement latency: from the \
     failure being seen on a pod watch (Berth: phase Failed; kcm: the pod being deleted) to the replacement pod being \
-    seen on the same watch; for raw, the round trip of one pod create. Steady-state and whole-run figures have no raw reference; the whole-run count of kcm includes all of its controllers (garbage collector, namespace deletion, ...).";
+    seen on the same watch; for raw, the round trip of one pod create. Zone outage: from every node of one zone (a third \
+    of them) being made NotReady to every task running on a Ready node again; Berth replaces a task once its node has been \
+    lost for node_lost_grace (its --node-lost-grace-seconds), kcm's pods tolerate the not-ready and unreachable taints \
+    as long, then kcm's taint manager evicts them, but kcm's node lifecycle controller taints the nodes of a zone at its \
+    --node-eviction-rate (default 0.1 nodes/s), so with n nodes lost the last is tainted about 10 (n - 1) s after the \
+    first: kcm's figure includes that pacing. Steady-state, zone-outage and whole-run figures have no raw reference; \
+    the whole-run count of kcm includes all of its controllers (garbage collector, namespace deletion, ...).";
 
 /// One contender's runs of one figure: the median is the figure, min and max its spread.
 #[derive(Clone, Debug, Default, Serialize)]

@@ -17,27 +17,34 @@ pub struct ScaleUp {
 }
 
 /// Starts `services` × `tasks` pods in `ns` the contender's way and times it.
-/// Berth's task definition is registered before the clock starts.
 pub async fn run(client: &Client, ns: &str, contender: Contender, services: usize, tasks: usize, timeout: Duration) -> Result<ScaleUp> {
+    let total = services * tasks;
+    run_fleet(client, ns, contender, fleet(contender, services, tasks), total, total, timeout).await
+}
+
+/// Creates `objects`, a fleet of `total` pods (see [`fleet`]), and times it
+/// to all of them existing and `runnable` of them running (fewer than
+/// `total` when the nodes have room for fewer: the rest stay Pending).
+/// Berth's task definition is registered before the clock starts.
+pub async fn run_fleet(client: &Client, ns: &str, contender: Contender, objects: Vec<serde_json::Value>, total: usize, runnable: usize,
+    timeout: Duration) -> Result<ScaleUp> {
     let mut timeline = Timeline::start(client, ns);
     timeline.until("the pod watch", timeout, |_| true).await?;
     if contender == Contender::Berth {
         workload::register_task_definition(client, ns, "bench", workload::IMAGE, 1, timeout).await?;
     }
-    let total = services * tasks;
     let started = Instant::now();
     let wait = async {
         let exist = timeline.until(&format!("{total} pods"), timeout, |p| p.total() >= total).await?;
-        let running = timeline.until(&format!("{total} running pods"), timeout, |p| p.running() >= total).await?;
+        let running = timeline.until(&format!("{runnable} running pods"), timeout, |p| p.running() >= runnable).await?;
         Ok::<_, anyhow::Error>(ScaleUp { exist: (exist - started).as_secs_f64(), running: (running - started).as_secs_f64() })
     };
-    let objects = fleet(contender, services, tasks);
     let (_, times) = tokio::try_join!(workload::create_all(client, ns, objects), wait)?;
     Ok(times)
 }
 
 /// What the contender is asked to create: Services, Deployments, or the pods themselves.
-fn fleet(contender: Contender, services: usize, tasks: usize) -> Vec<serde_json::Value> {
+pub fn fleet(contender: Contender, services: usize, tasks: usize) -> Vec<serde_json::Value> {
     let name = |i: usize| if services == 1 { "bench".to_string() } else { format!("bench-{i}") };
     match contender {
         Contender::Berth => (0..services).map(|i| workload::service(&name(i), "bench", tasks)).collect(),

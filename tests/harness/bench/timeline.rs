@@ -2,7 +2,7 @@
 //! wait for "N running", "every live pod on the new image" or "a replacement
 //! for every failure" without sleeping and without rescanning every pod on
 //! each event. Times are when this process saw the event on the watch.
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -13,11 +13,13 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
-use crate::tasks::{is_healthy, is_live};
+use crate::tasks::{is_healthy, is_live, node_of};
 
 #[derive(Clone, Debug, PartialEq)]
 struct PodView {
     image: String,
+    /// The node it is bound to ("" before it is scheduled).
+    node: String,
     /// Neither being deleted nor terminated.
     live: bool,
     /// Live, phase Running and Ready.
@@ -27,7 +29,7 @@ struct PodView {
 impl PodView {
     fn of(pod: &Pod) -> PodView {
         let image = pod.spec.as_ref().and_then(|s| s.containers.first()).and_then(|c| c.image.clone()).unwrap_or_default();
-        PodView { image, live: is_live(pod), running: is_healthy(pod) }
+        PodView { image, node: node_of(pod).unwrap_or_default().to_string(), live: is_live(pod), running: is_healthy(pod) }
     }
 }
 
@@ -37,6 +39,7 @@ pub struct Pods {
     views: HashMap<String, PodView>,
     live_by_image: HashMap<String, usize>,
     running_by_image: HashMap<String, usize>,
+    running_by_node: HashMap<String, usize>,
     /// When each pod was first seen terminated or being deleted (or gone).
     pub failures: Vec<Instant>,
     /// When each pod created after the watch's first list was first seen.
@@ -64,6 +67,11 @@ impl Pods {
 
     pub fn running_with(&self, image: &str) -> usize {
         self.running_by_image.get(image).copied().unwrap_or(0)
+    }
+
+    /// Running pods on none of `nodes`.
+    pub fn running_off(&self, nodes: &BTreeSet<String>) -> usize {
+        self.running() - nodes.iter().filter_map(|n| self.running_by_node.get(n)).sum::<usize>()
     }
 
     /// Names of the running pods.
@@ -97,15 +105,16 @@ impl Pods {
     }
 
     fn count(&mut self, view: &PodView, delta: isize) {
-        let add = |map: &mut HashMap<String, usize>| {
-            let n = map.entry(view.image.clone()).or_default();
+        let add = |map: &mut HashMap<String, usize>, key: &str| {
+            let n = map.entry(key.to_string()).or_default();
             *n = n.saturating_add_signed(delta);
         };
         if view.live {
-            add(&mut self.live_by_image);
+            add(&mut self.live_by_image, &view.image);
         }
         if view.running {
-            add(&mut self.running_by_image);
+            add(&mut self.running_by_image, &view.image);
+            add(&mut self.running_by_node, &view.node);
         }
     }
 }
@@ -163,7 +172,7 @@ mod tests {
     use super::*;
 
     fn view(image: &str, live: bool, running: bool) -> PodView {
-        PodView { image: image.into(), live, running }
+        PodView { image: image.into(), node: "n1".into(), live, running }
     }
 
     #[test]
@@ -185,5 +194,21 @@ mod tests {
         // Only pods seen after the first list are creations; p failed once, q once.
         assert_eq!((pods.creations.len(), pods.failures.len()), (2, 2));
         assert_eq!(pods.running_names(), vec!["before".to_string()]);
+    }
+
+    #[test]
+    fn running_pods_are_counted_by_node() {
+        let t0 = Instant::now();
+        let mut pods = Pods::default();
+        let on = |node: &str, running: bool| PodView { node: node.into(), ..view("a", true, running) };
+        pods.apply("p".into(), on("", false), t0);
+        pods.apply("p".into(), on("n1", true), t0);
+        pods.apply("q".into(), on("n2", true), t0);
+        pods.apply("r".into(), on("n2", false), t0);
+        let lost = BTreeSet::from(["n2".to_string()]);
+        assert_eq!((pods.running(), pods.running_off(&lost)), (2, 1));
+        pods.delete("q", t0);
+        assert_eq!(pods.running_off(&lost), 1);
+        assert_eq!(pods.running_off(&BTreeSet::from(["n1".to_string()])), 0);
     }
 }

@@ -53,6 +53,22 @@ pub fn deployment(name: &str, replicas: usize) -> Value {
             "template": {"metadata": {"labels": {APP_LABEL: name}}, "spec": pod_spec(IMAGE, "Always")}}})
 }
 
+/// `deployment` with its pods placed and replaced as Berth places and replaces
+/// tasks: spread over zones, then nodes (Berth's default placement strategy,
+/// soft, as Berth renders it), and evicted from a NotReady or unreachable node
+/// after `node_lost_grace` (Berth's `--node-lost-grace-seconds`) rather than
+/// the API server's default 300 s.
+pub fn placed_like_berth(mut deployment: Value, node_lost_grace: Duration) -> Value {
+    let name = deployment["metadata"]["name"].clone();
+    let spread = |key: &str| json!({"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": {"matchLabels": {APP_LABEL: name}}});
+    let tolerate = |key: &str| json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": node_lost_grace.as_secs()});
+    let spec = &mut deployment["spec"]["template"]["spec"];
+    spec["topologySpreadConstraints"] = json!([spread("topology.kubernetes.io/zone"), spread("kubernetes.io/hostname")]);
+    spec["tolerations"] = json!([tolerate("node.kubernetes.io/not-ready"), tolerate("node.kubernetes.io/unreachable")]);
+    deployment
+}
+
 /// A bare pod, as Berth creates a task (restartPolicy Never).
 pub fn raw_pod(name: &str, image: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {APP_LABEL: "raw"}},

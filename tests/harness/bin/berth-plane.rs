@@ -194,9 +194,10 @@ fn bench(opts: &[String]) -> Result<ExitCode> {
     let config = PlaneConfig { workers: Some(workers), kcm_qps_burst: (qps, burst) };
     let mut plane = start(&config)?;
     fixture::adopt_plane(fixture::SharedPlane { kubeconfig: plane.kubeconfig.clone(), bin_dir: plane.bin_dir.clone() })?;
-    let (q, b) = (qps.to_string(), burst.to_string());
+    let params = bench::Params { only: only.clone(), ..bench::Params::scaled(scale) };
+    let (q, b, grace) = (qps.to_string(), burst.to_string(), params.node_lost_grace.as_secs().to_string());
     let operator = fixture::Operator::start_binary(&repo().join("target/release/berth-operator"), "bench",
-        &["--kube-api-qps", &q, "--kube-api-burst", &b], &[("RUST_LOG", "info,kube=warn")]);
+        &["--kube-api-qps", &q, "--kube-api-burst", &b, "--node-lost-grace-seconds", &grace], &[("RUST_LOG", "info,kube=warn")]);
     eprintln!("berth-plane: berth-operator (release build, {build_seconds:.0}s to build) logs to {}", operator.log.display());
     let outcome = operator.wait_ready(std::time::Duration::from_secs(60)).and_then(|()| {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -209,11 +210,11 @@ fn bench(opts: &[String]) -> Result<ExitCode> {
                 operator_service_account: (fixture::OPERATOR_NAMESPACE.into(), fixture::OPERATOR_RELEASE.into()),
                 prefix: "bench".into(),
                 notes: vec![
-                    format!("berth-operator: release build ({build_seconds:.0} s to build here), --kube-api-qps {qps} --kube-api-burst {burst}"),
+                    format!("berth-operator: release build ({build_seconds:.0} s to build here), --kube-api-qps {qps} --kube-api-burst {burst} \
+                        --node-lost-grace-seconds {grace}"),
                     format!("kube-controller-manager: --kube-api-qps {qps} --kube-api-burst {burst}, default concurrent syncs"),
                 ],
             };
-            let params = bench::Params { only: only.clone(), ..bench::Params::scaled(scale) };
             let mut report = bench::Report::new(&target, &params)?;
             let finished = bench::run(&target, &params, &mut report).await;
             Ok::<_, anyhow::Error>((report, finished))
