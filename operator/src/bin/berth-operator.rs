@@ -10,8 +10,9 @@
 //! is reached over several passes while other services keep being served.
 //! `--kube-api-qps` and `--kube-api-burst` limit the requests the operator
 //! sends, as kube-controller-manager's flags of the same names do (defaults
-//! 50 and 100: see `berth::runtime::client::DEFAULT_QPS`); the controllers share one
-//! bucket, leader election has its own. `--task-role-annotations` names the
+//! 50 and 100: see `berth::runtime::client::DEFAULT_QPS`) for each of the
+//! operator's clients, as for each of kube-controller-manager's controllers:
+//! tasks' pods have one, everything else another, leader election a third. `--task-role-annotations` names the
 //! annotations set to the role ARN on the ServiceAccounts Berth makes for task
 //! roles (default IRSA's `eks.amazonaws.com/role-arn`; empty: none).
 //! `--schedule-time-scale N` is for end-to-end tests only: TaskSchedules' time runs N times
@@ -91,10 +92,10 @@ async fn main() -> Result<()> {
     // the replica holding that Lease reconciles. A standby is live and ready:
     // it is doing its job, which is to wait.
     let Ok(lease) = std::env::var("BERTH_LEADER_ELECTION_LEASE") else {
-        let client = controller_client(qps, burst, None).await?;
-        controller::wait_for_crds(&client).await;
+        let clients = controller_clients(qps, burst, None).await?;
+        controller::wait_for_crds(&clients.control).await;
         tracing::info!(namespace = ?config.namespace, "berth-operator started");
-        controller::run(client, config, health, shutdown_signal()).await;
+        controller::run(clients, config, health, shutdown_signal()).await;
         tracing::info!("berth-operator stopped");
         return Ok(());
     };
@@ -106,8 +107,8 @@ async fn main() -> Result<()> {
     let elector = berth::runtime::leader::Elector::new(election_client, &lease_namespace, &lease, &identity);
     // The controllers' writes go out only while the Lease is known held: a
     // leader paused past its renew deadline must not act on stale caches.
-    let client = controller_client(qps, burst, Some(elector.fence())).await?;
-    controller::wait_for_crds(&client).await;
+    let clients = controller_clients(qps, burst, Some(elector.fence())).await?;
+    controller::wait_for_crds(&clients.control).await;
     tracing::info!(%lease, %lease_namespace, %identity, "standing by for the leader Lease");
     health.stand_by();
     let mut leadership = tokio::select! {
@@ -117,7 +118,7 @@ async fn main() -> Result<()> {
     health.lead();
     tracing::info!(namespace = ?config.namespace, "berth-operator started as the leader");
     tokio::select! {
-        _ = controller::run(client, config, health, shutdown_signal()) => {
+        _ = controller::run(clients, config, health, shutdown_signal()) => {
             leadership.release().await;
             tracing::info!("berth-operator stopped");
             Ok(())
@@ -128,11 +129,11 @@ async fn main() -> Result<()> {
     }
 }
 
-/// The controllers' client, writing only while `fence` (if any) is open.
-async fn controller_client(qps: f64, burst: u32, fence: Option<berth::runtime::fence::Fence>) -> Result<kube::Client> {
-    let client = berth::runtime::client::rate_limited(qps, burst, fence).await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
-    tracing::info!(qps, burst, "client rate limit");
-    Ok(client)
+/// The controllers' clients, writing only while `fence` (if any) is open.
+async fn controller_clients(qps: f64, burst: u32, fence: Option<berth::runtime::fence::Fence>) -> Result<berth::runtime::client::Clients> {
+    let clients = berth::runtime::client::Clients::rate_limited(qps, burst, fence).await.context("connecting to Kubernetes (kubeconfig or in-cluster)")?;
+    tracing::info!(qps, burst, "client rate limit, for tasks and for the rest each");
+    Ok(clients)
 }
 
 /// SIGTERM or SIGINT: stop taking work and let running reconciles finish.

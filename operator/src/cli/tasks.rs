@@ -330,7 +330,7 @@ mod tests {
     use super::*;
 
     fn task(annotations: Value, phase: &str) -> Task {
-        Task::of(serde_json::from_value(json!({
+        Task::of(serde_json::from_value::<Pod>(json!({
             "metadata": {"name": "p", "labels": {labels::TASK_ID: "t"}, "annotations": annotations},
             "spec": {"nodeName": "n", "containers": [{"name": "app", "image": "x"}]},
             "status": {"phase": phase},

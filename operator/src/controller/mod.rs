@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, future};
 use k8s_openapi::api::apps::v1::ControllerRevision;
-use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod, Service as CoreService, ServiceAccount};
+use k8s_openapi::api::core::v1::{Node, ObjectReference, Service as CoreService, ServiceAccount};
+use crate::ecs::task::pod::TaskPod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -82,10 +83,14 @@ impl Default for Config {
 }
 
 pub struct Context {
+    /// Watches, status, events and every object but tasks.
     pub client: Client,
+    /// Tasks' pods, with a rate limit of their own (see `runtime::client::Clients`).
+    pub tasks: Client,
     pub config: Config,
     pub recorder: Recorder,
-    pub pods: Store<Pod>,
+    /// Berth's task pods, in the compact form the core reads.
+    pub pods: Store<TaskPod>,
     pub nodes: Store<Node>,
     pub revisions: Store<ControllerRevision>,
     /// Revisions created that the cache may not show yet, per TaskDefinition uid.
@@ -213,13 +218,14 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// controllers that follow it. Triggers go out only after the cache has the
 /// change (the reflector applies it before yielding), over unbounded channels
 /// so a busy controller never stalls a cache.
-pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::http::Health>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(clients: crate::runtime::client::Clients, config: Config, health: Arc<crate::runtime::http::Health>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let client = clients.control;
     let ns = config.namespace.clone();
     let managed = watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
     let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
     let recorder = Recorder::new(client.clone(), reporter);
 
-    let (pods, pod_writer) = reflector::store::<Pod>();
+    let (pods, pod_writer) = reflector::store::<TaskPod>();
     let (service_triggers, services_woken) = futures::channel::mpsc::unbounded();
     let (run_triggers, runs_woken) = futures::channel::mpsc::unbounded();
     // Nodes: a change that matters to placement (joined, left, relabelled, Ready flipped;
@@ -309,6 +315,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(Context {
         client: client.clone(),
+        tasks: clients.tasks,
         config: config.clone(),
         recorder,
         pods,
@@ -332,7 +339,7 @@ pub async fn run(client: Client, config: Config, health: Arc<crate::runtime::htt
     });
 
     // Pods: each change settles its create and wakes the pod's owner.
-    let pod_cache = watcher(api::<Pod>(&client, &ns), managed).default_backoff().modify(trim_task_pod).reflect(pod_writer)
+    let pod_cache = watcher(api::<TaskPod>(&client, &ns), managed).default_backoff().modify(|pod| *pod = std::mem::take(pod).packed()).reflect(pod_writer)
         .touched_objects()
         .for_each({
             let (service_triggers, ctx) = (service_triggers.clone(), ctx.clone());
@@ -467,59 +474,6 @@ where
     K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
 {
     watcher(api, config).default_backoff().modify(|o| o.managed_fields_mut().clear()).reflect(writer)
-}
-
-/// Keeps of a cached task pod only what Berth reads: its metadata (less
-/// managedFields), node, container names and whether each has a readiness
-/// probe (an essential health check), and its status. The cache holds every
-/// task, so what it drops is memory saved per task (the rendered spec's
-/// environment, volumes, affinities and spreads are most of a pod).
-fn trim_task_pod(pod: &mut Pod) {
-    pod.managed_fields_mut().clear();
-    if let Some(spec) = pod.spec.take() {
-        use k8s_openapi::api::core::v1::{Container, Probe, ResourceRequirements};
-        // A health check's timing (what makes a container UNHEALTHY), not its command.
-        let timing = |p: Probe| Probe { period_seconds: p.period_seconds, failure_threshold: p.failure_threshold, ..Default::default() };
-        // Requests, for the room placement counts on each node.
-        let requests = |r: ResourceRequirements| ResourceRequirements { requests: r.requests, ..Default::default() };
-        let trim = |c: Container| Container { name: c.name, restart_policy: c.restart_policy, readiness_probe: c.readiness_probe.map(timing),
-            resources: c.resources.map(requests), ..Default::default() };
-        let containers = spec.containers.into_iter().map(trim).collect();
-        // Sidecars (restartable init containers) are task containers; run-to-completion ones are not read.
-        let sidecars: Vec<Container> = spec.init_containers.into_iter().flatten().filter(crate::ecs::task::lifecycle::is_sidecar).map(trim).collect();
-        pod.spec = Some(k8s_openapi::api::core::v1::PodSpec {
-            node_name: spec.node_name,
-            resources: spec.resources.map(requests),
-            containers,
-            init_containers: (!sidecars.is_empty()).then_some(sidecars),
-            ..Default::default()
-        });
-    }
-    if let Some(status) = pod.status.take() {
-        use k8s_openapi::api::core::v1::{ContainerStatus, PodStatus};
-        // A container's state, restarts and readiness, not its image, ids, mounts or resources.
-        let trim = |statuses: Option<Vec<ContainerStatus>>| statuses.map(|cs| cs.into_iter().map(|c| ContainerStatus {
-            name: c.name, state: c.state, last_state: c.last_state, restart_count: c.restart_count, ready: c.ready, started: c.started,
-            ..Default::default()
-        }).collect());
-        // The conditions read: readiness, kube-scheduler's verdict and why a pod is disrupted.
-        let read = |c: &k8s_openapi::api::core::v1::PodCondition| ["Ready", "PodScheduled", "DisruptionTarget"].contains(&c.type_.as_str());
-        // Phase, those conditions, container states and start: not the pod's addresses, QoS class or resizes.
-        pod.status = Some(PodStatus {
-            phase: status.phase,
-            reason: status.reason,
-            message: status.message,
-            conditions: status.conditions.map(|cs| cs.into_iter().filter(read).collect()),
-            start_time: status.start_time,
-            container_statuses: trim(status.container_statuses),
-            init_container_statuses: trim(status.init_container_statuses),
-            ..Default::default()
-        });
-    }
-    // What is kept was allocated among what was dropped: a fresh copy packs it, where the
-    // originals would pin the freed space around them (10,000 trimmed pods: 118 MiB resident
-    // kept in place, 93 MiB copied).
-    *pod = pod.clone();
 }
 
 /// `cache` for Berth's own kinds, where an object the API server stored may
@@ -702,33 +656,6 @@ mod tests {
         serde_json::from_value(serde_json::json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service",
             "metadata": {"name": "web", "namespace": "team"}, "spec": {"taskDefinition": "web", "desiredCount": desired_count}}))
         .expect("any object with metadata reads into a guard")
-    }
-
-    #[test]
-    fn a_cached_task_pod_keeps_what_berth_reads() {
-        let mut pod: Pod = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "web-1", "labels": {"a": "b"}, "annotations": {"c": "d"}, "managedFields": [{"manager": "x"}]},
-            "spec": {"nodeName": "n1", "tolerations": [{"key": "k"}], "containers": [
-                {"name": "app", "image": "nginx", "env": [{"name": "E", "value": "v"}], "readinessProbe": {"exec": {"command": ["true"]}}},
-                {"name": "log", "image": "fluent-bit"}]},
-            "status": {"phase": "Running", "podIP": "10.0.0.7", "hostIP": "192.168.0.2", "qosClass": "BestEffort",
-                "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-29T10:00:00Z"}, {"type": "Initialized", "status": "True"}],
-                "containerStatuses": [{"name": "app", "image": "nginx", "imageID": "sha256:1", "containerID": "containerd://1", "ready": true,
-                    "restartCount": 2, "state": {"running": {"startedAt": "2026-11-29T10:00:00Z"}},
-                    "lastState": {"terminated": {"exitCode": 1, "startedAt": "2026-11-29T09:00:00Z", "finishedAt": "2026-11-29T09:59:00Z"}}}]}})).unwrap();
-        let before = crate::ecs::task::lifecycle::observe(&pod);
-        trim_task_pod(&mut pod);
-        assert_eq!(crate::ecs::task::lifecycle::observe(&pod), before);
-        let spec = pod.spec.as_ref().unwrap();
-        assert_eq!((spec.node_name.as_deref(), spec.tolerations.is_none()), (Some("n1"), true));
-        assert_eq!(spec.containers.iter().map(|c| (c.name.as_str(), c.readiness_probe.is_some(), c.env.is_none())).collect::<Vec<_>>(),
-            [("app", true, true), ("log", false, true)]);
-        assert!(pod.metadata.managed_fields.as_ref().is_none_or(Vec::is_empty));
-        assert_eq!(pod.labels().get("a").map(String::as_str), Some("b"));
-        let status = pod.status.as_ref().unwrap();
-        assert_eq!((status.pod_ip.as_deref(), status.qos_class.as_deref(), status.conditions.as_ref().map(Vec::len)), (None, None, Some(1)));
-        let app = &status.container_statuses.as_ref().unwrap()[0];
-        assert_eq!((app.image.as_str(), app.container_id.as_deref(), app.restart_count, app.last_state.is_some()), ("", None, 2, true));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec};
+use crate::ecs::task::pod::TaskPod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
@@ -30,7 +31,7 @@ pub struct Observed {
 /// readiness and whether an EndpointSlice lists it, settled against the
 /// expectations of `owner`.
 pub fn observe(ctx: &Context, ns: &str, key: &str, value: &str, owner: &str) -> Observed {
-    let pods: Vec<Arc<Pod>> = ctx
+    let pods: Vec<Arc<TaskPod>> = ctx
         .pods
         .state()
         .into_iter()
@@ -44,7 +45,7 @@ pub fn observe(ctx: &Context, ns: &str, key: &str, value: &str, owner: &str) -> 
     let mut tasks: Vec<Task> = pods
         .into_iter()
         .map(|pod| {
-            let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).map(|n| ctx.nodes.get(&ObjectRef::new(&n)));
+            let node = pod.node_name().map(|n| ctx.nodes.get(&ObjectRef::new(n)));
             let zone = node.clone().flatten().and_then(|n| n.labels().get(ZONE_LABEL).cloned());
             let node_status = match node {
                 None => NodeStatus::Unassigned,

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Affinity, Node, Pod, PodSpec};
+use crate::ecs::task::pod::TaskPod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 
@@ -90,13 +91,13 @@ pub fn group_tasks_by_node(ctx: &Context, group: &str) -> BTreeMap<String, usize
 }
 
 /// Not finished: its requests still hold room on its node.
-fn active(pod: &Pod) -> bool {
-    !matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+fn active(pod: &TaskPod) -> bool {
+    !matches!(pod.phase(), Some("Succeeded" | "Failed"))
 }
 
 /// The node a task runs on or is pinned to.
-fn node_of(pod: &Pod) -> Option<String> {
-    pod.spec.as_ref().and_then(|s| s.node_name.clone()).or_else(|| pod.labels().get(labels::NODE).cloned())
+fn node_of(pod: &TaskPod) -> Option<String> {
+    pod.node_name().or_else(|| pod.labels().get(labels::NODE).map(String::as_str)).map(String::from)
 }
 
 /// The node label keys of `rebalanceAcross` entries, which name attributes as a spread strategy does.
@@ -116,7 +117,7 @@ pub fn placement(ctx: &Context, group: &str, constraints: &[PlacementConstraintI
 
 /// [`placement`] from lists of the nodes and of Berth's task pods, as the operator caches
 /// them or a client (`kubectl ecs plan`) lists them.
-pub fn cluster_placement(pods: &[Arc<Pod>], nodes: &[Arc<Node>], group: &str, constraints: &[PlacementConstraintItem], pool: Option<&CapacityProviderSpec>,
+pub fn cluster_placement(pods: &[Arc<TaskPod>], nodes: &[Arc<Node>], group: &str, constraints: &[PlacementConstraintItem], pool: Option<&CapacityProviderSpec>,
     request: Resources) -> Result<Placement, PlacementError> {
     let mut used: BTreeMap<String, Resources> = BTreeMap::new();
     let mut running: BTreeMap<String, usize> = BTreeMap::new();
@@ -124,7 +125,7 @@ pub fn cluster_placement(pods: &[Arc<Pod>], nodes: &[Arc<Node>], group: &str, co
     for pod in pods.iter().filter(|p| active(p)) {
         let (Some(node), Some(spec)) = (node_of(pod), pod.spec.as_ref()) else { continue };
         let total = used.entry(node.clone()).or_default();
-        *total = total.plus(Resources::requested_by(spec));
+        *total = total.plus(spec.requests);
         *running.entry(node.clone()).or_default() += 1;
         if let Some(group) = pod.annotations().get(labels::GROUP) {
             *groups.entry(node).or_default().entry(group.clone()).or_default() += 1;

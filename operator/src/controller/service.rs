@@ -138,7 +138,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     let mut plan = planner::plan(&input);
 
     // Act: traffic first (tasks join, Services switch, tasks leave), stops, starts, records, hooks, deletes of what is done.
-    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let pods_api: Api<Pod> = Api::namespaced(ctx.tasks.clone(), &ns);
     let api = &pods_api;
     // Production never loses its last endpoint: tasks join, the Services' selectors change, then tasks leave.
     pods::concurrently(plan.enlist.clone(), |pod| async move { pods::label_serving(api, &pod, true).await }).await?;
@@ -366,6 +366,7 @@ mod tests {
     //! mocked API proves order only; the behaviour is proven end to end in
     //! tests/e2e/validation.rs).
     use std::sync::Mutex;
+    use crate::ecs::task::pod::TaskPod;
 
     use k8s_openapi::api::apps::v1::ControllerRevision;
     use k8s_openapi::api::core::v1::Node;
@@ -431,7 +432,7 @@ mod tests {
                 {"name": "sidecar", "image": "busybox", "essential": false, "dependsOn": depends("app")}]}})).unwrap()
     }
 
-    fn task(name: &str) -> Pod {
+    fn task(name: &str) -> TaskPod {
         serde_json::from_value(json!({
             "metadata": {"name": name, "namespace": "ns", "creationTimestamp": "2026-01-01T00:00:00Z",
                 "labels": {labels::SERVICE: "web", labels::DEPLOYMENT: "ecs-svc-old", labels::TASK_ID: name}},
@@ -457,6 +458,7 @@ mod tests {
         let (_synced_tx, synced) = tokio::sync::watch::channel(true);
         let ctx = Arc::new(Context {
             client: client.clone(),
+            tasks: client.clone(),
             config: super::super::Config::default(),
             recorder: Recorder::new(client, Reporter { controller: "test".into(), instance: None }),
             pods: store(vec![task("web-a"), task("web-b")]),

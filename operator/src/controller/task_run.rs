@@ -70,7 +70,7 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
     let plan = planner::plan(&input);
 
     // Act: stop the tasks whose essential container exited, create the new ones.
-    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let pods_api: Api<Pod> = Api::namespaced(ctx.tasks.clone(), &ns);
     let api = &pods_api;
     pods::concurrently(plan.stops.clone(), |(pod, stop)| async move { pods::stop_recorded(api, &pod, &stop).await }).await?;
     let launched = match &ready {

@@ -4,7 +4,7 @@
 //! pass), in ECS words (ecs-semantics §2.15).
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::Pod;
+use crate::ecs::task::pod::TaskPod;
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -23,7 +23,7 @@ pub struct Reported(BTreeSet<String>);
 pub async fn report(service: &Service, ctx: &Context, tasks: &[Task]) {
     let name = service.name_any();
     let ns = service.namespace().unwrap_or_default();
-    let key = |pod: &Pod| format!("{ns}/{}", pod.name_any());
+    let key = |pod: &TaskPod| format!("{ns}/{}", pod.name_any());
     let ours: BTreeSet<String> = tasks.iter().map(|t| key(&t.pod)).collect();
     let unschedulable: Vec<(String, String, Option<String>)> = tasks.iter()
         .filter(|t| t.state.last_status == LastStatus::Provisioning && t.pod.metadata.deletion_timestamp.is_none())
@@ -79,10 +79,10 @@ mod tests {
 
     #[test]
     fn only_unschedulable_pods_have_a_scheduler_message() {
-        let pod: Pod = serde_json::from_value(serde_json::json!({"status": {"conditions": [
+        let pod: TaskPod = serde_json::from_value(serde_json::json!({"status": {"conditions": [
             {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "no room"}]}})).unwrap();
         assert_eq!(Task::of(pod).unschedulable().as_deref(), Some("no room"));
-        let pending: Pod = serde_json::from_value(serde_json::json!({"status": {"conditions": [
+        let pending: TaskPod = serde_json::from_value(serde_json::json!({"status": {"conditions": [
             {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]}})).unwrap();
         assert_eq!(Task::of(pending).unschedulable(), None);
     }

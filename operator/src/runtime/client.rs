@@ -22,10 +22,10 @@ use tower_service::Service;
 use crate::runtime::fence::{Fence, FenceLayer};
 
 /// kube-controller-manager's 20/30 apply to each of its controllers' own
-/// client (the Deployment and the ReplicaSet controllers, and its events,
-/// each have a bucket); Berth's one bucket serves what those do together.
-/// At 20/30, the e2e suite's parallel tests saw status writes lag behind the
-/// pod changes they follow, by enough to fail tests that read status once.
+/// client (the Deployment and the ReplicaSet controllers each have a bucket);
+/// Berth's two buckets ([`Clients`]) serve what those do together. At 20/30,
+/// the e2e suite's parallel tests saw status writes lag behind the pod changes
+/// they follow, by enough to fail tests that read status once.
 pub const DEFAULT_QPS: f64 = 50.0;
 pub const DEFAULT_BURST: u32 = 100;
 /// How long a request may wait for its response to start (client-go's
@@ -48,6 +48,25 @@ pub async fn rate_limited(qps: f64, burst: u32, fence: Option<Fence>) -> anyhow:
         Some(fence) => builder.with_layer(&FenceLayer(fence)).with_layer(&limit).build(),
         None => builder.with_layer(&limit).build(),
     })
+}
+
+/// The controllers' clients, each with a rate limit bucket of its own, as
+/// kube-controller-manager gives the ReplicaSet and the Deployment controllers
+/// a client each: a burst of task creates must not hold back the status writes
+/// and events that report them, nor the other way round.
+#[derive(Clone)]
+pub struct Clients {
+    /// Watches, status writes, events and every object but tasks.
+    pub control: kube::Client,
+    /// Creating, recording and deleting tasks (pods).
+    pub tasks: kube::Client,
+}
+
+impl Clients {
+    /// Two clients, each limited to `qps` and `burst`, behind the same `fence`.
+    pub async fn rate_limited(qps: f64, burst: u32, fence: Option<Fence>) -> anyhow::Result<Clients> {
+        Ok(Clients { control: rate_limited(qps, burst, fence.clone()).await?, tasks: rate_limited(qps, burst, fence).await? })
+    }
 }
 
 /// The error of a request that got no response within its bound.

@@ -19,7 +19,8 @@ use super::task_definitions::{family, stored_revision};
 use crate::api::{CapacityProvider, SchedulingStrategy, Service, TaskDefinition, TaskDefinitionSpec};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
+use crate::ecs::task::pod::TaskPod;
 use kube::Api;
 
 use crate::controller::scheduling;
@@ -218,7 +219,7 @@ async fn placement(cluster: &Cluster, service: &Service, primary: &Primary, laun
         Some(pods) => pods,
         None => cluster.task_pods(None).await?,
     };
-    let pods: Vec<Arc<Pod>> = pods.into_iter().map(Arc::new).collect();
+    let pods: Vec<Arc<TaskPod>> = pods.into_iter().map(|p| Arc::new(p.into())).collect();
     let providers = launch.map_or(0, |l| l.providers.len());
     let pool = launch.and_then(|l| l.providers.values().next());
     let mut placement = scheduling::cluster_placement(&pods, &nodes, &format!("service:{name}"), &constraints, pool, request).map_err(invalid)?;

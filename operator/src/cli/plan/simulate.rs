@@ -10,7 +10,7 @@ use crate::ecs::placement::Resources;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::Pod;
+use crate::ecs::task::pod::TaskPod;
 use serde_json::json;
 
 use crate::api::Service;
@@ -207,7 +207,7 @@ fn running_task(name: &str, deployment: &str, provider: Option<&str>, node: Opti
     if let Some(provider) = provider {
         pod_labels[labels::CAPACITY_PROVIDER] = json!(provider);
     }
-    let pod: Pod = serde_json::from_value(json!({
+    let pod: TaskPod = serde_json::from_value(json!({
         "metadata": {"name": name, "creationTimestamp": started, "labels": pod_labels},
         "spec": {"nodeName": node.map_or_else(|| zone.map_or_else(|| "node".to_string(), |z| format!("node-in-{z}")), str::to_string),
             "containers": [{"name": "task", "image": "simulated"}]},

@@ -3,7 +3,7 @@
 //! each task is, and what the breaker makes of the tasks that stopped.
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ContainerStatus, Probe};
+use crate::ecs::task::pod::{HealthCheckTiming, TaskContainerStatus};
 use serde_json::json;
 
 use crate::api::{CircuitBreakerProgress, DeploymentConfiguration, RolloutState, ServiceDeployment, ServiceSpec, ThresholdType};
@@ -176,12 +176,11 @@ fn essential_checks(task: &Task, now: i64) -> Option<HealthCheckStatus> {
     let pod = &task.pod;
     let start_periods = pod.metadata.annotations.as_ref().map(health_start_periods).unwrap_or_default();
     let spec = pod.spec.as_ref()?;
-    let specs = || spec.containers.iter().chain(spec.init_containers.iter().flatten());
-    let statuses: Vec<&ContainerStatus> = pod.status.iter().flat_map(|s| s.container_statuses.iter().chain(&s.init_container_statuses)).flatten().collect();
+    let statuses = pod.container_statuses();
     let checked: Vec<HealthCheckStatus> = task.state.containers.iter().filter(|c| c.essential)
         .filter_map(|c| {
-            let probe = specs().find(|s| s.name == c.name)?.readiness_probe.as_ref()?;
-            let status = statuses.iter().find(|s| s.name == c.name).copied();
+            let probe = spec.containers.iter().find(|s| s.name == c.name)?.health_check.as_ref()?;
+            let status = statuses.iter().find(|s| s.name == c.name);
             Some(container_health(probe, status, start_periods.get(&c.name).copied().unwrap_or(0), now))
         })
         .collect();
@@ -201,7 +200,7 @@ fn essential_checks(task: &Task, now: i64) -> Option<HealthCheckStatus> {
 /// counts no failure within `startPeriod`: so a container that is not ready
 /// once startPeriod + interval × retries have passed since it started has
 /// failed its check `retries` times outside the start period: UNHEALTHY.
-fn container_health(probe: &Probe, status: Option<&ContainerStatus>, start_period: i64, now: i64) -> HealthCheckStatus {
+fn container_health(probe: &HealthCheckTiming, status: Option<&TaskContainerStatus>, start_period: i64, now: i64) -> HealthCheckStatus {
     let Some(status) = status else { return HealthCheckStatus::Unknown };
     if status.ready {
         return HealthCheckStatus::Healthy;
@@ -209,7 +208,7 @@ fn container_health(probe: &Probe, status: Option<&ContainerStatus>, start_perio
     let Some(started) = status.state.as_ref().and_then(|s| s.running.as_ref()).and_then(|r| r.started_at.as_ref()) else {
         return HealthCheckStatus::Unknown;
     };
-    let checks = i64::from(probe.period_seconds.unwrap_or(10)) * i64::from(probe.failure_threshold.unwrap_or(3));
+    let checks = i64::from(probe.period_seconds) * i64::from(probe.failure_threshold);
     if now - started.0.as_second() >= start_period + checks { HealthCheckStatus::Unhealthy } else { HealthCheckStatus::Unknown }
 }
 

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use crate::ecs::task::labels;
 use crate::ecs::task::observed::{NodeStatus, Task};
+use crate::ecs::task::pod::TaskPod;
 
 fn time(seconds: i64) -> String {
     k8s_openapi::jiff::Timestamp::from_second(seconds).unwrap().to_string()
@@ -155,7 +156,7 @@ impl TaskBuilder {
             "spec": {"nodeName": self.node, "containers": containers},
             "status": self.status,
         });
-        let mut task = Task::of(serde_json::from_value(pod).expect("test pod"));
+        let mut task = Task::of(serde_json::from_value::<TaskPod>(pod).expect("test pod"));
         task.zone = self.zone;
         if task.node().is_none() {
             task.node_status = NodeStatus::Unassigned;

@@ -3,9 +3,10 @@
 //! Pure: the controllers act on what this returns.
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::{Container, ContainerStateTerminated, ContainerStatus, Pod};
+use k8s_openapi::api::core::v1::ContainerStateTerminated;
 
 use super::labels;
+use super::pod::{TaskContainerStatus, TaskPod};
 use crate::ecs::render::RestartRule;
 pub use crate::api::{TaskLastStatus as LastStatus, TaskStopCode as StopCode};
 
@@ -67,31 +68,28 @@ impl TaskState {
 const ESSENTIAL_EXITED: &str = "Essential container in task exited";
 
 /// The ECS view of a task pod.
-pub fn observe(pod: &Pod) -> TaskState {
+pub fn observe(pod: &TaskPod) -> TaskState {
     observe_stopped(pod, None)
 }
 
 /// [`observe`] of a task whose owner deleted it because of `stop` (its cause is not on the pod).
-pub fn observe_stopped(pod: &Pod, stop: Option<&Stop>) -> TaskState {
+pub fn observe_stopped(pod: &TaskPod, stop: Option<&Stop>) -> TaskState {
     // Read in place: every pass observes every task of its service.
     let no_annotations = BTreeMap::new();
     let annotations = pod.metadata.annotations.as_ref().unwrap_or(&no_annotations);
     let essential: Option<BTreeSet<&str>> =
         annotations.get(labels::ESSENTIAL_CONTAINERS).map(|names| names.split(',').map(str::trim).filter(|n| !n.is_empty()).collect());
     let rules = crate::ecs::render::restart_rules(annotations);
-    let spec_containers = task_containers(pod);
-    let status = pod.status.as_ref();
-    let statuses: Vec<&ContainerStatus> = status.iter().flat_map(|s| s.container_statuses.iter().chain(&s.init_container_statuses)).flatten().collect();
-    let containers: Vec<ContainerState> = spec_containers
-        .iter()
-        .map(|name| {
-            let essential = essential.as_ref().is_none_or(|set| set.contains(name.as_str()));
-            container_state(name, essential, statuses.iter().find(|s| &s.name == name).copied(), rules.get(name))
+    let statuses = pod.container_statuses();
+    let containers: Vec<ContainerState> = pod.spec.iter().flat_map(|s| &s.containers)
+        .map(|c| {
+            let essential = essential.as_ref().is_none_or(|set| set.contains(c.name.as_str()));
+            container_state(&c.name, essential, statuses.iter().find(|s| s.name == c.name), rules.get(&c.name))
         })
         .collect();
     let recorded = recorded_stop(pod).or_else(|| stop.cloned());
-    let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
-    let ready = conditions_true(pod, "Ready");
+    let phase = pod.phase().unwrap_or("Pending");
+    let ready = pod.condition("Ready").is_some_and(|c| c.status == "True");
     let essential_running = containers.iter().filter(|c| c.essential).all(|c| c.started);
     let ever_running = containers.iter().any(|c| c.started) || phase == "Running";
 
@@ -113,7 +111,7 @@ pub fn observe_stopped(pod: &Pod, stop: Option<&Stop>) -> TaskState {
     });
     let last_status = if phase == "Running" && essential_running {
         LastStatus::Running
-    } else if pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none() {
+    } else if pod.node_name().is_none() {
         LastStatus::Provisioning
     } else {
         LastStatus::Pending
@@ -121,25 +119,10 @@ pub fn observe_stopped(pod: &Pod, stop: Option<&Stop>) -> TaskState {
     TaskState { last_status, stop, ready, ever_running, containers }
 }
 
-/// The names of the task's containers: the pod's containers and its sidecars
-/// (restartable init containers, which run beside them for the task's life).
-/// An essential sidecar that exits stops the task like any essential
-/// container, though the kubelet restarts it in place.
-pub fn task_containers(pod: &Pod) -> Vec<String> {
-    let Some(spec) = pod.spec.as_ref() else { return vec![] };
-    let sidecars = spec.init_containers.iter().flatten().filter(|c| is_sidecar(c));
-    spec.containers.iter().chain(sidecars).map(|c| c.name.clone()).collect()
-}
-
-/// A restartable init container: a sidecar, part of the task for its whole life.
-pub fn is_sidecar(container: &Container) -> bool {
-    container.restart_policy.as_deref() == Some("Always")
-}
-
 /// A container's state in ECS terms. Its last exit, when the kubelet restarted
 /// it, is an exit unless its restart policy would have restarted it (ECS
 /// container restart policy): then it is a restart, and the container lives on.
-fn container_state(name: &str, essential: bool, status: Option<&ContainerStatus>, rule: Option<&RestartRule>) -> ContainerState {
+fn container_state(name: &str, essential: bool, status: Option<&TaskContainerStatus>, rule: Option<&RestartRule>) -> ContainerState {
     let state = status.and_then(|s| s.state.clone()).unwrap_or_default();
     let last = status.and_then(|s| s.last_state.clone()).unwrap_or_default();
     let ran = |t: &ContainerStateTerminated| t.finished_at.as_ref().zip(t.started_at.as_ref()).map_or(0, |(end, start)| end.0.as_second() - start.0.as_second());
@@ -185,10 +168,9 @@ fn start_failure(containers: &[ContainerState]) -> Option<Stop> {
         .map(|c| Stop::new(StopCode::TaskFailedToStart, c.reason.clone().unwrap_or_default()))
 }
 
-fn ended_stop(pod: &Pod, containers: &[ContainerState], ever_running: bool) -> Stop {
-    let status = pod.status.clone().unwrap_or_default();
-    if status.reason.as_deref() == Some("Evicted") {
-        return Stop::new(StopCode::TerminationNotice, status.message.unwrap_or_else(|| "Task evicted from its node".into()));
+fn ended_stop(pod: &TaskPod, containers: &[ContainerState], ever_running: bool) -> Stop {
+    if let Some(status) = pod.status.as_ref().filter(|s| s.reason.as_deref() == Some("Evicted")) {
+        return Stop::new(StopCode::TerminationNotice, status.message.clone().unwrap_or_else(|| "Task evicted from its node".into()));
     }
     if !ever_running {
         let reason = start_failure(containers).map(|s| s.reason).unwrap_or_else(|| "Task failed to start".into());
@@ -199,11 +181,9 @@ fn ended_stop(pod: &Pod, containers: &[ContainerState], ever_running: bool) -> S
 }
 
 /// A pod being deleted that Berth did not stop: who did (DisruptionTarget, §4.9)?
-fn disruption_stop(pod: &Pod) -> Stop {
-    let disruption = pod.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|cs| {
-        cs.iter().find(|c| c.type_ == "DisruptionTarget" && c.status == "True").cloned()
-    });
-    match disruption.and_then(|c| c.reason) {
+fn disruption_stop(pod: &TaskPod) -> Stop {
+    let disruption = pod.condition("DisruptionTarget").filter(|c| c.status == "True");
+    match disruption.and_then(|c| c.reason.clone()) {
         Some(r) if r == "EvictionByEvictionAPI" => {
             Stop::new(StopCode::ServiceSchedulerInitiated, "Task evicted: container instance is in DRAINING state")
         }
@@ -215,15 +195,10 @@ fn disruption_stop(pod: &Pod) -> Stop {
     }
 }
 
-fn recorded_stop(pod: &Pod) -> Option<Stop> {
+fn recorded_stop(pod: &TaskPod) -> Option<Stop> {
     let annotations = pod.metadata.annotations.as_ref()?;
     let code = parse_stop_code(annotations.get(labels::STOP_CODE)?)?;
     Some(Stop::new(code, annotations.get(labels::STOPPED_REASON).cloned().unwrap_or_default()))
-}
-
-fn conditions_true(pod: &Pod, type_: &str) -> bool {
-    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
-    conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == type_ && c.status == "True"))
 }
 
 #[cfg(test)]
@@ -231,7 +206,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod(value: serde_json::Value) -> Pod {
+    fn pod(value: serde_json::Value) -> TaskPod {
         serde_json::from_value(value).unwrap()
     }
 
@@ -246,7 +221,7 @@ mod tests {
                    "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:01:00Z"}}})
     }
 
-    fn two_container_pod(phase: &str, statuses: Vec<serde_json::Value>, essential: &str) -> Pod {
+    fn two_container_pod(phase: &str, statuses: Vec<serde_json::Value>, essential: &str) -> TaskPod {
         pod(json!({
             "metadata": {"name": "t", "annotations": {labels::ESSENTIAL_CONTAINERS: essential}},
             "spec": {"nodeName": "n1", "containers": [{"name": "app"}, {"name": "log-router"}]},
@@ -358,7 +333,7 @@ mod tests {
         let mut p = two_container_pod("Running", vec![running("app"), running("log-router")], "app");
         p.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()));
         assert_eq!(observe(&p).stop.unwrap().code, StopCode::UserInitiated);
-        p.status.as_mut().unwrap().conditions.as_mut().unwrap().push(serde_json::from_value(
+        p.status.as_mut().unwrap().conditions.push(serde_json::from_value(
             json!({"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"})).unwrap());
         assert_eq!(observe(&p).stop.unwrap().code, StopCode::ServiceSchedulerInitiated);
     }

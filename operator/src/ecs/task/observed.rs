@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 
 use super::labels;
 use super::lifecycle::{self, LastStatus, Stop, TaskState};
+use super::pod::TaskPod;
 use crate::api::{ContainerOutcome, TaskSummary};
 
 /// The state of the node a task is on.
@@ -26,7 +26,7 @@ pub enum NodeStatus {
 
 #[derive(Clone, Debug)]
 pub struct Task {
-    pub pod: Arc<Pod>,
+    pub pod: Arc<TaskPod>,
     pub state: TaskState,
     /// The zone of its node, from the node's label.
     pub zone: Option<String>,
@@ -39,9 +39,10 @@ pub struct Task {
 
 impl Task {
     /// A task read from its pod alone (node Ready if it has one, no endpoints).
-    pub fn of(pod: Pod) -> Task {
+    pub fn of(pod: impl Into<TaskPod>) -> Task {
+        let pod = pod.into();
         let state = lifecycle::observe(&pod);
-        let node_status = if pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some() { NodeStatus::Ready } else { NodeStatus::Unassigned };
+        let node_status = if pod.node_name().is_some() { NodeStatus::Ready } else { NodeStatus::Unassigned };
         Task { pod: Arc::new(pod), state, zone: None, node_status, in_endpoints: false, deleting: false }
     }
 
@@ -63,7 +64,7 @@ impl Task {
     }
 
     pub fn node(&self) -> Option<&str> {
-        self.pod.spec.as_ref().and_then(|s| s.node_name.as_deref())
+        self.pod.node_name()
     }
 
     pub fn created_seconds(&self) -> i64 {
@@ -87,33 +88,30 @@ impl Task {
 
     /// Since when the pod is Ready, in seconds, if it is.
     pub fn ready_since(&self) -> Option<i64> {
-        let ready = self.pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready" && c.status == "True")?;
+        let ready = self.pod.condition("Ready").filter(|c| c.status == "True")?;
         Some(ready.last_transition_time.as_ref()?.0.as_second())
     }
 
     /// Since when the pod is not Ready, in seconds, if it says.
     pub fn unready_since(&self) -> Option<i64> {
-        let unready = self.pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready" && c.status != "True")?;
+        let unready = self.pod.condition("Ready").filter(|c| c.status != "True")?;
         Some(unready.last_transition_time.as_ref()?.0.as_second())
     }
 
     /// kube-scheduler's explanation, when it could not place the task.
     pub fn unschedulable(&self) -> Option<String> {
-        let conditions = self.pod.status.as_ref()?.conditions.as_ref()?;
-        let scheduled = conditions.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))?;
+        let scheduled = self.pod.condition("PodScheduled").filter(|c| c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))?;
         Some(scheduled.message.clone().unwrap_or_default())
     }
 
     /// When the task's containers started running (the earliest start), in seconds.
     pub fn running_since(&self) -> Option<i64> {
-        let statuses = self.pod.status.as_ref().and_then(|s| s.container_statuses.as_ref())?;
-        statuses.iter().filter_map(|c| Some(c.state.as_ref()?.running.as_ref()?.started_at.as_ref()?.0.as_second())).min()
+        self.pod.container_statuses().iter().filter_map(|c| Some(c.state.as_ref()?.running.as_ref()?.started_at.as_ref()?.0.as_second())).min()
     }
 
     /// A container of it stopped before `span` had passed since it started running.
     pub fn lived_less_than(&self, span: Duration) -> bool {
-        let statuses = self.pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
-        statuses.into_iter().flatten().filter_map(|c| {
+        self.pod.container_statuses().iter().filter_map(|c| {
             let t = c.state.as_ref()?.terminated.as_ref()?;
             Some(t.finished_at.as_ref()?.0.as_second() - t.started_at.as_ref()?.0.as_second())
         }).any(|lived| lived < span.as_secs() as i64)
@@ -121,8 +119,7 @@ impl Task {
 
     /// When the pod's last container finished, for a stopped task's record.
     pub fn finished_at(&self) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {
-        let statuses = self.pod.status.as_ref()?.container_statuses.as_ref()?;
-        statuses.iter().filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.clone()).max_by_key(|t| t.0)
+        self.pod.container_statuses().iter().filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.clone()).max_by_key(|t| t.0)
     }
 
     /// Since when it drains out of its Services' endpoints, if it does.
