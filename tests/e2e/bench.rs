@@ -21,6 +21,9 @@ async fn every_scenario_converges_and_is_reported() {
         zone_tasks_per_service: 6,
         // Short, so the zone outage takes seconds; the operator gets the same.
         node_lost_grace: Duration::from_secs(5),
+        churn_services: 2,
+        churn_tasks_per_service: 10,
+        heartbeat_interval: Duration::from_secs(1),
         repeats: 1,
         timeout: Duration::from_secs(180),
         settle: false,
@@ -45,14 +48,15 @@ async fn every_scenario_converges_and_is_reported() {
     eprintln!("{table}");
 
     let scenarios: Vec<&str> = report.figures.iter().map(|f| f.scenario.as_str()).collect();
-    for scenario in ["scale-up", "replacement", "rollout", "steady", "zone-outage"] {
+    for scenario in ["scale-up", "replacement", "rollout", "steady", "zone-outage", "node-churn"] {
         assert!(scenarios.contains(&scenario), "no {scenario} figures:\n{table}");
     }
-    // 4 scale-up, 6 replacement, 1 rollout, 2 idle, 1 zone-outage, 1 memory and 1 whole-run figure.
-    assert_eq!(report.figures.len(), 16, "{table}");
+    // 4 scale-up, 6 replacement, 1 rollout, 2 idle, 1 zone-outage, 4 node-churn, 1 memory and 1 whole-run figure.
+    assert_eq!(report.figures.len(), 20, "{table}");
     for figure in &report.figures {
         assert!(figure.berth.is_some() && figure.kcm.is_some(), "{figure:?}");
-        assert_eq!(figure.raw.is_some(), !["steady", "zone-outage", "whole run"].contains(&figure.scenario.as_str()), "{figure:?}");
+        let no_raw = ["steady", "zone-outage", "node-churn", "whole run"];
+        assert_eq!(figure.raw.is_some(), !no_raw.contains(&figure.scenario.as_str()), "{figure:?}");
         for runs in [&figure.berth, &figure.kcm, &figure.raw].into_iter().flatten() {
             assert!(runs.min <= runs.median && runs.median <= runs.max && runs.values.len() == params.repeats.max(1), "{figure:?}");
         }

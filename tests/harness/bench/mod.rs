@@ -6,6 +6,7 @@
 //! deleted (and waited for) before the next starts. `cargo plane bench` runs
 //! it at full scale; `tests/e2e/bench.rs` at a small one.
 pub mod chart;
+mod node_churn;
 mod nodes;
 mod probe;
 mod replacement;
@@ -61,6 +62,12 @@ pub struct Params {
     /// operator's `--node-lost-grace-seconds`, and the kcm pods' tolerations.
     #[serde(serialize_with = "report::seconds")]
     pub node_lost_grace: Duration,
+    /// The node churn's fleet: services of `churn_tasks_per_service` each,
+    /// while every node posts a status heartbeat every `heartbeat_interval`.
+    pub churn_services: usize,
+    pub churn_tasks_per_service: usize,
+    #[serde(serialize_with = "report::seconds")]
+    pub heartbeat_interval: Duration,
     /// Runs of each short scenario (scale-up with the idle figures,
     /// replacement, rollout) per contender; the report keeps their median.
     pub repeats: usize,
@@ -77,12 +84,13 @@ pub struct Params {
 }
 
 /// The phases `Params::only` may name, in the order they run.
-pub const PHASES: [&str; 5] = ["scale-up", "replacement", "rollout", "zone-outage", "memory"];
+pub const PHASES: [&str; 6] = ["scale-up", "replacement", "rollout", "zone-outage", "node-churn", "memory"];
 
 impl Params {
     /// The issues' sizes times `scale` (1.0: 1,000 tasks, 100 Services of 10,
     /// 100 replacements, a roll of 500, 60 s idle, 100 Services of 10 in the
-    /// zone outage, 10,000 tasks for memory), the short scenarios 3 times each.
+    /// zone outage, 100 of 100 in the node churn, 10,000 tasks for memory),
+    /// the short scenarios 3 times each.
     pub fn scaled(scale: f64) -> Params {
         let n = |full: f64, least: usize| ((full * scale).round() as usize).max(least);
         Params {
@@ -97,6 +105,9 @@ impl Params {
             zone_services: n(100.0, 2),
             zone_tasks_per_service: 10,
             node_lost_grace: Duration::from_secs(30),
+            churn_services: n(100.0, 2),
+            churn_tasks_per_service: n(100.0, 10),
+            heartbeat_interval: Duration::from_secs(10),
             repeats: 3,
             timeout: Duration::from_secs_f64(120.0 + 480.0 * scale.min(1.0)),
             settle: true,
@@ -151,6 +162,11 @@ pub async fn run(target: &Target, params: &Params, report: &mut Report) -> Resul
     if params.runs("zone-outage") {
         zone_outages(target, params, report).await?;
         report.took("zone outage", phase);
+    }
+    let phase = Instant::now();
+    if params.runs("node-churn") {
+        node_churns(target, params, &schemas, report).await?;
+        report.took("node churn", phase);
     }
     let phase = Instant::now();
     if params.runs("memory") {
@@ -232,6 +248,24 @@ async fn zone_outages(target: &Target, params: &Params, report: &mut Report) -> 
         let ns = arena(target, "zone", contender, 1).await?;
         let seconds = zone_outage::run(&target.client, &ns, contender, s, k, params.node_lost_grace, params.timeout).await?;
         report.record("zone-outage", &format!("{s} services x {k}: a zone NotReady, all running again"), "s", contender, seconds);
+        remove(target, &ns, params.timeout, params.settle).await?;
+    }
+    Ok(())
+}
+
+/// Once each: a long scenario. No raw reference: the figures that matter
+/// here are what the controllers spend.
+async fn node_churns(target: &Target, params: &Params, schemas: &FlowSchemas, report: &mut Report) -> Result<()> {
+    let (s, k) = (params.churn_services, params.churn_tasks_per_service);
+    for contender in [Contender::Berth, Contender::Kcm] {
+        let ns = arena(target, "churn", contender, 1).await?;
+        let churn = node_churn::run(target, schemas, &ns, contender, params).await?;
+        eprintln!("bench:   {} of the {} tasks fit on the nodes", churn.runnable, s * k);
+        let metric = |what: &str| format!("{s} services x {k}, node heartbeats: {what}");
+        report.record("node-churn", &metric("all exist"), "s", contender, churn.times.exist);
+        report.record("node-churn", &metric("all that fit running"), "s", contender, churn.times.running);
+        report.record("node-churn", &metric("API requests"), "requests", contender, churn.usage.requests);
+        report.record("node-churn", &metric("CPU time"), "cpu-s", contender, churn.usage.cpu_seconds);
         remove(target, &ns, params.timeout, params.settle).await?;
     }
     Ok(())

@@ -24,7 +24,11 @@ pub const READING: &str = "Every figure is lower-is-better (seconds, requests, C
     lost for node_lost_grace (its --node-lost-grace-seconds), kcm's pods tolerate the not-ready and unreachable taints \
     as long, then kcm's taint manager evicts them, but kcm's node lifecycle controller taints the nodes of a zone at its \
     --node-eviction-rate (default 0.1 nodes/s), so with n nodes lost the last is tainted about 10 (n - 1) s after the \
-    first: kcm's figure includes that pacing. Steady-state, zone-outage and whole-run figures have no raw reference; \
+    first: kcm's figure includes that pacing. Node churn: the Services (Deployments) created while every node posts a \
+    status heartbeat (a new lastHeartbeatTime on each condition, as a kubelet posts its status) every heartbeat_interval; \
+    all running counts to as many tasks as the nodes had room for at the start (110 pods a node; the rest stay Pending \
+    and count as existing, as in the memory scenario); API requests and CPU time from the first create until \
+    steady_window after all that fit run. Steady-state, zone-outage, node-churn and whole-run figures have no raw reference; \
     the whole-run count of kcm includes all of its controllers (garbage collector, namespace deletion, ...).";
 
 /// One contender's runs of one figure: the median is the figure, min and max its spread.

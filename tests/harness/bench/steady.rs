@@ -11,26 +11,36 @@ use super::probe::{FlowSchemas, cpu_seconds, dispatched_requests, rss_mib};
 use super::timeline::Timeline;
 use super::{Contender, Target, workload};
 
-/// Requests and CPU seconds over one quiet window.
+/// API requests a controller sent and CPU seconds it used.
 #[derive(Clone, Copy, Debug)]
-pub struct Idle {
+pub struct Usage {
     pub requests: f64,
     pub cpu_seconds: f64,
 }
 
+impl Usage {
+    /// What `contender` (Berth or kcm) has used so far.
+    pub fn so_far(target: &Target, schemas: &FlowSchemas, contender: Contender) -> Result<Usage> {
+        let (pid, schema) = match contender {
+            Contender::Berth => (target.operator_pid, &schemas.operator),
+            _ => (target.kcm_pid, &schemas.kcm),
+        };
+        Ok(Usage { requests: dispatched_requests(&target.kubectl, schema)?, cpu_seconds: cpu_seconds(pid)? })
+    }
+
+    /// What `contender` has used since `self` was taken.
+    pub fn since(self, target: &Target, schemas: &FlowSchemas, contender: Contender) -> Result<Usage> {
+        let now = Usage::so_far(target, schemas, contender)?;
+        Ok(Usage { requests: now.requests - self.requests, cpu_seconds: now.cpu_seconds - self.cpu_seconds })
+    }
+}
+
 /// Measures `contender` (Berth or kcm) over `window` of doing nothing. The
 /// window is the measurement itself, so it is a plain sleep.
-pub async fn idle(target: &Target, schemas: &FlowSchemas, contender: Contender, window: Duration) -> Result<Idle> {
-    let (pid, schema) = match contender {
-        Contender::Berth => (target.operator_pid, &schemas.operator),
-        _ => (target.kcm_pid, &schemas.kcm),
-    };
-    let (requests, cpu) = (dispatched_requests(&target.kubectl, schema)?, cpu_seconds(pid)?);
+pub async fn idle(target: &Target, schemas: &FlowSchemas, contender: Contender, window: Duration) -> Result<Usage> {
+    let before = Usage::so_far(target, schemas, contender)?;
     tokio::time::sleep(window).await;
-    Ok(Idle {
-        requests: dispatched_requests(&target.kubectl, schema)? - requests,
-        cpu_seconds: cpu_seconds(pid)? - cpu,
-    })
+    before.since(target, schemas, contender)
 }
 
 /// Resident memory (MiB) of Berth or kcm once `count` tasks exist.
