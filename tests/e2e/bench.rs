@@ -24,9 +24,12 @@ async fn every_scenario_converges_and_is_reported() {
         churn_services: 2,
         churn_tasks_per_service: 10,
         heartbeat_interval: Duration::from_secs(1),
+        slope_tasks: vec![20, 60],
         repeats: 1,
         timeout: Duration::from_secs(180),
         settle: false,
+        // Every phase, the slope too (it runs only when named).
+        only: bench::PHASES.map(String::from).to_vec(),
         ..Params::scaled(0.03)
     };
     let grace = params.node_lost_grace.as_secs().to_string();
@@ -35,6 +38,7 @@ async fn every_scenario_converges_and_is_reported() {
         client: client().await,
         kubectl: plane().kubectl(),
         operator_pid: operator.pid,
+        operator_metrics: operator.http_addr(),
         kcm_pid: plane().pid_of("kube-controller-manager").expect("kube-controller-manager's PID beside the kubeconfig"),
         operator_service_account: (OPERATOR_NAMESPACE.into(), OPERATOR_RELEASE.into()),
         prefix: format!("bench-{}", unique_suffix()),
@@ -48,14 +52,16 @@ async fn every_scenario_converges_and_is_reported() {
     eprintln!("{table}");
 
     let scenarios: Vec<&str> = report.figures.iter().map(|f| f.scenario.as_str()).collect();
-    for scenario in ["scale-up", "replacement", "rollout", "steady", "zone-outage", "node-churn"] {
+    for scenario in ["scale-up", "replacement", "rollout", "steady", "zone-outage", "node-churn", "slope"] {
         assert!(scenarios.contains(&scenario), "no {scenario} figures:\n{table}");
     }
-    // 4 scale-up, 6 replacement, 1 rollout, 2 idle, 1 zone-outage, 4 node-churn, 1 memory and 1 whole-run figure.
-    assert_eq!(report.figures.len(), 20, "{table}");
+    // 4 scale-up, 6 replacement, 1 rollout, 2 idle, 1 zone-outage, 4 node-churn, 1 memory, 6 slope
+    // (memory and reconcile time at 2 steps, and their slopes) and 1 whole-run figure.
+    assert_eq!(report.figures.len(), 26, "{table}");
     for figure in &report.figures {
-        assert!(figure.berth.is_some() && figure.kcm.is_some(), "{figure:?}");
-        let no_raw = ["steady", "zone-outage", "node-churn", "whole run"];
+        // The slope is Berth's alone.
+        assert!(figure.berth.is_some() && figure.kcm.is_some() != (figure.scenario == "slope"), "{figure:?}");
+        let no_raw = ["steady", "zone-outage", "node-churn", "slope", "whole run"];
         assert_eq!(figure.raw.is_some(), !no_raw.contains(&figure.scenario.as_str()), "{figure:?}");
         for runs in [&figure.berth, &figure.kcm, &figure.raw].into_iter().flatten() {
             assert!(runs.min <= runs.median && runs.median <= runs.max && runs.values.len() == params.repeats.max(1), "{figure:?}");

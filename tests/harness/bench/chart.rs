@@ -54,13 +54,15 @@ fn register_font() -> bool {
 
 fn panel(figure: &Figure, area: &Area<'_>, labelled: bool) -> Result<(), Box<dyn std::error::Error>> {
     let runs = CONTENDERS.map(|c| figure.runs(c));
+    // From zero, or below it for a negative figure (a slope may be).
     let top = runs.iter().flatten().map(|r| r.max).fold(0.0_f64, f64::max).max(1e-9) * 1.15;
+    let bottom = runs.iter().flatten().map(|r| r.min).fold(0.0_f64, f64::min) * 1.15;
     let mut builder = ChartBuilder::on(area);
     builder.margin(12);
     if labelled {
         builder.caption(format!("{}: {}", figure.scenario, figure.metric), ("sans-serif", 13)).x_label_area_size(22).y_label_area_size(48);
     }
-    let mut chart = builder.build_cartesian_2d(0.0_f64..3.0, 0.0..top)?;
+    let mut chart = builder.build_cartesian_2d(0.0_f64..3.0, bottom..top)?;
     if labelled {
         chart.configure_mesh().disable_x_mesh().x_labels(0).y_desc(figure.unit.as_str()).label_style(("sans-serif", 11)).draw()?;
     }
@@ -78,7 +80,7 @@ fn panel(figure: &Figure, area: &Area<'_>, labelled: bool) -> Result<(), Box<dyn
             chart.draw_series(whisker.map(|line| PathElement::new(line, BLACK.stroke_width(1))))?;
         }
         if labelled {
-            chart.draw_series([Text::new(format!("{name} {:.2}", runs.median), (x + 0.12, runs.max + top * 0.02), ("sans-serif", 11))])?;
+            chart.draw_series([Text::new(format!("{name} {:.2}", runs.median), (x + 0.12, runs.max.max(0.0) + top * 0.02), ("sans-serif", 11))])?;
         }
     }
     Ok(())
@@ -88,13 +90,14 @@ fn panel(figure: &Figure, area: &Area<'_>, labelled: bool) -> Result<(), Box<dyn
 /// order: green at or below 1.0 (Berth as good or better), red above.
 fn ratio_panel(ratios: &[(String, f64)], area: &Area<'_>, labelled: bool) -> Result<(), Box<dyn std::error::Error>> {
     let right = ratios.iter().map(|r| r.1).fold(1.0_f64, f64::max) * 1.15;
+    let left = ratios.iter().map(|r| r.1).fold(0.0_f64, f64::min) * 1.15;
     let rows = ratios.len().max(1) as f64;
     let mut builder = ChartBuilder::on(area);
     builder.margin(12).y_label_area_size(RATIO_LABELS);
     if labelled {
         builder.caption("Berth / kcm (median over median; below 1.0: Berth did better)", ("sans-serif", 14)).x_label_area_size(22);
     }
-    let mut chart = builder.build_cartesian_2d(0.0..right, 0.0..rows)?;
+    let mut chart = builder.build_cartesian_2d(left..right, 0.0..rows)?;
     let mut mesh = chart.configure_mesh();
     mesh.disable_y_mesh().y_labels(0).light_line_style(TRANSPARENT);
     if labelled {
@@ -109,10 +112,10 @@ fn ratio_panel(ratios: &[(String, f64)], area: &Area<'_>, labelled: bool) -> Res
         let color = if *ratio <= 1.0 { BETTER } else { WORSE };
         chart.draw_series([Rectangle::new([(0.0, y + 0.2), (*ratio, y + 0.8)], color.filled())])?;
         if labelled {
-            let left = Pos::new(HPos::Left, VPos::Center);
-            chart.draw_series([Text::new(format!(" {ratio:.2}"), (*ratio, y + 0.5), ("sans-serif", 11).into_font().into_text_style(area).pos(left))])?;
+            let after_bar = Pos::new(HPos::Left, VPos::Center);
+            chart.draw_series([Text::new(format!(" {ratio:.2}"), (*ratio, y + 0.5), ("sans-serif", 11).into_font().into_text_style(area).pos(after_bar))])?;
             // The figure's name in the label area left of the axis, in the area's own pixels.
-            let (x, y) = chart.backend_coord(&(0.0, y + 0.5));
+            let (x, y) = chart.backend_coord(&(left, y + 0.5));
             let style = ("sans-serif", 11).into_font().into_text_style(area).pos(Pos::new(HPos::Right, VPos::Center));
             area.draw(&Text::new(name.clone(), (x - base.0 - 6, y - base.1), style))?;
         }
@@ -133,7 +136,7 @@ mod tests {
     }
 
     #[test]
-    fn draws_bars_with_whiskers_and_a_ratio_panel() {
+    fn draws_bars_with_whiskers_negative_figures_and_a_ratio_panel() {
         let figure = |metric: &str, berth: &[f64], kcm: &[f64], raw: Option<&[f64]>| Figure {
             scenario: "scale-up".into(), metric: metric.into(), unit: "s".into(),
             berth: runs(berth), kcm: runs(kcm), raw: raw.and_then(runs),
@@ -144,6 +147,9 @@ mod tests {
             figure("100 services x 10: all exist", &[13.0, 13.6, 14.0], &[10.2, 10.7, 11.0], Some(&[2.7, 2.8, 2.9])),
             figure("resident memory with 10000 tasks", &[125.0], &[241.0], None),
         ];
+        let slope = Figure { scenario: "slope".into(), metric: "one Service reconcile per 1,000 tasks".into(), unit: "ms/1k tasks".into(),
+            berth: runs(&[-0.7]), kcm: None, raw: None, berth_vs_kcm: None, berth_vs_raw: None };
+        let figures = [figures.as_slice(), &[slope]].concat();
         let path = std::env::temp_dir().join(format!("berth-chart-{}.png", std::process::id()));
         draw(&figures, &path).unwrap();
         assert!(std::fs::metadata(&path).unwrap().len() > 0);

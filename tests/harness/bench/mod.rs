@@ -13,6 +13,7 @@ mod replacement;
 pub mod report;
 mod rollout;
 mod scale_up;
+mod slope;
 pub mod stats;
 mod steady;
 mod timeline;
@@ -68,6 +69,8 @@ pub struct Params {
     pub churn_tasks_per_service: usize,
     #[serde(serialize_with = "report::seconds")]
     pub heartbeat_interval: Duration,
+    /// The scaling slope's steps: Berth's one Service grown to each in turn.
+    pub slope_tasks: Vec<usize>,
     /// Runs of each short scenario (scale-up with the idle figures,
     /// replacement, rollout) per contender; the report keeps their median.
     pub repeats: usize,
@@ -84,13 +87,16 @@ pub struct Params {
 }
 
 /// The phases `Params::only` may name, in the order they run.
-pub const PHASES: [&str; 6] = ["scale-up", "replacement", "rollout", "zone-outage", "node-churn", "memory"];
+pub const PHASES: [&str; 7] = ["scale-up", "replacement", "rollout", "zone-outage", "node-churn", "memory", "slope"];
+/// Phases that run only when named: the slope takes longer at full scale
+/// (50,000 tasks created and deleted) than every other phase together.
+const ONLY_WHEN_NAMED: [&str; 1] = ["slope"];
 
 impl Params {
     /// The issues' sizes times `scale` (1.0: 1,000 tasks, 100 Services of 10,
     /// 100 replacements, a roll of 500, 60 s idle, 100 Services of 10 in the
-    /// zone outage, 100 of 100 in the node churn, 10,000 tasks for memory),
-    /// the short scenarios 3 times each.
+    /// zone outage, 100 of 100 in the node churn, 10,000 tasks for memory,
+    /// 10,000, 25,000 and 50,000 for the slope), the short scenarios 3 times each.
     pub fn scaled(scale: f64) -> Params {
         let n = |full: f64, least: usize| ((full * scale).round() as usize).max(least);
         Params {
@@ -108,6 +114,7 @@ impl Params {
             churn_services: n(100.0, 2),
             churn_tasks_per_service: n(100.0, 10),
             heartbeat_interval: Duration::from_secs(10),
+            slope_tasks: vec![n(10_000.0, 20), n(25_000.0, 40), n(50_000.0, 60)],
             repeats: 3,
             timeout: Duration::from_secs_f64(120.0 + 480.0 * scale.min(1.0)),
             settle: true,
@@ -116,7 +123,7 @@ impl Params {
     }
 
     fn runs(&self, phase: &str) -> bool {
-        self.only.is_empty() || self.only.iter().any(|p| p == phase)
+        if self.only.is_empty() { !ONLY_WHEN_NAMED.contains(&phase) } else { self.only.iter().any(|p| p == phase) }
     }
 }
 
@@ -126,6 +133,8 @@ pub struct Target {
     pub client: Client,
     pub kubectl: Kubectl,
     pub operator_pid: u32,
+    /// HOST:PORT where the operator serves /metrics.
+    pub operator_metrics: String,
     pub kcm_pid: u32,
     /// The operator's ServiceAccount (namespace, name), for its FlowSchema.
     pub operator_service_account: (String, String),
@@ -172,6 +181,11 @@ pub async fn run(target: &Target, params: &Params, report: &mut Report) -> Resul
     if params.runs("memory") {
         memory(target, params, report).await?;
         report.took("memory", phase);
+    }
+    let phase = Instant::now();
+    if params.runs("slope") {
+        slopes(target, params, report).await?;
+        report.took("slope", phase);
     }
     // Also proves the FlowSchemas attribute requests (an idle window may see none).
     for (contender, schema, before) in [(Contender::Berth, &schemas.operator, requests_before[0]), (Contender::Kcm, &schemas.kcm, requests_before[1])] {
@@ -283,6 +297,24 @@ async fn memory(target: &Target, params: &Params, report: &mut Report) -> Result
         remove(target, &ns, params.timeout, params.settle).await?;
     }
     Ok(())
+}
+
+/// Berth alone: memory and one reconcile's time at each step, and their
+/// least-squares slopes over the tasks.
+async fn slopes(target: &Target, params: &Params, report: &mut Report) -> Result<()> {
+    let ns = arena(target, "slope", Contender::Berth, 1).await?;
+    let points = slope::run(target, &ns, &params.slope_tasks, params.timeout).await?;
+    for point in &points {
+        let n = point.tasks;
+        report.record("slope", &format!("resident memory with {n} tasks"), "MiB", Contender::Berth, point.memory_mib);
+        report.record("slope", &format!("one Service reconcile with {n} tasks"), "ms", Contender::Berth, point.reconcile_seconds * 1000.0);
+    }
+    let per_thousand = |y: fn(&slope::Point) -> f64| stats::slope(&points.iter().map(|p| (p.tasks as f64 / 1000.0, y(p))).collect::<Vec<_>>());
+    if let (Some(memory), Some(reconcile)) = (per_thousand(|p| p.memory_mib), per_thousand(|p| p.reconcile_seconds * 1000.0)) {
+        report.record("slope", "resident memory per 1,000 tasks", "MiB/1k tasks", Contender::Berth, memory);
+        report.record("slope", "one Service reconcile per 1,000 tasks", "ms/1k tasks", Contender::Berth, reconcile);
+    }
+    remove(target, &ns, params.timeout, params.settle).await
 }
 
 /// A fresh namespace for one contender's `round`th run of one scenario.

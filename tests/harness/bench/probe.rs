@@ -1,7 +1,7 @@
 //! What the benchmark reads from outside the API: a process's CPU time and
-//! resident memory (/proc), and how many requests the API server dispatched
-//! for a FlowSchema (its own /metrics), with FlowSchemas that single out the
-//! operator and kube-controller-manager.
+//! resident memory (/proc), how many requests the API server dispatched for a
+//! FlowSchema (its own /metrics), with FlowSchemas that single out the
+//! operator and kube-controller-manager, and the operator's own metrics.
 use anyhow::{Context, Result};
 use serde_json::json;
 
@@ -40,6 +40,14 @@ fn vm_rss_kib(status: &str) -> Option<u64> {
 /// Requests the API server has dispatched under `flow_schema` so far.
 pub fn dispatched_requests(kubectl: &Kubectl, flow_schema: &str) -> Result<f64> {
     Ok(sum_samples(&kubectl.run(&["get", "--raw", "/metrics"])?, "apiserver_flowcontrol_dispatched_requests_total", "flow_schema", flow_schema))
+}
+
+/// The sum and count of the Service controller's reconcile durations so far,
+/// from the operator's /metrics at `addr`.
+pub fn service_reconciles(addr: &str) -> (f64, f64) {
+    let (_, text) = crate::fixture::http_get(addr, "/metrics");
+    let sample = |metric: &str| sum_samples(&text, metric, "controller", "service");
+    (sample("berth_reconcile_duration_seconds_sum"), sample("berth_reconcile_duration_seconds_count"))
 }
 
 /// The sum of the samples of `metric` whose label `label` is `value`, from

@@ -28,7 +28,11 @@ pub const READING: &str = "Every figure is lower-is-better (seconds, requests, C
     status heartbeat (a new lastHeartbeatTime on each condition, as a kubelet posts its status) every heartbeat_interval; \
     all running counts to as many tasks as the nodes had room for at the start (110 pods a node; the rest stay Pending \
     and count as existing, as in the memory scenario); API requests and CPU time from the first create until \
-    steady_window after all that fit run. Steady-state, zone-outage, node-churn and whole-run figures have no raw reference; \
+    steady_window after all that fit run. Slope (run only when named: --only slope): Berth alone, one Service grown to \
+    each of slope_tasks in turn; at each, once every task exists and all that fit run, the operator's resident memory \
+    and one Service reconcile's time (the mean of berth_reconcile_duration_seconds{controller=\"service\"} over 10 \
+    reconciles forced by annotating the Service), then the least-squares slope of each per 1,000 tasks. \
+    Steady-state, zone-outage, node-churn and whole-run figures have no raw reference, slope figures no reference; \
     the whole-run count of kcm includes all of its controllers (garbage collector, namespace deletion, ...).";
 
 /// One contender's runs of one figure: the median is the figure, min and max its spread.

@@ -8,7 +8,7 @@
 //!                                           time (default 4), each slot on a plane of its own, killing
 //!                                           what still runs after BERTH_TEST_TIMEOUT_MINUTES (default 40);
 //!                                           BERTH_TEST_ONLY=health,cli runs only those binaries
-//!   berth-plane bench [--scale F] [--out DIR] [--qps Q] [--burst B]
+//!   berth-plane bench [--scale F] [--out DIR] [--qps Q] [--burst B] [--only PHASE,...]
 //!                                           Berth against kube-controller-manager and the raw
 //!                                           limit; a JSON report and a PNG chart in DIR
 use std::os::unix::process::CommandExt;
@@ -49,7 +49,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         Some("bench") => bench(&opts),
         Some("test") => test(&config, &rest),
         _ => bail!("usage: berth-plane up [--no-demo] | demo | run -- CMD... | test [-- ARGS] (options: --workers N) \
-            | bench [--scale F] [--out DIR] [--qps Q] [--burst B]"),
+            | bench [--scale F] [--out DIR] [--qps Q] [--burst B] [--only PHASE,...]"),
     }
 }
 
@@ -168,6 +168,12 @@ fn build_operator() -> Result<()> {
 /// enough that the API server, not the client limiter, sets the pace.
 const BENCH_QPS_BURST: (u32, u32) = (100, 200);
 
+/// The bench operator's placement timeout: longer than the slope takes to
+/// grow to 50,000 tasks, so the tasks that do not fit stay PROVISIONING
+/// rather than failing and being replaced midway. No other scenario keeps a
+/// task unplaced for the default 600 s.
+const BENCH_PLACEMENT_TIMEOUT_SECONDS: &str = "3600";
+
 /// `berth-plane bench`: a plane of its own (50 kwok nodes at full scale), kcm
 /// and a release build of the operator at the same client QPS/burst, the
 /// operator authenticated as the Helm chart's ServiceAccount; then every
@@ -197,7 +203,8 @@ fn bench(opts: &[String]) -> Result<ExitCode> {
     let params = bench::Params { only: only.clone(), ..bench::Params::scaled(scale) };
     let (q, b, grace) = (qps.to_string(), burst.to_string(), params.node_lost_grace.as_secs().to_string());
     let operator = fixture::Operator::start_binary(&repo().join("target/release/berth-operator"), "bench",
-        &["--kube-api-qps", &q, "--kube-api-burst", &b, "--node-lost-grace-seconds", &grace], &[("RUST_LOG", "info,kube=warn")]);
+        &["--kube-api-qps", &q, "--kube-api-burst", &b, "--node-lost-grace-seconds", &grace,
+            "--placement-timeout-seconds", BENCH_PLACEMENT_TIMEOUT_SECONDS], &[("RUST_LOG", "info,kube=warn")]);
     eprintln!("berth-plane: berth-operator (release build, {build_seconds:.0}s to build) logs to {}", operator.log.display());
     let outcome = operator.wait_ready(std::time::Duration::from_secs(60)).and_then(|()| {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -206,12 +213,13 @@ fn bench(opts: &[String]) -> Result<ExitCode> {
                 client: fixture::client().await,
                 kubectl: plane.kubectl(),
                 operator_pid: operator.pid,
+                operator_metrics: operator.http_addr(),
                 kcm_pid: fixture::plane().pid_of("kube-controller-manager").context("kube-controller-manager's PID")?,
                 operator_service_account: (fixture::OPERATOR_NAMESPACE.into(), fixture::OPERATOR_RELEASE.into()),
                 prefix: "bench".into(),
                 notes: vec![
                     format!("berth-operator: release build ({build_seconds:.0} s to build here), --kube-api-qps {qps} --kube-api-burst {burst} \
-                        --node-lost-grace-seconds {grace}"),
+                        --node-lost-grace-seconds {grace} --placement-timeout-seconds {BENCH_PLACEMENT_TIMEOUT_SECONDS}"),
                     format!("kube-controller-manager: --kube-api-qps {qps} --kube-api-burst {burst}, default concurrent syncs"),
                 ],
             };
