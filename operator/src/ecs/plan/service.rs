@@ -290,9 +290,10 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     }
     stopping.extend(health_stops.iter().map(|t| (*t, Stop::new(StopCode::ServiceSchedulerInitiated, deployment::unhealthy_reason(t, now)))));
     stopping.extend(victims.iter().filter_map(|v| by_name.get(v)).map(|t| (*t, scale_in.clone())));
+    let scaled_in: BTreeSet<&str> = victims.iter().map(String::as_str).collect();
     plan.stops = stopping.iter().map(|(t, stop)| TaskStop {
+        record: !scaled_in.contains(t.name().as_str()),
         pod: t.name(),
-        record: !victims.contains(&t.name()),
         stop: stop.clone(),
         drain: input.traffic.serves && t.label(labels::TRAFFIC).is_some() && t.state.last_status == LastStatus::Running,
     }).collect();
