@@ -42,7 +42,7 @@ pub async fn reconcile(provider: Arc<CapacityProvider>, ctx: Arc<Context>) -> Re
     }
     let was = old.conditions.iter().flatten().find(|c| c.type_ == "Ready").map(|c| (c.status.as_str(), c.reason.as_str()));
     if !now.ready && was != Some(("False", now.reason)) {
-        ctx.publish(provider.as_ref(), EventType::Warning, now.reason, &now.message).await;
+        ctx.publish(provider.as_ref(), EventType::Warning, now.reason, &now.message);
     }
     // Cluster-scoped, so not `super::apply_status` (namespaced kinds only).
     let body = serde_json::json!({"apiVersion": "berth.dev/v1alpha1", "kind": "CapacityProvider", "status": status});

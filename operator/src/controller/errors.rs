@@ -82,7 +82,7 @@ where
                 }
                 Err(e) => {
                     let message = format!("{} {}: {e}", K::kind(&()), obj.name_any());
-                    ctx.publish(obj.as_ref(), EventType::Warning, e.reason(), &message).await;
+                    ctx.publish(obj.as_ref(), EventType::Warning, e.reason(), &message);
                     if let Some(condition) = failure_condition(e, &message, obj.meta().generation, shown.as_ref()) {
                         show(&ctx, obj.as_ref(), Some(condition)).await;
                     }

@@ -179,11 +179,11 @@ impl Traffic {
 
     /// ECS-worded events: tasks that began draining, Services that began carrying traffic,
     /// and (once per change) the routes that got no Service.
-    pub async fn publish(&self, service: &Service, ctx: &Context, deployment_id: &str) {
+    pub fn publish(&self, service: &Service, ctx: &Context, deployment_id: &str) {
         let name = service.name_any();
         if !self.drained.is_empty() {
             ctx.publish(service, EventType::Normal, "TasksDraining", &format!(
-                "(service {name}, taskSet {deployment_id}) has begun draining connections on {} tasks.", self.drained.len())).await;
+                "(service {name}, taskSet {deployment_id}) has begun draining connections on {} tasks.", self.drained.len()));
         }
         let old = service.status.as_ref();
         let known: BTreeSet<&str> = old.and_then(|s| s.kubernetes_services.as_ref()).into_iter().flatten().map(|r| r.name.as_str()).collect();
@@ -194,11 +194,11 @@ impl Traffic {
             };
             let port = route.port.map_or(String::new(), |p| format!(", port {p}"));
             ctx.publish(service, EventType::Normal, "TrafficRouted", &format!(
-                "(service {name}) registered {target} with Kubernetes Service {} ({}{port}).", route.name, route.type_)).await;
+                "(service {name}) registered {target} with Kubernetes Service {} ({}{port}).", route.name, route.type_));
         }
         let old_message = old.and_then(|s| s.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == CONDITION)).map(|c| c.message.as_str());
         for problem in self.problems.iter().filter(|p| old_message.is_none_or(|m| !m.contains(&p.message))) {
-            ctx.publish(service, EventType::Warning, problem.reason, &problem.message).await;
+            ctx.publish(service, EventType::Warning, problem.reason, &problem.message);
         }
     }
 }

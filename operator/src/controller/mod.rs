@@ -6,6 +6,7 @@
 mod capacity_providers;
 mod error;
 mod errors;
+mod events;
 mod http_routes;
 mod kube_services;
 mod node_wakes;
@@ -19,6 +20,8 @@ mod stopping;
 mod task_roles;
 mod task_run;
 mod task_schedule;
+#[cfg(test)]
+mod testing;
 mod unplaced;
 mod written;
 
@@ -88,7 +91,8 @@ pub struct Context {
     /// Tasks' pods, with a rate limit of their own (see `runtime::client::Clients`).
     pub tasks: Client,
     pub config: Config,
-    pub recorder: Recorder,
+    /// Events, sent aside in order.
+    pub events: events::Events,
     /// Berth's task pods, in the compact form the core reads.
     pub pods: Store<TaskPod>,
     pub nodes: Store<Node>,
@@ -136,7 +140,7 @@ impl Context {
     /// Publishes an event on `obj`; a failure to publish is logged, not fatal.
     /// Notes are cut to the 1024 characters Kubernetes allows (a service that
     /// starts 60 tasks lists more task ids than fit).
-    pub async fn publish<K: Resource<DynamicType = ()>>(&self, obj: &K, type_: EventType, reason: &str, note: &str) {
+    pub fn publish<K: Resource<DynamicType = ()>>(&self, obj: &K, type_: EventType, reason: &str, note: &str) {
         let note = match note.char_indices().nth(1021) {
             Some((cut, _)) => format!("{}...", &note[..cut]),
             None => note.to_string(),
@@ -146,18 +150,16 @@ impl Context {
         // is part of the action, which is part of the key.
         let action = format!("{reason}-{:08x}", crate::ecs::render::names::fnv1a(&note) as u32);
         let event = Event { type_, reason: reason.into(), note: Some(note), action, secondary: None };
-        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
-            tracing::warn!("publishing event {reason}: {e}");
-        }
+        self.events.publish(event, obj.object_ref(&()));
     }
 }
 
 impl Context {
     /// Publishes the events a plan decided, in order.
-    pub async fn publish_all<K: Resource<DynamicType = ()>>(&self, obj: &K, events: &[crate::ecs::plan::Event]) {
+    pub fn publish_all<K: Resource<DynamicType = ()>>(&self, obj: &K, events: &[crate::ecs::plan::Event]) {
         for event in events {
             let type_ = if event.warning { EventType::Warning } else { EventType::Normal };
-            self.publish(obj, type_, &event.reason, &event.message).await;
+            self.publish(obj, type_, &event.reason, &event.message);
         }
     }
 }
@@ -223,7 +225,9 @@ pub async fn run(clients: crate::runtime::client::Clients, config: Config, healt
     let ns = config.namespace.clone();
     let managed = watcher::Config::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE));
     let reporter = Reporter { controller: MANAGER.into(), instance: std::env::var("POD_NAME").ok() };
-    let recorder = Recorder::new(client.clone(), reporter);
+    let (events, sending_events) = events::Events::new(Recorder::new(client.clone(), reporter));
+    // Aside from the select below, so the events of a graceful shutdown's last passes still go out.
+    tokio::spawn(sending_events);
 
     let (pods, pod_writer) = reflector::store::<TaskPod>();
     let (service_triggers, services_woken) = futures::channel::mpsc::unbounded();
@@ -252,7 +256,7 @@ pub async fn run(clients: crate::runtime::client::Clients, config: Config, healt
     let (provider_triggers, provider_changes) = futures::channel::mpsc::unbounded();
     let (run_provider_triggers, run_provider_changes) = futures::channel::mpsc::unbounded();
     let (provider_cache, [providers_changed]) = fan_out(
-        guarded_cache(api_all(&client), watcher::Config::default(), provider_writer, recorder.clone()).inspect(move |_| {
+        guarded_cache(api_all(&client), watcher::Config::default(), provider_writer, events.clone()).inspect(move |_| {
             let _ = provider_triggers.unbounded_send(());
             let _ = run_provider_triggers.unbounded_send(());
         }),
@@ -262,7 +266,7 @@ pub async fn run(clients: crate::runtime::client::Clients, config: Config, healt
     // runs that may resolve them.
     let (task_definitions, td_writer) = reflector::store::<TaskDefinition>();
     let (td_cache, [tds_changed, tds_for_services, tds_for_runs, tds_for_schedules]) =
-        fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), td_writer, recorder.clone()));
+        fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), td_writer, events.clone()));
     // Their revisions, and the ServiceAccounts of their task roles, wake the
     // task definitions (and task runs) owning them.
     let (revisions, revision_writer) = reflector::store::<ControllerRevision>();
@@ -273,14 +277,14 @@ pub async fn run(clients: crate::runtime::client::Clients, config: Config, healt
     // Berth's Services and TaskRuns wake their controllers.
     let (berth_services, berth_service_writer) = reflector::store::<Service>();
     let (berth_service_cache, [berth_services_changed, berth_services_gone]) =
-        fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), berth_service_writer, recorder.clone()));
+        fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), berth_service_writer, events.clone()));
     let (runs, run_writer) = reflector::store::<TaskRun>();
     let (run_cache, [runs_changed, runs_gone, runs_for_schedules]) =
-        fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), run_writer, recorder.clone()));
+        fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), run_writer, events.clone()));
     // TaskSchedules wake their controller; their TaskRuns (above) wake them too.
     let (schedules, schedule_writer) = reflector::store::<TaskSchedule>();
     let (schedule_cache, [schedules_changed, schedules_gone]) =
-        fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), schedule_writer, recorder.clone()));
+        fan_out(guarded_cache(api(&client, &ns), watcher::Config::default(), schedule_writer, events.clone()));
 
     // Kubernetes Services Berth applied: a change (deleted by hand) wakes their owner.
     let (services, service_writer) = reflector::store::<CoreService>();
@@ -317,7 +321,7 @@ pub async fn run(clients: crate::runtime::client::Clients, config: Config, healt
         client: client.clone(),
         tasks: clients.tasks,
         config: config.clone(),
-        recorder,
+        events,
         pods,
         nodes,
         revisions,
@@ -483,7 +487,7 @@ where
 /// would stall every object of the kind. One that was read before it broke
 /// leaves the cache too: Berth pauses it (its tasks keep running, untouched)
 /// rather than act on a spec the user has since changed.
-fn guarded_cache<K>(api: Api<DeserializeGuard<K>>, config: watcher::Config, writer: reflector::store::Writer<K>, recorder: Recorder)
+fn guarded_cache<K>(api: Api<DeserializeGuard<K>>, config: watcher::Config, writer: reflector::store::Writer<K>, events: events::Events)
     -> impl futures::Stream<Item = Result<K, watcher::Error>>
 where
     K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
@@ -496,7 +500,7 @@ where
     };
     watcher(api, config).default_backoff()
         .filter_map(move |event| future::ready(match event {
-            Ok(event) => readable(event, &cached, |invalid| report_unreadable::<K>(&recorder, invalid)).map(Ok),
+            Ok(event) => readable(event, &cached, |invalid| report_unreadable::<K>(&events, invalid)).map(Ok),
             Err(e) => Some(Err(e)),
         }))
         .modify(|o| o.managed_fields_mut().clear())
@@ -529,7 +533,7 @@ fn readable<K>(event: watcher::Event<DeserializeGuard<K>>, cached: impl Fn(&Obje
     }
 }
 
-fn report_unreadable<K: Resource<DynamicType = ()>>(recorder: &Recorder, invalid: InvalidObject) {
+fn report_unreadable<K: Resource<DynamicType = ()>>(events: &events::Events, invalid: InvalidObject) {
     let (kind, meta) = (K::kind(&()).to_string(), invalid.metadata);
     let name = format!("{}/{}", meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default());
     tracing::warn!(%kind, %name, "skipping {kind} {name}, which this operator cannot read: {}", invalid.error);
@@ -543,13 +547,7 @@ fn report_unreadable<K: Resource<DynamicType = ()>>(recorder: &Recorder, invalid
     };
     let note = format!("Berth cannot read this {kind} and ignores it until it is fixed (is the operator older than its CRD?): {}", invalid.error);
     let event = Event { type_: EventType::Warning, reason: "Unreadable".into(), note: Some(note.chars().take(1000).collect()), action: "Read".into(), secondary: None };
-    let recorder = recorder.clone();
-    // Published aside, so the watch never waits on the event.
-    tokio::spawn(async move {
-        if let Err(e) = recorder.publish(&event, &reference).await {
-            tracing::warn!("publishing event Unreadable: {e}");
-        }
-    });
+    events.publish(event, reference);
 }
 
 /// Drops what the operator remembers of owners that were deleted (the creates

@@ -96,7 +96,7 @@ pub async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Act
         match api.create(&PostParams::default(), &revision).await {
             Ok(created) => {
                 ctx.revision_expectations.lock().expect("revision expectations").created(&uid, &created.name_any(), Instant::now());
-                ctx.publish(td.as_ref(), EventType::Normal, "RevisionRegistered", &format!("Registered task definition {family}:{next}")).await;
+                ctx.publish(td.as_ref(), EventType::Normal, "RevisionRegistered", &format!("Registered task definition {family}:{next}"));
                 revisions.push(Arc::new(created));
             }
             Err(kube::Error::Api(s)) if s.is_already_exists() => return Ok(Action::requeue(Duration::from_secs(1))),
@@ -133,12 +133,12 @@ pub async fn reconcile(td: Arc<TaskDefinition>, ctx: Arc<Context>) -> Result<Act
     if td.status.as_ref() != Some(&status) {
         if !unsupported.is_empty() && old.unsupported_fields.as_ref() != Some(&unsupported) {
             let message = format!("Berth accepts but does not act on: {}", unsupported.join("; "));
-            ctx.publish(td.as_ref(), EventType::Warning, "UnsupportedFields", &message.chars().take(1000).collect::<String>()).await;
+            ctx.publish(td.as_ref(), EventType::Warning, "UnsupportedFields", &message.chars().take(1000).collect::<String>());
         }
         if let Err((reason, message)) = &runnable {
             let said = old.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "False" && &c.message == message);
             if !said {
-                ctx.publish(td.as_ref(), EventType::Warning, reason, message).await;
+                ctx.publish(td.as_ref(), EventType::Warning, reason, message);
             }
         }
         super::apply_status(&ctx.client, td.as_ref(), &status).await?;

@@ -41,7 +41,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         Err(problem) => {
             let problem = Problem::new("TaskDefinitionUnavailable", format!("(service {name}) cannot use task definition {}: {problem}", service.spec.task_definition));
             let outcome = planner::blocked(&service, &problem, now);
-            ctx.publish_all(service.as_ref(), &outcome.events).await;
+            ctx.publish_all(service.as_ref(), &outcome.events);
             write_status(&service, &ctx, outcome.status).await?;
             return Ok(Action::requeue(Duration::from_secs(60)));
         }
@@ -180,9 +180,9 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     for stop in &plan.stops {
         ctx.health.metrics.task_stopped(crate::api::wire_name(&stop.stop.code));
     }
-    ctx.publish_all(service.as_ref(), &outcome.events).await;
-    traffic.publish(&service, &ctx, &primary.deployment.id).await;
-    unplaced::report(&service, &ctx, &tasks).await;
+    ctx.publish_all(service.as_ref(), &outcome.events);
+    traffic.publish(&service, &ctx, &primary.deployment.id);
+    unplaced::report(&service, &ctx, &tasks);
     write_status(&service, &ctx, outcome.status).await?;
     match launched.refused {
         // Retried with the controller's per-object backoff, not after the idle requeue.
@@ -246,7 +246,7 @@ async fn firing_alarms(service: &Service, ctx: &Context, policy: Option<&lifecyc
         Ok(names) => names,
         Err(e) => {
             let message = format!("(service {}) cannot read the deployment alarms from Prometheus: {e}", service.name_any());
-            ctx.publish(service, kube::runtime::events::EventType::Warning, "AlarmsUnavailable", &message).await;
+            ctx.publish(service, kube::runtime::events::EventType::Warning, "AlarmsUnavailable", &message);
             vec![]
         }
     }
@@ -366,6 +366,9 @@ mod tests {
     //! mocked API proves order only; the behaviour is proven end to end in
     //! tests/e2e/validation.rs).
     use std::sync::Mutex;
+
+    use crate::controller::events::Events;
+    use crate::controller::testing::recording;
     use crate::ecs::task::pod::TaskPod;
 
     use k8s_openapi::api::apps::v1::ControllerRevision;
@@ -376,41 +379,6 @@ mod tests {
 
     use super::*;
     use crate::api::TaskDefinition;
-
-    type Requests = Arc<Mutex<Vec<String>>>;
-
-    /// Records `METHOD path` of every request; answers writes with the object
-    /// they name (`reply`), deletes with a Status, and events with the event sent.
-    #[derive(Clone)]
-    struct Recording {
-        requests: Requests,
-        reply: serde_json::Value,
-    }
-
-    impl tower_service::Service<http::Request<kube::client::Body>> for Recording {
-        type Response = http::Response<kube::client::Body>;
-        type Error = std::convert::Infallible;
-        type Future = futures::future::BoxFuture<'static, std::result::Result<Self::Response, Self::Error>>;
-        fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<std::result::Result<(), Self::Error>> {
-            std::task::Poll::Ready(Ok(()))
-        }
-        fn call(&mut self, request: http::Request<kube::client::Body>) -> Self::Future {
-            let (requests, reply) = (self.requests.clone(), self.reply.clone());
-            Box::pin(async move {
-                let line = format!("{} {}", request.method(), request.uri().path());
-                requests.lock().unwrap().push(line.clone());
-                let body = request.into_body().collect_bytes().await.unwrap_or_default();
-                let answer = if line.contains("/events") {
-                    body.to_vec()
-                } else if line.starts_with("DELETE") {
-                    serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Status", "status": "Success"})).unwrap()
-                } else {
-                    serde_json::to_vec(&reply).unwrap()
-                };
-                Ok(http::Response::builder().status(200).body(kube::client::Body::from(answer)).unwrap())
-            })
-        }
-    }
 
     fn store<K>(objects: Vec<K>) -> reflector::Store<K>
     where
@@ -453,14 +421,14 @@ mod tests {
             "status": {"latestRevision": latest}})).unwrap();
         let node: Node = serde_json::from_value(json!({"metadata": {"name": "n1", "labels": {"topology.kubernetes.io/zone": "a"}},
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}})).unwrap();
-        let requests: Requests = Arc::default();
-        let client = kube::Client::new(Recording { requests: requests.clone(), reply: serde_json::to_value(&service).unwrap() }, "ns");
+        let (client, requests) = recording(serde_json::to_value(&service).unwrap());
         let (_synced_tx, synced) = tokio::sync::watch::channel(true);
+        let (events, sending_events) = Events::new(Recorder::new(client.clone(), Reporter { controller: "test".into(), instance: None }));
         let ctx = Arc::new(Context {
             client: client.clone(),
             tasks: client.clone(),
             config: super::super::Config::default(),
-            recorder: Recorder::new(client, Reporter { controller: "test".into(), instance: None }),
+            events,
             pods: store(vec![task("web-a"), task("web-b")]),
             nodes: store(vec![node]),
             revisions: store(vec![revision(1, false), revision(2, true)]),
@@ -482,6 +450,8 @@ mod tests {
         });
 
         reconcile(Arc::new(service), ctx).await.expect("the pass reports, it does not fail");
+        // The pass dropped the context: its events are sent once the queue drains.
+        sending_events.await;
         requests.lock().unwrap().clone()
     }
 
@@ -510,7 +480,7 @@ mod tests {
             "spec": {"taskDefinition": "web", "desiredCount": 2, "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 200}}}), 2).await;
         assert!(requests.iter().all(|r| !r.starts_with("DELETE") && !r.contains("/pods")), "a pod was touched: {requests:?}");
         let status = requests.iter().position(|r| r == "PATCH /apis/berth.dev/v1alpha1/namespaces/ns/services/web/status");
-        let event = requests.iter().position(|r| r.starts_with("POST") && r.ends_with("/events"));
+        let event = requests.iter().position(|r| r.starts_with("POST") && r.contains("/events "));
         assert!(status.is_some() && event.is_some(), "{requests:?}");
     }
 }

@@ -43,7 +43,7 @@ where
             Step::Create(sa) => {
                 api.create(&PostParams { field_manager: Some(super::MANAGER.into()), ..PostParams::default() }, &sa).await?;
                 let note = format!("Created ServiceAccount {} for the task role{}", role.name, annotated(role));
-                ctx.publish(owner, EventType::Normal, "ServiceAccountCreated", &note).await;
+                ctx.publish(owner, EventType::Normal, "ServiceAccountCreated", &note);
             }
             Step::Patch(patch) => {
                 api.patch(&role.name, &PatchParams::default(), &Patch::Strategic(&patch)).await?;
@@ -51,12 +51,12 @@ where
             Step::OtherRole(other) => {
                 let note = format!("ServiceAccount {} was made for role {other}; its tasks would run with that role, not this one. \
                     Give one of the roles another name", role.name);
-                ctx.publish(owner, EventType::Warning, "TaskRoleConflict", &note).await;
+                ctx.publish(owner, EventType::Warning, "TaskRoleConflict", &note);
             }
             Step::NotBerths => {
                 let note = format!("ServiceAccount {} exists and was not made by Berth: its tasks run as it, and Berth leaves it as it is \
                     (give it the task role yourself, e.g. the {} annotation)", role.name, roles::IRSA_ROLE_ARN);
-                ctx.publish(owner, EventType::Normal, "ServiceAccountNotManaged", &note).await;
+                ctx.publish(owner, EventType::Normal, "ServiceAccountNotManaged", &note);
             }
         }
     }
@@ -73,7 +73,7 @@ where
                 let unchanged = DeleteParams { preconditions: Some(Preconditions { resource_version, uid: sa.metadata.uid.clone() }), ..DeleteParams::default() };
                 match api.delete(&sa.name_any(), &unchanged).await {
                     Ok(_) => ctx.publish(owner, EventType::Normal, "ServiceAccountDeleted",
-                        &format!("Deleted ServiceAccount {}: no task definition uses its role any more", sa.name_any())).await,
+                        &format!("Deleted ServiceAccount {}: no task definition uses its role any more", sa.name_any())),
                     Err(kube::Error::Api(s)) if s.is_not_found() => {}
                     Err(e) => return Err(e.into()),
                 }

@@ -92,7 +92,7 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
 
     // Status and events, as the planner computed them.
     let outcome = plan.outcome(&input, &launched);
-    ctx.publish_all(run.as_ref(), &outcome.events).await;
+    ctx.publish_all(run.as_ref(), &outcome.events);
     if run.status.as_ref() != Some(&outcome.status) {
         super::apply_status(&ctx.client, run.as_ref(), &outcome.status).await?;
     }

@@ -78,7 +78,7 @@ pub async fn reconcile(schedule: Arc<TaskSchedule>, ctx: Arc<Context>) -> Result
 
     // Status and events, as the planner computed them.
     let outcome = plan.outcome(&input, &invoked);
-    ctx.publish_all(schedule.as_ref(), &outcome.events).await;
+    ctx.publish_all(schedule.as_ref(), &outcome.events);
     if schedule.status.as_ref() != Some(&outcome.status) {
         super::apply_status(&ctx.client, schedule.as_ref(), &outcome.status).await?;
     }

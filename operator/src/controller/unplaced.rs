@@ -20,7 +20,7 @@ use crate::ecs::task::lifecycle::LastStatus;
 pub struct Reported(BTreeSet<String>);
 
 /// Publishes a Warning for the service's tasks newly found unschedulable, one per reason.
-pub async fn report(service: &Service, ctx: &Context, tasks: &[Task]) {
+pub fn report(service: &Service, ctx: &Context, tasks: &[Task]) {
     let name = service.name_any();
     let ns = service.namespace().unwrap_or_default();
     let key = |pod: &TaskPod| format!("{ns}/{}", pod.name_any());
@@ -42,7 +42,7 @@ pub async fn report(service: &Service, ctx: &Context, tasks: &[Task]) {
     // not fit would otherwise cost 4,000 requests.
     let messages: BTreeSet<String> = new.into_iter().map(|(_, why, provider)| message(&name, why, provider.as_deref())).collect();
     for message in messages {
-        ctx.publish(service, EventType::Warning, "ServiceTaskPlacementFailure", &message).await;
+        ctx.publish(service, EventType::Warning, "ServiceTaskPlacementFailure", &message);
     }
 }
 
