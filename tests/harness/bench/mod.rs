@@ -152,40 +152,19 @@ pub async fn run(target: &Target, params: &Params, report: &mut Report) -> Resul
     let schemas = FlowSchemas::install(&target.kubectl, &target.prefix, (&sa.0, &sa.1))?;
     let requests_before = [probe::dispatched_requests(&target.kubectl, &schemas.operator)?, probe::dispatched_requests(&target.kubectl, &schemas.kcm)?];
 
-    let phase = Instant::now();
-    if params.runs("scale-up") {
-        scale_ups(target, params, &schemas, report).await?;
-        report.took("scale-up and steady state", phase);
-    }
-    let phase = Instant::now();
-    if params.runs("replacement") {
-        replacements(target, params, report).await?;
-        report.took("replacement", phase);
-    }
-    let phase = Instant::now();
-    if params.runs("rollout") {
-        rollouts(target, params, report).await?;
-        report.took("rollout", phase);
-    }
-    let phase = Instant::now();
-    if params.runs("zone-outage") {
-        zone_outages(target, params, report).await?;
-        report.took("zone outage", phase);
-    }
-    let phase = Instant::now();
-    if params.runs("node-churn") {
-        node_churns(target, params, &schemas, report).await?;
-        report.took("node churn", phase);
-    }
-    let phase = Instant::now();
-    if params.runs("memory") {
-        memory(target, params, report).await?;
-        report.took("memory", phase);
-    }
-    let phase = Instant::now();
-    if params.runs("slope") {
-        slopes(target, params, report).await?;
-        report.took("slope", phase);
+    for phase in PHASES.into_iter().filter(|phase| params.runs(phase)) {
+        let started = Instant::now();
+        match phase {
+            "scale-up" => scale_ups(target, params, &schemas, report).await?,
+            "replacement" => replacements(target, params, report).await?,
+            "rollout" => rollouts(target, params, report).await?,
+            "zone-outage" => zone_outages(target, params, report).await?,
+            "node-churn" => node_churns(target, params, &schemas, report).await?,
+            "memory" => memory(target, params, report).await?,
+            "slope" => slopes(target, params, report).await?,
+            other => anyhow::bail!("no phase {other}"),
+        }
+        report.took(phase, started);
     }
     // Also proves the FlowSchemas attribute requests (an idle window may see none).
     for (contender, schema, before) in [(Contender::Berth, &schemas.operator, requests_before[0]), (Contender::Kcm, &schemas.kcm, requests_before[1])] {
@@ -202,7 +181,7 @@ fn rounds(params: &Params) -> impl Iterator<Item = (usize, Contender)> {
     (1..=params.repeats).flat_map(|round| CONTENDERS.map(|contender| (round, contender)))
 }
 
-/// 1 × n and s × k from nothing, and the idle figures with the 1 × n fleet.
+/// 1 × n and s × k from nothing, and the steady state's idle figures with the 1 × n fleet.
 async fn scale_ups(target: &Target, params: &Params, schemas: &FlowSchemas, report: &mut Report) -> Result<()> {
     let (c, t) = (&target.client, params.timeout);
     let (n, s, k) = (params.one_service_tasks, params.services, params.tasks_per_service);
@@ -314,7 +293,8 @@ async fn slopes(target: &Target, params: &Params, report: &mut Report) -> Result
         report.record("slope", "resident memory per 1,000 tasks", "MiB/1k tasks", Contender::Berth, memory);
         report.record("slope", "one Service reconcile per 1,000 tasks", "ms/1k tasks", Contender::Berth, reconcile);
     }
-    remove(target, &ns, params.timeout, params.settle).await
+    // The last phase: nothing waits for its 50,000 pods to be gone (minutes).
+    remove(target, &ns, params.timeout, false).await
 }
 
 /// A fresh namespace for one contender's `round`th run of one scenario.

@@ -147,9 +147,9 @@ impl Report {
             Some(r) if r.values.len() > 1 => format!("{:.3} [{:.3}-{:.3}]", r.median, r.min, r.max),
             Some(r) => format!("{:.3}", r.median),
         };
-        writeln!(out, "{:<12} {:<56} {:>9} {:>25} {:>25} {:>25} {:>8} {:>8}", "SCENARIO", "METRIC", "UNIT", "BERTH", "KCM", "RAW", "B/KCM", "B/RAW")?;
+        writeln!(out, "{:<12} {:<60} {:>12} {:>25} {:>25} {:>25} {:>8} {:>8}", "SCENARIO", "METRIC", "UNIT", "BERTH", "KCM", "RAW", "B/KCM", "B/RAW")?;
         for f in &self.figures {
-            writeln!(out, "{:<12} {:<56} {:>9} {:>25} {:>25} {:>25} {:>8} {:>8}", f.scenario, f.metric, f.unit,
+            writeln!(out, "{:<12} {:<60} {:>12} {:>25} {:>25} {:>25} {:>8} {:>8}", f.scenario, f.metric, f.unit,
                 runs(f.berth.as_ref()), runs(f.kcm.as_ref()), runs(f.raw.as_ref()), ratio(f.berth_vs_kcm), ratio(f.berth_vs_raw))?;
         }
         let durations: Vec<String> = self.durations.iter().map(|(part, s)| format!("{part} {s:.0}s")).collect();

@@ -2,7 +2,8 @@
 //! node of one zone (a third of them) reports NotReady; timed until every
 //! task runs on a Ready node again. Berth stops a task whose node has been
 //! lost for its node-lost grace and starts a replacement; kcm's node
-//! lifecycle controller taints the lost nodes NoExecute and its taint
+//! lifecycle controller taints the lost nodes NoExecute (one after another,
+//! at its --node-eviction-rate: 0.1 nodes/s by default) and its taint
 //! manager evicts the Deployments' pods after the same grace (their
 //! tolerationSeconds), then the ReplicaSets replace them. The nodes are
 //! Ready again before this returns, whatever happened.
