@@ -42,8 +42,8 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
             let problem = Problem::new("TaskDefinitionUnavailable", format!("(service {name}) cannot use task definition {}: {problem}", service.spec.task_definition));
             let outcome = planner::blocked(&service, &problem, now);
             ctx.publish_all(service.as_ref(), &outcome.events);
-            write_status(&service, &ctx, outcome.status).await?;
-            return Ok(Action::requeue(Duration::from_secs(60)));
+            let held_back = write_status(&service, &ctx, outcome.status).await?;
+            return Ok(Action::requeue(held_back.unwrap_or(Duration::from_secs(60))));
         }
     };
     let previous = service.status.as_ref().and_then(|s| s.deployments.clone()).unwrap_or_default();
@@ -183,11 +183,11 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     ctx.publish_all(service.as_ref(), &outcome.events);
     traffic.publish(&service, &ctx, &primary.deployment.id);
     unplaced::report(&service, &ctx, &tasks);
-    write_status(&service, &ctx, outcome.status).await?;
+    let held_back = write_status(&service, &ctx, outcome.status).await?;
     match launched.refused {
         // Retried with the controller's per-object backoff, not after the idle requeue.
         Some(refusal) => Err(Error::LaunchRefused(refusal)),
-        None => Ok(Action::requeue(plan.requeue)),
+        None => Ok(Action::requeue(held_back.map_or(plan.requeue, |wait| wait.min(plan.requeue)))),
     }
 }
 
@@ -351,13 +351,18 @@ fn seed(service: &Service, now: i64) -> u64 {
     uid.bytes().fold(now as u64, |h, b| h.rotate_left(5) ^ u64::from(b))
 }
 
-async fn write_status(service: &Service, ctx: &Context, status: ServiceStatus) -> Result<()> {
+/// Writes `status` if it changed, unless only progress moved since a write
+/// moments ago: then the write waits, and the pass is requeued for when it may go.
+async fn write_status(service: &Service, ctx: &Context, status: ServiceStatus) -> Result<Option<Duration>> {
     if service.status.as_ref() == Some(&status) {
-        return Ok(());
+        return Ok(None);
+    }
+    if let Some(wait) = ctx.written.hold_back(service, &status, Instant::now()) {
+        return Ok(Some(wait));
     }
     let version = super::apply_status(&ctx.client, service, &status).await?;
-    ctx.written.wrote(service, version, status);
-    Ok(())
+    ctx.written.wrote(service, version, status, Instant::now());
+    Ok(None)
 }
 
 #[cfg(test)]

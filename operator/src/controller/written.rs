@@ -4,17 +4,28 @@
 //! would undo it. Status carries counts no pod keeps, such as the circuit
 //! breaker's failed tasks (each stop is counted once, when it is recorded on
 //! its pod), so undoing a write loses them for good.
+//!
+//! It also paces the writes of a service's progress: while its tasks start,
+//! each pod change moves a count, and a write per change (a server-side apply
+//! of the whole status) cost the API server more than the pods themselves.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
 
 use crate::api::{Service, ServiceStatus};
 
-/// Per service (`namespace/name`): the resourceVersion the write produced,
-/// and the status written.
+/// How often a service's status may be written when only its progress moved.
+pub const PROGRESS_PACE: Duration = Duration::from_secs(1);
+
+/// Per service (`namespace/name`): the resourceVersion the last write produced
+/// and the status written, until the cache shows it; and when it was written.
 #[derive(Debug, Default)]
-pub struct Written(Mutex<HashMap<String, (Option<String>, ServiceStatus)>>);
+pub struct Written {
+    unseen: Mutex<HashMap<String, (Option<String>, ServiceStatus)>>,
+    at: Mutex<HashMap<String, Instant>>,
+}
 
 fn key(service: &Service) -> String {
     format!("{}/{}", service.namespace().unwrap_or_default(), service.name_any())
@@ -32,13 +43,24 @@ fn includes(cached: Option<&str>, written: Option<&str>) -> bool {
 
 impl Written {
     /// Records that `status` was written over `service`, producing `version`.
-    pub fn wrote(&self, service: &Service, version: Option<String>, status: ServiceStatus) {
-        self.0.lock().unwrap().insert(key(service), (version, status));
+    pub fn wrote(&self, service: &Service, version: Option<String>, status: ServiceStatus, now: Instant) {
+        self.unseen.lock().unwrap().insert(key(service), (version, status));
+        self.at.lock().unwrap().insert(key(service), now);
+    }
+
+    /// How long to hold back writing `status` over `service`'s at `now`: none
+    /// unless only progress moved (see [`progress_only`]) within
+    /// [`PROGRESS_PACE`] of the last write.
+    pub fn hold_back(&self, service: &Service, status: &ServiceStatus, now: Instant) -> Option<Duration> {
+        let since = now.saturating_duration_since(*self.at.lock().unwrap().get(&key(service))?);
+        let progress = service.status.as_ref().is_some_and(|old| progress_only(old, status));
+        PROGRESS_PACE.checked_sub(since).filter(|wait| progress && !wait.is_zero())
     }
 
     /// The service is gone: forget what was written.
     pub fn forget(&self, namespace: &str, name: &str) {
-        self.0.lock().unwrap().remove(&format!("{namespace}/{name}"));
+        self.unseen.lock().unwrap().remove(&format!("{namespace}/{name}"));
+        self.at.lock().unwrap().remove(&format!("{namespace}/{name}"));
     }
 
     /// `service` with the status last written in place of its cached one
@@ -46,7 +68,7 @@ impl Written {
     /// delivered meanwhile is older too). Once the cache includes the write,
     /// the entry is dropped.
     pub fn latest(&self, service: Arc<Service>) -> Arc<Service> {
-        let mut written = self.0.lock().unwrap();
+        let mut written = self.unseen.lock().unwrap();
         let key = key(&service);
         match written.get(&key) {
             Some((version, _)) if includes(service.resource_version().as_deref(), version.as_deref()) => {
@@ -61,6 +83,27 @@ impl Written {
             None => service,
         }
     }
+}
+
+/// Do two statuses differ only in progress: the running and pending counts
+/// (the service's and each deployment's, with the deployment's `updatedAt`
+/// that follows them) and the wording of conditions whose status and reason
+/// stay? Such a change is recomputed from the pods on every pass, so a write
+/// held back loses nothing; a deployment's state, a condition's status, a
+/// stopped task or a failure count is never held back.
+pub fn progress_only(old: &ServiceStatus, new: &ServiceStatus) -> bool {
+    fn without_progress(status: &ServiceStatus) -> ServiceStatus {
+        let mut status = status.clone();
+        (status.running_count, status.pending_count) = (None, None);
+        for d in status.deployments.iter_mut().flatten() {
+            (d.running_count, d.pending_count, d.updated_at) = (0, 0, d.created_at.clone());
+        }
+        for c in status.conditions.iter_mut().flatten() {
+            c.message.clear();
+        }
+        status
+    }
+    without_progress(old) == without_progress(new)
 }
 
 #[cfg(test)]
@@ -81,7 +124,7 @@ mod tests {
         let written = Written::default();
         let cached = service("10", 1);
         // Our write, over version 10, produced version 12.
-        written.wrote(&cached, Some("12".into()), ServiceStatus { running_count: Some(2), ..Default::default() });
+        written.wrote(&cached, Some("12".into()), ServiceStatus { running_count: Some(2), ..Default::default() }, Instant::now());
         assert_eq!(written.latest(cached.clone()).status.as_ref().unwrap().running_count, Some(2));
         // The watch delivers version 11 (an earlier pass's write): still older than ours.
         assert_eq!(written.latest(service("11", 1)).status.as_ref().unwrap().running_count, Some(2));
@@ -94,8 +137,51 @@ mod tests {
     fn a_deleted_service_is_forgotten() {
         let written = Written::default();
         let cached = service("10", 1);
-        written.wrote(&cached, Some("11".into()), ServiceStatus { running_count: Some(2), ..Default::default() });
+        let now = Instant::now();
+        written.wrote(&cached, Some("11".into()), ServiceStatus { running_count: Some(2), ..Default::default() }, now);
         written.forget("ns", "web");
-        assert_eq!(written.latest(cached).status.as_ref().unwrap().running_count, Some(1));
+        assert_eq!(written.latest(cached.clone()).status.as_ref().unwrap().running_count, Some(1));
+        assert_eq!(written.hold_back(&cached, &ServiceStatus { running_count: Some(3), ..Default::default() }, now), None);
+    }
+
+    fn condition(type_: &str, status: &str, reason: &str, message: &str) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+        serde_json::from_value(serde_json::json!({"type": type_, "status": status, "reason": reason, "message": message,
+            "lastTransitionTime": "2026-01-01T00:00:00Z"})).unwrap()
+    }
+
+    fn progressing(running: i32, pending: i32, state: &str) -> ServiceStatus {
+        serde_json::from_value(serde_json::json!({
+            "runningCount": running, "pendingCount": pending, "rolloutState": state,
+            "deployments": [{"id": "ecs-svc/1", "status": "PRIMARY", "taskDefinition": "web:1", "desiredCount": 10, "pendingCount": pending,
+                "runningCount": running, "failedTasks": 0, "rolloutState": state, "createdAt": "2026-01-01T00:00:00Z",
+                "updatedAt": format!("2026-01-01T00:00:{:02}Z", running)}],
+            "conditions": [condition("Progressing", "True", "TasksStarting", &format!("{pending} pending, {running} running, 10 desired"))]})).unwrap()
+    }
+
+    #[test]
+    fn counts_and_their_wording_are_progress_and_a_state_change_is_not() {
+        assert!(progress_only(&progressing(2, 8, "IN_PROGRESS"), &progressing(5, 5, "IN_PROGRESS")));
+        assert!(!progress_only(&progressing(9, 1, "IN_PROGRESS"), &progressing(10, 0, "COMPLETED")));
+        let mut failed = progressing(5, 5, "IN_PROGRESS");
+        failed.deployments.as_mut().unwrap()[0].failed_tasks = 1;
+        assert!(!progress_only(&progressing(5, 5, "IN_PROGRESS"), &failed));
+        let mut steady = progressing(5, 5, "IN_PROGRESS");
+        steady.conditions = Some(vec![condition("Progressing", "False", "SteadyState", "10 of 10 tasks running")]);
+        assert!(!progress_only(&progressing(5, 5, "IN_PROGRESS"), &steady));
+    }
+
+    #[test]
+    fn progress_is_written_at_most_once_a_pace_and_the_rest_at_once() {
+        let written = Written::default();
+        let t0 = Instant::now();
+        let mut cached = (*service("10", 0)).clone();
+        cached.status = Some(progressing(2, 8, "IN_PROGRESS"));
+        assert_eq!(written.hold_back(&cached, &progressing(3, 7, "IN_PROGRESS"), t0), None, "nothing written yet");
+        written.wrote(&cached, Some("11".into()), progressing(3, 7, "IN_PROGRESS"), t0);
+        cached.status = Some(progressing(3, 7, "IN_PROGRESS"));
+        let soon = t0 + Duration::from_millis(300);
+        assert_eq!(written.hold_back(&cached, &progressing(4, 6, "IN_PROGRESS"), soon), Some(Duration::from_millis(700)));
+        assert_eq!(written.hold_back(&cached, &progressing(10, 0, "COMPLETED"), soon), None);
+        assert_eq!(written.hold_back(&cached, &progressing(4, 6, "IN_PROGRESS"), t0 + PROGRESS_PACE), None);
     }
 }
