@@ -38,11 +38,17 @@ pub fn service(name: &str, task_definition: &str, desired: usize) -> Value {
             "deploymentConfiguration": {"minimumHealthyPercent": 50, "maximumPercent": 200}}})
 }
 
-/// The pod the references run: the shape Berth renders from `task_definition`.
-pub fn pod_spec(image: &str, restart_policy: &str) -> Value {
+/// The pod the references run: the shape Berth renders from `task_definition`,
+/// spread over zones, then nodes, among the pods labelled `group` (Berth's
+/// default placement strategy, soft, as Berth renders it), so kube-scheduler
+/// does the same work for every contender.
+pub fn pod_spec(image: &str, restart_policy: &str, group: &str) -> Value {
+    let spread = |key: &str| json!({"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": {"matchLabels": {APP_LABEL: group}}});
     json!({"restartPolicy": restart_policy, "containers": [{"name": "app", "image": image,
         "resources": {"requests": {"memory": "256Mi"}, "limits": {"memory": "256Mi"}},
-        "readinessProbe": {"exec": {"command": ["/bin/sh", "-c", HEALTH_CHECK[1]]}}}]})
+        "readinessProbe": {"exec": {"command": ["/bin/sh", "-c", HEALTH_CHECK[1]]}}}],
+        "topologySpreadConstraints": [spread("topology.kubernetes.io/zone"), spread("kubernetes.io/hostname")]})
 }
 
 /// A Deployment whose rolling update is the ECS minimum 50 % / maximum 200 %.
@@ -50,21 +56,15 @@ pub fn deployment(name: &str, replicas: usize) -> Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {APP_LABEL: name}},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "50%", "maxSurge": "100%"}},
-            "template": {"metadata": {"labels": {APP_LABEL: name}}, "spec": pod_spec(IMAGE, "Always")}}})
+            "template": {"metadata": {"labels": {APP_LABEL: name}}, "spec": pod_spec(IMAGE, "Always", name)}}})
 }
 
-/// `deployment` with its pods placed and replaced as Berth places and replaces
-/// tasks: spread over zones, then nodes (Berth's default placement strategy,
-/// soft, as Berth renders it), and evicted from a NotReady or unreachable node
-/// after `node_lost_grace` (Berth's `--node-lost-grace-seconds`) rather than
-/// the API server's default 300 s.
-pub fn placed_like_berth(mut deployment: Value, node_lost_grace: Duration) -> Value {
-    let name = deployment["metadata"]["name"].clone();
-    let spread = |key: &str| json!({"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
-        "labelSelector": {"matchLabels": {APP_LABEL: name}}});
+/// `deployment` with its pods replaced as Berth replaces tasks: evicted from a
+/// NotReady or unreachable node after `node_lost_grace` (Berth's
+/// `--node-lost-grace-seconds`) rather than the API server's default 300 s.
+pub fn evicted_like_berth(mut deployment: Value, node_lost_grace: Duration) -> Value {
     let tolerate = |key: &str| json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": node_lost_grace.as_secs()});
     let spec = &mut deployment["spec"]["template"]["spec"];
-    spec["topologySpreadConstraints"] = json!([spread("topology.kubernetes.io/zone"), spread("kubernetes.io/hostname")]);
     spec["tolerations"] = json!([tolerate("node.kubernetes.io/not-ready"), tolerate("node.kubernetes.io/unreachable")]);
     deployment
 }
@@ -72,7 +72,7 @@ pub fn placed_like_berth(mut deployment: Value, node_lost_grace: Duration) -> Va
 /// A bare pod, as Berth creates a task (restartPolicy Never).
 pub fn raw_pod(name: &str, image: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {APP_LABEL: "raw"}},
-        "spec": pod_spec(image, "Never")})
+        "spec": pod_spec(image, "Never", "raw")})
 }
 
 /// Creates `object` in `ns` (any kind, by its apiVersion and kind).

@@ -20,7 +20,7 @@ pub async fn run(client: &Client, ns: &str, contender: Contender, services: usiz
     timeout: Duration) -> Result<f64> {
     let total = services * tasks;
     let fleet = scale_up::fleet(contender, services, tasks).into_iter()
-        .map(|object| if contender == Contender::Kcm { workload::placed_like_berth(object, node_lost_grace) } else { object })
+        .map(|object| if contender == Contender::Kcm { workload::evicted_like_berth(object, node_lost_grace) } else { object })
         .collect();
     scale_up::run_fleet(client, ns, contender, fleet, total, total, timeout).await?;
     let lost = nodes::ready_in_zone(client, nodes::LOST_ZONE).await?;
