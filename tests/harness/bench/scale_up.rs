@@ -35,9 +35,17 @@ pub async fn run_fleet(client: &Client, ns: &str, contender: Contender, objects:
     }
     let started = Instant::now();
     let wait = async {
-        let exist = timeline.until(&format!("{total} pods"), timeout, |p| p.total() >= total).await?;
-        let running = timeline.until(&format!("{runnable} running pods"), timeout, |p| p.running() >= runnable).await?;
-        Ok::<_, anyhow::Error>(ScaleUp { exist: (exist - started).as_secs_f64(), running: (running - started).as_secs_f64() })
+        // Each timed on its own: with pods left Pending, `runnable` may run before all exist.
+        let (mut exist, mut running) = (None, None);
+        timeline.until(&format!("{total} pods and {runnable} running"), timeout, |p| {
+            let now = Instant::now();
+            exist = exist.or((p.total() >= total).then_some(now));
+            running = running.or((p.running() >= runnable).then_some(now));
+            exist.is_some() && running.is_some()
+        }).await?;
+        // Both are set once `until` returns.
+        let seconds = |at: Option<Instant>| at.map_or(0.0, |at| (at - started).as_secs_f64());
+        Ok::<_, anyhow::Error>(ScaleUp { exist: seconds(exist), running: seconds(running) })
     };
     let (_, times) = tokio::try_join!(workload::create_all(client, ns, objects), wait)?;
     Ok(times)
