@@ -357,11 +357,12 @@ async fn write_status(service: &Service, ctx: &Context, status: ServiceStatus) -
     if service.status.as_ref() == Some(&status) {
         return Ok(None);
     }
-    if let Some(wait) = ctx.written.hold_back(service, &status, Instant::now()) {
+    let now = Instant::now();
+    if let Some(wait) = ctx.written.hold_back(service, &status, now) {
         return Ok(Some(wait));
     }
     let version = super::apply_status(&ctx.client, service, &status).await?;
-    ctx.written.wrote(service, version, status, Instant::now());
+    ctx.written.wrote(service, version, status, now);
     Ok(None)
 }
 
