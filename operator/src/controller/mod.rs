@@ -17,6 +17,7 @@ mod revisions;
 pub(crate) mod scheduling;
 mod service;
 mod stopping;
+pub(crate) mod task_cache;
 mod task_roles;
 mod task_run;
 mod task_schedule;
@@ -28,7 +29,7 @@ mod written;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, future};
+use futures::{StreamExt, TryStreamExt, future};
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Service as CoreService, ServiceAccount};
 use crate::ecs::task::pod::TaskPod;
@@ -93,8 +94,8 @@ pub struct Context {
     pub config: Config,
     /// Events, sent aside in order.
     pub events: events::Events,
-    /// Berth's task pods, in the compact form the core reads.
-    pub pods: Store<TaskPod>,
+    /// Berth's task pods, in the compact form the core reads, by owner and node.
+    pub pods: task_cache::TaskCache,
     pub nodes: Store<Node>,
     pub revisions: Store<ControllerRevision>,
     /// Revisions created that the cache may not show yet, per TaskDefinition uid.
@@ -229,7 +230,6 @@ pub async fn run(clients: crate::runtime::client::Clients, config: Config, healt
     // Aside from the select below, so the events of a graceful shutdown's last passes still go out.
     tokio::spawn(sending_events);
 
-    let (pods, pod_writer) = reflector::store::<TaskPod>();
     let (service_triggers, services_woken) = futures::channel::mpsc::unbounded();
     let (run_triggers, runs_woken) = futures::channel::mpsc::unbounded();
     // Nodes: a change that matters to placement (joined, left, relabelled, Ready flipped;
@@ -322,7 +322,7 @@ pub async fn run(clients: crate::runtime::client::Clients, config: Config, healt
         tasks: clients.tasks,
         config: config.clone(),
         events,
-        pods,
+        pods: task_cache::TaskCache::default(),
         nodes,
         revisions,
         revision_expectations: Mutex::new(Expectations::default()),
@@ -343,7 +343,11 @@ pub async fn run(clients: crate::runtime::client::Clients, config: Config, healt
     });
 
     // Pods: each change settles its create and wakes the pod's owner.
-    let pod_cache = watcher(api::<TaskPod>(&client, &ns), managed).default_backoff().modify(|pod| *pod = std::mem::take(pod).packed()).reflect(pod_writer)
+    let pod_cache = watcher(api::<TaskPod>(&client, &ns), managed).default_backoff().modify(|pod| pod.metadata.managed_fields = None)
+        .inspect_ok({
+            let ctx = ctx.clone();
+            move |event| ctx.pods.apply(event)
+        })
         .touched_objects()
         .for_each({
             let (service_triggers, ctx) = (service_triggers.clone(), ctx.clone());

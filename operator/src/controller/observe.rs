@@ -30,13 +30,8 @@ pub struct Observed {
 /// The pods labelled `key=value` in `ns`, each with its node's zone and
 /// readiness and whether an EndpointSlice lists it, settled against the
 /// expectations of `owner`.
-pub fn observe(ctx: &Context, ns: &str, key: &str, value: &str, owner: &str) -> Observed {
-    let pods: Vec<Arc<TaskPod>> = ctx
-        .pods
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns) && p.labels().get(key).map(String::as_str) == Some(value))
-        .collect();
+pub fn observe(ctx: &Context, ns: &str, key: &'static str, value: &str, owner: &str) -> Observed {
+    let pods: Vec<Arc<TaskPod>> = ctx.pods.owned_by(ns, key, value);
     // Pod name → whether it is live (not terminating).
     let cached: HashMap<&str, bool> = pods.iter().filter_map(|p| Some((p.metadata.name.as_deref()?, p.metadata.deletion_timestamp.is_none()))).collect();
     let in_flight = ctx.expectations.lock().unwrap().in_flight(owner, |name| cached.get(name) == Some(&true), Instant::now());

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Affinity, Node, Pod, PodSpec};
-use crate::ecs::task::pod::TaskPod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::ResourceExt;
 
@@ -13,7 +12,7 @@ use super::Context;
 use super::observe::node_ready;
 use crate::api::{CapacityProviderSpec, PlacementConstraint, PlacementStrategy, TaskDefinitionSpec, wire_name};
 use crate::ecs::placement::{Expression, cql, needs_berth_placement};
-use crate::ecs::placement::{ConstraintContext, NodeSlot, Placement, PlacementConstraintItem, PlacementError, PlacementStrategyItem, Resources, Strategy, parse_strategies, topology_spreads};
+use crate::ecs::placement::{ConstraintContext, NodeSlot, NodeUsage, Placement, PlacementConstraintItem, PlacementError, PlacementStrategyItem, Resources, Strategy, parse_strategies, topology_spreads};
 use crate::ecs::render::names::label_value;
 use crate::ecs::task::labels;
 
@@ -80,24 +79,7 @@ pub fn pin(pod: &mut Pod, node: &str) {
 
 /// The active tasks of a task group on each node, all owners together.
 pub fn group_tasks_by_node(ctx: &Context, group: &str) -> BTreeMap<String, usize> {
-    let value = label_value(group);
-    let mut counts = BTreeMap::new();
-    for pod in ctx.pods.state().iter().filter(|p| p.labels().get(labels::TASK_GROUP) == Some(&value) && active(p)) {
-        if let Some(node) = node_of(pod) {
-            *counts.entry(node).or_default() += 1;
-        }
-    }
-    counts
-}
-
-/// Not finished: its requests still hold room on its node.
-fn active(pod: &TaskPod) -> bool {
-    !matches!(pod.phase(), Some("Succeeded" | "Failed"))
-}
-
-/// The node a task runs on or is pinned to.
-fn node_of(pod: &TaskPod) -> Option<String> {
-    pod.node_name().or_else(|| pod.labels().get(labels::NODE).map(String::as_str)).map(String::from)
+    ctx.pods.with_usage(|usage| usage.group_by_node(group))
 }
 
 /// The node label keys of `rebalanceAcross` entries, which name attributes as a spread strategy does.
@@ -112,42 +94,34 @@ pub fn rebalance_keys(fields: &[String]) -> Result<Vec<String>, PlacementError> 
 /// there (Ready, schedulable, tolerated, in the pool). An expression that
 /// cannot be evaluated is an error here, before anything is started.
 pub fn placement(ctx: &Context, group: &str, constraints: &[PlacementConstraintItem], pool: Option<&CapacityProviderSpec>, request: Resources) -> Result<Placement, PlacementError> {
-    cluster_placement(&ctx.pods.state(), &ctx.nodes.state(), group, constraints, pool, request)
+    let nodes = ctx.nodes.state();
+    ctx.pods.with_usage(|usage| cluster_placement(usage, &nodes, group, constraints, pool, request))
 }
 
-/// [`placement`] from lists of the nodes and of Berth's task pods, as the operator caches
+/// [`placement`] from the nodes and what Berth's tasks hold on them, as the operator caches
 /// them or a client (`kubectl ecs plan`) lists them.
-pub fn cluster_placement(pods: &[Arc<TaskPod>], nodes: &[Arc<Node>], group: &str, constraints: &[PlacementConstraintItem], pool: Option<&CapacityProviderSpec>,
+pub fn cluster_placement(usage: &NodeUsage, nodes: &[Arc<Node>], group: &str, constraints: &[PlacementConstraintItem], pool: Option<&CapacityProviderSpec>,
     request: Resources) -> Result<Placement, PlacementError> {
-    let mut used: BTreeMap<String, Resources> = BTreeMap::new();
-    let mut running: BTreeMap<String, usize> = BTreeMap::new();
-    let mut groups: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    for pod in pods.iter().filter(|p| active(p)) {
-        let (Some(node), Some(spec)) = (node_of(pod), pod.spec.as_ref()) else { continue };
-        let total = used.entry(node.clone()).or_default();
-        *total = total.plus(spec.requests);
-        *running.entry(node.clone()).or_default() += 1;
-        if let Some(group) = pod.annotations().get(labels::GROUP) {
-            *groups.entry(node).or_default().entry(group.clone()).or_default() += 1;
-        }
-    }
+    let member_of = member_of_expressions(constraints)?;
     let nodes = nodes.iter().map(|n| {
         let name = n.name_any();
         let allocatable = Resources::from_map(n.status.as_ref().and_then(|s| s.allocatable.as_ref()));
+        let held = usage.on(&name);
         NodeSlot {
-            free: allocatable.less(used.get(&name).copied().unwrap_or_default()),
+            free: allocatable.less(held.map(|h| h.requests).unwrap_or_default()),
             eligible: node_ready(n) && schedulable(n, pool),
             labels: n.labels().clone(),
             provider_id: n.spec.as_ref().and_then(|s| s.provider_id.clone()),
             registered_at: n.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second()),
             kubelet_version: n.status.as_ref().and_then(|s| s.node_info.as_ref()).map(|i| i.kubelet_version.clone()),
-            running_tasks: running.get(&name).copied().unwrap_or(0),
-            task_groups: groups.remove(&name).unwrap_or_default(),
+            running_tasks: held.map_or(0, |h| h.tasks),
+            // Only memberOf expressions read them (`task:group`).
+            task_groups: held.filter(|_| !member_of.is_empty()).map(|h| h.groups.clone()).unwrap_or_default(),
             name,
         }
     }).collect();
     let distinct_instance = constraints.iter().any(|c| c.constraint_type == "distinctInstance");
-    let placement = Placement { nodes, request, distinct_instance, group: group.to_string(), member_of: member_of_expressions(constraints)?, ..Placement::default() };
+    let placement = Placement { nodes, request, distinct_instance, group: group.to_string(), member_of, ..Placement::default() };
     placement.admitting()?;
     Ok(placement)
 }

@@ -435,7 +435,7 @@ mod tests {
             tasks: client.clone(),
             config: super::super::Config::default(),
             events,
-            pods: store(vec![task("web-a"), task("web-b")]),
+            pods: crate::controller::task_cache::TaskCache::of([task("web-a"), task("web-b")]),
             nodes: store(vec![node]),
             revisions: store(vec![revision(1, false), revision(2, true)]),
             revision_expectations: Mutex::default(),

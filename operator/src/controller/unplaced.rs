@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use crate::ecs::task::pod::TaskPod;
 use kube::ResourceExt;
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::ObjectRef;
 
 use super::Context;
 use crate::ecs::task::observed::Task;
@@ -33,7 +32,7 @@ pub fn report(service: &Service, ctx: &Context, tasks: &[Task]) {
         let mut reported = ctx.unplaced.lock().unwrap();
         // Forget this service's tasks that were placed, and any task that is gone.
         reported.0.retain(|k| {
-            let cached = k.split_once('/').is_some_and(|(ns, pod)| ctx.pods.get(&ObjectRef::new(pod).within(ns)).is_some());
+            let cached = k.split_once('/').is_some_and(|(ns, pod)| ctx.pods.get(ns, pod).is_some());
             cached && (!ours.contains(k) || unschedulable.iter().any(|(u, _, _)| u == k))
         });
         unschedulable.iter().filter(|(k, _, _)| reported.0.insert(k.clone())).collect()

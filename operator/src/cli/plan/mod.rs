@@ -26,7 +26,7 @@ use kube::Api;
 use crate::controller::scheduling;
 use crate::ecs::capacity::launch::{self, Launch};
 use crate::ecs::placement::place::Placement;
-use crate::ecs::placement::Resources;
+use crate::ecs::placement::{NodeUsage, Resources};
 use crate::ecs::plan::deployment::Primary;
 use crate::ecs::render::{TaskContext, render_pod};
 use crate::ecs::plan::deployment::{self, Deployment};
@@ -219,10 +219,10 @@ async fn placement(cluster: &Cluster, service: &Service, primary: &Primary, laun
         Some(pods) => pods,
         None => cluster.task_pods(None).await?,
     };
-    let pods: Vec<Arc<TaskPod>> = pods.into_iter().map(|p| Arc::new(p.into())).collect();
+    let holdings: Vec<_> = pods.into_iter().filter_map(|p| TaskPod::from(p).holding()).collect();
     let providers = launch.map_or(0, |l| l.providers.len());
     let pool = launch.and_then(|l| l.providers.values().next());
-    let mut placement = scheduling::cluster_placement(&pods, &nodes, &format!("service:{name}"), &constraints, pool, request).map_err(invalid)?;
+    let mut placement = scheduling::cluster_placement(&NodeUsage::of(&holdings), &nodes, &format!("service:{name}"), &constraints, pool, request).map_err(invalid)?;
     placement.berth_places = providers <= 1 && scheduling::berth_places(&strategies, &constraints);
     placement.strategies = strategies;
     Ok(placement)

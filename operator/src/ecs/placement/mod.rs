@@ -14,6 +14,7 @@ pub mod node_match;
 pub mod place;
 pub mod resources;
 pub mod strategy;
+pub mod usage;
 
 pub use affinity::{
     ConstraintContext, PlacementConstraintItem, SchedulingConstraints, translate_constraints,
@@ -24,6 +25,7 @@ pub use member_of::{NodeFacts, holds, needs_berth_placement};
 pub use place::{NodeSlot, Placement, Strategy};
 pub use resources::Resources;
 pub use strategy::{BinpackResource, PlacementStrategyItem, parse_strategies, topology_spreads};
+pub use usage::{Held, Holding, NodeUsage};
 
 /// Why a placement constraint or strategy cannot be honoured; messages are meant for the
 /// user, in a status condition or a Warning event.

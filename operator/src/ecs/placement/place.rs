@@ -130,6 +130,9 @@ impl Placement {
         if !node.eligible {
             return Ok(false);
         }
+        if self.member_of.is_empty() {
+            return Ok(true);
+        }
         let mut task_groups = node.task_groups.clone();
         if added > 0 {
             *task_groups.entry(self.group.clone()).or_default() += added;

@@ -11,7 +11,8 @@ use k8s_openapi::api::core::v1::{Container, ContainerState, Pod, PodCondition, P
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::Deserialize;
 
-use crate::ecs::placement::resources::Resources;
+use crate::ecs::placement::{Holding, Resources};
+use crate::ecs::task::labels;
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct TaskPod {
@@ -117,14 +118,6 @@ impl From<Pod> for TaskPod {
 }
 
 impl TaskPod {
-    /// The copy kept in the cache: without the API server's field ownership
-    /// records, and in fresh allocations. What is kept was allocated among
-    /// what parsing dropped, and would pin the freed space around it.
-    pub fn packed(mut self) -> TaskPod {
-        self.metadata.managed_fields = None;
-        self.clone()
-    }
-
     pub fn node_name(&self) -> Option<&str> {
         self.spec.as_ref()?.node_name.as_deref()
     }
@@ -140,6 +133,18 @@ impl TaskPod {
 
     pub fn container_statuses(&self) -> &[TaskContainerStatus] {
         self.status.as_ref().map_or(&[], |s| &s.container_statuses)
+    }
+
+    /// What the task holds on the node it runs on or is pinned to; nothing once it has
+    /// finished (its requests no longer hold room) or before it has a node.
+    pub fn holding(&self) -> Option<Holding> {
+        if matches!(self.phase(), Some("Succeeded" | "Failed")) {
+            return None;
+        }
+        let labels = self.metadata.labels.as_ref();
+        let node = self.node_name().or_else(|| labels?.get(labels::NODE).map(String::as_str))?;
+        let group = self.metadata.annotations.as_ref().and_then(|a| a.get(labels::GROUP)).cloned();
+        Some(Holding { node: node.to_string(), requests: self.spec.as_ref()?.requests, group })
     }
 }
 
@@ -204,8 +209,6 @@ mod tests {
     #[test]
     fn a_pod_read_from_the_api_keeps_what_the_core_reads() {
         let pod: TaskPod = serde_json::from_value(task_pod()).unwrap();
-        let pod = pod.packed();
-        assert!(pod.metadata.managed_fields.is_none());
         assert_eq!(pod.node_name(), Some("n1"));
         let spec = pod.spec.as_ref().unwrap();
         let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
@@ -227,6 +230,19 @@ mod tests {
         let parsed: TaskPod = serde_json::from_value(task_pod()).unwrap();
         let converted = TaskPod::from(pod);
         assert_eq!((converted.spec, converted.status), (parsed.spec, parsed.status));
+    }
+
+    #[test]
+    fn a_task_holds_its_requests_on_its_node_until_it_finishes() {
+        let mut pod: TaskPod = serde_json::from_value(task_pod()).unwrap();
+        pod.metadata.annotations = Some([(labels::GROUP.to_string(), "service:web".to_string())].into());
+        assert_eq!(pod.holding(), Some(Holding { node: "n1".into(), requests: Resources { cpu: 2000, memory: 192 << 20 }, group: Some("service:web".into()) }));
+        pod.spec.as_mut().unwrap().node_name = None;
+        assert_eq!(pod.holding(), None, "not yet scheduled nor pinned");
+        pod.metadata.labels = Some([(labels::NODE.to_string(), "n2".to_string())].into());
+        assert_eq!(pod.holding().map(|h| h.node), Some("n2".into()), "pinned by Berth before kube-scheduler binds it");
+        pod.status.as_mut().unwrap().phase = Some("Failed".into());
+        assert_eq!(pod.holding(), None);
     }
 
     #[test]
