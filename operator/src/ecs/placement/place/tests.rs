@@ -204,6 +204,41 @@ proptest! {
         prop_assert!(max - min <= 1, "{:?}", per_zone);
     }
 
+    /// Each victim is the one the rule picks counted afresh over the tasks still left:
+    /// pending, then unhealthy, then the strategies' keys in order (a spread's value held
+    /// by the most remaining tasks; binpack's node left with the most free), then the newest.
+    #[test]
+    fn each_victim_is_the_best_ranked_of_the_tasks_left(nodes in arb_nodes(), specs in prop::collection::vec((0..8usize, any::<bool>(), any::<bool>(), 0..4i64), 0..24),
+        strategies in prop::collection::vec(prop::sample::select(vec![instance(), Strategy::Spread(ZONE_LABEL.into()), Strategy::Spread("rack".into()), memory()]), 0..3), stop in 0..24usize) {
+        let tasks: Vec<TaskView> = specs.iter().enumerate().map(|(i, (n, pending, healthy, created))| {
+            let node = nodes.get(*n).map(|n| n.name.clone());
+            let zone = nodes.get(*n).map(|n| n.labels[ZONE_LABEL].clone());
+            TaskView { name: format!("t{i:02}"), node, zone, pending: *pending, healthy: *healthy, created: *created, provider: None }
+        }).collect();
+        let p = placement(nodes, strategies);
+        let victims: Vec<&str> = p.scale_in_victims(&tasks, stop).iter().map(|t| t.name.as_str()).collect();
+        let mut left: Vec<&TaskView> = tasks.iter().collect();
+        let mut free: BTreeMap<String, Resources> = p.nodes.iter().map(|n| (n.name.clone(), n.free)).collect();
+        for victim in &victims {
+            let rank = |t: &TaskView| {
+                let keys: Vec<i64> = p.strategies.iter().map(|s| match s {
+                    Strategy::Spread(key) => left.iter().filter(|o| p.value_of(o, key).unwrap_or_default() == p.value_of(t, key).unwrap_or_default()).count() as i64,
+                    Strategy::Binpack(r) => t.node.as_ref().and_then(|n| free.get(n)).map_or(i64::MAX, |f| f.of(*r)),
+                    Strategy::Random => unreachable!(),
+                }).collect();
+                (t.pending, !t.healthy, keys, t.created, std::cmp::Reverse(t.name.clone()))
+            };
+            let best = left.iter().map(|t| rank(t)).max().unwrap();
+            let chosen = left.iter().position(|t| t.name == *victim).unwrap();
+            prop_assert_eq!(rank(left[chosen]), best);
+            let gone = left.remove(chosen);
+            if let Some(f) = gone.node.as_ref().and_then(|n| free.get_mut(n)) {
+                *f = f.plus(p.request);
+            }
+        }
+        prop_assert_eq!(victims.len(), stop.min(tasks.len()));
+    }
+
     /// Scale-in under a spread on any attribute keeps it balanced within one.
     #[test]
     fn scale_in_keeps_a_custom_attribute_within_one(per_rack in 1..6usize, extra in prop::collection::vec(0..4usize, 0..4), stop in 0..20usize) {
