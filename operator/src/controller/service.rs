@@ -147,15 +147,10 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     // Stops (draining those that take traffic) after the switch: a rollback's green tasks
     // leave production only once blue has it.
     traffic.stop(&ctx, api, &owner, &plan.stops, now).await?;
-    // Replacements go out beside the records of the tasks they replace (a patch each), the
-    // creates first in the rate limiter's queue: a pass of a burst of failures costs the
-    // creates' round trips, not those and then the records'. A record lost to a failed
-    // pass is made again.
-    let (launched, recorded) = futures::join!(
-        start(&service, &ctx, &primary, &older, &constraints, &placement.strategies, launch.as_ref(), &plan, api, &owner),
-        pods::concurrently(plan.records.clone(), |(pod, stop)| async move { pods::record(api, &pod, &stop).await }),
-    );
-    recorded?;
+    // Replacements go out before the records of the tasks they replace (a patch each): a
+    // burst of failures is replaced at once, and a record lost to a failed pass is made again.
+    let launched = start(&service, &ctx, &primary, &older, &constraints, &placement.strategies, launch.as_ref(), &plan, api, &owner).await;
+    pods::concurrently(plan.records.clone(), |(pod, stop)| async move { pods::record(api, &pod, &stop).await }).await?;
     if let Some(lifecycle) = plan.lifecycle.as_mut() {
         let (runs, calls): (Vec<_>, Vec<_>) = lifecycle.calls.iter().cloned().partition(|c| lifecycle::task_run_target(&c.url).is_some());
         let mut answers = outbound::call_hooks(&calls, now).await;
