@@ -86,6 +86,7 @@ impl TaskCache {
     /// The tasks in `namespace` whose owner label `key` (`berth.dev/service` or
     /// `berth.dev/task-run`) is `value`.
     pub fn owned_by(&self, namespace: &str, key: &'static str, value: &str) -> Vec<Arc<TaskPod>> {
+        debug_assert!(OWNER_LABELS.contains(&key), "tasks are indexed by {OWNER_LABELS:?}, not {key}");
         let index = self.index.read().unwrap();
         let Some(names) = index.owned.get(&(namespace.to_string(), key, value.to_string())) else { return vec![] };
         names.iter().filter_map(|name| index.pods.get(&(namespace.to_string(), name.clone())).cloned()).collect()
