@@ -343,7 +343,7 @@ pub async fn run(clients: crate::runtime::client::Clients, config: Config, healt
     });
 
     // Pods: each change settles its create and wakes the pod's owner.
-    let pod_cache = watcher(api::<TaskPod>(&client, &ns), managed).default_backoff().modify(|pod| pod.metadata.managed_fields = None)
+    let pod_cache = watcher(api::<TaskPod>(&client, &ns), managed).default_backoff().modify(TaskPod::drop_field_ownership)
         .inspect_ok({
             let ctx = ctx.clone();
             move |event| ctx.pods.apply(event)

@@ -118,6 +118,11 @@ impl From<Pod> for TaskPod {
 }
 
 impl TaskPod {
+    /// Drops the API server's field ownership records: the cache keeps only what Berth reads.
+    pub fn drop_field_ownership(&mut self) {
+        self.metadata.managed_fields = None;
+    }
+
     pub fn node_name(&self) -> Option<&str> {
         self.spec.as_ref()?.node_name.as_deref()
     }
@@ -208,7 +213,9 @@ mod tests {
 
     #[test]
     fn a_pod_read_from_the_api_keeps_what_the_core_reads() {
-        let pod: TaskPod = serde_json::from_value(task_pod()).unwrap();
+        let mut pod: TaskPod = serde_json::from_value(task_pod()).unwrap();
+        pod.drop_field_ownership();
+        assert!(pod.metadata.managed_fields.is_none());
         assert_eq!(pod.node_name(), Some("n1"));
         let spec = pod.spec.as_ref().unwrap();
         let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
