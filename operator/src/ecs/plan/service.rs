@@ -157,8 +157,12 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     // Records and expiry are safe whatever the pass can start: they stop nothing.
     let ended: Vec<(&Task, &Stop)> = input.tasks.iter().filter(|t| t.ended_unrecorded())
         .map(|t| (t, t.state.stop.as_ref().expect("ended tasks have a stop"))).collect();
-    let records = ended.iter().map(|(t, stop)| (t.name(), (*stop).clone())).collect();
     let mut forget = expired_records(input.tasks, input.limits, now);
+    // A record that expires in the pass that would write it is not written: its delete is
+    // the one request (a burst of failures beyond the retention costs a create and a delete
+    // each, not also a patch). The pass still counts and reports the stop; the pod, deleting
+    // from then on, is not counted again.
+    let records = ended.iter().filter(|(t, _)| !forget.contains(&t.name())).map(|(t, stop)| (t.name(), (*stop).clone())).collect();
 
     let mut plan = ServicePlan {
         stops: vec![],
@@ -1184,6 +1188,40 @@ mod tests {
         let stopped = outcome.events.iter().find(|e| e.reason == "TasksStopped").unwrap();
         assert_eq!(stopped.message, "(service web) has stopped 1 running tasks: (task b). Reason: Essential container in task exited (EssentialContainerExited)");
         assert_eq!(outcome.status.stopped_tasks.as_ref().unwrap()[0].task_id, "b");
+    }
+
+    #[test]
+    fn a_failure_whose_record_would_expire_at_once_is_deleted_unrecorded_and_counted_once() {
+        // Retention 1: of two tasks that ended in one pass, the newer is recorded on its pod,
+        // the older only deleted (one request, not a patch and then a delete). Both count for
+        // the breaker and are reported; the next pass, with the record written and the delete
+        // not yet seen, counts neither again.
+        let mut f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2,
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
+        f.limits.stopped_task_retention = 1;
+        let label = f.label().to_string();
+        let ended = |name: &str, created: i64| TaskBuilder::new(name, created).deployment(&label).ended(1, created + 1, created + 2);
+        let tasks = vec![ended("old", 10).build(), ended("new", 20).build()];
+        let input = f.input(&tasks, None, 100);
+        let first = plan(&input);
+        assert_eq!((first.records.iter().map(|(pod, _)| pod.as_str()).collect::<Vec<_>>(), first.forget.clone()), (vec!["new"], vec!["old".to_string()]));
+        let status = first.outcome(&input, &Launched::default()).status;
+        assert_eq!(status.deployments.as_ref().unwrap()[0].failed_tasks, 2);
+        let reported: Vec<&str> = status.stopped_tasks.iter().flatten().map(|t| t.task_id.as_str()).collect();
+        assert!(reported.contains(&"old") && reported.contains(&"new"), "{reported:?}");
+
+        let mut service = f.service.clone();
+        service.status = Some(status);
+        let mut deleting = ended("old", 10).build();
+        deleting.deleting = true;
+        let recorded = ended("new", 20).build();
+        let mut recorded_pod = (*recorded.pod).clone();
+        recorded_pod.annotations_mut().insert(labels::STOP_CODE.into(), "EssentialContainerExited".into());
+        let next = [deleting, Task::of(recorded_pod)];
+        let input = ServiceInput { service: &service, ..f.input(&next, None, 101) };
+        let second = plan(&input);
+        assert!(second.records.is_empty() && second.forget.is_empty(), "{:?} {:?}", second.records, second.forget);
+        assert_eq!(second.outcome(&input, &Launched::default()).status.deployments.unwrap()[0].failed_tasks, 2);
     }
 
     #[test]

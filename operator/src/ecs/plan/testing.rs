@@ -143,6 +143,13 @@ impl TaskBuilder {
         self
     }
 
+    /// Its pod ended (phase Failed): its essential container exited with `code` at `at`.
+    pub fn ended(self, code: i32, since: i64, at: i64) -> Self {
+        let mut task = self.exited(code, since, at);
+        task.status["phase"] = json!("Failed");
+        task
+    }
+
     pub fn build(self) -> Task {
         // The kubelet's defaults: a check every 10 s, unready after 3 failures.
         let check = json!({"exec": {"command": ["true"]}, "periodSeconds": 10, "failureThreshold": 3});
