@@ -150,7 +150,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     // Replacements go out before the records of the tasks they replace (a patch each): a
     // burst of failures is replaced at once, and a record lost to a failed pass is made again.
     let launched = start(&service, &ctx, &primary, &older, &constraints, &placement.strategies, launch.as_ref(), &plan, api, &owner).await;
-    pods::concurrently(plan.records.clone(), |(pod, stop)| async move { pods::record(api, &pod, &stop).await }).await?;
+    pods::concurrently(plan.records_to_write().cloned().collect::<Vec<_>>(), |(pod, stop)| async move { pods::record(api, &pod, &stop).await }).await?;
     if let Some(lifecycle) = plan.lifecycle.as_mut() {
         let (runs, calls): (Vec<_>, Vec<_>) = lifecycle.calls.iter().cloned().partition(|c| lifecycle::task_run_target(&c.url).is_some());
         let mut answers = outbound::call_hooks(&calls, now).await;

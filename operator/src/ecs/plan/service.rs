@@ -101,7 +101,8 @@ pub struct TaskStart {
 #[derive(Clone, Debug)]
 pub struct ServicePlan {
     pub stops: Vec<TaskStop>,
-    /// Tasks that ended by themselves: their stop is recorded on the pod, which stays.
+    /// Tasks that ended by themselves, seen ended for the first time: the pass counts and
+    /// reports their stops, and records them on the pods that stay ([`Self::records_to_write`]).
     pub records: Vec<(String, Stop)>,
     pub starts: Vec<TaskStart>,
     /// Tasks that take traffic but lack the label their Services select.
@@ -157,12 +158,8 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     // Records and expiry are safe whatever the pass can start: they stop nothing.
     let ended: Vec<(&Task, &Stop)> = input.tasks.iter().filter(|t| t.ended_unrecorded())
         .map(|t| (t, t.state.stop.as_ref().expect("ended tasks have a stop"))).collect();
+    let records = ended.iter().map(|(t, stop)| (t.name(), (*stop).clone())).collect();
     let mut forget = expired_records(input.tasks, input.limits, now);
-    // A record that expires in the pass that would write it is not written: its delete is
-    // the one request (a burst of failures beyond the retention costs a create and a delete
-    // each, not also a patch). The pass still counts and reports the stop; the pod, deleting
-    // from then on, is not counted again.
-    let records = ended.iter().filter(|(t, _)| !forget.contains(&t.name())).map(|(t, stop)| (t.name(), (*stop).clone())).collect();
 
     let mut plan = ServicePlan {
         stops: vec![],
@@ -759,6 +756,14 @@ pub struct Outcome {
 }
 
 impl ServicePlan {
+    /// The records to write on their pods: not those whose pods this pass deletes. A record
+    /// that expires in the pass that would write it is not written, so a burst of failures
+    /// beyond the retention costs a create and a delete each, not also a patch; the pod,
+    /// deleting from then on, is not counted as ended again.
+    pub fn records_to_write(&self) -> impl Iterator<Item = &(String, Stop)> {
+        self.records.iter().filter(|(pod, _)| !self.forget.contains(pod))
+    }
+
     /// The next status and the pass's events, from the plan and what its creates came to.
     pub fn outcome(&self, input: &ServiceInput, launched: &Launched) -> Outcome {
         let service = input.service;
@@ -1194,7 +1199,7 @@ mod tests {
     fn a_failure_whose_record_would_expire_at_once_is_deleted_unrecorded_and_counted_once() {
         // Retention 1: of two tasks that ended in one pass, the newer is recorded on its pod,
         // the older only deleted (one request, not a patch and then a delete). Both count for
-        // the breaker and are reported; the next pass, with the record written and the delete
+        // the breaker and are reported (event and stoppedTasks); the next pass, with the record written and the delete
         // not yet seen, counts neither again.
         let mut f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2,
             "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
@@ -1204,9 +1209,11 @@ mod tests {
         let tasks = vec![ended("old", 10).build(), ended("new", 20).build()];
         let input = f.input(&tasks, None, 100);
         let first = plan(&input);
-        assert_eq!((first.records.iter().map(|(pod, _)| pod.as_str()).collect::<Vec<_>>(), first.forget.clone()), (vec!["new"], vec!["old".to_string()]));
-        let status = first.outcome(&input, &Launched::default()).status;
+        assert_eq!((first.records_to_write().map(|(pod, _)| pod.as_str()).collect::<Vec<_>>(), first.forget.clone()), (vec!["new"], vec!["old".to_string()]));
+        let Outcome { status, events } = first.outcome(&input, &Launched::default());
         assert_eq!(status.deployments.as_ref().unwrap()[0].failed_tasks, 2);
+        let stopped = events.iter().find(|e| e.reason == "TasksStopped").expect("a TasksStopped event");
+        assert!(stopped.message.starts_with("(service web) has stopped 2 running tasks"), "{}", stopped.message);
         let reported: Vec<&str> = status.stopped_tasks.iter().flatten().map(|t| t.task_id.as_str()).collect();
         assert!(reported.contains(&"old") && reported.contains(&"new"), "{reported:?}");
 
