@@ -31,10 +31,15 @@ pub struct Observed {
 /// readiness and whether an EndpointSlice lists it, settled against the
 /// expectations of `owner`.
 pub fn observe(ctx: &Context, ns: &str, key: &'static str, value: &str, owner: &str) -> Observed {
+    // Expectations before the cache (see `Expectations::expected`).
+    let now = Instant::now();
+    let expected = ctx.expectations.lock().unwrap().expected(owner, now);
     let pods: Vec<Arc<TaskPod>> = ctx.pods.owned_by(ns, key, value);
     // Pod name → whether it is live (not terminating).
     let cached: HashMap<&str, bool> = pods.iter().filter_map(|p| Some((p.metadata.name.as_deref()?, p.metadata.deletion_timestamp.is_none()))).collect();
-    let in_flight = ctx.expectations.lock().unwrap().in_flight(owner, |name| cached.get(name) == Some(&true), Instant::now());
+    let live = |name: &str| cached.get(name) == Some(&true);
+    ctx.expectations.lock().unwrap().settle(owner, live, now);
+    let in_flight = expected.unseen(live);
     let stopping = ctx.stopping.of(owner, |name| cached.contains_key(name));
     let listed = endpoints_of(ctx, ns);
     let mut tasks: Vec<Task> = pods
