@@ -1199,8 +1199,8 @@ mod tests {
     fn a_failure_whose_record_would_expire_at_once_is_deleted_unrecorded_and_counted_once() {
         // Retention 1: of two tasks that ended in one pass, the newer is recorded on its pod,
         // the older only deleted (one request, not a patch and then a delete). Both count for
-        // the breaker and are reported (event and stoppedTasks); the next pass, with the record written and the delete
-        // not yet seen, counts neither again.
+        // the breaker and are reported (event and stoppedTasks); the next pass, with the
+        // record written and the delete not yet seen, counts neither again.
         let mut f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2,
             "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
         f.limits.stopped_task_retention = 1;
