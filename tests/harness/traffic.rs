@@ -96,18 +96,8 @@ impl TrafficRecorder {
 
     /// Waits until the latest ready endpoints, per revision, satisfy `done`.
     pub async fn wait_until(&self, timeout: Duration, what: &str, done: impl Fn(&BTreeMap<String, usize>) -> bool) {
-        let mut changes = self.changes.clone();
-        let waited = tokio::time::timeout(timeout, async {
-            loop {
-                if self.shares().last().is_some_and(&done) {
-                    return;
-                }
-                if changes.changed().await.is_err() {
-                    return;
-                }
-            }
-        }).await;
-        assert!(waited.is_ok(), "{what} within {timeout:?}; endpoints over the run: {:?}", self.shares());
+        let held = holds_within(&self.changes, timeout, || self.shares().last().is_some_and(&done)).await;
+        assert!(held, "{what} within {timeout:?}; endpoints over the run: {:?}", self.shares());
     }
 
     /// Every change so far, each the number of ready endpoints per revision.
@@ -129,6 +119,20 @@ impl Drop for TrafficRecorder {
             watch.abort();
         }
     }
+}
+
+/// Whether `holds` is true within `timeout`, looked at again on each change
+/// `changes` counts (and once more when its watch has ended).
+async fn holds_within(changes: &tokio::sync::watch::Receiver<usize>, timeout: Duration, holds: impl Fn() -> bool) -> bool {
+    let mut changes = changes.clone();
+    let watched = tokio::time::timeout(timeout, async {
+        while !holds() {
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }).await;
+    watched.is_ok() && holds()
 }
 
 fn ready_endpoints<'a>(slices: impl Iterator<Item = &'a EndpointSlice>) -> Endpoints {
@@ -180,15 +184,8 @@ impl WeightRecorder {
 
     /// Waits until the latest weights satisfy `done`.
     pub async fn wait_until(&self, timeout: Duration, what: &str, done: impl Fn(&Weights) -> bool) {
-        let mut changes = self.changes.clone();
-        let waited = tokio::time::timeout(timeout, async {
-            while !self.snapshots.lock().unwrap().last().is_some_and(&done) {
-                if changes.changed().await.is_err() {
-                    return;
-                }
-            }
-        }).await;
-        assert!(waited.is_ok(), "{what} within {timeout:?}; weights over the run: {:?}", self.weights());
+        let held = holds_within(&self.changes, timeout, || self.snapshots.lock().unwrap().last().is_some_and(&done)).await;
+        assert!(held, "{what} within {timeout:?}; weights over the run: {:?}", self.weights());
     }
 
     /// The weight of the backend that had all of it in the first snapshot (production before

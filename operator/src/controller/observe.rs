@@ -12,6 +12,7 @@ use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use super::Context;
+use super::task_cache::OwnerLabel;
 use super::error::{Error, Result};
 use crate::api::{CapacityProviderSpec, TaskOverride};
 use crate::ecs::placement::node_labels::ZONE_LABEL;
@@ -30,7 +31,7 @@ pub struct Observed {
 /// The pods labelled `key=value` in `ns`, each with its node's zone and
 /// readiness and whether an EndpointSlice lists it, settled against the
 /// expectations of `owner`.
-pub fn observe(ctx: &Context, ns: &str, key: &'static str, value: &str, owner: &str) -> Observed {
+pub fn observe(ctx: &Context, ns: &str, key: OwnerLabel, value: &str, owner: &str) -> Observed {
     // Expectations before the cache (see `Expectations::expected`).
     let now = Instant::now();
     let expected = ctx.expectations.lock().unwrap().expected(owner, now);

@@ -12,6 +12,7 @@ use kube::{Resource, ResourceExt};
 
 use super::error::{Error, Result};
 use super::observe::{self, Observed};
+use super::task_cache::OwnerLabel;
 use super::{Context, kube_services, outbound, pods, revisions, scheduling, unplaced};
 use crate::api::{CapacityProviderSpec, EnabledState, SchedulingStrategy, Service, ServiceStatus};
 use crate::ecs::capacity::launch::{self, Launch};
@@ -57,7 +58,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     let old_revisions: BTreeSet<String> = older.keys().cloned().collect();
     let daemon = service.spec.scheduling_strategy == Some(SchedulingStrategy::Daemon);
     let owner = format!("service/{ns}/{name}");
-    let Observed { tasks, creations_in_flight } = observe::observe(&ctx, &ns, labels::SERVICE, &label_value(&name), &owner);
+    let Observed { tasks, creations_in_flight } = observe::observe(&ctx, &ns, OwnerLabel::Service, &label_value(&name), &owner);
 
     // Validate: resolve the launch, render a task of PRIMARY, read the nodes for placement.
     let constraints = scheduling::constraints(&primary.resolved.spec, service.spec.placement.placement_constraints.as_ref());

@@ -15,11 +15,26 @@ use crate::ecs::placement::NodeUsage;
 use crate::ecs::task::labels;
 use crate::ecs::task::pod::TaskPod;
 
-/// The owner labels tasks are looked up by.
-const OWNER_LABELS: [&str; 2] = [labels::SERVICE, labels::TASK_RUN];
+/// What owns a task: the label the cache indexes tasks by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OwnerLabel {
+    Service,
+    TaskRun,
+}
+
+impl OwnerLabel {
+    const ALL: [OwnerLabel; 2] = [OwnerLabel::Service, OwnerLabel::TaskRun];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            OwnerLabel::Service => labels::SERVICE,
+            OwnerLabel::TaskRun => labels::TASK_RUN,
+        }
+    }
+}
 
 /// A namespace, an owner label and its value.
-type Owner = (String, &'static str, String);
+type Owner = (String, OwnerLabel, String);
 
 pub struct TaskCache {
     index: RwLock<Index>,
@@ -83,10 +98,8 @@ impl TaskCache {
         self.index.read().unwrap().pods.get(&(namespace.to_string(), name.to_string())).cloned()
     }
 
-    /// The tasks in `namespace` whose owner label `key` (`berth.dev/service` or
-    /// `berth.dev/task-run`) is `value`.
-    pub fn owned_by(&self, namespace: &str, key: &'static str, value: &str) -> Vec<Arc<TaskPod>> {
-        debug_assert!(OWNER_LABELS.contains(&key), "tasks are indexed by {OWNER_LABELS:?}, not {key}");
+    /// The tasks in `namespace` whose owner label `key` is `value`.
+    pub fn owned_by(&self, namespace: &str, key: OwnerLabel, value: &str) -> Vec<Arc<TaskPod>> {
         let index = self.index.read().unwrap();
         let Some(names) = index.owned.get(&(namespace.to_string(), key, value.to_string())) else { return vec![] };
         names.iter().filter_map(|name| index.pods.get(&(namespace.to_string(), name.clone())).cloned()).collect()
@@ -110,7 +123,7 @@ fn key(pod: &TaskPod) -> (String, String) {
 
 fn owners(pod: &TaskPod) -> impl Iterator<Item = Owner> + '_ {
     let ns = pod.namespace().unwrap_or_default();
-    OWNER_LABELS.into_iter().filter_map(move |label| Some((ns.clone(), label, pod.labels().get(label)?.clone())))
+    OwnerLabel::ALL.into_iter().filter_map(move |label| Some((ns.clone(), label, pod.labels().get(label.key())?.clone())))
 }
 
 impl Index {
@@ -173,8 +186,8 @@ mod tests {
     #[test]
     fn a_pass_reads_its_own_tasks_and_what_every_task_holds_on_each_node() {
         let cache = TaskCache::of([pod("web-1", "web", Some("n1"), "Running"), pod("web-2", "web", None, "Pending"), pod("api-1", "api", Some("n1"), "Running")]);
-        assert_eq!(names(cache.owned_by("ns", labels::SERVICE, "web")), ["web-1", "web-2"]);
-        assert_eq!(names(cache.owned_by("other", labels::SERVICE, "web")), Vec::<String>::new());
+        assert_eq!(names(cache.owned_by("ns", OwnerLabel::Service, "web")), ["web-1", "web-2"]);
+        assert_eq!(names(cache.owned_by("other", OwnerLabel::Service, "web")), Vec::<String>::new());
         assert_eq!(cache.with_usage(|u| u.on("n1").map(|h| (h.tasks, h.requests.cpu))), Some((2, 500)));
         consistent(&cache);
     }
@@ -189,7 +202,7 @@ mod tests {
         consistent(&cache);
         cache.apply(&watcher::Event::Delete(pod("web-1", "web", Some("n2"), "Failed")));
         assert!(cache.get("ns", "web-1").is_none());
-        assert!(cache.owned_by("ns", labels::SERVICE, "web").is_empty());
+        assert!(cache.owned_by("ns", OwnerLabel::Service, "web").is_empty());
         consistent(&cache);
     }
 
@@ -204,9 +217,9 @@ mod tests {
         // The watch restarts: web-1 was deleted meanwhile, web-2 created.
         cache.apply(&watcher::Event::Init);
         cache.apply(&watcher::Event::InitApply(pod("web-2", "web", Some("n2"), "Running")));
-        assert_eq!(names(cache.owned_by("ns", labels::SERVICE, "web")), ["web-1"], "the old list serves until the new one is complete");
+        assert_eq!(names(cache.owned_by("ns", OwnerLabel::Service, "web")), ["web-1"], "the old list serves until the new one is complete");
         cache.apply(&watcher::Event::InitDone);
-        assert_eq!(names(cache.owned_by("ns", labels::SERVICE, "web")), ["web-2"]);
+        assert_eq!(names(cache.owned_by("ns", OwnerLabel::Service, "web")), ["web-2"]);
         assert_eq!(cache.with_usage(|u| u.on("n1").cloned()), None);
         consistent(&cache);
     }

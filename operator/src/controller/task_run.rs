@@ -12,6 +12,7 @@ use kube::{Resource, ResourceExt};
 
 use super::error::{Error, Result};
 use super::observe::{self, Observed};
+use super::task_cache::OwnerLabel;
 use super::{Context, pods, revisions, scheduling, task_roles};
 use crate::api::{CapacityProviderSpec, TaskRun};
 use crate::ecs::capacity::launch::{self, Launch};
@@ -33,7 +34,7 @@ pub async fn reconcile(run: Arc<TaskRun>, ctx: Arc<Context>) -> Result<Action> {
     let ns = run.namespace().unwrap_or_default();
     let name = run.name_any();
     let owner = format!("taskrun/{ns}/{name}");
-    let Observed { tasks, .. } = observe::observe(&ctx, &ns, labels::TASK_RUN, &label_value(&name), &owner);
+    let Observed { tasks, .. } = observe::observe(&ctx, &ns, OwnerLabel::TaskRun, &label_value(&name), &owner);
 
     // Validate what the run would start (once started, nothing is started again).
     let starting = run.status.as_ref().is_none_or(|s| s.tasks.is_none());

@@ -19,12 +19,17 @@ use crate::api::{Service, ServiceStatus};
 /// How often a service's status may be written when only its progress moved.
 pub const PROGRESS_PACE: Duration = Duration::from_secs(1);
 
-/// Per service (`namespace/name`): the resourceVersion the last write produced
-/// and the status written, until the cache shows it; and when it was written.
+/// The last status write of each service (`namespace/name`).
 #[derive(Debug, Default)]
 pub struct Written {
-    unseen: Mutex<HashMap<String, (Option<String>, ServiceStatus)>>,
-    at: Mutex<HashMap<String, Instant>>,
+    services: Mutex<HashMap<String, Write>>,
+}
+
+#[derive(Debug)]
+struct Write {
+    /// The resourceVersion the write produced and the status written, until the cache shows it.
+    unseen: Option<(Option<String>, ServiceStatus)>,
+    at: Instant,
 }
 
 fn key(service: &Service) -> String {
@@ -44,35 +49,33 @@ fn includes(cached: Option<&str>, written: Option<&str>) -> bool {
 impl Written {
     /// Records that `status` was written over `service`, producing `version`.
     pub fn wrote(&self, service: &Service, version: Option<String>, status: ServiceStatus, now: Instant) {
-        self.unseen.lock().unwrap().insert(key(service), (version, status));
-        self.at.lock().unwrap().insert(key(service), now);
+        self.services.lock().unwrap().insert(key(service), Write { unseen: Some((version, status)), at: now });
     }
 
     /// How long to hold back writing `status` over `service`'s at `now`: none
     /// unless only progress moved (see [`progress_only`]) within
     /// [`PROGRESS_PACE`] of the last write.
     pub fn hold_back(&self, service: &Service, status: &ServiceStatus, now: Instant) -> Option<Duration> {
-        let since = now.saturating_duration_since(*self.at.lock().unwrap().get(&key(service))?);
+        let since = now.saturating_duration_since(self.services.lock().unwrap().get(&key(service))?.at);
         let progress = service.status.as_ref().is_some_and(|old| progress_only(old, status));
         PROGRESS_PACE.checked_sub(since).filter(|wait| progress && !wait.is_zero())
     }
 
     /// The service is gone: forget what was written.
     pub fn forget(&self, namespace: &str, name: &str) {
-        self.unseen.lock().unwrap().remove(&format!("{namespace}/{name}"));
-        self.at.lock().unwrap().remove(&format!("{namespace}/{name}"));
+        self.services.lock().unwrap().remove(&format!("{namespace}/{name}"));
     }
 
     /// `service` with the status last written in place of its cached one
     /// while the cache shows a version older than that write (another write
     /// delivered meanwhile is older too). Once the cache includes the write,
-    /// the entry is dropped.
+    /// the status written is dropped (when it was written stays, for the pace).
     pub fn latest(&self, service: Arc<Service>) -> Arc<Service> {
-        let mut written = self.unseen.lock().unwrap();
-        let key = key(&service);
-        match written.get(&key) {
+        let mut services = self.services.lock().unwrap();
+        let Some(write) = services.get_mut(&key(&service)) else { return service };
+        match &write.unseen {
             Some((version, _)) if includes(service.resource_version().as_deref(), version.as_deref()) => {
-                written.remove(&key);
+                write.unseen = None;
                 service
             }
             Some((_, status)) => {

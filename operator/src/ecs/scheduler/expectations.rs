@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 /// After this long an unseen create or delete is assumed lost.
 pub const TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
+/// An entry made at `at` still holds at `now`: it is younger than TIMEOUT.
+fn fresh(at: Instant, now: Instant) -> bool {
+    now.duration_since(at) < TIMEOUT
+}
+
 #[derive(Debug, Default)]
 pub struct Expectations {
     owners: BTreeMap<String, Pending>,
@@ -51,8 +56,8 @@ impl Expectations {
 
     /// The pod watch delivered `pod` (added, changed or deleted): its create, if any, is settled.
     pub fn observed(&mut self, pod: &str, now: Instant) {
-        if self.trimmed.is_none_or(|at| now.duration_since(at) >= TIMEOUT) {
-            self.seen.retain(|_, at| now.duration_since(*at) < TIMEOUT);
+        if self.trimmed.is_none_or(|at| !fresh(at, now)) {
+            self.seen.retain(|_, at| fresh(*at, now));
             self.trimmed = Some(now);
         }
         self.seen.insert(pod.to_string(), now);
@@ -79,16 +84,15 @@ impl Expectations {
     /// and started again.
     pub fn expected(&self, owner: &str, now: Instant) -> InFlight {
         let Some(pending) = self.owners.get(owner) else { return InFlight::default() };
-        let fresh = |pods: &BTreeMap<String, Instant>| pods.iter().filter(|(_, at)| now.duration_since(**at) < TIMEOUT).map(|(pod, _)| pod.clone()).collect();
-        InFlight { creates: fresh(&pending.creates), deletes: fresh(&pending.deletes) }
+        let unexpired = |pods: &BTreeMap<String, Instant>| pods.iter().filter(|(_, at)| fresh(**at, now)).map(|(pod, _)| pod.clone()).collect();
+        InFlight { creates: unexpired(&pending.creates), deletes: unexpired(&pending.deletes) }
     }
 
     /// Forgets what the cache shows (creates of pods in it, deletes of pods gone from it) and what expired.
     pub fn settle(&mut self, owner: &str, cached: impl Fn(&str) -> bool, now: Instant) {
         let Some(pending) = self.owners.get_mut(owner) else { return };
-        let fresh = |at: &Instant| now.duration_since(*at) < TIMEOUT;
-        pending.creates.retain(|pod, at| !cached(pod) && fresh(at));
-        pending.deletes.retain(|pod, at| cached(pod) && fresh(at));
+        pending.creates.retain(|pod, at| !cached(pod) && fresh(*at, now));
+        pending.deletes.retain(|pod, at| cached(pod) && fresh(*at, now));
         if pending.creates.is_empty() && pending.deletes.is_empty() {
             self.owners.remove(owner);
         }
