@@ -80,6 +80,8 @@ where
                         show(&ctx, obj.as_ref(), None).await;
                     }
                 }
+                // Its object, or its namespace, is being deleted: no one is left to tell.
+                Err(Error::Kube(e)) if gone(obj.as_ref(), e) => {}
                 Err(e) => {
                     let message = format!("{} {}: {e}", K::kind(&()), obj.name_any());
                     ctx.publish(obj.as_ref(), EventType::Warning, e.reason(), &message);
@@ -91,6 +93,17 @@ where
             result
         })
     }
+}
+
+/// Does `error` say that `obj` is gone, or that its namespace is being deleted?
+fn gone<K: Resource<DynamicType = ()>>(obj: &K, error: &kube::Error) -> bool {
+    let itself = match error {
+        kube::Error::Api(status) if status.is_not_found() => {
+            status.details.as_ref().is_some_and(|d| d.name == obj.name_any() && d.kind == K::plural(&()) && d.group == K::group(&()))
+        }
+        _ => false,
+    };
+    itself || super::error::namespace_going_away(error)
 }
 
 /// The `Reconciled=False` condition the object shows, if any.
@@ -167,6 +180,18 @@ mod tests {
         let other = failure_condition(&error, "Service web: another", Some(2), Some(&first)).expect("a new message is shown");
         assert_eq!(other.last_transition_time, first.last_transition_time, "still False since the first failure");
         assert_eq!(failure_condition(&Error::LaunchRefused("quota".into()), "m", None, None), None);
+    }
+
+    #[test]
+    fn a_failure_saying_the_object_is_gone_is_told_to_no_one() {
+        let service: crate::api::Service = serde_json::from_value(json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "ns"}, "spec": {"taskDefinition": "web"}})).unwrap();
+        let not_found = |name: &str, group: &str, kind: &str| kube::Error::Api(Box::new(serde_json::from_value(json!({"status": "Failure", "code": 404,
+            "reason": "NotFound", "message": format!("{kind}.{group} \"{name}\" not found"), "details": {"name": name, "group": group, "kind": kind}})).unwrap()));
+        assert!(gone(&service, &not_found("web", "berth.dev", "services")), "its own status write after it was deleted");
+        assert!(gone(&service, &not_found("ns", "", "namespaces")));
+        assert!(!gone(&service, &not_found("web", "", "services")), "a Kubernetes Service of the same name is another object");
+        assert!(!gone(&service, &not_found("web-hook", "berth.dev", "taskruns")));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! as client-go's event broadcaster sends them: a pass hands its events over
 //! and goes on. A pass that waited for each event's round trip held back the
 //! next pass of its object, and with it the replacement of the next failed task.
-//! Events are best effort in Kubernetes; one that cannot be sent is logged.
+//! Events are best effort in Kubernetes; one that cannot be sent is logged
+//! (at debug level when its namespace is being deleted, as client-go drops it).
 use std::future::Future;
 
 use futures::StreamExt;
@@ -20,8 +21,11 @@ impl Events {
         let (queue, mut received) = mpsc::unbounded::<(Event, ObjectReference)>();
         let sending = async move {
             while let Some((event, reference)) = received.next().await {
-                if let Err(e) = recorder.publish(&event, &reference).await {
-                    tracing::warn!("publishing event {}: {e}", event.reason);
+                match recorder.publish(&event, &reference).await {
+                    // Its object goes with the namespace: no one is left to read it.
+                    Err(e) if super::error::namespace_going_away(&e) => tracing::debug!("event {} not published: {e}", event.reason),
+                    Err(e) => tracing::warn!("publishing event {}: {e}", event.reason),
+                    Ok(()) => {}
                 }
             }
         };

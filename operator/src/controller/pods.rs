@@ -13,16 +13,18 @@ use crate::ecs::plan::Launched;
 use crate::ecs::task::labels;
 use crate::api::wire_name;
 use crate::ecs::task::lifecycle::Stop;
+use super::error::namespace_going_away;
 use super::stopping::Stopping;
 
 /// Creates pods in batches of 1, 2, 4, ... (the ReplicaSet controller's slow
 /// start): a failing create (quota, admission) costs one call, not hundreds.
 /// Stops at the first refusal; a pod that already exists counts as created
-/// (a task run's pods have fixed names).
+/// (a task run's pods have fixed names). A namespace being deleted stops the
+/// creates without a refusal: there is nothing to tell its owner.
 pub async fn create_in_batches(api: &Api<Pod>, pods: Vec<Pod>) -> Launched {
     let mut launched = Launched::default();
     let mut remaining = pods.into_iter();
-    let mut batch_size = 1;
+    let (mut batch_size, mut ending) = (1, false);
     loop {
         let batch: Vec<Pod> = remaining.by_ref().take(batch_size).collect();
         if batch.is_empty() {
@@ -35,10 +37,11 @@ pub async fn create_in_batches(api: &Api<Pod>, pods: Vec<Pod>) -> Launched {
             match result {
                 Ok(_) => launched.created.push((pod.name_any(), task_id)),
                 Err(kube::Error::Api(s)) if s.is_already_exists() => {}
+                Err(e) if namespace_going_away(&e) => ending = true,
                 Err(e) => launched.refused = launched.refused.or(Some(refusal(&e))),
             }
         }
-        if launched.refused.is_some() {
+        if launched.refused.is_some() || ending {
             return launched;
         }
         batch_size *= 2;
@@ -124,5 +127,39 @@ fn ignore_not_found(result: Result<(), kube::Error>) -> Result<(), kube::Error> 
     match result {
         Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::controller::testing::answering;
+
+    fn pods(count: usize) -> Vec<Pod> {
+        (0..count).map(|i| serde_json::from_value(json!({"metadata": {"name": format!("web-{i}"), "namespace": "ns"}})).unwrap()).collect()
+    }
+
+    fn forbidden(causes: serde_json::Value) -> serde_json::Value {
+        json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "code": 403, "reason": "Forbidden",
+            "message": "pods is forbidden", "details": {"kind": "pods", "causes": causes}})
+    }
+
+    #[tokio::test]
+    async fn creates_in_a_namespace_being_deleted_end_at_once_unrefused() {
+        let cause = json!([{"reason": "NamespaceTerminating", "message": "namespace ns is being terminated", "field": "metadata.namespace"}]);
+        let (client, requests) = answering(403, forbidden(cause));
+        let launched = create_in_batches(&Api::namespaced(client, "ns"), pods(5)).await;
+        assert!(launched.created.is_empty() && launched.refused.is_none(), "{launched:?}");
+        assert_eq!(requests.lock().unwrap().len(), 1, "the first create says it: no more are sent");
+    }
+
+    #[tokio::test]
+    async fn any_other_refusal_ends_the_creates_and_is_reported() {
+        let (client, requests) = answering(403, forbidden(json!([])));
+        let launched = create_in_batches(&Api::namespaced(client, "ns"), pods(5)).await;
+        assert_eq!(launched.refused.as_deref(), Some("pods is forbidden (Forbidden)"));
+        assert_eq!(requests.lock().unwrap().len(), 1);
     }
 }

@@ -10,14 +10,20 @@ pub type Requests = Arc<Mutex<Vec<String>>>;
 /// A client whose requests are recorded: writes are answered with `reply`,
 /// deletes with a Status, events with the event sent.
 pub fn recording(reply: serde_json::Value) -> (kube::Client, Requests) {
+    answering(200, reply)
+}
+
+/// As [`recording`], with writes answered with HTTP `code` (a refusal's Status as `reply`).
+pub fn answering(code: u16, reply: serde_json::Value) -> (kube::Client, Requests) {
     let requests = Requests::default();
-    (kube::Client::new(Recording { requests: requests.clone(), reply }, "ns"), requests)
+    (kube::Client::new(Recording { requests: requests.clone(), reply, code }, "ns"), requests)
 }
 
 #[derive(Clone)]
 struct Recording {
     requests: Requests,
     reply: serde_json::Value,
+    code: u16,
 }
 
 impl tower_service::Service<http::Request<kube::client::Body>> for Recording {
@@ -30,21 +36,21 @@ impl tower_service::Service<http::Request<kube::client::Body>> for Recording {
     }
 
     fn call(&mut self, request: http::Request<kube::client::Body>) -> Self::Future {
-        let (requests, reply) = (self.requests.clone(), self.reply.clone());
+        let (requests, reply, code) = (self.requests.clone(), self.reply.clone(), self.code);
         Box::pin(async move {
             let mut line = format!("{} {}", request.method(), request.uri().path());
             let body = request.into_body().collect_bytes().await.unwrap_or_default();
-            let answer = if line.ends_with("/events") {
+            let (status, answer) = if line.ends_with("/events") {
                 let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 line = format!("{line} {}", event["reason"].as_str().unwrap_or_default());
-                body.to_vec()
+                (200, body.to_vec())
             } else if line.starts_with("DELETE") {
-                serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Status", "status": "Success"})).unwrap()
+                (200, serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Status", "status": "Success"})).unwrap())
             } else {
-                serde_json::to_vec(&reply).unwrap()
+                (code, serde_json::to_vec(&reply).unwrap())
             };
             requests.lock().unwrap().push(line);
-            Ok(http::Response::builder().status(200).body(kube::client::Body::from(answer)).unwrap())
+            Ok(http::Response::builder().status(status).body(kube::client::Body::from(answer)).unwrap())
         })
     }
 }
