@@ -151,7 +151,18 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     // Replacements go out before the records of the tasks they replace (a patch each): a
     // burst of failures is replaced at once, and a record lost to a failed pass is made again.
     let launched = start(&service, &ctx, &primary, &older, &constraints, &placement.strategies, launch.as_ref(), &plan, api, &owner).await;
-    pods::concurrently(plan.records_to_write().cloned().collect::<Vec<_>>(), |(pod, stop)| async move { pods::record(api, &pod, &stop).await }).await?;
+    // The records and the deletes of what is done (expired records, drained tasks) touch
+    // different pods: sent side by side, they cost the pass one round of requests, not two.
+    let owner_ref = &owner;
+    let ctx_ref = &ctx;
+    let records = pods::concurrently(plan.records_to_write().cloned().collect::<Vec<_>>(), |(pod, stop)| async move { pods::record(api, &pod, &stop).await });
+    let forgets = pods::concurrently(plan.forget.clone(), |pod| async move {
+        pods::forget(api, &pod).await?;
+        ctx_ref.expectations.lock().unwrap().deleted(owner_ref, &pod, Instant::now());
+        Ok(())
+    });
+    let (recorded, forgotten) = futures::join!(records, forgets);
+    recorded.and(forgotten)?;
     if let Some(lifecycle) = plan.lifecycle.as_mut() {
         let (runs, calls): (Vec<_>, Vec<_>) = lifecycle.calls.iter().cloned().partition(|c| lifecycle::task_run_target(&c.url).is_some());
         let mut answers = outbound::call_hooks(&calls, now).await;
@@ -161,13 +172,6 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         lifecycle.record = lifecycle::with_answers(lifecycle.record.clone(), answers);
     }
     forget_hook_runs(&service, &ctx, plan.lifecycle.as_ref()).await?;
-    let owner_ref = &owner;
-    let ctx_ref = &ctx;
-    pods::concurrently(plan.forget.clone(), |pod| async move {
-        pods::forget(api, &pod).await?;
-        ctx_ref.expectations.lock().unwrap().deleted(owner_ref, &pod, Instant::now());
-        Ok(())
-    }).await?;
 
     // Status and events, as the planner computed them, with the routes as applied.
     let traffic_facts = traffic.facts();
