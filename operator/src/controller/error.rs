@@ -44,21 +44,17 @@ pub fn namespace_going_away(error: &kube::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn refusal(code: u16, reason: &str, details: serde_json::Value) -> kube::Error {
-        kube::Error::Api(Box::new(serde_json::from_value(serde_json::json!({
-            "status": "Failure", "code": code, "reason": reason, "message": "refused", "details": details})).unwrap()))
-    }
+    use crate::controller::testing::{api_error, refusal};
 
     #[test]
     fn a_terminating_or_deleted_namespace_is_going_away_and_a_quota_is_not() {
         // As the API server answers a create in a namespace being deleted, then once it is gone.
-        let terminating = refusal(403, "Forbidden", serde_json::json!({"name": "web-1", "kind": "pods",
-            "causes": [{"reason": "NamespaceTerminating", "message": "namespace ns is being terminated", "field": "metadata.namespace"}]}));
-        let gone = refusal(404, "NotFound", serde_json::json!({"name": "ns", "kind": "namespaces"}));
+        let terminating = api_error(refusal(403, "Forbidden", serde_json::json!({"name": "web-1", "kind": "pods",
+            "causes": [{"reason": "NamespaceTerminating", "message": "namespace ns is being terminated", "field": "metadata.namespace"}]})));
+        let gone = api_error(refusal(404, "NotFound", serde_json::json!({"name": "ns", "kind": "namespaces"})));
         assert!(namespace_going_away(&terminating) && namespace_going_away(&gone));
-        let quota = refusal(403, "Forbidden", serde_json::json!({"name": "web-1", "kind": "pods"}));
-        let service_gone = refusal(404, "NotFound", serde_json::json!({"name": "web", "group": "berth.dev", "kind": "services"}));
+        let quota = api_error(refusal(403, "Forbidden", serde_json::json!({"name": "web-1", "kind": "pods"})));
+        let service_gone = api_error(refusal(404, "NotFound", serde_json::json!({"name": "web", "group": "berth.dev", "kind": "services"})));
         assert!(!namespace_going_away(&quota) && !namespace_going_away(&service_gone));
     }
 }

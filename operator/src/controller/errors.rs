@@ -163,6 +163,7 @@ pub fn policy<K: Resource<DynamicType = ()>>(obj: Arc<K>, error: &Error, ctx: Ar
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::testing::{api_error, refusal};
 
     #[test]
     fn backoff_doubles_from_one_second_to_five_minutes() {
@@ -186,8 +187,7 @@ mod tests {
     fn a_failure_saying_the_object_is_gone_is_told_to_no_one() {
         let service: crate::api::Service = serde_json::from_value(json!({"apiVersion": "berth.dev/v1alpha1", "kind": "Service",
             "metadata": {"name": "web", "namespace": "ns"}, "spec": {"taskDefinition": "web"}})).unwrap();
-        let not_found = |name: &str, group: &str, kind: &str| kube::Error::Api(Box::new(serde_json::from_value(json!({"status": "Failure", "code": 404,
-            "reason": "NotFound", "message": format!("{kind}.{group} \"{name}\" not found"), "details": {"name": name, "group": group, "kind": kind}})).unwrap()));
+        let not_found = |name: &str, group: &str, kind: &str| api_error(refusal(404, "NotFound", json!({"name": name, "group": group, "kind": kind})));
         assert!(gone(&service, &not_found("web", "berth.dev", "services")), "its own status write after it was deleted");
         assert!(gone(&service, &not_found("ns", "", "namespaces")));
         assert!(!gone(&service, &not_found("web", "", "services")), "a Kubernetes Service of the same name is another object");

@@ -135,15 +135,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::controller::testing::answering;
+    use crate::controller::testing::{answering, refusal};
 
     fn pods(count: usize) -> Vec<Pod> {
         (0..count).map(|i| serde_json::from_value(json!({"metadata": {"name": format!("web-{i}"), "namespace": "ns"}})).unwrap()).collect()
     }
 
     fn forbidden(causes: serde_json::Value) -> serde_json::Value {
-        json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "code": 403, "reason": "Forbidden",
-            "message": "pods is forbidden", "details": {"kind": "pods", "causes": causes}})
+        refusal(403, "Forbidden", json!({"kind": "pods", "causes": causes}))
     }
 
     #[tokio::test]
@@ -159,7 +158,7 @@ mod tests {
     async fn any_other_refusal_ends_the_creates_and_is_reported() {
         let (client, requests) = answering(403, forbidden(json!([])));
         let launched = create_in_batches(&Api::namespaced(client, "ns"), pods(5)).await;
-        assert_eq!(launched.refused.as_deref(), Some("pods is forbidden (Forbidden)"));
+        assert_eq!(launched.refused.as_deref(), Some("refused (Forbidden)"));
         assert_eq!(requests.lock().unwrap().len(), 1);
     }
 }

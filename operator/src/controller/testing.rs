@@ -7,6 +7,16 @@ use serde_json::json;
 /// `METHOD path` of every request, in order; an event's line ends with its reason.
 pub type Requests = Arc<Mutex<Vec<String>>>;
 
+/// The Status the API server answers a refused request with.
+pub fn refusal(code: u16, reason: &str, details: serde_json::Value) -> serde_json::Value {
+    json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "code": code, "reason": reason, "message": "refused", "details": details})
+}
+
+/// The error kube returns for `status` (a [`refusal`]).
+pub fn api_error(status: serde_json::Value) -> kube::Error {
+    kube::Error::Api(Box::new(serde_json::from_value(status).unwrap()))
+}
+
 /// A client whose requests are recorded: writes are answered with `reply`,
 /// deletes with a Status, events with the event sent.
 pub fn recording(reply: serde_json::Value) -> (kube::Client, Requests) {
