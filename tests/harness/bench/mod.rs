@@ -191,13 +191,12 @@ async fn scale_ups(target: &Target, params: &Params, schemas: &FlowSchemas, repo
         let times = scale_up::run(c, &ns, contender, 1, n, t).await?;
         report.record("scale-up", &format!("1 service x {n}: all exist"), "s", contender, times.exist);
         report.record("scale-up", &format!("1 service x {n}: all running"), "s", contender, times.running);
-        // What the controller spent on it: it shares the 2 cores with the API server, kube-scheduler and kwok.
+        // What the controller spent on it (it shares the 2 cores with the API server, kube-scheduler
+        // and kwok), then its idle figures with the fleet.
         if let Some(before) = before {
             let used = before.since(target, schemas, contender)?;
             report.record("scale-up", &format!("1 service x {n}: CPU time until all running"), "cpu-s", contender, used.cpu_seconds);
             report.record("scale-up", &format!("1 service x {n}: API requests until all running"), "requests", contender, used.requests);
-        }
-        if contender != Contender::Raw {
             let idle = steady::idle(target, schemas, contender, params.steady_window).await?;
             let window = params.steady_window.as_secs_f64();
             report.record("steady", &format!("API requests in {window:.0} s idle ({n} tasks)"), "requests", contender, idle.requests);
