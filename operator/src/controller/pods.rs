@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use futures::future::join_all;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::ResourceExt;
@@ -61,13 +61,15 @@ fn refusal(error: &kube::Error) -> String {
 /// another, 100 stops would cost 100 round trips before any replacement starts.
 const CONCURRENT_REQUESTS: usize = 32;
 
-/// Runs `act` on every item, [`CONCURRENT_REQUESTS`] at a time; the first error ends it.
+/// Runs `act` on every item, [`CONCURRENT_REQUESTS`] at a time, and returns the first error:
+/// one failure does not leave the other items unsent (nor their expectations standing).
 pub async fn concurrently<T, F, Fut>(items: impl IntoIterator<Item = T>, act: F) -> Result<(), kube::Error>
 where
     F: Fn(T) -> Fut,
     Fut: Future<Output = Result<(), kube::Error>>,
 {
-    futures::stream::iter(items).map(act).buffer_unordered(CONCURRENT_REQUESTS).try_collect().await
+    let results: Vec<Result<(), kube::Error>> = futures::stream::iter(items).map(act).buffer_unordered(CONCURRENT_REQUESTS).collect().await;
+    results.into_iter().collect()
 }
 
 /// Deletes the pod of a task `owner` stops (its containers get SIGTERM and the grace period

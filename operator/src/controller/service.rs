@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
-use super::error::{Error, Result};
+use super::error::{Error, Result, namespace_going_away};
 use super::observe::{self, Observed};
 use super::task_cache::OwnerLabel;
 use super::{Context, kube_services, outbound, pods, revisions, scheduling, unplaced};
@@ -23,6 +24,7 @@ use crate::ecs::plan::service::{self as planner, Scheduling, ServiceInput};
 use crate::ecs::plan::{Launched, Problem};
 use crate::ecs::render::names::label_value;
 use crate::ecs::task::labels;
+use crate::ecs::task::lifecycle::Stop;
 
 #[tracing::instrument(skip_all, fields(namespace = service.namespace().unwrap_or_default(), service = service.name_any()))]
 pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action> {
@@ -148,21 +150,9 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     // Stops (draining those that take traffic) after the switch: a rollback's green tasks
     // leave production only once blue has it.
     traffic.stop(&ctx, api, &owner, &plan.stops, now).await?;
-    // Replacements go out before the records of the tasks they replace (a patch each): a
-    // burst of failures is replaced at once, and a record lost to a failed pass is made again.
+    // Replacements go out before the records of the tasks they replace, which go behind the pass.
     let launched = start(&service, &ctx, &primary, &older, &constraints, &placement.strategies, launch.as_ref(), &plan, api, &owner).await;
-    // The records and the deletes of what is done (expired records, drained tasks) touch
-    // different pods: sent side by side, they cost the pass one round of requests, not two.
-    let owner_ref = &owner;
-    let ctx_ref = &ctx;
-    let records = pods::concurrently(plan.records_to_write().cloned().collect::<Vec<_>>(), |(pod, stop)| async move { pods::record(api, &pod, &stop).await });
-    let forgets = pods::concurrently(plan.forget.clone(), |pod| async move {
-        pods::forget(api, &pod).await?;
-        ctx_ref.expectations.lock().unwrap().deleted(owner_ref, &pod, Instant::now());
-        Ok(())
-    });
-    let (recorded, forgotten) = futures::join!(records, forgets);
-    recorded.and(forgotten)?;
+    send_behind(&service, &ctx, &owner, &plan, pods_api.clone());
     if let Some(lifecycle) = plan.lifecycle.as_mut() {
         let (runs, calls): (Vec<_>, Vec<_>) = lifecycle.calls.iter().cloned().partition(|c| lifecycle::task_run_target(&c.url).is_some());
         let mut answers = outbound::call_hooks(&calls, now).await;
@@ -194,6 +184,51 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
         Some(refusal) => Err(Error::LaunchRefused(refusal)),
         None => Ok(Action::requeue(held_back.map_or(plan.requeue, |wait| wait.min(plan.requeue)))),
     }
+}
+
+/// Sends the pass's records and its deletes of what is done (expired records, drained
+/// tasks) without holding the pass. In a burst of failures they are as many requests as the
+/// replacements, and the pass of the failures seen meanwhile waited for them (150 ms of a
+/// 350 ms pass in the benchmark). Each is noted before it is sent, a stop in `stopping` and a
+/// delete in the expectations, so the next pass neither counts a stop again nor sends the same
+/// request. A failed delete is expected no more, and the next pass sends it again; a failed
+/// record stays noted, as its stop was counted. Either failure is a Warning event on the service.
+fn send_behind(service: &Arc<Service>, ctx: &Arc<Context>, owner: &str, plan: &planner::ServicePlan, api: Api<Pod>) {
+    for (pod, stop) in &plan.records {
+        ctx.stopping.stopping(owner, pod, stop);
+    }
+    let now = Instant::now();
+    let mut expectations = ctx.expectations.lock().unwrap();
+    for pod in &plan.forget {
+        expectations.deleted(owner, pod, now);
+    }
+    drop(expectations);
+    let records: Vec<(String, Stop)> = plan.records_to_write().cloned().collect();
+    let forgets = plan.forget.clone();
+    if records.is_empty() && forgets.is_empty() {
+        return;
+    }
+    let (service, ctx, owner) = (service.clone(), ctx.clone(), owner.to_string());
+    tokio::spawn(async move {
+        let (api, ctx_ref, owner) = (&api, &ctx, owner.as_str());
+        // They touch different pods (`records_to_write` leaves out those deleted): sent side by side.
+        let records = pods::concurrently(records, |(pod, stop)| async move { pods::record(api, &pod, &stop).await });
+        let forgets = pods::concurrently(forgets, |pod| async move {
+            let sent = pods::forget(api, &pod).await;
+            if sent.is_err() {
+                ctx_ref.expectations.lock().unwrap().not_deleted(owner, &pod);
+            }
+            sent
+        });
+        let (recorded, forgotten) = futures::join!(records, forgets);
+        match recorded.and(forgotten) {
+            Err(e) if !namespace_going_away(&e) => {
+                let message = format!("Service {}: {e}", service.name_any());
+                ctx.publish(service.as_ref(), EventType::Warning, Error::Kube(e).reason(), &message);
+            }
+            _ => {}
+        }
+    });
 }
 
 /// Deletes the hook TaskRuns of the deployments whose lifecycle is not under way any more.
@@ -251,7 +286,7 @@ async fn firing_alarms(service: &Service, ctx: &Context, policy: Option<&lifecyc
         Ok(names) => names,
         Err(e) => {
             let message = format!("(service {}) cannot read the deployment alarms from Prometheus: {e}", service.name_any());
-            ctx.publish(service, kube::runtime::events::EventType::Warning, "AlarmsUnavailable", &message);
+            ctx.publish(service, EventType::Warning, "AlarmsUnavailable", &message);
             vec![]
         }
     }
@@ -421,9 +456,25 @@ mod tests {
                     "state": {"running": {"startedAt": "2026-01-01T00:00:10Z"}}}]}})).unwrap()
     }
 
+    /// A task whose essential container exited a minute ago (its record is not due to expire).
+    fn failed(name: &str) -> TaskPod {
+        let mut pod = task(name);
+        let created = k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(120);
+        pod.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(created));
+        pod.status = serde_json::from_value(json!({"phase": "Failed", "containerStatuses": [{"name": "app", "image": "nginx", "imageID": "",
+            "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": "2026-01-01T00:01:00Z"}}}]})).unwrap();
+        pod
+    }
+
     /// The requests of one pass over `service`, whose task definition's latest revision is
     /// `latest` (revision 2 has a dependency cycle, which cannot render), with two tasks.
     async fn one_pass(service: serde_json::Value, latest: i64) -> Vec<String> {
+        passes(service, latest, vec![task("web-a"), task("web-b")], 1).await
+    }
+
+    /// The requests of `count` passes over `service` and `tasks`, whose cache does not change
+    /// meanwhile (as when the watch lags behind the passes' writes).
+    async fn passes(service: serde_json::Value, latest: i64, tasks: Vec<TaskPod>, count: usize) -> Vec<String> {
         let service: Service = serde_json::from_value(service).unwrap();
         let task_definition: TaskDefinition = serde_json::from_value(json!({
             "apiVersion": "berth.dev/v1alpha1", "kind": "TaskDefinition",
@@ -440,7 +491,7 @@ mod tests {
             tasks: client.clone(),
             config: super::super::Config::default(),
             events,
-            pods: crate::controller::task_cache::TaskCache::of([task("web-a"), task("web-b")]),
+            pods: crate::controller::task_cache::TaskCache::of(tasks),
             nodes: store(vec![node]),
             revisions: store(vec![revision(1, false), revision(2, true)]),
             revision_expectations: Mutex::default(),
@@ -460,8 +511,12 @@ mod tests {
             synced,
         });
 
-        reconcile(Arc::new(service), ctx).await.expect("the pass reports, it does not fail");
-        // The pass dropped the context: its events are sent once the queue drains.
+        let service = Arc::new(service);
+        for _ in 0..count {
+            reconcile(service.clone(), ctx.clone()).await.expect("the pass reports, it does not fail");
+        }
+        drop(ctx);
+        // The passes and what they sent behind them dropped the context: its events are sent once the queue drains.
         sending_events.await;
         requests.lock().unwrap().clone()
     }
@@ -481,6 +536,28 @@ mod tests {
         let delete = requests.iter().position(|r| r.starts_with("DELETE"));
         let status = requests.iter().position(|r| r == "PATCH /apis/berth.dev/v1alpha1/namespaces/ns/services/web/status");
         assert!(delete < status, "{requests:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_task_is_replaced_and_its_stop_sent_once_though_the_cache_lags_behind() {
+        let at = "2026-01-01T00:00:00Z";
+        let requests = passes(json!({
+            "apiVersion": "berth.dev/v1alpha1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "ns", "uid": "u1", "generation": 2, "resourceVersion": "7"},
+            "spec": {"taskDefinition": "web", "desiredCount": 2},
+            "status": {"observedGeneration": 2, "deployments": [{"id": "ecs-svc/old", "status": "PRIMARY", "taskDefinition": "web:1", "desiredCount": 2,
+                "pendingCount": 0, "runningCount": 2, "failedTasks": 0, "rolloutState": "COMPLETED", "createdAt": at, "updatedAt": at}]}}),
+            1, vec![task("web-a"), failed("web-b")], 2).await;
+        let count = |prefix: &str| requests.iter().filter(|r| r.starts_with(prefix)).count();
+        // The second pass, whose cache shows the task ended and unrecorded still, neither
+        // records it again nor counts and reports its stop again.
+        assert_eq!(count("PATCH /api/v1/namespaces/ns/pods/web-b"), 1, "{requests:?}");
+        assert_eq!(count("POST /apis/events.k8s.io/v1/namespaces/ns/events TasksStopped"), 1, "{requests:?}");
+        assert_eq!(count("POST /api/v1/namespaces/ns/pods"), 2, "a replacement per pass (the cache shows neither): {requests:?}");
+        let create = requests.iter().position(|r| r == "POST /api/v1/namespaces/ns/pods");
+        let record = requests.iter().position(|r| r.starts_with("PATCH /api/v1/namespaces/ns/pods/web-b"));
+        assert!(create < record, "the replacement goes first: {requests:?}");
+        assert!(!requests.iter().any(|r| r.ends_with("KubernetesApiError")), "{requests:?}");
     }
 
     #[tokio::test]

@@ -17,8 +17,8 @@ pub fn api_error(status: serde_json::Value) -> kube::Error {
     kube::Error::Api(Box::new(serde_json::from_value(status).unwrap()))
 }
 
-/// A client whose requests are recorded: writes are answered with `reply`,
-/// deletes with a Status, events with the event sent.
+/// A client whose requests are recorded: creates (events too) and pod patches are answered
+/// with what was sent, deletes with a Status, other writes with `reply`.
 pub fn recording(reply: serde_json::Value) -> (kube::Client, Requests) {
     answering(200, reply)
 }
@@ -53,6 +53,8 @@ impl tower_service::Service<http::Request<kube::client::Body>> for Recording {
             let (status, answer) = if line.ends_with("/events") {
                 let event: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                 line = format!("{line} {}", event["reason"].as_str().unwrap_or_default());
+                (200, body.to_vec())
+            } else if (line.starts_with("POST") || line.contains("/pods/")) && code == 200 {
                 (200, body.to_vec())
             } else if line.starts_with("DELETE") {
                 (200, serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "Status", "status": "Success"})).unwrap())

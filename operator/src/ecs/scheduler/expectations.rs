@@ -70,6 +70,16 @@ impl Expectations {
         self.owners.entry(owner.to_string()).or_default().deletes.insert(pod.to_string(), now);
     }
 
+    /// A delete expected before it was sent failed: the pod stays, and the next pass may
+    /// delete it again (the ReplicaSet controller lowers its expectations on a failed delete).
+    pub fn not_deleted(&mut self, owner: &str, pod: &str) {
+        let Some(pending) = self.owners.get_mut(owner) else { return };
+        pending.deletes.remove(pod);
+        if pending.creates.is_empty() && pending.deletes.is_empty() {
+            self.owners.remove(owner);
+        }
+    }
+
     /// Settles against the cache (`cached` tells whether a pod is in it, and
     /// not terminating) and returns what is still in flight.
     pub fn in_flight(&mut self, owner: &str, cached: impl Fn(&str) -> bool, now: Instant) -> InFlight {
@@ -124,6 +134,17 @@ mod tests {
         e.deleted("svc", "p1", t0);
         assert_eq!(e.in_flight("svc", |_| true, t0).deletes.len(), 1);
         assert_eq!(e.in_flight("svc", |_| false, t0).deletes.len(), 0);
+    }
+
+    #[test]
+    fn a_failed_delete_is_expected_no_more() {
+        let (mut e, t0) = (Expectations::default(), Instant::now());
+        e.deleted("svc", "p1", t0);
+        e.deleted("svc", "p2", t0);
+        e.not_deleted("svc", "p1");
+        assert_eq!(e.in_flight("svc", |_| true, t0).deletes, BTreeSet::from(["p2".to_string()]));
+        e.not_deleted("svc", "p2");
+        assert_eq!(e.in_flight("svc", |_| true, t0), InFlight::default());
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct TaskState {
     /// Has the task ever been RUNNING (for start-failure accounting, §2.5)?
     pub ever_running: bool,
     pub containers: Vec<ContainerState>,
+    /// Its stop is recorded: on its pod, or by its owner until the pod shows the record
+    /// or goes (the planner counts and reports each stop once, when it records it).
+    pub recorded: bool,
 }
 
 impl TaskState {
@@ -88,6 +91,7 @@ pub fn observe_stopped(pod: &TaskPod, stop: Option<&Stop>) -> TaskState {
         })
         .collect();
     let recorded = recorded_stop(pod).or_else(|| stop.cloned());
+    let is_recorded = recorded.is_some();
     let phase = pod.phase().unwrap_or("Pending");
     let ready = pod.condition("Ready").is_some_and(|c| c.status == "True");
     let essential_running = containers.iter().filter(|c| c.essential).all(|c| c.started);
@@ -95,11 +99,11 @@ pub fn observe_stopped(pod: &TaskPod, stop: Option<&Stop>) -> TaskState {
 
     if pod.metadata.deletion_timestamp.is_some() {
         let stop = recorded.or_else(|| Some(disruption_stop(pod)));
-        return TaskState { last_status: LastStatus::Stopping, stop, ready: false, ever_running, containers };
+        return TaskState { last_status: LastStatus::Stopping, stop, ready: false, ever_running, containers, recorded: is_recorded };
     }
     if phase == "Failed" || phase == "Succeeded" {
         let stop = recorded.unwrap_or_else(|| ended_stop(pod, &containers, ever_running));
-        return TaskState { last_status: LastStatus::Stopped, stop: Some(stop), ready: false, ever_running, containers };
+        return TaskState { last_status: LastStatus::Stopped, stop: Some(stop), ready: false, ever_running, containers, recorded: is_recorded };
     }
     // Still alive: does something force a stop?
     let stop = recorded.or_else(|| {
@@ -116,7 +120,7 @@ pub fn observe_stopped(pod: &TaskPod, stop: Option<&Stop>) -> TaskState {
     } else {
         LastStatus::Pending
     };
-    TaskState { last_status, stop, ready, ever_running, containers }
+    TaskState { last_status, stop, ready, ever_running, containers, recorded: is_recorded }
 }
 
 /// A container's state in ECS terms. Its last exit, when the kubelet restarted
@@ -286,6 +290,18 @@ mod tests {
         assert_eq!(t.last_status, LastStatus::Stopped);
         assert_eq!(t.stop.unwrap().code, StopCode::EssentialContainerExited);
         assert_eq!(t.containers.iter().map(|c| c.exit_code).collect::<Vec<_>>(), [Some(3), Some(0)]);
+    }
+
+    #[test]
+    fn an_ended_task_is_recorded_by_its_pod_or_by_its_owner() {
+        let mut p = two_container_pod("Failed", vec![exited("app", 3, "Error"), exited("log-router", 0, "Completed")], "app");
+        let t = observe(&p);
+        assert!(!t.recorded, "nothing recorded yet");
+        let noted = observe_stopped(&p, t.stop.as_ref());
+        assert!(noted.recorded && noted.stop == t.stop, "its owner keeps the record while the patch is on its way");
+        let annotations = p.metadata.annotations.get_or_insert_with(Default::default);
+        annotations.insert(labels::STOP_CODE.into(), "EssentialContainerExited".into());
+        assert!(observe(&p).recorded, "the pod shows it");
     }
 
     #[test]
