@@ -44,7 +44,7 @@ impl Failures {
     }
 }
 
-fn backoff(failures: u32) -> Duration {
+pub(super) fn backoff(failures: u32) -> Duration {
     FIRST_BACKOFF.checked_mul(1 << failures.saturating_sub(1).min(16)).map_or(MAX_BACKOFF, |d| d.min(MAX_BACKOFF))
 }
 
@@ -96,7 +96,7 @@ where
 }
 
 /// Does `error` say that `obj` is gone, or that its namespace is being deleted?
-fn gone<K: Resource<DynamicType = ()>>(obj: &K, error: &kube::Error) -> bool {
+pub(super) fn gone<K: Resource<DynamicType = ()>>(obj: &K, error: &kube::Error) -> bool {
     let itself = match error {
         kube::Error::Api(status) if status.is_not_found() => {
             status.details.as_ref().is_some_and(|d| d.name == obj.name_any() && d.kind == K::plural(&()) && d.group == K::group(&()))

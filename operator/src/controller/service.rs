@@ -45,7 +45,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
             let problem = Problem::new("TaskDefinitionUnavailable", format!("(service {name}) cannot use task definition {}: {problem}", service.spec.task_definition));
             let outcome = planner::blocked(&service, &problem, now);
             ctx.publish_all(service.as_ref(), &outcome.events);
-            let held_back = write_status(&service, &ctx, outcome.status).await?;
+            let held_back = write_status(&service, &ctx, outcome.status);
             return Ok(Action::requeue(held_back.unwrap_or(Duration::from_secs(60))));
         }
     };
@@ -178,7 +178,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     ctx.publish_all(service.as_ref(), &outcome.events);
     traffic.publish(&service, &ctx, &primary.deployment.id);
     unplaced::report(&service, &ctx, &tasks);
-    let held_back = write_status(&service, &ctx, outcome.status).await?;
+    let held_back = write_status(&service, &ctx, outcome.status);
     match launched.refused {
         // Retried with the controller's per-object backoff, not after the idle requeue.
         Some(refusal) => Err(Error::LaunchRefused(refusal)),
@@ -391,19 +391,48 @@ fn seed(service: &Service, now: i64) -> u64 {
     uid.bytes().fold(now as u64, |h, b| h.rotate_left(5) ^ u64::from(b))
 }
 
-/// Writes `status` if it changed, unless only progress moved since a write
-/// moments ago: then the write waits, and the pass is requeued for when it may go.
-async fn write_status(service: &Service, ctx: &Context, status: ServiceStatus) -> Result<Option<Duration>> {
+/// Hands `status` to the service's writer if it changed, unless only progress moved since a
+/// status was handed moments ago: then it waits, and the pass is requeued for when it may go.
+fn write_status(service: &Arc<Service>, ctx: &Arc<Context>, status: ServiceStatus) -> Option<Duration> {
     if service.status.as_ref() == Some(&status) {
-        return Ok(None);
+        return None;
     }
     let now = Instant::now();
     if let Some(wait) = ctx.written.hold_back(service, &status, now) {
-        return Ok(Some(wait));
+        return Some(wait);
     }
-    let version = super::apply_status(&ctx.client, service, &status).await?;
-    ctx.written.wrote(service, version, status, now);
-    Ok(None)
+    if ctx.written.hand(service, status, now) {
+        tokio::spawn(write_statuses(service.clone(), ctx.clone()));
+    }
+    None
+}
+
+/// A service's status writer: writes the latest status handed to it, one write at a time, so
+/// a later status never lands before an earlier one, and off the passes' path, so a failure
+/// seen while a status is written waits for no write (a third of a replacement's pass). A
+/// failed write is a Warning event, and is made again after the controllers' backoff unless
+/// a newer status replaced it; the service or its namespace gone ends the writer.
+async fn write_statuses(service: Arc<Service>, ctx: Arc<Context>) {
+    let mut failures = 0;
+    while let Some((service, status)) = ctx.written.next(&service) {
+        match super::apply_status(&ctx.client, service.as_ref(), &status).await {
+            Ok(version) => {
+                failures = 0;
+                ctx.written.wrote(&service, version, &status);
+            }
+            Err(e) if super::errors::gone(service.as_ref(), &e) => {
+                ctx.written.forget(&service.namespace().unwrap_or_default(), &service.name_any());
+                return;
+            }
+            Err(e) => {
+                failures += 1;
+                let message = format!("Service {}: writing its status: {e}", service.name_any());
+                ctx.publish(service.as_ref(), EventType::Warning, Error::Kube(e).reason(), &message);
+                ctx.written.failed(service, status);
+                tokio::time::sleep(super::errors::backoff(failures)).await;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
