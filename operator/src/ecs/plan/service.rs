@@ -117,6 +117,9 @@ pub struct ServicePlan {
     pub lifecycle: Option<Lifecycle>,
     /// Pods to delete: expired stop records, and drained tasks out of every endpoint.
     pub forget: Vec<String>,
+    /// Expired stop records a pass that starts tasks leaves to one that starts none: a burst
+    /// of failures is replaced before the API server is asked to delete its records.
+    pub expired: Vec<String>,
     /// When to look again at the latest, if nothing wakes the service before.
     pub requeue: Duration,
     desired: usize,
@@ -159,7 +162,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     let ended: Vec<(&Task, &Stop)> = input.tasks.iter().filter(|t| t.ended_unrecorded())
         .map(|t| (t, t.state.stop.as_ref().expect("ended tasks have a stop"))).collect();
     let records = ended.iter().map(|(t, stop)| (t.name(), (*stop).clone())).collect();
-    let mut forget = expired_records(input.tasks, input.limits, now);
+    let expired = expired_records(input.tasks, input.limits, now);
 
     let mut plan = ServicePlan {
         stops: vec![],
@@ -171,6 +174,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         hold_traffic: false,
         lifecycle: None,
         forget: vec![],
+        expired: vec![],
         requeue: IDLE_REQUEUE,
         desired: 0,
         breaker: None,
@@ -239,7 +243,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     if input.problem.is_some() {
         // Validate before acting: a pass that cannot start what it would start stops nothing.
         plan.breaker = breaker(&[]);
-        plan.forget = forget;
+        plan.forget = expired;
         plan.requeue = Duration::from_secs(60);
         return plan;
     }
@@ -354,6 +358,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     }
     let delay = input.traffic.deregistration_delay.as_secs() as i64;
     // A drained task is expected deleted from the moment it drains, so `deleting` says nothing here.
+    let mut forget = vec![];
     for task in input.tasks.iter().filter(|t| t.pod.metadata.deletion_timestamp.is_none()) {
         let Some(since) = task.draining_since() else { continue };
         if since + delay > now {
@@ -361,6 +366,11 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         } else if !task.in_endpoints {
             forget.push(task.name());
         }
+    }
+    if plan.starts.is_empty() {
+        forget.extend(expired);
+    } else {
+        plan.expired = expired;
     }
     plan.forget = forget;
 
@@ -756,12 +766,12 @@ pub struct Outcome {
 }
 
 impl ServicePlan {
-    /// The records to write on their pods: not those whose pods this pass deletes. A record
-    /// that expires in the pass that would write it is not written, so a burst of failures
-    /// beyond the retention costs a create and a delete each, not also a patch; the pod,
-    /// deleting from then on, is not counted as ended again.
+    /// The records to write on their pods: not those whose pods this pass deletes or leaves
+    /// expired. A record that expires in the pass that would write it is not written, so a
+    /// burst of failures beyond the retention costs a create and a delete each, not also a
+    /// patch; its owner keeps the stop recorded until the pod goes, so it is not counted again.
     pub fn records_to_write(&self) -> impl Iterator<Item = &(String, Stop)> {
-        self.records.iter().filter(|(pod, _)| !self.forget.contains(pod))
+        self.records.iter().filter(|(pod, _)| !self.forget.contains(pod) && !self.expired.contains(pod))
     }
 
     /// The next status and the pass's events, from the plan and what its creates came to.
@@ -1198,9 +1208,11 @@ mod tests {
     #[test]
     fn a_failure_whose_record_would_expire_at_once_is_deleted_unrecorded_and_counted_once() {
         // Retention 1: of two tasks that ended in one pass, the newer is recorded on its pod,
-        // the older only deleted (one request, not a patch and then a delete). Both count for
-        // the breaker and are reported (event and stoppedTasks); the next pass, with the
-        // record written and the delete not yet seen, counts neither again.
+        // the older is not (one request, a delete, not a patch and then a delete). Both count
+        // for the breaker and are reported (event and stoppedTasks). The pass starts their
+        // replacements, so the expired record waits for a pass that starts nothing: that one,
+        // with the newer record written and the older kept by its owner, deletes the older
+        // and counts neither again.
         let mut f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2,
             "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
         f.limits.stopped_task_retention = 1;
@@ -1209,7 +1221,9 @@ mod tests {
         let tasks = vec![ended("old", 10).build(), ended("new", 20).build()];
         let input = f.input(&tasks, None, 100);
         let first = plan(&input);
-        assert_eq!((first.records_to_write().map(|(pod, _)| pod.as_str()).collect::<Vec<_>>(), first.forget.clone()), (vec!["new"], vec!["old".to_string()]));
+        assert_eq!(first.starts.len(), 2);
+        assert_eq!(first.records_to_write().map(|(pod, _)| pod.as_str()).collect::<Vec<_>>(), vec!["new"]);
+        assert_eq!((first.forget.clone(), first.expired.clone()), (vec![], vec!["old".to_string()]), "cleanup yields to the replacements");
         let Outcome { status, events } = first.outcome(&input, &Launched::default());
         assert_eq!(status.deployments.as_ref().unwrap()[0].failed_tasks, 2);
         let stopped = events.iter().find(|e| e.reason == "TasksStopped").expect("a TasksStopped event");
@@ -1219,15 +1233,17 @@ mod tests {
 
         let mut service = f.service.clone();
         service.status = Some(status);
-        let mut deleting = ended("old", 10).build();
-        deleting.deleting = true;
+        let mut kept = ended("old", 10).build();
+        kept.state.recorded = true;
         let recorded = ended("new", 20).build();
         let mut recorded_pod = (*recorded.pod).clone();
         recorded_pod.annotations_mut().insert(labels::STOP_CODE.into(), "EssentialContainerExited".into());
-        let next = [deleting, Task::of(recorded_pod)];
+        let replacement = |name: &str| TaskBuilder::new(name, 100).deployment(&label).running_since(100).build();
+        let next = [kept, Task::of(recorded_pod), replacement("r1"), replacement("r2")];
         let input = ServiceInput { service: &service, ..f.input(&next, None, 101) };
         let second = plan(&input);
-        assert!(second.records.is_empty() && second.forget.is_empty(), "{:?} {:?}", second.records, second.forget);
+        assert!(second.starts.is_empty() && second.records.is_empty(), "{:?} {:?}", second.starts, second.records);
+        assert_eq!((second.forget.clone(), second.expired.clone()), (vec!["old".to_string()], vec![]));
         assert_eq!(second.outcome(&input, &Launched::default()).status.deployments.unwrap()[0].failed_tasks, 2);
     }
 
