@@ -80,12 +80,10 @@ where
                         show(&ctx, obj.as_ref(), None).await;
                     }
                 }
-                // Its object, or its namespace, is being deleted: no one is left to tell.
-                Err(Error::Kube(e)) if gone(obj.as_ref(), e) => {}
                 Err(e) => {
-                    let message = format!("{} {}: {e}", K::kind(&()), obj.name_any());
-                    ctx.publish(obj.as_ref(), EventType::Warning, e.reason(), &message);
-                    if let Some(condition) = failure_condition(e, &message, obj.meta().generation, shown.as_ref()) {
+                    if let Some(message) = publish(&ctx, obj.as_ref(), e, "")
+                        && let Some(condition) = failure_condition(e, &message, obj.meta().generation, shown.as_ref())
+                    {
                         show(&ctx, obj.as_ref(), Some(condition)).await;
                     }
                 }
@@ -95,8 +93,22 @@ where
     }
 }
 
+/// Publishes `error` (of a pass, or of writes sent behind one, `doing` saying which) as a
+/// Warning event on `obj` and returns its message; None when it says that `obj` or its
+/// namespace is gone, as no one is left to tell.
+pub(super) fn publish<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K, error: &Error, doing: &str) -> Option<String> {
+    if let Error::Kube(e) = error
+        && gone(obj, e)
+    {
+        return None;
+    }
+    let message = format!("{} {}: {doing}{error}", K::kind(&()), obj.name_any());
+    ctx.publish(obj, EventType::Warning, error.reason(), &message);
+    Some(message)
+}
+
 /// Does `error` say that `obj` is gone, or that its namespace is being deleted?
-pub(super) fn gone<K: Resource<DynamicType = ()>>(obj: &K, error: &kube::Error) -> bool {
+fn gone<K: Resource<DynamicType = ()>>(obj: &K, error: &kube::Error) -> bool {
     let itself = match error {
         kube::Error::Api(status) if status.is_not_found() => {
             status.details.as_ref().is_some_and(|d| d.name == obj.name_any() && d.kind == K::plural(&()) && d.group == K::group(&()))

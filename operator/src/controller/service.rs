@@ -11,7 +11,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
-use super::error::{Error, Result, namespace_going_away};
+use super::error::{Error, Result};
 use super::observe::{self, Observed};
 use super::task_cache::OwnerLabel;
 use super::{Context, kube_services, outbound, pods, revisions, scheduling, unplaced};
@@ -221,12 +221,8 @@ fn send_behind(service: &Arc<Service>, ctx: &Arc<Context>, owner: &str, plan: &p
             sent
         });
         let (recorded, forgotten) = futures::join!(records, forgets);
-        match recorded.and(forgotten) {
-            Err(e) if !namespace_going_away(&e) => {
-                let message = format!("Service {}: {e}", service.name_any());
-                ctx.publish(service.as_ref(), EventType::Warning, Error::Kube(e).reason(), &message);
-            }
-            _ => {}
+        if let Err(e) = recorded.and(forgotten) {
+            super::errors::publish(&ctx, service.as_ref(), &Error::Kube(e), "recording or deleting stopped tasks: ");
         }
     });
 }
@@ -420,14 +416,12 @@ async fn write_statuses(service: Arc<Service>, ctx: Arc<Context>) {
                 failures = 0;
                 ctx.written.wrote(&service, version, &status);
             }
-            Err(e) if super::errors::gone(service.as_ref(), &e) => {
-                ctx.written.forget(&service.namespace().unwrap_or_default(), &service.name_any());
-                return;
-            }
             Err(e) => {
+                if super::errors::publish(&ctx, service.as_ref(), &Error::Kube(e), "writing its status: ").is_none() {
+                    ctx.written.forget(&service.namespace().unwrap_or_default(), &service.name_any());
+                    return;
+                }
                 failures += 1;
-                let message = format!("Service {}: writing its status: {e}", service.name_any());
-                ctx.publish(service.as_ref(), EventType::Warning, Error::Kube(e).reason(), &message);
                 ctx.written.failed(service, status);
                 tokio::time::sleep(super::errors::backoff(failures)).await;
             }
@@ -550,15 +544,21 @@ mod tests {
         requests.lock().unwrap().clone()
     }
 
+    /// Service `web` at `generation` asking for `desired` tasks, whose last status (of
+    /// generation 2) has its 2 tasks of web:1 running and the deployment COMPLETED.
+    fn settled_service(generation: i64, desired: i32) -> serde_json::Value {
+        let at = "2026-01-01T00:00:00Z";
+        json!({
+            "apiVersion": "berth.dev/v1alpha1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "ns", "uid": "u1", "generation": generation, "resourceVersion": "7"},
+            "spec": {"taskDefinition": "web", "desiredCount": desired},
+            "status": {"observedGeneration": 2, "deployments": [{"id": "ecs-svc/old", "status": "PRIMARY", "taskDefinition": "web:1", "desiredCount": 2,
+                "pendingCount": 0, "runningCount": 2, "failedTasks": 0, "rolloutState": "COMPLETED", "createdAt": at, "updatedAt": at}]}})
+    }
+
     #[tokio::test]
     async fn a_scale_in_stops_a_task_with_one_delete_and_no_patch_of_the_pod() {
-        let at = "2026-01-01T00:00:00Z";
-        let requests = one_pass(json!({
-            "apiVersion": "berth.dev/v1alpha1", "kind": "Service",
-            "metadata": {"name": "web", "namespace": "ns", "uid": "u1", "generation": 3, "resourceVersion": "7"},
-            "spec": {"taskDefinition": "web", "desiredCount": 1},
-            "status": {"observedGeneration": 2, "deployments": [{"id": "ecs-svc/old", "status": "PRIMARY", "taskDefinition": "web:1", "desiredCount": 2,
-                "pendingCount": 0, "runningCount": 2, "failedTasks": 0, "rolloutState": "COMPLETED", "createdAt": at, "updatedAt": at}]}}), 1).await;
+        let requests = one_pass(settled_service(3, 1), 1).await;
         let pod_requests: Vec<&String> = requests.iter().filter(|r| r.contains("/pods")).collect();
         assert_eq!(pod_requests.len(), 1, "{requests:?}");
         assert!(pod_requests[0].starts_with("DELETE /api/v1/namespaces/ns/pods/web-"), "{requests:?}");
@@ -569,14 +569,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_task_is_replaced_and_its_stop_sent_once_though_the_cache_lags_behind() {
-        let at = "2026-01-01T00:00:00Z";
-        let requests = passes(json!({
-            "apiVersion": "berth.dev/v1alpha1", "kind": "Service",
-            "metadata": {"name": "web", "namespace": "ns", "uid": "u1", "generation": 2, "resourceVersion": "7"},
-            "spec": {"taskDefinition": "web", "desiredCount": 2},
-            "status": {"observedGeneration": 2, "deployments": [{"id": "ecs-svc/old", "status": "PRIMARY", "taskDefinition": "web:1", "desiredCount": 2,
-                "pendingCount": 0, "runningCount": 2, "failedTasks": 0, "rolloutState": "COMPLETED", "createdAt": at, "updatedAt": at}]}}),
-            1, vec![task("web-a"), failed("web-b")], 2).await;
+        let requests = passes(settled_service(2, 2), 1, vec![task("web-a"), failed("web-b")], 2).await;
         let count = |prefix: &str| requests.iter().filter(|r| r.starts_with(prefix)).count();
         // The second pass, whose cache shows the task ended and unrecorded still, neither
         // records it again nor counts and reports its stop again.
