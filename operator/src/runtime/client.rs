@@ -43,7 +43,7 @@ pub async fn rate_limited(qps: f64, burst: u32, fence: Option<Fence>) -> anyhow:
     // The timeout sits inside the rate limit: time spent queued for a token is
     // the client's own choice, not the server failing to answer. The fence sits
     // between them, so it is checked after the queueing, just before sending.
-    let builder = kube::client::ClientBuilder::try_from(config)?.with_layer(&TimeoutLayer(REQUEST_TIMEOUT));
+    let builder = kube::client::ClientBuilder::try_from(config)?.with_layer(&TimeoutLayer(REQUEST_TIMEOUT)).with_layer(&CountLayer);
     Ok(match fence {
         Some(fence) => builder.with_layer(&FenceLayer(fence)).with_layer(&limit).build(),
         None => builder.with_layer(&limit).build(),
@@ -210,6 +210,82 @@ where
     }
 }
 
+/// The requests sent, by the API server's verb and resource (`pods`, `services/status`,
+/// `events`...), for `berth_client_requests_total`, as client-go's
+/// `rest_client_requests_total`: a benchmark's request count, broken down.
+pub static REQUESTS: std::sync::LazyLock<prometheus_client::metrics::family::Family<RequestLabels, prometheus_client::metrics::counter::Counter>> =
+    std::sync::LazyLock::new(Default::default);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct RequestLabels {
+    pub verb: &'static str,
+    pub resource: String,
+}
+
+/// The verb and resource of a request to the API server, as its audit log names them.
+pub fn request_labels<B>(request: &http::Request<B>) -> RequestLabels {
+    let path: Vec<&str> = request.uri().path().split('/').filter(|s| !s.is_empty()).collect();
+    // After /api/v1 or /apis/<group>/<version>, and a namespace's /namespaces/<name>.
+    let mut rest = match path.first() {
+        Some(&"api") => path.get(2..).unwrap_or_default(),
+        Some(&"apis") => path.get(3..).unwrap_or_default(),
+        _ => &[],
+    };
+    if rest.len() > 2 && rest[0] == "namespaces" {
+        rest = &rest[2..];
+    }
+    let resource = match rest {
+        [] => "other".to_string(),
+        [resource] | [resource, _] => resource.to_string(),
+        [resource, _, sub, ..] => format!("{resource}/{sub}"),
+    };
+    let named = rest.len() >= 2;
+    let watch = request.uri().query().is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
+    let verb = match *request.method() {
+        http::Method::GET if watch => "watch",
+        http::Method::GET if named => "get",
+        http::Method::GET => "list",
+        http::Method::POST => "create",
+        http::Method::PUT => "update",
+        http::Method::PATCH => "patch",
+        http::Method::DELETE if named => "delete",
+        http::Method::DELETE => "deletecollection",
+        _ => "other",
+    };
+    RequestLabels { verb, resource }
+}
+
+/// A tower layer counting each request in [`REQUESTS`].
+pub struct CountLayer;
+
+impl<S> Layer<S> for CountLayer {
+    type Service = Counted<S>;
+
+    fn layer(&self, inner: S) -> Counted<S> {
+        Counted(inner)
+    }
+}
+
+pub struct Counted<S>(S);
+
+impl<S, B> Service<http::Request<B>> for Counted<S>
+where
+    S: Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        REQUESTS.get_or_create(&request_labels(&request)).inc();
+        self.0.call(request)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +365,23 @@ mod tests {
     }
 
     /// A tower service from a closure (tower's `service_fn` without the dependency).
+    #[test]
+    fn requests_are_named_by_verb_and_resource() {
+        let labels = |method: &str, uri: &str| {
+            let l = request_labels(&http::Request::builder().method(method).uri(uri).body(()).unwrap());
+            format!("{} {}", l.verb, l.resource)
+        };
+        assert_eq!(labels("POST", "/api/v1/namespaces/team/pods?fieldManager=berth"), "create pods");
+        assert_eq!(labels("DELETE", "/api/v1/namespaces/team/pods/web-1"), "delete pods");
+        assert_eq!(labels("PATCH", "/apis/berth.dev/v1alpha1/namespaces/team/services/web/status?force=true"), "patch services/status");
+        assert_eq!(labels("GET", "/api/v1/pods?labelSelector=x&watch=true&resourceVersion=5"), "watch pods");
+        assert_eq!(labels("GET", "/api/v1/nodes"), "list nodes");
+        assert_eq!(labels("GET", "/api/v1/namespaces/team"), "get namespaces");
+        assert_eq!(labels("POST", "/apis/events.k8s.io/v1/namespaces/team/events"), "create events");
+        assert_eq!(labels("PUT", "/apis/coordination.k8s.io/v1/namespaces/berth/leases/berth-operator"), "update leases");
+        assert_eq!(labels("GET", "/version"), "list other");
+    }
+
     fn tower_service_fn<F, Fut>(f: F) -> impl Service<u32, Response = u32, Error = std::convert::Infallible, Future = Fut>
     where
         F: FnMut(u32) -> Fut,

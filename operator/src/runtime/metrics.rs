@@ -54,6 +54,7 @@ impl Default for Metrics {
             crate::runtime::fence::FENCED_WRITES.clone());
         registry.register("client_rate_limiter_wait_seconds", "How long each API request waited for the client-side rate limiter",
             crate::runtime::client::RATE_LIMITER_WAIT.clone());
+        registry.register("client_requests", "API requests sent, by the API server's verb and resource", crate::runtime::client::REQUESTS.clone());
         Metrics { registry, reconciles, failures, duration, tasks_started, tasks_stopped, leader }
     }
 }
@@ -122,5 +123,7 @@ mod tests {
         assert!(text.contains("berth_leader 1"), "{text}");
         assert!(text.contains("berth_fenced_writes_total "), "{text}");
         assert!(text.contains("berth_client_rate_limiter_wait_seconds_count "), "{text}");
+        crate::runtime::client::REQUESTS.get_or_create(&crate::runtime::client::RequestLabels { verb: "create", resource: "pods".into() }).inc();
+        assert!(metrics.encode().contains("berth_client_requests_total{verb=\"create\",resource=\"pods\"}"), "{text}");
     }
 }
