@@ -571,6 +571,7 @@ where
                 ctx.expectations.lock().unwrap().forget(&key);
                 ctx.stopping.forget(&key);
                 ctx.written.forget(&ns, &name);
+                ctx.unplaced.lock().unwrap().forget(&ns, &name);
                 ctx.errors.forget(owner.as_ref());
             }
             future::ready(())

@@ -9,6 +9,7 @@
 pub mod conditions;
 pub mod deployment;
 pub mod lifecycle;
+pub mod repeats;
 pub mod service;
 pub mod task_run;
 pub mod throttle;
