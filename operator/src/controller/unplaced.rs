@@ -42,6 +42,11 @@ pub fn report(service: &Service, ctx: &Context, tasks: &[Task], now: i64) {
     let key = format!("{}/{name}", service.namespace().unwrap_or_default());
     let due = {
         let mut reported = ctx.unplaced.lock().unwrap();
+        // Most passes find every task placed: nothing to keep, nothing to say.
+        if standing.is_empty() {
+            reported.0.remove(&key);
+            return;
+        }
         let repeats = reported.0.entry(key.clone()).or_default();
         let due = repeats.due(standing, now);
         if repeats.is_empty() {
