@@ -343,10 +343,10 @@ mod tests {
             "metadata": {"name": "p", "labels": {labels::TASK_ID: "t"}, "deletionTimestamp": "2026-11-29T10:00:00Z"},
             "spec": {"nodeName": "n", "containers": [{"name": "app", "image": "x"}]},
             "status": {"phase": "Running"}})).unwrap();
-        assert_eq!(Task::of(pod.clone()).state.stop.map(|s| s.code), Some(TaskStopCode::UserInitiated), "no record: someone else deleted it");
+        assert_eq!(Task::of(pod.clone()).state.stop.as_ref().map(|s| s.code), Some(TaskStopCode::UserInitiated), "no record: someone else deleted it");
         let record = TaskSummary { task_id: "t".into(), stop_code: Some(TaskStopCode::ServiceSchedulerInitiated),
             stopped_reason: Some("Scaling activity initiated by (deployment ecs-svc/7)".into()), pod_name: None, last_status: None, stopped_at: None, containers: None };
-        let stop = Task::of(with_record(&pod, &record)).state.stop.unwrap();
+        let stop = Task::of(with_record(&pod, &record)).state.stop.clone().unwrap();
         assert_eq!((stop.code, stop.reason.as_str()), (TaskStopCode::ServiceSchedulerInitiated, "Scaling activity initiated by (deployment ecs-svc/7)"));
     }
 

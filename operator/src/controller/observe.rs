@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec};
-use crate::ecs::task::pod::TaskPod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use super::Context;
-use super::task_cache::OwnerLabel;
+use super::task_cache::{CachedTask, OwnerLabel};
 use super::error::{Error, Result};
 use crate::api::{CapacityProviderSpec, TaskOverride};
 use crate::ecs::placement::node_labels::ZONE_LABEL;
@@ -35,17 +34,17 @@ pub fn observe(ctx: &Context, ns: &str, key: OwnerLabel, value: &str, owner: &st
     // Expectations before the cache (see `Expectations::expected`).
     let now = Instant::now();
     let expected = ctx.expectations.lock().unwrap().expected(owner, now);
-    let pods: Vec<Arc<TaskPod>> = ctx.pods.owned_by(ns, key, value);
+    let cached_tasks = ctx.pods.owned_by(ns, key, value);
     // Pod name → whether it is live (not terminating).
-    let cached: HashMap<&str, bool> = pods.iter().filter_map(|p| Some((p.metadata.name.as_deref()?, p.metadata.deletion_timestamp.is_none()))).collect();
+    let cached: HashMap<&str, bool> = cached_tasks.iter().filter_map(|t| Some((t.pod.metadata.name.as_deref()?, t.pod.metadata.deletion_timestamp.is_none()))).collect();
     let live = |name: &str| cached.get(name) == Some(&true);
     ctx.expectations.lock().unwrap().settle(owner, live, now);
     let in_flight = expected.unseen(live);
     let stopping = ctx.stopping.of(owner, |name| cached.contains_key(name));
     let listed = endpoints_of(ctx, ns);
-    let mut tasks: Vec<Task> = pods
-        .into_iter()
-        .map(|pod| {
+    let mut tasks: Vec<Task> = cached_tasks
+        .iter()
+        .map(|CachedTask { pod, state }| {
             let node = pod.node_name().map(|n| ctx.nodes.get(&ObjectRef::new(n)));
             let zone = node.clone().flatten().and_then(|n| n.labels().get(ZONE_LABEL).cloned());
             let node_status = match node {
@@ -56,18 +55,24 @@ pub fn observe(ctx: &Context, ns: &str, key: OwnerLabel, value: &str, owner: &st
                     None => NodeStatus::Ready,
                 },
             };
-            let name = pod.name_any();
+            let name = pod.metadata.name.as_deref().unwrap_or_default();
+            // The cache read the pod alone; a stop its owner made and has not recorded on it yet changes what it says.
+            let state = match stopping.get(name) {
+                Some(stop) if !state.recorded => Arc::new(lifecycle::observe_stopped(pod, Some(stop))),
+                _ => state.clone(),
+            };
             Task {
-                state: lifecycle::observe_stopped(&pod, stopping.get(&name)),
+                state,
                 zone,
                 node_status,
-                in_endpoints: listed.contains(&name),
-                deleting: in_flight.deletes.contains(&name),
-                pod,
+                in_endpoints: listed.contains(name),
+                deleting: in_flight.deletes.contains(name),
+                pod: pod.clone(),
             }
         })
         .collect();
-    tasks.sort_by_key(|t| (t.created_seconds(), t.name()));
+    // Oldest first; the cache gave them by name, which breaks ties.
+    tasks.sort_by_key(Task::created_seconds);
     Observed { tasks, creations_in_flight: in_flight.creates.len() }
 }
 

@@ -214,7 +214,7 @@ fn running_task(name: &str, deployment: &str, provider: Option<&str>, node: Opti
         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
             "containerStatuses": [{"name": "task", "image": "simulated", "imageID": "", "ready": true, "restartCount": 0, "state": {"running": {"startedAt": started}}}]},
     })).expect("a simulated pod is a valid pod");
-    Task { state: lifecycle::observe(&pod), pod: Arc::new(pod), zone: zone.map(str::to_string), node_status: NodeStatus::Ready, in_endpoints: false, deleting: false }
+    Task { state: Arc::new(lifecycle::observe(&pod)), pod: Arc::new(pod), zone: zone.map(str::to_string), node_status: NodeStatus::Ready, in_endpoints: false, deleting: false }
 }
 
 #[cfg(test)]

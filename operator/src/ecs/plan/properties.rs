@@ -141,7 +141,7 @@ impl Cluster {
         }
 
         // The model acts: stops are gone, starts land in the emptiest zone.
-        self.tasks.retain(|t| !stopped.contains(&t.name().as_str()));
+        self.tasks.retain(|t| !stopped.contains(&t.name()));
         self.tasks.append(&mut self.unseen);
         for _ in &plan.starts {
             let counts = self.zone_counts();
@@ -157,7 +157,7 @@ impl Cluster {
             if task.state.last_status != crate::ecs::task::lifecycle::LastStatus::Running && task.created_seconds() <= now - PASS_SECONDS {
                 let zone = task.zone.clone().unwrap();
                 let label = task.label(crate::ecs::task::labels::DEPLOYMENT).unwrap().to_string();
-                *task = TaskBuilder::new(&task.name(), task.created_seconds()).deployment(&label).on(task.node().unwrap(), &zone).running_since(now).build();
+                *task = TaskBuilder::new(task.name(), task.created_seconds()).deployment(&label).on(task.node().unwrap(), &zone).running_since(now).build();
             }
         }
         Ok(())

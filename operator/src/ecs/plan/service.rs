@@ -161,7 +161,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     // Records and expiry are safe whatever the pass can start: they stop nothing.
     let ended: Vec<(&Task, &Stop)> = input.tasks.iter().filter(|t| t.ended_unrecorded())
         .map(|t| (t, t.state.stop.as_ref().expect("ended tasks have a stop"))).collect();
-    let records = ended.iter().map(|(t, stop)| (t.name(), (*stop).clone())).collect();
+    let records = ended.iter().map(|(t, stop)| (t.name().to_string(), (*stop).clone())).collect();
     let expired = expired_records(input.tasks, input.limits, now);
 
     let mut plan = ServicePlan {
@@ -207,8 +207,8 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     let timed_out: Vec<&Task> = start_deadlines.iter().filter(|(t, d)| *d <= now && !stopping.iter().any(|(s, _)| s.name() == t.name())).map(|(t, _)| *t).collect();
     stopping.extend(timed_out.into_iter()
         .map(|t| (t, Stop::new(StopCode::TaskFailedToStart, super::START_TIMEOUT_REASON))));
-    let stopped_now: BTreeSet<String> = stopping.iter().map(|(t, _)| t.name()).collect();
-    let active: Vec<&Task> = input.tasks.iter().filter(|t| t.is_active() && !stopped_now.contains(&t.name())).collect();
+    let stopped_now: BTreeSet<&str> = stopping.iter().map(|(t, _)| t.name()).collect();
+    let active: Vec<&Task> = input.tasks.iter().filter(|t| t.is_active() && !stopped_now.contains(t.name())).collect();
     // Each active task's health, read once: the breaker, the views and the rollout step all use it.
     let healths: Vec<TaskHealth> = active.iter().map(|t| health(t)).collect();
     // And until when each is protected from scale-in and deployments, if it is.
@@ -286,19 +286,19 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
             (providers.into_iter().map(|provider| TaskStart { node: None, provider, deployment: None }).chain(old_starts).collect(), replicas.victims, replicas.unhealthy)
         }
     };
-    let by_name: BTreeMap<String, &Task> = if victims.is_empty() && unhealthy.is_empty() { BTreeMap::new() } else { active.iter().map(|t| (t.name(), *t)).collect() };
-    let health_stops: Vec<&Task> = unhealthy.iter().filter_map(|v| by_name.get(v)).copied().collect();
+    let by_name: BTreeMap<&str, &Task> = if victims.is_empty() && unhealthy.is_empty() { BTreeMap::new() } else { active.iter().map(|t| (t.name(), *t)).collect() };
+    let health_stops: Vec<&Task> = unhealthy.iter().filter_map(|v| by_name.get(v.as_str())).copied().collect();
     plan.breaker = breaker(&health_stops);
     let tripped = plan.breaker.as_ref().is_some_and(|b| b.state.tripped);
     if tripped {
         starts.clear();
     }
     stopping.extend(health_stops.iter().map(|t| (*t, Stop::new(StopCode::ServiceSchedulerInitiated, deployment::unhealthy_reason(t, now)))));
-    stopping.extend(victims.iter().filter_map(|v| by_name.get(v)).map(|t| (*t, scale_in.clone())));
+    stopping.extend(victims.iter().filter_map(|v| by_name.get(v.as_str())).map(|t| (*t, scale_in.clone())));
     let scaled_in: BTreeSet<&str> = victims.iter().map(String::as_str).collect();
     plan.stops = stopping.iter().map(|(t, stop)| TaskStop {
-        record: !scaled_in.contains(t.name().as_str()),
-        pod: t.name(),
+        record: !scaled_in.contains(t.name()),
+        pod: t.name().to_string(),
         stop: stop.clone(),
         drain: input.traffic.serves && t.label(labels::TRAFFIC).is_some() && t.state.last_status == LastStatus::Running,
     }).collect();
@@ -322,11 +322,11 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
 
     // Traffic: tasks to put behind the Services (or, under a lifecycle, to take out), drained tasks to delete.
     let stopped: BTreeSet<&str> = plan.stops.iter().map(|s| s.pod.as_str()).collect();
-    let serving: Vec<&Task> = active.iter().filter(|t| !stopped.contains(t.name().as_str())).copied().collect();
+    let serving: Vec<&Task> = active.iter().filter(|t| !stopped.contains(t.name())).copied().collect();
     if let Some(lifecycle) = &plan.lifecycle {
         let blue_label = lifecycle.blue.as_ref().map_or(primary.deployment.label.as_str(), |b| b.label.as_str());
         let (green, blue): (Vec<&Task>, Vec<&Task>) = serving.iter().partition(|t| of_primary(t));
-        let split = |tasks: Vec<&Task>| tasks.iter().map(|t| ServingTask { name: t.name(), serving: t.label(labels::TRAFFIC) == Some(labels::TRAFFIC_SERVE), ready: t.state.ready }).collect::<Vec<_>>();
+        let split = |tasks: Vec<&Task>| tasks.iter().map(|t| ServingTask { name: t.name().to_string(), serving: t.label(labels::TRAFFIC) == Some(labels::TRAFFIC_SERVE), ready: t.state.ready }).collect::<Vec<_>>();
         let split = lifecycle::serving(lifecycle.production_weight, desired as u32, &split(green), &split(blue), &primary.deployment.label, blue_label);
         plan.selection = Selection {
             production: split.production,
@@ -353,7 +353,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
             plan.selection = Selection { production: Some(label.clone()), test: Some(label.clone()), backends };
         }
         if input.traffic.serves {
-            plan.enlist = serving.iter().filter(|t| t.label(labels::TRAFFIC) != Some(labels::TRAFFIC_SERVE)).map(|t| t.name()).collect();
+            plan.enlist = serving.iter().filter(|t| t.label(labels::TRAFFIC) != Some(labels::TRAFFIC_SERVE)).map(|t| t.name().to_string()).collect();
         }
     }
     let delay = input.traffic.deregistration_delay.as_secs() as i64;
@@ -364,7 +364,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         if since + delay > now {
             plan.requeue = plan.requeue.min(Duration::from_secs((since + delay - now) as u64));
         } else if !task.in_endpoints {
-            forget.push(task.name());
+            forget.push(task.name().to_string());
         }
     }
     if plan.starts.is_empty() {
@@ -528,7 +528,7 @@ fn rebalancing_status(input: &ServiceInput, rebalance: &Rebalance, events: &mut 
 /// The scheduler's view of an active task, with health as ECS counts it.
 fn view(task: &Task, health: TaskHealth) -> TaskView {
     TaskView {
-        name: task.name(),
+        name: task.name().to_string(),
         // Daemon tasks are bound to their node before they are scheduled.
         node: task.node().map(str::to_string).or_else(|| task.label(labels::NODE).map(str::to_string)),
         zone: task.zone.clone(),
@@ -750,7 +750,7 @@ fn expired_records(tasks: &[Task], limits: &Limits, now: i64) -> Vec<String> {
     stopped.sort_by_key(|t| std::cmp::Reverse(t.created_seconds()));
     stopped.iter().enumerate()
         .filter(|(i, t)| *i >= limits.stopped_task_retention || now - t.created_seconds() > limits.stopped_task_ttl.as_secs() as i64)
-        .map(|(_, t)| t.name())
+        .map(|(_, t)| t.name().to_string())
         .collect()
 }
 
@@ -787,7 +787,7 @@ impl ServicePlan {
         let old = service.status.clone().unwrap_or_default();
         let now = conditions::time(input.now);
         let stopped_pods: BTreeSet<&str> = self.stops.iter().map(|s| s.pod.as_str()).collect();
-        let active: Vec<&Task> = input.tasks.iter().filter(|t| t.is_active() && !stopped_pods.contains(t.name().as_str())).collect();
+        let active: Vec<&Task> = input.tasks.iter().filter(|t| t.is_active() && !stopped_pods.contains(t.name())).collect();
         let health = |t: &Task| deployment::health(t, self.grace, input.now);
         let of = |label: &str| active.iter().filter(move |t| t.label(labels::DEPLOYMENT) == Some(label)).copied().collect::<Vec<&Task>>();
         let counts = |tasks: &[&Task]| {
@@ -1001,7 +1001,7 @@ fn stopped_summaries(tasks: &[Task], previous: &[TaskSummary], stopped_now: &[(S
         }
     };
     for (pod, stop) in stopped_now {
-        match tasks.iter().find(|t| &t.name() == pod) {
+        match tasks.iter().find(|t| t.name() == pod) {
             Some(task) => push(task.stopped_summary(stop, Some(now.clone()))),
             None => push(TaskSummary { task_id: pod.clone(), pod_name: Some(pod.clone()), last_status: Some(LastStatus::Stopped), stop_code: Some(stop.code),
                 stopped_reason: Some(stop.reason.clone()), stopped_at: Some(now.clone()), containers: None }),
@@ -1238,7 +1238,7 @@ mod tests {
         let mut service = f.service.clone();
         service.status = Some(status);
         let mut kept = ended("old", 10).build();
-        kept.state.recorded = true;
+        std::sync::Arc::make_mut(&mut kept.state).recorded = true;
         let recorded = ended("new", 20).build();
         let mut recorded_pod = (*recorded.pod).clone();
         recorded_pod.annotations_mut().insert(labels::STOP_CODE.into(), "EssentialContainerExited".into());
@@ -1550,7 +1550,7 @@ mod tests {
                 assert_eq!(s.node.as_deref(), Some("nc"), "moves go to the empty zone");
                 task(&format!("new{pass}{i}"), "c", now + 20)
             }).collect();
-            let launched = Launched { created: started.iter().map(|t| (t.name(), t.name())).collect(), refused: None };
+            let launched = Launched { created: started.iter().map(|t| (t.name().to_string(), t.name().to_string())).collect(), refused: None };
             let outcome = pass_plan.outcome(&input, &launched);
             events.extend(outcome.events.iter().map(|e| e.message.clone()));
             service.status = Some(outcome.status);

@@ -57,10 +57,10 @@ fn launched(run: &TaskRun) -> bool {
 
 pub fn plan(input: &TaskRunInput) -> TaskRunPlan {
     let run = input.run;
-    let mut stops: Vec<(String, Stop)> = input.tasks.iter().filter(|t| t.needs_stop()).map(|t| (t.name(), t.state.stop.clone().expect("a task that needs a stop has one"))).collect();
+    let mut stops: Vec<(String, Stop)> = input.tasks.iter().filter(|t| t.needs_stop()).map(|t| (t.name().to_string(), t.state.stop.clone().expect("a task that needs a stop has one"))).collect();
     // A task whose containers wait on a dependency past its startTimeout fails to start.
     let deadlines: Vec<(&Task, i64)> = input.tasks.iter().filter_map(|t| Some((t, t.start_deadline()?))).collect();
-    stops.extend(deadlines.iter().filter(|(t, at)| *at <= input.now && !t.needs_stop()).map(|(t, _)| (t.name(), Stop::new(StopCode::TaskFailedToStart, START_TIMEOUT_REASON))));
+    stops.extend(deadlines.iter().filter(|(t, at)| *at <= input.now && !t.needs_stop()).map(|(t, _)| (t.name().to_string(), Stop::new(StopCode::TaskFailedToStart, START_TIMEOUT_REASON))));
     let look_again = deadlines.iter().filter(|(_, at)| *at > input.now).map(|(_, at)| std::time::Duration::from_secs((at - input.now) as u64)).min();
     if launched(run) || input.problem.is_some() {
         return TaskRunPlan { starts: vec![], stops, look_again };
@@ -185,7 +185,7 @@ fn summarise(tasks: &[Task], previous: &[TaskSummary], stopping: &[(String, Stop
             let stopped_at = if stopping_now.is_some() { Some(now.clone()) } else { t.finished_at().filter(|_| stopped) };
             TaskSummary {
                 task_id: t.label(labels::TASK_ID).unwrap_or_default().to_string(),
-                pod_name: Some(t.name()),
+                pod_name: Some(t.name().to_string()),
                 last_status: Some(if stopping_now.is_some() { LastStatus::Stopping } else { t.state.last_status }),
                 stop_code: stop.map(|s| s.code),
                 stopped_reason: stop.map(|s| s.reason.clone()),

@@ -27,7 +27,8 @@ pub enum NodeStatus {
 #[derive(Clone, Debug)]
 pub struct Task {
     pub pod: Arc<TaskPod>,
-    pub state: TaskState,
+    /// Shared with the operator's cache, which reads each pod once per change.
+    pub state: Arc<TaskState>,
     /// The zone of its node, from the node's label.
     pub zone: Option<String>,
     pub node_status: NodeStatus,
@@ -43,11 +44,11 @@ impl Task {
         let pod = pod.into();
         let state = lifecycle::observe(&pod);
         let node_status = if pod.node_name().is_some() { NodeStatus::Ready } else { NodeStatus::Unassigned };
-        Task { pod: Arc::new(pod), state, zone: None, node_status, in_endpoints: false, deleting: false }
+        Task { pod: Arc::new(pod), state: Arc::new(state), zone: None, node_status, in_endpoints: false, deleting: false }
     }
 
-    pub fn name(&self) -> String {
-        self.pod.name_any()
+    pub fn name(&self) -> &str {
+        self.pod.metadata.name.as_deref().unwrap_or_default()
     }
 
     pub fn label(&self, key: &str) -> Option<&str> {
@@ -60,7 +61,7 @@ impl Task {
 
     /// The task's id (its label), else its pod's name.
     pub fn task_id(&self) -> String {
-        self.label(labels::TASK_ID).map(str::to_string).unwrap_or_else(|| self.name())
+        self.label(labels::TASK_ID).map(str::to_string).unwrap_or_else(|| self.name().to_string())
     }
 
     pub fn node(&self) -> Option<&str> {
@@ -156,7 +157,7 @@ impl Task {
     pub fn stopped_summary(&self, stop: &Stop, stopped_at: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>) -> TaskSummary {
         TaskSummary {
             task_id: self.task_id(),
-            pod_name: Some(self.name()),
+            pod_name: Some(self.name().to_string()),
             last_status: Some(LastStatus::Stopped),
             stop_code: Some(stop.code),
             stopped_reason: Some(stop.reason.clone()),
