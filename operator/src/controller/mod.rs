@@ -13,6 +13,7 @@ mod node_wakes;
 mod observe;
 mod outbound;
 mod pods;
+mod progress_wakes;
 mod revisions;
 pub(crate) mod scheduling;
 mod service;
@@ -29,7 +30,7 @@ mod written;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt, future};
+use futures::{StreamExt, future};
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Service as CoreService, ServiceAccount};
 use crate::ecs::task::pod::TaskPod;
@@ -47,7 +48,7 @@ pub use error::Error;
 
 use crate::api::{CapacityProvider, CapacityProviderSpec, Service, TaskDefinition, TaskRun, TaskSchedule};
 use crate::ecs::scheduler::expectations::Expectations;
-use crate::ecs::task::labels;
+use crate::ecs::task::{labels, wake};
 
 /// Field manager of every write Berth makes.
 pub const MANAGER: &str = "berth-operator";
@@ -342,25 +343,25 @@ pub async fn run(clients: crate::runtime::client::Clients, config: Config, healt
         synced: synced_rx,
     });
 
-    // Pods: each change settles its create and wakes the pod's owner.
+    // Pods: each change settles its create and wakes the pod's owner, at once or, for
+    // progress only, a moment later together with its other tasks' (`ecs::task::wake`).
+    let service_progress = progress_wakes::ProgressWakes::new(service_triggers.clone(), wake::PROGRESS_WAIT);
+    let run_progress = progress_wakes::ProgressWakes::new(run_triggers.clone(), wake::PROGRESS_WAIT);
     let pod_cache = watcher(api::<TaskPod>(&client, &ns), managed).default_backoff().modify(TaskPod::drop_field_ownership)
-        .inspect_ok({
-            let ctx = ctx.clone();
-            move |event| ctx.pods.apply(event)
-        })
-        .touched_objects()
         .for_each({
             let (service_triggers, ctx) = (service_triggers.clone(), ctx.clone());
-            move |pod| {
-                if let Ok(pod) = pod {
-                    // Settled before the owner wakes, so its pass counts the create done.
-                    ctx.expectations.lock().unwrap().observed(&pod.name_any(), Instant::now());
-                    if let Some(owner) = controller_of::<Service>(&pod) {
-                        let _ = service_triggers.unbounded_send(owner);
-                    }
-                    if let Some(owner) = controller_of::<TaskRun>(&pod) {
-                        let _ = run_triggers.unbounded_send(owner);
-                    }
+            move |event| {
+                let Ok(event) = event else { return future::ready(()) };
+                let woken = ctx.pods.apply(&event);
+                let (watcher::Event::Apply(pod) | watcher::Event::Delete(pod) | watcher::Event::InitApply(pod)) = &event else { return future::ready(()) };
+                // Settled before the owner wakes, so its pass counts the create done.
+                ctx.expectations.lock().unwrap().observed(&pod.name_any(), Instant::now());
+                let now = woken == Some(wake::Wake::Now);
+                if let Some(owner) = controller_of::<Service>(pod) {
+                    if now { let _ = service_triggers.unbounded_send(owner); } else { service_progress.wake(owner) }
+                }
+                if let Some(owner) = controller_of::<TaskRun>(pod) {
+                    if now { let _ = run_triggers.unbounded_send(owner); } else { run_progress.wake(owner) }
                 }
                 future::ready(())
             }

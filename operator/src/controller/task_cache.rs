@@ -18,6 +18,7 @@ use crate::ecs::placement::NodeUsage;
 use crate::ecs::task::labels;
 use crate::ecs::task::lifecycle::{self, TaskState};
 use crate::ecs::task::pod::TaskPod;
+use crate::ecs::task::wake::{Wake, wake};
 
 /// What owns a task: the label the cache indexes tasks by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -74,29 +75,42 @@ impl TaskCache {
     pub fn of(pods: impl IntoIterator<Item = TaskPod>) -> TaskCache {
         let cache = TaskCache::default();
         cache.apply(&watcher::Event::Init);
-        pods.into_iter().for_each(|pod| cache.apply(&watcher::Event::InitApply(pod)));
+        for pod in pods {
+            cache.apply(&watcher::Event::InitApply(pod));
+        }
         cache.apply(&watcher::Event::InitDone);
         cache
     }
 
-    pub fn apply(&self, event: &watcher::Event<TaskPod>) {
+    /// Applies a watch event; for one that names a pod, how soon its owner needs a pass
+    /// (every pod of a relist at once, as some may have changed in any way meanwhile).
+    pub fn apply(&self, event: &watcher::Event<TaskPod>) -> Option<Wake> {
         match event {
             watcher::Event::Apply(pod) => {
                 let pod = kept(pod);
-                self.index.write().unwrap().insert(pod)
+                let (before, after) = self.index.write().unwrap().insert(pod);
+                Some(wake(before.as_deref(), Some(&after)))
             }
-            watcher::Event::Delete(pod) => self.index.write().unwrap().remove(&key(pod)),
-            watcher::Event::Init => *self.relisting.lock().unwrap() = Some(Index::default()),
+            watcher::Event::Delete(pod) => {
+                self.index.write().unwrap().remove(&key(pod));
+                Some(Wake::Now)
+            }
+            watcher::Event::Init => {
+                *self.relisting.lock().unwrap() = Some(Index::default());
+                None
+            }
             watcher::Event::InitApply(pod) => {
                 if let Some(index) = self.relisting.lock().unwrap().as_mut() {
                     index.insert(kept(pod));
                 }
+                Some(Wake::Now)
             }
             watcher::Event::InitDone => {
                 if let Some(listed) = self.relisting.lock().unwrap().take() {
                     *self.index.write().unwrap() = listed;
                 }
                 self.ready.send_replace(true);
+                None
             }
         }
     }
@@ -138,9 +152,10 @@ fn owners(pod: &TaskPod) -> impl Iterator<Item = Owner> + '_ {
 }
 
 impl Index {
-    fn insert(&mut self, pod: Arc<TaskPod>) {
+    /// Caches `pod`; returns the task it was and is.
+    fn insert(&mut self, pod: Arc<TaskPod>) -> (Option<Arc<TaskState>>, Arc<TaskState>) {
         let key = key(&pod);
-        self.remove(&key);
+        let before = self.remove(&key);
         let task = CachedTask { state: Arc::new(lifecycle::observe(&pod)), pod: pod.clone() };
         for owner in owners(&pod) {
             self.owned.entry(owner).or_default().insert(key.1.clone(), task.clone());
@@ -149,13 +164,16 @@ impl Index {
             self.usage.add(&holding);
         }
         self.pods.insert(key, pod);
+        (before, task.state)
     }
 
-    fn remove(&mut self, key: &(String, String)) {
-        let Some(pod) = self.pods.remove(key) else { return };
+    /// Forgets a pod; returns the task it was, if an owner's.
+    fn remove(&mut self, key: &(String, String)) -> Option<Arc<TaskState>> {
+        let pod = self.pods.remove(key)?;
+        let mut removed = None;
         for owner in owners(&pod) {
             if let Some(tasks) = self.owned.get_mut(&owner) {
-                tasks.remove(&key.1);
+                removed = tasks.remove(&key.1).map(|t| t.state).or(removed);
                 if tasks.is_empty() {
                     self.owned.remove(&owner);
                 }
@@ -164,6 +182,7 @@ impl Index {
         if let Some(holding) = pod.holding() {
             self.usage.remove(&holding);
         }
+        removed
     }
 
     #[cfg(test)]
@@ -207,15 +226,16 @@ mod tests {
     #[test]
     fn a_change_moves_a_task_and_a_delete_forgets_it() {
         let cache = TaskCache::of([pod("web-1", "web", None, "Pending")]);
-        cache.apply(&watcher::Event::Apply(pod("web-1", "web", Some("n2"), "Running")));
+        let woken = cache.apply(&watcher::Event::Apply(pod("web-1", "web", Some("n2"), "Running")));
+        assert_eq!(woken, Some(Wake::Soon), "scheduled: progress");
         assert_eq!(cache.with_usage(|u| u.on("n2").map(|h| h.tasks)), Some(1));
         let state = |cache: &TaskCache| cache.owned_by("ns", OwnerLabel::Service, "web")[0].state.last_status;
         assert_eq!(state(&cache), lifecycle::LastStatus::Pending, "each change is read as the task it says: on a node, not started");
-        cache.apply(&watcher::Event::Apply(pod("web-1", "web", Some("n2"), "Failed")));
-        assert_eq!(state(&cache), lifecycle::LastStatus::Stopped);
+        let woken = cache.apply(&watcher::Event::Apply(pod("web-1", "web", Some("n2"), "Failed")));
+        assert_eq!((state(&cache), woken), (lifecycle::LastStatus::Stopped, Some(Wake::Now)), "ended: its owner acts at once");
         assert_eq!(cache.with_usage(|u| u.on("n2").cloned()), None, "a finished task holds nothing");
         consistent(&cache);
-        cache.apply(&watcher::Event::Delete(pod("web-1", "web", Some("n2"), "Failed")));
+        assert_eq!(cache.apply(&watcher::Event::Delete(pod("web-1", "web", Some("n2"), "Failed"))), Some(Wake::Now));
         assert!(cache.get("ns", "web-1").is_none());
         assert!(cache.owned_by("ns", OwnerLabel::Service, "web").is_empty());
         consistent(&cache);

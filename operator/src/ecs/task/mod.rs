@@ -7,3 +7,4 @@ pub mod reference;
 pub mod observed;
 pub mod pod;
 pub mod roles;
+pub mod wake;
