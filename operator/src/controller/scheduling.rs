@@ -38,7 +38,8 @@ pub fn apply(spec: &mut PodSpec, ctx: &Context, group: &str, constraints: &[Plac
     if pinned {
         return Ok(());
     }
-    let known = known_label_values(ctx);
+    // Only constraints read them: a task without any skips a walk over every node's labels.
+    let known = if constraints.is_empty() { BTreeMap::new() } else { known_label_values(ctx) };
     let selector = |g: &str| group_selector(g);
     let context = ConstraintContext { task_group: group, known_label_values: &known, group_selector: &selector };
     let scheduling = crate::ecs::placement::translate_constraints(constraints, &context)?;

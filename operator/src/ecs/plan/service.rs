@@ -128,7 +128,9 @@ pub struct ServicePlan {
     old_targets: BTreeMap<String, usize>,
     throttle: Throttle,
     stuck: bool,
-    grace: Duration,
+    /// The healthy tasks among the active ones the pass found (the status counts them only
+    /// when the pass stops none, when they are the active ones it leaves).
+    healthy: usize,
     /// Why the tasks Berth could not place were left unplaced, in ECS's words.
     unplaced: Option<String>,
     /// The Availability Zone rebalancing as this pass leaves it, if one applies.
@@ -181,7 +183,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         old_targets: BTreeMap::new(),
         throttle: throttle::throttle(input.tasks.iter().filter(|t| of_primary(t)), now),
         stuck: false,
-        grace,
+        healthy: 0,
         unplaced: None,
         rebalancing: None,
         rebalance_events: vec![],
@@ -211,6 +213,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     let active: Vec<&Task> = input.tasks.iter().filter(|t| t.is_active() && !stopped_now.contains(t.name())).collect();
     // Each active task's health, read once: the breaker, the views and the rollout step all use it.
     let healths: Vec<TaskHealth> = active.iter().map(|t| health(t)).collect();
+    plan.healthy = healths.iter().filter(|h| **h == TaskHealth::Healthy).count();
     // And until when each is protected from scale-in and deployments, if it is.
     let protected: Vec<Option<i64>> = active.iter().map(|t| t.protected_until(now)).collect();
 
@@ -788,14 +791,12 @@ impl ServicePlan {
         let now = conditions::time(input.now);
         let stopped_pods: BTreeSet<&str> = self.stops.iter().map(|s| s.pod.as_str()).collect();
         let active: Vec<&Task> = input.tasks.iter().filter(|t| t.is_active() && !stopped_pods.contains(t.name())).collect();
-        let health = |t: &Task| deployment::health(t, self.grace, input.now);
         let of = |label: &str| active.iter().filter(move |t| t.label(labels::DEPLOYMENT) == Some(label)).copied().collect::<Vec<&Task>>();
         let counts = |tasks: &[&Task]| {
             let running = tasks.iter().filter(|t| t.state.last_status == LastStatus::Running).count() as i32;
             (running, tasks.len() as i32 - running)
         };
         let started = launched.created.len() as i32;
-        let healthy = active.iter().filter(|t| health(t) == TaskHealth::Healthy).count();
         let (running, pending) = counts(&active);
         let pending = pending + started;
         let primary_tasks = of(&primary.deployment.label);
@@ -808,7 +809,7 @@ impl ServicePlan {
         });
         let tripped = breaker.is_some_and(|b| b.tripped);
         let steady = input.problem.is_none() && launched.refused.is_none() && others.is_empty() && primary_tasks.len() == self.desired
-            && healthy == self.desired && pending == 0 && self.stops.is_empty() && input.creations_in_flight == 0
+            && self.healthy == self.desired && pending == 0 && self.stops.is_empty() && input.creations_in_flight == 0
             && self.throttle.wait.is_none() && !self.stuck;
 
         let previous_primary = previous.iter().find(|d| d.id == primary.deployment.id);
