@@ -177,7 +177,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     }
     ctx.publish_all(service.as_ref(), &outcome.events);
     traffic.publish(&service, &ctx, &primary.deployment.id);
-    unplaced::report(&service, &ctx, &tasks, now);
+    unplaced::report(&service, &ctx, &tasks, plan.unplaced(), now);
     let held_back = write_status(&service, &ctx, outcome.status);
     match launched.refused {
         // Retried with the controller's per-object backoff, not after the idle requeue.

@@ -11,6 +11,7 @@ use kube::runtime::events::EventType;
 
 use super::Context;
 use crate::api::Service;
+use crate::ecs::placement::Unplaced;
 use crate::ecs::plan::repeats::Repeats;
 use crate::ecs::task::labels;
 use crate::ecs::task::lifecycle::LastStatus;
@@ -28,17 +29,11 @@ impl Reported {
 }
 
 /// Publishes a Warning for each cause that keeps the service's tasks unplaced and is due (see
-/// `Repeats::due`) at `now`.
-pub fn report(service: &Service, ctx: &Context, tasks: &[Task], now: i64) {
+/// `Repeats::due`) at `now`: kube-scheduler's, and `planned`, why the tasks Berth places
+/// itself found no node.
+pub fn report(service: &Service, ctx: &Context, tasks: &[Task], planned: Option<&Unplaced>, now: i64) {
     let name = service.name_any();
-    let mut standing: BTreeMap<String, String> = BTreeMap::new();
-    let unschedulable = tasks.iter()
-        .filter(|t| t.state.last_status == LastStatus::Provisioning && t.pod.metadata.deletion_timestamp.is_none())
-        .filter_map(|t| Some((t.unschedulable()?, t.label(labels::CAPACITY_PROVIDER))));
-    for (why, provider) in unschedulable {
-        let cause = cause(&name, &why, provider);
-        standing.entry(cause.clone()).or_insert_with(|| format!("{cause} (kube-scheduler: {why})"));
-    }
+    let standing = standing(&name, tasks, planned);
     let key = format!("{}/{name}", service.namespace().unwrap_or_default());
     let due = {
         let mut reported = ctx.unplaced.lock().unwrap();
@@ -57,6 +52,23 @@ pub fn report(service: &Service, ctx: &Context, tasks: &[Task], now: i64) {
     for message in due {
         ctx.publish(service, EventType::Warning, "ServiceTaskPlacementFailure", &message);
     }
+}
+
+/// The causes keeping service `name`'s tasks unplaced, each with its message.
+fn standing(name: &str, tasks: &[Task], planned: Option<&Unplaced>) -> BTreeMap<String, String> {
+    let mut standing: BTreeMap<String, String> = BTreeMap::new();
+    let unschedulable = tasks.iter()
+        .filter(|t| t.state.last_status == LastStatus::Provisioning && t.pod.metadata.deletion_timestamp.is_none())
+        .filter_map(|t| Some((t.unschedulable()?, t.label(labels::CAPACITY_PROVIDER))));
+    for (why, provider) in unschedulable {
+        let cause = cause(name, &why, provider);
+        standing.entry(cause.clone()).or_insert_with(|| format!("{cause} (kube-scheduler: {why})"));
+    }
+    if let Some(planned) = planned {
+        let failure = format!("(service {name}) was unable to place a task because no container instance met all of its requirements.");
+        standing.insert(format!("{failure} {}", planned.cause), format!("{failure} {}", planned.message));
+    }
+    standing
 }
 
 /// The ECS service event for an unplaceable task (named as ECS's
@@ -89,6 +101,24 @@ mod tests {
              The closest matching container instance is already using a port required by your task.");
         let full = cause("web", "0/3 nodes are available: 3 Insufficient memory.", Some("fargate"));
         assert!(full.ends_with("insufficient memory available. (capacity provider fargate)"), "{full}");
+    }
+
+    #[test]
+    fn a_placement_berth_could_not_make_stands_as_one_cause_whichever_node_is_closest() {
+        let on = |node: &str| Unplaced {
+            cause: "The closest matching container instance has insufficient memory available.".into(),
+            message: format!("The closest matching container instance {node} has insufficient memory available."),
+        };
+        let first = standing("web", &[], Some(&on("n1")));
+        let later = standing("web", &[], Some(&on("n2")));
+        assert_eq!(first.keys().collect::<Vec<_>>(), later.keys().collect::<Vec<_>>(), "one cause while it stands");
+        assert_eq!(first.values().next().map(String::as_str), Some("(service web) was unable to place a task because no container instance \
+            met all of its requirements. The closest matching container instance n1 has insufficient memory available."));
+        // Said once over both passes, as `Repeats` says a standing cause.
+        let mut repeats = Repeats::default();
+        assert_eq!(repeats.due(first, 0).len(), 1);
+        assert!(repeats.due(later, 30).is_empty());
+        assert!(standing("web", &[], None).is_empty());
     }
 
     #[test]

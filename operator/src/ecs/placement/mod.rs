@@ -22,7 +22,7 @@ pub use affinity::{
 };
 pub use cql::{Condition, Expression, ParseError, Predicate, Subject, parse};
 pub use member_of::{NodeFacts, holds, needs_berth_placement};
-pub use place::{NodeSlot, Placement, Strategy};
+pub use place::{NodeSlot, Placement, Strategy, Unplaced};
 pub use resources::Resources;
 pub use strategy::{BinpackResource, PlacementStrategyItem, parse_strategies, topology_spreads};
 pub use usage::{Held, Holding, NodeUsage};

@@ -72,6 +72,14 @@ impl NodeSlot {
     }
 }
 
+/// Why tasks found no node: `message` in ECS's words, naming the closest node; `cause`, the
+/// same without it, stays the same while the cause stands (ECS says a standing cause once).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unplaced {
+    pub cause: String,
+    pub message: String,
+}
+
 /// What placing a service's new tasks, or choosing which to stop, starts from.
 #[derive(Clone, Debug, Default)]
 pub struct Placement {
@@ -204,14 +212,24 @@ impl Placement {
     /// Why a task found no node, in the words of ECS's
     /// SERVICE_TASK_PLACEMENT_FAILURE event: the eligible node with the most
     /// room is the closest match, and what it lacks is the reason.
-    pub fn why_unplaced(&self) -> String {
+    pub fn why_unplaced(&self) -> Unplaced {
         let closest = self.nodes.iter().filter(|n| self.admits(n, 0).unwrap_or(false)).max_by_key(|n| (n.free.memory.min(self.request.memory), n.free.cpu.min(self.request.cpu), n.free));
-        match closest {
-            None => "Reason: No Container Instances were found in your cluster that meet the task's placement constraints.".to_string(),
-            Some(n) if n.free.memory < self.request.memory => format!("The closest matching container instance {} has insufficient memory available.", n.name),
-            Some(n) if n.free.cpu < self.request.cpu => format!("The closest matching container instance {} has insufficient CPU units available.", n.name),
-            Some(n) if self.distinct_instance => format!("The closest matching container instance {} encountered error \"DistinctInstance placement constraint unsatisfied.\"", n.name),
-            Some(n) => format!("The closest matching container instance {} has insufficient memory available.", n.name),
+        let Some(n) = closest else {
+            let reason = "Reason: No Container Instances were found in your cluster that meet the task's placement constraints.";
+            return Unplaced { cause: reason.to_string(), message: reason.to_string() };
+        };
+        let lacks = if n.free.memory < self.request.memory {
+            "has insufficient memory available."
+        } else if n.free.cpu < self.request.cpu {
+            "has insufficient CPU units available."
+        } else if self.distinct_instance {
+            "encountered error \"DistinctInstance placement constraint unsatisfied.\""
+        } else {
+            "has insufficient memory available."
+        };
+        Unplaced {
+            cause: format!("The closest matching container instance {lacks}"),
+            message: format!("The closest matching container instance {} {lacks}", n.name),
         }
     }
 

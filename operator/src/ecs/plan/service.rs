@@ -15,7 +15,7 @@ use super::{Event, Launched, Limits, Problem};
 use crate::api::{CircuitBreakerProgress, DeploymentStatus, RebalancingStatus, RolloutState, Service, ServiceDeployment, ServiceStatus, TaskStopCode, TaskSummary, TrafficRoute, TrafficShift, wire_name};
 use crate::ecs::capacity::CapacityStrategy;
 use crate::ecs::placement::node_labels::ZONE_LABEL;
-use crate::ecs::placement::{Placement, Strategy};
+use crate::ecs::placement::{Placement, Strategy, Unplaced};
 use crate::ecs::rollout::{self, CircuitBreakerState, DeploymentTasks, TaskEvent, TaskHealth};
 use crate::ecs::scheduler::{TaskView, daemon, rebalance};
 use crate::ecs::task::labels;
@@ -132,7 +132,7 @@ pub struct ServicePlan {
     /// when the pass stops none, when they are the active ones it leaves).
     healthy: usize,
     /// Why the tasks Berth could not place were left unplaced, in ECS's words.
-    unplaced: Option<String>,
+    unplaced: Option<Unplaced>,
     /// The Availability Zone rebalancing as this pass leaves it, if one applies.
     rebalancing: Option<RebalancingStatus>,
     rebalance_events: Vec<Event>,
@@ -781,6 +781,13 @@ impl ServicePlan {
         self.records.iter().filter(|(pod, _)| !self.forget.contains(pod) && !self.expired.contains(pod))
     }
 
+    /// Why the tasks Berth had to place found no node, if some did not. Said as a
+    /// ServiceTaskPlacementFailure event once while the cause stands, as kube-scheduler's
+    /// causes are (`controller::unplaced`), not by every pass that meets it.
+    pub fn unplaced(&self) -> Option<&Unplaced> {
+        self.unplaced.as_ref()
+    }
+
     /// The next status and the pass's events, from the plan and what its creates came to.
     pub fn outcome(&self, input: &ServiceInput, launched: &Launched) -> Outcome {
         let service = input.service;
@@ -981,9 +988,6 @@ impl ServicePlan {
                 _ => continue,
             };
             events.push(Event::warning("TaskFailedHealthChecks", format!("(service {name}) (task {}) failed {checks} health checks.", task_id(&stop.pod))));
-        }
-        if let Some(why) = &self.unplaced {
-            events.push(Event::warning("ServiceTaskPlacementFailure", format!("(service {name}) was unable to place a task because no container instance met all of its requirements. {why}")));
         }
         if let Some(refusal) = &launched.refused {
             events.push(Event::warning("TaskLaunchRefused", format!("(service {name}) was unable to launch tasks: the API server refused the task: {refusal}")));

@@ -280,3 +280,21 @@ fn member_of_is_evaluated_again_after_each_task() {
     q.member_of = vec![crate::ecs::placement::parse("not(task:group == service:web)").unwrap()];
     assert_eq!(tally(&q.place(&BTreeMap::new(), 3)).len(), 2, "one per node, the third unplaced");
 }
+
+/// ECS's words (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages.html):
+/// "The closest matching container-instance container-instance-id has insufficient memory
+/// available." The node's name changes as tasks fill nodes; the cause does not.
+#[test]
+fn the_closest_node_is_named_in_the_message_not_in_the_cause() {
+    let mut p = placement(vec![node("a", "z1", 0), node("b", "z2", 0)], vec![memory()]);
+    p.nodes[1].free.memory = GIB / 4;
+    let why = p.why_unplaced();
+    assert_eq!(why.message, "The closest matching container instance b has insufficient memory available.");
+    assert_eq!(why.cause, "The closest matching container instance has insufficient memory available.");
+    p.nodes[0].free.memory = GIB / 3;
+    assert_eq!(p.why_unplaced().cause, why.cause, "another closest node, the same cause");
+    p.nodes[0].free = Resources { cpu: 100, memory: GIB };
+    assert_eq!(p.why_unplaced().message, "The closest matching container instance a has insufficient CPU units available.");
+    p.nodes.iter_mut().for_each(|n| n.eligible = false);
+    assert!(p.why_unplaced().cause.starts_with("Reason: No Container Instances were found"));
+}
