@@ -125,9 +125,13 @@ async fn a_failing_revision_is_degraded_but_synced_and_a_revert_heals_it() {
     repo.write_objects("app/app.yaml", &[
         task_definition("app", "nginx:1.28", true, json!({"sim.berth.dev/exit-code": "1"})), service("app", "app", Some(2))]);
     let failing = repo.commit("app: a revision whose container exits 1");
-    let degraded = app.wait(SYNC, "Synced to the failing commit and Degraded", |s| s.is_synced_to(&failing) && s.health == "Degraded").await;
-    let svc = degraded.resource("Service", "app").expect("the Service in the app");
-    assert!(svc.message.contains("fail"), "the Service's health message says why: {svc:?}");
+    // Degraded may first say that task starts are throttled ("unable to consistently start
+    // tasks successfully", from the third failed start), before the circuit breaker fails the
+    // deployment and the Service's health says it failed.
+    app.wait(SYNC, "Synced to the failing commit and Degraded, the Service saying it failed", |s| {
+        s.is_synced_to(&failing) && s.health == "Degraded"
+            && s.resource("Service", "app").is_some_and(|r| r.message.contains("fail"))
+    }).await;
     let status = &service_json(&ns.name, "app").await["status"];
     let completed: Vec<&Value> = status["deployments"].as_array().expect("deployments").iter().filter(|d| d["rolloutState"] == "COMPLETED").collect();
     assert!(completed.iter().any(|d| d["taskDefinition"] == "app:1" && d["runningCount"] == 2),
