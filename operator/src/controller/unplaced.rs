@@ -65,7 +65,7 @@ fn standing(name: &str, tasks: &[Task], planned: Option<&Unplaced>) -> BTreeMap<
         standing.entry(cause.clone()).or_insert_with(|| format!("{cause} (kube-scheduler: {why})"));
     }
     if let Some(planned) = planned {
-        let failure = format!("(service {name}) was unable to place a task because no container instance met all of its requirements.");
+        let failure = placement_failure(name);
         standing.insert(format!("{failure} {}", planned.cause), format!("{failure} {}", planned.message));
     }
     standing
@@ -85,7 +85,12 @@ fn cause(service: &str, scheduler: &str, provider: Option<&str>) -> String {
         ""
     };
     let provider = provider.map(|p| format!(" (capacity provider {p})")).unwrap_or_default();
-    format!("(service {service}) was unable to place a task because no container instance met all of its requirements.{closest}{provider}")
+    format!("{}{closest}{provider}", placement_failure(service))
+}
+
+/// The opening of ECS's SERVICE_TASK_PLACEMENT_FAILURE message, whoever placed the task.
+fn placement_failure(service: &str) -> String {
+    format!("(service {service}) was unable to place a task because no container instance met all of its requirements.")
 }
 
 #[cfg(test)]
