@@ -48,6 +48,10 @@ pub async fn run_fleet(client: &Client, ns: &str, contender: Contender, objects:
         Ok::<_, anyhow::Error>(ScaleUp { exist: seconds(exist), running: seconds(running) })
     };
     let (_, times) = tokio::try_join!(workload::create_all(client, ns, objects), wait)?;
+    // Where the last pods waited (on kube-scheduler or on kwok, which share the 2 cores).
+    let backlog = timeline.now().backlog_at_last_creation();
+    eprintln!("bench:     when the last pod appeared: {} running, {} bound and not running yet, {} not bound yet",
+        backlog.running, backlog.bound, backlog.unbound);
     Ok(times)
 }
 

@@ -44,7 +44,25 @@ pub struct Pods {
     pub failures: Vec<Instant>,
     /// When each pod created after the watch's first list was first seen.
     pub creations: Vec<Instant>,
+    /// When each pod created after the first list was seen, then bound, then running.
+    stages: HashMap<String, Stages>,
     synced: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Stages {
+    seen: Instant,
+    bound: Option<Instant>,
+    running: Option<Instant>,
+}
+
+/// Where the pods stood when the last one appeared: still waiting for
+/// kube-scheduler, bound and waiting for kwok to run them, or running.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Backlog {
+    pub unbound: usize,
+    pub bound: usize,
+    pub running: usize,
 }
 
 impl Pods {
@@ -81,8 +99,28 @@ impl Pods {
         names
     }
 
+    /// Where the pods created after the first list stood when the last of them was seen.
+    pub fn backlog_at_last_creation(&self) -> Backlog {
+        let Some(last) = self.stages.values().map(|s| s.seen).max() else { return Backlog::default() };
+        let by = |at: Option<Instant>| at.is_some_and(|at| at <= last);
+        let mut backlog = Backlog::default();
+        for s in self.stages.values() {
+            match (by(s.bound), by(s.running)) {
+                (_, true) => backlog.running += 1,
+                (true, false) => backlog.bound += 1,
+                (false, false) => backlog.unbound += 1,
+            }
+        }
+        backlog
+    }
+
     fn apply(&mut self, name: String, view: PodView, now: Instant) {
         let old = self.views.get(&name).cloned();
+        if self.synced {
+            let stages = self.stages.entry(name.clone()).or_insert(Stages { seen: now, bound: None, running: None });
+            stages.bound = stages.bound.or((!view.node.is_empty()).then_some(now));
+            stages.running = stages.running.or(view.running.then_some(now));
+        }
         match &old {
             None if self.synced => self.creations.push(now),
             Some(old) if old.live && !view.live => self.failures.push(now),
@@ -194,6 +232,23 @@ mod tests {
         // Only pods seen after the first list are creations; p failed once, q once.
         assert_eq!((pods.creations.len(), pods.failures.len()), (2, 2));
         assert_eq!(pods.running_names(), vec!["before".to_string()]);
+    }
+
+    #[test]
+    fn the_backlog_is_where_each_pod_stood_when_the_last_appeared() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut pods = Pods { synced: true, ..Default::default() };
+        let mut bound = view("a", true, false);
+        pods.apply("running".into(), view("a", true, false), at(0));
+        pods.apply("running".into(), view("a", true, true), at(5));
+        pods.apply("bound".into(), view("a", true, false), at(10));
+        pods.apply("unbound".into(), PodView { node: String::new(), ..view("a", true, false) }, at(20));
+        // Bound and running after the last appeared: counted where they stood at 20 ms.
+        pods.apply("unbound".into(), bound.clone(), at(30));
+        bound.running = true;
+        pods.apply("bound".into(), bound, at(40));
+        assert_eq!(pods.backlog_at_last_creation(), Backlog { unbound: 1, bound: 1, running: 1 });
     }
 
     #[test]
