@@ -207,6 +207,10 @@ impl Elector {
         let renewing = elector.clone();
         let renewer = tokio::spawn(async move {
             renewing.renew(lease, sent).await;
+            if let Some(lag) = renewer_lag() {
+                tracing::warn!("test hook BERTH_TEST_RENEWER_LAG_SECONDS: the renewer found the Lease lost and waits {lag:?} before saying so");
+                tokio::time::sleep(lag).await;
+            }
             renewing.fence.close();
             let _ = lost_tx.send(true);
         });
@@ -222,13 +226,8 @@ impl Elector {
     /// it was sent, not answered: the standby's clock starts no earlier.
     async fn renew(&self, mut lease: Lease, acquired: Instant) {
         let mut last_renewal = acquired;
-        let lag = renewer_lag();
         loop {
             tokio::time::sleep(RENEW_INTERVAL).await;
-            if let Some(lag) = lag.filter(|_| last_renewal.elapsed() >= RENEW_DEADLINE) {
-                tracing::warn!("test hook BERTH_TEST_RENEWER_LAG_SECONDS: the renewer woke past its deadline and waits {lag:?} more");
-                tokio::time::sleep(lag).await;
-            }
             let sent = Instant::now();
             let left = RENEW_DEADLINE.saturating_sub(last_renewal.elapsed());
             match tokio::time::timeout(left, self.try_renew(&lease)).await {
@@ -268,9 +267,10 @@ impl Elector {
     }
 }
 
-/// A test hook, `BERTH_TEST_RENEWER_LAG_SECONDS`: a renewer that wakes past
-/// its renew deadline (the process was paused) waits this long before it
-/// notices, so the controllers' tasks, woken by the same resume, run first.
+/// A test hook, `BERTH_TEST_RENEWER_LAG_SECONDS`: a renewer that finds the
+/// Lease lost (the process was paused past its renew deadline, in its sleep or
+/// in a request) waits this long before it closes the fence and says so, so
+/// the controllers' tasks, woken by the same resume, run first.
 /// That is the worst order the runtime may pick, and the one the fence exists
 /// for; without the hook the renewer usually wins the race and the process
 /// exits before its controllers try anything, so an end-to-end test could not
