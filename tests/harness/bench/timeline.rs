@@ -44,14 +44,13 @@ pub struct Pods {
     pub failures: Vec<Instant>,
     /// When each pod created after the watch's first list was first seen.
     pub creations: Vec<Instant>,
-    /// When each pod created after the first list was seen, then bound, then running.
+    /// When each pod created after the first list was first seen bound, and running.
     stages: HashMap<String, Stages>,
     synced: bool,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Stages {
-    seen: Instant,
     bound: Option<Instant>,
     running: Option<Instant>,
 }
@@ -101,7 +100,7 @@ impl Pods {
 
     /// Where the pods created after the first list stood when the last of them was seen.
     pub fn backlog_at_last_creation(&self) -> Backlog {
-        let Some(last) = self.stages.values().map(|s| s.seen).max() else { return Backlog::default() };
+        let Some(&last) = self.creations.last() else { return Backlog::default() };
         let by = |at: Option<Instant>| at.is_some_and(|at| at <= last);
         let mut backlog = Backlog::default();
         for s in self.stages.values() {
@@ -116,15 +115,17 @@ impl Pods {
 
     fn apply(&mut self, name: String, view: PodView, now: Instant) {
         let old = self.views.get(&name).cloned();
-        if self.synced {
-            let stages = self.stages.entry(name.clone()).or_insert(Stages { seen: now, bound: None, running: None });
-            stages.bound = stages.bound.or((!view.node.is_empty()).then_some(now));
-            stages.running = stages.running.or(view.running.then_some(now));
-        }
         match &old {
-            None if self.synced => self.creations.push(now),
+            None if self.synced => {
+                self.creations.push(now);
+                self.stages.insert(name.clone(), Stages::default());
+            }
             Some(old) if old.live && !view.live => self.failures.push(now),
             _ => {}
+        }
+        if let Some(stages) = self.stages.get_mut(&name) {
+            stages.bound = stages.bound.or((!view.node.is_empty()).then_some(now));
+            stages.running = stages.running.or(view.running.then_some(now));
         }
         if let Some(old) = &old {
             self.count(old, -1);
