@@ -33,6 +33,9 @@ export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=mod ${GOFLAGS:-}"
 log() { echo "[build-binaries] $*" >&2; }
 have() { [ -x "$BIN/$1" ]; }
 timed() { local name=$1; shift; local t0=$SECONDS; "$@"; log "$name built in $((SECONDS - t0))s"; }
+# The test runner starts several planes at once: on a cold cache each would build the same
+# binaries into the same folder. One build per target at a time; the others wait, then find it.
+lock() { mkdir -p "$CACHE"; exec 9>"$CACHE/.lock-$1"; flock 9; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -151,6 +154,7 @@ copy_gateway_api() {
 }
 
 if [ "${1:-}" = gateway-api ]; then
+  lock gateway-api
   GATEWAY_API_DIR="$CACHE/gateway-api-v$GATEWAY_API_VERSION"
   [ -f "$GATEWAY_API_DIR/gateway.networking.k8s.io_httproutes.yaml" ] || timed "gateway-api v$GATEWAY_API_VERSION" copy_gateway_api "$GATEWAY_API_DIR"
   echo "$GATEWAY_API_DIR"
@@ -158,6 +162,7 @@ if [ "${1:-}" = gateway-api ]; then
 fi
 
 if [ "${1:-}" = prometheus ]; then
+  lock prometheus
   PROMETHEUS_DIR="$CACHE/prometheus-v$PROMETHEUS_VERSION"
   [ -x "$PROMETHEUS_DIR/prometheus" ] || timed "prometheus v$PROMETHEUS_VERSION" build_prometheus "$PROMETHEUS_DIR"
   echo "$PROMETHEUS_DIR"
@@ -165,12 +170,14 @@ if [ "${1:-}" = prometheus ]; then
 fi
 
 if [ "${1:-}" = argocd ]; then
+  lock argocd
   ARGOCD_DIR="$CACHE/argocd-v$ARGOCD_VERSION"
   [ -x "$ARGOCD_DIR/argocd" ] || timed "argocd v$ARGOCD_VERSION" build_argocd "$ARGOCD_DIR"
   echo "$ARGOCD_DIR"
   exit 0
 fi
 
+lock plane
 mkdir -p "$BIN"
 have etcd || timed etcd build_etcd
 have kwok || timed kwok build_kwok
