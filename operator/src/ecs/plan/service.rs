@@ -998,7 +998,15 @@ impl ServicePlan {
 
 /// Recently stopped tasks, newest first, at most `limit`: those stopped now,
 /// those whose pods ended by themselves, and older records.
+///
+/// A task that ended by itself stopped when its containers did (ECS's `stoppedAt`), or, if
+/// its pod does not say, when a pass first reported it: the same time in the pass that
+/// records its stop and in every pass after, so recording it does not change the status
+/// again (a second status write per failed task).
 fn stopped_summaries(tasks: &[Task], previous: &[TaskSummary], stopped_now: &[(String, Stop)], now: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time, limit: usize) -> Vec<TaskSummary> {
+    let ended_at = |task: &Task| task.finished_at()
+        .or_else(|| previous.iter().find(|p| p.task_id == task.task_id()).and_then(|p| p.stopped_at.clone()))
+        .unwrap_or_else(|| now.clone());
     let mut summaries: Vec<TaskSummary> = vec![];
     let mut push = |s: TaskSummary| {
         if !summaries.iter().any(|e| e.task_id == s.task_id) {
@@ -1007,6 +1015,7 @@ fn stopped_summaries(tasks: &[Task], previous: &[TaskSummary], stopped_now: &[(S
     };
     for (pod, stop) in stopped_now {
         match tasks.iter().find(|t| t.name() == pod) {
+            Some(task) if task.state.last_status == LastStatus::Stopped => push(task.stopped_summary(stop, Some(ended_at(task)))),
             Some(task) => push(task.stopped_summary(stop, Some(now.clone()))),
             None => push(TaskSummary { task_id: pod.clone(), pod_name: Some(pod.clone()), last_status: Some(LastStatus::Stopped), stop_code: Some(stop.code),
                 stopped_reason: Some(stop.reason.clone()), stopped_at: Some(now.clone()), containers: None }),
@@ -1016,7 +1025,7 @@ fn stopped_summaries(tasks: &[Task], previous: &[TaskSummary], stopped_now: &[(S
     ended.sort_by_key(|t| std::cmp::Reverse(t.created_seconds()));
     for task in ended {
         let stop = task.state.stop.clone().expect("stopped tasks have a stop");
-        push(task.stopped_summary(&stop, task.finished_at()));
+        push(task.stopped_summary(&stop, Some(ended_at(task))));
     }
     for old in previous {
         push(old.clone());
@@ -1212,6 +1221,34 @@ mod tests {
         let stopped = outcome.events.iter().find(|e| e.reason == "TasksStopped").unwrap();
         assert_eq!(stopped.message, "(service web) has stopped 1 running tasks: (task b). Reason: Essential container in task exited (EssentialContainerExited)");
         assert_eq!(outcome.status.stopped_tasks.as_ref().unwrap()[0].task_id, "b");
+    }
+
+    #[test]
+    fn a_task_that_ended_by_itself_is_reported_stopped_when_its_container_exited_before_and_after_its_record() {
+        // ECS's stoppedAt is when the task stopped. The pass that records the stop and the
+        // passes after it (the record on the pod) report the same time, so writing the record
+        // leaves the stopped tasks as they were: no second status write per failure.
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 1}));
+        let label = f.label().to_string();
+        let ended = || TaskBuilder::new("b", 0).deployment(&label).on("n2", "b").ended(1, 10, 500).build();
+        let tasks = [ended()];
+        let input = f.input(&tasks, None, 1000);
+        let first = plan(&input);
+        assert_eq!(first.records.len(), 1);
+        let (pod, stop) = first.records[0].clone();
+        let status = first.outcome(&input, &Launched { created: vec![("web-r".into(), "r".into())], ..Default::default() }).status;
+        let reported = status.stopped_tasks.clone().unwrap();
+        assert_eq!(reported[0].stopped_at, Some(conditions::time(500)), "the container's exit, not the pass's time");
+
+        let mut service = f.service.clone();
+        service.status = Some(status);
+        let mut recorded = (*ended().pod).clone();
+        recorded.annotations_mut().extend([(labels::STOP_CODE.to_string(), wire_name(&stop.code).to_string()), (labels::STOPPED_REASON.to_string(), stop.reason.clone())]);
+        let next = [Task::of(recorded), TaskBuilder::new("web-r", 1000).deployment(&label).running_since(1001).build()];
+        let input = ServiceInput { service: &service, ..f.input(&next, None, 1003) };
+        let second = plan(&input);
+        assert!(second.records.is_empty() && second.starts.is_empty(), "{pod} is recorded and replaced");
+        assert_eq!(second.outcome(&input, &Launched::default()).status.stopped_tasks, Some(reported));
     }
 
     #[test]
