@@ -153,8 +153,9 @@ copy_gateway_api() {
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
+lock "${1:-plane}"
+
 if [ "${1:-}" = gateway-api ]; then
-  lock gateway-api
   GATEWAY_API_DIR="$CACHE/gateway-api-v$GATEWAY_API_VERSION"
   [ -f "$GATEWAY_API_DIR/gateway.networking.k8s.io_httproutes.yaml" ] || timed "gateway-api v$GATEWAY_API_VERSION" copy_gateway_api "$GATEWAY_API_DIR"
   echo "$GATEWAY_API_DIR"
@@ -162,7 +163,6 @@ if [ "${1:-}" = gateway-api ]; then
 fi
 
 if [ "${1:-}" = prometheus ]; then
-  lock prometheus
   PROMETHEUS_DIR="$CACHE/prometheus-v$PROMETHEUS_VERSION"
   [ -x "$PROMETHEUS_DIR/prometheus" ] || timed "prometheus v$PROMETHEUS_VERSION" build_prometheus "$PROMETHEUS_DIR"
   echo "$PROMETHEUS_DIR"
@@ -170,14 +170,12 @@ if [ "${1:-}" = prometheus ]; then
 fi
 
 if [ "${1:-}" = argocd ]; then
-  lock argocd
   ARGOCD_DIR="$CACHE/argocd-v$ARGOCD_VERSION"
   [ -x "$ARGOCD_DIR/argocd" ] || timed "argocd v$ARGOCD_VERSION" build_argocd "$ARGOCD_DIR"
   echo "$ARGOCD_DIR"
   exit 0
 fi
 
-lock plane
 mkdir -p "$BIN"
 have etcd || timed etcd build_etcd
 have kwok || timed kwok build_kwok
