@@ -699,3 +699,26 @@ fn no_two_containers_map_one_host_port() {
     awsvpc["networkMode"] = json!("awsvpc");
     assert_accepted::<TaskDefinition>(awsvpc);
 }
+
+/// A port mapping name is what a Service Connect `portName` points at, and Kubernetes refuses
+/// a pod with two ports of one name: a name used twice, in one container or two, is refused
+/// at apply (found by fuzzing the docs' Service Connect nginx definition with its mapping
+/// duplicated).
+#[test]
+fn a_port_mapping_name_names_one_mapping_of_the_task() {
+    let task = |a: Value, b: Value| json!({"networkMode": "awsvpc", "memory": "512", "containerDefinitions": [
+        {"name": "a", "image": "nginx", "portMappings": a},
+        {"name": "b", "image": "nginx", "portMappings": b},
+    ]});
+    let message = "portMappings[].name must be unique within the task";
+    assert_rejected::<TaskDefinition>(
+        task(json!([{"containerPort": 80, "name": "web"}, {"containerPort": 80, "name": "web"}]), json!([])),
+        message,
+    );
+    assert_rejected::<TaskDefinition>(task(json!([{"containerPort": 80, "name": "web"}]), json!([{"containerPort": 81, "name": "web"}])), message);
+    // Distinct names, unnamed and null-named mappings: all fine.
+    assert_accepted::<TaskDefinition>(task(
+        json!([{"containerPort": 80, "name": "web"}, {"containerPort": 81}, {"containerPort": 82, "name": null}]),
+        json!([{"containerPort": 90, "name": "admin"}, {"containerPort": 91}, {"containerPort": 92, "name": null}]),
+    ));
+}

@@ -50,6 +50,20 @@ fn host_ports_unique_across_containers(host: bool) -> Rule {
     .message(message)
 }
 
+/// A port mapping name is what a Service's `serviceConnectConfiguration.services[].portName`
+/// points at, so it names one mapping of the task; Kubernetes refuses a pod with two ports of
+/// one name too (found by fuzzing: a duplicated named mapping). Each container's names are
+/// listed once and looked up with `in` in the other containers, as in
+/// [`host_ports_unique_across_containers`], to stay within the API server's cost budget.
+fn port_names_unique_in_the_task() -> Rule {
+    Rule::new(
+        "self.containerDefinitions.all(c, !has(c.portMappings) || [c.portMappings.filter(p, has(p.name)).map(p, p.name)].all(names, \
+         names.all(n, names.exists_one(m, m == n)) && \
+         self.containerDefinitions.all(o, o.name == c.name || !has(o.portMappings) || o.portMappings.all(q, !has(q.name) || !(q.name in names)))))",
+    )
+    .message("containerDefinitions[].portMappings[].name must be unique within the task (a Service Connect portName names one port mapping)")
+}
+
 /// An ECS task definition family. Every change to `spec` registers a new immutable revision;
 /// revisions are kept as ControllerRevisions and listed in `status.revisions`.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
@@ -101,6 +115,7 @@ fn host_ports_unique_across_containers(host: bool) -> Rule {
     .message("networkMode none allows no containerDefinitions[].portMappings"))]
 #[x_kube(validation = Rule::new("!has(self.networkMode) || !(self.networkMode in ['awsvpc', 'host']) || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.hostPort) || (has(p.containerPort) && p.hostPort == p.containerPort)))")
     .message("containerDefinitions[].portMappings[].hostPort: with networkMode awsvpc or host it must be omitted or equal containerPort"))]
+#[x_kube(validation = port_names_unique_in_the_task())]
 #[x_kube(validation = host_ports_unique_across_containers(false))]
 #[x_kube(validation = host_ports_unique_across_containers(true))]
 #[x_kube(validation = Rule::new("!has(self.networkMode) || self.networkMode in ['', 'bridge', 'awsvpc'] || self.containerDefinitions.all(c, !has(c.portMappings) || c.portMappings.all(p, !has(p.containerPortRange)))")

@@ -166,6 +166,7 @@ fn invalid_reason(error: &RenderError) -> &'static str {
         RenderError::InvalidTaskSize { .. } | RenderError::TaskSizeExceeded(_) => "InvalidTaskSize",
         RenderError::InvalidPortRange { .. } => "InvalidPortRange",
         RenderError::DuplicateHostPort { .. } => "DuplicateHostPort",
+        RenderError::DuplicatePortName(_) => "DuplicatePortName",
         RenderError::DuplicateContainer(_)
         | RenderError::UnknownContainer { .. }
         | RenderError::UnknownVolume { .. }

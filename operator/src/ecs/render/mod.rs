@@ -83,6 +83,8 @@ pub enum RenderError {
     InvalidPortRange { field: String, range: String },
     #[error("containerDefinitions[].portMappings: host port {port}/{protocol} is mapped more than once in the task")]
     DuplicateHostPort { port: i32, protocol: String },
+    #[error("containerDefinitions[].portMappings[].name: {0:?} names more than one port mapping of the task")]
+    DuplicatePortName(String),
 }
 
 /// The ECS path of a container field, as reported to users.
@@ -98,6 +100,7 @@ pub fn render_pod(spec: &TaskDefinitionSpec, ctx: &TaskContext) -> Result<Pod, R
     let kubernetes_names = names::unique_dns_labels(&ecs_names);
     let order = start_order(definitions)?;
     let volumes = TaskVolumes::new(spec);
+    ports::check_port_names_unique(spec)?;
     let port_names = ports::port_names(spec);
     let parts = TaskParts {
         spec,

@@ -71,6 +71,20 @@ pub(super) fn container_ports(
     Ok(ports)
 }
 
+/// A port mapping name is what a Service Connect `portName` points at, and Kubernetes refuses
+/// a pod with two ports of one name (found by fuzzing: a duplicated named mapping). The CRD
+/// refuses it too; this keeps a definition stored before that rule from failing every start.
+pub(super) fn check_port_names_unique(spec: &TaskDefinitionSpec) -> Result<(), RenderError> {
+    let mut seen = BTreeSet::new();
+    let named = spec.container_definitions.iter().flat_map(|c| c.port_mappings.iter().flatten()).filter_map(|p| p.name.as_deref());
+    for name in named {
+        if !seen.insert(name) {
+            return Err(RenderError::DuplicatePortName(name.to_owned()));
+        }
+    }
+    Ok(())
+}
+
 /// A host port can be bound once per protocol on a node, so the API server refuses a pod
 /// that maps one twice, in one container or two (found by fuzzing: a duplicated port
 /// mapping). Refused here, a task definition says why instead of every start failing.
@@ -204,6 +218,20 @@ mod tests {
             container_ports("a", &maps, None, &BTreeMap::new()),
             Err(RenderError::InvalidPortRange { .. })
         ));
+    }
+
+    #[test]
+    fn a_port_name_used_twice_is_refused_whichever_containers_use_it() {
+        let spec = |json: &str| serde_json::from_str::<TaskDefinitionSpec>(json).unwrap();
+        let one_container = spec(r#"{"containerDefinitions": [{"name": "a", "image": "x", "portMappings": [{"containerPort": 80, "name": "web"}, {"containerPort": 80, "name": "web"}]}]}"#);
+        assert_eq!(check_port_names_unique(&one_container), Err(RenderError::DuplicatePortName("web".into())));
+        let two_containers = spec(r#"{"containerDefinitions": [{"name": "a", "image": "x", "portMappings": [{"containerPort": 80, "name": "web"}]},
+            {"name": "b", "image": "x", "portMappings": [{"containerPort": 81, "name": "web"}]}]}"#);
+        assert!(check_port_names_unique(&two_containers).is_err());
+        // Unnamed mappings and names that differ only once made Kubernetes names are fine.
+        let fine = spec(r#"{"containerDefinitions": [{"name": "a", "image": "x", "portMappings": [{"containerPort": 80}, {"containerPort": 81},
+            {"containerPort": 82, "name": "web_http"}, {"containerPort": 83, "name": "web-http"}]}]}"#);
+        assert_eq!(check_port_names_unique(&fine), Ok(()));
     }
 
     #[test]
