@@ -110,9 +110,9 @@ pub async fn label_serving(api: &Api<Pod>, pod: &str, serve: bool) -> Result<(),
     ignore_not_found(api.patch(pod, &PatchParams::default(), &Patch::Merge(&label)).await.map(drop))
 }
 
-/// Records why the task stopped on its pod, once, so every later reader (and
-/// the circuit breaker, which counts each stop once) sees the same cause.
-pub async fn record(api: &Api<Pod>, pod: &str, stop: &Stop) -> Result<(), kube::Error> {
+/// Records why Berth stops the task on its pod, so every later reader (and the circuit
+/// breaker, which counts each stop once) sees the same cause while it terminates.
+async fn record(api: &Api<Pod>, pod: &str, stop: &Stop) -> Result<(), kube::Error> {
     let record = json!({"metadata": {"annotations": {
         labels::STOP_CODE: wire_name(&stop.code),
         labels::STOPPED_REASON: stop.reason,

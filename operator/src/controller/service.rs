@@ -24,7 +24,6 @@ use crate::ecs::plan::service::{self as planner, Scheduling, ServiceInput};
 use crate::ecs::plan::{Launched, Problem};
 use crate::ecs::render::names::label_value;
 use crate::ecs::task::labels;
-use crate::ecs::task::lifecycle::Stop;
 
 #[tracing::instrument(skip_all, fields(namespace = service.namespace().unwrap_or_default(), service = service.name_any()))]
 pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Action> {
@@ -150,7 +149,7 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     // Stops (draining those that take traffic) after the switch: a rollback's green tasks
     // leave production only once blue has it.
     traffic.stop(&ctx, api, &owner, &plan.stops, now).await?;
-    // Replacements go out before the records of the tasks they replace, which go behind the pass.
+    // Replacements go out before the deletes of what is done, which go behind the pass.
     let launched = start(&service, &ctx, &primary, &older, &constraints, &placement.strategies, launch.as_ref(), &plan, api, &owner).await;
     send_behind(&service, &ctx, &owner, &plan, pods_api.clone());
     if let Some(lifecycle) = plan.lifecycle.as_mut() {
@@ -186,16 +185,20 @@ pub async fn reconcile(service: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     }
 }
 
-/// Sends the pass's records and its deletes of what is done (expired records, drained
-/// tasks) without holding the pass. In a burst of failures they are as many requests as the
-/// replacements, and the pass of the failures seen meanwhile waited for them (150 ms of a
-/// 350 ms pass in the benchmark). Each is noted before it is sent, a stop in `stopping` and a
-/// delete in the expectations, so the next pass neither counts a stop again nor sends the same
-/// request. A failed delete is expected no more, and the next pass sends it again; a failed
-/// record stays noted, as its stop was counted. Either failure is a Warning event on the service.
+/// Notes the failures the pass counted, and sends its deletes of what is done (expired
+/// records, drained tasks) without holding the pass. In a burst of failures they are as many
+/// requests as the replacements, and the pass of the failures seen meanwhile waited for them
+/// (150 ms of a 350 ms pass in the benchmark). A counted failure is noted in `stopping` (its
+/// record is the status the pass hands to its writer) and a delete in the expectations before
+/// it is sent, so the next pass neither counts a stop again nor sends the same delete. A
+/// failed delete is expected no more, and the next pass sends it again, after a Warning event
+/// on the service.
 fn send_behind(service: &Arc<Service>, ctx: &Arc<Context>, owner: &str, plan: &planner::ServicePlan, api: Api<Pod>) {
     for (pod, stop) in &plan.records {
         ctx.stopping.stopping(owner, pod, stop);
+    }
+    if plan.forget.is_empty() {
+        return;
     }
     let now = Instant::now();
     let mut expectations = ctx.expectations.lock().unwrap();
@@ -203,26 +206,19 @@ fn send_behind(service: &Arc<Service>, ctx: &Arc<Context>, owner: &str, plan: &p
         expectations.deleted(owner, pod, now);
     }
     drop(expectations);
-    let records: Vec<(String, Stop)> = plan.records_to_write().cloned().collect();
     let forgets = plan.forget.clone();
-    if records.is_empty() && forgets.is_empty() {
-        return;
-    }
     let (service, ctx, owner) = (service.clone(), ctx.clone(), owner.to_string());
     tokio::spawn(async move {
         let (api, ctx_ref, owner) = (&api, &ctx, owner.as_str());
-        // They touch different pods (`records_to_write` leaves out those deleted): sent side by side.
-        let records = pods::concurrently(records, |(pod, stop)| async move { pods::record(api, &pod, &stop).await });
-        let forgets = pods::concurrently(forgets, |pod| async move {
+        let forgotten = pods::concurrently(forgets, |pod| async move {
             let sent = pods::forget(api, &pod).await;
             if sent.is_err() {
                 ctx_ref.expectations.lock().unwrap().not_deleted(owner, &pod);
             }
             sent
         });
-        let (recorded, forgotten) = futures::join!(records, forgets);
-        if let Err(e) = recorded.and(forgotten) {
-            super::errors::publish(&ctx, service.as_ref(), &Error::Kube(e), "recording or deleting stopped tasks: ");
+        if let Err(e) = forgotten.await {
+            super::errors::publish(&ctx, service.as_ref(), &Error::Kube(e), "deleting stopped tasks: ");
         }
     });
 }
@@ -568,17 +564,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_task_is_replaced_and_its_stop_sent_once_though_the_cache_lags_behind() {
+    async fn a_failed_task_is_replaced_without_a_request_to_its_pod_and_counted_once_though_the_cache_lags_behind() {
         let requests = passes(settled_service(2, 2), 1, vec![task("web-a"), failed("web-b")], 2).await;
         let count = |prefix: &str| requests.iter().filter(|r| r.starts_with(prefix)).count();
-        // The second pass, whose cache shows the task ended and unrecorded still, neither
-        // records it again nor counts and reports its stop again.
-        assert_eq!(count("PATCH /api/v1/namespaces/ns/pods/web-b"), 1, "{requests:?}");
+        // The status that counts the failure names it in stoppedTasks: that is its record, so
+        // the failed pod is not patched (nor deleted: within the retention, it stays).
+        assert_eq!(count("PATCH /api/v1/namespaces/ns/pods/web-b") + count("DELETE /api/v1/namespaces/ns/pods/web-b"), 0, "{requests:?}");
+        // The second pass, whose cache shows the task ended still and the status unwritten,
+        // neither counts nor reports its stop again.
         assert_eq!(count("POST /apis/events.k8s.io/v1/namespaces/ns/events TasksStopped"), 1, "{requests:?}");
         assert_eq!(count("POST /api/v1/namespaces/ns/pods"), 2, "a replacement per pass (the cache shows neither): {requests:?}");
         let create = requests.iter().position(|r| r == "POST /api/v1/namespaces/ns/pods");
-        let record = requests.iter().position(|r| r.starts_with("PATCH /api/v1/namespaces/ns/pods/web-b"));
-        assert!(create < record, "the replacement goes first: {requests:?}");
+        let status = requests.iter().position(|r| r == "PATCH /apis/berth.dev/v1alpha1/namespaces/ns/services/web/status");
+        assert!(create < status, "the replacement goes first: {requests:?}");
         assert!(!requests.iter().any(|r| r.ends_with("KubernetesApiError")), "{requests:?}");
     }
 

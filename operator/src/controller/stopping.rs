@@ -4,10 +4,9 @@
 //! Such a stop costs one request, the delete, as the ReplicaSet controller's does: its cause
 //! is not patched onto the pod first. The pass that stops a task writes the cause into the
 //! Service's `stoppedTasks`; the passes that still see the pod terminating read it here.
-//! Stops for a task's failure are recorded on the pod (the circuit breaker counts each
-//! failure once by that record, and it stays with the task); the pass that counts one keeps
-//! it here too, as its patch goes out behind the pass, so the passes before the cache shows
-//! the record do not count it again.
+//! A task that ended by itself is counted once (the circuit breaker's failures) by the
+//! status write that names it in `stoppedTasks` (`ecs::plan::service::reported_stopped`); the
+//! pass that counts one keeps it here too, for the tasks `stoppedTasks` has no room for.
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -19,7 +18,7 @@ pub struct Stopping(Mutex<HashMap<String, HashMap<String, Stop>>>);
 
 impl Stopping {
     /// `owner` is deleting `pod` because of `stop`, or counted `stop` of its ended task (told
-    /// before the delete or the record is sent, so a pass that sees the pod first finds it).
+    /// before the delete is sent, so a pass that sees the pod first finds it).
     pub fn stopping(&self, owner: &str, pod: &str, stop: &Stop) {
         self.0.lock().unwrap().entry(owner.to_string()).or_default().insert(pod.to_string(), stop.clone());
     }

@@ -101,8 +101,8 @@ pub struct TaskStart {
 #[derive(Clone, Debug)]
 pub struct ServicePlan {
     pub stops: Vec<TaskStop>,
-    /// Tasks that ended by themselves, seen ended for the first time: the pass counts and
-    /// reports their stops, and records them on the pods that stay ([`Self::records_to_write`]).
+    /// Tasks that ended by themselves, seen ended for the first time: the pass counts their
+    /// stops and reports them in `stoppedTasks`, which records them (see [`reported_stopped`]).
     pub records: Vec<(String, Stop)>,
     pub starts: Vec<TaskStart>,
     /// Tasks that take traffic but lack the label their Services select.
@@ -115,11 +115,10 @@ pub struct ServicePlan {
     pub hold_traffic: bool,
     /// The step of a BLUE_GREEN, LINEAR or CANARY deployment under way.
     pub lifecycle: Option<Lifecycle>,
-    /// Pods to delete: expired stop records, and drained tasks out of every endpoint.
+    /// Pods to delete: expired stop records, and drained tasks out of every endpoint. A pass
+    /// that starts tasks leaves expired records to one that starts none: a burst of failures
+    /// is replaced before the API server is asked to delete its records.
     pub forget: Vec<String>,
-    /// Expired stop records a pass that starts tasks leaves to one that starts none: a burst
-    /// of failures is replaced before the API server is asked to delete its records.
-    pub expired: Vec<String>,
     /// When to look again at the latest, if nothing wakes the service before.
     pub requeue: Duration,
     desired: usize,
@@ -161,8 +160,11 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     let of_primary = |t: &Task| t.label(labels::DEPLOYMENT) == Some(primary.deployment.label.as_str());
 
     // Records and expiry are safe whatever the pass can start: they stop nothing.
-    let ended: Vec<(&Task, &Stop)> = input.tasks.iter().filter(|t| t.ended_unrecorded())
+    let reported = reported_stopped(input.service);
+    let mut ended: Vec<(&Task, &Stop)> = input.tasks.iter().filter(|t| t.ended_unrecorded() && !reported.contains(t.name()))
         .map(|t| (t, t.state.stop.as_ref().expect("ended tasks have a stop"))).collect();
+    // Newest first, as the records kept (`expired_records`) and so `stoppedTasks` names them.
+    ended.sort_by_key(|(t, _)| std::cmp::Reverse(t.created_seconds()));
     let records = ended.iter().map(|(t, stop)| (t.name().to_string(), (*stop).clone())).collect();
     let expired = expired_records(input.tasks, input.limits, now);
 
@@ -176,7 +178,6 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
         hold_traffic: false,
         lifecycle: None,
         forget: vec![],
-        expired: vec![],
         requeue: IDLE_REQUEUE,
         desired: 0,
         breaker: None,
@@ -372,8 +373,6 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     }
     if plan.starts.is_empty() {
         forget.extend(expired);
-    } else {
-        plan.expired = expired;
     }
     plan.forget = forget;
 
@@ -747,6 +746,20 @@ fn plan_lifecycle(input: &ServiceInput, lifecycle: &Lifecycle, active: &[&Task],
     }
 }
 
+/// The pods whose stops the service's status reports: each was counted by the pass that
+/// first reported it. So a task that ended by itself is counted once (by the circuit breaker,
+/// in the `TasksStopped` event and `stoppedTasks`) without a request of its own: the status
+/// write that carries the count also names the task, so an operator that restarts finds both
+/// or neither. Until that write is in the cache, passes build on the status handed to the
+/// writer (`controller::written`); the owner also keeps the stop (`controller::stopping`)
+/// until the pod goes, for a task `stoppedTasks` has no room for. Why the task stopped is
+/// read from its pod (its containers' exit) on every pass alike. (A stop an older Berth
+/// patched onto the pod still counts as recorded.) The ReplicaSet controller does not touch
+/// a failed pod either.
+fn reported_stopped(service: &Service) -> BTreeSet<&str> {
+    service.status.as_ref().and_then(|s| s.stopped_tasks.as_deref()).unwrap_or_default().iter().filter_map(|t| t.pod_name.as_deref()).collect()
+}
+
 /// Pods of stopped tasks beyond the newest `stopped_task_retention`, or older than the TTL.
 fn expired_records(tasks: &[Task], limits: &Limits, now: i64) -> Vec<String> {
     let mut stopped: Vec<&Task> = tasks.iter().filter(|t| t.state.last_status == LastStatus::Stopped && !t.deleting).collect();
@@ -773,14 +786,6 @@ pub struct Outcome {
 }
 
 impl ServicePlan {
-    /// The records to write on their pods: not those whose pods this pass deletes or leaves
-    /// expired. A record that expires in the pass that would write it is not written, so a
-    /// burst of failures beyond the retention costs a create and a delete each, not also a
-    /// patch; its owner keeps the stop recorded until the pod goes, so it is not counted again.
-    pub fn records_to_write(&self) -> impl Iterator<Item = &(String, Stop)> {
-        self.records.iter().filter(|(pod, _)| !self.forget.contains(pod) && !self.expired.contains(pod))
-    }
-
     /// Why the tasks Berth had to place found no node, if some did not. Said as a
     /// ServiceTaskPlacementFailure event once while the cause stands, as kube-scheduler's
     /// causes are (`controller::unplaced`), not by every pass that meets it.
@@ -933,7 +938,8 @@ impl ServicePlan {
             wanted.push(Want { type_: "TrafficRouted", status: *status, reason, message: message.clone() });
         }
         let selector = format!("{}={},{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE, labels::SERVICE, crate::ecs::render::names::label_value(&name));
-        let stops: Vec<(String, Stop)> = self.stops.iter().map(|s| (s.pod.clone(), s.stop.clone())).chain(self.records.iter().cloned()).collect();
+        // The failures counted now first: `stoppedTasks` is what records them (`reported_stopped`).
+        let stops: Vec<(String, Stop)> = self.records.iter().cloned().chain(self.stops.iter().map(|s| (s.pod.clone(), s.stop.clone()))).collect();
         let status = ServiceStatus {
             observed_generation: service.metadata.generation,
             desired_count: Some(self.desired as i32),
@@ -943,7 +949,7 @@ impl ServicePlan {
             rollout_state: Some(rollout_state),
             selector: Some(selector),
             deployments: Some(list),
-            stopped_tasks: Some(stopped_summaries(input.tasks, old.stopped_tasks.as_deref().unwrap_or_default(), &stops, &now, 10)),
+            stopped_tasks: Some(stopped_summaries(input.tasks, old.stopped_tasks.as_deref().unwrap_or_default(), &stops, &now, input.limits.stopped_task_retention)),
             kubernetes_services: input.traffic.routes.clone(),
             service_deployments: lifecycle::history(old.service_deployments.as_deref().unwrap_or_default(), self.lifecycle.as_ref().map(|l| &l.record), input.now),
             protected_tasks: Some(active.iter().filter(|t| t.protected_until(input.now).is_some()).count() as i32).filter(|n| *n > 0),
@@ -1252,13 +1258,12 @@ mod tests {
     }
 
     #[test]
-    fn a_failure_whose_record_would_expire_at_once_is_deleted_unrecorded_and_counted_once() {
-        // Retention 1: of two tasks that ended in one pass, the newer is recorded on its pod,
-        // the older is not (one request, a delete, not a patch and then a delete). Both count
-        // for the breaker and are reported (event and stoppedTasks). The pass starts their
-        // replacements, so the expired record waits for a pass that starts nothing: that one,
-        // with the newer record written and the older kept by its owner, deletes the older
-        // and counts neither again.
+    fn failures_are_counted_once_by_the_status_that_reports_them_and_expired_records_wait_for_the_replacements() {
+        // Retention 1: two tasks end in one pass. Both count for the breaker and the
+        // TasksStopped event; stoppedTasks, as long as the retention, names the newer, whose
+        // pod stays. The pass starts their replacements, so the older (an expired record)
+        // waits for a pass that starts nothing: that one, with the newer named by the status
+        // and the older kept by its owner, deletes the older and counts neither again.
         let mut f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2,
             "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
         f.limits.stopped_task_retention = 1;
@@ -1268,29 +1273,51 @@ mod tests {
         let input = f.input(&tasks, None, 100);
         let first = plan(&input);
         assert_eq!(first.starts.len(), 2);
-        assert_eq!(first.records_to_write().map(|(pod, _)| pod.as_str()).collect::<Vec<_>>(), vec!["new"]);
-        assert_eq!((first.forget.clone(), first.expired.clone()), (vec![], vec!["old".to_string()]), "cleanup yields to the replacements");
+        assert_eq!(first.records.iter().map(|(pod, _)| pod.as_str()).collect::<Vec<_>>(), vec!["new", "old"]);
+        assert!(first.forget.is_empty(), "cleanup yields to the replacements: {:?}", first.forget);
         let Outcome { status, events } = first.outcome(&input, &Launched::default());
         assert_eq!(status.deployments.as_ref().unwrap()[0].failed_tasks, 2);
         let stopped = events.iter().find(|e| e.reason == "TasksStopped").expect("a TasksStopped event");
         assert!(stopped.message.starts_with("(service web) has stopped 2 running tasks"), "{}", stopped.message);
         let reported: Vec<&str> = status.stopped_tasks.iter().flatten().map(|t| t.task_id.as_str()).collect();
-        assert!(reported.contains(&"old") && reported.contains(&"new"), "{reported:?}");
+        assert_eq!(reported, vec!["new"]);
 
         let mut service = f.service.clone();
         service.status = Some(status);
         let mut kept = ended("old", 10).build();
         std::sync::Arc::make_mut(&mut kept.state).recorded = true;
-        let recorded = ended("new", 20).build();
-        let mut recorded_pod = (*recorded.pod).clone();
-        recorded_pod.annotations_mut().insert(labels::STOP_CODE.into(), "EssentialContainerExited".into());
         let replacement = |name: &str| TaskBuilder::new(name, 100).deployment(&label).running_since(100).build();
-        let next = [kept, Task::of(recorded_pod), replacement("r1"), replacement("r2")];
+        let next = [kept, ended("new", 20).build(), replacement("r1"), replacement("r2")];
         let input = ServiceInput { service: &service, ..f.input(&next, None, 101) };
         let second = plan(&input);
         assert!(second.starts.is_empty() && second.records.is_empty(), "{:?} {:?}", second.starts, second.records);
-        assert_eq!((second.forget.clone(), second.expired.clone()), (vec!["old".to_string()], vec![]));
+        assert_eq!(second.forget, vec!["old".to_string()]);
         assert_eq!(second.outcome(&input, &Launched::default()).status.deployments.unwrap()[0].failed_tasks, 2);
+    }
+
+    #[test]
+    fn a_failure_the_status_reports_is_not_counted_again_by_a_restarted_operator() {
+        // A restarted operator has no memory of the stops it counted: the status that counted
+        // a failure names it, and the failed pod carries nothing of Berth's.
+        let f = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 1,
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
+        let label = f.label().to_string();
+        let failed = TaskBuilder::new("b", 10).deployment(&label).ended(1, 11, 12).build();
+        // Its replacement runs, not yet long enough to reset the breaker's count.
+        let tasks = [failed, TaskBuilder::new("r", 95).deployment(&label).running_since(96).build()];
+        let input = f.input(&tasks, None, 100);
+        let counted = plan(&input);
+        assert_eq!(counted.records.len(), 1, "not reported yet: counted");
+        let mut service = f.service.clone();
+        service.status = Some(counted.outcome(&input, &Launched::default()).status);
+        assert_eq!(service.status.as_ref().unwrap().deployments.as_ref().unwrap()[0].failed_tasks, 1);
+
+        let after_restart = ServiceInput { service: &service, ..f.input(&tasks, None, 101) };
+        let again = plan(&after_restart);
+        assert!(again.records.is_empty(), "{:?}", again.records);
+        let status = again.outcome(&after_restart, &Launched::default()).status;
+        assert_eq!(status.deployments.as_ref().unwrap()[0].failed_tasks, 1);
+        assert_eq!(Some(&status), service.status.as_ref(), "nothing to write again");
     }
 
     #[test]

@@ -51,8 +51,9 @@ pub struct TaskState {
     /// Has the task ever been RUNNING (for start-failure accounting, §2.5)?
     pub ever_running: bool,
     pub containers: Vec<ContainerState>,
-    /// Its stop is recorded: on its pod, or by its owner until the pod shows the record
-    /// or goes (the planner counts and reports each stop once, when it records it).
+    /// Its stop is recorded: on its pod (a stop Berth made for a failure), or by its owner
+    /// until the pod goes. The planner counts each stop once, and a stop its owner's status
+    /// reports is counted too (`ecs::plan::service::reported_stopped`).
     pub recorded: bool,
 }
 

@@ -133,8 +133,8 @@ impl Task {
         self.state.stop.is_some() && !self.state.is_stopped() && !self.deleting && self.draining_since().is_none()
     }
 
-    /// Ended by itself (all containers exited, evicted), its stop not yet recorded (on the pod
-    /// or by its owner), nor its pod deleted by Berth (a record that expired at once is deleted unwritten).
+    /// Ended by itself (all containers exited, evicted), its stop not recorded (on the pod or
+    /// by its owner), nor its pod deleted by Berth.
     pub fn ended_unrecorded(&self) -> bool {
         self.state.last_status == LastStatus::Stopped && !self.state.recorded && !self.deleting
     }
