@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use berth_tests::fixture::{TestNamespace, client, operator, plane, unique_suffix, wait_for};
+use berth_tests::fixture::{TestNamespace, client, operator, plane, wait_for};
 use berth_tests::invariants::Recorder;
 use berth_tests::objects::{apply, manifest, wait_for_event};
-use berth_tests::pools::{TEST_POOL_LABEL, add_test_pool_node};
+use berth_tests::pools::{TEST_POOL_LABEL, TestPool};
 use berth_tests::cli::berth_json;
 use berth_tests::tasks::{is_live, node_of, revision_of, running, running_by_node, tasks_of};
 use k8s_openapi::api::core::v1::Pod;
@@ -21,26 +21,20 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Nodes of 2, 4 and 8 GiB in three zones, named `<pool>-2g`, `-4g`, `-8g`.
 struct SizedNodes {
-    pool: String,
+    pool: TestPool,
 }
 
 impl SizedNodes {
     fn add(prefix: &str) -> SizedNodes {
-        let pool = format!("{prefix}-{}", unique_suffix());
+        let pool = TestPool::new(prefix);
         for (size, zone) in [("2", "us-east-1a"), ("4", "us-east-1b"), ("8", "us-east-1c")] {
-            add_test_pool_node(&pool, &format!("{pool}-{size}g"), zone, &format!("{size}Gi"));
+            pool.add_node(&format!("{}-{size}g", pool.name), zone, &format!("{size}Gi"));
         }
         SizedNodes { pool }
     }
 
     fn node(&self, size: &str) -> String {
-        format!("{}-{size}g", self.pool)
-    }
-}
-
-impl Drop for SizedNodes {
-    fn drop(&mut self) {
-        let _ = plane().kubectl().run(&["delete", "node", "-l", &format!("{TEST_POOL_LABEL}={}", self.pool), "--wait=false"]);
+        format!("{}-{size}g", self.pool.name)
     }
 }
 
@@ -56,7 +50,7 @@ async fn binpack_fills_the_fewest_nodes_and_scale_in_empties_the_emptiest_first(
     operator();
     let ns = TestNamespace::create("binpack");
     let nodes = SizedNodes::add("binpack");
-    service(&ns.name, "packed", &nodes.pool, 10, json!([{"type": "binpack", "field": "memory"}]));
+    service(&ns.name, "packed", &nodes.pool.name, 10, json!([{"type": "binpack", "field": "memory"}]));
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     // 2 GiB holds 4 half-GiB tasks, 4 GiB the other 6; the 8 GiB node stays empty.
     let packed = BTreeMap::from([(nodes.node("2"), 4), (nodes.node("4"), 6)]);
@@ -66,7 +60,7 @@ async fn binpack_fills_the_fewest_nodes_and_scale_in_empties_the_emptiest_first(
     // Scale-in stops the tasks whose node keeps the most free memory: the 4 GiB node's.
     apply(&ns.name, &manifest("Service", "packed", json!({"taskDefinition": "packed", "desiredCount": 4,
         "placementStrategy": [{"type": "binpack", "field": "memory"}],
-        "placementConstraints": [{"type": "memberOf", "expression": format!("attribute:{TEST_POOL_LABEL} == {}", nodes.pool)}]})));
+        "placementConstraints": [{"type": "memberOf", "expression": format!("attribute:{TEST_POOL_LABEL} == {}", nodes.pool.name)}]})));
     let full_node_only = BTreeMap::from([(nodes.node("2"), 4)]);
     wait_for(pods, tasks_of("packed"), TIMEOUT, "the 4 tasks left on the 2 GiB node", |ps| {
         running_by_node(ps) == full_node_only && ps.iter().filter(|p| is_live(p)).count() == 4
@@ -78,7 +72,7 @@ async fn spread_over_instances_then_binpack_covers_every_node() {
     operator();
     let ns = TestNamespace::create("spread-binpack");
     let nodes = SizedNodes::add("spreadpack");
-    service(&ns.name, "even", &nodes.pool, 10, json!([{"type": "spread", "field": "instanceId"}, {"type": "binpack", "field": "memory"}]));
+    service(&ns.name, "even", &nodes.pool.name, 10, json!([{"type": "spread", "field": "instanceId"}, {"type": "binpack", "field": "memory"}]));
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     // Spread first: 3 per node; binpack breaks the last tie toward the fullest node.
     let expected = BTreeMap::from([(nodes.node("2"), 4), (nodes.node("4"), 3), (nodes.node("8"), 3)]);
@@ -92,7 +86,7 @@ async fn plan_names_the_nodes_a_binpack_rollout_then_places_its_new_tasks_on() {
     operator();
     let ns = TestNamespace::create("plan-binpack");
     let nodes = SizedNodes::add("planpack");
-    service(&ns.name, "packed", &nodes.pool, 4, json!([{"type": "binpack", "field": "memory"}]));
+    service(&ns.name, "packed", &nodes.pool.name, 4, json!([{"type": "binpack", "field": "memory"}]));
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     let full = BTreeMap::from([(nodes.node("2"), 4)]);
     wait_for(pods.clone(), tasks_of("packed"), TIMEOUT, "4 tasks on the 2 GiB node", |ps| running_by_node(ps) == full).await;
@@ -134,7 +128,7 @@ async fn tasks_no_node_has_room_for_are_left_unplaced_with_the_ecs_event() {
     let ns = TestNamespace::create("binpack-full");
     let nodes = SizedNodes::add("full");
     // 28 half-GiB tasks fill the three nodes; 2 more find no room.
-    service(&ns.name, "crowd", &nodes.pool, 30, json!([{"type": "binpack", "field": "memory"}]));
+    service(&ns.name, "crowd", &nodes.pool.name, 30, json!([{"type": "binpack", "field": "memory"}]));
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     let seen = wait_for(pods, tasks_of("crowd"), TIMEOUT, "28 running tasks", |ps| running(ps).len() == 28).await;
     assert_eq!(seen.iter().filter(|p| is_live(p)).count(), 28, "no pod created for the tasks that do not fit");
@@ -151,7 +145,7 @@ async fn member_of_on_instance_ids_and_running_task_counts_is_evaluated_by_berth
     operator();
     let ns = TestNamespace::create("cql");
     let nodes = SizedNodes::add("cql");
-    let pool = &nodes.pool;
+    let pool = &nodes.pool.name;
     apply(&ns.name, &manifest("TaskDefinition", "app", json!({"containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]})));
     let in_pool = format!("attribute:{TEST_POOL_LABEL} == {pool}");
     apply(&ns.name, &manifest("Service", "pinned", json!({"taskDefinition": "app", "desiredCount": 3,
@@ -177,11 +171,11 @@ async fn a_node_that_joins_gets_its_share_when_the_service_balances_nodes() {
     operator();
     let ns = TestNamespace::create("node-rebalance");
     let recorder = Recorder::start(&ns.name).await;
-    let pool = format!("join-{}", unique_suffix());
+    let test_pool = TestPool::new("join");
+    let pool = test_pool.name.clone();
     let node = |i: u32| format!("{pool}-n{i}");
-    let _nodes = SizedNodes { pool: pool.clone() };
     for i in 1..=2 {
-        add_test_pool_node(&pool, &node(i), "us-east-1a", "32Gi");
+        test_pool.add_node(&node(i), "us-east-1a", "32Gi");
     }
     apply(&ns.name, &manifest("TaskDefinition", "web", json!({"containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]})));
     apply(&ns.name, &manifest("Service", "web", json!({"taskDefinition": "web", "desiredCount": 6, "rebalanceAcross": ["instanceId"],
@@ -193,7 +187,7 @@ async fn a_node_that_joins_gets_its_share_when_the_service_balances_nodes() {
     }).await;
     recorder.wait_converged(TIMEOUT).await;
 
-    add_test_pool_node(&pool, &node(3), "us-east-1a", "32Gi");
+    test_pool.add_node(&node(3), "us-east-1a", "32Gi");
     let even = BTreeMap::from([(node(1), 2), (node(2), 2), (node(3), 2)]);
     wait_for(pods, tasks_of("web"), TIMEOUT, "2 tasks per node", |ps| {
         running_by_node(ps) == even && ps.iter().filter(|p| is_live(p)).count() == 6
@@ -213,7 +207,7 @@ async fn a_regex_no_node_matches_leaves_tasks_unplaced_until_one_does() {
     let nodes = SizedNodes::add("regex");
     apply(&ns.name, &manifest("TaskDefinition", "app", json!({"containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]})));
     apply(&ns.name, &manifest("Service", "gpu", json!({"taskDefinition": "app", "desiredCount": 2, "placementConstraints": [{"type": "memberOf",
-        "expression": format!("attribute:{TEST_POOL_LABEL} == {} and attribute:ecs.instance-type =~ g5\\..*", nodes.pool)}]})));
+        "expression": format!("attribute:{TEST_POOL_LABEL} == {} and attribute:ecs.instance-type =~ g5\\..*", nodes.pool.name)}]})));
     wait_for_event(&ns.name, "(service gpu) was unable to place a task because no container instance met all of its requirements.", TIMEOUT).await;
     let ready = berth_tests::objects::service_field(&ns.name, "gpu", "{.status.conditions[?(@.type==\"Ready\")].reason}").await;
     assert_ne!(ready, "PlacementInvalid", "the service is not refused");

@@ -9,7 +9,7 @@ use std::time::Duration;
 use berth_tests::fixture::{Operator, TestNamespace, client, plane, unique_suffix, wait_for, wait_for_service_status, wait_until};
 use berth_tests::invariants::Recorder;
 use berth_tests::objects::{apply, events, manifest, service_field, wait_for_event};
-use berth_tests::pools::{TEST_POOL_LABEL, add_test_pool_node};
+use berth_tests::pools::{TEST_POOL_LABEL, TestPool};
 use berth_tests::tasks::{node_of, revision_of, running, running_by_node, tasks_of};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams};
@@ -27,12 +27,20 @@ fn operator() -> &'static Operator {
 
 const PLACEMENT_TIMEOUT_SECONDS: u64 = 20;
 
-fn add_pool_node(pool: &str, name: &str) {
-    add_pool_node_in(pool, name, "us-east-1a");
+/// `names` added to a new test pool in `zone_of` each, Ready: a Service created after places
+/// its tasks knowing every one of them (else all of a test's tasks may go to the first).
+async fn pool_of(prefix: &str, names: &[&str], zone_of: impl Fn(&str) -> &'static str) -> (TestPool, Vec<String>) {
+    let pool = TestPool::new(prefix);
+    let names: Vec<String> = names.iter().map(|n| format!("{}-{n}", pool.name)).collect();
+    for name in &names {
+        pool.add_node(name, zone_of(name), "32Gi");
+    }
+    pool.ready(names.len(), TIMEOUT).await;
+    (pool, names)
 }
 
-fn add_pool_node_in(pool: &str, name: &str, zone: &str) {
-    add_test_pool_node(pool, name, zone, "32Gi");
+fn one_zone(_: &str) -> &'static str {
+    "us-east-1a"
 }
 
 fn pool_service(ns: &str, name: &str, pool: &str, extra: serde_json::Value) {
@@ -47,11 +55,9 @@ fn pool_service(ns: &str, name: &str, pool: &str, extra: serde_json::Value) {
 async fn tasks_of_a_not_ready_node_are_replaced_on_other_nodes() {
     operator();
     let ns = TestNamespace::create("nodes-lost");
-    let pool = format!("lost-{}", unique_suffix());
-    let (healthy, failing) = (format!("{pool}-a"), format!("{pool}-b"));
-    add_pool_node(&pool, &healthy);
-    add_pool_node(&pool, &failing);
-    pool_service(&ns.name, "svc", &pool, json!({"desiredCount": 4}));
+    let (pool, names) = pool_of("lost", &["a", "b"], one_zone).await;
+    let (healthy, failing) = (names[0].clone(), names[1].clone());
+    pool_service(&ns.name, "svc", &pool.name, json!({"desiredCount": 4}));
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     wait_for(pods.clone(), tasks_of("svc"), TIMEOUT, "4 tasks over both pool nodes", |ps| {
         let by_node = running_by_node(ps);
@@ -67,10 +73,6 @@ async fn tasks_of_a_not_ready_node_are_replaced_on_other_nodes() {
     wait_until(services, watcher::Config::default(), TIMEOUT, "the lost tasks in stoppedTasks", async |_| {
         service_field(&ns.name, "svc", "{.status.stoppedTasks[*].stopCode}").await.contains("InfrastructureHealth")
     }).await;
-    let nodes = Api::<Node>::all(client().await);
-    for node in [&healthy, &failing] {
-        nodes.delete(node, &DeleteParams::default()).await.unwrap();
-    }
 }
 
 /// Issue 19: a whole zone NotReady, then back. What holds today: every task
@@ -85,13 +87,9 @@ async fn a_zone_not_ready_then_back_keeps_every_task() {
     operator();
     let ns = TestNamespace::create("nodes-zone");
     let recorder = Recorder::start(&ns.name).await;
-    let pool = format!("zone-{}", unique_suffix());
     let zone_of = |name: &str| if name.ends_with("-a1") || name.ends_with("-a2") { "us-east-1a" } else { "us-east-1b" };
-    let names: Vec<String> = ["a1", "a2", "b1", "b2"].iter().map(|s| format!("{pool}-{s}")).collect();
-    for name in &names {
-        add_pool_node_in(&pool, name, zone_of(name));
-    }
-    pool_service(&ns.name, "svc", &pool, json!({"desiredCount": 6}));
+    let (pool, names) = pool_of("zone", &["a1", "a2", "b1", "b2"], zone_of).await;
+    pool_service(&ns.name, "svc", &pool.name, json!({"desiredCount": 6}));
     recorder.wait_converged(TIMEOUT).await;
     let lost: Vec<&String> = names.iter().filter(|n| zone_of(n) == "us-east-1a").collect();
 
@@ -130,27 +128,22 @@ async fn a_zone_not_ready_then_back_keeps_every_task() {
     let after = running_by_node(&pods.list(&Default::default()).await.unwrap().items.into_iter().map(Arc::new).collect::<Vec<_>>());
     eprintln!("zone us-east-1a NotReady: tasks moved and converged in {moved:?}; back: converged in {back:?}; tasks by node after: {after:?}; {report}");
     report.assert_clean();
-    for node in &names {
-        nodes.delete(node, &DeleteParams::default()).await.unwrap();
-    }
 }
 
 #[tokio::test]
 async fn daemon_service_follows_nodes_that_come_and_go() {
     operator();
     let ns = TestNamespace::create("nodes-daemon");
-    let pool = format!("daemon-{}", unique_suffix());
-    let names: Vec<String> = ["a", "b", "c"].iter().map(|s| format!("{pool}-{s}")).collect();
-    add_pool_node(&pool, &names[0]);
-    add_pool_node(&pool, &names[1]);
-    pool_service(&ns.name, "agent", &pool, json!({"schedulingStrategy": "DAEMON"}));
+    let (pool, mut names) = pool_of("daemon", &["a", "b"], one_zone).await;
+    names.push(format!("{}-c", pool.name));
+    pool_service(&ns.name, "agent", &pool.name, json!({"schedulingStrategy": "DAEMON"}));
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     let one_each = |nodes: &[&String]| nodes.iter().map(|n| (n.to_string(), 1)).collect::<BTreeMap<_, _>>();
     wait_for(pods.clone(), tasks_of("agent"), TIMEOUT, "one task on each of 2 nodes", |ps| {
         running_by_node(ps) == one_each(&[&names[0], &names[1]])
     }).await;
 
-    add_pool_node(&pool, &names[2]);
+    pool.add_node(&names[2], "us-east-1a", "32Gi");
     wait_for(pods.clone(), tasks_of("agent"), TIMEOUT, "a task on the new node", |ps| {
         running_by_node(ps) == one_each(&[&names[0], &names[1], &names[2]])
     }).await;
@@ -161,9 +154,6 @@ async fn daemon_service_follows_nodes_that_come_and_go() {
         running_by_node(ps) == one_each(&[&names[0], &names[2]])
     }).await;
     wait_for_service_status(&ns.name, "agent", "{.status.desiredCount}", "2", TIMEOUT).await;
-    for node in [&names[0], &names[2]] {
-        nodes.delete(node, &DeleteParams::default()).await.unwrap();
-    }
 }
 
 /// Issue 15 (fidelity audit N2): a DAEMON service rolls to a new revision
@@ -174,12 +164,8 @@ async fn daemon_service_follows_nodes_that_come_and_go() {
 async fn a_daemon_service_rolls_to_a_new_revision_and_its_breaker_rolls_back() {
     operator();
     let ns = TestNamespace::create("nodes-daemon-roll");
-    let pool = format!("droll-{}", unique_suffix());
-    let names: Vec<String> = ["a", "b", "c"].iter().map(|s| format!("{pool}-{s}")).collect();
-    for name in &names {
-        add_pool_node(&pool, name);
-    }
-    pool_service(&ns.name, "agent", &pool, json!({"schedulingStrategy": "DAEMON",
+    let (pool, names) = pool_of("droll", &["a", "b", "c"], one_zone).await;
+    pool_service(&ns.name, "agent", &pool.name, json!({"schedulingStrategy": "DAEMON",
         "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": true}}}));
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     let on_every_node = |revision: &'static str| {
@@ -203,10 +189,6 @@ async fn a_daemon_service_rolls_to_a_new_revision_and_its_breaker_rolls_back() {
     let deployments = service_field(&ns.name, "agent", "{range .status.deployments[*]}{.status} {.rolloutState} {.taskDefinition};{end}").await;
     assert!(deployments.contains("ACTIVE FAILED agent:3"), "{deployments}");
     assert!(events(&ns.name).await.contains("deployment failed: tasks failed to start."));
-    let nodes = Api::<Node>::all(client().await);
-    for node in &names {
-        nodes.delete(node, &DeleteParams::default()).await.unwrap();
-    }
 }
 
 /// API_Deployment `failedTasks`: "a task is considered a failure if the

@@ -1,11 +1,14 @@
 //! Node pools for tests of capacity providers and scale: kwok nodes labelled
 //! and tainted for one provider, so no other test's task lands there.
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::Api;
+use kube::runtime::watcher;
 use serde_json::json;
 
-use crate::fixture::{plane, unique_suffix};
+use crate::fixture::{client, plane, unique_suffix, wait_for};
 use crate::plane::NodeSpec;
 use crate::plane::nodes::node_manifest;
 
@@ -41,6 +44,41 @@ pub fn add_test_pool_node(pool: &str, name: &str, zone: &str, memory: &str) {
     // As the AWS cloud provider names an EC2 node: its instance id is the node's name here.
     manifest["spec"]["providerID"] = json!(format!("aws:///{zone}/{name}"));
     plane().kubectl().run_with_input(&["apply", "-f", "-"], &manifest.to_string()).unwrap();
+}
+
+/// A test pool of untainted nodes (`add_test_pool_node`), whose nodes are deleted when it is
+/// dropped: a test that fails leaves none behind for the tests after it on the plane.
+pub struct TestPool {
+    pub name: String,
+}
+
+impl TestPool {
+    pub fn new(prefix: &str) -> TestPool {
+        TestPool { name: format!("{prefix}-{}", unique_suffix()) }
+    }
+
+    /// Adds node `name` to the pool (see [`add_test_pool_node`]).
+    pub fn add_node(&self, name: &str, zone: &str, memory: &str) {
+        add_test_pool_node(&self.name, name, zone, memory);
+    }
+
+    /// Waits (on a watch) until the pool has `count` Ready nodes: tasks created after are
+    /// placed by an operator that has seen them all (its node watch delivered them before
+    /// their Ready status).
+    pub async fn ready(&self, count: usize, timeout: Duration) {
+        let nodes = Api::<Node>::all(client().await);
+        let selector = watcher::Config::default().labels(&format!("{TEST_POOL_LABEL}={}", self.name));
+        wait_for(nodes, selector, timeout, &format!("{count} Ready nodes in pool {}", self.name), |ns| {
+            ns.iter().filter(|n| n.status.as_ref().and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))).count() == count
+        }).await;
+    }
+}
+
+impl Drop for TestPool {
+    fn drop(&mut self) {
+        let _ = plane().kubectl().run(&["delete", "node", "-l", &format!("{TEST_POOL_LABEL}={}", self.name), "--wait=false"]);
+    }
 }
 
 impl Pool {
