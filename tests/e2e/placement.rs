@@ -25,11 +25,13 @@ struct SizedNodes {
 }
 
 impl SizedNodes {
-    fn add(prefix: &str) -> SizedNodes {
+    /// The three nodes, Ready: a Service created after places its tasks knowing them all.
+    async fn add(prefix: &str) -> SizedNodes {
         let pool = TestPool::new(prefix);
         for (size, zone) in [("2", "us-east-1a"), ("4", "us-east-1b"), ("8", "us-east-1c")] {
             pool.add_node(&format!("{}-{size}g", pool.name), zone, &format!("{size}Gi"));
         }
+        pool.ready(3, TIMEOUT).await;
         SizedNodes { pool }
     }
 
@@ -49,7 +51,7 @@ fn service(ns: &str, name: &str, pool: &str, count: u32, strategies: serde_json:
 async fn binpack_fills_the_fewest_nodes_and_scale_in_empties_the_emptiest_first() {
     operator();
     let ns = TestNamespace::create("binpack");
-    let nodes = SizedNodes::add("binpack");
+    let nodes = SizedNodes::add("binpack").await;
     service(&ns.name, "packed", &nodes.pool.name, 10, json!([{"type": "binpack", "field": "memory"}]));
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     // 2 GiB holds 4 half-GiB tasks, 4 GiB the other 6; the 8 GiB node stays empty.
@@ -71,7 +73,7 @@ async fn binpack_fills_the_fewest_nodes_and_scale_in_empties_the_emptiest_first(
 async fn spread_over_instances_then_binpack_covers_every_node() {
     operator();
     let ns = TestNamespace::create("spread-binpack");
-    let nodes = SizedNodes::add("spreadpack");
+    let nodes = SizedNodes::add("spreadpack").await;
     service(&ns.name, "even", &nodes.pool.name, 10, json!([{"type": "spread", "field": "instanceId"}, {"type": "binpack", "field": "memory"}]));
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     // Spread first: 3 per node; binpack breaks the last tie toward the fullest node.
@@ -85,7 +87,7 @@ async fn spread_over_instances_then_binpack_covers_every_node() {
 async fn plan_names_the_nodes_a_binpack_rollout_then_places_its_new_tasks_on() {
     operator();
     let ns = TestNamespace::create("plan-binpack");
-    let nodes = SizedNodes::add("planpack");
+    let nodes = SizedNodes::add("planpack").await;
     service(&ns.name, "packed", &nodes.pool.name, 4, json!([{"type": "binpack", "field": "memory"}]));
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
     let full = BTreeMap::from([(nodes.node("2"), 4)]);
@@ -126,7 +128,7 @@ async fn plan_names_the_nodes_a_binpack_rollout_then_places_its_new_tasks_on() {
 async fn tasks_no_node_has_room_for_are_left_unplaced_with_the_ecs_event() {
     operator();
     let ns = TestNamespace::create("binpack-full");
-    let nodes = SizedNodes::add("full");
+    let nodes = SizedNodes::add("full").await;
     // 28 half-GiB tasks fill the three nodes; 2 more find no room.
     service(&ns.name, "crowd", &nodes.pool.name, 30, json!([{"type": "binpack", "field": "memory"}]));
     let pods = Api::<Pod>::namespaced(client().await, &ns.name);
@@ -144,7 +146,7 @@ async fn tasks_no_node_has_room_for_are_left_unplaced_with_the_ecs_event() {
 async fn member_of_on_instance_ids_and_running_task_counts_is_evaluated_by_berth() {
     operator();
     let ns = TestNamespace::create("cql");
-    let nodes = SizedNodes::add("cql");
+    let nodes = SizedNodes::add("cql").await;
     let pool = &nodes.pool.name;
     apply(&ns.name, &manifest("TaskDefinition", "app", json!({"containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]})));
     let in_pool = format!("attribute:{TEST_POOL_LABEL} == {pool}");
@@ -177,6 +179,7 @@ async fn a_node_that_joins_gets_its_share_when_the_service_balances_nodes() {
     for i in 1..=2 {
         test_pool.add_node(&node(i), "us-east-1a", "32Gi");
     }
+    test_pool.ready(2, TIMEOUT).await;
     apply(&ns.name, &manifest("TaskDefinition", "web", json!({"containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]})));
     apply(&ns.name, &manifest("Service", "web", json!({"taskDefinition": "web", "desiredCount": 6, "rebalanceAcross": ["instanceId"],
         "deploymentConfiguration": {"maximumPercent": 150, "minimumHealthyPercent": 100},
@@ -204,7 +207,7 @@ async fn a_node_that_joins_gets_its_share_when_the_service_balances_nodes() {
 async fn a_regex_no_node_matches_leaves_tasks_unplaced_until_one_does() {
     operator();
     let ns = TestNamespace::create("cql-regex");
-    let nodes = SizedNodes::add("regex");
+    let nodes = SizedNodes::add("regex").await;
     apply(&ns.name, &manifest("TaskDefinition", "app", json!({"containerDefinitions": [{"name": "app", "image": "app:1", "memory": 128}]})));
     apply(&ns.name, &manifest("Service", "gpu", json!({"taskDefinition": "app", "desiredCount": 2, "placementConstraints": [{"type": "memberOf",
         "expression": format!("attribute:{TEST_POOL_LABEL} == {} and attribute:ecs.instance-type =~ g5\\..*", nodes.pool.name)}]})));

@@ -389,6 +389,14 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     if busy || warming {
         plan.requeue = plan.requeue.min(BUSY_REQUEUE);
     }
+    // The breaker's deployment completes once its tasks are established (`outcome`): look again then.
+    if plan.breaker.is_some() {
+        let establishing = active.iter().filter(|t| of_primary(t) && t.state.last_status == LastStatus::Running)
+            .filter_map(|t| t.running_since()).map(|since| since + deployment::QUICK_EXIT.as_secs() as i64 - now).filter(|due| *due > 0);
+        for due in establishing {
+            plan.requeue = plan.requeue.min(Duration::from_secs(due as u64));
+        }
+    }
     plan
 }
 
@@ -820,8 +828,12 @@ impl ServicePlan {
             None => b.state,
         });
         let tripped = breaker.is_some_and(|b| b.tripped);
+        // While the breaker watches, a task RUNNING for less than QUICK_EXIT may be a crashing
+        // container's instant of life (its stop would be a failed start): completing on it
+        // would let a revision whose tasks all exit at once leave the breaker's watch.
+        let established = self.breaker.is_none() || primary_tasks.iter().all(|t| deployment::established(t, input.now));
         let steady = input.problem.is_none() && launched.refused.is_none() && others.is_empty() && primary_tasks.len() == self.desired
-            && self.healthy == self.desired && pending == 0 && self.stops.is_empty() && input.creations_in_flight == 0
+            && self.healthy == self.desired && established && pending == 0 && self.stops.is_empty() && input.creations_in_flight == 0
             && self.throttle.wait.is_none() && !self.stuck;
 
         let previous_primary = previous.iter().find(|d| d.id == primary.deployment.id);
@@ -1318,6 +1330,37 @@ mod tests {
         let status = again.outcome(&after_restart, &Launched::default()).status;
         assert_eq!(status.deployments.as_ref().unwrap()[0].failed_tasks, 1);
         assert_eq!(Some(&status), service.status.as_ref(), "nothing to write again");
+    }
+
+    #[test]
+    fn with_the_breaker_on_a_deployment_completes_once_its_tasks_are_established() {
+        // A task RUNNING for less than QUICK_EXIT may be a crashing container's instant of
+        // life. CI at 8412ccb: a revision whose containers exit 1 right after RUNNING completed
+        // on its two replacements' 40 ms of RUNNING, and its failures after that, throttled,
+        // never tripped the breaker, which watches only a deployment IN_PROGRESS (API_Deployment
+        // rolloutState: COMPLETED when the service reaches a steady state).
+        let state = |f: &Fixture, tasks: &[Task], now: i64| {
+            let input = f.input(tasks, None, now);
+            let plan = plan(&input);
+            (plan.outcome(&input, &Launched::default()).status.deployments.unwrap()[0].rollout_state, plan.requeue)
+        };
+        let breaker = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2,
+            "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
+        let label = breaker.label().to_string();
+        // Behind their Services and Ready: healthy as soon as they run.
+        let tasks = [TaskBuilder::new("a", 100).deployment(&label).running_since(101).serving().build(),
+            TaskBuilder::new("b", 100).deployment(&label).running_since(102).serving().build()];
+        let (rollout, requeue) = state(&breaker, &tasks, 103);
+        assert!(rollout == RolloutState::InProgress && requeue <= Duration::from_secs(8), "{rollout:?}, look again by the first's establishment: {requeue:?}");
+        assert_eq!(state(&breaker, &tasks, 111).0, RolloutState::InProgress);
+        assert_eq!(state(&breaker, &tasks, 112).0, RolloutState::Completed);
+        // Without the breaker nothing watches the deployment: it completes at once.
+        let plain = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2}));
+        let label = plain.label().to_string();
+        // Behind their Services and Ready: healthy as soon as they run.
+        let tasks = [TaskBuilder::new("a", 100).deployment(&label).running_since(101).serving().build(),
+            TaskBuilder::new("b", 100).deployment(&label).running_since(102).serving().build()];
+        assert_eq!(state(&plain, &tasks, 103).0, RolloutState::Completed);
     }
 
     #[test]
