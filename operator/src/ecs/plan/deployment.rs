@@ -217,7 +217,13 @@ fn container_health(probe: &HealthCheckTiming, status: Option<&TaskContainerStat
 /// crashing container's instant of life, which must neither move the breaker
 /// to its second stage, nor reset its count or the start throttle's.
 pub fn established(task: &Task, now: i64) -> bool {
-    task.state.last_status == LastStatus::Running && task.running_since().is_some_and(|since| now - since >= QUICK_EXIT.as_secs() as i64)
+    established_at(task).is_some_and(|at| at <= now)
+}
+
+/// When a RUNNING task is (or was) [`established`].
+pub fn established_at(task: &Task) -> Option<i64> {
+    let since = task.running_since().filter(|_| task.state.last_status == LastStatus::Running)?;
+    Some(since + QUICK_EXIT.as_secs() as i64)
 }
 
 /// What the breaker makes of a task of the primary deployment that stopped.

@@ -234,8 +234,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
             .filter_map(|(t, code)| Some((t.finished_at().map_or(now, |at| at.0.as_second()), deployment::stop_event(t, code)?))).collect();
         events.extend(health_stops.iter().filter(|t| of_primary(t)).map(|_| (now, TaskEvent::FailedHealthChecks)));
         for (task, health) in active.iter().zip(&healths).filter(|(t, _)| of_primary(t) && deployment::established(t, now)) {
-            let since = task.running_since().unwrap_or(now);
-            events.push((since + deployment::QUICK_EXIT.as_secs() as i64, TaskEvent::ReachedRunning));
+            events.push((deployment::established_at(task).unwrap_or(now), TaskEvent::ReachedRunning));
             if let Some(at) = deployment::became_healthy_at(task, now).filter(|_| *health == TaskHealth::Healthy) {
                 events.push((at, TaskEvent::BecameHealthy));
             }
@@ -391,8 +390,7 @@ pub fn plan(input: &ServiceInput) -> ServicePlan {
     }
     // The breaker's deployment completes once its tasks are established (`outcome`): look again then.
     if plan.breaker.is_some() {
-        let establishing = active.iter().filter(|t| of_primary(t) && t.state.last_status == LastStatus::Running)
-            .filter_map(|t| t.running_since()).map(|since| since + deployment::QUICK_EXIT.as_secs() as i64 - now).filter(|due| *due > 0);
+        let establishing = active.iter().filter(|t| of_primary(t)).filter_map(|t| deployment::established_at(t)).map(|at| at - now).filter(|due| *due > 0);
         for due in establishing {
             plan.requeue = plan.requeue.min(Duration::from_secs(due as u64));
         }
@@ -1346,21 +1344,20 @@ mod tests {
         };
         let breaker = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2,
             "deploymentConfiguration": {"deploymentCircuitBreaker": {"enable": true, "rollback": false}}}));
-        let label = breaker.label().to_string();
         // Behind their Services and Ready: healthy as soon as they run.
-        let tasks = [TaskBuilder::new("a", 100).deployment(&label).running_since(101).serving().build(),
-            TaskBuilder::new("b", 100).deployment(&label).running_since(102).serving().build()];
+        let serving_pair = |f: &Fixture| {
+            let label = f.label().to_string();
+            [TaskBuilder::new("a", 100).deployment(&label).running_since(101).serving().build(),
+                TaskBuilder::new("b", 100).deployment(&label).running_since(102).serving().build()]
+        };
+        let tasks = serving_pair(&breaker);
         let (rollout, requeue) = state(&breaker, &tasks, 103);
         assert!(rollout == RolloutState::InProgress && requeue <= Duration::from_secs(8), "{rollout:?}, look again by the first's establishment: {requeue:?}");
         assert_eq!(state(&breaker, &tasks, 111).0, RolloutState::InProgress);
         assert_eq!(state(&breaker, &tasks, 112).0, RolloutState::Completed);
         // Without the breaker nothing watches the deployment: it completes at once.
         let plain = fixture(serde_json::json!({"taskDefinition": "web:2", "desiredCount": 2}));
-        let label = plain.label().to_string();
-        // Behind their Services and Ready: healthy as soon as they run.
-        let tasks = [TaskBuilder::new("a", 100).deployment(&label).running_since(101).serving().build(),
-            TaskBuilder::new("b", 100).deployment(&label).running_since(102).serving().build()];
-        assert_eq!(state(&plain, &tasks, 103).0, RolloutState::Completed);
+        assert_eq!(state(&plain, &serving_pair(&plain), 103).0, RolloutState::Completed);
     }
 
     #[test]

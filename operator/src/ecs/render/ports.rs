@@ -18,13 +18,14 @@ use super::{RenderError, container_field};
 /// reported by [`super::unsupported_fields`].
 pub const MAX_PORTS_PER_RANGE: u32 = 100;
 
+/// The names of the task's named port mappings, in every container.
+fn mapping_names(spec: &TaskDefinitionSpec) -> impl Iterator<Item = &str> {
+    spec.container_definitions.iter().flat_map(|c| c.port_mappings.iter().flatten()).filter_map(|p| p.name.as_deref())
+}
+
 /// ECS port name → Kubernetes port name, for every named port mapping of the task.
 pub fn port_names(spec: &TaskDefinitionSpec) -> BTreeMap<String, String> {
-    let originals: Vec<&str> = spec
-        .container_definitions
-        .iter()
-        .flat_map(|c| c.port_mappings.iter().flatten())
-        .filter_map(|p| p.name.as_deref())
+    let originals: Vec<&str> = mapping_names(spec)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -76,8 +77,7 @@ pub(super) fn container_ports(
 /// refuses it too; this keeps a definition stored before that rule from failing every start.
 pub(super) fn check_port_names_unique(spec: &TaskDefinitionSpec) -> Result<(), RenderError> {
     let mut seen = BTreeSet::new();
-    let named = spec.container_definitions.iter().flat_map(|c| c.port_mappings.iter().flatten()).filter_map(|p| p.name.as_deref());
-    for name in named {
+    for name in mapping_names(spec) {
         if !seen.insert(name) {
             return Err(RenderError::DuplicatePortName(name.to_owned()));
         }
