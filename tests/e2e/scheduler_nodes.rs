@@ -106,11 +106,8 @@ async fn a_zone_not_ready_then_back_keeps_every_task() {
     for node in &lost {
         plane().kubectl().run(&["annotate", "node", node, "sim.berth.dev/not-ready-"]).unwrap();
     }
-    let nodes = Api::<Node>::all(client().await);
-    wait_for(nodes.clone(), watcher::Config::default(), TIMEOUT, "us-east-1a Ready again", |ns| {
-        ns.iter().filter(|n| lost.iter().any(|l| Some(l.as_str()) == n.metadata.name.as_deref()))
-            .all(|n| n.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")))
-    }).await;
+    // us-east-1a Ready again: every node of the pool Ready.
+    pool.ready(names.len(), TIMEOUT).await;
     let by_zone = |ps: &[Arc<Pod>]| {
         let mut zones = BTreeMap::<&str, usize>::new();
         for (node, count) in running_by_node(ps) {
